@@ -1,0 +1,131 @@
+"""Identity numbers: Chinese resident ID (GB 11643-1999), passports and permits.
+
+Pure functions, no I/O; used by the payload parsers, the rules engine, manual entry and imports.
+A wrong check digit is *flagged* (``check_ok=False``), never silently accepted or silently
+dropped: the caller must ask the operator to confirm.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARS = "10X98765432"
+_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＹＺ",
+                           "0123456789XXABCDEFGHIJKLMNOPQRSTUVWYZ")
+
+RESIDENT_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
+                                 r"(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])(?![0-9A-Za-z])")
+
+
+def normalise_id_text(text: str) -> str:
+    """Full-width digits to ASCII, spaces and dashes removed, upper case."""
+    return re.sub(r"[\s\-\u3000]", "", text.translate(_FULLWIDTH)).upper()
+
+
+def resident_check_char(first17: str) -> str:
+    """ISO 7064 MOD 11-2 check character for the first 17 digits."""
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
+    return _CHECK_CHARS[total % 11]
+
+
+def upgrade_15_to_18(number15: str) -> str:
+    """Legacy 15-digit numbers: insert the century ("19") and append the check character."""
+    first17 = number15[:6] + "19" + number15[6:]
+    return first17 + resident_check_char(first17)
+
+
+@dataclass(frozen=True)
+class IdentityNumber:
+    kind: str  # resident_id | passport | hk_macau_permit | taiwan_permit | other
+    number: str  # normalised (18-digit for resident IDs)
+    check_ok: bool = True  # False: wrong check digit, must be confirmed by the operator
+    birth_date: date | None = None
+    sex: str | None = None  # "M" | "F"
+    upgraded_from: str | None = None  # the 15-digit legacy number, if upgraded
+    problem: str | None = None  # why it is not fully valid, in plain words
+
+    @property
+    def valid(self) -> bool:
+        return self.problem is None and self.check_ok
+
+
+def _birth(s: str) -> date | None:
+    try:
+        return date(int(s[0:4]), int(s[4:6]), int(s[6:8]))
+    except ValueError:
+        return None
+
+
+def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
+    """Parse an identity number of any supported kind.
+
+    Never raises: an unusable input comes back with ``problem`` set.
+    """
+    raw = normalise_id_text(text or "")
+    if not raw:
+        return IdentityNumber("other", "", check_ok=False, problem="empty identity number")
+    if kind_hint in (None, "resident_id"):
+        if re.fullmatch(r"\d{17}[\dX]", raw):
+            birth = _birth(raw[6:14])
+            sex = "M" if int(raw[16]) % 2 else "F"
+            expected = resident_check_char(raw[:17])
+            check_ok = expected == raw[17]
+            problem = None
+            if birth is None or birth > date.today() or birth.year < 1880:
+                problem = f"birth date {raw[6:14]} in the number is not a real date"
+            elif not check_ok:
+                problem = f"check digit is {raw[17]}, expected {expected}: confirm the number"
+            return IdentityNumber("resident_id", raw, check_ok, birth, sex, None, problem)
+        if re.fullmatch(r"\d{15}", raw):
+            full = upgrade_15_to_18(raw)
+            birth = _birth(full[6:14])
+            sex = "M" if int(raw[14]) % 2 else "F"
+            problem = None if birth else f"birth date 19{raw[6:12]} in the number is not a real date"
+            return IdentityNumber("resident_id", full, True, birth, sex, raw, problem)
+        if kind_hint == "resident_id":
+            return IdentityNumber("resident_id", raw, False,
+                                  problem="a resident ID has 18 characters (or 15 digits)")
+    # Mainland travel permit for HK/Macau residents: H or M + 8 (or 10) digits.
+    if kind_hint in (None, "hk_macau_permit") and re.fullmatch(r"[HM]\d{8}(\d{2})?", raw):
+        return IdentityNumber("hk_macau_permit", raw)
+    # Mainland travel permit for Taiwan residents: 8 digits (older ones 10 with letters).
+    if kind_hint in (None, "taiwan_permit") and re.fullmatch(r"\d{8}", raw):
+        return IdentityNumber("taiwan_permit", raw)
+    # Passports: Chinese E/G + 8, or any 6-9 alphanumerics (ICAO document numbers).
+    if kind_hint in (None, "passport") and re.fullmatch(r"[A-Z0-9]{6,9}", raw) and any(
+        c.isalpha() for c in raw
+    ):
+        return IdentityNumber("passport", raw)
+    if kind_hint in ("passport", "hk_macau_permit", "taiwan_permit"):
+        return IdentityNumber(kind_hint, raw, False, problem=f"not a valid {kind_hint} number")
+    if len(raw) > 40:
+        return IdentityNumber("other", raw[:40], False, problem="identity number is too long")
+    return IdentityNumber("other", raw)
+
+
+def find_resident_id(text: str) -> str | None:
+    """The first resident ID number inside free text (e.g. a URL), or None."""
+    m = RESIDENT_ID_IN_TEXT.search(normalise_id_text(text) if len(text) < 200 else text)
+    return m.group(1).upper() if m else None
+
+
+def mask_id(number: str) -> str:
+    """110105********1234 style: keep the first 6 and last 4."""
+    if len(number) <= 10:
+        return number[:2] + "*" * max(0, len(number) - 4) + number[-2:] if len(number) > 4 else "*" * len(number)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_name(name: str) -> str:
+    """张* / 欧阳** / J*** : keep the first character."""
+    if not name:
+        return ""
+    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else name + "*"
+
+
+def mask_phone(phone: str) -> str:
+    p = normalise_id_text(phone)
+    return p[:3] + "****" + p[-4:] if len(p) >= 11 else "*" * len(p)
