@@ -1,0 +1,160 @@
+"""The encrypted local store: the one facade screens, CLI and sync use (never raw tables)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..config import Settings
+from ..crypto import FieldCipher, blind_index
+from ..errors import AuthError
+from .audit import AuditLog
+from .db import Guarded, connect
+from .keyring import Keyring, Operator
+from .passages import PassageInput, PassageRow, Passages, VehiclePassages
+from .shifts import Shifts
+from .synctables import KV, EventKind, IsolationIndex, KeyPersons, Outbox, OutboxItem, Revocations, Secrets
+
+__all__ = ["Store", "open_store", "init_store", "PassageInput", "PassageRow", "Operator",
+           "OutboxItem", "EventKind"]
+
+
+class SessionLocked(AuthError):
+    pass
+
+
+class Store:
+    def __init__(self, settings: Settings, path: Path, *, create: bool = False) -> None:
+        self.settings = settings
+        self.path = path
+        self.g = Guarded(connect(path, create=create))
+        self.audit = AuditLog(self.g)
+        self.keyring = Keyring(self.g, self.audit, settings.security)
+        self.passages = Passages(self)
+        self.vehicles = VehiclePassages(self)
+        self.shifts = Shifts(self)
+        self.outbox = Outbox(self)
+        self.kv = KV(self)
+        self.secrets = Secrets(self)
+        self.keypersons = KeyPersons(self)
+        self.revocations = Revocations(self)
+        self.isolation = IsolationIndex(self)
+        self.outbox.register(EventKind("passage", "passages", self._passage_body))
+        self.outbox.register(EventKind("vehicle", "vehicle_passages", self.vehicles.body))
+        self._cipher: FieldCipher | None = None
+        self._index_key: bytes | None = None
+        self._master: bytes | None = None
+        self.operator: Operator | None = None
+        self.unlocked_at: float | None = None
+
+    def _passage_body(self, row):
+        return self.passages.body(row)
+
+    # -- session ------------------------------------------------------------------------
+    @property
+    def initialised(self) -> bool:
+        return self.keyring.count() > 0
+
+    @property
+    def is_unlocked(self) -> bool:
+        return self._cipher is not None
+
+    def _open_session(self, operator: Operator, master: bytes) -> None:
+        self._master = master
+        self._cipher = FieldCipher(master[:32])
+        self._index_key = master[32:]
+        self.operator = operator
+        self.unlocked_at = time.time()
+
+    def setup(self, supervisor: str, pin: str, *, checkpoint_name: str | None = None,
+              checkpoint_code: str | None = None) -> str:
+        """First run: create the supervisor and keys; returns the recovery key (show it once)."""
+        master, recovery = self.keyring.create_first(supervisor, pin)
+        if checkpoint_name:
+            self.kv.set("checkpoint_name", checkpoint_name)
+        if checkpoint_code:
+            self.kv.set("checkpoint_code", checkpoint_code)
+        self.apply_kv_overrides()
+        op = self.keyring.get(supervisor.strip())
+        assert op is not None
+        self._open_session(op, master)
+        return recovery
+
+    def unlock(self, name: str, pin: str) -> Operator:
+        operator, master = self.keyring.unlock(name, pin)
+        self._open_session(operator, master)
+        return operator
+
+    def recover(self, recovery_key: str, supervisor: str, new_pin: str) -> Operator:
+        master = self.keyring.recover(recovery_key, supervisor, new_pin)
+        op = self.keyring.get(supervisor.strip())
+        assert op is not None
+        self._open_session(op, master)
+        return op
+
+    def lock(self, reason: str = "manual") -> None:
+        if self.operator is not None:
+            self.audit.append("lock", self.operator.name, {"reason": reason})
+        self._cipher = self._index_key = self._master = None
+        self.operator = None
+        self.unlocked_at = None
+
+    def require_operator(self) -> Operator:
+        if self.operator is None or self._cipher is None:
+            raise SessionLocked("the store is locked: log in with your PIN first")
+        return self.operator
+
+    @property
+    def cipher(self) -> FieldCipher:
+        if self._cipher is None:
+            raise SessionLocked("the store is locked: log in with your PIN first")
+        return self._cipher
+
+    @property
+    def master(self) -> bytes:
+        if self._master is None:
+            raise SessionLocked("the store is locked: log in with your PIN first")
+        return self._master
+
+    def index(self, id_number: str) -> str:
+        if self._index_key is None:
+            raise SessionLocked("the store is locked: log in with your PIN first")
+        return blind_index(self._index_key, id_number)
+
+    # -- settings kept in the store ------------------------------------------------------
+    def apply_kv_overrides(self) -> None:
+        """Checkpoint identity and area mode set in the app override the config file."""
+        cp = self.settings.checkpoint
+        cp.name = self.kv.get("checkpoint_name", cp.name)
+        cp.code = self.kv.get("checkpoint_code", cp.code)
+        cp.area_mode = self.kv.get("area_mode", cp.area_mode)
+
+    def set_area_mode(self, mode: str, supervisor: Operator) -> None:
+        from ..config import AREA_MODES
+        from ..errors import InputError, PermissionDenied
+
+        if mode not in AREA_MODES:
+            raise InputError(f"area mode must be one of {', '.join(AREA_MODES)}, not {mode!r}")
+        if not supervisor.is_supervisor:
+            raise PermissionDenied("changing the area mode needs a supervisor's PIN")
+        old = self.settings.checkpoint.area_mode
+        with self.g.tx():
+            self.kv.set("area_mode", mode)
+            self.audit.append("setting_change", supervisor.name,
+                              {"key": "checkpoint.area_mode", "from": old, "to": mode})
+        self.settings.checkpoint.area_mode = mode
+
+    def close(self) -> None:
+        self._cipher = self._index_key = self._master = None
+        with self.g.lock:
+            self.g.db.conn.close()
+
+
+def open_store(settings: Settings, *, create: bool = False) -> Store:
+    store = Store(settings, settings.store_path, create=create)
+    store.apply_kv_overrides()
+    return store
+
+
+def init_store(settings: Settings) -> Store:
+    return open_store(settings, create=True)

@@ -1,0 +1,302 @@
+"""Gate passages and vehicle passages: append-only events with encrypted personal fields."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Iterable
+
+from scanners.idnumber import mask_id, mask_name
+
+from ..domain import Decision, Outcome
+
+if TYPE_CHECKING:
+    from . import Store
+
+PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort")
+
+
+@dataclass
+class PassageInput:
+    """What the gate captured about one person (already validated by the gate service)."""
+
+    direction: str
+    id_kind: str = "other"
+    id_number: str | None = None
+    id_check_ok: bool = True
+    name: str | None = None
+    phone: str | None = None
+    raw_scan: str | None = None
+    notes: str | None = None
+    escort: str | None = None
+    temperature: float | None = None
+    temperature_skipped: str | None = None
+    code_colour: str | None = None
+    test_date: date | None = None
+    test_result: str | None = None
+    category: str = "resident"
+    trip_reason: str | None = None
+    approval_ref: str | None = None
+    pass_id: str | None = None
+    pass_problem: str | None = None
+    vehicle_id: str | None = None
+    source: str = "manual"  # scan | wedge | manual | cli | import
+    confirmed_by: str | None = None
+    supersedes: str | None = None
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """A stored passage as screens and reports see it (personal fields masked)."""
+
+    id: str
+    ts: str
+    direction: str
+    name_masked: str | None
+    id_masked: str | None
+    temperature: float | None
+    code_colour: str | None
+    category: str
+    decision: str
+    reasons: list[dict[str, Any]]
+    operator: str
+    entry_id: str | None
+    superseded: bool
+    sync_state: str
+    vehicle_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def reasons_json(decision: Decision) -> str:
+    return json.dumps([{"code": r.code, "outcome": r.outcome.value, "alert": r.alert,
+                        "params": r.params} for r in decision.reasons],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+class Passages:
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    # -- writing ------------------------------------------------------------------------
+    def _row(self, p: PassageInput, decision: Decision, operator: str, shift_id: str | None,
+             entry_id: str | None) -> dict[str, Any]:
+        s = self._s
+        rid = str(uuid.uuid4())
+        ts = (p.ts or _now()).astimezone()
+        enc = s.cipher.encrypt
+        return {
+            "id": rid, "ts": ts.isoformat(timespec="milliseconds"), "day": ts.date().isoformat(),
+            "shift_id": shift_id, "checkpoint": s.settings.checkpoint.code,
+            "direction": p.direction, "id_kind": p.id_kind,
+            "id_hash": s.index(p.id_number) if p.id_number else None,
+            "id_check_ok": int(p.id_check_ok),
+            "name_masked": mask_name(p.name) if p.name else None,
+            "id_masked": mask_id(p.id_number) if p.id_number else None,
+            "name_enc": enc(rid, "name", p.name), "id_number_enc": enc(rid, "id_number", p.id_number),
+            "phone_enc": enc(rid, "phone", p.phone), "raw_scan_enc": enc(rid, "raw_scan", p.raw_scan),
+            "notes_enc": enc(rid, "notes", p.notes), "escort_enc": enc(rid, "escort", p.escort),
+            "temperature": p.temperature, "temperature_skipped": p.temperature_skipped,
+            "code_colour": p.code_colour,
+            "test_date": p.test_date.isoformat() if p.test_date else None,
+            "test_result": p.test_result, "category": p.category, "trip_reason": p.trip_reason,
+            "approval_ref": p.approval_ref, "pass_id": p.pass_id, "vehicle_id": p.vehicle_id,
+            "source": p.source, "decision": decision.outcome.value,
+            "reasons": reasons_json(decision), "operator": operator,
+            "confirmed_by": p.confirmed_by, "entry_id": entry_id, "supersedes": p.supersedes,
+        }
+
+    _COLUMNS = ("id ts day shift_id checkpoint direction id_kind id_hash id_check_ok name_masked "
+                "id_masked name_enc id_number_enc phone_enc raw_scan_enc notes_enc escort_enc "
+                "temperature temperature_skipped code_colour test_date test_result category "
+                "trip_reason approval_ref pass_id vehicle_id source decision reasons operator "
+                "confirmed_by entry_id supersedes").split()
+    _INSERT = (f"INSERT INTO passages({', '.join(_COLUMNS)}) "
+               f"VALUES ({', '.join('?' * len(_COLUMNS))})")
+
+    def open_entry_for(self, id_hash: str) -> str | None:
+        """The latest admitted entry of this person that no exit has matched yet."""
+        return self._s.g.scalar(
+            "SELECT p.id FROM passages p WHERE p.id_hash = ? AND p.direction = 'in' "
+            "AND p.decision = 'admit' AND p.superseded = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM passages x WHERE x.entry_id = p.id AND x.superseded = 0) "
+            "ORDER BY p.ts DESC LIMIT 1", [id_hash])
+
+    def record(self, p: PassageInput, decision: Decision) -> PassageRow:
+        """Commit one passage durably (one transaction, fsync'd) and return it."""
+        s = self._s
+        operator = s.require_operator().name
+        with s.g.tx() as db:
+            entry_id = None
+            if p.direction == "out" and p.id_number:
+                entry_id = self.open_entry_for(s.index(p.id_number))
+            row = self._row(p, decision, operator, s.shifts.current_id(), entry_id)
+            db.execute(self._INSERT, [row[c] for c in self._COLUMNS])
+            if p.supersedes:
+                old = db.execute("SELECT superseded FROM passages WHERE id = ?",
+                                 [p.supersedes]).fetchone()
+                if old is None:
+                    raise ValueError(f"no passage {p.supersedes} to correct")
+                db.execute("UPDATE passages SET superseded = 1 WHERE id = ?", [p.supersedes])
+                s.audit.append("correction", operator, {"record": p.supersedes, "by": row["id"]})
+        return self._to_row(row)
+
+    def record_many(self, items: Iterable[tuple[PassageInput, Decision]]) -> int:
+        """Bulk path (imports, benchmarks): one transaction, no exit matching."""
+        s = self._s
+        operator = s.require_operator().name
+        shift = s.shifts.current_id()
+        rows = [self._row(p, d, operator, shift, None) for p, d in items]
+        with s.g.tx() as db:
+            db.conn.executemany(self._INSERT, [[r[c] for c in self._COLUMNS] for r in rows])
+        return len(rows)
+
+    def acknowledge(self, passage_id: str, alerts: list[str]) -> None:
+        """Alerts that needed acknowledgement: who acknowledged which, logged."""
+        s = self._s
+        operator = s.require_operator().name
+        with s.g.tx() as db:
+            db.execute("UPDATE passages SET alerts_ack = ? WHERE id = ?",
+                       [json.dumps({"by": operator, "alerts": alerts}), passage_id])
+            s.audit.append("alert_ack", operator, {"record": passage_id, "alerts": alerts})
+
+    # -- reading ------------------------------------------------------------------------
+    @staticmethod
+    def _to_row(r: dict[str, Any]) -> PassageRow:
+        reasons = r["reasons"]
+        return PassageRow(
+            id=r["id"], ts=r["ts"], direction=r["direction"], name_masked=r["name_masked"],
+            id_masked=r["id_masked"], temperature=r["temperature"], code_colour=r["code_colour"],
+            category=r["category"], decision=r["decision"],
+            reasons=json.loads(reasons) if isinstance(reasons, str) else reasons,
+            operator=r["operator"], entry_id=r["entry_id"],
+            superseded=bool(r.get("superseded", 0)), sync_state=r.get("sync_state", "pending"),
+            vehicle_id=r.get("vehicle_id"))
+
+    def recent(self, limit: int = 20) -> list[PassageRow]:
+        return [self._to_row(r) for r in self._s.g.query(
+            "SELECT * FROM passages WHERE superseded = 0 ORDER BY ts DESC LIMIT ?", [limit])]
+
+    def get(self, passage_id: str) -> PassageRow | None:
+        rows = self._s.g.query("SELECT * FROM passages WHERE id = ?", [passage_id])
+        return self._to_row(rows[0]) if rows else None
+
+    def last_by(self, operator: str) -> PassageRow | None:
+        rows = self._s.g.query("SELECT * FROM passages WHERE operator = ? AND superseded = 0 "
+                               "ORDER BY ts DESC LIMIT 1", [operator])
+        return self._to_row(rows[0]) if rows else None
+
+    def full(self, passage_id: str, *, purpose: str) -> dict[str, Any]:
+        """Decrypted personal fields of one passage: audited as a full-data view."""
+        s = self._s
+        operator = s.require_operator().name
+        rows = s.g.query("SELECT * FROM passages WHERE id = ?", [passage_id])
+        if not rows:
+            raise KeyError(passage_id)
+        out = self.decrypt_row(rows[0])
+        with s.g.tx():
+            s.audit.append("view_full", operator, {"record": passage_id, "purpose": purpose})
+        return out
+
+    def decrypt_row(self, r: dict[str, Any]) -> dict[str, Any]:
+        """Row with personal fields decrypted (raises TamperedError on a bad ciphertext)."""
+        out = {k: v for k, v in r.items() if not k.endswith("_enc")}
+        for f in PERSONAL:
+            out[f] = self._s.cipher.decrypt(r["id"], f, r.get(f"{f}_enc"))
+        out["reasons"] = json.loads(r["reasons"]) if isinstance(r["reasons"], str) else r["reasons"]
+        return out
+
+    def inside_now(self) -> int:
+        return self._s.g.scalar(
+            "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
+            "p.superseded=0 AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = p.id "
+            "AND x.superseded = 0)") or 0
+
+    def counters(self, day: str) -> dict[str, int]:
+        """Today's counters for the gate screen and the daily report."""
+        rows = self._s.g.query(
+            "SELECT direction, decision, code_colour, temperature, reasons FROM passages "
+            "WHERE day = ? AND superseded = 0", [day])
+        c = {"in": 0, "out": 0, "turned_back": 0, "denied": 0, "referred": 0, "fever": 0,
+             "green": 0, "yellow": 0, "red": 0, "total": len(rows)}
+        threshold = self._s.settings.rules.fever_threshold
+        for r in rows:
+            if r["decision"] == Outcome.ADMIT:
+                c[r["direction"]] += 1
+            elif r["decision"] == Outcome.TURN_BACK:
+                c["turned_back"] += 1
+            elif r["decision"] == Outcome.DENY:
+                c["denied"] += 1
+            else:
+                c["referred"] += 1
+            if r["temperature"] is not None and r["temperature"] >= threshold:
+                c["fever"] += 1
+            if r["code_colour"] in ("green", "yellow", "red"):
+                c[r["code_colour"]] += 1
+        c["inside"] = self.inside_now()
+        return c
+
+    def body(self, r: dict[str, Any]) -> dict[str, Any]:
+        """The record as it goes to the town server (decrypted; sealed in transit)."""
+        out = self.decrypt_row(r)
+        for k in ("id_hash", "superseded", "sync_state", "sync_reason", "synced_at", "batch_id",
+                  "alerts_ack"):
+            out.pop(k, None)
+        return out
+
+
+class VehiclePassages:
+    _COLUMNS = ("id ts day shift_id checkpoint direction plate pass_no kind disinfected occupants "
+                "decision reasons operator").split()
+
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    def record(self, *, direction: str, plate: str, pass_no: str | None, kind: str,
+               disinfected: bool, occupants: list[tuple[PassageInput, Decision]],
+               decision: Decision) -> tuple[str, list[PassageRow]]:
+        """The vehicle and every occupant in one transaction: all or nothing."""
+        s = self._s
+        operator = s.require_operator().name
+        ts = _now()
+        vid = str(uuid.uuid4())
+        row = {"id": vid, "ts": ts.isoformat(timespec="milliseconds"), "day": ts.date().isoformat(),
+               "shift_id": s.shifts.current_id(), "checkpoint": s.settings.checkpoint.code,
+               "direction": direction, "plate": plate.replace(" ", "").upper(), "pass_no": pass_no,
+               "kind": kind, "disinfected": int(disinfected), "occupants": len(occupants),
+               "decision": decision.outcome.value, "reasons": reasons_json(decision),
+               "operator": operator}
+        stored = []
+        with s.g.tx() as db:
+            db.execute(f"INSERT INTO vehicle_passages({', '.join(self._COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(self._COLUMNS))})", [row[c] for c in self._COLUMNS])
+            for p, d in occupants:
+                p.vehicle_id = vid
+                # An occupant passes only if the vehicle does.
+                stored.append(s.passages.record(p, d if decision.outcome == Outcome.ADMIT
+                                                else _worst(d, decision)))
+        return vid, stored
+
+    def body(self, r: dict[str, Any]) -> dict[str, Any]:
+        out = dict(r)
+        out["reasons"] = json.loads(r["reasons"])
+        for k in ("sync_state", "sync_reason", "synced_at", "batch_id"):
+            out.pop(k, None)
+        return out
+
+    def count_day(self, day: str) -> int:
+        return self._s.g.scalar("SELECT count(*) FROM vehicle_passages WHERE day = ?", [day]) or 0
+
+
+def _worst(a: Decision, b: Decision) -> Decision:
+    from ..domain import OUTCOME_RANK
+
+    outcome = max(a.outcome, b.outcome, key=OUTCOME_RANK.__getitem__)
+    return Decision(outcome, a.reasons + tuple(r for r in b.reasons if r not in a.reasons))
+

@@ -1,0 +1,81 @@
+"""Schema migrations (sqlite-utils ``Migrations``). Append new steps; never edit applied ones."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("fieldkit")
+SCHEMA_MARKER = "fieldkit-store"
+
+SYNC_COLUMNS = """
+    sync_state TEXT NOT NULL DEFAULT 'pending',  -- pending | synced | quarantined
+    sync_reason TEXT,
+    synced_at TEXT,
+    batch_id TEXT
+"""
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.executescript(
+        f"""
+        CREATE TABLE fieldkit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE operators (
+            name TEXT PRIMARY KEY, role TEXT NOT NULL, salt BLOB NOT NULL, wrapped BLOB NOT NULL,
+            scrypt_n INTEGER NOT NULL, scrypt_r INTEGER NOT NULL, scrypt_p INTEGER NOT NULL,
+            created_at TEXT NOT NULL, created_by TEXT, last_login TEXT,
+            failures INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0,
+            removed_at TEXT
+        );
+        CREATE TABLE recovery (id INTEGER PRIMARY KEY CHECK (id = 1), salt BLOB NOT NULL,
+                               wrapped BLOB NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, operator TEXT, action TEXT NOT NULL,
+            detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL
+        );
+        CREATE TABLE shifts (
+            id TEXT PRIMARY KEY, opened_at TEXT NOT NULL, opened_by TEXT NOT NULL,
+            closed_at TEXT, closed_by TEXT, handover_note TEXT, summary TEXT
+        );
+        CREATE TABLE passages (
+            id TEXT PRIMARY KEY, ts TEXT NOT NULL, day TEXT NOT NULL, shift_id TEXT,
+            checkpoint TEXT NOT NULL, direction TEXT NOT NULL,
+            id_kind TEXT NOT NULL, id_hash TEXT, id_check_ok INTEGER NOT NULL DEFAULT 1,
+            name_masked TEXT, id_masked TEXT,
+            name_enc BLOB, id_number_enc BLOB, phone_enc BLOB, raw_scan_enc BLOB, notes_enc BLOB,
+            escort_enc BLOB,
+            temperature REAL, temperature_skipped TEXT, code_colour TEXT, test_date TEXT,
+            test_result TEXT, category TEXT NOT NULL, trip_reason TEXT, approval_ref TEXT,
+            pass_id TEXT, vehicle_id TEXT, source TEXT NOT NULL,
+            decision TEXT NOT NULL, reasons TEXT NOT NULL, alerts_ack TEXT,
+            operator TEXT NOT NULL, confirmed_by TEXT, entry_id TEXT,
+            supersedes TEXT, superseded INTEGER NOT NULL DEFAULT 0,
+            {SYNC_COLUMNS}
+        );
+        CREATE INDEX passages_ts ON passages(ts);
+        CREATE INDEX passages_day ON passages(day, direction);
+        CREATE INDEX passages_person ON passages(id_hash, direction, ts);
+        CREATE INDEX passages_entry ON passages(entry_id) WHERE entry_id IS NOT NULL;
+        CREATE INDEX passages_pending ON passages(sync_state) WHERE sync_state != 'synced';
+        CREATE TABLE vehicle_passages (
+            id TEXT PRIMARY KEY, ts TEXT NOT NULL, day TEXT NOT NULL, shift_id TEXT,
+            checkpoint TEXT NOT NULL, direction TEXT NOT NULL, plate TEXT NOT NULL,
+            pass_no TEXT, kind TEXT NOT NULL, disinfected INTEGER NOT NULL DEFAULT 0,
+            occupants INTEGER NOT NULL, decision TEXT NOT NULL, reasons TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            {SYNC_COLUMNS}
+        );
+        CREATE INDEX vehicle_passages_day ON vehicle_passages(day);
+        CREATE INDEX vehicle_passages_pending ON vehicle_passages(sync_state)
+            WHERE sync_state != 'synced';
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE secrets (name TEXT PRIMARY KEY, blob BLOB NOT NULL);
+        CREATE TABLE keypersons (id_hash TEXT PRIMARY KEY, category TEXT NOT NULL,
+                                 end_date TEXT, updated_at TEXT NOT NULL);
+        CREATE TABLE revocations (pass_id TEXT PRIMARY KEY, revoked_at TEXT NOT NULL);
+        -- Who is under home isolation or monitoring, by blind index (maintained by the
+        -- household ledger; the gate raises an alert when such a person tries to leave).
+        CREATE TABLE isolation_index (id_hash TEXT PRIMARY KEY, status TEXT NOT NULL,
+                                      end_date TEXT);
+        """
+    )

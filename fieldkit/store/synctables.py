@@ -1,0 +1,230 @@
+"""Device-side sync state: the outbox over every event table, settings, secrets, and the lists
+the town pushes down (key persons, pass revocations)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import TamperedError
+
+if TYPE_CHECKING:
+    from . import Store
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      default=str).encode()
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    record_id: str
+    kind: str
+    body: dict[str, Any]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """An append-only event table that syncs: its name on the wire and how to build a body."""
+
+    kind: str
+    table: str
+    body: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Outbox:
+    """Every event table's rows with ``sync_state`` pending → synced | quarantined."""
+
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+        self.kinds: dict[str, EventKind] = {}
+
+    def register(self, kind: EventKind) -> None:
+        self.kinds[kind.kind] = kind
+
+    def pending(self, limit: int) -> list[OutboxItem]:
+        out: list[OutboxItem] = []
+        town_key = self._s.secrets.get("town_index_key")
+        for ek in self.kinds.values():
+            if len(out) >= limit:
+                break
+            rows = self._s.g.query(f"SELECT * FROM {ek.table} WHERE sync_state = 'pending' "
+                                   f"ORDER BY ts LIMIT ?", [limit - len(out)])
+            for r in rows:
+                try:
+                    body = ek.body(r)
+                except TamperedError as exc:
+                    # A record that cannot be read must not block the queue.
+                    self.mark_quarantined(r["id"], f"local: {exc}", kind=ek.kind)
+                    continue
+                if town_key and body.get("id_number"):
+                    from ..crypto import blind_index
+
+                    body["id_hash_town"] = blind_index(town_key, body["id_number"])
+                digest = hashlib.sha256(canonical_json(body)).hexdigest()
+                out.append(OutboxItem(r["id"], ek.kind, body, digest))
+        return out
+
+    def _table_of(self, record_id: str, kind: str | None) -> list[str]:
+        if kind:
+            return [self.kinds[kind].table]
+        return [k.table for k in self.kinds.values()]
+
+    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None) -> None:
+        now = _now()
+        with self._s.g.tx() as db:
+            for table in self._table_of("", kind):
+                db.conn.executemany(
+                    f"UPDATE {table} SET sync_state='synced', sync_reason=NULL, synced_at=?, "
+                    f"batch_id=? WHERE id=?", [(now, batch_id, rid) for rid in record_ids])
+
+    def mark_quarantined(self, record_id: str, reason: str, kind: str | None = None) -> None:
+        with self._s.g.tx() as db:
+            for table in self._table_of(record_id, kind):
+                db.execute(f"UPDATE {table} SET sync_state='quarantined', sync_reason=? WHERE id=?",
+                           [reason[:500], record_id])
+
+    def requeue(self, record_id: str) -> None:
+        """Put a quarantined record back in the queue (after the supervisor fixed the cause)."""
+        with self._s.g.tx() as db:
+            for table in self._table_of(record_id, None):
+                db.execute(f"UPDATE {table} SET sync_state='pending', sync_reason=NULL "
+                           f"WHERE id=? AND sync_state='quarantined'", [record_id])
+
+    def counts(self) -> dict[str, int]:
+        c = {"pending": 0, "synced": 0, "quarantined": 0}
+        for ek in self.kinds.values():
+            for row in self._s.g.query(
+                f"SELECT sync_state, count(*) AS n FROM {ek.table} GROUP BY sync_state"):
+                c[row["sync_state"]] = c.get(row["sync_state"], 0) + row["n"]
+        return c
+
+    def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        out = []
+        for ek in self.kinds.values():
+            for row in self._s.g.query(f"SELECT id, ts, sync_reason FROM {ek.table} "
+                                       f"WHERE sync_state='quarantined' ORDER BY ts LIMIT ?", [limit]):
+                out.append({"kind": ek.kind, **row})
+        return out
+
+
+class KV:
+    """Plaintext device settings (JSON values): device id, server URL, pinned keys, cursor."""
+
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    def get(self, key: str, default: Any = None) -> Any:
+        v = self._s.g.scalar("SELECT value FROM kv WHERE key = ?", [key])
+        return default if v is None else json.loads(v)
+
+    def set(self, key: str, value: Any) -> None:
+        with self._s.g.tx() as db:
+            db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)",
+                       [key, json.dumps(value, ensure_ascii=False)])
+
+
+class Secrets:
+    """Small secrets encrypted under the data key (device signing key, town index key)."""
+
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    def get(self, name: str) -> bytes | None:
+        blob = self._s.g.scalar("SELECT blob FROM secrets WHERE name = ?", [name])
+        if blob is None:
+            return None
+        return bytes.fromhex(self._s.cipher.decrypt("secret", name, blob))
+
+    def set(self, name: str, value: bytes) -> None:
+        blob = self._s.cipher.encrypt("secret", name, value.hex())
+        with self._s.g.tx() as db:
+            db.execute("INSERT OR REPLACE INTO secrets(name, blob) VALUES (?, ?)", [name, blob])
+
+
+class KeyPersons:
+    """The town's key-person list: blind-index hashes only (never plaintext IDs)."""
+
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    def apply(self, entries: list[dict[str, Any]], removed: list[str] = ()) -> None:
+        now = _now()
+        with self._s.g.tx() as db:
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO keypersons(id_hash, category, end_date, updated_at) "
+                "VALUES (?,?,?,?)",
+                [(e["id_hash"], e["category"], e.get("end_date"), now) for e in entries])
+            db.conn.executemany("DELETE FROM keypersons WHERE id_hash = ?", [(h,) for h in removed])
+            db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES ('keypersons_updated_at', ?)",
+                       [json.dumps(now)])
+
+    def lookup(self, town_hash: str | None, today: str | None = None) -> str | None:
+        """The category when this hash is on the list (and not past its end date)."""
+        if not town_hash:
+            return None
+        rows = self._s.g.query("SELECT category, end_date FROM keypersons WHERE id_hash = ?",
+                               [town_hash])
+        if not rows:
+            return None
+        end = rows[0]["end_date"]
+        today = today or datetime.now().date().isoformat()
+        return None if end and end < today else rows[0]["category"]
+
+    def count(self) -> int:
+        return self._s.g.scalar("SELECT count(*) FROM keypersons") or 0
+
+    def updated_at(self) -> str | None:
+        return self._s.kv.get("keypersons_updated_at")
+
+
+class Revocations:
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    def apply(self, pass_ids: list[str]) -> None:
+        now = _now()
+        with self._s.g.tx() as db:
+            db.conn.executemany("INSERT OR IGNORE INTO revocations(pass_id, revoked_at) VALUES (?,?)",
+                                [(p, now) for p in pass_ids])
+
+    def all(self) -> set[str]:
+        return {r["pass_id"] for r in self._s.g.query("SELECT pass_id FROM revocations")}
+
+    def is_revoked(self, pass_id: str) -> bool:
+        return bool(self._s.g.scalar("SELECT 1 FROM revocations WHERE pass_id = ?", [pass_id]))
+
+
+class IsolationIndex:
+    """Who is under home isolation/monitoring, by local blind index (from the ledger)."""
+
+    def __init__(self, store: "Store") -> None:
+        self._s = store
+
+    def set(self, id_hash: str, status: str | None, end_date: str | None = None) -> None:
+        with self._s.g.tx() as db:
+            if status:
+                db.execute("INSERT OR REPLACE INTO isolation_index(id_hash, status, end_date) "
+                           "VALUES (?,?,?)", [id_hash, status, end_date])
+            else:
+                db.execute("DELETE FROM isolation_index WHERE id_hash = ?", [id_hash])
+
+    def status(self, id_hash: str | None, today: str | None = None) -> str | None:
+        if not id_hash:
+            return None
+        rows = self._s.g.query("SELECT status, end_date FROM isolation_index WHERE id_hash = ?",
+                               [id_hash])
+        if not rows:
+            return None
+        today = today or datetime.now().date().isoformat()
+        end = rows[0]["end_date"]
+        return None if end and end < today else rows[0]["status"]
