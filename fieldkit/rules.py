@@ -85,6 +85,8 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
         r.append(Reason("code_yellow", Outcome.TURN_BACK, True))
     elif s.code_colour is None and strict:
         r.append(Reason("code_missing", Outcome.TURN_BACK, False))
+    elif s.code_colour is None:
+        r.append(Reason("code_not_checked", Outcome.ADMIT, False))
 
     if s.under_home_isolation and not entering:
         r.append(Reason("home_isolation_leaving", Outcome.DENY, True))

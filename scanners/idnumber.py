@@ -85,6 +85,10 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
             sex = "M" if int(raw[14]) % 2 else "F"
             problem = None if birth else f"birth date 19{raw[6:12]} in the number is not a real date"
             return IdentityNumber("resident_id", full, True, birth, sex, raw, problem)
+        if re.fullmatch(r"\d{17}[A-Z]", raw):
+            return IdentityNumber("resident_id", raw, False, _birth(raw[6:14]),
+                                  problem=f"last character {raw[17]} is not a digit or X: "
+                                          "check the number")
         if kind_hint == "resident_id":
             return IdentityNumber("resident_id", raw, False,
                                   problem="a resident ID has 18 characters (or 15 digits)")

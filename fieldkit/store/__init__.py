@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from .keyring import Keyring, Operator
 from .passages import PassageInput, PassageRow, Passages, VehiclePassages
 from .shifts import Shifts
 from .synctables import KV, EventKind, IsolationIndex, KeyPersons, Outbox, OutboxItem, Revocations, Secrets
+
+# Modules that attach facades and event kinds to every opened store: ``attach(store)``.
+STORE_EXTENSIONS = ("fieldkit.ledger",)
 
 __all__ = ["Store", "open_store", "init_store", "PassageInput", "PassageRow", "Operator",
            "OutboxItem", "EventKind"]
@@ -46,6 +50,14 @@ class Store:
         self._master: bytes | None = None
         self.operator: Operator | None = None
         self.unlocked_at: float | None = None
+        for name in STORE_EXTENSIONS:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            module.attach(self)
 
     def _passage_body(self, row):
         return self.passages.body(row)

@@ -11,7 +11,7 @@ from typing import Iterator
 from sqlite_utils import Database
 
 from ..errors import NotInitialisedError, StoreError
-from .schema import SCHEMA_MARKER, migrations
+from .schema import SCHEMA_MARKER, all_migration_sets
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -71,12 +71,13 @@ def connect(path: Path, *, create: bool) -> Database:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         db = Database(conn)
-        applied = {m.name for m in migrations.applied(db)}
-        known = {m.name for m in migrations._migrations}
-        if applied - known:
-            raise StoreError(f"{path}: made by a newer FieldKit (schema {sorted(applied - known)[-1]}); "
-                             "update FieldKit before opening it")
-        migrations.apply(db)
+        for migrations in all_migration_sets():
+            applied = {m.name for m in migrations.applied(db)}
+            known = {m.name for m in migrations._migrations}
+            if applied - known:
+                raise StoreError(f"{path}: made by a newer FieldKit (schema "
+                                 f"{sorted(applied - known)[-1]}); update FieldKit before opening it")
+            migrations.apply(db)
         db.execute("INSERT OR IGNORE INTO fieldkit_meta(key, value) VALUES ('schema', ?)",
                    [SCHEMA_MARKER])
     except sqlite3.DatabaseError as exc:

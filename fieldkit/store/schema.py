@@ -7,6 +7,23 @@ from sqlite_utils import Database, Migrations
 migrations = Migrations("fieldkit")
 SCHEMA_MARKER = "fieldkit-store"
 
+# Other parts of FieldKit keep their own migration sets (``Migrations("fieldkit-ledger")`` …)
+# in a ``schema`` module named here, each with a module-level ``migrations``.
+EXTENSION_SCHEMAS = ("fieldkit.ledger.schema",)
+
+
+def all_migration_sets() -> list[Migrations]:
+    import importlib
+
+    sets = [migrations]
+    for name in EXTENSION_SCHEMAS:
+        try:
+            sets.append(importlib.import_module(name).migrations)
+        except ModuleNotFoundError as exc:
+            if not name.startswith(exc.name or "\0"):
+                raise
+    return sets
+
 SYNC_COLUMNS = """
     sync_state TEXT NOT NULL DEFAULT 'pending',  -- pending | synced | quarantined
     sync_reason TEXT,

@@ -1,0 +1,390 @@
+"""``fieldkit`` command line: argument parsing only; the work is in the core modules.
+
+PINs never go on the command line (they would sit in shell history and ``ps``): they come from
+``FIELDKIT_PIN`` (and ``FIELDKIT_NEW_PIN`` for a PIN being set), from ``--pin-stdin`` (one per
+line, in that order), or from a prompt when a terminal is attached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import json
+import os
+import sys
+from typing import Any, Callable
+
+from .config import AREA_MODES, Settings, load_settings
+from .errors import AuthError, FieldkitError, InputError
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+class PinSource:
+    """Hands out PINs in order: current operator's first, then a new one."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._stdin_lines: list[str] | None = None
+        self._use_stdin = getattr(args, "pin_stdin", False)
+
+    def _next_stdin(self, what: str) -> str:
+        if self._stdin_lines is None:
+            self._stdin_lines = [line.rstrip("\r\n") for line in sys.stdin.readlines()]
+        if not self._stdin_lines:
+            raise InputError(f"--pin-stdin: no line left for the {what}")
+        return self._stdin_lines.pop(0)
+
+    def get(self, env: str, what: str) -> str:
+        if self._use_stdin:
+            return self._next_stdin(what)
+        if os.environ.get(env):
+            return os.environ[env]
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{what}: ")
+        raise InputError(f"{what} needed: set {env}, pass --pin-stdin, or run in a terminal")
+
+    def current(self) -> str:
+        return self.get("FIELDKIT_PIN", "PIN")
+
+    def new(self, who: str) -> str:
+        return self.get("FIELDKIT_NEW_PIN", f"new PIN for {who}")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config, args.data_dir)
+    if getattr(args, "lang", None):
+        settings.ui.language = args.lang
+    return settings
+
+
+def open_cli_store(args: argparse.Namespace, *, create: bool = False):
+    from .store import open_store
+
+    return open_store(_settings(args), create=create)
+
+
+def pick_operator(store, args: argparse.Namespace) -> str:
+    name = getattr(args, "operator", None) or os.environ.get("FIELDKIT_OPERATOR")
+    if name:
+        return name
+    ops = store.keyring.list()
+    if len(ops) == 1:
+        return ops[0].name
+    raise InputError("several operators exist: say who you are with --operator NAME "
+                     "or FIELDKIT_OPERATOR")
+
+
+def login(store, args: argparse.Namespace, pins: PinSource | None = None):
+    """Unlock the store for a CLI command; returns the PinSource for any further PINs."""
+    pins = pins or PinSource(args)
+    store.unlock(pick_operator(store, args), pins.current())
+    return pins
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=None, default=str))
+    else:
+        print(text)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from .ui.app import run_app  # textual is imported only here
+
+    return run_app(_settings(args), camera=args.camera, images=args.images, video=args.video)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    store = open_cli_store(args, create=True)
+    if store.initialised:
+        raise InputError(f"{store.path} is already set up; nothing was changed")
+    pins = PinSource(args)
+    pin = pins.get("FIELDKIT_PIN", f"PIN for supervisor {args.supervisor}")
+    recovery = store.setup(args.supervisor, pin, checkpoint_name=args.checkpoint_name,
+                           checkpoint_code=args.checkpoint_code)
+    cp = store.settings.checkpoint
+    emit(args, {"store": str(store.path), "checkpoint": {"name": cp.name, "code": cp.code},
+                "supervisor": args.supervisor, "recovery_key": recovery},
+         f"FieldKit set up at {store.path}\n"
+         f"checkpoint {cp.name} ({cp.code}), supervisor {args.supervisor}\n\n"
+         f"RECOVERY KEY (shown once — write it down and keep it locked away):\n  {recovery}")
+    return EXIT_OK
+
+
+def cmd_operator_add(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    pins = login(store, args)
+    op = store.keyring.add(store.operator, store.master, args.name, args.role, pins.new(args.name))
+    emit(args, {"name": op.name, "role": op.role}, f"operator {op.name} added ({op.role})")
+    return EXIT_OK
+
+
+def cmd_operator_list(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    ops = store.keyring.list()
+    rows = [{"name": o.name, "role": o.role, "created_at": o.created_at,
+             "last_login": o.last_login, "failures": o.failures,
+             "locked": o.locked_until > __import__("time").time()} for o in ops]
+    text = "\n".join(f"{r['name']:<16} {r['role']:<10} last login {r['last_login'] or '-'}"
+                     f"{'  LOCKED' if r['locked'] else ''}" for r in rows)
+    emit(args, rows, text or "no operators")
+    return EXIT_OK
+
+
+def cmd_operator_remove(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    login(store, args)
+    store.keyring.remove(store.operator, args.name)
+    emit(args, {"removed": args.name}, f"operator {args.name} removed")
+    return EXIT_OK
+
+
+def cmd_operator_reset_pin(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    pins = login(store, args)
+    store.keyring.reset_pin(store.operator, store.master, args.name, pins.new(args.name))
+    emit(args, {"reset": args.name}, f"PIN of {args.name} reset; the lock-out is cleared")
+    return EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    pins = PinSource(args)
+    key = pins.get("FIELDKIT_RECOVERY_KEY", "recovery key")
+    store.recover(key, args.supervisor, pins.new(args.supervisor))
+    emit(args, {"recovered": args.supervisor},
+         f"{args.supervisor} can log in as supervisor with the new PIN")
+    return EXIT_OK
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .gate import GateEntry, GateService, parse_day, parse_temperature
+    from .i18n import outcome_text, reason_text
+
+    store = open_cli_store(args)
+    login(store, args)
+    entry = GateEntry(
+        direction=args.direction, id_number=args.id_number, id_kind=args.id_kind, name=args.name,
+        phone=args.phone,
+        temperature=parse_temperature(args.temperature) if args.temperature else None,
+        temperature_skipped=args.not_measured, code_colour=args.code_colour,
+        test_date=parse_day(args.test_date, "test date") if args.test_date else None,
+        test_result=args.test_result, category=args.category, trip_reason=args.reason,
+        escort=args.escort, approval_ref=args.approval, notes=args.notes, source="cli",
+        check_digit_confirmed=args.confirm_check_digit)
+    ev, row = GateService(store).commit(entry)
+    lang = store.settings.ui.language
+    reasons = [{"code": r.code, "alert": r.alert, "params": r.params,
+                "text": reason_text(r.code, r.params, lang)} for r in ev.decision.reasons]
+    text = f"{outcome_text(ev.decision.outcome.value, lang)}  (record {row.id})\n" + "\n".join(
+        f"  {'!' if r['alert'] else '-'} {r['text']}" for r in reasons)
+    emit(args, {"record_id": row.id, "decision": ev.decision.outcome.value, "reasons": reasons,
+                "entry_id": row.entry_id, "id_masked": row.id_masked,
+                "name_masked": row.name_masked}, text)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import time
+
+    from .i18n import t
+
+    store = open_cli_store(args)
+    cp = store.settings.checkpoint
+    counts = store.outbox.counts()
+    total = store.g.scalar("SELECT count(*) FROM passages") or 0
+    checked, problem = store.audit.verify()
+    shift = store.shifts.current()
+    data = {
+        "store": str(store.path), "initialised": store.initialised,
+        "checkpoint": {"name": cp.name, "code": cp.code, "level": cp.level, "mode": cp.area_mode},
+        "operators": len(store.keyring.list()), "passages": total,
+        "inside_now": store.passages.inside_now(), "sync": counts,
+        "shift": shift["id"] if shift else None,
+        "keypersons": store.keypersons.count(), "keypersons_updated_at": store.keypersons.updated_at(),
+        "audit": {"entries": checked, "ok": problem is None,
+                  "problem": problem.message if problem else None},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    lang = store.settings.ui.language
+    text = (f"{cp.name} ({cp.code}) · {t('mode.' + cp.area_mode, lang)}\n"
+            f"store      {store.path}\n"
+            f"operators  {data['operators']}\n"
+            f"passages   {total} (inside now {data['inside_now']})\n"
+            f"sync       pending {counts['pending']}, synced {counts['synced']}, "
+            f"quarantined {counts['quarantined']}\n"
+            f"shift      {data['shift'] or 'none open'}\n"
+            f"key list   {data['keypersons']} persons, updated {data['keypersons_updated_at'] or 'never'}\n"
+            f"audit      {checked} entries, {'chain intact' if problem is None else problem.message}")
+    emit(args, data, text)
+    return EXIT_OK
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    checked, problem = store.audit.verify()
+    if problem:
+        emit(args, {"ok": False, "checked": checked, "first_broken": problem.seq,
+                    "problem": problem.message},
+             f"audit chain BROKEN at entry {problem.seq}: {problem.message} "
+             f"({checked} entries before it are intact)")
+        return 1
+    emit(args, {"ok": True, "checked": checked}, f"audit chain intact: {checked} entries")
+    return EXIT_OK
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    rows = store.audit.entries(args.limit, args.action)
+    emit(args, rows, "\n".join(f"{r['seq']:>6} {r['ts']} {r['operator'] or '-':<12} {r['action']:<18} "
+                               f"{json.dumps(r['detail'], ensure_ascii=False)}" for r in rows))
+    return EXIT_OK
+
+
+def cmd_mode(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    login(store, args)
+    store.set_area_mode(args.mode, store.operator)
+    emit(args, {"mode": args.mode}, f"area mode is now {args.mode}")
+    return EXIT_OK
+
+
+# -- parser -------------------------------------------------------------------------------
+
+def _common(p: argparse.ArgumentParser, *, pin: bool = False, json_flag: bool = True) -> None:
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    if pin:
+        p.add_argument("--operator", help="who you are (default: FIELDKIT_OPERATOR, or the only operator)")
+        p.add_argument("--pin-stdin", action="store_true",
+                       help="read PINs from standard input, one per line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldkit", description=(
+        "FieldKit: checkpoint (卡口) and door-to-door epidemic field work. "
+        "Without a command, starts the terminal app."))
+    parser.add_argument("--config", help="config file (default: FIELDKIT_CONFIG)")
+    parser.add_argument("--data-dir", help="data directory (default: FIELDKIT_HOME)")
+    parser.add_argument("--lang", choices=("zh", "en"), help="language for this run")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--camera", help="camera index or device path")
+    src.add_argument("--images", metavar="DIR", help="use a folder of images as the camera")
+    src.add_argument("--video", metavar="FILE", help="use a video file as the camera")
+    parser.set_defaults(func=cmd_app)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="set up a new store: checkpoint and supervisor")
+    p.add_argument("--checkpoint-name", required=True)
+    p.add_argument("--checkpoint-code", required=True)
+    p.add_argument("--supervisor", required=True)
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_init)
+
+    op = sub.add_parser("operator", help="add, list, remove operators, reset PINs")
+    osub = op.add_subparsers(dest="operator_command", metavar="ACTION", required=True)
+    p = osub.add_parser("add", help="add an operator (supervisor)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=("gate", "patrol", "supervisor"))
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_operator_add)
+    p = osub.add_parser("list", help="list operators")
+    _common(p)
+    p.set_defaults(func=cmd_operator_list)
+    p = osub.add_parser("remove", help="remove an operator (supervisor)")
+    p.add_argument("name")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_operator_remove)
+    p = osub.add_parser("reset-pin", help="set a new PIN for an operator (supervisor)")
+    p.add_argument("name")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_operator_reset_pin)
+
+    p = sub.add_parser("recover", help="regain access with the recovery key")
+    p.add_argument("--supervisor", required=True, help="supervisor to (re)create with a new PIN")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser("record", help="record one gate passage and print the decision")
+    p.add_argument("--direction", required=True, choices=("in", "out"))
+    p.add_argument("--id-number")
+    p.add_argument("--id-kind", choices=("resident_id", "passport", "hk_macau_permit",
+                                         "taiwan_permit", "other"))
+    p.add_argument("--confirm-check-digit", action="store_true",
+                   help="record an ID whose check digit is wrong (the card was checked)")
+    p.add_argument("--name")
+    p.add_argument("--phone")
+    p.add_argument("--temperature", help="°C, e.g. 36.5")
+    p.add_argument("--not-measured", metavar="REASON", help="no thermometer: say why")
+    p.add_argument("--code-colour", choices=("green", "yellow", "red"))
+    p.add_argument("--test-date", help="YYYY-MM-DD of the last nucleic-acid test")
+    p.add_argument("--test-result", choices=("negative", "positive", "pending"))
+    p.add_argument("--category", default="resident",
+                   choices=("resident", "outsider", "worker", "delivery", "repair", "visitor"))
+    p.add_argument("--reason", help="reason for the trip")
+    p.add_argument("--escort", help="who escorts the visitor")
+    p.add_argument("--approval", help="approval reference (repair crews)")
+    p.add_argument("--notes")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("status", help="checkpoint, store, sync and audit status")
+    _common(p)
+    p.set_defaults(func=cmd_status)
+
+    au = sub.add_parser("audit", help="the tamper-evident audit trail")
+    asub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p = asub.add_parser("verify", help="check the hash chain; exits 1 at the first broken entry")
+    _common(p)
+    p.set_defaults(func=cmd_audit_verify)
+    p = asub.add_parser("list", help="latest audit entries")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--action")
+    _common(p)
+    p.set_defaults(func=cmd_audit_list)
+
+    p = sub.add_parser("mode", help="change the area mode (supervisor PIN)")
+    p.add_argument("mode", choices=AREA_MODES)
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_mode)
+
+    for module in EXTENSIONS:
+        _register(module, sub)
+    return parser
+
+
+# Modules that add their own subcommands through ``register(subparsers)``.
+EXTENSIONS = ("scanners.cli", "sync.device_cli", "fieldkit.ledger_cli", "fieldkit.reports_cli")
+
+
+def _register(module: str, sub: Any) -> None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:  # not written yet, or not installed: its commands are absent
+            return
+        raise
+    register: Callable[[Any], None] = getattr(mod, "register")
+    register(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FieldkitError as exc:
+        print(f"fieldkit: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("fieldkit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

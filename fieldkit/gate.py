@@ -1,0 +1,201 @@
+"""Gate service: turns what the operator captured into a decision and a durable record.
+
+Used by the gate screen and by ``fieldkit record``; it validates input (identity check digit,
+plausible temperature, dates), looks up the key-person list, home isolation and pass
+revocations, asks the rules engine, and records the passage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from scanners.idnumber import IdentityNumber, parse_identity
+
+from .crypto import blind_index
+from .domain import (
+    CodeColour,
+    Decision,
+    Direction,
+    GateSituation,
+    PersonCategory,
+    TestResult,
+    VehicleSituation,
+)
+from .errors import InputError
+from .rules import check_temperature, decide, decide_vehicle
+from .store import PassageInput, PassageRow, Store
+
+
+@dataclass
+class GateEntry:
+    direction: str = "in"
+    id_number: str | None = None
+    id_kind: str | None = None  # hint; parsed when None
+    name: str | None = None
+    phone: str | None = None
+    raw_scan: str | None = None
+    temperature: float | None = None
+    temperature_skipped: str | None = None
+    code_colour: str | None = None
+    test_date: date | None = None
+    test_result: str | None = None
+    category: str = "resident"
+    trip_reason: str | None = None
+    escort: str | None = None
+    approval_ref: str | None = None
+    pass_id: str | None = None
+    pass_problem: str | None = None
+    notes: str | None = None
+    source: str = "manual"
+    check_digit_confirmed: bool = False  # the operator looked again and confirmed
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    identity: IdentityNumber | None
+    decision: Decision
+    keyperson: str | None
+    isolation: str | None
+
+
+def parse_temperature(text: str) -> float:
+    """'36.5', '365' (typed without the dot, as gloved fingers do), '36,5' → 36.5."""
+    t = text.strip().replace(",", ".").replace("。", ".").replace("．", ".")
+    if not t:
+        raise InputError("temperature missing: type it (e.g. 365 for 36.5)")
+    try:
+        if "." not in t and t.isdigit() and len(t) == 3:
+            return int(t) / 10
+        return float(t)
+    except ValueError:
+        raise InputError(f"temperature {text!r} is not a number: type e.g. 36.5 or 365") from None
+
+
+def parse_day(text: str, what: str = "date") -> date:
+    t = text.strip().replace("/", "-").replace(".", "-")
+    try:
+        if len(t) == 8 and t.isdigit():
+            return date(int(t[:4]), int(t[4:6]), int(t[6:]))
+        return date.fromisoformat(t)
+    except ValueError:
+        raise InputError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _choice(value: str | None, enum: type, what: str):
+    if value is None or value == "":
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise InputError(f"{what} must be one of {allowed}, not {value!r}") from None
+
+
+class GateService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._town_key: bytes | None | bool = False  # False: not looked up yet
+
+    @property
+    def rules(self):
+        return self.store.settings.rules
+
+    @property
+    def mode(self) -> str:
+        return self.store.settings.checkpoint.area_mode
+
+    def town_hash(self, id_number: str) -> str | None:
+        if self._town_key is False:
+            self._town_key = self.store.secrets.get("town_index_key")
+        return blind_index(self._town_key, id_number) if self._town_key else None
+
+    def identify(self, entry: GateEntry) -> IdentityNumber | None:
+        if not entry.id_number:
+            return None
+        ident = parse_identity(entry.id_number, entry.id_kind)
+        confirmable = (ident.kind == "resident_id" and not ident.check_ok
+                       and ident.birth_date is not None and ident.number[-1] in "0123456789X")
+        if ident.problem and confirmable and entry.check_digit_confirmed:
+            return ident  # wrong check digit, but the operator confirmed the card says so
+        if ident.problem:
+            hint = " (confirm only if the card really says so)" if confirmable else ""
+            raise InputError(f"ID {ident.number or entry.id_number!r}: {ident.problem}{hint}")
+        return ident
+
+    def evaluate(self, entry: GateEntry, now: datetime | None = None) -> Evaluation:
+        ident = self.identify(entry)
+        direction = _choice(entry.direction, Direction, "direction")
+        if direction is None:
+            raise InputError("direction must be in or out")
+        check_temperature(entry.temperature, self.rules)
+        keyperson = isolation = None
+        if ident:
+            keyperson = self.store.keypersons.lookup(self.town_hash(ident.number))
+            isolation = self.store.isolation.status(self.store.index(ident.number))
+        pass_problem = entry.pass_problem
+        if entry.pass_id and not pass_problem and self.store.revocations.is_revoked(entry.pass_id):
+            pass_problem = f"pass {entry.pass_id} was revoked"
+        situation = GateSituation(
+            direction=direction, mode=self.mode, temperature=entry.temperature,
+            temperature_skipped_reason=entry.temperature_skipped,
+            code_colour=_choice(entry.code_colour, CodeColour, "code colour"),
+            test_date=entry.test_date,
+            test_result=_choice(entry.test_result, TestResult, "test result"),
+            category=_choice(entry.category, PersonCategory, "category") or PersonCategory.RESIDENT,
+            keyperson_category=keyperson,
+            under_home_isolation=isolation in ("home_isolation", "home_monitoring", "居家隔离医学观察",
+                                               "居家健康监测"),
+            pass_problem=pass_problem, has_escort=bool(entry.escort),
+            approval_ref=entry.approval_ref, trip_reason=entry.trip_reason, now=now)
+        return Evaluation(ident, decide(situation, self.rules), keyperson, isolation)
+
+    def _input(self, entry: GateEntry, ev: Evaluation, supersedes: str | None = None) -> PassageInput:
+        ident = ev.identity
+        return PassageInput(
+            direction=entry.direction, id_kind=ident.kind if ident else "none",
+            id_number=ident.number if ident else None,
+            id_check_ok=ident.check_ok if ident else True, name=entry.name, phone=entry.phone,
+            raw_scan=entry.raw_scan, notes=entry.notes, escort=entry.escort,
+            temperature=entry.temperature, temperature_skipped=entry.temperature_skipped,
+            code_colour=entry.code_colour, test_date=entry.test_date, test_result=entry.test_result,
+            category=entry.category, trip_reason=entry.trip_reason, approval_ref=entry.approval_ref,
+            pass_id=entry.pass_id, pass_problem=entry.pass_problem, source=entry.source,
+            confirmed_by=self.store.operator.name if self.store.operator else None,
+            supersedes=supersedes)
+
+    def commit(self, entry: GateEntry, ev: Evaluation | None = None) -> tuple[Evaluation, PassageRow]:
+        ev = ev or self.evaluate(entry)
+        return ev, self.store.passages.record(self._input(entry, ev), ev.decision)
+
+    def correct(self, passage_id: str, entry: GateEntry) -> tuple[Evaluation, PassageRow]:
+        """Record a corrected version of a passage; the old one is marked superseded (audited)."""
+        ev = self.evaluate(entry)
+        return ev, self.store.passages.record(self._input(entry, ev, supersedes=passage_id),
+                                              ev.decision)
+
+    def evaluate_vehicle(self, *, direction: str, plate: str, kind: str,
+                         occupants: list[GateEntry], pass_problem: str | None = None
+                         ) -> tuple[Decision, list[Evaluation]]:
+        if not plate.strip():
+            raise InputError("plate missing: type the number plate")
+        if kind not in ("resident", "outside", "supply"):
+            raise InputError(f"vehicle kind must be resident, outside or supply, not {kind!r}")
+        evs = [self.evaluate(replace(o, direction=direction)) for o in occupants]
+        decision = decide_vehicle(VehicleSituation(
+            direction=_choice(direction, Direction, "direction"), mode=self.mode, plate=plate,
+            kind=kind, pass_problem=pass_problem, occupants=tuple(e.decision for e in evs)),
+            self.rules)
+        return decision, evs
+
+    def commit_vehicle(self, *, direction: str, plate: str, kind: str, occupants: list[GateEntry],
+                       pass_no: str | None = None, disinfected: bool = False,
+                       pass_problem: str | None = None):
+        decision, evs = self.evaluate_vehicle(direction=direction, plate=plate, kind=kind,
+                                              occupants=occupants, pass_problem=pass_problem)
+        inputs = [(self._input(replace(o, direction=direction), ev), ev.decision)
+                  for o, ev in zip(occupants, evs)]
+        vid, rows = self.store.vehicles.record(direction=direction, plate=plate, pass_no=pass_no,
+                                               kind=kind, disinfected=disinfected,
+                                               occupants=inputs, decision=decision)
+        return decision, vid, rows
