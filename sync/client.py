@@ -1,0 +1,507 @@
+"""Device side of sync: enroll once, then upload the outbox and download the town's updates.
+
+The store is the lead's facade (:mod:`fieldkit.store`); this module only reads its outbox and
+writes the fates back. What it keeps in the store:
+
+- ``store.kv``: ``sync.device_id``, ``sync.server_url``, pinned ``sync.town_ed25519`` and
+  ``sync.town_x25519`` (base64), ``sync.fingerprint``, ``sync.cursor``, ``sync.updates_at``,
+  ``sync.last_sync``, ``sync.last_error``, ``sync.skew_s``, ``sync.max_batch_records``,
+  ``sync.tls_ca_pem``, ``town_rules``, ``area_mode``;
+- ``store.secrets``: ``device_ed25519`` (the device's signing key), ``town_index_key``.
+
+Retries inside one run resend the *same bytes* (same batch id), so a batch that reached the server
+before the connection dropped is answered from the server's record and stored once. Errors that
+predict the rest of the run (network, authentication, clock) stop it with one line saying what
+failed and what to do; a record the server refuses for its content is quarantined with the
+server's reason and never blocks the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from fieldkit.errors import SyncError
+
+from . import protocol as p
+
+log = logging.getLogger("fieldkit.sync")
+
+RETRIES = 2  # resends of one batch on a cut connection, a timeout or a 5xx
+SYNCED_FATES = (p.STORED, p.DUPLICATE)
+
+
+class NotEnrolledError(SyncError):
+    pass
+
+
+class SyncAuthError(SyncError):
+    pass
+
+
+class SyncNetworkError(SyncError):
+    pass
+
+
+class SyncServerError(SyncError):
+    pass
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    ok: bool = True
+    sent: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    bytes_sent: int = 0
+    pending: int = 0
+    keypersons_added: int = 0
+    keypersons_removed: int = 0
+    revocations: int = 0
+    mode: str | None = None
+    rules_changed: bool = False
+    cursor: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None  # network | auth | server | clock | protocol
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.error:
+            return f"sync failed: {self.error}"
+        parts = [f"sent {self.sent} ({self.stored} new, {self.duplicate} already there)"]
+        if self.quarantined:
+            parts.append(f"{self.quarantined} quarantined")
+        parts.append(f"{self.pending} pending")
+        parts.append(f"key persons +{self.keypersons_added}/-{self.keypersons_removed}")
+        if self.revocations:
+            parts.append(f"{self.revocations} passes revoked")
+        if self.mode:
+            parts.append(f"mode {self.mode}")
+        return "synced: " + ", ".join(parts)
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+def _server_message(resp: httpx.Response) -> tuple[str, str]:
+    try:
+        data = resp.json()
+        return str(data.get("error", "")), str(data.get("message", resp.text[:200]))
+    except ValueError:
+        return "", (resp.text[:200].strip() or resp.reason_phrase)
+
+
+class TownClient:
+    """Thin HTTP layer: one method per endpoint, typed errors with one-line messages."""
+
+    def __init__(self, base_url: str, *, timeout: float = 20.0,
+                 transport: httpx.BaseTransport | None = None, ca_pem: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        verify: Any = True
+        if ca_pem:
+            verify = ssl.create_default_context(cadata=ca_pem)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
+                                 verify=verify, headers={"User-Agent": "fieldkit-sync/1"})
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> TownClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, path, **kw)
+        except httpx.ConnectError as err:
+            raise SyncNetworkError(
+                f"cannot reach the town server at {self.base_url} ({_reason(err)}): check the "
+                "network and that the server runs; records stay pending") from None
+        except httpx.TimeoutException:
+            raise SyncNetworkError(
+                f"the town server at {self.base_url} did not answer within {self.timeout:g} s: "
+                "check the network or try later; records stay pending") from None
+        except (httpx.TransportError, httpx.DecodingError) as err:
+            raise SyncNetworkError(
+                f"the connection to {self.base_url} broke ({_reason(err)}): sync again when "
+                "the network is stable; nothing is lost") from None
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip()
+    for marker in ("Connection refused", "Name or service not known", "certificate verify failed",
+                   "timed out", "No route to host", "Network is unreachable"):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return text.splitlines()[0][:80] if text else type(err).__name__
+
+
+def _raise_for(resp: httpx.Response, what: str) -> None:
+    if resp.status_code < 400:
+        return
+    code, message = _server_message(resp)
+    if resp.status_code in (401, 403):
+        raise SyncAuthError(f"the town server refused this device: {message}")
+    if resp.status_code == 413:
+        raise SyncServerError(f"{what} too large for the server: {message}")
+    if resp.status_code >= 500:
+        raise SyncServerError(
+            f"the town server failed (HTTP {resp.status_code}) on {what}: tell the town office; "
+            "records stay pending")
+    raise SyncServerError(f"the town server refused {what} ({code or resp.status_code}): {message}")
+
+
+# --- enrollment -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device_id: str
+    name: str
+    server_url: str
+    fingerprint: str
+
+
+def enroll(store: Any, url: str, token: str, *, transport: httpx.BaseTransport | None = None,
+           timeout: float = 20.0, ca_pem: str | None = None, force: bool = False) -> Enrollment:
+    """Register this device with the town server. The store must be unlocked (supervisor)."""
+    if store.kv.get("sync.device_id") and not force:
+        raise SyncError(f"this device is already enrolled as {store.kv.get('sync.device_id')} at "
+                        f"{store.kv.get('sync.server_url')}: use --force to enroll again")
+    token = token.strip()
+    secret, _, expected_fp = token.partition(".")
+    if not secret or len(expected_fp) != 16:
+        raise SyncError("the enrollment token looks wrong (expected XXXX….fingerprint): copy it "
+                        "again from `fieldkit-server device add`")
+    device_key = Ed25519PrivateKey.generate()
+    seal_key = X25519PrivateKey.generate()
+    with TownClient(url, timeout=timeout, transport=transport, ca_pem=ca_pem) as town:
+        resp = town.request("POST", p.PATH_ENROLL, json={
+            "token": token,
+            "public_key": p.b64e(p.raw_public(device_key.public_key())),
+            "seal_to": p.b64e(p.raw_public(seal_key.public_key())),
+        })
+        _raise_for(resp, "the enrollment")
+    try:
+        doc = resp.json()
+        payload = p.verify_document(doc, p.load_ed25519_public(
+            p.b64d(p.document_payload_unverified(doc)["town_ed25519"])))
+        town_ed, town_x = p.b64d(payload["town_ed25519"]), p.b64d(payload["town_x25519"])
+    except (ValueError, KeyError, p.ProtocolError) as err:
+        raise SyncError(f"the enrollment reply is not valid ({err}): wrong server URL?") from None
+    if p.key_fingerprint(town_ed, town_x) != expected_fp:
+        raise SyncError("the server's keys do not match the token's fingerprint: wrong server, or "
+                        "someone is intercepting; do not use this network for enrollment")
+    sealed = payload["index_key_sealed"]
+    index_key = p.open_sealed(seal_key, p.b64d(sealed["eph"]), p.b64d(sealed["blob"]),
+                              b"enroll:" + payload["device_id"].encode())
+    store.secrets.set("device_ed25519", p.raw_private(device_key))
+    store.secrets.set("town_index_key", index_key)
+    kv = store.kv
+    kv.set("sync.device_id", payload["device_id"])
+    kv.set("sync.device_name", payload["name"])
+    kv.set("sync.server_url", url.rstrip("/"))
+    kv.set("sync.town_ed25519", payload["town_ed25519"])
+    kv.set("sync.town_x25519", payload["town_x25519"])
+    kv.set("sync.fingerprint", expected_fp)
+    kv.set("sync.max_batch_records", int(payload["max_batch_records"]))
+    kv.set("sync.cursor", 0)
+    if ca_pem:
+        kv.set("sync.tls_ca_pem", ca_pem)
+    operator = store.operator.name if getattr(store, "operator", None) else None
+    store.audit.append("sync_enroll", operator, {"device_id": payload["device_id"],
+                                                 "server": url, "fingerprint": expected_fp})
+    return Enrollment(payload["device_id"], payload["name"], url.rstrip("/"), expected_fp)
+
+
+# --- one sync run -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Identity:
+    device_id: str
+    url: str
+    key: Ed25519PrivateKey
+    town_ed25519: Any
+    town_x25519: Any
+
+
+def _identity(store: Any, settings: Any) -> _Identity:
+    device_id = store.kv.get("sync.device_id")
+    if not device_id:
+        raise NotEnrolledError("this device is not enrolled: run `fieldkit enroll URL TOKEN` "
+                               "with a token from the town office")
+    url = (getattr(getattr(settings, "sync", None), "server_url", "") or
+           store.kv.get("sync.server_url"))
+    raw_key = store.secrets.get("device_ed25519")
+    if raw_key is None:
+        raise NotEnrolledError("the device key is missing from the store: enroll again")
+    return _Identity(device_id, url, Ed25519PrivateKey.from_private_bytes(raw_key),
+                     p.load_ed25519_public(p.b64d(store.kv.get("sync.town_ed25519"))),
+                     p.load_x25519_public(p.b64d(store.kv.get("sync.town_x25519"))))
+
+
+def wire_record(item: Any) -> dict[str, Any]:
+    """An outbox item as the server indexes it; the full body travels sealed."""
+    body = item.body
+    return {
+        "id": item.record_id, "kind": item.kind, "hash": item.content_hash,
+        "at": body.get("ts"), "checkpoint": body.get("checkpoint"),
+        "direction": body.get("direction"), "id_hash": body.get("id_hash_town"),
+        "name_masked": body.get("name_masked"), "id_masked": body.get("id_masked"),
+        "body": body,
+    }
+
+
+class _Uploader:
+    def __init__(self, town: TownClient, ident: _Identity, report: SyncReport,
+                 sleep: Any = time.sleep) -> None:
+        self.town, self.ident, self.report, self.sleep = town, ident, report, sleep
+
+    def send(self, lines: list[bytes]) -> tuple[str, dict[str, Any]]:
+        batch_id, body = p.seal_batch(lines, device_id=self.ident.device_id,
+                                      device_key=self.ident.key,
+                                      town_x25519=self.ident.town_x25519)
+        last: Exception | None = None
+        for attempt in range(RETRIES + 1):
+            if attempt:
+                self.sleep(min(4.0, 0.5 * 2 ** (attempt - 1)))
+            try:
+                resp = self.town.request(
+                    "POST", p.PATH_BATCHES, content=body,
+                    headers={"Content-Type": "application/octet-stream",
+                             "X-Fieldkit-Device": self.ident.device_id})
+            except SyncNetworkError as err:
+                if "cannot reach" in str(err):  # refused: the server is not there, stop now
+                    raise
+                last = err
+                continue
+            self.report.bytes_sent += len(body)
+            if resp.status_code == 429:
+                wait = float(resp.headers.get("Retry-After", "1") or 1)
+                self.sleep(min(wait, 10.0))
+                last = SyncServerError("the town server is busy (rate limit): sync again later")
+                continue
+            if resp.status_code >= 500:
+                last = SyncServerError(
+                    f"the town server failed (HTTP {resp.status_code}): tell the town office "
+                    "if it repeats; records stay pending")
+                continue
+            _raise_for(resp, "the batch")
+            try:
+                return batch_id, resp.json()
+            except ValueError:
+                last = SyncServerError("the town server sent an unreadable reply")
+        assert last is not None
+        raise last
+
+
+def _apply_reply(store: Any, items: list[Any], reply: dict[str, Any], batch_id: str,
+                 report: SyncReport) -> None:
+    fates = {int(f[0]): (f[2], f[3]) for f in reply.get("fates", [])}
+    synced: dict[str, list[str]] = {}
+    for i, item in enumerate(items):
+        status, reason = fates.get(i, (p.STORED, None))
+        if status in SYNCED_FATES:
+            synced.setdefault(item.kind, []).append(item.record_id)
+            if status == p.DUPLICATE:
+                report.duplicate += 1
+            else:
+                report.stored += 1
+        else:
+            store.outbox.mark_quarantined(item.record_id, f"server: {reason or status}",
+                                          kind=item.kind)
+            report.quarantined += 1
+    for kind, ids in synced.items():
+        store.outbox.mark_synced(ids, batch_id, kind=kind)
+
+
+def _upload(store: Any, town: TownClient, ident: _Identity, batch_size: int,
+            report: SyncReport, sleep: Any) -> None:
+    uploader = _Uploader(town, ident, report, sleep)
+    limit = max(1, min(batch_size, int(store.kv.get("sync.max_batch_records", batch_size))))
+    handled: set[str] = set()
+    while True:
+        items = store.outbox.pending(limit)
+        if not items:
+            return
+        if any(item.record_id in handled for item in items):
+            raise SyncError("records marked as sent are still pending in the local store: "
+                            "stopped to avoid sending them in a loop; report this bug")
+        handled.update(item.record_id for item in items)
+        lines, sendable = [], []
+        for item in items:
+            try:
+                line = p.canonical_json(wire_record(item))
+            except (TypeError, ValueError) as err:
+                store.outbox.mark_quarantined(item.record_id, f"local: cannot encode ({err})",
+                                              kind=item.kind)
+                report.quarantined += 1
+                continue
+            lines.append(line)
+            sendable.append(item)
+        if not sendable:
+            continue
+        try:
+            batch_id, reply = uploader.send(lines)
+        except SyncServerError as err:
+            if "too large" in str(err) and limit > 1:
+                limit = max(1, limit // 2)  # the server's limits are lower than ours: halve
+                continue
+            raise
+        report.batches += 1
+        report.sent += len(sendable)
+        _apply_reply(store, sendable, reply, batch_id, report)
+        if len(items) < limit:
+            return
+
+
+def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport) -> None:
+    cursor = int(store.kv.get("sync.cursor", 0) or 0)
+    for _ in range(1000):  # pages; a bound so a misbehaving server cannot loop us forever
+        query = f"cursor={cursor}"
+        headers = p.sign_request(ident.key, ident.device_id, "GET", p.PATH_UPDATES, query)
+        resp = town.request("GET", f"{p.PATH_UPDATES}?{query}", headers=headers)
+        _raise_for(resp, "the update request")
+        try:
+            doc = p.verify_document(resp.json(), ident.town_ed25519)
+        except (ValueError, p.ProtocolError) as err:
+            raise SyncServerError(f"the update from the server is not valid ({err}): not "
+                                  "applied; tell the town office") from None
+        if doc.get("device_id") != ident.device_id or doc.get("cursor_from") != cursor:
+            raise SyncServerError("the update was made for another request: not applied")
+        added, removed = doc.get("keypersons", []), doc.get("keypersons_removed", [])
+        if added or removed:
+            store.keypersons.apply(added, removed)
+        if doc.get("revocations"):
+            store.revocations.apply(doc["revocations"])
+        if doc.get("rules") is not None:
+            store.kv.set("town_rules", doc["rules"])
+            report.rules_changed = True
+        if doc.get("mode") is not None:
+            mode = doc["mode"].get("mode")
+            store.kv.set("area_mode", mode)
+            if hasattr(store, "apply_kv_overrides"):
+                store.apply_kv_overrides()
+            store.audit.append("setting_change", "town", {"key": "checkpoint.area_mode",
+                                                          "to": mode, "by": "town server"})
+            report.mode = mode
+        report.keypersons_added += len(added)
+        report.keypersons_removed += len(removed)
+        report.revocations += len(doc.get("revocations", []))
+        cursor = int(doc["cursor"])
+        store.kv.set("sync.cursor", cursor)
+        store.kv.set("sync.updates_at", float(doc["issued_at"]))
+        skew = float(doc["issued_at"]) - time.time()
+        store.kv.set("sync.skew_s", skew)
+        if not doc.get("more"):
+            break
+    report.cursor = cursor
+
+
+def freshness(store: Any, settings: Any, now: float | None = None) -> dict[str, Any]:
+    """How old the town's updates are on this device, and whether to warn (for the status bar)."""
+    now = time.time() if now is None else now
+    sync_settings = getattr(settings, "sync", None)
+    stale_h = float(getattr(sync_settings, "stale_after_hours", 24.0))
+    max_skew = float(getattr(sync_settings, "max_clock_skew_s", 300.0))
+    updated = store.kv.get("sync.updates_at")
+    skew = store.kv.get("sync.skew_s")
+    age = None if updated is None else max(0.0, now - float(updated))
+    warnings = []
+    if not store.kv.get("sync.device_id"):
+        warnings.append("not enrolled with a town server: key-person list and revocations "
+                        "are not received")
+    elif age is None:
+        warnings.append("no update from the town server yet: sync to receive the key-person list")
+    elif age > stale_h * 3600:
+        warnings.append(f"key-person list is {age / 3600:.0f} h old (limit {stale_h:g} h): "
+                        "sync with the town server")
+    if skew is not None and abs(float(skew)) > max_skew:
+        warnings.append(f"this device's clock differs from the server's by {abs(skew) / 60:.0f} "
+                        "min: set the clock, times on records will be wrong")
+    return {"updated_at": updated, "age_s": age, "skew_s": skew, "stale": bool(warnings),
+            "warnings": warnings}
+
+
+def run_sync(store: Any, settings: Any, *, transport: httpx.BaseTransport | None = None,
+             operator: str | None = None, sleep: Any = time.sleep,
+             download: bool = True) -> SyncReport:
+    """Upload every pending record, then download updates. Never raises for network or server
+    trouble: the report says what failed (``report.error``) and what to do."""
+    report = SyncReport()
+    sync_settings = getattr(settings, "sync", None)
+    timeout = float(getattr(sync_settings, "timeout_s", 20.0))
+    batch_size = int(getattr(sync_settings, "batch_size", 500))
+    started = time.time()
+    try:
+        ident = _identity(store, settings)
+        with TownClient(ident.url, timeout=timeout, transport=transport,
+                        ca_pem=store.kv.get("sync.tls_ca_pem")) as town:
+            _upload(store, town, ident, batch_size, report, sleep)
+            if download:
+                _download(store, town, ident, report)
+    except SyncError as err:
+        report.ok = False
+        report.error = str(err)
+        report.error_kind = {SyncNetworkError: "network", SyncAuthError: "auth",
+                             NotEnrolledError: "auth"}.get(type(err), "server")
+    counts = store.outbox.counts()
+    report.pending = counts.get("pending", 0)
+    report.warnings = freshness(store, settings)["warnings"]
+    store.kv.set("sync.last_attempt", started)
+    if report.ok:
+        store.kv.set("sync.last_sync", started)
+        store.kv.set("sync.last_error", None)
+    else:
+        store.kv.set("sync.last_error", report.error)
+    store.audit.append("sync", operator, {
+        "ok": report.ok, "sent": report.sent, "stored": report.stored,
+        "duplicate": report.duplicate, "quarantined": report.quarantined,
+        "batches": report.batches, "keypersons_added": report.keypersons_added,
+        "keypersons_removed": report.keypersons_removed, "revocations": report.revocations,
+        "cursor": report.cursor, "error": report.error})
+    return report
+
+
+class AutoSync:
+    """Background sync policy for the app: call :meth:`due` from a timer, run in a worker.
+
+    Runs every ``sync.interval_s`` while the server answers; after a failure it backs off
+    (doubling up to the interval) so an unreachable server costs almost nothing.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.next_at = 0.0
+        self.backoff = min(30.0, interval_s)
+
+    def due(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.next_at
+
+    def done(self, report: SyncReport, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if report.ok:
+            self.backoff = min(30.0, self.interval_s)
+            self.next_at = now + self.interval_s
+        else:
+            self.next_at = now + self.backoff
+            self.backoff = min(self.interval_s, self.backoff * 2)
