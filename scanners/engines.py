@@ -1,0 +1,233 @@
+"""QR decoding engines behind one small interface.
+
+Each engine takes a greyscale ``numpy`` image (uint8, 2-D) and returns every code it read as a
+:class:`Decoded`. An engine never raises: a library exception (OpenCV raises UnicodeDecodeError on
+some payloads, zbar can choke on odd sizes) becomes an empty result and is counted in
+``engine.errors``. Each engine says whether it can run here and, if not, why and what to do.
+
+Payload bytes that are not UTF-8 are decoded by :func:`decode_payload_bytes` (GBK, Shift_JIS,
+ISO-8859-1) or kept as bytes (``text is None``) when they look binary.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ZBAR_MISSING = "unavailable: libzbar0 missing; run: sudo apt-get install libzbar0"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One code read by one engine."""
+
+    text: str | None  # None: binary payload, see ``raw``
+    raw: bytes
+    engine: str
+    encoding: str  # utf-8 | gbk | shift_jis | iso-8859-1 | eci | binary
+    corners: tuple[tuple[float, float], ...] = ()
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_KANA = re.compile(r"[\u3040-\u30ff\uff61-\uff9f]")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def decode_payload_bytes(raw: bytes) -> tuple[str | None, str]:
+    """Best reading of a QR byte payload: ``(text or None, encoding)``.
+
+    UTF-8 first (what every modern issuer uses), then the legacy encodings a Chinese checkpoint
+    meets (GBK, Shift_JIS), then ISO-8859-1 (the QR default). Control characters mean binary.
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        return (None, "binary") if _CONTROL.search(text) else (text, "utf-8")
+    candidates: list[tuple[int, str, str]] = []
+    for encoding in ("gbk", "shift_jis"):
+        try:
+            decoded = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _CONTROL.search(decoded):
+            continue
+        score = len(_CJK.findall(decoded)) + (3 * len(_KANA.findall(decoded)) if encoding == "shift_jis" else 0)
+        candidates.append((score, encoding, decoded))
+    if candidates:
+        _, encoding, decoded = max(candidates, key=lambda c: c[0])
+        return decoded, encoding
+    latin = raw.decode("iso-8859-1")
+    if _CONTROL.search(latin) or re.search(r"[\x80-\x9f]", latin):
+        return None, "binary"
+    return latin, "iso-8859-1"
+
+
+@dataclass
+class Engine:
+    """Base class: subclasses set ``name`` and implement ``_decode``."""
+
+    name: str = "engine"
+    available: bool = True
+    why_unavailable: str | None = None
+    errors: int = field(default=0, compare=False)
+    last_error: str | None = field(default=None, compare=False)
+
+    def decode(self, grey: np.ndarray) -> list[Decoded]:
+        if not self.available:
+            return []
+        try:
+            return self._decode(grey)
+        except Exception as exc:  # noqa: BLE001 - an engine must never take the scan loop down
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return []
+
+    def _decode(self, grey: np.ndarray) -> list[Decoded]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def status(self) -> str:
+        return "available" if self.available else (self.why_unavailable or "unavailable")
+
+
+def _corners_from(points) -> tuple[tuple[float, float], ...]:
+    try:
+        return tuple((float(x), float(y)) for x, y in np.asarray(points).reshape(-1, 2))
+    except Exception:  # noqa: BLE001
+        return ()
+
+
+class ZxingEngine(Engine):
+    """zxing-cpp: the fastest and most tolerant; the pipeline's fast path."""
+
+    def __init__(self, *, try_invert: bool = True, binarizer: str = "LocalAverage",
+                 name: str = "zxing-cpp") -> None:
+        super().__init__(name=name)
+        try:
+            import zxingcpp
+        except Exception as exc:  # noqa: BLE001
+            self.available, self.why_unavailable = False, f"unavailable: zxing-cpp not importable ({exc})"
+            return
+        self._zx = zxingcpp
+        self._formats = zxingcpp.BarcodeFormat.QRCode | zxingcpp.BarcodeFormat.MicroQRCode
+        self._kwargs = {"try_invert": try_invert, "binarizer": getattr(zxingcpp.Binarizer, binarizer)}
+
+    def read(self, grey: np.ndarray, **overrides) -> list:
+        """Raw zxing-cpp call (used by the pipeline for detection hints)."""
+        return self._zx.read_barcodes(grey, formats=self._formats, **{**self._kwargs, **overrides})
+
+    def _decode(self, grey: np.ndarray, **overrides) -> list[Decoded]:
+        out = []
+        for code in self.read(grey, **overrides):
+            if not code.valid:
+                continue
+            raw = bytes(code.bytes)
+            if code.symbology_identifier.endswith("2"):  # ]Q2: ECI present, zxing applied it
+                text, encoding = code.text, "eci"
+            else:
+                text, encoding = decode_payload_bytes(raw)
+            pos = code.position
+            corners = tuple((float(p.x), float(p.y)) for p in
+                            (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left))
+            out.append(Decoded(text, raw, self.name, encoding, corners))
+        return out
+
+    def decode_with(self, grey: np.ndarray, **overrides) -> list[Decoded]:
+        """Decode with other zxing-cpp options (binarizer, is_pure …); never raises."""
+        try:
+            return self._decode(grey, **overrides)
+        except Exception as exc:  # noqa: BLE001
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return []
+
+
+class ZbarEngine(Engine):
+    """pyzbar over the zbar shared library (libzbar0)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="pyzbar")
+        if ctypes.util.find_library("zbar") is None:
+            self.available, self.why_unavailable = False, ZBAR_MISSING
+            return
+        try:
+            from pyzbar import pyzbar
+        except ImportError as exc:
+            missing = "zbar" in str(exc).lower()
+            self.available = False
+            self.why_unavailable = ZBAR_MISSING if missing else f"unavailable: pyzbar ({exc})"
+            return
+        self._pyzbar = pyzbar
+        self._symbols = [pyzbar.ZBarSymbol.QRCODE]
+
+    def _decode(self, grey: np.ndarray) -> list[Decoded]:
+        grey = np.ascontiguousarray(grey)
+        out = []
+        for sym in self._pyzbar.decode(grey, symbols=self._symbols):
+            raw = bytes(sym.data)
+            text, encoding = decode_payload_bytes(raw)
+            out.append(Decoded(text, raw, self.name, encoding, _corners_from(sym.polygon)))
+        return out
+
+
+class OpenCVEngine(Engine):
+    """OpenCV QRCodeDetector (classic) or QRCodeDetectorAruco; bytes API, so no Unicode errors."""
+
+    def __init__(self, aruco: bool = False) -> None:
+        super().__init__(name="opencv-aruco" if aruco else "opencv")
+        try:
+            import cv2
+        except Exception as exc:  # noqa: BLE001
+            self.available, self.why_unavailable = False, f"unavailable: opencv not importable ({exc})"
+            return
+        cls = getattr(cv2, "QRCodeDetectorAruco" if aruco else "QRCodeDetector", None)
+        if cls is None:
+            self.available = False
+            self.why_unavailable = f"unavailable: this OpenCV ({cv2.__version__}) has no {self.name} detector"
+            return
+        self._detector = cls()
+        self._has_bytes = hasattr(self._detector, "detectAndDecodeBytesMulti")
+
+    def _decode(self, grey: np.ndarray) -> list[Decoded]:
+        if self._has_bytes:
+            ok, payloads, points, _ = self._detector.detectAndDecodeBytesMulti(grey)
+        else:  # older OpenCV: str API, may raise UnicodeDecodeError (caught by decode())
+            ok, texts, points, _ = self._detector.detectAndDecodeMulti(grey)
+            payloads = [t.encode("utf-8") for t in texts] if ok else []
+        if not ok:
+            return []
+        out = []
+        for i, payload in enumerate(payloads):
+            raw = bytes(payload)
+            if not raw:
+                continue
+            text, encoding = decode_payload_bytes(raw)
+            corners = _corners_from(points[i]) if points is not None and i < len(points) else ()
+            out.append(Decoded(text, raw, self.name, encoding, corners))
+        return out
+
+
+ENGINE_NAMES = ("zxing-cpp", "pyzbar", "opencv", "opencv-aruco")
+
+
+def make_engine(name: str) -> Engine:
+    if name == "zxing-cpp":
+        return ZxingEngine()
+    if name == "pyzbar":
+        return ZbarEngine()
+    if name == "opencv":
+        return OpenCVEngine(aruco=False)
+    if name == "opencv-aruco":
+        return OpenCVEngine(aruco=True)
+    raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}")
+
+
+def all_engines() -> list[Engine]:
+    """Every engine, available or not (ask ``.available`` / ``.status()``)."""
+    return [make_engine(n) for n in ENGINE_NAMES]

@@ -1,0 +1,270 @@
+"""The QR pipeline: fast path first, escalation only when a code is seen but not read.
+
+1. Fast path: zxing-cpp on the grey frame (it already tries the inverted image for dark-mode
+   phones). Most frames end here.
+2. Gate: a cheap texture map on a downscaled frame finds code-like regions (dense, high-contrast,
+   roughly square blobs). No region → stop: a frame without a code costs little more than the
+   fast path.
+3. Escalation, region by region and step by step until something reads or the per-frame time
+   budget runs out: contrast stretch + upscaling + sharpening, other binarizers, other engines
+   (zbar, OpenCV), a module-grid resampler for small blurred codes.
+
+``Pipeline.process`` also drops a payload seen again within ``dedupe_seconds``;
+:class:`LatestFrameScanner` decodes only the newest frame so a slow decoder (a Pi) skips frames
+instead of falling behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from .engines import Decoded, Engine, ZxingEngine, all_engines
+from .payloads import PayloadConfig, ScanResult, parse_payload
+from .resample import grid_resample_decode
+
+DEFAULT_BUDGET_MS = 150.0
+DEFAULT_DEDUPE_SECONDS = 3.0
+
+
+def to_grey(frame: np.ndarray) -> np.ndarray:
+    """Any OpenCV frame (grey, BGR, BGRA, 16-bit) → contiguous uint8 grey."""
+    if frame.dtype != np.uint8:
+        frame = cv2.convertScaleAbs(frame, alpha=255.0 / max(1.0, float(frame.max())))
+    if frame.ndim == 3:
+        code = {1: None, 3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}.get(frame.shape[2])
+        frame = frame[:, :, 0] if code is None else cv2.cvtColor(frame, code)
+    return np.ascontiguousarray(frame)
+
+
+@dataclass(frozen=True)
+class Region:
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+    def crop(self, grey: np.ndarray, pad: float = 0.12) -> tuple[np.ndarray, int, int]:
+        p = int(pad * max(self.w, self.h)) + 4
+        x0, y0 = max(0, self.x - p), max(0, self.y - p)
+        return grey[y0:self.y + self.h + p, x0:self.x + self.w + p], x0, y0
+
+
+def find_code_regions(grey: np.ndarray, limit: int = 3) -> list[Region]:
+    """Code-like regions: dense texture in a roughly square blob, biggest first (~1-2 ms)."""
+    h, w = grey.shape[:2]
+    scale = max(1, min(h, w) // 180)
+    small = cv2.resize(grey, (w // scale, h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else grey
+    grad = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    grad = cv2.blur(grad, (5, 5))
+    threshold = max(12.0, float(np.median(grad)) * 3)
+    mask = cv2.morphologyEx((grad > threshold).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    regions = []
+    for i in range(1, n):
+        x, y, rw, rh, area = (int(v) for v in stats[i])
+        if rw < 6 or rh < 6 or area < 0.4 * rw * rh or max(rw, rh) > 3 * min(rw, rh):
+            continue
+        regions.append(Region(x * scale, y * scale, rw * scale, rh * scale, float(area)))
+    regions.sort(key=lambda r: -r.score)
+    return regions[:limit]
+
+
+def _stretch(grey: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(grey, (1, 99))
+    if hi - lo < 1:
+        return grey
+    return cv2.convertScaleAbs(grey, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+
+
+def _sharpen(grey: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+    blurred = cv2.GaussianBlur(grey, (0, 0), sigma)
+    return cv2.addWeighted(grey, 1 + amount, blurred, -amount, 0)
+
+
+def _upscale(grey: np.ndarray, factor: float) -> np.ndarray:
+    return cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+@dataclass(frozen=True)
+class Read:
+    """One code read from a frame, parsed."""
+
+    text: str | None
+    raw: bytes
+    engine: str  # which engine read it
+    step: str  # which pipeline step (fast, or the escalation that found it)
+    ms: float  # time spent on the frame until this read
+    result: ScanResult
+    corners: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.result.kind
+
+
+@dataclass
+class FrameDecode:
+    """Everything the pipeline found in one frame, before de-duplication."""
+
+    codes: list[tuple[Decoded, str]]  # (code, step)
+    ms: float
+    steps_tried: list[str] = field(default_factory=list)
+    budget_exhausted: bool = False
+
+
+Step = tuple[str, Callable[[np.ndarray], list[Decoded]]]
+
+
+class Pipeline:
+    """Reads every code in a frame as fast as the fastest engine, as well as all of them."""
+
+    def __init__(self, engines: list[Engine] | None = None, budget_ms: float = DEFAULT_BUDGET_MS,
+                 dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS,
+                 payload_config: PayloadConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        engines = [e for e in (engines if engines is not None else all_engines()) if e.available]
+        self.engines = engines
+        self.budget_ms = budget_ms
+        self.dedupe_seconds = dedupe_seconds
+        self.payload_config = payload_config or PayloadConfig()
+        self.clock = clock
+        self._seen: dict[bytes, float] = {}
+        self._zxing = next((e for e in engines if isinstance(e, ZxingEngine)), None)
+        self._others = [e for e in engines if not isinstance(e, ZxingEngine)]
+        self.steps = self._build_steps()
+
+    # -- escalation ladder -------------------------------------------------------------------
+    def _build_steps(self) -> list[Step]:
+        steps: list[Step] = []
+        zx = self._zxing
+        if zx is not None:
+            steps.append(("zxing-up2-sharp",
+                          lambda c: zx.decode_with(_sharpen(_upscale(_stretch(c), 2), 3.0, 2.0))))
+        by_name = {e.name: e for e in self._others}
+        if "pyzbar" in by_name:
+            steps.append(("pyzbar", by_name["pyzbar"].decode))
+        if zx is not None:
+            steps.append(("zxing-up3-sharp",
+                          lambda c: zx.decode_with(_sharpen(_upscale(_stretch(c), 3), 4.5, 2.0))))
+            steps.append(("zxing-global-histogram", lambda c: zx.decode_with(
+                _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0), binarizer=zx._zx.Binarizer.GlobalHistogram)))
+        if "opencv-aruco" in by_name:
+            steps.append(("opencv-aruco", by_name["opencv-aruco"].decode))
+        if "pyzbar" in by_name:
+            zbar = by_name["pyzbar"]
+            steps.append(("pyzbar-up2-sharp", lambda c: zbar.decode(_sharpen(_upscale(c, 2), 2.0, 1.0))))
+        if "opencv" in by_name:
+            steps.append(("opencv", by_name["opencv"].decode))
+        if zx is not None:
+            steps.append(("grid-resample", lambda c: grid_resample_decode(c, zx)))
+        return steps
+
+    # -- decoding ----------------------------------------------------------------------------
+    def decode(self, frame: np.ndarray) -> FrameDecode:
+        """All codes in the frame (no de-duplication)."""
+        start = time.perf_counter()
+        deadline = start + self.budget_ms / 1000.0
+        grey = to_grey(frame)
+        tried = ["fast"]
+        if self._zxing is not None:
+            found = self._zxing.decode(grey)
+            if found:
+                return FrameDecode([(c, "fast") for c in found], _ms(start), tried)
+            regions = find_code_regions(grey)
+            if grey.shape[0] * grey.shape[1] <= 640 * 640:
+                # small stills: the whole image is a candidate too (the gate is for camera frames)
+                regions.append(Region(0, 0, grey.shape[1], grey.shape[0], 0.0))
+        else:
+            regions = [Region(0, 0, grey.shape[1], grey.shape[0], 0.0)]
+        for name, step in self.steps:
+            for region in regions:
+                if time.perf_counter() > deadline:
+                    return FrameDecode([], _ms(start), tried, budget_exhausted=True)
+                crop, _, _ = region.crop(grey)
+                tried.append(name)
+                found = step(crop)
+                if found:
+                    box = _box(region)
+                    return FrameDecode([(replace(c, corners=box), name) for c in found], _ms(start), tried)
+        return FrameDecode([], _ms(start), tried)
+
+    def process(self, frame: np.ndarray) -> list[Read]:
+        """Decode, parse, and drop payloads already seen within ``dedupe_seconds``."""
+        frame_decode = self.decode(frame)
+        now = self.clock()
+        reads = []
+        for code, step in frame_decode.codes:
+            last = self._seen.get(code.raw)
+            self._seen[code.raw] = now
+            if last is not None and now - last < self.dedupe_seconds:
+                continue
+            reads.append(self.make_read(code, step, frame_decode.ms))
+        if len(self._seen) > 1024:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < self.dedupe_seconds}
+        return reads
+
+    def make_read(self, code: Decoded, step: str, ms: float) -> Read:
+        result = parse_payload(code.text if code.text is not None else code.raw, self.payload_config)
+        return Read(code.text, code.raw, code.engine, step, ms, result, code.corners)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _box(region: Region) -> tuple[tuple[float, float], ...]:
+    """Escalated reads come from a rescaled crop: report the region box as their corners."""
+    x, y, w, h = region.x, region.y, region.w, region.h
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+class LatestFrameScanner:
+    """Decode only the newest frame: a reader thread keeps the latest, the decoder takes it.
+
+    ``submit(frame)`` never blocks; a frame not yet decoded when the next arrives is skipped
+    (counted in ``skipped``). Reads go to ``on_reads`` from the decoder thread.
+    """
+
+    def __init__(self, pipeline: Pipeline, on_reads: Callable[[list[Read]], None]) -> None:
+        self.pipeline = pipeline
+        self.on_reads = on_reads
+        self.skipped = 0
+        self.decoded = 0
+        self._frame: np.ndarray | None = None
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="qr-decoder", daemon=True)
+        self._thread.start()
+
+    def submit(self, frame: np.ndarray) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.skipped += 1
+            self._frame = frame
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._frame is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                frame, self._frame = self._frame, None
+            reads = self.pipeline.process(frame)
+            self.decoded += 1
+            if reads:
+                self.on_reads(reads)
+
+    def close(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout)
