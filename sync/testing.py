@@ -36,6 +36,9 @@ class SyncASGITransport(httpx.BaseTransport):
         return self._portal.call(call)
 
     def close(self) -> None:
+        """httpx closes its transport with each client; the portal lives until shutdown()."""
+
+    def shutdown(self) -> None:
         self._cm.__exit__(None, None, None)
 
 

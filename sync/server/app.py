@@ -28,6 +28,7 @@ import anyio
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from .. import protocol as p
 from .repository import (
@@ -364,11 +365,15 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
         if length is not None and length.isdigit() and int(length) > limit:
             raise too_big
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_big
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_big
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise Refusal(400, "disconnected",
+                          f"connection dropped after {size} bytes: nothing stored") from None
         return b"".join(chunks)
 
     @app.get("/healthz")
