@@ -172,13 +172,14 @@ def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
         if meta.get("pattern") and not meta["pattern"].match(value):
             raise bad(meta.get("expected") or "a matching string")
     elif tp in ("int", "float"):
+        lo, hi = meta.get("lo"), meta.get("hi")
+        expected = _type_name(tp) + (f" from {lo} to {hi}" if lo is not None else "")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             tp == "int" and not isinstance(value, int)
         ):
-            raise bad(_type_name(tp))
-        lo, hi = meta.get("lo"), meta.get("hi")
+            raise bad(expected)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise bad(f"{_type_name(tp)} from {lo} to {hi}")
+            raise bad(expected)
         value = float(value) if tp == "float" else value
     elif tp == "list[str]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -40,6 +40,8 @@ class PersonCategory(StrEnum):
 
 
 class TestResult(StrEnum):
+    __test__ = False  # not a pytest test class
+
     NEGATIVE = "negative"
     POSITIVE = "positive"
     PENDING = "pending"

@@ -10,7 +10,8 @@ Table of the defaults (REQUIREMENTS §3–§4; every threshold comes from ``Rule
 - test required in this mode and direction but missing or too old → turn back, alert
 - medium / high / sealed: outsiders barred (deny, alert); visitors need an escort
 - high: leaving needs a reason (essential trips only)
-- sealed: nobody out, nobody in, except authorised workers; deliveries stop at the gate
+- sealed: nobody out, nobody in, except authorised workers
+- medium and above: deliveries are handed over at the gate
 - code not shown where the mode requires it (medium and above) → turn back
 - otherwise admit; outsiders in normal/low modes admitted with "registered"
 
@@ -114,6 +115,8 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
             r.append(Reason("delivery_to_gate", Outcome.TURN_BACK))
         else:
             r.append(Reason("sealed_no_passage", Outcome.DENY, cat == PersonCategory.OUTSIDER))
+    elif strict and entering and cat == PersonCategory.DELIVERY:
+        r.append(Reason("delivery_to_gate", Outcome.TURN_BACK))
     elif strict and entering and cat == PersonCategory.OUTSIDER:
         r.append(Reason("outsider_barred", Outcome.DENY, True, {"mode": s.mode}))
     elif s.mode == "high" and cat not in (PersonCategory.WORKER, PersonCategory.RESIDENT):

@@ -57,7 +57,9 @@ class Store:
                 if exc.name != name:
                     raise
                 continue
-            module.attach(self)
+            attach = getattr(module, "attach", None)
+            if attach is not None:
+                attach(self)
 
     def _passage_body(self, row):
         return self.passages.body(row)

@@ -1,4 +1,9 @@
-"""Shifts: opened and closed by a supervisor; gate records carry the open shift's id."""
+"""Shifts: opened and closed by a supervisor; gate records carry the open shift's id.
+
+The ``summary`` column holds JSON: at opening, which handover the shift started from and the
+opening note; at closing, the reconciliation and counts worked out by ``fieldkit.reports``
+are merged in. The handover note of a closed shift is what the next shift sees first.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, PermissionDenied
 
 if TYPE_CHECKING:
     from . import Store
@@ -15,6 +20,14 @@ if TYPE_CHECKING:
 
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _meta(row: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        meta = json.loads((row or {}).get("summary") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 class Shifts:
@@ -35,23 +48,50 @@ class Shifts:
                                "ORDER BY closed_at DESC LIMIT 1")
         return rows[0] if rows else None
 
-    def open(self, supervisor: str) -> str:
+    def get(self, shift_id: str) -> dict[str, Any] | None:
+        rows = self._s.g.query("SELECT * FROM shifts WHERE id = ?", [shift_id])
+        return rows[0] if rows else None
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self._s.g.query("SELECT * FROM shifts ORDER BY opened_at DESC LIMIT ?", [limit])
+
+    def handover(self) -> dict[str, Any] | None:
+        """What the previous shift left for the next one: note, closing figures, who and when."""
+        row = self.last_closed()
+        if row is None:
+            return None
+        return {"shift_id": row["id"], "closed_at": row["closed_at"], "closed_by": row["closed_by"],
+                "note": row["handover_note"] or "", "summary": _meta(row)}
+
+    def open(self, supervisor: str, note: str | None = None) -> str:
         if self.current():
             raise InputError("a shift is already open: close it before opening the next")
         sid = str(uuid.uuid4())
+        previous = self.last_closed()
+        meta = {"handover_from": previous["id"] if previous else None,
+                "open_note": (note or "").strip() or None}
         with self._s.g.tx() as db:
-            db.execute("INSERT INTO shifts(id, opened_at, opened_by) VALUES (?,?,?)",
-                       [sid, _now(), supervisor])
-            self._s.audit.append("shift_open", supervisor, {"shift": sid})
+            db.execute("INSERT INTO shifts(id, opened_at, opened_by, summary) VALUES (?,?,?,?)",
+                       [sid, _now(), supervisor, json.dumps(meta, ensure_ascii=False)])
+            self._s.audit.append("shift_open", supervisor,
+                                 {"shift": sid, "handover_from": meta["handover_from"]})
         return sid
 
     def close(self, supervisor: str, handover_note: str, summary: dict[str, Any]) -> str:
         shift = self.current()
         if not shift:
             raise InputError("no shift is open")
+        merged = {**_meta(shift), **summary}
         with self._s.g.tx() as db:
             db.execute("UPDATE shifts SET closed_at=?, closed_by=?, handover_note=?, summary=? "
                        "WHERE id=?", [_now(), supervisor, handover_note,
-                                      json.dumps(summary, ensure_ascii=False), shift["id"]])
+                                      json.dumps(merged, ensure_ascii=False), shift["id"]])
             self._s.audit.append("shift_close", supervisor, {"shift": shift["id"]})
         return shift["id"]
+
+    @staticmethod
+    def require_supervisor(operator: Any) -> None:
+        if operator is None or not getattr(operator, "is_supervisor", False):
+            name = getattr(operator, "name", "nobody")
+            raise PermissionDenied(f"{name} is not a supervisor: opening and closing shifts "
+                                   "needs the supervisor's PIN")

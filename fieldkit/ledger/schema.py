@@ -1,0 +1,102 @@
+"""Tables of the household ledger, visits and home monitoring. Append steps; never edit them.
+
+- ``households`` and ``members`` are editable records: ``version`` counts edits on this
+  device, ``last_writer`` is ``operator@checkpoint``; each edit is also written as an append-only
+  ``ledger_edits`` event (field → new value) which is what syncs to the town server.
+- ``visits`` (with ``visit_members``), ``readings`` and ``monitoring_alerts`` are append-only
+  events with the sync columns.
+- Address levels (grid, community, building, unit, room) stay in clear: they are how the patrol
+  worker walks the area and how coverage is counted. Names, ID numbers, phones, the free-text
+  address, landlord, notes and medical needs are encrypted (record id + field name as
+  associated data); ID numbers also get the store's blind index.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+from ..store.schema import SYNC_COLUMNS
+
+migrations = Migrations("fieldkit-ledger")
+
+
+@migrations()
+def m001_ledger(db: Database) -> None:
+    db.executescript(
+        f"""
+        CREATE TABLE rounds (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, started_at TEXT NOT NULL,
+            started_by TEXT NOT NULL, closed_at TEXT
+        );
+        CREATE TABLE households (
+            id TEXT PRIMARY KEY, address_key TEXT NOT NULL UNIQUE,
+            grid TEXT NOT NULL DEFAULT '', community TEXT NOT NULL DEFAULT '',
+            building TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '', room TEXT NOT NULL,
+            sort_key TEXT NOT NULL,
+            address_enc BLOB, worker TEXT, registered_count INTEGER, resident_count INTEGER,
+            tested_count INTEGER, is_rental INTEGER NOT NULL DEFAULT 0,
+            landlord_name_enc BLOB, landlord_phone_enc BLOB, notes_enc BLOB,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1, last_writer TEXT NOT NULL
+        );
+        CREATE INDEX households_place ON households(building, unit, sort_key);
+        CREATE INDEX households_grid ON households(grid, building);
+        CREATE TABLE members (
+            id TEXT PRIMARY KEY, household_id TEXT NOT NULL REFERENCES households(id),
+            match_key TEXT NOT NULL UNIQUE, id_hash TEXT, id_kind TEXT,
+            name_masked TEXT, id_masked TEXT, phone_masked TEXT,
+            name_enc BLOB, id_number_enc BLOB, phone_enc BLOB, notes_enc BLOB,
+            relation TEXT, categories TEXT NOT NULL DEFAULT '[]',
+            health_status TEXT NOT NULL DEFAULT 'none', status_start TEXT, status_end TEXT,
+            found_via TEXT, vaccination TEXT, last_test_date TEXT, last_test_result TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            removed INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL DEFAULT 1, last_writer TEXT NOT NULL
+        );
+        CREATE INDEX members_household ON members(household_id);
+        CREATE INDEX members_id_hash ON members(id_hash) WHERE id_hash IS NOT NULL;
+        CREATE INDEX members_status ON members(health_status) WHERE health_status != 'none';
+        CREATE TABLE ledger_edits (
+            id TEXT PRIMARY KEY, ts TEXT NOT NULL, day TEXT NOT NULL, checkpoint TEXT NOT NULL,
+            entity TEXT NOT NULL, entity_id TEXT NOT NULL, base_version INTEGER NOT NULL,
+            version INTEGER NOT NULL, writer TEXT NOT NULL, source TEXT NOT NULL,
+            changes_enc BLOB NOT NULL,
+            {SYNC_COLUMNS}
+        );
+        CREATE INDEX ledger_edits_entity ON ledger_edits(entity_id, version);
+        CREATE INDEX ledger_edits_pending ON ledger_edits(sync_state) WHERE sync_state != 'synced';
+        CREATE TABLE visits (
+            id TEXT PRIMARY KEY, ts TEXT NOT NULL, day TEXT NOT NULL, checkpoint TEXT NOT NULL,
+            round_id TEXT, household_id TEXT NOT NULL REFERENCES households(id),
+            operator TEXT NOT NULL, outcome TEXT NOT NULL, follow_up INTEGER NOT NULL DEFAULT 0,
+            supply_need INTEGER NOT NULL DEFAULT 0, medical_need INTEGER NOT NULL DEFAULT 0,
+            supply_enc BLOB, medical_enc BLOB, notes_enc BLOB, follow_up_enc BLOB,
+            members TEXT NOT NULL DEFAULT '[]',
+            {SYNC_COLUMNS}
+        );
+        CREATE INDEX visits_household ON visits(household_id, ts);
+        CREATE INDEX visits_round ON visits(round_id, household_id);
+        CREATE INDEX visits_pending ON visits(sync_state) WHERE sync_state != 'synced';
+        CREATE TABLE readings (
+            id TEXT PRIMARY KEY, ts TEXT NOT NULL, day TEXT NOT NULL, checkpoint TEXT NOT NULL,
+            member_id TEXT NOT NULL REFERENCES members(id), slot TEXT NOT NULL,
+            temperature REAL, symptoms TEXT NOT NULL DEFAULT '[]', measured_by TEXT NOT NULL,
+            abnormal INTEGER NOT NULL DEFAULT 0, operator TEXT NOT NULL, notes_enc BLOB,
+            {SYNC_COLUMNS}
+        );
+        CREATE INDEX readings_member ON readings(member_id, day, slot);
+        CREATE INDEX readings_pending ON readings(sync_state) WHERE sync_state != 'synced';
+        CREATE TABLE monitoring_alerts (
+            id TEXT PRIMARY KEY, ts TEXT NOT NULL, day TEXT NOT NULL, checkpoint TEXT NOT NULL,
+            member_id TEXT NOT NULL REFERENCES members(id), kind TEXT NOT NULL,
+            slot TEXT, reading_id TEXT, detail TEXT NOT NULL DEFAULT '{{}}',
+            acknowledged_by TEXT, acknowledged_at TEXT,
+            {SYNC_COLUMNS}
+        );
+        CREATE UNIQUE INDEX monitoring_alerts_missed ON monitoring_alerts(member_id, day, slot)
+            WHERE kind = 'missed';
+        CREATE INDEX monitoring_alerts_open ON monitoring_alerts(acknowledged_at, ts);
+        CREATE INDEX monitoring_alerts_pending ON monitoring_alerts(sync_state)
+            WHERE sync_state != 'synced';
+        """
+    )

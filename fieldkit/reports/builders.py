@@ -1,0 +1,406 @@
+"""Report builders: shift summary, daily report (and zero report), category totals as of a date.
+
+Every number here is counted from the store with SQL, once, so the CLI, the screens and the
+exported workbooks show the same figures. Personal data never appears: only masked names on
+the list of open alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from . import ledger_data
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+# Reasons whose presence makes a day "not zero" (零报告 means: nothing of these to report).
+ABNORMAL_KEYS = ("referred", "fever", "red", "yellow", "keyperson_hits", "isolation_leaving",
+                 "positive_tests", "readings_missed")
+
+
+def now_iso() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+@dataclass
+class GateCounts:
+    """Counts over a set of gate passages (current versions only, corrections not doubled)."""
+
+    total: int = 0
+    entries: int = 0  # admitted in
+    exits: int = 0  # admitted out
+    turned_back: int = 0
+    denied: int = 0
+    referred: int = 0
+    fever: int = 0
+    green: int = 0
+    yellow: int = 0
+    red: int = 0
+    no_code: int = 0
+    keyperson_hits: int = 0
+    isolation_leaving: int = 0
+    positive_tests: int = 0
+    not_measured: int = 0
+    vehicles: int = 0
+    vehicles_in: int = 0
+    vehicles_out: int = 0
+    vehicles_refused: int = 0
+
+
+@dataclass
+class Reconciliation:
+    """Entries − exits against the count of people inside (卡口进出核对)."""
+
+    inside_at_open: int
+    entries: int
+    exits: int
+    expected_inside: int  # inside_at_open + entries − exits
+    inside_now: int
+    unmatched_exits: int  # exits that match no recorded entry (e.g. residents who never left)
+    difference: int  # inside_now − expected_inside
+
+    @property
+    def balanced(self) -> bool:
+        return self.difference == 0
+
+
+@dataclass
+class OpenAlert:
+    record_id: str
+    ts: str
+    name_masked: str | None
+    id_masked: str | None
+    decision: str
+    codes: list[str]
+
+
+@dataclass
+class ShiftSummary:
+    shift_id: str
+    opened_at: str
+    opened_by: str
+    closed_at: str | None
+    closed_by: str | None
+    handover_note: str | None
+    open_note: str | None
+    counts: GateCounts
+    reconciliation: Reconciliation
+    open_alerts: list[OpenAlert]
+    unsynced: dict[str, int]  # pending, quarantined
+    previous: dict[str, Any] | None  # the handover this shift started from
+    generated_at: str = field(default_factory=now_iso)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reconciliation"]["balanced"] = self.reconciliation.balanced
+        return d
+
+
+@dataclass
+class DailyReport:
+    day: str
+    checkpoint_name: str
+    checkpoint_code: str
+    counts: GateCounts
+    households_visited: int
+    readings_missed: int
+    ledger_available: bool
+    inside_at_end: int
+    unsynced: dict[str, int]
+    generated_at: str = field(default_factory=now_iso)
+
+    @property
+    def abnormal(self) -> dict[str, int]:
+        values = {**asdict(self.counts), "readings_missed": self.readings_missed}
+        return {k: values[k] for k in ABNORMAL_KEYS if values[k]}
+
+    @property
+    def zero_report(self) -> bool:
+        """零报告: nothing abnormal happened (the report is still sent, with its zeros)."""
+        return not self.abnormal
+
+    @property
+    def nothing_recorded(self) -> bool:
+        return self.counts.total == 0 and self.counts.vehicles == 0 and not self.households_visited
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(zero_report=self.zero_report, nothing_recorded=self.nothing_recorded,
+                 abnormal=self.abnormal)
+        return d
+
+
+@dataclass
+class CategoryTotals:
+    """截止到X日: people through the gate by category, key-person hits, under observation."""
+
+    as_of: str
+    persons_by_category: dict[str, int]  # distinct people (by blind index) who passed up to as_of
+    passages_by_category: dict[str, int]
+    keyperson_hits: dict[str, int]  # by key-person category
+    under_observation: dict[str, int]  # home isolation / monitoring still running on as_of
+    ledger: dict[str, int]  # household-ledger categories (empty without the ledger)
+    generated_at: str = field(default_factory=now_iso)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- counting ---------------------------------------------------------------------------------
+
+def _reasons(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return []
+    return value or []
+
+
+def count_gate(store: "Store", where: str, params: list[Any]) -> GateCounts:
+    """Counts over ``passages p`` and ``vehicle_passages`` filtered by the same ``where``."""
+    c = GateCounts()
+    threshold = store.settings.rules.fever_threshold
+    rows = store.g.query(
+        f"SELECT direction, decision, code_colour, temperature, temperature_skipped, "
+        f"test_result, reasons FROM passages p WHERE p.superseded = 0 AND ({where})", params)
+    for r in rows:
+        c.total += 1
+        decision = r["decision"]
+        if decision == "admit":
+            if r["direction"] == "in":
+                c.entries += 1
+            else:
+                c.exits += 1
+        elif decision == "turn_back":
+            c.turned_back += 1
+        elif decision == "deny":
+            c.denied += 1
+        else:
+            c.referred += 1
+        if r["temperature"] is not None and r["temperature"] >= threshold:
+            c.fever += 1
+        if r["temperature"] is None:
+            c.not_measured += 1
+        colour = r["code_colour"]
+        if colour in ("green", "yellow", "red"):
+            setattr(c, colour, getattr(c, colour) + 1)
+        else:
+            c.no_code += 1
+        if r["test_result"] == "positive":
+            c.positive_tests += 1
+        codes = {x.get("code") for x in _reasons(r["reasons"])}
+        c.keyperson_hits += "keyperson_hit" in codes
+        c.isolation_leaving += "home_isolation_leaving" in codes
+    vrows = store.g.query(
+        f"SELECT direction, decision FROM vehicle_passages p WHERE ({where})", params)
+    for v in vrows:
+        c.vehicles += 1
+        if v["direction"] == "in":
+            c.vehicles_in += 1
+        else:
+            c.vehicles_out += 1
+        c.vehicles_refused += v["decision"] != "admit"
+    return c
+
+
+def inside_at(store: "Store", when: str | None) -> int:
+    """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
+    if when is None:
+        return store.passages.inside_now()
+    return store.g.scalar(
+        "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
+        "p.superseded=0 AND julianday(p.ts) <= julianday(?) AND NOT EXISTS (SELECT 1 FROM "
+        "passages x WHERE x.entry_id = p.id AND x.superseded = 0 AND "
+        "julianday(x.ts) <= julianday(?))", [when, when]) or 0
+
+
+def unsynced(store: "Store") -> dict[str, int]:
+    counts = store.outbox.counts()
+    return {"pending": counts.get("pending", 0), "quarantined": counts.get("quarantined", 0)}
+
+
+def open_alerts(store: "Store", where: str, params: list[Any]) -> list[OpenAlert]:
+    """Passages whose alerts nobody has acknowledged yet."""
+    out = []
+    for r in store.g.query(
+        f"SELECT id, ts, name_masked, id_masked, decision, reasons FROM passages p "
+        f"WHERE p.superseded = 0 AND p.alerts_ack IS NULL AND ({where}) ORDER BY p.ts", params):
+        codes = [x["code"] for x in _reasons(r["reasons"]) if x.get("alert")]
+        if codes:
+            out.append(OpenAlert(r["id"], r["ts"], r["name_masked"], r["id_masked"],
+                                 r["decision"], codes))
+    return out
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+def _shift_row(store: "Store", shift_id: str | None) -> dict[str, Any]:
+    from ..errors import InputError
+
+    if shift_id:
+        rows = store.g.query("SELECT * FROM shifts WHERE id = ? OR id LIKE ? "
+                             "ORDER BY opened_at DESC", [shift_id, f"{shift_id}%"])
+        if not rows:
+            raise InputError(f"no shift {shift_id!r}: `fieldkit report shift` lists the current one")
+        if len(rows) > 1:
+            raise InputError(f"shift id {shift_id!r} is ambiguous: give more characters")
+        return rows[0]
+    row = store.shifts.current() or store.shifts.last_closed()
+    if row is None:
+        raise InputError("no shift has been opened yet: `fieldkit shift open` starts one")
+    return row
+
+
+def shift_meta(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(row.get("summary") or "{}")
+    except ValueError:
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def shift_summary(store: "Store", shift_id: str | None = None) -> ShiftSummary:
+    """Summary of a shift (default: the open one, else the last closed one)."""
+    row = _shift_row(store, shift_id)
+    sid = row["id"]
+    where, params = "p.shift_id = ?", [sid]
+    counts = count_gate(store, where, params)
+    closed_at = row["closed_at"]
+    at_open = inside_at(store, row["opened_at"])
+    now_inside = inside_at(store, closed_at)
+    unmatched = store.g.scalar(
+        "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'out' AND "
+        "p.decision = 'admit' AND p.superseded = 0 AND p.entry_id IS NULL", [sid]) or 0
+    expected = at_open + counts.entries - counts.exits
+    rec = Reconciliation(at_open, counts.entries, counts.exits, expected, now_inside, unmatched,
+                         now_inside - expected)
+    meta = shift_meta(row)
+    previous = None
+    if meta.get("handover_from"):
+        prev = store.g.query("SELECT id, closed_at, closed_by, handover_note FROM shifts "
+                             "WHERE id = ?", [meta["handover_from"]])
+        previous = prev[0] if prev else None
+    return ShiftSummary(
+        shift_id=sid, opened_at=row["opened_at"], opened_by=row["opened_by"],
+        closed_at=closed_at, closed_by=row["closed_by"], handover_note=row["handover_note"],
+        open_note=meta.get("open_note"), counts=counts, reconciliation=rec,
+        open_alerts=open_alerts(store, where, params), unsynced=unsynced(store), previous=previous)
+
+
+def _day(value: date | str) -> str:
+    return value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
+
+
+def daily_report(store: "Store", day: date | str) -> DailyReport:
+    """The daily report for one date; a zero report when nothing abnormal happened."""
+    d = _day(day)
+    counts = count_gate(store, "p.day = ?", [d])
+    ledger = ledger_data.for_day(store, d)
+    end_of_day = datetime.fromisoformat(f"{d}T23:59:59.999").astimezone().isoformat()
+    cp = store.settings.checkpoint
+    return DailyReport(
+        day=d, checkpoint_name=cp.name, checkpoint_code=cp.code, counts=counts,
+        households_visited=ledger.households_visited, readings_missed=ledger.readings_missed,
+        ledger_available=ledger.available, inside_at_end=inside_at(store, end_of_day),
+        unsynced=unsynced(store))
+
+
+def category_totals(store: "Store", as_of: date | str) -> CategoryTotals:
+    """Totals up to and including ``as_of`` (截止到X日)."""
+    d = _day(as_of)
+    persons: dict[str, int] = {}
+    passages: dict[str, int] = {}
+    for r in store.g.query(
+        "SELECT category, count(*) AS n, count(DISTINCT id_hash) AS persons, "
+        "sum(id_hash IS NULL) AS anonymous FROM passages WHERE superseded = 0 AND day <= ? "
+        "GROUP BY category ORDER BY category", [d]):
+        passages[r["category"]] = r["n"]
+        # People without an ID number cannot be told apart: each passage counts as one person.
+        persons[r["category"]] = r["persons"] + (r["anonymous"] or 0)
+    hits: dict[str, int] = {}
+    for r in store.g.query("SELECT reasons FROM passages WHERE superseded = 0 AND day <= ? AND "
+                           "reasons LIKE '%keyperson_hit%'", [d]):
+        for x in _reasons(r["reasons"]):
+            if x.get("code") == "keyperson_hit":
+                cat = (x.get("params") or {}).get("category") or "?"
+                hits[cat] = hits.get(cat, 0) + 1
+    observation: dict[str, int] = {}
+    for r in store.g.query("SELECT status, count(*) AS n FROM isolation_index WHERE end_date IS "
+                           "NULL OR end_date >= ? GROUP BY status ORDER BY status", [d]):
+        observation[r["status"]] = r["n"]
+    return CategoryTotals(as_of=d, persons_by_category=persons, passages_by_category=passages,
+                          keyperson_hits=hits, under_observation=observation,
+                          ledger=ledger_data.category_totals(store, d))
+
+
+# -- chart data -------------------------------------------------------------------------------
+
+@dataclass
+class HourlySeries:
+    hours: list[int]
+    entries: list[int]  # direction in (every decision: what the gate saw)
+    exits: list[int]
+
+
+@dataclass
+class TemperatureHistogram:
+    labels: list[str]
+    counts: list[int]
+    fever: list[bool]  # bin at or above the threshold
+    threshold: float
+
+    @property
+    def below(self) -> list[int]:
+        return [n if not f else 0 for n, f in zip(self.counts, self.fever)]
+
+    @property
+    def above(self) -> list[int]:
+        return [n if f else 0 for n, f in zip(self.counts, self.fever)]
+
+
+def _scope(day: str | None, shift_id: str | None) -> tuple[str, list[Any]]:
+    if shift_id:
+        return "p.shift_id = ?", [shift_id]
+    if day:
+        return "p.day = ?", [day]
+    return "1 = 1", []
+
+
+def hourly(store: "Store", *, day: str | None = None, shift_id: str | None = None) -> HourlySeries:
+    where, params = _scope(day, shift_id)
+    ins, outs = [0] * 24, [0] * 24
+    for r in store.g.query(
+        f"SELECT CAST(substr(p.ts, 12, 2) AS INTEGER) AS h, p.direction, count(*) AS n "
+        f"FROM passages p WHERE p.superseded = 0 AND ({where}) GROUP BY h, p.direction", params):
+        (ins if r["direction"] == "in" else outs)[r["h"]] += r["n"]
+    return HourlySeries(list(range(24)), ins, outs)
+
+
+def temperature_histogram(store: "Store", *, day: str | None = None,
+                          shift_id: str | None = None) -> TemperatureHistogram:
+    """0.1 °C bins from 35.5 °C to a little above the threshold; the ends collect the rest.
+
+    Bins are counted in tenths of a degree (integers), so the threshold falls exactly on a bin
+    edge and every bin is either all normal or all fever.
+    """
+    threshold = store.settings.rules.fever_threshold
+    lo = min(355, round(threshold * 10) - 10)
+    hi = max(385, round(threshold * 10) + 10)  # first tenth of the top (≥) bin
+    tenths = list(range(lo, hi))
+    counts = [0] * (len(tenths) + 2)
+    where, params = _scope(day, shift_id)
+    for r in store.g.query(f"SELECT CAST(round(p.temperature * 10) AS INTEGER) AS t, count(*) AS n "
+                           f"FROM passages p WHERE p.superseded = 0 AND p.temperature IS NOT NULL "
+                           f"AND ({where}) GROUP BY t", params):
+        t = r["t"]
+        idx = 0 if t < lo else len(counts) - 1 if t >= hi else t - lo + 1
+        counts[idx] += r["n"]
+    labels = [f"<{lo / 10:.1f}"] + [f"{x / 10:.1f}" for x in tenths] + [f"≥{hi / 10:.1f}"]
+    thr = round(threshold * 10)
+    fever = [False] + [x >= thr for x in tenths] + [True]
+    return TemperatureHistogram(labels, counts, fever, threshold)

@@ -1,0 +1,442 @@
+"""The FieldKit app: login, navigation from the screen registry, status bar, camera, wedge.
+
+One factory, :func:`make_app`, builds the app for ``fieldkit`` (via :func:`run_app`), the tests
+and the benchmark. Screens reach ``app.store``, ``app.settings``, ``app.t(key, **params)`` and
+``app.lang``; they never open the database themselves.
+
+Input from a USB scanner or ID reader that types like a keyboard is caught here, before any
+widget sees the keys: every key goes to a burst detector (``scanners.wedge``), and a burst that
+ends in Enter and reads as a known code is taken back out of whatever field had focus and
+delivered to the screen as a :class:`~fieldkit.ui.messages.ScanRead`.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterable
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
+
+from scanners.wedge import KeyboardWedge
+
+from ..config import Settings
+from ..errors import FieldkitError
+from ..i18n import t as translate
+from .messages import CameraStatus, LoggedIn, ScanRead, StatusRefreshed
+from .registry import ScreenEntry, home_entry, screen_entries
+from .widgets.statusbar import StatusBar
+
+WEDGE_MIN_LENGTH = 6  # shorter bursts are a person typing (a temperature is 3-4 keys)
+
+
+class BlankScreen(Screen):
+    """Bottom of the stack: nothing personal is ever shown here."""
+
+    def compose(self):
+        yield StatusBar()
+        yield Static(self.app.t("app.title"), id="blank-title")
+
+
+class FieldkitApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "FieldKit"
+    BINDINGS = [
+        Binding("ctrl+l", "lock", "lock", id="app.lock", show=False),
+        Binding("ctrl+q", "quit", "quit", id="app.quit", show=False, priority=True),
+    ]
+
+    # Values for the status bar; screens never poke it, they ask for a refresh.
+    status: reactive[dict[str, Any]] = reactive(dict, always_update=True)
+
+    def __init__(self, settings: Settings, store, sources=None, *,
+                 entries: list[ScreenEntry] | None = None,
+                 clock=time.monotonic) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.sources = sources
+        self.lang = settings.ui.language
+        self.clock = clock
+        self.entries = screen_entries() if entries is None else list(entries)
+        self.wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
+        self._wedge_snapshot: tuple[Any, str, int] | None = None
+        self._wedge_last_key = 0.0
+        self.last_input = clock()
+        self.camera_state = "off"
+        self.camera_detail = ""
+        self.camera_source = None  # the FrameSource while the camera worker runs
+        self._camera_worker: Worker | None = None
+        self._payload_config = None
+        self._opened: dict[str, Screen] = {}
+        for entry in self.entries:
+            if entry.key:
+                self.bind(entry.key, f"open_screen('{entry.id}')",
+                          description=self.t(entry.title_key))
+
+    # -- language ----------------------------------------------------------------------------
+    def t(self, key: str, **params: Any) -> str:
+        return translate(key, self.lang, **params)
+
+    def error_text(self, exc: BaseException) -> str:
+        """A user error in the screen language where we know it, else the core's own line."""
+        from .gate import translate_error
+
+        return translate_error(exc, self.t)
+
+    # -- start ------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.title = self.t("app.title")
+        self.screen_change_signal.subscribe(self, self._on_screen_change)
+        self.push_screen(BlankScreen())
+        self.refresh_status()
+        self.set_interval(5, self.check_idle)
+        self.set_interval(30, self.refresh_status)
+        self.show_login()
+
+    def show_login(self, reason: str | None = None) -> None:
+        from .login import LoginScreen, SetupScreen
+
+        if not self.store.initialised:
+            self.push_screen(SetupScreen())
+        else:
+            self.push_screen(LoginScreen(reason=reason))
+
+    def _on_screen_change(self, screen: Screen) -> None:
+        """Every full screen (other engineers' too) gets the status bar."""
+        if not isinstance(screen, ModalScreen) and not screen.query(StatusBar):
+            screen.mount(StatusBar())
+
+    # -- session -----------------------------------------------------------------------------
+    def on_logged_in(self, message: LoggedIn) -> None:
+        self.call_later(self.start_session, message.operator)
+
+    async def start_session(self, operator: str) -> None:
+        """After login: back to where this operator was, or to their home screen."""
+        from .login import LoginScreen, SetupScreen
+
+        if isinstance(self.screen, (LoginScreen, SetupScreen)):
+            await self.pop_screen()
+        previous = getattr(self, "_session_operator", None)
+        self._session_operator = operator
+        self.last_input = self.clock()
+        self._payload_config = None
+        self.refresh_status()
+        if previous == operator and len(self.screen_stack) > 1:
+            return  # unlocked after an idle lock: carry on where we were
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        for name in list(self._opened):
+            self.uninstall_screen(name)
+        self._opened.clear()
+        role = self.store.operator.role if self.store.operator else ""
+        home = home_entry(self.entries, role)
+        if home is not None:
+            await self.open_screen(home.id)
+        self.start_camera()
+
+    def allowed(self, entry: ScreenEntry) -> bool:
+        op = self.store.operator
+        return op is not None and op.role in entry.roles
+
+    async def open_screen(self, screen_id: str) -> None:
+        entry = next((e for e in self.entries if e.id == screen_id), None)
+        if entry is None:
+            return
+        if not self.allowed(entry):
+            self.notify(self.t("app.not_allowed", screen=self.t(entry.title_key)),
+                        severity="warning")
+            return
+        if self.screen is self._opened.get(screen_id):
+            return
+        if screen_id not in self._opened:
+            self._opened[screen_id] = entry.factory()
+            self.install_screen(self._opened[screen_id], screen_id)
+        if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            await self.switch_screen(screen_id)
+        else:
+            await self.push_screen(screen_id)
+
+    async def action_open_screen(self, screen_id: str) -> None:
+        if isinstance(self.screen, ModalScreen) or not self.store.is_unlocked:
+            return
+        await self.open_screen(screen_id)
+
+    def action_lock(self) -> None:
+        self.lock_now("manual")
+
+    def lock_now(self, reason: str) -> None:
+        """Lock the store and cover the screen; work in progress stays behind the lock."""
+        from .login import LoginScreen
+
+        if not self.store.is_unlocked or isinstance(self.screen, LoginScreen):
+            return
+        self.store.lock(reason)
+        self.show_login(reason)
+
+    def check_idle(self) -> None:
+        idle = self.clock() - self.last_input
+        if self.store.is_unlocked and idle >= self.settings.ui.idle_lock_minutes * 60:
+            self.lock_now("idle")
+
+    # -- keys: idle timer and keyboard-wedge scanners ---------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent) and not event.is_forwarded:
+            self.last_input = self.clock()
+            if isinstance(event, events.Key) and self._wedge_key(event):
+                return
+        await super().on_event(event)
+
+    def _wedge_key(self, event: events.Key) -> bool:
+        """Feed the burst detector; True when the key ended a scan (and is swallowed)."""
+        if event.key == "enter":
+            key = "enter"
+        elif event.is_printable and event.character:
+            key = event.character
+        else:
+            return False
+        now = event.time
+        gap_ms = (now - self._wedge_last_key) * 1000
+        if key != "enter" and (not self.wedge.pending or gap_ms > self.wedge.max_gap_ms):
+            focused = self.focused
+            if isinstance(focused, Input):
+                self._wedge_snapshot = (focused, focused.value, focused.cursor_position)
+            else:
+                self._wedge_snapshot = None
+        self._wedge_last_key = now
+        scan = self.wedge.feed(key, now)
+        if scan is None or not self.store.is_unlocked:
+            return False
+        from scanners.payloads import parse_payload
+
+        result = parse_payload(scan.text, self.payload_config())
+        if result.kind == "unknown":
+            return False  # fast typing that is not a code: let the field have it
+        if self._wedge_snapshot is not None:
+            widget, value, cursor = self._wedge_snapshot
+            widget.value = value
+            widget.cursor_position = cursor
+        self._wedge_snapshot = None
+        self.post_message(ScanRead(scan.text, result, "wedge", time.perf_counter()))
+        return True
+
+    def payload_config(self):
+        """What the payload parsers need: town keys for passes, revocations, code patterns."""
+        if self._payload_config is None:
+            from scanners.payloads import HealthCodePattern, PayloadConfig
+
+            keys = []
+            encoded = self.store.kv.get("sync.town_ed25519")
+            if encoded:
+                try:
+                    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+                        Ed25519PublicKey,
+                    )
+
+                    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+                    keys.append(Ed25519PublicKey.from_public_bytes(raw))
+                except (ValueError, TypeError):
+                    pass
+            patterns = tuple(HealthCodePattern(f"health-code {i + 1}", p)
+                             for i, p in enumerate(self.settings.camera.health_code_patterns))
+            from scanners.payloads.healthcode import DEFAULT_PATTERNS
+
+            self._payload_config = PayloadConfig(
+                health_code_patterns=patterns + DEFAULT_PATTERNS,
+                pass_public_keys=tuple(keys),
+                revoked_passes=frozenset(self.store.revocations.all()))
+        return self._payload_config
+
+    def on_scan_read(self, message: ScanRead) -> None:
+        """Hand a read to the screen that takes scans (under any alert dialog on top)."""
+        for screen in reversed(self.screen_stack):
+            handler = getattr(screen, "handle_scan", None)
+            if handler is not None:
+                if self.store.is_unlocked:
+                    handler(message)
+                return
+
+    # -- camera -------------------------------------------------------------------------------
+    def start_camera(self) -> None:
+        if self.sources is None or self._camera_worker is not None:
+            return
+        self._camera_worker = self.camera_loop()
+
+    @work(thread=True, exit_on_error=False, group="camera", name="camera")
+    def camera_loop(self) -> None:
+        from textual.worker import get_current_worker
+
+        from scanners.pipeline import Pipeline
+        from scanners.sources import FrameSource, SourceSpec, open_source
+
+        worker = get_current_worker()
+        cam = self.settings.camera
+        source = self.sources
+        if not isinstance(source, FrameSource):
+            if isinstance(source, str):
+                source = SourceSpec.parse(source, width=cam.width, height=cam.height, fps=cam.fps)
+            source = open_source(source)
+        self.camera_source = source
+        pipeline = Pipeline(budget_ms=cam.frame_budget_ms, dedupe_seconds=cam.dedupe_seconds,
+                            payload_config=self.payload_config())
+        is_camera = type(source).__name__ == "CameraSource"
+        frame_gap = 1.0 / max(1, cam.fps)
+        last_state = None
+        try:
+            while not worker.is_cancelled:
+                started = time.monotonic()
+                frame = source.read()
+                status = source.status
+                if status.state != last_state:
+                    last_state = status.state
+                    self.post_message(CameraStatus(status.state, status.message))
+                if frame is None:
+                    if status.state == "ended":
+                        return
+                    time.sleep(0.1)
+                    continue
+                for read in pipeline.process(frame):
+                    text = read.text if read.text is not None else ""
+                    self.post_message(ScanRead(text, read.result, "scan", time.perf_counter()))
+                if not is_camera:  # files play at the camera's pace, not as fast as possible
+                    time.sleep(max(0.0, frame_gap - (time.monotonic() - started)))
+        finally:
+            source.close()
+
+    def on_camera_status(self, message: CameraStatus) -> None:
+        self.camera_state = message.state
+        self.camera_detail = message.detail
+        self.status = {**self.status, "camera": message.state, "camera_detail": message.detail}
+
+    # -- status bar --------------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="status", exclusive=True)
+    def refresh_status(self) -> None:
+        store = self.store
+        cp = self.settings.checkpoint
+        updated = store.keypersons.updated_at()
+        stale = False
+        if updated:
+            try:
+                then = datetime.fromisoformat(updated)
+                age_h = (datetime.now(then.tzinfo) - then).total_seconds() / 3600
+                stale = age_h > self.settings.sync.stale_after_hours
+            except ValueError:
+                pass
+        op = store.operator
+        self.post_message(StatusRefreshed({
+            "checkpoint": f"{cp.name} {cp.code}", "mode": cp.area_mode,
+            "shift": store.shifts.current_id(),
+            "operator": op.name if op else None, "role": op.role if op else None,
+            "pending": store.outbox.counts().get("pending", 0),
+            "keylist_at": updated, "keylist_stale": stale,
+        }))
+
+    def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        self.status = {**message.values, "camera": self.camera_state,
+                       "camera_detail": self.camera_detail}
+
+    # -- failures ----------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "camera":
+            self._camera_worker = None
+            self.on_camera_status(CameraStatus("missing", str(error)))
+        if isinstance(error, FieldkitError):
+            self.notify(self.error_text(error), severity="error", timeout=8)
+        else:
+            self.notify(self.t("app.internal_error", error=f"{type(error).__name__}: {error}"),
+                        severity="error", timeout=12)
+
+    # -- command palette ---------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if self.store.is_unlocked:
+            for entry in self.entries:
+                if self.allowed(entry):
+                    yield SystemCommand(self.t(entry.title_key), self.t("palette.open_screen"),
+                                        partial(self.run_action, f"open_screen('{entry.id}')"))
+            yield SystemCommand(self.t("palette.mode"), self.t("palette.mode_help"),
+                                self.action_change_mode)
+            yield SystemCommand(self.t("palette.lock"), self.t("palette.lock_help"),
+                                self.action_lock)
+        own = getattr(screen, "palette_commands", None)
+        if own is not None:
+            yield from own()
+        yield SystemCommand(self.t("palette.quit"), self.t("palette.quit_help"), self.action_quit)
+
+    def action_change_mode(self) -> None:
+        from .widgets.dialogs import ModeChangeScreen
+
+        if not self.store.is_unlocked:
+            return
+
+        def changed(mode: str | None) -> None:
+            if mode:
+                self.notify(self.t("mode_dialog.changed", mode=self.t("mode." + mode)))
+                self.refresh_status()
+                refresh = getattr(self.screen, "on_mode_changed", None)
+                if refresh:
+                    refresh()
+
+        self.push_screen(ModeChangeScreen(), changed)
+
+    async def action_quit(self) -> None:
+        if self._camera_worker is not None:
+            self._camera_worker.cancel()
+        if self.store.is_unlocked:
+            self.store.lock("quit")
+        self.exit(0)
+
+
+def make_app(settings: Settings, store=None, sources=None, **kwargs) -> FieldkitApp:
+    """Build the app: for ``fieldkit``, tests and the benchmark alike."""
+    if store is None:
+        from ..store import open_store
+
+        store = open_store(settings, create=True)
+    return FieldkitApp(settings, store, sources, **kwargs)
+
+
+def source_from_args(settings: Settings, camera: str | None = None, images: str | None = None,
+                     video: str | None = None):
+    """--images / --video / --camera, else the configured camera, as a source spec."""
+    from scanners.sources import SourceSpec
+
+    cam = settings.camera
+    size = {"width": cam.width, "height": cam.height, "fps": cam.fps}
+    if images:
+        return SourceSpec("images", images)
+    if video:
+        return SourceSpec("video", video)
+    target = camera if camera is not None else cam.source
+    if target.startswith(("camera:", "video:", "images:")):
+        return SourceSpec.parse(target, **size)
+    path = Path(target)
+    if path.is_dir():
+        return SourceSpec("images", target)
+    if path.is_file() and not target.startswith("/dev/"):
+        return SourceSpec("video", target)
+    return SourceSpec("camera", target, **size)
+
+
+def run_app(settings: Settings, camera: str | None = None, images: str | None = None,
+            video: str | None = None) -> int:
+    from ..store import open_store
+
+    store = open_store(settings, create=True)
+    try:
+        app = make_app(settings, store, source_from_args(settings, camera, images, video))
+        result = app.run()
+    finally:
+        store.close()
+    return int(result or 0)

@@ -1,0 +1,205 @@
+"""First-run set-up, login and the lock screen.
+
+PIN work (scrypt) runs in a thread worker so the screen stays responsive on a Pi. Wrong PINs
+are counted by the store; after too many the operator is locked out and the screen says until
+when and what to do.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from ..errors import AuthError, FieldkitError, InputError, LockedError
+from .messages import LoggedIn
+from .widgets.statusbar import StatusBar
+
+
+def auth_error_text(app, exc: Exception, name: str) -> str:
+    """Login errors in the screen language."""
+    if isinstance(exc, LockedError):
+        wait = max(1, int(exc.until - time.time()) + 1)
+        return app.t("login.locked_out", name=name, seconds=wait)
+    if isinstance(exc, AuthError):
+        op = app.store.keyring.get(name)
+        if op is None:
+            return app.t("login.unknown_operator", name=name)
+        left = max(0, app.settings.security.max_pin_failures - op.failures)
+        return app.t("login.wrong_pin", name=name, left=left)
+    return app.error_text(exc)
+
+
+class LoginScreen(Screen):
+    """Operator + PIN. Also the lock screen (``reason`` says why it is locked)."""
+
+    BINDINGS = [Binding("escape", "clear", "clear", show=False)]
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__()
+        self.reason = reason
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        yield StatusBar()
+        with Vertical(id="login-box", classes="dialog"):
+            yield Label(t("login.title"), classes="dialog-title")
+            if self.reason:
+                yield Static(t(f"login.reason_{self.reason}"), id="login-reason")
+            yield Label(t("login.operator"))
+            last = self.app.store.kv.get("ui.last_operator", "")
+            yield Input(value=last or "", id="login-operator", compact=True)
+            yield Label(t("login.pin"))
+            yield Input(password=True, id="login-pin", compact=True)
+            yield Static("", id="login-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        name = self.query_one("#login-operator", Input)
+        self.query_one("#login-pin" if name.value else "#login-operator", Input).focus()
+
+    @on(Input.Submitted, "#login-operator")
+    def _next(self) -> None:
+        self.query_one("#login-pin", Input).focus()
+
+    @on(Input.Submitted, "#login-pin")
+    def _submit(self) -> None:
+        name = self.query_one("#login-operator", Input).value.strip()
+        pin = self.query_one("#login-pin", Input).value
+        if not name:
+            self.query_one("#login-operator", Input).focus()
+            return
+        if self.busy or not pin:
+            return
+        self.busy = True
+        self.query_one("#login-message", Static).update(self.app.t("login.checking"))
+        self.unlock(name, pin)
+
+    @work(thread=True, exit_on_error=False, group="login", exclusive=True)
+    def unlock(self, name: str, pin: str) -> None:
+        try:
+            op = self.app.store.unlock(name, pin)
+        except FieldkitError as exc:
+            self.app.call_from_thread(self._failed, name, exc)
+            return
+        self.app.store.kv.set("ui.last_operator", op.name)
+        self.app.call_from_thread(self._succeeded, op)
+
+    def _failed(self, name: str, exc: Exception) -> None:
+        self.busy = False
+        message = self.query_one("#login-message", Static)
+        message.update(auth_error_text(self.app, exc, name))
+        message.set_class(True, "error")
+        pin = self.query_one("#login-pin", Input)
+        pin.value = ""
+        pin.focus()
+
+    def _succeeded(self, op) -> None:
+        self.busy = False
+        self.app.post_message(LoggedIn(op.name, op.role))
+
+    def action_clear(self) -> None:
+        self.query_one("#login-pin", Input).value = ""
+
+
+class SetupScreen(Screen):
+    """First run: the checkpoint and its supervisor; then the recovery key, shown once."""
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        cp = self.app.settings.checkpoint
+        yield StatusBar()
+        with Vertical(id="setup-box", classes="dialog"):
+            yield Label(t("setup.title"), classes="dialog-title")
+            yield Static(t("setup.intro"))
+            yield Label(t("setup.checkpoint_name"))
+            yield Input(value=cp.name, id="setup-cp-name", compact=True)
+            yield Label(t("setup.checkpoint_code"))
+            yield Input(value=cp.code, id="setup-cp-code", compact=True)
+            yield Label(t("setup.supervisor"))
+            yield Input(id="setup-supervisor", compact=True)
+            yield Label(t("setup.pin"))
+            yield Input(password=True, id="setup-pin", compact=True)
+            yield Label(t("setup.pin_again"))
+            yield Input(password=True, id="setup-pin2", compact=True)
+            yield Static("", id="setup-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#setup-supervisor", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        order = ["setup-cp-name", "setup-cp-code", "setup-supervisor", "setup-pin", "setup-pin2"]
+        current = event.input.id
+        if current != "setup-pin2":
+            self.query_one(f"#{order[order.index(current) + 1]}", Input).focus()
+            return
+        values = {i: self.query_one(f"#{i}", Input).value for i in order}
+        problem = None
+        if not values["setup-supervisor"].strip():
+            problem, focus = "setup.need_supervisor", "setup-supervisor"
+        elif len(values["setup-pin"]) < 4:
+            problem, focus = "setup.pin_short", "setup-pin"
+        elif values["setup-pin"] != values["setup-pin2"]:
+            problem, focus = "setup.pin_mismatch", "setup-pin2"
+        if problem:
+            self._say(self.app.t(problem), error=True)
+            self.query_one(f"#{focus}", Input).focus()
+            return
+        self._say(self.app.t("setup.working"))
+        self.create(values["setup-cp-name"].strip(), values["setup-cp-code"].strip(),
+                    values["setup-supervisor"].strip(), values["setup-pin"])
+
+    def _say(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#setup-message", Static)
+        message.update(text)
+        message.set_class(error, "error")
+
+    @work(thread=True, exit_on_error=False, group="setup", exclusive=True)
+    def create(self, cp_name: str, cp_code: str, supervisor: str, pin: str) -> None:
+        store = self.app.store
+        try:
+            recovery = store.setup(supervisor, pin, checkpoint_name=cp_name or None,
+                                   checkpoint_code=cp_code or None)
+        except (InputError, AuthError) as exc:
+            self.app.call_from_thread(self._say, self.app.error_text(exc), True)
+            return
+        store.kv.set("ui.last_operator", supervisor)
+        self.app.call_from_thread(self._created, supervisor, recovery)
+
+    def _created(self, supervisor: str, recovery: str) -> None:
+        def done(_: object) -> None:
+            op = self.app.store.operator
+            self.app.post_message(LoggedIn(supervisor, op.role if op else "supervisor"))
+
+        self.app.push_screen(RecoveryKeyScreen(recovery), done)
+
+
+class RecoveryKeyScreen(Screen[bool]):
+    """The recovery key, once. Leaving needs F10 so a stray Enter cannot skip it."""
+
+    BINDINGS = [Binding("f10", "written", "written down", id="setup.written")]
+
+    def __init__(self, recovery: str) -> None:
+        super().__init__()
+        self.recovery = recovery
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        with Vertical(id="recovery-box", classes="dialog"):
+            yield Label(t("recovery.title"), classes="dialog-title")
+            yield Static(t("recovery.explain"))
+            yield Static(self.recovery, id="recovery-key")
+            yield Static(t("recovery.confirm"), id="recovery-confirm")
+        yield Footer()
+
+    def action_written(self) -> None:
+        self.recovery = ""
+        self.dismiss(True)

@@ -1,0 +1,78 @@
+"""Messages between workers, the app and screens: small dataclasses, all in one place.
+
+High-rate ones (camera status) coalesce with ``can_replace`` so a busy camera never floods the
+message queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass(eq=False)
+class CameraStatus(Message):
+    """The frame source changed state (connected / reconnecting / missing / ended)."""
+
+    state: str
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CameraStatus)
+
+
+@dataclass(eq=False)
+class ScanRead(Message):
+    """A code was read: from the camera ("scan") or from a keyboard-wedge scanner ("wedge").
+
+    ``result`` is the payload parser's ``ScanResult``; ``t0`` is when the read was known
+    (``time.perf_counter``), for the benchmark.
+    """
+
+    text: str
+    result: Any
+    source: str  # scan | wedge
+    t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+@dataclass(eq=False)
+class StatusRefreshed(Message):
+    """Fresh numbers for the status bar (counted in a worker)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StatusRefreshed)
+
+
+@dataclass(eq=False)
+class LoggedIn(Message):
+    """An operator unlocked the store."""
+
+    operator: str
+    role: str
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+@dataclass(eq=False)
+class RecordCommitted(Message):
+    """A gate or vehicle record was committed (screens refresh their tables and counters)."""
+
+    record_id: str
+    kind: str = "passage"
+
+    def __post_init__(self) -> None:
+        super().__init__()

@@ -1,0 +1,76 @@
+"""Shared fixtures: a fresh store per test (real SQLite file in tmp_path), fast PIN hashing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fieldkit.config import Settings
+from fieldkit.store import Store, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+FIELDKIT = Path(sys.executable).parent / "fieldkit"
+SUPERVISOR, SUPERVISOR_PIN = "王芳", "2468"
+
+
+def make_settings(data_dir: Path) -> Settings:
+    settings = Settings()
+    settings.data_dir = data_dir
+    settings.security.scrypt_n = 1024  # fast PINs in tests; the default is 2**15
+    return settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    """A new store, set up and unlocked as the supervisor."""
+    s = open_store(settings, create=True)
+    s.setup(SUPERVISOR, SUPERVISOR_PIN, checkpoint_name="东门卡口", checkpoint_code="CP-0101")
+    yield s
+    s.close()
+
+
+class Cli:
+    """Runs the real ``fieldkit`` console script against one data directory."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.home = tmp_path / "home"
+        self.config = tmp_path / "config.toml"
+        self.config.write_text("[security]\nscrypt_n = 1024\n", encoding="utf-8")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDKIT_")}
+        self.env.update(FIELDKIT_HOME=str(self.home), FIELDKIT_CONFIG=str(self.config))
+
+    def run(self, *args: str, pin: str | None = None, stdin: str | None = None,
+            env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        e = dict(self.env, **(env or {}))
+        if pin is not None:
+            e["FIELDKIT_PIN"] = pin
+        proc = subprocess.run([str(FIELDKIT), *args], input=stdin, capture_output=True,
+                              text=True, env=e, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"fieldkit {' '.join(args)} exited {proc.returncode}:\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str, **kw) -> object:
+        return json.loads(self.run(*args, "--json", **kw).stdout)
+
+    def init(self) -> dict:
+        return self.json("init", "--checkpoint-name", "东门卡口", "--checkpoint-code", "CP-0101",
+                         "--supervisor", SUPERVISOR, pin=SUPERVISOR_PIN)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
