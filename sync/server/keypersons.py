@@ -107,6 +107,8 @@ def read_keyperson_file(path: Path, index_key: bytes, default_category: str | No
             identity = parse_identity(number_text)
             if not identity.number or not identity.check_ok:
                 raise ValueError(identity.problem or "no ID number")
+            if identity.kind == "other":
+                raise ValueError(f"{number_text[:4]}… is not a recognised ID or passport number")
             category = (cells[columns["category"]] if columns["category"] is not None
                         and columns["category"] < len(cells) else "") or default_category
             end_cell = (row[columns["end"]] if columns["end"] is not None

@@ -8,7 +8,20 @@ gates with the next sync.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import secrets
 import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+CJK_FONTS = (  # first one present draws the labels; without any, labels fall back to ASCII
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
 
 
 def cmd_pass_revoke(args: argparse.Namespace) -> int:
@@ -22,9 +35,149 @@ def cmd_pass_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _font(size: int) -> tuple[Any, bool]:
+    from PIL import ImageFont
+
+    for path in CJK_FONTS:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size), True
+    return ImageFont.load_default(size=size), False
+
+
+def _date(text: str, end: bool = False) -> datetime:
+    from .cli import CliError
+
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{text!r} is not a date (YYYY-MM-DD or ISO date-time)") from None
+    if end and len(text) <= 10:
+        dt = dt.replace(hour=23, minute=59, second=59)
+    return dt.astimezone() if dt.tzinfo is None else dt
+
+
+def _subjects(args: argparse.Namespace) -> list[dict[str, str]]:
+    """(subject, holder, pass_id) from --subject or a CSV with subject,holder[,pass_id]."""
+    from .cli import CliError
+
+    if args.subject:
+        return [{"subject": s, "holder": args.holder or "", "pass_id": ""} for s in args.subject]
+    try:
+        text = Path(args.csv).read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise CliError(f"cannot read {args.csv}: {err.strerror}") from None
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        subject = (row.get("subject") or row.get("户号") or row.get("车牌") or "").strip()
+        if subject:
+            rows.append({"subject": subject,
+                         "holder": (row.get("holder") or row.get("姓名") or "").strip(),
+                         "pass_id": (row.get("pass_id") or "").strip()})
+    if not rows:
+        raise CliError(f"{args.csv}: no rows with a 'subject' column")
+    return rows
+
+
+def render_sheet(passes: list[dict[str, Any]], title: str) -> Any:
+    """A4 at 150 dpi, 3×4 passes per page (a list of PIL images, one per page)."""
+    import segno
+    from PIL import Image, ImageDraw
+
+    width, height, cols, rows = 1240, 1754, 3, 4
+    font, cjk = _font(22)
+    small, _ = _font(18)
+    cell_w, cell_h = width // cols, (height - 80) // rows
+    pages = []
+    for start in range(0, len(passes), cols * rows):
+        page = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(page)
+        draw.text((40, 25), title if cjk else title.encode("ascii", "replace").decode(),
+                  fill="black", font=font)
+        for n, item in enumerate(passes[start : start + cols * rows]):
+            x, y = (n % cols) * cell_w, 80 + (n // cols) * cell_h
+            buf = io.BytesIO()
+            segno.make(item["text"], error="m").save(buf, kind="png", scale=5, border=2)
+            qr = Image.open(buf).convert("RGB")
+            qr.thumbnail((cell_w - 40, cell_h - 120))
+            page.paste(qr, (x + (cell_w - qr.width) // 2, y + 10))
+            label = [item["pass_id"], f"{item['subject']}  {item['holder']}",
+                     f"{item['valid_from'][:10]} → {item['valid_to'][:10]}"]
+            for i, line in enumerate(label):
+                if not cjk:
+                    line = line.encode("ascii", "replace").decode()
+                draw.text((x + 20, y + qr.height + 20 + i * 26), line, fill="black", font=small)
+            draw.rectangle((x + 5, y + 2, x + cell_w - 5, y + cell_h - 5), outline="#999999")
+        pages.append(page)
+    return pages
+
+
+def cmd_pass_issue(args: argparse.Namespace) -> int:
+    from scanners.idnumber import mask_name
+    from scanners.payloads.passes import issue_pass
+
+    from .cli import CliError, _open
+
+    start, end = _date(args.valid_from), _date(args.valid_to, end=True)
+    if end <= start:
+        raise CliError("--valid-to must be after --valid-from")
+    directions = [d.strip() for d in args.directions.split(",") if d.strip()]
+    _, _, keys, repo = _open(args)
+    repo.close()
+    issued = []
+    for row in _subjects(args):
+        pass_id = row["pass_id"] or f"{args.prefix}{secrets.token_hex(4).upper()}"
+        try:
+            text = issue_pass(keys.ed25519, pass_id=pass_id, subject=row["subject"],
+                              valid_from=start, valid_to=end, holder_name=row["holder"],
+                              subject_kind=args.kind, directions=directions)
+        except ValueError as err:
+            raise CliError(f"cannot issue a pass for {row['subject']!r}: {err}") from None
+        issued.append({"pass_id": pass_id, "subject": row["subject"],
+                       "holder": mask_name(row["holder"]) if row["holder"] else "",
+                       "valid_from": start.isoformat(timespec="minutes"),
+                       "valid_to": end.isoformat(timespec="minutes"), "text": text})
+    out = Path(args.out)
+    pages = render_sheet(issued, args.title)
+    if out.suffix.lower() == ".pdf":
+        pages[0].save(out, save_all=True, append_images=pages[1:])
+    else:
+        _save_pngs(pages, out)
+    listing = out.with_suffix(".csv")
+    with listing.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["pass_id", "subject", "holder", "valid_from",
+                                          "valid_to", "text"])
+        w.writeheader()
+        w.writerows(issued)
+    print(f"{len(issued)} pass(es) signed with town key {keys.fingerprint}: sheet {out}"
+          f"{f' (+{len(pages) - 1} more pages)' if len(pages) > 1 else ''}, list {listing}")
+    print("Revoke one with: fieldkit-server pass revoke PASS_ID")
+    return 0
+
+
+def _save_pngs(pages: list[Any], out: Path) -> None:
+    pages[0].save(out)
+    for n, page in enumerate(pages[1:], start=2):
+        page.save(out.with_name(f"{out.stem}-{n}{out.suffix}"))
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     passes = sub.add_parser("pass", help="signed passes").add_subparsers(
         dest="pass_command", required=True)
+    p = passes.add_parser("issue", parents=[common],
+                          help="sign passes and print them as a QR sheet (PNG)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--subject", action="append",
+                     help="household id, plate or person reference (repeat for several)")
+    who.add_argument("--csv", help="CSV with columns subject,holder[,pass_id]")
+    p.add_argument("--holder", help="holder's name (masked on the pass, e.g. 张*)")
+    p.add_argument("--kind", default="household", choices=("household", "vehicle", "person"))
+    p.add_argument("--valid-from", required=True, help="YYYY-MM-DD")
+    p.add_argument("--valid-to", required=True, help="YYYY-MM-DD (through the end of that day)")
+    p.add_argument("--directions", default="in,out", help="in,out | in | out")
+    p.add_argument("--prefix", default="P-", help="pass id prefix")
+    p.add_argument("--title", default="出入证 FieldKit", help="heading printed on the sheet")
+    p.add_argument("--out", default="passes.png", help="sheet file (.png, or .pdf)")
+    p.set_defaults(func=cmd_pass_issue)
     p = passes.add_parser("revoke", parents=[common], help="revoke passes by id")
     p.add_argument("pass_id", nargs="+")
     p.add_argument("--reason")
