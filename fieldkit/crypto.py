@@ -63,7 +63,7 @@ class FieldCipher:
 def blind_index(index_key: bytes, id_number: str) -> str:
     """Deterministic, keyed look-up hash of an ID number (hex, 64 chars)."""
     normalised = "".join(id_number.split()).upper()
-    return hmac.new(index_key, normalised.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(index_key, normalised.encode(), "sha256").hex()
 
 
 def derive_pin_key(pin: str, salt: bytes, n: int, r: int = 8, p: int = 1) -> bytes:

@@ -86,10 +86,11 @@ class Passages:
 
     # -- writing ------------------------------------------------------------------------
     def _row(self, p: PassageInput, decision: Decision, operator: str, shift_id: str | None,
-             entry_id: str | None) -> dict[str, Any]:
+             entry_id: str | None, now: datetime | None = None,
+             reasons: str | None = None) -> dict[str, Any]:
         s = self._s
         rid = str(uuid.uuid4())
-        ts = (p.ts or _now()).astimezone()
+        ts = p.ts.astimezone() if p.ts else (now or _now())
         enc = s.cipher.encrypt
         return {
             "id": rid, "ts": ts.isoformat(timespec="milliseconds"), "day": ts.date().isoformat(),
@@ -108,7 +109,7 @@ class Passages:
             "test_result": p.test_result, "category": p.category, "trip_reason": p.trip_reason,
             "approval_ref": p.approval_ref, "pass_id": p.pass_id, "vehicle_id": p.vehicle_id,
             "source": p.source, "decision": decision.outcome.value,
-            "reasons": reasons_json(decision), "operator": operator,
+            "reasons": reasons or reasons_json(decision), "operator": operator,
             "confirmed_by": p.confirmed_by, "entry_id": entry_id, "supersedes": p.supersedes,
         }
 
@@ -152,7 +153,16 @@ class Passages:
         s = self._s
         operator = s.require_operator().name
         shift = s.shifts.current_id()
-        rows = [self._row(p, d, operator, shift, None) for p, d in items]
+        now = _now()
+        reasons: dict[int, tuple[Decision, str]] = {}  # decisions repeat: serialise each once
+
+        def reasons_of(d: Decision) -> str:
+            hit = reasons.get(id(d))
+            if hit is None or hit[0] is not d:
+                hit = reasons[id(d)] = (d, reasons_json(d))
+            return hit[1]
+
+        rows = [self._row(p, d, operator, shift, None, now, reasons_of(d)) for p, d in items]
         with s.g.tx() as db:
             db.conn.executemany(self._INSERT, [[r[c] for c in self._COLUMNS] for r in rows])
         return len(rows)
