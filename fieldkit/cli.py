@@ -16,7 +16,7 @@ import sys
 from typing import Any, Callable
 
 from .config import AREA_MODES, Settings, load_settings
-from .errors import AuthError, FieldkitError, InputError
+from .errors import FieldkitError, InputError
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fieldkit.crypto import FieldCipher, blind_index, derive_pin_key, new_key, unwrap, wrap
 from fieldkit.errors import TamperedError

@@ -1,6 +1,7 @@
 from datetime import date
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanners.idnumber import (
     find_resident_id,

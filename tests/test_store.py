@@ -3,7 +3,14 @@ import time
 
 import pytest
 
-from fieldkit.errors import AuthError, InputError, LockedError, PermissionDenied, StoreError, TamperedError
+from fieldkit.errors import (
+    AuthError,
+    InputError,
+    LockedError,
+    PermissionDenied,
+    StoreError,
+    TamperedError,
+)
 from fieldkit.gate import GateEntry, GateService
 from fieldkit.store import open_store
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN

@@ -14,7 +14,16 @@ from .db import Guarded, connect
 from .keyring import Keyring, Operator
 from .passages import PassageInput, PassageRow, Passages, VehiclePassages
 from .shifts import Shifts
-from .synctables import KV, EventKind, IsolationIndex, KeyPersons, Outbox, OutboxItem, Revocations, Secrets
+from .synctables import (
+    KV,
+    EventKind,
+    IsolationIndex,
+    KeyPersons,
+    Outbox,
+    OutboxItem,
+    Revocations,
+    Secrets,
+)
 
 # Modules that attach facades and event kinds to every opened store: ``attach(store)``.
 STORE_EXTENSIONS = ("fieldkit.ledger",)
