@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -99,7 +100,7 @@ class FieldkitApp(App[int]):
         self.screen_change_signal.subscribe(self, self._on_screen_change)
         self.push_screen(BlankScreen())
         self.refresh_status()
-        self.set_interval(5, self.check_idle)
+        self.set_interval(5, self.check_idle_lock)
         self.set_interval(30, self.refresh_status)
         self.show_login()
 
@@ -183,7 +184,7 @@ class FieldkitApp(App[int]):
         self.store.lock(reason)
         self.show_login(reason)
 
-    def check_idle(self) -> None:
+    def check_idle_lock(self) -> None:
         idle = self.clock() - self.last_input
         if self.store.is_unlocked and idle >= self.settings.ui.idle_lock_minutes * 60:
             self.lock_now("idle")

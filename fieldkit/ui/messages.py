@@ -19,9 +19,6 @@ class CameraStatus(Message):
     state: str
     detail: str = ""
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, CameraStatus)
 
@@ -39,18 +36,12 @@ class ScanRead(Message):
     source: str  # scan | wedge
     t0: float = 0.0
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
 
 @dataclass(eq=False)
 class StatusRefreshed(Message):
     """Fresh numbers for the status bar (counted in a worker)."""
 
     values: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        super().__init__()
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, StatusRefreshed)
@@ -63,9 +54,6 @@ class LoggedIn(Message):
     operator: str
     role: str
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
 
 @dataclass(eq=False)
 class RecordCommitted(Message):
@@ -73,6 +61,3 @@ class RecordCommitted(Message):
 
     record_id: str
     kind: str = "passage"
-
-    def __post_init__(self) -> None:
-        super().__init__()
