@@ -161,7 +161,7 @@ def _reasons(value: Any) -> list[dict[str, Any]]:
     return value or []
 
 
-def count_gate(store: "Store", where: str, params: list[Any]) -> GateCounts:
+def count_gate(store: Store, where: str, params: list[Any]) -> GateCounts:
     """Counts over ``passages p`` and ``vehicle_passages`` filtered by the same ``where``."""
     c = GateCounts()
     threshold = store.settings.rules.fever_threshold
@@ -208,7 +208,7 @@ def count_gate(store: "Store", where: str, params: list[Any]) -> GateCounts:
     return c
 
 
-def inside_at(store: "Store", when: str | None) -> int:
+def inside_at(store: Store, when: str | None) -> int:
     """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
     if when is None:
         return store.passages.inside_now()
@@ -219,12 +219,12 @@ def inside_at(store: "Store", when: str | None) -> int:
         "julianday(x.ts) <= julianday(?))", [when, when]) or 0
 
 
-def unsynced(store: "Store") -> dict[str, int]:
+def unsynced(store: Store) -> dict[str, int]:
     counts = store.outbox.counts()
     return {"pending": counts.get("pending", 0), "quarantined": counts.get("quarantined", 0)}
 
 
-def open_alerts(store: "Store", where: str, params: list[Any]) -> list[OpenAlert]:
+def open_alerts(store: Store, where: str, params: list[Any]) -> list[OpenAlert]:
     """Passages whose alerts nobody has acknowledged yet."""
     out = []
     for r in store.g.query(
@@ -239,7 +239,7 @@ def open_alerts(store: "Store", where: str, params: list[Any]) -> list[OpenAlert
 
 # -- reports ----------------------------------------------------------------------------------
 
-def _shift_row(store: "Store", shift_id: str | None) -> dict[str, Any]:
+def _shift_row(store: Store, shift_id: str | None) -> dict[str, Any]:
     from ..errors import InputError
 
     if shift_id:
@@ -264,7 +264,7 @@ def shift_meta(row: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def shift_summary(store: "Store", shift_id: str | None = None) -> ShiftSummary:
+def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
     """Summary of a shift (default: the open one, else the last closed one)."""
     row = _shift_row(store, shift_id)
     sid = row["id"]
@@ -296,7 +296,7 @@ def _day(value: date | str) -> str:
     return value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
 
 
-def daily_report(store: "Store", day: date | str) -> DailyReport:
+def daily_report(store: Store, day: date | str) -> DailyReport:
     """The daily report for one date; a zero report when nothing abnormal happened."""
     d = _day(day)
     counts = count_gate(store, "p.day = ?", [d])
@@ -310,7 +310,7 @@ def daily_report(store: "Store", day: date | str) -> DailyReport:
         unsynced=unsynced(store))
 
 
-def category_totals(store: "Store", as_of: date | str) -> CategoryTotals:
+def category_totals(store: Store, as_of: date | str) -> CategoryTotals:
     """Totals up to and including ``as_of`` (截止到X日)."""
     d = _day(as_of)
     persons: dict[str, int] = {}
@@ -371,7 +371,7 @@ def _scope(day: str | None, shift_id: str | None) -> tuple[str, list[Any]]:
     return "1 = 1", []
 
 
-def hourly(store: "Store", *, day: str | None = None, shift_id: str | None = None) -> HourlySeries:
+def hourly(store: Store, *, day: str | None = None, shift_id: str | None = None) -> HourlySeries:
     where, params = _scope(day, shift_id)
     ins, outs = [0] * 24, [0] * 24
     for r in store.g.query(
@@ -381,7 +381,7 @@ def hourly(store: "Store", *, day: str | None = None, shift_id: str | None = Non
     return HourlySeries(list(range(24)), ins, outs)
 
 
-def temperature_histogram(store: "Store", *, day: str | None = None,
+def temperature_histogram(store: Store, *, day: str | None = None,
                           shift_id: str | None = None) -> TemperatureHistogram:
     """0.1 °C bins from 35.5 °C to a little above the threshold; the ends collect the rest.
 

@@ -90,7 +90,7 @@ def _reasons_text(raw: Any, lang: str) -> str:
     return sep.join(reason_text(r["code"], r.get("params") or {}, lang) for r in reasons)
 
 
-def _passage_values(store: "Store", r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
+def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
     if full:
         clear = store.passages.decrypt_row(r)
         name, id_number = clear.get("name") or r["name_masked"], clear.get("id_number") or r["id_masked"]
@@ -126,7 +126,7 @@ def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
-def _passage_rows(store: "Store", where: str, params: list[Any], *, include_corrected: bool,
+def _passage_rows(store: Store, where: str, params: list[Any], *, include_corrected: bool,
                   include_vehicles: bool, lang: str, full: bool,
                   columns: list[Column]) -> list[list[Any]]:
     corrected = "" if include_corrected else "AND p.superseded = 0"
@@ -150,7 +150,7 @@ def _counts_summary(counts: builders.GateCounts, lang: str) -> list[tuple[str, A
     return [(t(f"report.field.{k}", lang), getattr(counts, k)) for k in keys]
 
 
-def _head(store: "Store", lang: str, full: bool, title: str, scope: str) -> list[tuple[str, Any]]:
+def _head(store: Store, lang: str, full: bool, title: str, scope: str) -> list[tuple[str, Any]]:
     cp = store.settings.checkpoint
     operator = store.operator.name if store.operator else ""
     return [
@@ -164,7 +164,7 @@ def _head(store: "Store", lang: str, full: bool, title: str, scope: str) -> list
     ]
 
 
-def _charts(store: "Store", *, day: str | None = None, shift_id: str | None = None) -> ChartData:
+def _charts(store: Store, *, day: str | None = None, shift_id: str | None = None) -> ChartData:
     return ChartData(builders.hourly(store, day=day, shift_id=shift_id),
                      builders.temperature_histogram(store, day=day, shift_id=shift_id),
                      ledger_data.coverage_per_building(store))
@@ -180,7 +180,7 @@ def _day(value: date | str | None, default_today: bool) -> str | None:
     return parse_day(value).isoformat()
 
 
-def build_document(store: "Store", kind: str, *, day: date | str | None = None,
+def build_document(store: Store, kind: str, *, day: date | str | None = None,
                    shift_id: str | None = None, full: bool = False,
                    lang: str | None = None) -> Document:
     lang = lang or store.settings.ui.language

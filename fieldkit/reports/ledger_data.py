@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 OBSERVATION_STATUSES = ("central_isolation", "home_isolation", "home_monitoring")
 
 
-def tables(store: "Store") -> set[str]:
+def tables(store: Store) -> set[str]:
     return {r["name"] for r in store.g.query("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-def has_ledger(store: "Store") -> bool:
+def has_ledger(store: Store) -> bool:
     return {"households", "visits"} <= tables(store)
 
 
@@ -32,7 +32,7 @@ class LedgerDay:
     readings_missed: int = 0
 
 
-def for_day(store: "Store", day: str) -> LedgerDay:
+def for_day(store: Store, day: str) -> LedgerDay:
     names = tables(store)
     if not {"households", "visits"} <= names:
         return LedgerDay(False)
@@ -56,7 +56,7 @@ class BuildingCoverage:
         return 100.0 * self.visited / self.households if self.households else 0.0
 
 
-def coverage_per_building(store: "Store") -> list[BuildingCoverage]:
+def coverage_per_building(store: Store) -> list[BuildingCoverage]:
     """Households visited out of households registered, per building (楼栋).
 
     Within the latest screening round when rounds are used, else over every visit recorded.
@@ -77,7 +77,7 @@ def coverage_per_building(store: "Store") -> list[BuildingCoverage]:
             for r in rows]
 
 
-def category_totals(store: "Store", as_of: str) -> dict[str, int]:
+def category_totals(store: Store, as_of: str) -> dict[str, int]:
     """Ledger members by category, and those still under observation on ``as_of``."""
     if "members" not in tables(store):
         return {}

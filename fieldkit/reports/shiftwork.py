@@ -22,7 +22,7 @@ class OpenedShift:
     handover: dict[str, Any] | None  # the previous shift's note and closing figures
 
 
-def open_shift(store: "Store", note: str | None = None) -> OpenedShift:
+def open_shift(store: Store, note: str | None = None) -> OpenedShift:
     operator = store.require_operator()
     store.shifts.require_supervisor(operator)
     handover = store.shifts.handover()
@@ -30,7 +30,7 @@ def open_shift(store: "Store", note: str | None = None) -> OpenedShift:
     return OpenedShift(sid, handover)
 
 
-def close_shift(store: "Store", note: str) -> ShiftSummary:
+def close_shift(store: Store, note: str) -> ShiftSummary:
     """Close the open shift; the returned summary is what was stored for the handover."""
     operator = store.require_operator()
     store.shifts.require_supervisor(operator)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 def _meta(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def _meta(row: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class Shifts:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def current(self) -> dict[str, Any] | None:

@@ -1,0 +1,74 @@
+"""``export``: build a document from the store, write it atomically, record it in the audit log.
+
+Every export is audited (kind, format, masked or full, rows, file name — never the content); a
+full export needs a supervisor, who is the operator of the unlocked store. The audit entry is
+written before the file is renamed into place, so no file appears without its entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..errors import InputError
+from .atomic import ExportError, write_atomic
+from .csvfile import write_csv
+from .document import FORMATS, Document, build_document
+from .xlsx import write_xlsx
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+WRITERS: dict[str, Callable[[Document, BinaryIO], None]] = {"xlsx": write_xlsx, "csv": write_csv}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    kind: str
+    format: str
+    full: bool
+    rows: int
+    size: int
+
+
+def guess_format(out: str | os.PathLike[str], fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise InputError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        return fmt
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise InputError("say --format xlsx or --format csv (the file name does not tell)")
+
+
+def export(store: Store, kind: str, out: str | os.PathLike[str], *, fmt: str | None = None,
+           day: date | str | None = None, shift_id: str | None = None, full: bool = False,
+           lang: str | None = None) -> ExportResult:
+    operator = store.require_operator()
+    fmt = guess_format(out, fmt)
+    lang = lang or store.settings.ui.language
+    doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang)
+    rows = len(doc.table.rows) if doc.table is not None and kind != "daily" else len(doc.summary)
+    path = Path(out).expanduser()
+    writer = WRITERS[fmt]
+
+    def write(fh: BinaryIO) -> None:
+        writer(doc, fh)
+        # Audited once the content is complete and before it is renamed into place.
+        store.audit.append("export", operator.name, {
+            "kind": kind, "format": fmt, "full": full, "rows": rows, "file": path.name,
+            **{k: v for k, v in doc.meta.items() if k in ("day", "shift_id")}})
+
+    try:
+        size = write_atomic(path, write, lang=lang)
+    except ExportError as err:
+        store.audit.append("export_failed", operator.name, {
+            "kind": kind, "format": fmt, "full": full, "file": path.name, "error": str(err)[:200]})
+        raise
+    return ExportResult(path, kind, fmt, full, rows, size)
