@@ -70,8 +70,7 @@ class FieldkitApp(App[int]):
         self.clock = clock
         self.entries = screen_entries() if entries is None else list(entries)
         self.wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
-        self._wedge_snapshot: tuple[Any, str, int] | None = None
-        self._wedge_last_key = 0.0
+        self._wedge_keys: list[tuple[str, float, tuple[Any, str, int] | None]] = []
         self.last_input = clock()
         self.camera_state = "off"
         self.camera_detail = ""
@@ -198,7 +197,12 @@ class FieldkitApp(App[int]):
         await super().on_event(event)
 
     def _wedge_key(self, event: events.Key) -> bool:
-        """Feed the burst detector; True when the key ended a scan (and is swallowed)."""
+        """Feed the burst detector; True when the key ended a scan (and is swallowed).
+
+        Each key remembers what the focused field held before it, so when a scan is found the
+        field gets back exactly what the person had typed (even if they typed just before the
+        scanner fired: only the fast tail of the keys is the scan).
+        """
         if event.key == "enter":
             key = "enter"
         elif event.is_printable and event.character:
@@ -206,28 +210,46 @@ class FieldkitApp(App[int]):
         else:
             return False
         now = event.time
-        gap_ms = (now - self._wedge_last_key) * 1000
-        if key != "enter" and (not self.wedge.pending or gap_ms > self.wedge.max_gap_ms):
+        if key != "enter":
+            if self._wedge_keys and (now - self._wedge_keys[-1][1]) * 1000 > self.wedge.max_gap_ms:
+                self._wedge_keys.clear()
             focused = self.focused
-            if isinstance(focused, Input):
-                self._wedge_snapshot = (focused, focused.value, focused.cursor_position)
-            else:
-                self._wedge_snapshot = None
-        self._wedge_last_key = now
+            snapshot = ((focused, focused.value, focused.cursor_position)
+                        if isinstance(focused, Input) else None)
+            self._wedge_keys.append((key, now, snapshot))
+            self.wedge.feed(key, now)
+            return False
+        keys, self._wedge_keys = self._wedge_keys, []
         scan = self.wedge.feed(key, now)
-        if scan is None or not self.store.is_unlocked:
+        if scan is None or not keys or not self.store.is_unlocked:
+            return False
+        # Only the fast tail is the scanner: drop a person's slower keys in front of it.
+        start = len(keys) - 1
+        limit = self.wedge.max_median_gap_ms * 1.5 / 1000
+        while start > 0 and keys[start][1] - keys[start - 1][1] <= limit:
+            start -= 1
+        text = "".join(k[0] for k in keys[start:])
+        if len(text) < WEDGE_MIN_LENGTH:
             return False
         from scanners.payloads import parse_payload
 
-        result = parse_payload(scan.text, self.payload_config())
+        result = parse_payload(text, self.payload_config())
         if result.kind == "unknown":
             return False  # fast typing that is not a code: let the field have it
-        if self._wedge_snapshot is not None:
-            widget, value, cursor = self._wedge_snapshot
+        read = ScanRead(text, result, "wedge", time.perf_counter())
+        snapshot = keys[start][2]
+        if snapshot is None:
+            self.post_message(read)
+            return True
+        widget, value, cursor = snapshot
+
+        def restore() -> None:
             widget.value = value
             widget.cursor_position = cursor
-        self._wedge_snapshot = None
-        self.post_message(ScanRead(scan.text, result, "wedge", time.perf_counter()))
+            self.post_message(read)
+
+        # The burst's keys may still wait in the field's own queue: restore after them.
+        widget.call_later(restore)
         return True
 
     def payload_config(self):
@@ -243,7 +265,7 @@ class FieldkitApp(App[int]):
                         Ed25519PublicKey,
                     )
 
-                    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+                    raw = base64.b64decode(encoded)  # as sync stores it (standard base64)
                     keys.append(Ed25519PublicKey.from_public_bytes(raw))
                 except (ValueError, TypeError):
                     pass
