@@ -11,6 +11,7 @@ ISO-8859-1) or kept as bytes (``text is None``) when they look binary.
 
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import re
 from dataclasses import dataclass, field
@@ -33,7 +34,19 @@ class Decoded:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _KANA = re.compile(r"[\u3040-\u30ff\uff61-\uff9f]")
+_FULL_KANA = re.compile(r"[\u3040-\u30ff]")
+_HALF_KANA = re.compile(r"[\uff61-\uff9f]")
+_HALF_KANA_MARK = re.compile(r"[\uff66-\uff9d][\uff9e\uff9f]")  # kana + (han)dakuten
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _plausibility(text: str, encoding: str) -> int:
+    """How much of the payload reads as real text, in bytes covered (ties go to GBK)."""
+    score = 2 * len(_CJK.findall(text))
+    if encoding == "shift_jis":
+        score += 3 * len(_FULL_KANA.findall(text))  # kana are strong evidence of Japanese
+        score += len(_HALF_KANA.findall(text)) + 2 * len(_HALF_KANA_MARK.findall(text))
+    return score
 
 
 def decode_payload_bytes(raw: bytes) -> tuple[str | None, str]:
@@ -58,7 +71,7 @@ def decode_payload_bytes(raw: bytes) -> tuple[str | None, str]:
             continue
         if _CONTROL.search(decoded):
             continue
-        score = len(_CJK.findall(decoded)) + (3 * len(_KANA.findall(decoded)) if encoding == "shift_jis" else 0)
+        score = _plausibility(decoded, encoding)
         candidates.append((score, encoding, decoded))
     if candidates:
         _, encoding, decoded = max(candidates, key=lambda c: c[0])
@@ -115,7 +128,7 @@ class ZxingEngine(Engine):
             self.available, self.why_unavailable = False, f"unavailable: zxing-cpp not importable ({exc})"
             return
         self._zx = zxingcpp
-        self._formats = zxingcpp.BarcodeFormat.QRCode | zxingcpp.BarcodeFormat.MicroQRCode
+        self._formats = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode)
         self._kwargs = {"try_invert": try_invert, "binarizer": getattr(zxingcpp.Binarizer, binarizer)}
 
     def read(self, grey: np.ndarray, **overrides) -> list:
@@ -149,7 +162,13 @@ class ZxingEngine(Engine):
 
 
 class ZbarEngine(Engine):
-    """pyzbar over the zbar shared library (libzbar0)."""
+    """pyzbar over the zbar shared library (libzbar0).
+
+    zbar converts payloads to UTF-8 by guessing their charset, and guesses GBK wrong; we ask it
+    for the raw bytes (``ZBAR_CFG_BINARY``, zbar >= 0.23) and decode them ourselves.
+    """
+
+    _CFG_BINARY = 4  # zbar.h: ZBAR_CFG_BINARY (zbar 0.23+)
 
     def __init__(self) -> None:
         super().__init__(name="pyzbar")
@@ -164,15 +183,28 @@ class ZbarEngine(Engine):
             self.why_unavailable = ZBAR_MISSING if missing else f"unavailable: pyzbar ({exc})"
             return
         self._pyzbar = pyzbar
-        self._symbols = [pyzbar.ZBarSymbol.QRCODE]
+        self._qr = pyzbar.ZBarSymbol.QRCODE
 
     def _decode(self, grey: np.ndarray) -> list[Decoded]:
-        grey = np.ascontiguousarray(grey)
+        pz = self._pyzbar
+        grey = np.ascontiguousarray(grey, dtype=np.uint8)
+        height, width = grey.shape[:2]
+        pixels = grey.tobytes()
         out = []
-        for sym in self._pyzbar.decode(grey, symbols=self._symbols):
-            raw = bytes(sym.data)
-            text, encoding = decode_payload_bytes(raw)
-            out.append(Decoded(text, raw, self.name, encoding, _corners_from(sym.polygon)))
+        with pz._image_scanner() as scanner:
+            pz.zbar_image_scanner_set_config(scanner, 0, pz.ZBarConfig.CFG_ENABLE, 0)
+            pz.zbar_image_scanner_set_config(scanner, self._qr, pz.ZBarConfig.CFG_ENABLE, 1)
+            pz.zbar_image_scanner_set_config(scanner, self._qr, self._CFG_BINARY, 1)
+            with pz._image() as img:
+                pz.zbar_image_set_format(img, pz._FOURCC["L800"])
+                pz.zbar_image_set_size(img, width, height)
+                pz.zbar_image_set_data(img, ctypes.cast(pixels, ctypes.c_void_p), len(pixels), None)
+                if pz.zbar_scan_image(scanner, img) < 0:
+                    return []
+                for sym in pz._decode_symbols(pz._symbols_for_image(img)):
+                    raw = bytes(sym.data)
+                    text, encoding = decode_payload_bytes(raw)
+                    out.append(Decoded(text, raw, self.name, encoding, _corners_from(sym.polygon)))
         return out
 
 
@@ -204,13 +236,36 @@ class OpenCVEngine(Engine):
             return []
         out = []
         for i, payload in enumerate(payloads):
-            raw = bytes(payload)
+            raw = _undo_latin1_transcode(bytes(payload))
             if not raw:
                 continue
             text, encoding = decode_payload_bytes(raw)
             corners = _corners_from(points[i]) if points is not None and i < len(points) else ()
             out.append(Decoded(text, raw, self.name, encoding, corners))
         return out
+
+
+def _undo_latin1_transcode(raw: bytes) -> bytes:
+    """OpenCV turns byte-mode payloads it takes for ISO-8859-1 into UTF-8 (GBK text becomes
+    "ÖÐÎÄ"). When the original bytes read as GBK/Shift_JIS text, give those back."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+    if not any(ord(c) > 0x7F for c in text) or any(ord(c) > 0xFF for c in text):
+        return raw
+    original = text.encode("iso-8859-1")
+    try:
+        original.decode("utf-8")
+        return raw  # the original was UTF-8 already: OpenCV would not have transcoded it
+    except UnicodeDecodeError:
+        pass
+    decoded, encoding = decode_payload_bytes(original)
+    if decoded is not None and encoding in ("gbk", "shift_jis") and (
+        len(_CJK.findall(decoded)) + len(_KANA.findall(decoded)) >= 2
+    ):
+        return original
+    return raw
 
 
 ENGINE_NAMES = ("zxing-cpp", "pyzbar", "opencv", "opencv-aruco")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ class FrameSource:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> FrameSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -256,16 +257,9 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
     truncated = _truncation(path, size)
     if truncated:
         return None, truncated
-    try:
-        from PIL import Image
-
-        with Image.open(path) as probe:  # reads the header only
-            width, height = probe.size
-        if width * height > max_pixels:
-            return None, (f"image too large: {width}×{height} is over {max_pixels // 1_000_000} "
-                          f"megapixels")
-    except Exception:  # noqa: BLE001 - PIL does not know every format OpenCV reads; let OpenCV try
-        pass
+    width, height = _header_size(path)
+    if width * height > max_pixels:
+        return None, f"image too large: {width}×{height} is over {max_pixels // 1_000_000} megapixels"
     try:
         image = cv2.imread(str(path), flags)
     except cv2.error as exc:
@@ -275,6 +269,17 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
     if image.shape[0] * image.shape[1] > max_pixels:
         return None, f"image too large: {image.shape[1]}×{image.shape[0]}"
     return image, None
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """Width and height from the header alone (0, 0 if PIL does not know the format)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as probe:
+            return probe.size
+    except Exception:  # noqa: BLE001 - PIL does not know every format OpenCV reads; let OpenCV try
+        return 0, 0
 
 
 def _truncation(path: Path, size: int) -> str | None:

@@ -7,6 +7,7 @@ and tells a scan apart from a person typing in the same field.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass, field
 
@@ -70,7 +71,7 @@ class KeyboardWedge:
         if len(self._chars) < self.min_length:
             return None
         times = self._times + [timestamp]
-        gaps_ms = [(b - a) * 1000 for a, b in zip(times, times[1:], strict=False)]
+        gaps_ms = [(b - a) * 1000 for a, b in itertools.pairwise(times)]
         if max(gaps_ms) > self.max_gap_ms or statistics.median(gaps_ms) > self.max_median_gap_ms:
             return None
         return WedgeScan("".join(self._chars), self._times[0], timestamp, len(self._chars))
