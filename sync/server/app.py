@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ from .town import ServerSettings, TownKeys
 log = logging.getLogger("fieldkit.server")
 
 _HEX64 = frozenset("0123456789abcdef")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BODY_PREFIX = b"R1"  # version tag of record bodies encrypted at rest
 
 
@@ -108,10 +110,12 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int) -> Ing
         raise ValueError("record is not valid JSON") from None
     if not isinstance(obj, dict):
         raise ValueError("record is not a JSON object")
-    try:
-        record_id = str(uuid.UUID(str(obj.get("id"))))
-    except ValueError:
-        raise ValueError(f"record id {obj.get('id')!r} is not a UUID") from None
+    record_id = obj.get("id")
+    if not isinstance(record_id, str) or not _UUID.fullmatch(record_id):
+        try:  # upper case or without dashes: accept, store in the canonical form
+            record_id = str(uuid.UUID(str(record_id)))
+        except ValueError:
+            raise ValueError(f"record id {obj.get('id')!r} is not a UUID") from None
     kind = obj.get("kind")
     if not isinstance(kind, str) or not 0 < len(kind) <= 32:
         raise ValueError("record kind is missing")
@@ -414,3 +418,18 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
         return JSONResponse(doc)
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` and multi-worker ``serve``: reads the data
+    directory from ``FIELDKIT_SERVER_DIR``."""
+    from pathlib import Path
+
+    from .repository import open_repository
+    from .town import ServerSettings, TownKeys
+
+    data_dir = Path(os.environ["FIELDKIT_SERVER_DIR"])
+    settings = ServerSettings.load(data_dir)
+    repo = open_repository(settings.database_url or None, str(data_dir),
+                           settings.db_schema or None)
+    return create_app(TownKeys.load(data_dir), repo, settings)

@@ -120,10 +120,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if args.tls_cert else "http"
     print(f"FieldKit town server on {scheme}://{args.host}:{args.port} ({repo.backend}, "
           f"key {keys.fingerprint})", flush=True)
+    options = dict(host=args.host, port=args.port, ssl_certfile=args.tls_cert,
+                   ssl_keyfile=args.tls_key, log_level="warning", access_log=False,
+                   timeout_keep_alive=30)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, ssl_certfile=args.tls_cert,
-                    ssl_keyfile=args.tls_key, log_level="warning", access_log=False,
-                    timeout_keep_alive=30)
+        if args.workers > 1:
+            # Each worker process builds its own app (and storage connections).
+            os.environ["FIELDKIT_SERVER_DIR"] = str(data_dir)
+            uvicorn.run("sync.server.app:create_app_from_env", factory=True,
+                        workers=args.workers, **options)
+        else:
+            uvicorn.run(app, **options)
     finally:
         repo.close()
     return 0
@@ -307,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key of the certificate")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (PostgreSQL; SQLite gains little)")
     p.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("device", help="enroll, list and revoke devices").add_subparsers(
