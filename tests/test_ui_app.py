@@ -25,6 +25,7 @@ from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
 GATE, GATE_PIN = "李明", "1357"
 PATROL, PATROL_PIN = "赵六", "9753"
 SIZE = (80, 24)
+MY_MODULES = ("fieldkit.ui.gate", "fieldkit.ui.vehicle")
 
 
 @pytest.fixture
@@ -54,6 +55,12 @@ async def login(pilot, name: str, pin: str) -> None:
     screen.query_one("#login-pin", Input).focus()
     await pilot.press(*pin, "enter")
     await settle(pilot)
+
+
+def app_for(settings, store, **kwargs) -> FieldkitApp:
+    """The app with only the gate engineer's screens, so other screens landing cannot change
+    what these tests see (the registry itself is tested above)."""
+    return make_app(settings, store, entries=screen_entries(MY_MODULES), **kwargs)
 
 
 def wedge(app: FieldkitApp, text: str, gap: float = 0.006) -> None:
@@ -91,7 +98,7 @@ def test_home_screen_follows_the_role():
 
 async def test_first_run_sets_up_checkpoint_and_supervisor_and_shows_recovery_key_once(settings):
     store = open_store(settings, create=True)
-    app = make_app(settings, store)
+    app = app_for(settings, store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)
@@ -132,7 +139,7 @@ async def test_first_run_sets_up_checkpoint_and_supervisor_and_shows_recovery_ke
 # -- login, wrong PINs, lock-out, idle lock ------------------------------------------------------
 
 async def test_gate_operator_logs_in_to_the_gate_screen_with_the_status_bar(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen)
@@ -147,7 +154,7 @@ async def test_gate_operator_logs_in_to_the_gate_screen_with_the_status_bar(sett
 
 
 async def test_patrol_worker_may_not_open_the_gate(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, PATROL, PATROL_PIN)
@@ -159,7 +166,7 @@ async def test_patrol_worker_may_not_open_the_gate(settings, ready_store):
 
 async def test_wrong_pins_count_down_then_lock_out(settings, ready_store):
     settings.security.max_pin_failures = 2
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, GATE, "0000")
@@ -178,7 +185,7 @@ async def test_wrong_pins_count_down_then_lock_out(settings, ready_store):
 
 async def test_unknown_operator_is_told_so_in_english(settings, ready_store):
     settings.ui.language = "en"
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, "nobody", "1234")
@@ -189,7 +196,7 @@ async def test_unknown_operator_is_told_so_in_english(settings, ready_store):
 async def test_idle_lock_covers_the_screen_and_the_same_operator_carries_on(settings,
                                                                              ready_store):
     settings.ui.idle_lock_minutes = 0.5
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, GATE, GATE_PIN)
@@ -211,7 +218,7 @@ async def test_idle_lock_covers_the_screen_and_the_same_operator_carries_on(sett
 
 
 async def test_another_operator_after_the_lock_starts_fresh(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, GATE, GATE_PIN)
@@ -230,7 +237,7 @@ async def test_another_operator_after_the_lock_starts_fresh(settings, ready_stor
 async def test_area_mode_change_needs_the_supervisor_pin(settings, ready_store):
     from fieldkit.ui.widgets.dialogs import ModeChangeScreen
 
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, GATE, GATE_PIN)
@@ -263,7 +270,7 @@ async def test_area_mode_change_needs_the_supervisor_pin(settings, ready_store):
 # -- command palette ----------------------------------------------------------------------------
 
 async def test_command_palette_offers_screens_and_every_gate_action(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, GATE, GATE_PIN)

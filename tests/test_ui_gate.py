@@ -7,6 +7,7 @@ to entries, manual entry with the check digit, correction of the last record (au
 measured", implausible readings, English, and the 80×24 layout.
 """
 
+# ruff: noqa: F811  (the ready_store fixture is imported from test_ui_app)
 from __future__ import annotations
 
 import json
@@ -19,11 +20,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from textual.widgets import DataTable, Input, Static
 
 from fieldkit.crypto import blind_index
-from fieldkit.ui.app import make_app
 from fieldkit.ui.gate import GateScreen, parse_test_date, translate_error
 from fieldkit.ui.widgets.dialogs import AlertScreen
 from scanners.payloads.passes import issue_pass
-from tests.test_ui_app import GATE, GATE_PIN, SIZE, login, ready_store, settle, wedge  # noqa: F401
+from tests.test_ui_app import GATE, GATE_PIN, SIZE, app_for, login, ready_store, settle, wedge  # noqa: F401
 
 ID = "11010519491231002X"  # valid check digit
 ID2 = "110105194912310029"  # wrong check digit (X expected)
@@ -72,7 +72,7 @@ def test_core_errors_are_translated():
     from fieldkit.errors import InputError
     from fieldkit.i18n import t
 
-    zh = lambda k, **p: t(k, "zh", **p)  # noqa: E731
+    zh = lambda k, **p: t(k, "zh", **p)
     assert "重新测量" in translate_error(InputError(
         "temperature 45.0 °C is outside 34.0–43.0 °C: re-measure (重新测量)"), zh)
     text = translate_error(InputError(
@@ -84,7 +84,7 @@ def test_core_errors_are_translated():
 # -- the common path ----------------------------------------------------------------------------
 
 async def test_scan_temperature_enter_records_and_is_ready_for_the_next(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         assert app.focused is gate.query_one("#f-temp")
@@ -118,7 +118,7 @@ async def test_scan_temperature_enter_records_and_is_ready_for_the_next(settings
 
 async def test_preview_shows_the_decision_when_the_scan_comes_after_the_reading(settings,
                                                                                 ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await pilot.press("3", "6", "8")
@@ -132,7 +132,7 @@ async def test_preview_shows_the_decision_when_the_scan_comes_after_the_reading(
 
 
 async def test_wedge_scan_into_the_name_field_keeps_what_was_typed(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         gate.query_one("#f-reason", Input).value = "买菜"
@@ -144,7 +144,7 @@ async def test_wedge_scan_into_the_name_field_keeps_what_was_typed(settings, rea
 
 
 async def test_a_person_typing_fast_but_short_is_not_a_scan(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         gate.query_one("#f-id", Input).value = ID
@@ -158,7 +158,7 @@ async def test_a_person_typing_fast_but_short_is_not_a_scan(settings, ready_stor
 
 async def test_fever_referral_holds_until_acknowledged_and_stores_the_acknowledgement(
         settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -194,9 +194,9 @@ async def test_key_person_hit_is_referred(settings, ready_store):
     ready_store.secrets.set("town_index_key", town_key)
     ready_store.keypersons.apply([{"id_hash": blind_index(town_key, ID), "category": "密接"}])
     ready_store.lock("test")
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
-        gate = await open_gate(pilot)
+        await open_gate(pilot)
         await scan(pilot, ID)
         await pilot.press("3", "6", "5", "enter")
         await settle(pilot)
@@ -210,7 +210,7 @@ async def test_key_person_hit_is_referred(settings, ready_store):
 
 
 async def test_home_isolation_leaving_is_denied(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         ready_store.isolation.set(ready_store.index(ID), "home_isolation")
@@ -231,7 +231,7 @@ async def test_home_isolation_leaving_is_denied(settings, ready_store):
 @pytest.mark.parametrize("key,outcome,code", [("f7", "deny", "code_red"),
                                               ("f6", "turn_back", "code_yellow")])
 async def test_code_colour_keys(settings, ready_store, key, outcome, code):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -247,7 +247,7 @@ async def test_code_colour_keys(settings, ready_store, key, outcome, code):
 
 async def test_medium_mode_old_test_and_outsider(settings, ready_store):
     settings.checkpoint.area_mode = "medium"
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -286,7 +286,7 @@ async def test_pass_with_a_bad_signature_and_a_revoked_pass_are_denied(settings,
         return issue_pass(key, pass_id=pass_id, subject="H-12", holder_name="张三",
                           valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=9))
 
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, make("P-GOOD"))
@@ -315,7 +315,7 @@ async def test_pass_with_a_bad_signature_and_a_revoked_pass_are_denied(settings,
 # -- exits ----------------------------------------------------------------------------------------
 
 async def test_exit_matches_the_open_entry_and_inside_now_drops(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -333,7 +333,7 @@ async def test_exit_matches_the_open_entry_and_inside_now_drops(settings, ready_
 
 
 async def test_exit_without_an_entry_says_so(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -346,7 +346,7 @@ async def test_exit_without_an_entry_says_so(settings, ready_store):
 
 async def test_manual_entry_checks_the_check_digit_then_records_name_and_phone(settings,
                                                                                ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         gate.query_one("#f-id", Input).focus()
@@ -373,7 +373,7 @@ async def test_manual_entry_checks_the_check_digit_then_records_name_and_phone(s
 
 
 async def test_a_bad_id_is_caught_at_commit_too(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         gate.query_one("#f-id", Input).value = ID2
@@ -384,7 +384,7 @@ async def test_a_bad_id_is_caught_at_commit_too(settings, ready_store):
 
 
 async def test_correct_last_record_supersedes_it_and_is_audited(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -407,7 +407,7 @@ async def test_correct_last_record_supersedes_it_and_is_audited(settings, ready_
 
 
 async def test_not_measured_needs_a_reason(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -424,7 +424,7 @@ async def test_not_measured_needs_a_reason(settings, ready_store):
 
 
 async def test_implausible_reading_asks_to_measure_again(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -439,7 +439,7 @@ async def test_implausible_reading_asks_to_measure_again(settings, ready_store):
 
 async def test_english_screen(settings, ready_store):
     settings.ui.language = "en"
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         await scan(pilot, ID)
@@ -451,7 +451,7 @@ async def test_english_screen(settings, ready_store):
 
 
 async def test_everything_fits_in_80x24(settings, ready_store):
-    app = make_app(settings, ready_store)
+    app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
         for wid in ("#scan-line", "#f-id", "#f-name", "#f-phone", "#f-temp", "#v-colour",

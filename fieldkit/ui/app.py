@@ -34,7 +34,7 @@ from ..config import Settings
 from ..errors import FieldkitError
 from ..i18n import t as translate
 from .messages import CameraStatus, LoggedIn, ScanRead, StatusRefreshed
-from .registry import ScreenEntry, home_entry, screen_entries
+from .registry import PROBLEMS, ScreenEntry, home_entry, screen_entries
 from .widgets.statusbar import StatusBar
 
 WEDGE_MIN_LENGTH = 6  # shorter bursts are a person typing (a temperature is 3-4 keys)
@@ -69,6 +69,7 @@ class FieldkitApp(App[int]):
         self.lang = settings.ui.language
         self.clock = clock
         self.entries = screen_entries() if entries is None else list(entries)
+        self.registry_problems = dict(PROBLEMS) if entries is None else {}
         self.wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
         self._wedge_keys: list[tuple[str, float, tuple[Any, str, int] | None]] = []
         self.last_input = clock()
@@ -102,6 +103,9 @@ class FieldkitApp(App[int]):
         self.set_interval(5, self.check_idle_lock)
         self.set_interval(30, self.refresh_status)
         self.show_login()
+        for module, problem in self.registry_problems.items():
+            self.notify(self.t("app.screen_broken", module=module, problem=problem),
+                        severity="error", timeout=15)
 
     def show_login(self, reason: str | None = None) -> None:
         from .login import LoginScreen, SetupScreen

@@ -30,8 +30,13 @@ HOME_BY_ROLE = {"gate": ("gate",), "patrol": ("patrol", "monitoring"),
                 "supervisor": ("supervisor", "gate")}
 
 
+# Modules that exist but failed to import: name → error (the app shows them as a notice).
+PROBLEMS: dict[str, str] = {}
+
+
 def screen_entries(modules: tuple[str, ...] = SCREEN_MODULES) -> list[ScreenEntry]:
-    """Every module's ``SCREENS``, in module order; modules not yet written are skipped."""
+    """Every module's ``SCREENS``, in module order; modules not yet written are skipped, and
+    modules that fail to import are skipped too and listed in ``PROBLEMS``."""
     entries: list[ScreenEntry] = []
     seen: set[str] = set()
     for name in modules:
@@ -39,7 +44,10 @@ def screen_entries(modules: tuple[str, ...] = SCREEN_MODULES) -> list[ScreenEntr
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name != name:  # the module exists but something it imports is missing
-                raise
+                PROBLEMS[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken screen must not stop the gate
+            PROBLEMS[name] = f"{type(exc).__name__}: {exc}"
             continue
         for entry in getattr(module, "SCREENS", ()):
             if entry.id not in seen:

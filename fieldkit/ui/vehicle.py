@@ -1,0 +1,305 @@
+"""The vehicle lane: plate, pass, kind, disinfection, and every occupant with a temperature.
+
+Occupants are added one by one (scan or type the ID, temperature, Enter); Ctrl+S records the
+vehicle and all occupants in one transaction. Outside vehicles are barred in the strict modes,
+supply vehicles pass by the whitelist (rules in ``fieldkit.rules.decide_vehicle``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from scanners.idnumber import mask_id, mask_name
+
+from ..errors import FieldkitError, InputError
+from ..gate import GateEntry, GateService, parse_temperature
+from ..i18n import outcome_text, reason_text
+from .gate import DecisionBanner, decision_lines
+from .messages import RecordCommitted, ScanRead
+from .registry import ScreenEntry
+from .widgets import StatusBar, translate_bindings
+from .widgets.dialogs import AlertScreen
+
+KINDS = ("resident", "outside", "supply")
+# Who the occupants are: a supply vehicle's crew are authorised workers (保供人员).
+OCCUPANT_CATEGORY = {"resident": "resident", "outside": "outsider", "supply": "worker"}
+
+
+@dataclass
+class Occupant:
+    entry: GateEntry
+    shown: str  # masked, for the table
+
+
+class VehicleScreen(Screen):
+    BINDINGS = [
+        Binding("f4", "toggle_direction", "keys.direction", id="vehicle.direction"),
+        Binding("f5", "colour('green')", "keys.green", id="vehicle.green"),
+        Binding("f6", "colour('yellow')", "keys.yellow", id="vehicle.yellow"),
+        Binding("f7", "colour('red')", "keys.red", id="vehicle.red"),
+        Binding("f8", "toggle_disinfected", "keys.disinfected", id="vehicle.disinfected"),
+        Binding("f9", "cycle_kind", "keys.vehicle_kind", id="vehicle.kind"),
+        Binding("ctrl+s", "commit", "keys.commit", id="vehicle.commit"),
+        Binding("ctrl+d", "remove_occupant", "keys.remove_occupant", id="vehicle.remove",
+                show=False),
+        Binding("escape", "clear", "keys.clear", id="vehicle.clear", show=False),
+    ]
+
+    direction: reactive[str] = reactive("in")
+    kind: reactive[str] = reactive("resident")
+    disinfected: reactive[bool] = reactive(False)
+    colour: reactive[str | None] = reactive(None)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.occupants: list[Occupant] = []
+        self.scanned_id: tuple[str, str] | None = None  # (full number, masked shown)
+        self.holding = False
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        yield StatusBar()
+        with Vertical(id="vehicle-form"):
+            yield Static(t("vehicle.ready"), id="vehicle-hint", markup=False)
+            with Horizontal(classes="form-row"):
+                yield Label(t("vehicle.plate"), classes="field-label")
+                yield Input(id="v-plate", compact=True, max_length=12)
+                yield Label(t("vehicle.pass_no"), classes="field-label")
+                yield Input(id="v-pass", compact=True, max_length=40)
+                yield Label(t("vehicle.kind"), classes="field-label")
+                yield Static("", id="v-kind", classes="toggle")
+            with Horizontal(classes="form-row"):
+                yield Label(t("gate.direction"), classes="field-label")
+                yield Static("", id="v-dir", classes="toggle")
+                yield Label(t("vehicle.disinfected"), classes="field-label")
+                yield Static("", id="v-disinfected", classes="toggle")
+            with Horizontal(classes="form-row"):
+                yield Label(t("gate.id"), classes="field-label")
+                yield Input(id="o-id", compact=True, max_length=40, placeholder=t("gate.id_hint"))
+                yield Label(t("gate.name"), classes="field-label")
+                yield Input(id="o-name", compact=True, max_length=40)
+                yield Label(t("gate.temperature"), classes="field-label")
+                yield Input(id="o-temp", compact=True, max_length=5, placeholder="365")
+                yield Static("", id="o-colour", classes="toggle")
+        yield DecisionBanner(t("vehicle.ready"), id="banner")
+        yield DataTable(id="occupants", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
+        t = self.app.t
+        table = self.query_one("#occupants", DataTable)
+        table.add_columns(t("vehicle.col_n"), t("vehicle.col_who"), t("vehicle.col_temp"),
+                          t("vehicle.col_code"))
+        table.can_focus = False
+        self._show()
+        self.query_one("#v-plate", Input).focus()
+
+    def _show(self) -> None:
+        if not self.is_mounted:
+            return
+        t = self.app.t
+        self.query_one("#v-kind", Static).update(t(f"vehicle.kind_name.{self.kind}"))
+        self.query_one("#v-dir", Static).update(t(f"direction.{self.direction}"))
+        self.query_one("#v-dir", Static).set_class(self.direction == "out", "-out")
+        self.query_one("#v-disinfected", Static).update(
+            t("vehicle.yes") if self.disinfected else t("vehicle.no"))
+        colour = self.query_one("#o-colour", Static)
+        colour.update(t(f"colour.{self.colour}") if self.colour else t("gate.none"))
+        for c in ("green", "yellow", "red"):
+            colour.set_class(self.colour == c, f"-{c}")
+
+    def watch_direction(self) -> None:
+        self._show()
+
+    watch_kind = watch_disinfected = watch_colour = watch_direction
+
+    def action_toggle_direction(self) -> None:
+        self.direction = "out" if self.direction == "in" else "in"
+
+    def action_cycle_kind(self) -> None:
+        self.kind = KINDS[(KINDS.index(self.kind) + 1) % len(KINDS)]
+
+    def action_toggle_disinfected(self) -> None:
+        self.disinfected = not self.disinfected
+
+    def action_colour(self, colour: str) -> None:
+        self.colour = None if self.colour == colour else colour
+
+    # -- occupants --------------------------------------------------------------------------
+    def handle_scan(self, message: ScanRead) -> None:
+        if self.holding or self.busy:
+            return
+        result = message.result
+        if result.kind == "resident_id":
+            number = result.parsed.get("number")
+            self.scanned_id = (number, mask_id(number))
+            self.query_one("#o-id", Input).value = mask_id(number)
+            self.query_one("#o-temp", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        field = event.input.id
+        if field == "v-plate":
+            self.query_one("#v-pass", Input).focus()
+        elif field == "v-pass":
+            self.query_one("#o-id", Input).focus()
+        elif field in ("o-id", "o-name"):
+            (self.query_one("#o-name", Input) if field == "o-id"
+             else self.query_one("#o-temp", Input)).focus()
+        elif field == "o-temp":
+            if self.query_one("#o-temp", Input).value.strip():
+                self.add_occupant()
+            elif self.occupants:
+                self.action_commit()
+
+    def add_occupant(self) -> None:
+        t = self.app.t
+        id_text = self.query_one("#o-id", Input).value.strip()
+        number = (self.scanned_id[0] if self.scanned_id and id_text == self.scanned_id[1]
+                  else id_text or None)
+        name = self.query_one("#o-name", Input).value.strip() or None
+        try:
+            temperature = parse_temperature(self.query_one("#o-temp", Input).value)
+            entry = GateEntry(direction=self.direction, id_number=number, name=name,
+                              temperature=temperature, code_colour=self.colour,
+                              source="wedge" if self.scanned_id else "manual")
+            GateService(self.app.store).identify(entry)
+        except InputError as exc:
+            self.query_one("#banner", DecisionBanner).show("error", t("gate.problem"),
+                                                          [self.app.error_text(exc)])
+            return
+        shown = " ".join(x for x in (mask_name(name) if name else "",
+                                     mask_id(number) if number else "") if x) or "-"
+        self.occupants.append(Occupant(entry, shown))
+        self._show_occupants()
+        self.query_one("#banner", DecisionBanner).show(
+            "none", t("vehicle.occupant_added", n=len(self.occupants), who=shown), [])
+        for wid in ("#o-id", "#o-name", "#o-temp"):
+            self.query_one(wid, Input).value = ""
+        self.scanned_id = None
+        self.colour = None
+        self.query_one("#o-temp", Input).focus()
+
+    def _show_occupants(self) -> None:
+        t = self.app.t
+        table = self.query_one("#occupants", DataTable)
+        table.clear()
+        for i, o in enumerate(self.occupants, 1):
+            e = o.entry
+            table.add_row(str(i), o.shown, f"{e.temperature:.1f}",
+                          t(f"colour.{e.code_colour}") if e.code_colour else "-")
+
+    def action_remove_occupant(self) -> None:
+        if self.occupants:
+            self.occupants.pop()
+            self._show_occupants()
+            self.query_one("#banner", DecisionBanner).show(
+                "none", self.app.t("vehicle.occupant_removed", n=len(self.occupants) + 1), [])
+
+    # -- commit -------------------------------------------------------------------------------
+    def action_commit(self) -> None:
+        t = self.app.t
+        if self.busy or self.holding:
+            return
+        plate = self.query_one("#v-plate", Input).value.strip()
+        if not plate:
+            self.query_one("#banner", DecisionBanner).show("error", t("gate.problem"),
+                                                          [t("vehicle.err.plate")])
+            self.query_one("#v-plate", Input).focus()
+            return
+        if not self.occupants:
+            self.query_one("#banner", DecisionBanner).show("error", t("gate.problem"),
+                                                          [t("vehicle.need_occupant")])
+            self.query_one("#o-temp", Input).focus()
+            return
+        self.busy = True
+        self.save(plate, self.query_one("#v-pass", Input).value.strip() or None)
+
+    @work(thread=True, exit_on_error=False, group="vehicle-commit")
+    def save(self, plate: str, pass_no: str | None) -> None:
+        try:
+            decision, vid, rows = GateService(self.app.store).commit_vehicle(
+                direction=self.direction, plate=plate, kind=self.kind,
+                occupants=[replace(o.entry, category=OCCUPANT_CATEGORY[self.kind])
+                           for o in self.occupants], pass_no=pass_no,
+                disinfected=self.disinfected)
+        except FieldkitError as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._saved, plate, decision, vid, rows)
+
+    def _failed(self, exc: Exception) -> None:
+        self.busy = False
+        self.query_one("#banner", DecisionBanner).show("error", self.app.t("gate.problem"),
+                                                      [self.app.error_text(exc)])
+
+    def _saved(self, plate: str, decision, vid: str, rows) -> None:
+        t, lang = self.app.t, self.app.lang
+        lines = [t("vehicle.recorded", plate=plate.upper(), n=len(rows)),
+                 *decision_lines(decision, t, lang)]
+        self.query_one("#banner", DecisionBanner).show(
+            decision.outcome.value, outcome_text(decision.outcome.value, lang), lines)
+        self.busy = False
+        self.post_message(RecordCommitted(vid, "vehicle"))
+        self.app.refresh_status()
+        self.occupants = []
+        self._show_occupants()
+        for wid in ("#v-plate", "#v-pass", "#o-id", "#o-name", "#o-temp"):
+            self.query_one(wid, Input).value = ""
+        self.disinfected = False
+        self.query_one("#v-plate", Input).focus()
+        alerts = decision.alerts
+        if alerts:
+            codes = sorted({r.code for r in alerts}
+                           | {a["code"] for row in rows for a in row.reasons if a.get("alert")})
+            self.holding = True
+            screen = AlertScreen(t("alert.title"),
+                                 [reason_text(r.code, r.params, lang) for r in alerts], [],
+                                 "warning")
+            self.app.push_screen(screen, lambda ok: self.acknowledge([r.id for r in rows], codes))
+
+    @work(thread=True, exit_on_error=False, group="vehicle-ack")
+    def acknowledge(self, record_ids: list[str], codes: list[str]) -> None:
+        for record_id in record_ids:
+            self.app.store.passages.acknowledge(record_id, codes)
+        self.app.call_from_thread(self._released)
+
+    def _released(self) -> None:
+        self.holding = False
+        self.query_one("#banner", DecisionBanner).note(self.app.t("alert.acknowledged"))
+
+    def action_clear(self) -> None:
+        if self.holding:
+            return
+        self.occupants = []
+        self._show_occupants()
+        for wid in ("#v-plate", "#v-pass", "#o-id", "#o-name", "#o-temp"):
+            self.query_one(wid, Input).value = ""
+        self.query_one("#banner", DecisionBanner).show("none", self.app.t("vehicle.ready"), [])
+        self.query_one("#v-plate", Input).focus()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        t = self.app.t
+        for action, key in (("toggle_direction", "keys.direction"),
+                            ("cycle_kind", "keys.vehicle_kind"),
+                            ("toggle_disinfected", "keys.disinfected"),
+                            ("colour('green')", "keys.green"), ("colour('yellow')", "keys.yellow"),
+                            ("colour('red')", "keys.red"), ("commit", "keys.commit"),
+                            ("remove_occupant", "keys.remove_occupant"), ("clear", "keys.clear")):
+            yield SystemCommand(t(key), t("palette.gate_action"),
+                                lambda a=action: self.run_action(a))
+
+
+SCREENS = [ScreenEntry("vehicle", "vehicle.title", VehicleScreen, ("gate", "supervisor"), "f3")]

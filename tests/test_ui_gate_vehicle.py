@@ -1,0 +1,102 @@
+"""Vehicle lane behaviour with Pilot on a real store: occupants, outside vehicles, supply whitelist."""
+
+# ruff: noqa: F811  (the ready_store fixture is imported from test_ui_app)
+from __future__ import annotations
+
+import json
+
+from textual.widgets import DataTable, Input
+
+from fieldkit.ui.gate import GateScreen
+from fieldkit.ui.vehicle import VehicleScreen
+from fieldkit.ui.widgets.dialogs import AlertScreen
+from tests.test_ui_app import GATE, GATE_PIN, SIZE, app_for, login, ready_store, settle, wedge  # noqa: F401
+
+ID = "11010519491231002X"
+ID_B = "110105198001010016"
+
+
+async def open_vehicle(pilot) -> VehicleScreen:
+    await pilot.pause()
+    await login(pilot, GATE, GATE_PIN)
+    assert isinstance(pilot.app.screen, GateScreen)
+    await pilot.press("f3")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, VehicleScreen)
+    return pilot.app.screen
+
+
+async def add_person(pilot, screen, id_number: str, temp: str, scanned: bool) -> None:
+    if scanned:
+        wedge(pilot.app, id_number)
+        await settle(pilot)
+        assert screen.query_one("#o-id", Input).value.startswith(id_number[:6] + "****")
+    else:
+        screen.query_one("#o-id", Input).value = id_number
+        screen.query_one("#o-temp", Input).focus()
+    await pilot.press(*temp, "f5", "enter")
+    await pilot.pause()
+
+
+async def test_resident_vehicle_with_every_occupant_is_admitted(settings, ready_store):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        await pilot.press("ctrl+s")
+        assert "车牌" in str(screen.query_one("#banner").render())
+        screen.query_one("#v-plate", Input).value = "京A12345"
+        screen.query_one("#o-temp", Input).focus()
+        await pilot.press("ctrl+s")
+        assert "乘员" in str(screen.query_one("#banner").render())  # every occupant registered
+        await add_person(pilot, screen, ID, "365", scanned=True)
+        await add_person(pilot, screen, ID_B, "366", scanned=False)
+        assert screen.query_one("#occupants", DataTable).row_count == 2
+        await pilot.press("f8", "ctrl+s")
+        await settle(pilot)
+        assert "放 行" in str(screen.query_one("#banner").render())
+        assert screen.query_one("#occupants", DataTable).row_count == 0
+    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    assert vehicle["plate"] == "京A12345" and vehicle["occupants"] == 2
+    assert vehicle["disinfected"] == 1 and vehicle["decision"] == "admit"
+    people = ready_store.g.query("SELECT * FROM passages ORDER BY ts")
+    assert [p["vehicle_id"] for p in people] == [vehicle["id"]] * 2
+    assert [p["temperature"] for p in people] == [36.5, 36.6]
+
+
+async def test_outside_vehicle_is_barred_in_medium_mode_and_the_alert_is_acknowledged(
+        settings, ready_store):
+    settings.checkpoint.area_mode = "medium"
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        screen.query_one("#v-plate", Input).value = "沪B99999"
+        await pilot.press("f9")
+        assert screen.kind == "outside"
+        await add_person(pilot, screen, ID, "365", scanned=False)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertScreen)
+        await pilot.press("f10")
+        await settle(pilot)
+    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    assert vehicle["decision"] == "deny" and "outside_vehicle_barred" in vehicle["reasons"]
+    person = ready_store.g.query("SELECT * FROM passages")[0]
+    assert person["decision"] == "deny"
+    assert "outside_vehicle_barred" in json.loads(person["alerts_ack"])["alerts"]
+
+
+async def test_whitelisted_supply_vehicle_passes_in_sealed_mode(settings, ready_store):
+    settings.checkpoint.area_mode = "sealed"
+    settings.rules.supply_whitelist = ["京C00001"]
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        screen.query_one("#v-plate", Input).value = "京C 00001"
+        await pilot.press("f9", "f9")
+        assert screen.kind == "supply"
+        await add_person(pilot, screen, ID, "365", scanned=False)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, VehicleScreen)
+    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    assert "supply_whitelisted" in vehicle["reasons"]
