@@ -16,7 +16,14 @@ from PIL import Image
 
 from scanners import cli
 from scanners.sources import (
-    CONNECTED, ENDED, MISSING, CameraSource, ImageFolderSource, SourceSpec, load_image, open_source,
+    CONNECTED,
+    ENDED,
+    MISSING,
+    CameraSource,
+    ImageFolderSource,
+    SourceSpec,
+    load_image,
+    open_source,
 )
 from scanners.wedge import KeyboardWedge
 
@@ -152,7 +159,7 @@ def test_wedge_short_bursts_and_named_keys():
 def test_cli_decode_json_per_file_with_errors(tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
     Image.new("L", (8000, 8000)).save(tmp_path / "huge.png")
-    camera = sorted((CORPUS / "camera-a").glob("*.jpg"))[0]
+    camera = min((CORPUS / "camera-a").glob("*.jpg"))
     zx = CORPUS / "zxing" / "qrcode-1" / "1.png"
     code = cli.main(["decode", "--json", str(camera), str(tmp_path), str(zx)])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
