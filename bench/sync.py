@@ -32,12 +32,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync import protocol as p  # noqa: E402
-from sync.server.app import TownServer, parse_record  # noqa: E402
-from sync.server.cli import main as server_main  # noqa: E402
-from sync.server.repository import open_repository  # noqa: E402
-from sync.server.town import ServerSettings, TownKeys  # noqa: E402
-from sync.testing import (  # noqa: E402
+from sync import protocol as p
+from sync.server.app import TownServer, parse_record
+from sync.server.cli import main as server_main
+from sync.server.repository import open_repository
+from sync.server.town import ServerSettings, TownKeys
+from sync.testing import (
     fake_record,
     free_port,
     new_pg_schema,

@@ -125,7 +125,7 @@ class TownClient:
     def __enter__(self) -> TownClient:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:

@@ -68,7 +68,7 @@ class LoopbackServer:
         scheme = "https" if self.config.ssl_certfile else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 

@@ -86,15 +86,15 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     assert repo.keyperson_hashes() == {blind_index(keys.index_key, ids[2])}
 
     # Records, then stats and both traces.
-    from sync.server.repository import BatchMeta
     from sync.server.app import TownServer
+    from sync.server.repository import BatchMeta
 
     person = blind_index(keys.index_key, ids[0])
     records = [fake_record(i, checkpoint="CP-1" if i % 2 else "CP-2",
                            id_hash=person if i < 3 else None) for i in range(8)]
     server = TownServer(keys, repo, __import__("sync.server.town", fromlist=["x"]).ServerSettings())
-    from sync.server.app import parse_record
     from sync import protocol as p
+    from sync.server.app import parse_record
 
     rows = [parse_record(i, line, server.cipher, 65536)
             for i, line in enumerate(p.encode_records(records))]

@@ -50,7 +50,7 @@ def http(town):
     transport = SyncASGITransport(town.app)
     with httpx.Client(transport=transport, base_url="http://town") as client:
         yield client
-    transport.close()
+    transport.shutdown()
 
 
 def post_batch(http, device_id, body):
@@ -212,7 +212,7 @@ def test_limits_size_count_and_rate(repo, tmp_path):
         assert post_batch(http, device_id, body).status_code == 200
         r = post_batch(http, device_id, body)
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    transport.close()
+    transport.shutdown()
     assert repo.record_count() == 1
 
 

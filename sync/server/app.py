@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -132,7 +132,7 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int) -> Ing
             raise ValueError(f"time {obj['at']!r} is not ISO 8601") from None
         day = at.date().isoformat()  # the gate's local day, as the device wrote it
         if at.tzinfo is None:
-            at = at.replace(tzinfo=timezone.utc)
+            at = at.replace(tzinfo=UTC)
         occurred_at = at.timestamp()
     id_hash = _short_text(obj.get("id_hash"), "id_hash", 64)
     if id_hash is not None and (len(id_hash) != 64 or set(id_hash) - _HEX64):
@@ -322,7 +322,7 @@ class TownServer:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _best_effort_id(line: bytes) -> str | None:
