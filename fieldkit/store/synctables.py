@@ -51,14 +51,14 @@ class Outbox:
     def register(self, kind: EventKind) -> None:
         self.kinds[kind.kind] = kind
 
-    def pending(self, limit: int) -> list[OutboxItem]:
+    def _items(self, where: str, limit: int) -> list[OutboxItem]:
         out: list[OutboxItem] = []
         town_key = self._s.secrets.get("town_index_key")
         for ek in self.kinds.values():
             if len(out) >= limit:
                 break
-            rows = self._s.g.query(f"SELECT * FROM {ek.table} WHERE sync_state = 'pending' "
-                                   f"ORDER BY ts LIMIT ?", [limit - len(out)])
+            rows = self._s.g.query(f"SELECT * FROM {ek.table} WHERE {where} ORDER BY ts LIMIT ?",
+                                   [limit - len(out)])
             for r in rows:
                 try:
                     body = ek.body(r)
@@ -73,6 +73,14 @@ class Outbox:
                 digest = hashlib.sha256(canonical_json(body)).hexdigest()
                 out.append(OutboxItem(r["id"], ek.kind, body, digest))
         return out
+
+    def pending(self, limit: int) -> list[OutboxItem]:
+        """The oldest records not yet on the server, with their bodies and content hashes."""
+        return self._items("sync_state = 'pending'", limit)
+
+    def content_hashes(self) -> dict[str, str]:
+        """Content hash of every readable record, whatever its sync state (for reconciliation)."""
+        return {i.record_id: i.content_hash for i in self._items("1", 10**9)}
 
     def _table_of(self, record_id: str, kind: str | None) -> list[str]:
         if kind:
