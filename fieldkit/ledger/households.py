@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from scanners.idnumber import mask_id, mask_name, mask_phone, parse_identity
 
@@ -41,10 +44,14 @@ MEMBER_FIELDS = ("name", "id_number", "phone", "relation", "categories", "health
 MEMBER_SECRET = ("name", "id_number", "phone", "notes")
 
 
+UNKNOWN: Any = object()  # "not looked up yet" (None means: looked up, not there)
+
+
 def now_local() -> datetime:
     return datetime.now().astimezone()
 
 
+@lru_cache(maxsize=16)
 def _iso(ts: datetime) -> str:
     return ts.isoformat(timespec="milliseconds")
 
@@ -73,10 +80,41 @@ def end_date_for(status: str, start: str | date, rules) -> str | None:
 
 
 class Ledger:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
+        self._batch: dict[str, list[Any]] | None = None
 
     # -- helpers ----------------------------------------------------------------------------
+    def _insert(self, sql: str, params: Any) -> None:
+        """INSERT now, or (inside :meth:`batched`) collect for one ``executemany``."""
+        if self._batch is None:
+            self._s.g.db.conn.execute(sql, params)
+        else:
+            self._batch.setdefault(sql, []).append(params)
+
+    def _index(self, value: str) -> str:
+        """The blind index; remembered during a bulk import (each ID is needed 2-3 times)."""
+        if self._batch is None:
+            return self._s.index(value)
+        cache = self._index_cache
+        if value not in cache:
+            cache[value] = self._s.index(value)
+        return cache[value]
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Bulk import: new rows are inserted with executemany when the block ends (households
+        before members: statements run in the order first seen). Caller holds the transaction."""
+        self._batch = {}
+        self._index_cache: dict[str, str] = {}
+        try:
+            yield
+            for sql, rows in self._batch.items():
+                self._s.g.db.conn.executemany(sql, rows)
+        finally:
+            self._batch = None
+            self._index_cache = {}
+
     @property
     def writer(self) -> str:
         op = self._s.require_operator()
@@ -87,7 +125,7 @@ class Ledger:
         rid = str(uuid.uuid4())
         blob = self._s.cipher.encrypt(rid, "changes", json.dumps(changes, ensure_ascii=False,
                                                                  sort_keys=True))
-        return (rid, _iso(ts), ts.date().isoformat(), self._s.settings.checkpoint.code, entity,
+        return (rid, _iso(ts), _iso(ts)[:10], self._s.settings.checkpoint.code, entity,
                 entity_id, base, version, self.writer, source, blob)
 
     _EDIT_INSERT = ("INSERT INTO ledger_edits(id, ts, day, checkpoint, entity, entity_id, "
@@ -155,18 +193,21 @@ class Ledger:
             return self._save_household(fields, household_id, source, ts)
 
     def _save_household(self, fields: dict[str, Any], household_id: str | None, source: str,
-                        ts: datetime) -> tuple[str, str]:
+                        ts: datetime, current: Any = UNKNOWN) -> tuple[str, str]:
         s = self._s
         fields = {k: v for k, v in fields.items() if k in HOUSEHOLD_FIELDS}
-        current = None
-        if household_id is None and fields.get("building") and fields.get("room"):
+        if current is not UNKNOWN:
+            pass  # the caller looked it up (bulk import)
+        elif household_id is None and fields.get("building") and fields.get("room"):
             household_id = self.find_household(fields.get("community") or "", fields["building"],
                                                fields.get("unit") or "", fields["room"])
-        if household_id:
-            rows = s.g.query("SELECT * FROM households WHERE id = ?", [household_id])
-            if not rows:
-                raise InputError(f"no household {household_id}")
-            current = rows[0]
+        if current is UNKNOWN:
+            current = None
+            if household_id:
+                rows = s.g.query("SELECT * FROM households WHERE id = ?", [household_id])
+                if not rows:
+                    raise InputError(f"no household {household_id}")
+                current = rows[0]
         if current is None:
             if not fields.get("building") or not fields.get("room"):
                 raise InputError("a household needs at least a building and a room number")
@@ -176,13 +217,13 @@ class Ledger:
             values = self._household_values(hid, full)
             akey = address_key(full.get("community") or "", full["building"],
                                full.get("unit") or "", full["room"])
-            s.g.db.execute(
+            self._insert(
                 "INSERT INTO households(id, address_key, " + ", ".join(values) +
                 ", created_at, updated_at, version, last_writer) VALUES (" +
                 ", ".join("?" * (len(values) + 6)) + ")",
                 [hid, akey, *values.values(), _iso(ts), _iso(ts), 1, self.writer])
-            s.g.db.execute(self._EDIT_INSERT,
-                           self._edit_row("household", hid, 0, 1, changes, source, ts))
+            self._insert(self._EDIT_INSERT,
+                         self._edit_row("household", hid, 0, 1, changes, source, ts))
             return hid, "created"
         old = self.household_fields(current)
         changes = {k: v for k, v in fields.items() if v is not None and old.get(k) != v}
@@ -194,11 +235,11 @@ class Ledger:
         values["address_key"] = address_key(merged.get("community") or "", merged["building"],
                                             merged.get("unit") or "", merged["room"])
         version = current["version"] + 1
-        s.g.db.execute(
+        s.g.db.conn.execute(
             "UPDATE households SET " + ", ".join(f"{k} = ?" for k in values) +
             ", updated_at = ?, version = ?, last_writer = ? WHERE id = ?",
             [*values.values(), _iso(ts), version, self.writer, hid])
-        s.g.db.execute(self._EDIT_INSERT, self._edit_row("household", hid, current["version"],
+        self._insert(self._EDIT_INSERT, self._edit_row("household", hid, current["version"],
                                                          version, changes, source, ts))
         return hid, "updated"
 
@@ -298,7 +339,7 @@ class Ledger:
         enc = s.cipher.encrypt
         idn = f.get("id_number")
         return {
-            "id_hash": s.index(idn) if idn else None, "id_kind": f.get("id_kind"),
+            "id_hash": self._index(idn) if idn else None, "id_kind": f.get("id_kind"),
             "name_masked": mask_name(f["name"]) if f.get("name") else None,
             "id_masked": mask_id(idn) if idn else None,
             "phone_masked": mask_phone(f["phone"]) if f.get("phone") else None,
@@ -326,7 +367,7 @@ class Ledger:
     def match_key(self, household_id: str, id_number: str | None, name: str | None) -> str:
         """A person is found again by ID number; without one, by name within the household."""
         if id_number:
-            return "id:" + self._s.index(id_number)
+            return "id:" + self._index(id_number)
         if not name:
             raise InputError("a member needs an ID number or a name")
         return "name:" + self._s.index(f"{household_id}/{name}")
@@ -358,10 +399,10 @@ class Ledger:
                                      source, ts)
 
     def _save_member(self, household_id: str, f: dict[str, Any], member_id: str | None,
-                     source: str, ts: datetime, current: dict[str, Any] | None = None,
+                     source: str, ts: datetime, current: Any = UNKNOWN,
                      ) -> tuple[str, str]:
         s = self._s
-        if current is None:
+        if current is UNKNOWN:
             if member_id:
                 rows = s.g.query("SELECT * FROM members WHERE id = ?", [member_id])
             else:
@@ -380,14 +421,14 @@ class Ledger:
             values = self._member_values(mid, full)
             changes = {k: v for k, v in full.items() if v not in (None, "", [])}
             changes["household_id"] = household_id
-            s.g.db.execute(
+            self._insert(
                 "INSERT INTO members(id, household_id, match_key, " + ", ".join(values) +
                 ", created_at, updated_at, version, last_writer) VALUES (" +
                 ", ".join("?" * (len(values) + 7)) + ")",
                 [mid, household_id, self.match_key(household_id, full["id_number"], full["name"]),
                  *values.values(), _iso(ts), _iso(ts), 1, self.writer])
-            s.g.db.execute(self._EDIT_INSERT,
-                           self._edit_row("member", mid, 0, 1, changes, source, ts))
+            self._insert(self._EDIT_INSERT,
+                         self._edit_row("member", mid, 0, 1, changes, source, ts))
             self._sync_isolation(None, values)
             return mid, "created"
         old = self.member_fields(current)
@@ -403,7 +444,7 @@ class Ledger:
         mid = current["id"]
         values = self._member_values(mid, merged)
         version = current["version"] + 1
-        s.g.db.execute(
+        s.g.db.conn.execute(
             "UPDATE members SET " + ", ".join(f"{k} = ?" for k in values) +
             ", household_id = ?, match_key = ?, removed = 0, updated_at = ?, version = ?, "
             "last_writer = ? WHERE id = ?",
@@ -411,7 +452,7 @@ class Ledger:
              self.match_key(household_id, merged["id_number"], merged["name"]),
              _iso(ts), version, self.writer, mid])
         changes.pop("id_kind", None)
-        s.g.db.execute(self._EDIT_INSERT, self._edit_row("member", mid, current["version"],
+        self._insert(self._EDIT_INSERT, self._edit_row("member", mid, current["version"],
                                                          version, changes, source, ts))
         self._sync_isolation(current, values)
         return mid, "updated"
@@ -435,6 +476,8 @@ class Ledger:
             iso.set(old["id_hash"], None)
         if not new["id_hash"]:
             return
+        if old is None and new["health_status"] not in HOME_STATUSES:
+            return  # a new person with no home status: nothing to tell the gate
         if new["health_status"] in HOME_STATUSES:
             iso.set(new["id_hash"], new["health_status"], new["status_end"])
         elif old is None or old["health_status"] in HOME_STATUSES or old["id_hash"] != new["id_hash"]:
@@ -469,7 +512,7 @@ class Ledger:
 
     def members(self, household_id: str) -> list[MemberRow]:
         return [self._member_row(r) for r in self._s.g.query(
-            "SELECT * FROM members WHERE household_id = ? AND removed = 0 ORDER BY created_at, id",
+            "SELECT * FROM members WHERE household_id = ? AND removed = 0 ORDER BY created_at, rowid",
             [household_id])]
 
     def member(self, member_id: str) -> MemberRow | None:

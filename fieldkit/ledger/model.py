@@ -137,7 +137,8 @@ def address_key(community: str, building: str, unit: str, room: str) -> str:
     """One household per normalised address: '3栋' and '3' are the same building."""
     def norm(v: str, suffixes: str) -> str:
         v = clean_text(v).replace(" ", "").upper()
-        v = re.sub(rf"(号楼|[{suffixes}])$", "", v) if len(v) > 1 else v
+        if suffixes and len(v) > 1:
+            v = re.sub(rf"(号楼|[{suffixes}])$", "", v)
         return v
     return "|".join((norm(community, ""), norm(building, "栋幢楼号"), norm(unit, "单元"),
                      norm(room, "室号户")))

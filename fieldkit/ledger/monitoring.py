@@ -1,0 +1,295 @@
+"""Home monitoring (居家隔离 / 居家健康监测): twice-daily readings, due and overdue lists,
+referral alerts for abnormal readings, missed-window alerts, release with a supervisor's PIN.
+
+The windows come from ``[monitoring]`` (``morning_window``, ``evening_window``); the number of
+days from ``[rules]`` (``isolation_days``, ``health_monitoring_days``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError, PermissionDenied
+from .households import _iso, now_local
+from .model import HOME_STATUSES, SYMPTOMS
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+SLOTS = ("morning", "evening")
+MEASURED_BY = ("doctor", "self", "worker")
+# How far back missed windows are looked for (a device switched off for a week still reports).
+MISSED_LOOKBACK_DAYS = 7
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    start, end = text.split("-")
+    return time.fromisoformat(start), time.fromisoformat(end)
+
+
+@dataclass(frozen=True)
+class DueItem:
+    member_id: str
+    household_id: str
+    place: str  # building-unit-room
+    name_masked: str | None
+    id_masked: str | None
+    status: str
+    status_end: str | None
+    slot: str
+    state: str  # due | overdue | done
+    last_temperature: float | None
+
+
+class Monitoring:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    # -- windows ------------------------------------------------------------------------------
+    def windows(self) -> dict[str, tuple[time, time]]:
+        m = self._s.settings.monitoring
+        return {"morning": parse_window(m.morning_window),
+                "evening": parse_window(m.evening_window)}
+
+    def slot_for(self, ts: datetime) -> str:
+        """The window a reading belongs to: the one it falls in, else the nearer one."""
+        w = self.windows()
+        t = ts.time()
+        for slot, (start, end) in w.items():
+            if start <= t <= end:
+                return slot
+        m_end = datetime.combine(ts.date(), w["morning"][1])
+        e_start = datetime.combine(ts.date(), w["evening"][0])
+        middle = (m_end + (e_start - m_end) / 2).time()
+        return "morning" if t < middle else "evening"
+
+    def _window_dt(self, day: date, slot: str, tz) -> tuple[datetime, datetime]:
+        start, end = self.windows()[slot]
+        return (datetime.combine(day, start, tzinfo=tz), datetime.combine(day, end, tzinfo=tz))
+
+    # -- who is monitored ---------------------------------------------------------------------
+    def monitored(self, today: str | None = None) -> list[dict[str, Any]]:
+        """Members under home isolation or monitoring whose period has started."""
+        today = today or now_local().date().isoformat()
+        return self._s.g.query(
+            "SELECT m.id, m.household_id, m.name_masked, m.id_masked, m.health_status, "
+            "m.status_start, m.status_end, h.building, h.unit, h.room FROM members m "
+            "JOIN households h ON h.id = m.household_id WHERE m.removed = 0 AND "
+            f"m.health_status IN ({', '.join('?' * len(HOME_STATUSES))}) AND "
+            "(m.status_start IS NULL OR m.status_start <= ?) "
+            "ORDER BY h.building, h.unit, h.sort_key", [*HOME_STATUSES, today])
+
+    @staticmethod
+    def _place(r: dict[str, Any]) -> str:
+        return "-".join(p for p in (r["building"], r["unit"], r["room"]) if p)
+
+    def due(self, now: datetime | None = None) -> list[DueItem]:
+        """Today's windows that have opened: overdue first, then due, then done."""
+        now = (now or now_local()).astimezone()
+        today = now.date()
+        rows = self.monitored(today.isoformat())
+        taken = {(r["member_id"], r["slot"]): r["temperature"] for r in self._s.g.query(
+            "SELECT member_id, slot, temperature FROM readings WHERE day = ? ORDER BY ts",
+            [today.isoformat()])}
+        out = []
+        for r in rows:
+            if r["status_end"] and r["status_end"] < today.isoformat():
+                continue  # period over: waits for release, not for readings
+            for slot in SLOTS:
+                start, end = self._window_dt(today, slot, now.tzinfo)
+                if now < start:
+                    continue
+                if (r["id"], slot) in taken:
+                    state = "done"
+                else:
+                    state = "due" if now <= end else "overdue"
+                out.append(DueItem(r["id"], r["household_id"], self._place(r), r["name_masked"],
+                                   r["id_masked"], r["health_status"], r["status_end"], slot,
+                                   state, taken.get((r["id"], slot))))
+        order = {"overdue": 0, "due": 1, "done": 2}
+        return sorted(out, key=lambda d: (order[d.state], d.place, SLOTS.index(d.slot)))
+
+    def ending(self, today: str | None = None) -> list[dict[str, Any]]:
+        """Members whose planned end date has come: they wait for a supervisor's release."""
+        today = today or now_local().date().isoformat()
+        return [r | {"place": self._place(r)} for r in self.monitored(today)
+                if r["status_end"] and r["status_end"] <= today]
+
+    # -- readings -----------------------------------------------------------------------------
+    def record_reading(self, member_id: str, temperature: float | None, *,
+                       symptoms: list[str] = (), measured_by: str = "doctor",
+                       slot: str | None = None, notes: str | None = None,
+                       ts: datetime | None = None) -> dict[str, Any]:
+        """Store one reading; an abnormal one (fever or a symptom) raises a referral alert."""
+        s = self._s
+        operator = s.require_operator().name
+        rules = s.settings.rules
+        if temperature is None and not symptoms:
+            raise InputError("a reading needs a temperature (or the symptoms seen)")
+        if temperature is not None and not rules.temperature_min <= temperature <= rules.temperature_max:
+            raise InputError(f"temperature {temperature} °C is not plausible: measure again")
+        bad = [x for x in symptoms if x not in SYMPTOMS]
+        if bad:
+            raise InputError(f"unknown symptom {bad[0]!r}")
+        if measured_by not in MEASURED_BY:
+            raise InputError(f"measured by must be one of {', '.join(MEASURED_BY)}")
+        if not s.g.scalar("SELECT 1 FROM members WHERE id = ?", [member_id]):
+            raise InputError(f"no member {member_id}")
+        ts = (ts or now_local()).astimezone()
+        slot = slot or self.slot_for(ts)
+        if slot not in SLOTS:
+            raise InputError(f"slot must be morning or evening, not {slot!r}")
+        abnormal = (temperature is not None and temperature >= rules.fever_threshold) or bool(symptoms)
+        rid = str(uuid.uuid4())
+        row = {"id": rid, "ts": _iso(ts), "day": ts.date().isoformat(),
+               "checkpoint": s.settings.checkpoint.code, "member_id": member_id, "slot": slot,
+               "temperature": temperature, "symptoms": json.dumps(list(symptoms)),
+               "measured_by": measured_by, "abnormal": int(abnormal), "operator": operator,
+               "notes_enc": s.cipher.encrypt(rid, "notes", notes or None)}
+        alert_id = None
+        with s.g.tx() as db:
+            db.execute(f"INSERT INTO readings({', '.join(row)}) VALUES "
+                       f"({', '.join('?' * len(row))})", list(row.values()))
+            if abnormal:
+                alert_id = self._alert(db, member_id, "referral", ts, slot=slot, reading_id=rid,
+                                       detail={"temperature": temperature,
+                                               "symptoms": list(symptoms),
+                                               "threshold": rules.fever_threshold,
+                                               "call": rules.emergency_number})
+        return {k: v for k, v in row.items() if k != "notes_enc"} | {
+            "symptoms": list(symptoms), "abnormal": abnormal, "alert_id": alert_id}
+
+    def readings(self, member_id: str, limit: int = 60) -> list[dict[str, Any]]:
+        rows = self._s.g.query("SELECT * FROM readings WHERE member_id = ? ORDER BY ts DESC "
+                               "LIMIT ?", [member_id, limit])
+        return [{k: v for k, v in r.items() if k != "notes_enc"}
+                | {"symptoms": json.loads(r["symptoms"])} for r in rows]
+
+    def reading_body(self, r: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in r.items() if not k.endswith("_enc") and k not in
+                ("sync_state", "sync_reason", "synced_at", "batch_id")}
+        body["symptoms"] = json.loads(r["symptoms"])
+        body["notes"] = self._s.cipher.decrypt(r["id"], "notes", r.get("notes_enc"))
+        idn = self._s.g.query("SELECT id, id_number_enc FROM members WHERE id = ?",
+                              [r["member_id"]])
+        if idn and idn[0]["id_number_enc"]:
+            body["id_number"] = self._s.cipher.decrypt(idn[0]["id"], "id_number",
+                                                       idn[0]["id_number_enc"])
+        return body
+
+    # -- alerts -------------------------------------------------------------------------------
+    def _alert(self, db, member_id: str, kind: str, ts: datetime, *, slot: str | None = None,
+               reading_id: str | None = None, detail: dict[str, Any] | None = None,
+               day: str | None = None) -> str | None:
+        aid = str(uuid.uuid4())
+        cur = db.execute(
+            "INSERT OR IGNORE INTO monitoring_alerts(id, ts, day, checkpoint, member_id, kind, "
+            "slot, reading_id, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+            [aid, _iso(ts), day or ts.date().isoformat(), self._s.settings.checkpoint.code,
+             member_id, kind, slot, reading_id, json.dumps(detail or {}, ensure_ascii=False)])
+        return aid if cur.rowcount else None
+
+    def check_missed(self, now: datetime | None = None) -> int:
+        """Raise one alert per window that closed without a reading; returns how many are new."""
+        now = (now or now_local()).astimezone()
+        today = now.date()
+        s = self._s
+        members = self.monitored(today.isoformat())
+        if not members:
+            return 0
+        first = today - timedelta(days=MISSED_LOOKBACK_DAYS)
+        taken = {(r["member_id"], r["day"], r["slot"]) for r in s.g.query(
+            "SELECT member_id, day, slot FROM readings WHERE day >= ?", [first.isoformat()])}
+        new = 0
+        with s.g.tx() as db:
+            for m in members:
+                start = date.fromisoformat(m["status_start"]) if m["status_start"] else first
+                end = date.fromisoformat(m["status_end"]) if m["status_end"] else today
+                day = max(start, first)
+                while day <= min(end, today):
+                    for slot in SLOTS:
+                        _, closes = self._window_dt(day, slot, now.tzinfo)
+                        missed = closes < now and (m["id"], day.isoformat(), slot) not in taken
+                        if missed and self._alert(db, m["id"], "missed", now, slot=slot,
+                                                  day=day.isoformat(),
+                                                  detail={"window": slot, "day": day.isoformat()}):
+                            new += 1
+                    day += timedelta(days=1)
+        return new
+
+    def alerts(self, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+        where = "WHERE a.acknowledged_at IS NULL" if open_only else ""
+        rows = self._s.g.query(
+            f"SELECT a.*, m.name_masked, m.id_masked, h.building, h.unit, h.room "
+            f"FROM monitoring_alerts a JOIN members m ON m.id = a.member_id "
+            f"JOIN households h ON h.id = m.household_id {where} "
+            f"ORDER BY a.kind = 'referral' DESC, a.ts DESC LIMIT ?", [limit])
+        return [r | {"detail": json.loads(r["detail"]), "place": self._place(r)} for r in rows]
+
+    def acknowledge(self, alert_id: str, note: str | None = None) -> None:
+        s = self._s
+        op = s.require_operator().name
+        with s.g.tx() as db:
+            cur = db.execute("UPDATE monitoring_alerts SET acknowledged_by = ?, acknowledged_at = ? "
+                             "WHERE id = ? AND acknowledged_at IS NULL",
+                             [op, _iso(now_local()), alert_id])
+            if not cur.rowcount:
+                raise InputError(f"no open alert {alert_id}")
+            s.audit.append("alert_ack", op, {"monitoring_alert": alert_id,
+                                             "note": bool(note)})
+
+    def alert_body(self, r: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in r.items() if k not in
+                ("sync_state", "sync_reason", "synced_at", "batch_id")}
+        body["detail"] = json.loads(r["detail"])
+        return body
+
+    # -- release (期满解除) ---------------------------------------------------------------------
+    def release(self, member_id: str, supervisor: str, pin: str, *,
+                early_reason: str | None = None, today: str | None = None) -> None:
+        """End home isolation/monitoring. Needs a supervisor's PIN; before the planned end date
+        also a reason. Clears the gate's alert for this person; audited."""
+        s = self._s
+        op = s.require_operator().name
+        member = s.ledger.member(member_id)
+        if member is None:
+            raise InputError(f"no member {member_id}")
+        if member.health_status not in HOME_STATUSES:
+            raise InputError("this person is not under home isolation or monitoring")
+        confirmer = s.keyring.verify_pin(supervisor, pin)
+        if not confirmer.is_supervisor:
+            raise PermissionDenied(f"{supervisor} is not a supervisor: release needs a "
+                                   "supervisor's PIN")
+        today = today or now_local().date().isoformat()
+        early = bool(member.status_end and today < member.status_end)
+        if early and not (early_reason or "").strip():
+            raise InputError(f"the planned end is {member.status_end}: releasing earlier "
+                             "needs a reason")
+        with s.g.tx():
+            s.ledger.save_member(member.household_id, {"health_status": "released",
+                                                       "status_end": today},
+                                 member_id=member_id, source="release")
+            s.audit.append("monitoring_release", op, {
+                "member": member_id, "confirmed_by": confirmer.name, "from": member.health_status,
+                "planned_end": member.status_end, "early": early,
+                "reason": (early_reason or "").strip() or None})
+
+    # -- the monitoring ledger (居家监测台账) ----------------------------------------------------
+    def ledger_rows(self, since: str | None = None) -> list[dict[str, Any]]:
+        """One row per person ever under home isolation/monitoring, readings per day."""
+        rows = self._s.g.query(
+            "SELECT m.*, h.building, h.unit, h.room, h.grid FROM members m JOIN households h "
+            "ON h.id = m.household_id WHERE m.health_status IN ('home_isolation', "
+            "'home_monitoring') OR m.id IN (SELECT member_id FROM readings) "
+            "ORDER BY h.building, h.unit, h.sort_key")
+        readings = {}
+        for r in self._s.g.query("SELECT member_id, day, slot, temperature, symptoms, abnormal "
+                                 "FROM readings WHERE day >= ? ORDER BY ts",
+                                 [since or "0000-00-00"]):
+            readings.setdefault(r["member_id"], []).append(r)
+        return [r | {"readings": readings.get(r["id"], []), "place": self._place(r)}
+                for r in rows]

@@ -1,0 +1,155 @@
+"""``fieldkit ledger …``: import, template, export of the household and monitoring ledgers,
+coverage of the current round, and the home-monitoring due list.
+
+A full (unmasked) export needs a supervisor: either the operator logged in is one, or
+``--supervisor NAME`` names one whose PIN comes next (``FIELDKIT_SUPERVISOR_PIN`` or the next
+``--pin-stdin`` line). It is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .cli import EXIT_OK, PinSource, _common, emit, login, open_cli_store
+from .i18n import t
+
+
+def _lang(store) -> str:
+    return store.settings.ui.language
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .ledger.importer import import_file, iter_rejected_text
+
+    store = open_cli_store(args)
+    login(store, args)
+    summary = import_file(store, args.file)
+    lang = _lang(store)
+    lines = [t("ledger.cli.import_done", lang, file=summary.file, imported=summary.imported,
+               updated=summary.updated, unchanged=summary.unchanged,
+               rejected=len(summary.rejected), rows=summary.rows, blank=summary.blank_rows)]
+    if summary.ignored_columns:
+        lines.append(t("ledger.cli.ignored_columns", lang,
+                       columns=", ".join(summary.ignored_columns)))
+    if summary.rejected:
+        lines.append(t("ledger.cli.rejected_rows", lang))
+        lines.extend(iter_rejected_text(summary))
+    emit(args, summary.as_dict(), "\n".join(lines))
+    return 1 if summary.rejected else EXIT_OK
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from .ledger.exporter import write_template
+
+    path = write_template(args.file)
+    lang = args.lang or "zh"
+    emit(args, {"file": str(path)}, t("ledger.cli.template_done", lang, file=path))
+    return EXIT_OK
+
+
+def _supervisor(store, args: argparse.Namespace, pins: PinSource):
+    """The supervisor confirming a full export (None for a masked one)."""
+    if not args.full:
+        return None
+    if store.operator.is_supervisor and not args.supervisor:
+        return store.operator
+    from .errors import InputError
+
+    if not args.supervisor:
+        raise InputError("--full needs a supervisor: log in as one, or name one with "
+                         "--supervisor NAME and give that supervisor's PIN")
+    pin = pins.get("FIELDKIT_SUPERVISOR_PIN", f"PIN of supervisor {args.supervisor}")
+    return store.keyring.verify_pin(args.supervisor, pin)
+
+
+def _export(args: argparse.Namespace, which: str) -> int:
+    from .ledger.exporter import export_households, export_monitoring
+
+    store = open_cli_store(args)
+    pins = login(store, args)
+    supervisor = _supervisor(store, args, pins)
+    fn = export_households if which == "households" else export_monitoring
+    result: dict[str, Any] = fn(store, args.file, full=args.full, supervisor=supervisor)
+    lang = _lang(store)
+    emit(args, result, t("ledger.cli.export_done", lang, rows=result["rows"], file=result["file"],
+                         mode=t("ledger.cli.full" if args.full else "ledger.cli.masked", lang)))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    return _export(args, "households")
+
+
+def cmd_export_monitoring(args: argparse.Namespace) -> int:
+    return _export(args, "monitoring")
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    login(store, args)
+    cov = store.ledger.coverage()
+    lines = [f"{b['grid'] or '-'} {b['building']}: {b['visited']}/{b['total']}"
+             for b in cov["buildings"]]
+    tot = cov["total"]
+    lines.append(f"= {tot['visited']}/{tot['total']} ({tot['people']} persons)")
+    emit(args, cov, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_monitoring(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    login(store, args)
+    new = store.monitoring.check_missed()
+    due = store.monitoring.due()
+    alerts = store.monitoring.alerts()
+    lang = _lang(store)
+    data = {"new_missed_alerts": new,
+            "due": [d.__dict__ for d in due if d.state != "done"],
+            "alerts": [{k: a[k] for k in ("id", "ts", "day", "kind", "slot", "place",
+                                          "name_masked", "detail")} for a in alerts],
+            "ending": [{k: e[k] for k in ("id", "place", "name_masked", "health_status",
+                                          "status_end")} for e in store.monitoring.ending()]}
+    lines = [f"{d['state']:<8} {d['slot']:<8} {d['place']:<14} {d['name_masked'] or ''}"
+             for d in data["due"]]
+    lines += [f"! {a['kind']:<8} {a['day']} {a['slot'] or '':<8} {a['place']:<14} "
+              f"{a['name_masked'] or ''}" for a in data["alerts"]]
+    lines += [f"* {t('ledger.status.' + e['health_status'], lang)} -> {e['status_end']} "
+              f"{e['place']} {e['name_masked'] or ''}" for e in data["ending"]]
+    emit(args, data, "\n".join(lines) or "-")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    led = sub.add_parser("ledger", help="household ledger (一户一档): import, export, coverage")
+    lsub = led.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+
+    p = lsub.add_parser("import", help="import an office ledger (.xlsx, or .csv in UTF-8/GBK); "
+                        "exits 1 when some rows were rejected (they are listed)")
+    p.add_argument("file")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_import)
+
+    p = lsub.add_parser("template", help="write a blank ledger template (.xlsx)")
+    p.add_argument("file")
+    _common(p)
+    p.set_defaults(func=cmd_template)
+
+    for name, func, what in (("export", cmd_export, "the household ledger"),
+                             ("export-monitoring", cmd_export_monitoring,
+                              "the home monitoring ledger")):
+        p = lsub.add_parser(name, help=f"export {what} (.xlsx or .csv), masked by default")
+        p.add_argument("file")
+        p.add_argument("--full", action="store_true",
+                       help="unmasked personal data (supervisor's PIN; audited)")
+        p.add_argument("--supervisor", help="supervisor confirming --full (when you are not one)")
+        _common(p, pin=True)
+        p.set_defaults(func=func)
+
+    p = lsub.add_parser("coverage", help="visited / total households of the current round")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_coverage)
+
+    p = lsub.add_parser("monitoring", help="home monitoring: due readings, alerts, ending periods")
+    _common(p, pin=True)
+    p.set_defaults(func=cmd_monitoring)
