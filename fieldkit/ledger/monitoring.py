@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 SLOTS = ("morning", "evening")
 MEASURED_BY = ("doctor", "self", "worker")
-# How far back missed windows are looked for (a device switched off for a week still reports).
-MISSED_LOOKBACK_DAYS = 7
+# How far back missed windows are looked for (covers 14+7 and 21+7 day periods).
+MISSED_LOOKBACK_DAYS = 30
 
 
 def parse_window(text: str) -> tuple[time, time]:
