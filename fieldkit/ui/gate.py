@@ -169,7 +169,8 @@ class GateScreen(Screen):
         self.busy = False
         self.check_digit_confirmed = False
         self.service = GateService(self.app.store)
-        self.timings: list[dict[str, float]] = []  # benchmark: scan → decision → committed
+        # benchmark: scan → decision shown ("preview"); Enter → committed / banner ("shown")
+        self.timings: list[dict[str, float]] = []
         self._scan_t0: float | None = None
 
     # -- layout -----------------------------------------------------------------------------
@@ -406,9 +407,8 @@ class GateScreen(Screen):
             self.show_error(exc)
             return
         self.busy = True
-        t0 = self._scan_t0 or time.perf_counter()
         self._scan_t0 = None
-        self.save(entry, self.correcting, t0)
+        self.save(entry, self.correcting, time.perf_counter())
 
     @work(thread=True, exit_on_error=False, group="gate-commit")
     def save(self, entry: GateEntry, correcting: str | None, t0: float) -> None:
@@ -522,6 +522,7 @@ class GateScreen(Screen):
                     [*decision_lines(ev.decision, t, lang), t("gate.enter_to_commit")])
         if self._scan_t0 is not None:
             self.timings.append({"preview": time.perf_counter() - self._scan_t0})
+            self._scan_t0 = None
 
     # -- banner, errors ---------------------------------------------------------------------
     def banner(self, outcome: str, title: str, lines: list[str]) -> None:
