@@ -150,9 +150,11 @@ def _counts_summary(counts: builders.GateCounts, lang: str) -> list[tuple[str, A
     return [(t(f"report.field.{k}", lang), getattr(counts, k)) for k in keys]
 
 
-def _head(store: Store, lang: str, full: bool, title: str, scope: str) -> list[tuple[str, Any]]:
+def _head(store: Store, lang: str, full: bool, title: str, scope: str,
+          by: Any = None) -> list[tuple[str, Any]]:
     cp = store.settings.checkpoint
-    operator = store.operator.name if store.operator else ""
+    who = by or store.operator
+    operator = who.name if who else ""
     return [
         (t("export.summary.title", lang), title),
         (t("export.summary.checkpoint", lang), f"{cp.name} ({cp.code})"),
@@ -182,12 +184,12 @@ def _day(value: date | str | None, default_today: bool) -> str | None:
 
 def build_document(store: Store, kind: str, *, day: date | str | None = None,
                    shift_id: str | None = None, full: bool = False,
-                   lang: str | None = None) -> Document:
+                   lang: str | None = None, by: Any = None) -> Document:
     lang = lang or store.settings.ui.language
     if kind not in KINDS:
         raise InputError(f"export kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if full:
-        operator = store.require_operator()
+        operator = by or store.require_operator()
         if not operator.is_supervisor:
             raise PermissionDenied(f"{operator.name} is not a supervisor: a full (unmasked) "
                                    "export needs the supervisor's PIN")
@@ -200,7 +202,7 @@ def build_document(store: Store, kind: str, *, day: date | str | None = None,
         d = _day(day, True)
         report = builders.daily_report(store, d)
         title = t("export.title.daily", lang)
-        summary = _head(store, lang, full, title, d)
+        summary = _head(store, lang, full, title, d, by)
         summary[2] = (t("export.summary.day", lang), date.fromisoformat(d))
         summary += _counts_summary(report.counts, lang) + [
             (t("report.field.households_visited", lang), report.households_visited),
@@ -250,7 +252,7 @@ def build_document(store: Store, kind: str, *, day: date | str | None = None,
         title = t("export.title.shift_log", lang)
         rows = _passage_rows(store, where, params, include_corrected=True, include_vehicles=True,
                              lang=lang, full=full, columns=columns)
-        summary = _head(store, lang, full, title, scope) + extra
+        summary = _head(store, lang, full, title, scope, by) + extra
         return Document(kind, lang, full, title, scope, summary,
                         Table("export.sheet.log", columns, rows),
                         _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")), meta)
@@ -271,7 +273,7 @@ def build_document(store: Store, kind: str, *, day: date | str | None = None,
     title = t("export.title.passages", lang)
     rows = _passage_rows(store, where, params, include_corrected=False, include_vehicles=False,
                          lang=lang, full=full, columns=columns)
-    summary = _head(store, lang, full, title, scope) + _counts_summary(
+    summary = _head(store, lang, full, title, scope, by) + _counts_summary(
         builders.count_gate(store, where, params), lang)
     return Document(kind, lang, full, title, scope, summary,
                     Table("export.sheet.passages", columns, rows),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import InputError
 from .atomic import ExportError, write_atomic
@@ -49,11 +49,15 @@ def guess_format(out: str | os.PathLike[str], fmt: str | None) -> str:
 
 def export(store: Store, kind: str, out: str | os.PathLike[str], *, fmt: str | None = None,
            day: date | str | None = None, shift_id: str | None = None, full: bool = False,
-           lang: str | None = None) -> ExportResult:
-    operator = store.require_operator()
+           lang: str | None = None, by: Any = None) -> ExportResult:
+    """``by``: the supervisor who confirmed a full export with their PIN (default: the
+    logged-in operator). The store must be unlocked either way."""
+    session = store.require_operator()
+    operator = by or session
     fmt = guess_format(out, fmt)
     lang = lang or store.settings.ui.language
-    doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang)
+    doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang,
+                         by=operator)
     rows = len(doc.table.rows) if doc.table is not None and kind != "daily" else len(doc.summary)
     path = Path(out).expanduser()
     writer = WRITERS[fmt]

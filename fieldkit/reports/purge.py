@@ -59,9 +59,10 @@ def plan_purge(store: Store, today: date | None = None) -> PurgePlan:
     return plan
 
 
-def purge(store: Store, today: date | None = None) -> PurgePlan:
-    """Delete what :func:`plan_purge` lists; needs a supervisor; audited with the counts."""
-    operator = store.require_operator()
+def purge(store: Store, today: date | None = None, *, by: Any = None) -> PurgePlan:
+    """Delete what :func:`plan_purge` lists; needs a supervisor (``by``, who confirmed with
+    their PIN, or the logged-in operator); audited with the counts."""
+    operator = by or store.require_operator()
     if not operator.is_supervisor:
         raise PermissionDenied(f"{operator.name} is not a supervisor: purging old records "
                                "needs the supervisor's PIN")

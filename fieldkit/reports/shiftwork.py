@@ -22,17 +22,18 @@ class OpenedShift:
     handover: dict[str, Any] | None  # the previous shift's note and closing figures
 
 
-def open_shift(store: Store, note: str | None = None) -> OpenedShift:
-    operator = store.require_operator()
+def open_shift(store: Store, note: str | None = None, *, by: Any = None) -> OpenedShift:
+    """``by``: the supervisor who confirmed with their PIN (default: the logged-in operator)."""
+    operator = by or store.require_operator()
     store.shifts.require_supervisor(operator)
     handover = store.shifts.handover()
     sid = store.shifts.open(operator.name, note)
     return OpenedShift(sid, handover)
 
 
-def close_shift(store: Store, note: str) -> ShiftSummary:
+def close_shift(store: Store, note: str, *, by: Any = None) -> ShiftSummary:
     """Close the open shift; the returned summary is what was stored for the handover."""
-    operator = store.require_operator()
+    operator = by or store.require_operator()
     store.shifts.require_supervisor(operator)
     current = store.shifts.current()
     if current is None:

@@ -108,6 +108,12 @@ def handover_text(handover: dict[str, Any] | None, lang: str) -> str:
     return "\n".join(lines)
 
 
+def _label(prefix: str, code: str, lang: str) -> str:
+    """The ledger's word for a code when its catalogue has one, else the code itself."""
+    text = t(f"{prefix}.{code}", lang)
+    return code if text == f"{prefix}.{code}" else text
+
+
 def totals_text(c: CategoryTotals, lang: str) -> str:
     lines = [t("report.totals_heading", lang, day=c.as_of)]
     for cat, n in c.persons_by_category.items():
@@ -119,10 +125,11 @@ def totals_text(c: CategoryTotals, lang: str) -> str:
     for cat, n in c.keyperson_hits.items():
         lines.append("  " + t("report.totals_hits", lang, category=cat, n=n))
     for status, n in c.under_observation.items():
-        lines.append("  " + t("report.totals_observing", lang, status=status, n=n))
+        lines.append("  " + t("report.totals_observing", lang, n=n,
+                              status=_label("ledger.status", status, lang)))
     for key, n in c.ledger.items():
         kind, _, code = key.partition(".")
-        label = t(f"cat.{code}", lang) if kind == "category" else t(f"status.{code}", lang)
+        label = _label("ledger.cat" if kind == "category" else "ledger.status", code, lang)
         lines.append("  " + t(f"report.totals_ledger_{kind}", lang, label=label, n=n))
     return "\n".join(lines)
 

@@ -61,3 +61,21 @@ class RecordCommitted(Message):
 
     record_id: str
     kind: str = "passage"
+
+
+@dataclass(eq=False)
+class SyncProgress(Message):
+    """Records handled so far in a running sync (coalesces: only the latest matters)."""
+
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SyncProgress)
+
+
+@dataclass(eq=False)
+class SyncFinished(Message):
+    """A sync run ended; ``report`` is the sync client's ``SyncReport``."""
+
+    report: Any

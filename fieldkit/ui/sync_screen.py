@@ -1,0 +1,257 @@
+"""The sync screen: upload the outbox to the town server and fetch its updates, on demand.
+
+Shows the last successful sync, how old the key-person list is (and the warnings the sync
+client raises: stale list, clock skew, not enrolled), the queue (pending / synced / rejected),
+a progress bar while a sync runs, and every record the server rejected with its reason; a
+rejected record can be put back in the queue once its cause is fixed.
+
+The sync itself is ``sync.client.run_sync`` in a worker (``group="sync"``, exclusive). Progress
+is counted by a thin view of the store whose outbox reports each record marked synced or
+quarantined, so the bar moves with the batches without touching the client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
+
+from .messages import SyncFinished, SyncProgress
+from .supervisor_common import run_in_thread
+from .widgets import StatusBar, translate_bindings
+
+
+class _CountingOutbox:
+    """The store's outbox, reporting how many records have been settled so far."""
+
+    def __init__(self, outbox: Any, progress: Callable[[int], None]) -> None:
+        self._outbox = outbox
+        self._progress = progress
+        self.settled = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
+
+    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None) -> None:
+        self._outbox.mark_synced(record_ids, batch_id, kind=kind)
+        self.settled += len(record_ids)
+        self._progress(self.settled)
+
+    def mark_quarantined(self, record_id: str, reason: str, kind: str | None = None) -> None:
+        self._outbox.mark_quarantined(record_id, reason, kind=kind)
+        self.settled += 1
+        self._progress(self.settled)
+
+
+class ProgressStore:
+    """The store as the sync client sees it, with a counting outbox."""
+
+    def __init__(self, store: Any, progress: Callable[[int], None]) -> None:
+        self._store = store
+        self.outbox = _CountingOutbox(store.outbox, progress)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def when_text(epoch: float | None, t, now: float | None = None) -> str:
+    if not epoch:
+        return t("status.never")
+    now = time.time() if now is None else now
+    stamp = datetime.fromtimestamp(float(epoch)).strftime("%m-%d %H:%M")
+    return t("syncscreen.when", at=stamp, age=age_words(now - float(epoch), t))
+
+
+def age_words(seconds: float | None, t) -> str:
+    if seconds is None:
+        return t("status.never")
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return t("status.age_min", n=minutes)
+    if minutes < 48 * 60:
+        return t("status.age_hours", n=minutes // 60)
+    return t("status.age_days", n=minutes // 1440)
+
+
+def sync_state(store: Any, settings: Any) -> dict[str, Any]:
+    """Everything the screen shows, read in one go (in a worker)."""
+    from sync.client import freshness
+
+    return {
+        "server": store.kv.get("sync.server_url") or settings.sync.server_url or "",
+        "device": store.kv.get("sync.device_id"),
+        "last_sync": store.kv.get("sync.last_sync"),
+        "last_attempt": store.kv.get("sync.last_attempt"),
+        "last_error": store.kv.get("sync.last_error"),
+        "keypersons": store.keypersons.count(),
+        "freshness": freshness(store, settings),
+        "counts": store.outbox.counts(),
+        "quarantined": store.outbox.quarantined(200),
+    }
+
+
+def warning_lines(state: dict[str, Any], settings: Any, t) -> list[str]:
+    """The sync client's freshness checks, in the screen language."""
+    fresh = state["freshness"]
+    out = []
+    if not state["device"]:
+        out.append(t("syncscreen.warn_not_enrolled"))
+    elif fresh["age_s"] is None:
+        out.append(t("syncscreen.warn_no_update"))
+    elif fresh["age_s"] > settings.sync.stale_after_hours * 3600:
+        out.append(t("syncscreen.warn_stale", hours=int(fresh["age_s"] // 3600),
+                     limit=f"{settings.sync.stale_after_hours:g}"))
+    skew = fresh.get("skew_s")
+    if skew is not None and abs(float(skew)) > settings.sync.max_clock_skew_s:
+        out.append(t("syncscreen.warn_clock", minutes=int(abs(float(skew)) // 60)))
+    return out
+
+
+class SyncScreen(Screen):
+    CSS_PATH = "supervisor.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "sync_now", "keys.sync_now", id="sync.now"),
+        Binding("q", "requeue", "keys.sync_requeue", id="sync.requeue"),
+        Binding("f5", "reload", "keys.sup_refresh", id="sync.reload", show=False),
+        Binding("escape", "back", "keys.sup_back", id="sync.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = False
+        self.last_report = None
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        yield StatusBar()
+        yield Label(t("syncscreen.title"), classes="screen-title")
+        yield Static("", id="sync-info", markup=False)
+        yield Static("", id="sync-warnings", markup=False)
+        yield ProgressBar(total=None, show_eta=False, id="sync-progress")
+        yield Static(t("syncscreen.idle"), id="sync-result", markup=False)
+        yield Label(t("syncscreen.rejected"), classes="panel-title")
+        yield DataTable(id="sync-rejected", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
+        t = self.app.t
+        table = self.query_one("#sync-rejected", DataTable)
+        table.add_columns(t("syncscreen.col_time"), t("syncscreen.col_kind"),
+                          t("syncscreen.col_reason"))
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        run_in_thread(self, lambda: sync_state(self.app.store, self.app.settings), self._show)
+
+    def _show(self, state: dict[str, Any]) -> None:
+        t = self.app.t
+        counts = state["counts"]
+        fresh = state["freshness"]
+        lines = [
+            t("syncscreen.server", url=state["server"] or t("syncscreen.no_server"),
+              device=state["device"] or t("syncscreen.not_enrolled")),
+            t("syncscreen.last_sync", when=when_text(state["last_sync"], t)),
+            t("syncscreen.keylist", n=state["keypersons"], age=age_words(fresh["age_s"], t))
+            if fresh["age_s"] is not None else t("syncscreen.keylist_never", n=state["keypersons"]),
+            t("syncscreen.queue", pending=counts.get("pending", 0),
+              synced=counts.get("synced", 0), quarantined=counts.get("quarantined", 0)),
+        ]
+        if state["last_error"]:
+            lines.append(t("syncscreen.last_error", when=when_text(state["last_attempt"], t),
+                           error=state["last_error"]))
+        self.query_one("#sync-info", Static).update("\n".join(lines))
+        notes = warning_lines(state, self.app.settings, t)
+        warnings = self.query_one("#sync-warnings", Static)
+        warnings.update("\n".join(f"! {w}" for w in notes))
+        warnings.set_class(bool(notes), "-warning")
+        table = self.query_one("#sync-rejected", DataTable)
+        table.clear()
+        for q in state["quarantined"]:
+            table.add_row(q["ts"][5:16].replace("T", " "), q["kind"], q["sync_reason"] or "",
+                          key=q["id"])
+        if not self.running and self.last_report is None:
+            bar = self.query_one("#sync-progress", ProgressBar)
+            bar.update(total=max(1, counts.get("pending", 0)), progress=0)
+
+    # -- syncing ----------------------------------------------------------------------------
+    def action_sync_now(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        self.query_one("#sync-result", Static).update(self.app.t("syncscreen.running"))
+        self.query_one("#sync-result", Static).remove_class("error")
+        self.run_sync()
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
+    def run_sync(self) -> None:
+        from sync.client import run_sync
+
+        store = self.app.store
+        total = store.outbox.counts().get("pending", 0)
+        self.post_message(SyncProgress(0, total))
+        view = ProgressStore(store, lambda done: self.post_message(SyncProgress(done, total)))
+        operator = store.operator.name if store.operator else None
+        try:
+            report = run_sync(view, self.app.settings, operator=operator,
+                              transport=getattr(self.app, "sync_transport", None))
+        finally:
+            self.app.call_from_thread(setattr, self, "running", False)
+        self.post_message(SyncFinished(report))
+
+    def on_sync_progress(self, message: SyncProgress) -> None:
+        bar = self.query_one("#sync-progress", ProgressBar)
+        bar.update(total=max(1, message.total), progress=min(message.done, max(1, message.total)))
+
+    def on_sync_finished(self, message: SyncFinished) -> None:
+        t = self.app.t
+        report = message.report
+        self.last_report = report
+        self.running = False
+        result = self.query_one("#sync-result", Static)
+        bar = self.query_one("#sync-progress", ProgressBar)
+        if report.ok:
+            bar.update(total=max(1, bar.total or 1), progress=max(1, bar.total or 1))
+            result.update(t("syncscreen.done", sent=report.sent, stored=report.stored,
+                            duplicate=report.duplicate, quarantined=report.quarantined,
+                            pending=report.pending, added=report.keypersons_added,
+                            removed=report.keypersons_removed))
+        else:
+            result.update(t("syncscreen.failed", error=report.error,
+                            kind=t(f"syncscreen.kind.{report.error_kind or 'server'}")))
+        result.set_class(not report.ok, "error")
+        self.app.refresh_status()
+        self.action_reload()
+
+    def action_requeue(self) -> None:
+        table = self.query_one("#sync-rejected", DataTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        store = self.app.store
+
+        def done(_: Any) -> None:
+            self.app.notify(self.app.t("syncscreen.requeued"))
+            self.action_reload()
+
+        run_in_thread(self, lambda: store.outbox.requeue(key), done)
+
+    async def action_back(self) -> None:
+        await self.app.open_screen("supervisor")
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        t = self.app.t
+        yield SystemCommand(t("keys.sync_now"), t("syncscreen.palette_help"),
+                            lambda: self.run_action("sync_now"))
+        yield SystemCommand(t("keys.sync_requeue"), t("syncscreen.palette_help"),
+                            lambda: self.run_action("requeue"))
