@@ -133,7 +133,7 @@ class ZxingEngine(Engine):
 
     def read(self, grey: np.ndarray, **overrides) -> list:
         """Raw zxing-cpp call (used by the pipeline for detection hints)."""
-        return self._zx.read_barcodes(grey, formats=self._formats, **{**self._kwargs, **overrides})
+        return self._zx.read_barcodes(grey, **{"formats": self._formats, **self._kwargs, **overrides})
 
     def _decode(self, grey: np.ndarray, **overrides) -> list[Decoded]:
         out = []
