@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ PIN = "2468"
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] * 1000
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))] * 1000
 
 
 def make_settings(data_dir: Path):
@@ -78,13 +77,12 @@ def fill(store, n: int) -> float:
 async def drive(records: int, people: int) -> dict[str, list[float]]:
     from textual import events
 
-    from fieldkit.ui.messages import ScanRead
-    from scanners.payloads import parse_payload
-
     from fieldkit.store import open_store
     from fieldkit.ui.app import make_app
     from fieldkit.ui.gate import GateScreen
+    from fieldkit.ui.messages import ScanRead
     from fieldkit.ui.registry import screen_entries
+    from scanners.payloads import parse_payload
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(Path(tmp))

@@ -32,7 +32,7 @@ class Tmux:
         self.name = name
 
     def tmux(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, check=False,
                               text=True, timeout=30)
         if check and proc.returncode != 0:
             raise AssertionError(f"tmux {args}: {proc.stderr}")

@@ -24,7 +24,7 @@ FROZEN = datetime.combine(date.today(), dtime(8, 30)).astimezone()
 
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch):
-    import fieldkit.store.passages as passages
+    from fieldkit.store import passages
 
     monkeypatch.setattr(passages, "_now", lambda: FROZEN)
 
