@@ -273,3 +273,23 @@ def test_export_cli(tmp_path):
     assert r.returncode == 7 and "不存在" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli(tmp_path, "export", "daily", "--out", str(tmp_path / "d.txt"), pin=SUPERVISOR_PIN)
     assert r.returncode == 2 and "--format" in r.stderr
+
+
+def test_workbook_has_the_coverage_chart_when_the_ledger_exists(store, tmp_path):
+    if getattr(store, "ledger", None) is None:
+        pytest.skip("the household ledger is not in this build")
+    homes = [store.ledger.save_household({"building": b, "unit": "1", "room": r})[0]
+             for b, r in (("1栋", "101"), ("1栋", "102"), ("2栋", "201"))]
+    store.ledger.record_visit(homes[1], "seen")
+    busy_day(store)
+    export(store, "daily", tmp_path / "d.xlsx", day=TODAY)
+    ws = load_workbook(tmp_path / "d.xlsx")["图表"]
+    assert len(ws._charts) == 3
+    rows = cells(ws)
+    start = next(i for i, r in enumerate(rows) if r[0] == "楼栋")
+    assert rows[start][:4] == ["楼栋", "户数", "已走访", "覆盖率(%)"]
+    assert rows[start + 1][:4] == ["1栋", 2, 1, 50.0] and rows[start + 2][:3] == ["2栋", 1, 0]
+    # The temperature table marks the threshold: bins from 37.3 up are in the fever column.
+    temp_start = next(i for i, r in enumerate(rows) if r[0] == "体温(°C)")
+    table = {r[0]: (r[1], r[2]) for r in rows[temp_start + 1:start - 2] if r[0]}
+    assert table["38.2"] == (0, 1) and table["36.5"][1] == 0 and table["36.5"][0] >= 1

@@ -18,7 +18,7 @@ from fieldkit.reports import (
     shift_summary,
     temperature_histogram,
 )
-from fieldkit.reports.text import daily_text, handover_text, shift_text
+from fieldkit.reports.text import daily_text, handover_text, shift_text, totals_text
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
 from tests.reports_support import (
     ID_LI,
@@ -93,35 +93,39 @@ def test_corrections_are_not_counted_twice(store):
 
 
 def test_households_and_missed_readings_come_from_the_ledger(store):
+    """Through the ledger's own API, as the patrol and monitoring screens write it."""
     from fieldkit.reports import ledger_data
 
-    if not ledger_data.has_ledger(store):
-        pytest.skip("the household ledger tables are not in this build")
-    now = datetime.now().astimezone().isoformat()
-    with store.g.tx() as db:
-        for i, building in enumerate(("1栋", "1栋", "2栋")):
-            db.execute("INSERT INTO households(id, address_key, building, room, sort_key, "
-                       "created_at, updated_at, last_writer) VALUES (?,?,?,?,?,?,?,?)",
-                       [f"h{i}", f"k{i}", building, f"10{i}", f"{i:04d}", now, now, "w"])
-        for i, hh in enumerate(("h0", "h0", "h2")):  # h0 visited twice: one household
-            db.execute("INSERT INTO visits(id, ts, day, checkpoint, household_id, operator, "
-                       "outcome) VALUES (?,?,?,?,?,?,?)",
-                       [f"v{i}", now, TODAY, "CP-0101", hh, "w", "seen"])
-        db.execute("INSERT INTO members(id, household_id, match_key, created_at, updated_at, "
-                   "last_writer, categories, health_status, status_end) "
-                   "VALUES ('m1','h0','mk1',?,?,'w','[\"overseas_return\"]','home_isolation',?)",
-                   [now, now, (date.today() + timedelta(days=3)).isoformat()])
-        db.execute("INSERT INTO monitoring_alerts(id, ts, day, checkpoint, member_id, kind, slot) "
-                   "VALUES ('a1', ?, ?, 'CP-0101', 'm1', 'missed', 'morning')", [now, TODAY])
+    if getattr(store, "ledger", None) is None:
+        pytest.skip("the household ledger is not in this build")
+    ledger = store.ledger
+    homes = [ledger.save_household({"building": b, "unit": "1", "room": r})[0]
+             for b, r in (("1栋", "101"), ("1栋", "102"), ("2栋", "201"))]
+    ledger.record_visit(homes[0], "seen")
+    ledger.record_visit(homes[0], "seen")  # twice: still one household
+    ledger.record_visit(homes[2], "nobody_home")  # visited, but nobody seen
+    yesterday = date.today() - timedelta(days=1)
+    member = ledger.save_member(homes[0], {
+        "name": "张三", "id_number": ID_LI, "categories": ["overseas_return"],
+        "health_status": "home_isolation", "status_start": yesterday.isoformat()})
+    member_id = member[0] if isinstance(member, tuple) else member
+    store.monitoring.check_missed(datetime.now().astimezone())  # yesterday's windows closed
+    missed = store.g.scalar("SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' "
+                            "AND day = ?", [yesterday.isoformat()])
+    assert missed == 2 and member_id
+
     report = daily_report(store, TODAY)
     assert report.ledger_available
-    assert (report.households_visited, report.readings_missed) == (2, 1)
-    assert not report.zero_report and report.abnormal == {"readings_missed": 1}
+    assert report.households_visited == 2
+    assert daily_report(store, yesterday).readings_missed == 2
+    assert not daily_report(store, yesterday).zero_report
     coverage = {c.building: (c.households, c.visited) for c in
                 ledger_data.coverage_per_building(store)}
-    assert coverage == {"1栋": (2, 1), "2栋": (1, 1)}
+    assert coverage == {"1栋": (2, 1), "2栋": (1, 0)}
     totals = category_totals(store, TODAY)
     assert totals.ledger == {"category.overseas_return": 1, "observing.home_isolation": 1}
+    assert totals.under_observation == {"home_isolation": 1}  # the gate's isolation index too
+    assert "境外返回" in totals_text(totals, "zh")
 
 
 def test_category_totals_as_of_a_date(store):

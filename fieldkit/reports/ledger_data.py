@@ -33,6 +33,8 @@ class LedgerDay:
 
 
 def for_day(store: Store, day: str) -> LedgerDay:
+    """Households visited that day (any outcome: someone went to the door) and readings
+    missed (the monitoring's "missed" alerts for windows of that day)."""
     names = tables(store)
     if not {"households", "visits"} <= names:
         return LedgerDay(False)
@@ -57,22 +59,28 @@ class BuildingCoverage:
 
 
 def coverage_per_building(store: Store) -> list[BuildingCoverage]:
-    """Households visited out of households registered, per building (楼栋).
-
-    Within the latest screening round when rounds are used, else over every visit recorded.
-    """
+    """Households where someone was seen, out of households registered, per building (楼栋),
+    in the current screening round: the ledger's own coverage count when its facade is there
+    (the patrol screen shows the same numbers), else the same rule over its tables."""
+    ledger = getattr(store, "ledger", None)
+    if ledger is not None and hasattr(ledger, "coverage"):
+        buildings = ledger.coverage()["buildings"]
+        several_grids = len({b["grid"] for b in buildings}) > 1
+        return [BuildingCoverage(f"{b['grid']}/{b['building']}" if several_grids and b["grid"]
+                                 else b["building"] or "-", b["total"], b["visited"] or 0)
+                for b in buildings]
     names = tables(store)
     if not {"households", "visits"} <= names:
         return []
     round_id = None
     if "rounds" in names:
-        round_id = store.g.scalar("SELECT id FROM rounds ORDER BY (closed_at IS NULL) DESC, "
-                                  "started_at DESC LIMIT 1")
-    visit_filter, params = ("AND v.round_id = ?", [round_id]) if round_id else ("", [])
+        round_id = store.g.scalar("SELECT id FROM rounds WHERE closed_at IS NULL "
+                                  "ORDER BY started_at DESC LIMIT 1")
     rows = store.g.query(
-        f"SELECT h.building AS building, count(*) AS households, "
-        f"sum(EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id {visit_filter})) "
-        f"AS visited FROM households h GROUP BY h.building ORDER BY h.building", params)
+        "SELECT h.building AS building, count(*) AS households, "
+        "sum(EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.round_id IS ? "
+        "AND v.outcome = 'seen')) AS visited FROM households h GROUP BY h.building "
+        "ORDER BY h.building", [round_id])
     return [BuildingCoverage(r["building"] or "-", r["households"], r["visited"] or 0)
             for r in rows]
 

@@ -14,11 +14,11 @@ from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
 from ..i18n import t
 from .document import ChartData, Document
@@ -42,61 +42,63 @@ def display_width(value: Any) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _set(cell: Any, value: Any, kind: str = "text") -> None:
+def _cell(ws: Any, value: Any, kind: str = "text", *, header: bool = False) -> Any:
+    """A value for ``ws.append``: plain where Excel's defaults are right, else a styled cell."""
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        cell.value = value
+        plain = not value.startswith("=")
+    else:
+        plain = value is None or (kind not in FORMATS and not isinstance(value, date))
+    if plain and not header:
+        return value
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str) and value.startswith("="):
         # Text typed at the gate must never become a formula in the office's Excel.
-        if value.startswith("="):
-            cell.data_type = "s"
-        return
-    cell.value = value
-    if value is not None and kind in FORMATS:
-        cell.number_format = FORMATS[kind]
-    elif isinstance(value, datetime):
+        cell.data_type = "s"
+    if header:
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+    if isinstance(value, datetime):
         cell.number_format = FORMATS["datetime"]
     elif isinstance(value, date):
         cell.number_format = FORMATS["date"]
+    elif value is not None and kind in FORMATS:
+        cell.number_format = FORMATS[kind]
+    return cell
 
 
-def _header(ws: Worksheet, labels: list[str]) -> None:
-    for col, label in enumerate(labels, start=1):
-        cell = ws.cell(row=1, column=col, value=label)
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(vertical="center")
-    ws.freeze_panes = "A2"
-
-
-def _fit(ws: Worksheet, columns: list[list[Any]]) -> None:
+def _widths(ws: Any, columns: list[list[Any]]) -> None:
+    """Fitted to the content (first 2000 rows), set before any row is written."""
     for idx, values in enumerate(columns, start=1):
         widest = max((display_width(v) for v in values[:2000]), default=0)
         ws.column_dimensions[get_column_letter(idx)].width = max(MIN_WIDTH,
                                                                  min(MAX_WIDTH, widest + 2))
 
 
-def _summary_sheet(ws: Worksheet, doc: Document) -> None:
+def _summary_sheet(ws: Any, doc: Document) -> None:
     lang = doc.lang
-    _header(ws, [t("export.col.item", lang), t("export.col.value", lang)])
-    for row, (label, value) in enumerate(doc.summary, start=2):
-        _set(ws.cell(row=row, column=1), label)
-        _set(ws.cell(row=row, column=2), value, "int" if isinstance(value, int) else "text")
-        ws.cell(row=row, column=2).alignment = Alignment(horizontal="left", wrap_text=True)
-    _fit(ws, [[t("export.col.item", lang)] + [label for label, _ in doc.summary],
-              [t("export.col.value", lang)] + [value for _, value in doc.summary]])
+    headers = [t("export.col.item", lang), t("export.col.value", lang)]
+    _widths(ws, [[headers[0]] + [label for label, _ in doc.summary],
+                 [headers[1]] + [value for _, value in doc.summary]])
+    ws.freeze_panes = "A2"
+    ws.append([_cell(ws, h, header=True) for h in headers])
+    for label, value in doc.summary:
+        ws.append([_cell(ws, label), _cell(ws, value, "int" if isinstance(value, int)
+                                           and not isinstance(value, bool) else "text")])
 
 
-def _table_sheet(ws: Worksheet, doc: Document) -> None:
+def _table_sheet(ws: Any, doc: Document) -> None:
     table = doc.table
     assert table is not None
     headers = [doc.header(c) for c in table.columns]
-    _header(ws, headers)
-    for r, row in enumerate(table.rows, start=2):
-        for c, (column, value) in enumerate(zip(table.columns, row), start=1):
-            _set(ws.cell(row=r, column=c), value, column.kind)
-    _fit(ws, [[h] + [row[i] for row in table.rows] for i, h in enumerate(headers)])
+    _widths(ws, [[h] + [row[i] for row in table.rows[:2000]] for i, h in enumerate(headers)])
+    ws.freeze_panes = "A2"
     if table.rows:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(table.rows) + 1}"
+    ws.append([_cell(ws, h, header=True) for h in headers])
+    kinds = [c.kind for c in table.columns]
+    for row in table.rows:
+        ws.append([_cell(ws, v, k) for v, k in zip(row, kinds)])
 
 
 def _bar(title: str, x_title: str, y_title: str, *, stacked: bool = False) -> BarChart:
@@ -121,73 +123,82 @@ def _colour(chart: BarChart, colours: list[str]) -> None:
         series.graphicalProperties.line.solidFill = colour
 
 
-def _chart_sheet(ws: Worksheet, data: ChartData, lang: str) -> None:
+class _Rows:
+    """Appends rows and remembers where each table starts (write-only sheets go forward)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.row = 0
+
+    def add(self, values: list[Any], *, header: bool = False) -> int:
+        self.ws.append([_cell(self.ws, v, "number" if isinstance(v, float) else "text",
+                              header=header and v is not None) for v in values])
+        self.row += 1
+        return self.row
+
+    def gap(self, n: int = 2) -> None:
+        for _ in range(n):
+            self.add([])
+
+
+def _chart_sheet(ws: Any, data: ChartData, lang: str) -> None:
     """Data tables in columns A–D, each with its chart to the right of it."""
-    row = 1
+    for col, width in zip("ABCD", (14, 12, 18, 10)):
+        ws.column_dimensions[col].width = width
+    rows = _Rows(ws)
+    charts: list[tuple[BarChart, str]] = []
+
     # Passages per hour, in vs out.
-    _header(ws, [t("chart.hour", lang), t("chart.in", lang), t("chart.out", lang)])
+    top = rows.add([t("chart.hour", lang), t("chart.in", lang), t("chart.out", lang)],
+                   header=True)
     for h, n_in, n_out in zip(data.hourly.hours, data.hourly.entries, data.hourly.exits):
-        row += 1
-        ws.cell(row=row, column=1, value=f"{h:02d}")
-        ws.cell(row=row, column=2, value=n_in)
-        ws.cell(row=row, column=3, value=n_out)
+        end = rows.add([f"{h:02d}", n_in, n_out])
     chart = _bar(t("chart.hourly_title", lang), t("chart.hour", lang), t("chart.people", lang))
-    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=1, max_row=row), titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=row))
+    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end),
+                   titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=end))
     _colour(chart, [IN_GREEN, OUT_ORANGE])
-    ws.add_chart(chart, "F2")
+    charts.append((chart, f"F{top + 1}"))
 
     # Temperature distribution; the threshold is where the bars turn red.
     temps = data.temperatures
-    start = row + 3
+    rows.gap()
     fever_label = t("chart.fever_series", lang, threshold=f"{temps.threshold:.1f}")
-    ws.cell(row=start, column=1, value=t("chart.temperature", lang)).font = HEADER_FONT
-    ws.cell(row=start, column=2, value=t("chart.normal_series", lang)).font = HEADER_FONT
-    ws.cell(row=start, column=3, value=fever_label).font = HEADER_FONT
-    r = start
+    top = rows.add([t("chart.temperature", lang), t("chart.normal_series", lang), fever_label],
+                   header=True)
     for label, below, above in zip(temps.labels, temps.below, temps.above):
-        r += 1
-        ws.cell(row=r, column=1, value=label)
-        ws.cell(row=r, column=2, value=below)
-        ws.cell(row=r, column=3, value=above)
+        end = rows.add([label, below, above])
     chart = _bar(t("chart.temperature_title", lang, threshold=f"{temps.threshold:.1f}"),
                  t("chart.temperature", lang), t("chart.people", lang), stacked=True)
-    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=start, max_row=r),
+    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end),
                    titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=r))
+    chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=end))
     _colour(chart, [NORMAL_BLUE, FEVER_RED])
-    ws.add_chart(chart, f"F{start}")
+    charts.append((chart, f"F{top}"))
 
     # Coverage per building (only with the household ledger).
     if data.coverage:
-        start = r + 3
-        for col, key in enumerate(("chart.building", "chart.households", "chart.visited",
-                                   "chart.coverage_percent"), start=1):
-            ws.cell(row=start, column=col, value=t(key, lang)).font = HEADER_FONT
-        r = start
+        rows.gap()
+        top = rows.add([t(k, lang) for k in ("chart.building", "chart.households",
+                                              "chart.visited", "chart.coverage_percent")],
+                       header=True)
         for b in data.coverage:
-            r += 1
-            ws.cell(row=r, column=1, value=b.building)
-            ws.cell(row=r, column=2, value=b.households)
-            ws.cell(row=r, column=3, value=b.visited)
-            cell = ws.cell(row=r, column=4, value=round(b.percent, 1))
-            cell.number_format = "0.0"
+            end = rows.add([b.building, b.households, b.visited, round(b.percent, 1)])
         chart = _bar(t("chart.coverage_title", lang), t("chart.building", lang),
                      t("chart.households", lang))
-        chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=start, max_row=r),
+        chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end),
                        titles_from_data=True)
-        chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=r))
+        chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=end))
         _colour(chart, [NORMAL_BLUE, IN_GREEN])
-        ws.add_chart(chart, f"F{start}")
-    for col, width in zip("ABCD", (14, 12, 18, 10)):
-        ws.column_dimensions[col].width = width
+        charts.append((chart, f"F{top}"))
+    for chart, anchor in charts:
+        ws.add_chart(chart, anchor)
 
 
 def build_workbook(doc: Document) -> Workbook:
-    wb = Workbook()
-    summary = wb.active
-    summary.title = t("export.sheet.summary", doc.lang)
-    _summary_sheet(summary, doc)
+    """A write-only workbook (streams rows: a 10 000-row log does not hold 200 000 cells)."""
+    wb = Workbook(write_only=True)
+    _summary_sheet(wb.create_sheet(t("export.sheet.summary", doc.lang)), doc)
     if doc.table is not None:
         _table_sheet(wb.create_sheet(t(doc.table.sheet_key, doc.lang)), doc)
     if doc.charts is not None:
