@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fieldkit.config import Settings  # noqa: E402
-from fieldkit.domain import Decision, Outcome, Reason  # noqa: E402
-from fieldkit.reports import daily_report, export, shift_summary  # noqa: E402
-from fieldkit.store import PassageInput, open_store  # noqa: E402
+from fieldkit.config import Settings
+from fieldkit.domain import Decision, Outcome, Reason
+from fieldkit.reports import daily_report, export, shift_summary
+from fieldkit.store import PassageInput, open_store
 
 
 def timed(fn) -> float:
