@@ -85,6 +85,7 @@ class GateSituation:
     has_escort: bool = False
     approval_ref: str | None = None  # repair crews
     trip_reason: str | None = None
+    identified: bool = True  # an ID number or at least a name was given (实名登记)
     now: datetime | None = None
 
 

@@ -147,7 +147,8 @@ class GateService:
             under_home_isolation=isolation in ("home_isolation", "home_monitoring", "居家隔离医学观察",
                                                "居家健康监测"),
             pass_problem=pass_problem, has_escort=bool(entry.escort),
-            approval_ref=entry.approval_ref, trip_reason=entry.trip_reason, now=now)
+            approval_ref=entry.approval_ref, trip_reason=entry.trip_reason,
+            identified=bool(ident or (entry.name and entry.name.strip())), now=now)
         return Evaluation(ident, decide(situation, self.rules), keyperson, isolation)
 
     def _input(self, entry: GateEntry, ev: Evaluation, supersedes: str | None = None) -> PassageInput:

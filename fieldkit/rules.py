@@ -13,6 +13,8 @@ Table of the defaults (REQUIREMENTS §3–§4; every threshold comes from ``Rule
 - sealed: nobody out, nobody in, except authorised workers
 - medium and above: deliveries are handed over at the gate
 - code not shown where the mode requires it (medium and above) → turn back
+- no identity (no ID number, no name): residents may pass in normal and low modes (temperature
+  and code only); everyone else, and everyone in medium and above, must register (实名登记)
 - otherwise admit; outsiders in normal/low modes admitted with "registered"
 
 The strongest outcome wins (refer > deny > turn back > admit); all reasons are kept.
@@ -126,6 +128,8 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
     elif cat == PersonCategory.OUTSIDER and entering:
         r.append(Reason("outsider_registered", Outcome.ADMIT))
 
+    if not s.identified and (strict or cat != PersonCategory.RESIDENT):
+        r.append(Reason("identity_missing", Outcome.TURN_BACK, False))
     if strict and entering and cat == PersonCategory.VISITOR and not s.has_escort:
         r.append(Reason("escort_needed", Outcome.TURN_BACK, False))
     if cat == PersonCategory.REPAIR and not s.approval_ref and s.mode != "sealed":

@@ -66,6 +66,9 @@ TABLE = {
     "not measured, with reason": (replace(BASE, temperature=None,
                                           temperature_skipped_reason="no thermometer"),
                                   (A, A, A, A, D), "temperature_not_measured"),
+    "anonymous resident": (replace(BASE, identified=False), (A, A, T, T, D), None),
+    "anonymous outsider": (replace(BASE, identified=False, category=PersonCategory.OUTSIDER),
+                           (T, T, D, D, D), "identity_missing"),
     "fever and red code": (replace(BASE, temperature=39.0, code_colour=CodeColour.RED),
                            (R, R, R, R, R), "code_red"),
 }
