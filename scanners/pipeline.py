@@ -56,9 +56,9 @@ class Region:
 
 
 def find_code_regions(grey: np.ndarray, limit: int = 3) -> list[Region]:
-    """Code-like regions: dense texture in a roughly square blob, biggest first (~1-2 ms)."""
+    """Code-like regions: dense texture in a roughly square blob, biggest first (~1 ms at 720p)."""
     h, w = grey.shape[:2]
-    scale = max(1, min(h, w) // 180)
+    scale = max(1, min(h, w) // 90)  # 720p → 1/8: the gate must cost little next to zxing
     small = cv2.resize(grey, (w // scale, h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else grey
     grad = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     grad = cv2.blur(grad, (5, 5))
