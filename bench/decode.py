@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scanners.engines import all_engines  # noqa: E402
-from scanners.pipeline import Pipeline  # noqa: E402
+from scanners.engines import all_engines
+from scanners.pipeline import Pipeline
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "qr"
 
