@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .base45 import Base45Error, b45decode
+from .dcc_schema import validate_hcert
 
 PREFIX = "HC1:"
 MAX_DECOMPRESSED = 64 * 1024  # a real DCC is < 2 KiB decompressed; anything larger is a bomb
@@ -45,7 +46,8 @@ _EKU_TYPES = {
     "1.3.6.1.4.1.1847.2021.1.3": "r", "1.3.6.1.4.1.0.1847.2021.1.3": "r",
 }
 
-STEPS = ("unprefix", "base45", "decompress", "cose", "cbor", "verify", "expiry", "key_usage")
+STEPS = ("unprefix", "base45", "decompress", "cose", "cbor", "schema", "verify", "expiry",
+         "key_usage")
 
 
 def kid_of(certificate: x509.Certificate) -> bytes:
@@ -92,6 +94,10 @@ class DccResult:
     expires_at: datetime | None = None
     certificate: dict | None = None  # the health certificate, JSON-able
     cert_type: str | None = None  # v | t | r
+    # Schema problems are reported, not fatal: real issuers ship certificates that break the
+    # schema in small ways (over-long test centre names), and a signed certificate from a
+    # trusted signer is what the gate decides on.
+    schema_problems: list[str] = field(default_factory=list)
 
     def fail(self, step: str, problem: str) -> DccResult:
         self.steps[step] = False
@@ -107,6 +113,7 @@ class DccResult:
             "issued_at": self.issued_at.isoformat() if self.issued_at else None,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "type": self.cert_type, "steps": dict(self.steps), "certificate": self.certificate,
+            "schema_problems": list(self.schema_problems),
         }
 
 
@@ -261,6 +268,9 @@ def _decode_cose(res: DccResult, cose_bytes: bytes, trust: TrustList | None, now
     res.issuer = claims.get(1) if isinstance(claims.get(1), str) else None
     res.issued_at, res.expires_at = _instant(claims.get(6)), _instant(claims.get(4))
     res.cert_type = certificate_type(hcert)
+    schema = validate_hcert(res.certificate)
+    res.steps["schema"] = schema.ok
+    res.schema_problems = schema.problems
 
     alg = protected.get(1) if 1 in protected else unprotected.get(1)
     res.alg = ALG_NAMES.get(alg, str(alg))
