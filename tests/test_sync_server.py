@@ -79,6 +79,23 @@ def test_batch_lands_once_duplicates_and_conflicts(town, http):
     assert [c["record_id"] for c in town.repo.conflicts()] == [records[7]["id"]]
 
 
+def test_batch_mixing_new_and_known_records(town, http):
+    """New records beside ones already stored (a device resending after a crash): the new ones
+    land, the known ones are duplicates. On PostgreSQL this is the fallback from the bulk COPY
+    to INSERT … ON CONFLICT; a NaN the standard library reads is still accepted."""
+    device_id, key = town.enroll_raw(http, "gate-1")
+    first = [fake_record(i) for i in range(10)]
+    _, body = town.seal(device_id, key, first)
+    assert post_batch(http, device_id, body).json()["counts"]["stored"] == 10
+    fresh = [fake_record(100 + i) for i in range(3)]
+    fresh.append(fake_record(200, extra={"temperature": float("nan")}))
+    _, body = town.seal(device_id, key, first[3:6] + fresh + [first[4]])
+    reply = post_batch(http, device_id, body).json()
+    assert reply["counts"] == {"stored": 4, "duplicate": 4, "conflict": 0, "rejected": 0}
+    assert sorted(f[0] for f in reply["fates"]) == [0, 1, 2, 7]
+    assert town.repo.record_hashes() == {r["id"]: r["hash"] for r in first + fresh}
+
+
 def test_one_bad_record_never_blocks_the_batch(town, http):
     device_id, key = town.enroll_raw(http, "gate-1")
     good = [fake_record(i) for i in range(3)]

@@ -43,9 +43,23 @@ from .town import ServerSettings, TownKeys
 
 log = logging.getLogger("fieldkit.server")
 
-_HEX64 = frozenset("0123456789abcdef")
+_HASH = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BODY_PREFIX = b"R1"  # version tag of record bodies encrypted at rest
+
+try:  # 3-5x faster than the standard library on the ingest path
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - orjson is a dependency, this is a safety net
+    _orjson_loads = json.loads
+
+
+def _loads(line: bytes) -> Any:
+    """orjson, and the standard library for what orjson refuses but it reads (NaN, huge
+    integers): the records accepted stay exactly those the standard library accepts."""
+    try:
+        return _orjson_loads(line)
+    except ValueError:
+        return json.loads(line)
 
 
 class Refusal(Exception):
@@ -82,8 +96,9 @@ class RateLimiter:
             return 0.0
 
 
-def encrypt_body(cipher: AESGCM, record_id: str, line: bytes) -> bytes:
-    nonce = os.urandom(12)
+def encrypt_body(cipher: AESGCM, record_id: str, line: bytes, nonce: bytes | None = None
+                 ) -> bytes:
+    nonce = nonce or os.urandom(12)
     return BODY_PREFIX + nonce + cipher.encrypt(nonce, line, b"record:" + record_id.encode())
 
 
@@ -93,59 +108,66 @@ def decrypt_body(cipher: AESGCM, record_id: str, blob: bytes) -> bytes:
 
 
 def _short_text(value: Any, name: str, limit: int = 128) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValueError(f"{name} must be text of at most {limit} characters")
-    return value
+    if value is None or (value.__class__ is str and len(value) <= limit):
+        return value
+    raise ValueError(f"{name} must be text of at most {limit} characters")
 
 
-def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int) -> IngestRecord:
-    """One wire record → a row; ValueError says in plain words what is wrong with it."""
+def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
+                 nonce: bytes | None = None) -> IngestRecord:
+    """One wire record → a row; ValueError says in plain words what is wrong with it.
+
+    This runs once per record on the server's hot path (about half of its CPU time per record
+    before the database): orjson, pre-compiled patterns and no helper calls in the common case.
+    ``nonce``: 12 random bytes for the at-rest encryption (the caller draws them for a whole
+    batch at once); drawn here when not given.
+    """
     if len(line) > max_bytes:
         raise ValueError(f"record is {len(line)} bytes, the limit is {max_bytes}")
     try:
-        obj = json.loads(line)
+        obj = _loads(line)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("record is not valid JSON") from None
-    if not isinstance(obj, dict):
+    if obj.__class__ is not dict:
         raise ValueError("record is not a JSON object")
-    record_id = obj.get("id")
-    if not isinstance(record_id, str) or not _UUID.fullmatch(record_id):
+    get = obj.get
+    record_id = get("id")
+    if record_id.__class__ is not str or not _UUID.fullmatch(record_id):
         try:  # upper case or without dashes: accept, store in the canonical form
             record_id = str(uuid.UUID(str(record_id)))
         except ValueError:
-            raise ValueError(f"record id {obj.get('id')!r} is not a UUID") from None
-    kind = obj.get("kind")
-    if not isinstance(kind, str) or not 0 < len(kind) <= 32:
+            raise ValueError(f"record id {get('id')!r} is not a UUID") from None
+    kind = get("kind")
+    if kind.__class__ is not str or not 0 < len(kind) <= 32:
         raise ValueError("record kind is missing")
-    content_hash = obj.get("hash")
-    if not isinstance(content_hash, str) or len(content_hash) != 64 or set(content_hash) - _HEX64:
+    content_hash = get("hash")
+    if content_hash.__class__ is not str or not _HASH.fullmatch(content_hash):
         raise ValueError("content hash must be 64 lower-case hex digits")
-    if not isinstance(obj.get("body"), dict):
+    if get("body").__class__ is not dict:
         raise ValueError("record body is missing")
     occurred_at = day = None
-    if obj.get("at") is not None:
+    at_text = get("at")
+    if at_text is not None:
         try:
-            at = datetime.fromisoformat(obj["at"])
+            at = datetime.fromisoformat(at_text)
         except (TypeError, ValueError):
-            raise ValueError(f"time {obj['at']!r} is not ISO 8601") from None
+            raise ValueError(f"time {at_text!r} is not ISO 8601") from None
         day = at.date().isoformat()  # the gate's local day, as the device wrote it
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         occurred_at = at.timestamp()
-    id_hash = _short_text(obj.get("id_hash"), "id_hash", 64)
-    if id_hash is not None and (len(id_hash) != 64 or set(id_hash) - _HEX64):
+    id_hash = get("id_hash")
+    if id_hash is not None and (id_hash.__class__ is not str or not _HASH.fullmatch(id_hash)):
         raise ValueError("id_hash must be 64 lower-case hex digits")
+    nonce = nonce or os.urandom(12)
     return IngestRecord(
-        index=index, record_id=record_id, kind=kind, content_hash=content_hash,
-        occurred_at=occurred_at, day=day,
-        checkpoint=_short_text(obj.get("checkpoint"), "checkpoint"),
-        direction=_short_text(obj.get("direction"), "direction", 16),
-        id_hash=id_hash,
-        name_masked=_short_text(obj.get("name_masked"), "name_masked"),
-        id_masked=_short_text(obj.get("id_masked"), "id_masked"),
-        body_enc=encrypt_body(cipher, record_id, line),
+        index, record_id, kind, content_hash, occurred_at, day,
+        _short_text(get("checkpoint"), "checkpoint"),
+        _short_text(get("direction"), "direction", 16),
+        id_hash,
+        _short_text(get("name_masked"), "name_masked"),
+        _short_text(get("id_masked"), "id_masked"),
+        BODY_PREFIX + nonce + cipher.encrypt(nonce, line, b"record:" + record_id.encode()),
     )
 
 
@@ -238,9 +260,11 @@ class TownServer:
         records: list[IngestRecord] = []
         rejected: dict[int, tuple[str, str]] = {}
         ids: dict[int, str | None] = {}
+        nonces = os.urandom(12 * len(opened.lines))  # one system call for the whole batch
+        max_record = self.settings.max_record_bytes
         for i, line in enumerate(opened.lines):
             try:
-                rec = parse_record(i, line, self.cipher, self.settings.max_record_bytes)
+                rec = parse_record(i, line, self.cipher, max_record, nonces[12 * i : 12 * i + 12])
             except ValueError as err:
                 rejected[i] = (p.REJECTED, f"rejected: {err}")
                 ids[i] = _best_effort_id(line)
