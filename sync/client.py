@@ -22,7 +22,7 @@ import logging
 import ssl
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -44,6 +44,10 @@ class NotEnrolledError(SyncError):
 
 class SyncAuthError(SyncError):
     pass
+
+
+class SyncTLSError(SyncAuthError):
+    """The server's TLS certificate is not trusted: retrying cannot help, the CA file can."""
 
 
 class SyncNetworkError(SyncError):
@@ -114,7 +118,11 @@ class TownClient:
         self.base_url = base_url.rstrip("/")
         verify: Any = True
         if ca_pem:
-            verify = ssl.create_default_context(cadata=ca_pem)
+            try:  # only this CA is trusted from now on: the town's certificate is pinned
+                verify = ssl.create_default_context(cadata=ca_pem)
+            except (ssl.SSLError, ValueError) as err:
+                raise SyncError(f"the CA file is not a PEM certificate ({err.__class__.__name__}"
+                                "): ask the town office for the CA file (ca.pem)") from None
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
                                  verify=verify, headers={"User-Agent": "fieldkit-sync/1"})
         self.timeout = timeout
@@ -122,7 +130,7 @@ class TownClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> TownClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -132,6 +140,11 @@ class TownClient:
         try:
             return self.http.request(method, path, **kw)
         except httpx.ConnectError as err:
+            if _tls_failure(err):
+                raise SyncTLSError(
+                    f"the town server at {self.base_url} has a TLS certificate this device does "
+                    f"not trust ({_reason(err)}): get the town's CA file from the town office "
+                    "and enroll with --ca-file CA.pem; nothing was sent") from None
             raise SyncNetworkError(
                 f"cannot reach the town server at {self.base_url} ({_reason(err)}): check the "
                 "network and that the server runs; records stay pending") from None
@@ -145,10 +158,22 @@ class TownClient:
                 "the network is stable; nothing is lost") from None
 
 
+def _tls_failure(err: Exception) -> bool:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "certificate verify failed" in str(err)
+
+
 def _reason(err: Exception) -> str:
     text = str(err).strip()
-    for marker in ("Connection refused", "Name or service not known", "certificate verify failed",
-                   "timed out", "No route to host", "Network is unreachable"):
+    for marker in ("IP address mismatch", "Hostname mismatch", "self-signed certificate",
+                   "unable to get local issuer certificate", "certificate has expired",
+                   "certificate verify failed", "Connection refused",
+                   "Name or service not known", "timed out", "No route to host",
+                   "Network is unreachable"):
         if marker.lower() in text.lower():
             return marker.lower()
     return text.splitlines()[0][:80] if text else type(err).__name__
@@ -463,7 +488,8 @@ def run_sync(store: Any, settings: Any, *, transport: httpx.BaseTransport | None
         report.ok = False
         report.error = str(err)
         report.error_kind = {SyncNetworkError: "network", SyncAuthError: "auth",
-                             NotEnrolledError: "auth"}.get(type(err), "server")
+                             SyncTLSError: "auth", NotEnrolledError: "auth"}.get(type(err),
+                                                                                  "server")
     counts = store.outbox.counts()
     report.pending = counts.get("pending", 0)
     report.warnings = freshness(store, settings)["warnings"]

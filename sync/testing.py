@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 import anyio.from_thread
 import httpx
@@ -53,7 +53,7 @@ class LoopbackServer:
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LoopbackServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -194,7 +194,7 @@ def pg_available() -> str | None:
         with psycopg.connect(pg_url(), connect_timeout=3) as con:
             con.execute("SELECT 1")
         return None
-    except Exception as err:  # any failure means: not available
+    except Exception as err:  # noqa: BLE001 - any failure means: not available
         return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
 
 

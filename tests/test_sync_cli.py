@@ -118,20 +118,21 @@ def test_pass_issue_sheet_and_revoke(town_dir, tmp_path, capsys):
     from scanners.payloads.passes import verify_pass
 
     out_png = tmp_path / "sheet.png"
-    code, out, _ = run(capsys, "pass", "issue", "--subject", "3-2-501", "--subject", "3-2-502",
+    code, _out, _ = run(capsys, "pass", "issue", "--subject", "3-2-501", "--subject", "3-2-502",
                        "--holder", "李四", "--valid-from", "2022-04-01", "--valid-to",
                        "2022-04-30", "--out", out_png, "--data-dir", town_dir)
     assert code == 0 and out_png.exists()
     from PIL import Image
 
     assert Image.open(out_png).size == (1240, 1754)
-    rows = list(csv.DictReader(open(out_png.with_suffix(".csv"), encoding="utf-8-sig")))
+    with open(out_png.with_suffix(".csv"), encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
     assert [r["holder"] for r in rows] == ["李*", "李*"]
     keys = TownKeys.load(town_dir)
     result = verify_pass(rows[0]["text"], keys.ed25519.public_key(), set(),
                          datetime.fromisoformat("2022-04-10T12:00+08:00"))
     assert result.ok and result.subject == "3-2-501"
-    code, out, _ = run(capsys, "pass", "revoke", rows[0]["pass_id"], "--data-dir", town_dir)
+    code, _out, _ = run(capsys, "pass", "revoke", rows[0]["pass_id"], "--data-dir", town_dir)
     assert code == 0
     repo = open_repository(None, str(town_dir))
     assert [c.data["pass_id"] for c in repo.changes_since(0, 10)] == [rows[0]["pass_id"]]
@@ -170,7 +171,7 @@ def test_server_killed_mid_ingest_and_restarted(backend, tmp_path, capsys):
         args += ["--database-url", pg_url(), "--db-schema", schema]
     assert run(capsys, *args)[0] == 0
     town_dir = tmp_path / "town"
-    code, out, _ = run(capsys, "device", "add", "gate-east", "--json", "--no-qr",
+    _code, out, _ = run(capsys, "device", "add", "gate-east", "--json", "--no-qr",
                        "--data-dir", town_dir)
     token = json.loads(out)["token"]
 

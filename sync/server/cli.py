@@ -120,9 +120,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if args.tls_cert else "http"
     print(f"FieldKit town server on {scheme}://{args.host}:{args.port} ({repo.backend}, "
           f"key {keys.fingerprint})", flush=True)
-    options = dict(host=args.host, port=args.port, ssl_certfile=args.tls_cert,
-                   ssl_keyfile=args.tls_key, log_level="warning", access_log=False,
-                   timeout_keep_alive=30)
+    options = {"host": args.host, "port": args.port, "ssl_certfile": args.tls_cert,
+               "ssl_keyfile": args.tls_key, "log_level": "warning", "access_log": False,
+               "timeout_keep_alive": 30}
     try:
         if args.workers > 1:
             # Each worker process builds its own app (and storage connections).

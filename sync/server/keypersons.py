@@ -37,7 +37,7 @@ def _rows(path: Path) -> Iterable[list[Any]]:
 
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as err:  # openpyxl raises many kinds for a bad file
+        except Exception as err:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
             raise KeypersonFileError(f"cannot open {path} as a spreadsheet: {err}") from None
         try:
             for row in wb.worksheets[0].iter_rows(values_only=True):
