@@ -296,6 +296,17 @@ def wire_record(item: Any) -> dict[str, Any]:
     }
 
 
+def wire_line(item: Any) -> bytes:
+    """The wire record as one JSON line. The body's canonical bytes from the outbox (the bytes
+    its content hash was taken over) are spliced in rather than encoded a second time."""
+    canonical = getattr(item, "canonical", b"")
+    if not canonical:
+        return p.canonical_json(wire_record(item))
+    head = wire_record(item)
+    del head["body"]
+    return p.canonical_json(head)[:-1] + b',"body":' + canonical + b"}"
+
+
 class _Uploader:
     def __init__(self, town: TownClient, ident: _Identity, report: SyncReport,
                  sleep: Any = time.sleep) -> None:
@@ -375,7 +386,7 @@ def _upload(store: Any, town: TownClient, ident: _Identity, batch_size: int,
         lines, sendable = [], []
         for item in items:
             try:
-                line = p.canonical_json(wire_record(item))
+                line = wire_line(item)
             except (TypeError, ValueError) as err:
                 store.outbox.mark_quarantined(item.record_id, f"local: cannot encode ({err})",
                                               kind=item.kind)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from . import Store
 
 PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort")
+_PERSONAL_COLUMNS = tuple((f, f"{f}_enc") for f in PERSONAL)
+_ENCRYPTED_COLUMNS = frozenset(c for _, c in _PERSONAL_COLUMNS)
 
 
 @dataclass
@@ -216,9 +218,10 @@ class Passages:
 
     def decrypt_row(self, r: dict[str, Any]) -> dict[str, Any]:
         """Row with personal fields decrypted (raises TamperedError on a bad ciphertext)."""
-        out = {k: v for k, v in r.items() if not k.endswith("_enc")}
-        for f in PERSONAL:
-            out[f] = self._s.cipher.decrypt(r["id"], f, r.get(f"{f}_enc"))
+        out = {k: v for k, v in r.items() if k not in _ENCRYPTED_COLUMNS}
+        decrypt, rid = self._s.cipher.decrypt, r["id"]
+        for f, column in _PERSONAL_COLUMNS:
+            out[f] = decrypt(rid, f, r.get(column))
         out["reasons"] = json.loads(r["reasons"]) if isinstance(r["reasons"], str) else r["reasons"]
         return out
 

@@ -19,9 +19,14 @@ def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                              default=str)
+
+
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str).encode()
+    """Sorted keys, no spaces, UTF-8: the same bytes as ``sync.protocol.canonical_json``
+    (one shared encoder: ``json.dumps`` with options builds a new one per call)."""
+    return _CANONICAL.encode(value).encode()
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,8 @@ class OutboxItem:
     record_id: str
     kind: str
     body: dict[str, Any]
-    content_hash: str
+    content_hash: str  # SHA-256 of ``canonical``
+    canonical: bytes = b""  # the body as canonical JSON, so the wire needs no second encoding
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,9 @@ class Outbox:
                     from ..crypto import blind_index
 
                     body["id_hash_town"] = blind_index(town_key, body["id_number"])
-                digest = hashlib.sha256(canonical_json(body)).hexdigest()
-                out.append(OutboxItem(r["id"], ek.kind, body, digest))
+                canonical = canonical_json(body)
+                out.append(OutboxItem(r["id"], ek.kind, body, hashlib.sha256(canonical).hexdigest(),
+                                      canonical))
         return out
 
     def pending(self, limit: int) -> list[OutboxItem]:
