@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -79,6 +80,43 @@ def test_core_errors_are_translated():
         f"ID '{ID2}': check digit is 9, expected X: confirm the number"), zh)
     assert "校验位是 9" in text and "应为 X" in text
     assert translate_error(InputError("something new"), zh) == "something new"
+
+
+def test_common_gate_errors_from_the_core_show_in_the_screen_language(store):
+    """Raised by the real core code paths, then shown: no English left on the Chinese screen."""
+    from fieldkit.errors import InputError
+    from fieldkit.gate import GateEntry, GateService, parse_temperature
+    from fieldkit.i18n import t
+
+    service = GateService(store)
+    raisers = {
+        "missing": lambda: parse_temperature(""),
+        "not a number": lambda: parse_temperature("3x5"),
+        "out of range": lambda: service.evaluate(GateEntry(direction="in", temperature=45.0)),
+        "check digit": lambda: service.evaluate(GateEntry(direction="in", id_number=ID2,
+                                                          temperature=36.5)),
+        "birth date": lambda: service.evaluate(GateEntry(direction="in", temperature=36.5,
+                                                         id_number="110105199913990012")),
+        "length": lambda: service.evaluate(GateEntry(direction="in", temperature=36.5,
+                                                     id_number="1101051", id_kind="resident_id")),
+        "last char": lambda: service.evaluate(GateEntry(direction="in", temperature=36.5,
+                                                        id_number="11010519491231002A")),
+        "date": lambda: parse_test_date("1399", date(2024, 3, 15)),
+        "date text": lambda: parse_test_date("2024/13/45", date(2024, 3, 15)),
+        "plate": lambda: service.evaluate_vehicle(direction="in", plate=" ", kind="resident",
+                                                  occupants=[]),
+    }
+    for what, raise_it in raisers.items():
+        with pytest.raises(InputError) as info:
+            raise_it()
+        english = str(info.value)
+        for lang in ("zh", "en"):
+            shown = translate_error(info.value, lambda k, **p: t(k, lang, **p))
+            assert shown and "{" not in shown, (what, lang, shown)
+            if lang == "zh":
+                assert shown != english, (what, english)
+                leftover = [w for w in re.findall(r"[A-Za-z]{3,}", shown) if w not in ("Ctrl", "YYYY")]
+                assert leftover == [], (what, shown)
 
 
 # -- the common path ----------------------------------------------------------------------------

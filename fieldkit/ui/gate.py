@@ -70,13 +70,36 @@ _ERRORS = [
     (re.compile(r"^temperature (?P<value>[\d.]+) °C is outside"), "gate.err.temp_range"),
     (re.compile(r"^ID .*check digit is (?P<got>\S) *, expected (?P<want>\S)"),
      "gate.err.check_digit"),
-    (re.compile(r"^ID .*check digit is (?P<got>\S), expected (?P<want>\S)"),
-     "gate.err.check_digit"),
     (re.compile(r"^ID (?P<id>.*?): (?P<problem>.*)$"), "gate.err.id_invalid"),
     (re.compile(r"^test date (?P<value>\S+) is in the future"), "gate.err.test_future"),
     (re.compile(r"^(?P<what>.+) '(?P<value>.*)' is not a date"), "gate.err.date"),
     (re.compile(r"^plate missing"), "vehicle.err.plate"),
 ]
+
+
+# What ``parse_identity`` says is wrong with a number (the {problem} of gate.err.id_invalid).
+_ID_PROBLEMS = [
+    (re.compile(r"^check digit is (?P<got>\S), expected (?P<want>\S)"), "gate.err.id.check_digit"),
+    (re.compile(r"^birth date (?P<value>\S+) in the number is not a real date"),
+     "gate.err.id.birth"),
+    (re.compile(r"^last character (?P<value>\S) is not a digit or X"), "gate.err.id.last_char"),
+    (re.compile(r"^a resident ID has 18 characters"), "gate.err.id.length"),
+    (re.compile(r"^empty identity number"), "gate.err.id.empty"),
+    (re.compile(r"^not a valid (?P<kind>\S+) number"), "gate.err.id.kind"),
+    (re.compile(r"^identity number is too long"), "gate.err.id.too_long"),
+]
+
+
+def translate_id_problem(problem: str, t) -> str:
+    """``parse_identity``'s problem text in the UI language, where we know it."""
+    for pattern, key in _ID_PROBLEMS:
+        m = pattern.search(problem or "")
+        if m:
+            params = m.groupdict()
+            if "kind" in params:
+                params["kind"] = t(f"gate.id_kind.{params['kind']}")
+            return t(key, **params)
+    return problem
 
 
 def translate_error(exc: BaseException, t) -> str:
@@ -88,6 +111,9 @@ def translate_error(exc: BaseException, t) -> str:
             params = m.groupdict()
             if "id" in params:
                 params["id"] = mask_id(params["id"].strip("'"))
+            if "problem" in params:
+                params["problem"] = translate_id_problem(
+                    params["problem"].replace(" (confirm only if the card really says so)", ""), t)
             return t(key, **params)
     return text
 
@@ -393,8 +419,9 @@ class GateScreen(Screen):
         if ident.problem and not self.check_digit_confirmed:
             confirmable = ident.kind == "resident_id" and not ident.check_ok and ident.birth_date
             key = "gate.err.check_digit_confirm" if confirmable else "gate.err.id_invalid"
+            problem = translate_id_problem(ident.problem, self.app.t)
             self.banner("error", self.app.t("gate.check_id"),
-                        [self.app.t(key, id=mask_id(ident.number), problem=ident.problem)])
+                        [self.app.t(key, id=mask_id(ident.number), problem=problem)])
             return False
         return True
 
