@@ -7,12 +7,23 @@ and the benchmark. Screens reach ``app.store``, ``app.settings``, ``app.t(key, *
 Input from a USB scanner or ID reader that types like a keyboard is caught here, before any
 widget sees the keys: every key goes to a burst detector (``scanners.wedge``), and a burst that
 ends in Enter and reads as a known code is taken back out of whatever field had focus and
-delivered to the screen as a :class:`~fieldkit.ui.messages.ScanRead`.
+delivered to the screen as a :class:`~fieldkit.ui.messages.ScanRead`. While the store is
+unlocked, printable keys are *held back* at the app for a few milliseconds: a scanner's keys
+follow each other within that time, so a whole burst is recognised at its Enter without the
+focused field ever seeing it; a person's key is released to the field as soon as no other key
+follows quickly (in order, nothing lost), and anything else (Tab, F-keys, the mouse, a slow
+Enter) releases what is held first.
+
+Start-up paints the first screen before the heavy parts load: screen modules are imported when
+first opened (see :mod:`.registry`), and ``run_app`` lets the app open the store in a worker
+after the login screen is shown. When the device is enrolled with a town server, a background
+sync runs on a timer (``sync.interval_s``, backing off while the server cannot be reached).
 """
 
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -23,6 +34,7 @@ from typing import Any
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
@@ -33,11 +45,20 @@ from scanners.wedge import KeyboardWedge
 from ..config import Settings
 from ..errors import FieldkitError
 from ..i18n import t as translate
-from .messages import CameraStatus, LoggedIn, ScanRead, StatusRefreshed
+from .messages import CameraStatus, LoggedIn, ScanRead, StatusRefreshed, SyncFinished
 from .registry import PROBLEMS, ScreenEntry, home_entry, screen_entries
 from .widgets.statusbar import StatusBar
 
 WEDGE_MIN_LENGTH = 6  # shorter bursts are a person typing (a temperature is 3-4 keys)
+# A held key is released to the focused field when no key followed within this time: scanners
+# type a key every 1-10 ms; a person rarely two within 40 ms. Slower scanners still work (their
+# keys reach the field and are taken back out at Enter), they are just not as fast.
+HOLD_S = 0.040
+SYNC_TICK_S = 5.0  # how often the background-sync timer asks whether a run is due
+
+
+class HoldTimeout(Message):
+    """The hold-back time passed since a held key (decided in order with the queued keys)."""
 
 
 class BlankScreen(Screen):
@@ -59,19 +80,27 @@ class FieldkitApp(App[int]):
     # Values for the status bar; screens never poke it, they ask for a refresh.
     status: reactive[dict[str, Any]] = reactive(dict, always_update=True)
 
-    def __init__(self, settings: Settings, store, sources=None, *,
+    def __init__(self, settings: Settings, store=None, sources=None, *,
                  entries: list[ScreenEntry] | None = None,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, sync_transport=None) -> None:
         super().__init__()
         self.settings = settings
+        # None: the app opens the store itself in a worker once the first screen is painted.
         self.store = store
+        self.store_ready = threading.Event()
+        self.store_error: BaseException | None = None
+        if store is not None:
+            self.store_ready.set()
         self.sources = sources
         self.lang = settings.ui.language
         self.clock = clock
         self.entries = screen_entries() if entries is None else list(entries)
         self.registry_problems = dict(PROBLEMS) if entries is None else {}
         self.wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
-        self._wedge_keys: list[tuple[str, float, tuple[Any, str, int] | None]] = []
+        self._wedge_keys: list[tuple[str, float, tuple[Any, str, int] | None, Any]] = []
+        self._held: list[events.Key] = []  # keys held back while a burst may be a scan
+        self._hold_timer = None
+        self.hold_s = HOLD_S
         self.last_input = clock()
         self.camera_state = "off"
         self.camera_detail = ""
@@ -79,6 +108,9 @@ class FieldkitApp(App[int]):
         self._camera_worker: Worker | None = None
         self._payload_config = None
         self._opened: dict[str, Screen] = {}
+        self.sync_transport = sync_transport  # tests: an in-process town server
+        self.auto_sync = None  # sync.client.AutoSync once enrolled
+        self._sync_error_shown: str | None = None
         for entry in self.entries:
             if entry.key:
                 self.bind(entry.key, f"open_screen('{entry.id}')",
@@ -102,6 +134,7 @@ class FieldkitApp(App[int]):
         self.refresh_status()
         self.set_interval(5, self.check_idle_lock)
         self.set_interval(30, self.refresh_status)
+        self.set_interval(SYNC_TICK_S, self.sync_tick)
         self.show_login()
         for module, problem in self.registry_problems.items():
             self.notify(self.t("app.screen_broken", module=module, problem=problem),
@@ -110,15 +143,55 @@ class FieldkitApp(App[int]):
     def show_login(self, reason: str | None = None) -> None:
         from .login import LoginScreen, SetupScreen
 
-        if not self.store.initialised:
-            self.push_screen(SetupScreen())
+        if self.store is None:  # still opening: a store file means someone set it up
+            new = not self.settings.store_path.exists()
         else:
-            self.push_screen(LoginScreen(reason=reason))
+            new = not self.store.initialised
+        self.push_screen(SetupScreen() if new else LoginScreen(reason=reason))
 
     def _on_screen_change(self, screen: Screen) -> None:
         """Every full screen (other engineers' too) gets the status bar."""
         if not isinstance(screen, ModalScreen) and not screen.query(StatusBar):
             screen.mount(StatusBar())
+        if self.store is None and not getattr(self, "_store_opening", False):
+            self._store_opening = True
+            screen.call_after_refresh(self.open_store)  # after the first screen is on show
+
+    # -- the store, opened off the first paint -------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="store", name="open store")
+    def open_store(self) -> None:
+        from ..store import open_store
+
+        try:
+            store = open_store(self.settings, create=True)
+        except BaseException as exc:
+            self.store_error = exc
+            self.store_ready.set()
+            self.call_from_thread(self.notify, self.error_text(exc), severity="error",
+                                  timeout=30)
+            raise
+        self.call_from_thread(self._store_opened, store)
+
+    def _store_opened(self, store) -> None:
+        from .login import LoginScreen, SetupScreen
+
+        self.store = store
+        self.store_ready.set()
+        self.refresh_status()
+        screen = self.screen
+        if isinstance(screen, LoginScreen) and not store.initialised:
+            self.switch_screen(SetupScreen())
+        elif isinstance(screen, (LoginScreen, SetupScreen)):
+            screen.store_opened()
+
+    def wait_for_store(self, timeout: float = 120.0):
+        """In a worker thread: the store, once open (raises what opening it raised)."""
+        self.store_ready.wait(timeout)
+        if self.store_error is not None:
+            raise self.store_error
+        if self.store is None:
+            raise TimeoutError("the store did not open")
+        return self.store
 
     # -- session -----------------------------------------------------------------------------
     def on_logged_in(self, message: LoggedIn) -> None:
@@ -149,8 +222,12 @@ class FieldkitApp(App[int]):
         self.start_camera()
 
     def allowed(self, entry: ScreenEntry) -> bool:
-        op = self.store.operator
+        op = self.store.operator if self.store is not None else None
         return op is not None and op.role in entry.roles
+
+    @property
+    def unlocked(self) -> bool:
+        return self.store is not None and self.store.is_unlocked
 
     async def open_screen(self, screen_id: str) -> None:
         entry = next((e for e in self.entries if e.id == screen_id), None)
@@ -163,15 +240,23 @@ class FieldkitApp(App[int]):
         if self.screen is self._opened.get(screen_id):
             return
         if screen_id not in self._opened:
-            self._opened[screen_id] = entry.factory()
-            self.install_screen(self._opened[screen_id], screen_id)
+            from .registry import ScreenModuleError
+
+            try:
+                screen = entry.factory()  # imports the screen's module the first time
+            except ScreenModuleError as exc:
+                self.notify(self.t("app.screen_broken", module=exc.module, problem=exc.problem),
+                            severity="error", timeout=15)
+                return
+            self._opened[screen_id] = screen
+            self.install_screen(screen, screen_id)
         if len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
             await self.switch_screen(screen_id)
         else:
             await self.push_screen(screen_id)
 
     async def action_open_screen(self, screen_id: str) -> None:
-        if isinstance(self.screen, ModalScreen) or not self.store.is_unlocked:
+        if isinstance(self.screen, ModalScreen) or not self.unlocked:
             return
         await self.open_screen(screen_id)
 
@@ -182,30 +267,85 @@ class FieldkitApp(App[int]):
         """Lock the store and cover the screen; work in progress stays behind the lock."""
         from .login import LoginScreen
 
-        if not self.store.is_unlocked or isinstance(self.screen, LoginScreen):
+        if not self.unlocked or isinstance(self.screen, LoginScreen):
             return
         self.store.lock(reason)
         self.show_login(reason)
 
     def check_idle_lock(self) -> None:
         idle = self.clock() - self.last_input
-        if self.store.is_unlocked and idle >= self.settings.ui.idle_lock_minutes * 60:
+        if self.unlocked and idle >= self.settings.ui.idle_lock_minutes * 60:
             self.lock_now("idle")
 
     # -- keys: idle timer and keyboard-wedge scanners ---------------------------------------
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent) and not event.is_forwarded:
             self.last_input = self.clock()
-            if isinstance(event, events.Key) and self._wedge_key(event):
-                return
+            if isinstance(event, events.Key):
+                if event.is_printable and event.character and self.unlocked:
+                    if self._held and event.time - self._held[-1].time > self.hold_s:
+                        await self._release_held()  # a slow key: what is held goes first
+                    self._hold(event)
+                    return
+                if self._wedge_key(event):  # an Enter that ends a scan
+                    return
+                if self._held:
+                    await self._release_held()
+            elif self._held and not isinstance(event, (events.MouseMove, events.MouseScrollDown,
+                                                       events.MouseScrollUp)):
+                await self._release_held()  # a click may move the focus: keys go first
         await super().on_event(event)
+
+    def _hold(self, event: events.Key) -> None:
+        """Hold a printable key back while it may belong to a scanner burst."""
+        self._held.append(event)
+        self._note_wedge_key(event.character, event)
+        if self._hold_timer is None:
+            self._hold_timer = self.set_timer(self.hold_s, self._hold_expired, name="wedge-hold")
+
+    def _hold_expired(self) -> None:
+        # Through the app's queue, so keys that already arrived are handled first.
+        self.post_message(HoldTimeout())
+
+    async def on_hold_timeout(self, message: HoldTimeout) -> None:
+        self._hold_timer = None
+        if not self._held:
+            return
+        wait = self._held[-1].time + self.hold_s - time.monotonic()
+        if wait > 0.001:  # another key came meanwhile: wait for the burst to go quiet
+            self._hold_timer = self.set_timer(wait, self._hold_expired, name="wedge-hold")
+            return
+        await self._release_held()
+
+    def _take_held(self) -> list[events.Key]:
+        held, self._held = self._held, []
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        return held
+
+    async def _release_held(self, held: list[events.Key] | None = None) -> None:
+        """Give held keys to the focused field, in the order they came."""
+        for event in self._take_held() if held is None else held:
+            await super().on_event(event)
+
+    def _note_wedge_key(self, key: str, event: events.Key) -> None:
+        """Feed a character to the burst detector, remembering what the field held before it."""
+        now = event.time
+        if self._wedge_keys and (now - self._wedge_keys[-1][1]) * 1000 > self.wedge.max_gap_ms:
+            self._wedge_keys.clear()
+        focused = self.focused
+        snapshot = ((focused, focused.value, focused.cursor_position)
+                    if isinstance(focused, Input) else None)
+        self._wedge_keys.append((key, now, snapshot, event))
+        self.wedge.feed(key, now)
 
     def _wedge_key(self, event: events.Key) -> bool:
         """Feed the burst detector; True when the key ended a scan (and is swallowed).
 
-        Each key remembers what the focused field held before it, so when a scan is found the
-        field gets back exactly what the person had typed (even if they typed just before the
-        scanner fired: only the fast tail of the keys is the scan).
+        Keys of the scan still held back are dropped; a person's slower keys in front of the
+        burst go to the field. When part of a (slow) scanner's burst already reached the field,
+        each key's snapshot gives the field back exactly what the person had typed.
         """
         if event.key == "enter":
             key = "enter"
@@ -213,19 +353,12 @@ class FieldkitApp(App[int]):
             key = event.character
         else:
             return False
-        now = event.time
         if key != "enter":
-            if self._wedge_keys and (now - self._wedge_keys[-1][1]) * 1000 > self.wedge.max_gap_ms:
-                self._wedge_keys.clear()
-            focused = self.focused
-            snapshot = ((focused, focused.value, focused.cursor_position)
-                        if isinstance(focused, Input) else None)
-            self._wedge_keys.append((key, now, snapshot))
-            self.wedge.feed(key, now)
+            self._note_wedge_key(key, event)
             return False
         keys, self._wedge_keys = self._wedge_keys, []
-        scan = self.wedge.feed(key, now)
-        if scan is None or not keys or not self.store.is_unlocked:
+        scan = self.wedge.feed(key, event.time)
+        if scan is None or not keys or not self.unlocked:
             return False
         # Only the fast tail is the scanner: drop a person's slower keys in front of it.
         start = len(keys) - 1
@@ -240,7 +373,21 @@ class FieldkitApp(App[int]):
         result = parse_payload(text, self.payload_config())
         if result.kind == "unknown":
             return False  # fast typing that is not a code: let the field have it
-        read = ScanRead(text, result, "wedge", time.perf_counter())
+        # "Scan done" is when the scanner's Enter arrived (same clock as perf_counter on Linux).
+        t0 = time.perf_counter() - max(0.0, time.monotonic() - event.time)
+        read = ScanRead(text, result, "wedge", t0)
+        held = self._take_held()
+        scan_events = {id(k[3]) for k in keys[start:]}
+        whole_scan_held = any(e is keys[start][3] for e in held)
+        prefix = [e for e in held if id(e) not in scan_events]  # a person's keys before it
+        if prefix:
+            self.call_later(self._release_held, prefix)
+        if whole_scan_held:  # nothing of the burst reached a field: nothing to undo
+            if prefix:
+                self.call_later(self.post_message, read)
+            else:
+                self.post_message(read)
+            return True
         snapshot = keys[start][2]
         if snapshot is None:
             self.post_message(read)
@@ -288,7 +435,7 @@ class FieldkitApp(App[int]):
         for screen in reversed(self.screen_stack):
             handler = getattr(screen, "handle_scan", None)
             if handler is not None:
-                if self.store.is_unlocked:
+                if self.unlocked:
                     handler(message)
                 return
 
@@ -348,8 +495,10 @@ class FieldkitApp(App[int]):
     @work(thread=True, exit_on_error=False, group="status", exclusive=True)
     def refresh_status(self) -> None:
         store = self.store
+        if store is None:
+            return  # still opening; refreshed once it is open
         cp = self.settings.checkpoint
-        updated = store.keypersons.updated_at()
+        updated = keylist_updated_at(store)
         stale = False
         if updated:
             try:
@@ -387,7 +536,7 @@ class FieldkitApp(App[int]):
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        if self.store.is_unlocked:
+        if self.unlocked:
             for entry in self.entries:
                 if self.allowed(entry):
                     yield SystemCommand(self.t(entry.title_key), self.t("palette.open_screen"),
@@ -404,7 +553,7 @@ class FieldkitApp(App[int]):
     def action_change_mode(self) -> None:
         from .widgets.dialogs import ModeChangeScreen
 
-        if not self.store.is_unlocked:
+        if not self.unlocked:
             return
 
         def changed(mode: str | None) -> None:
@@ -420,17 +569,74 @@ class FieldkitApp(App[int]):
     async def action_quit(self) -> None:
         if self._camera_worker is not None:
             self._camera_worker.cancel()
-        if self.store.is_unlocked:
+        if self.unlocked:
             self.store.lock("quit")
         self.exit(0)
 
+    # -- background sync ---------------------------------------------------------------------
+    def enrolled(self) -> bool:
+        return self.store is not None and bool(self.store.kv.get("sync.device_id"))
+
+    def sync_tick(self) -> None:
+        """Timer: start a background sync when one is due (enrolled, unlocked, none running)."""
+        if not self.unlocked or not self.enrolled():
+            return
+        if any(w.group == "sync" and not w.is_finished for w in self.workers):
+            return  # the sync screen's own run, or ours, is still going
+        if self.auto_sync is None:
+            from sync.client import AutoSync
+
+            self.auto_sync = AutoSync(float(self.settings.sync.interval_s))
+        if self.auto_sync.due():
+            self.background_sync()
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False, name="auto sync")
+    def background_sync(self) -> None:
+        from sync.client import run_sync
+
+        store = self.store
+        op = store.operator
+        report = run_sync(store, self.settings, transport=self.sync_transport,
+                          operator=op.name if op else None)
+        self.post_message(SyncFinished(report, auto=True))
+
+    def on_sync_finished(self, message: SyncFinished) -> None:
+        """After any sync run (ours or the sync screen's): fresh counts; one notice per failure."""
+        report = message.report
+        if self.auto_sync is not None:
+            self.auto_sync.done(report)
+        self.refresh_status()
+        if report.ok:
+            if self._sync_error_shown is not None and message.auto:
+                self.notify(self.t("app.sync_back"), timeout=5)
+            self._sync_error_shown = None
+        elif message.auto and self._sync_error_shown != report.error_kind:
+            self._sync_error_shown = report.error_kind
+            self.notify(self.t("app.sync_failed", error=sync_error_text(report, self.t)),
+                        severity="warning", timeout=10)
+
+
+def keylist_updated_at(store) -> str | None:
+    """When the key-person list was last brought up to date: the town's last update received
+    by sync (when enrolled), else the list's own import time; ISO text."""
+    issued = store.kv.get("sync.updates_at")
+    if issued:
+        try:
+            return datetime.fromtimestamp(float(issued)).astimezone().isoformat()
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return store.keypersons.updated_at()
+
+
+def sync_error_text(report, t) -> str:
+    """A failed run in one short line, in the screen language."""
+    kind = report.error_kind or "server"
+    return t(f"app.sync_error.{kind}")
+
 
 def make_app(settings: Settings, store=None, sources=None, **kwargs) -> FieldkitApp:
-    """Build the app: for ``fieldkit``, tests and the benchmark alike."""
-    if store is None:
-        from ..store import open_store
-
-        store = open_store(settings, create=True)
+    """Build the app: for ``fieldkit``, tests and the benchmark alike. Without a store the app
+    opens ``settings.store_path`` itself, in a worker, after its first screen is painted."""
     return FieldkitApp(settings, store, sources, **kwargs)
 
 
@@ -458,12 +664,10 @@ def source_from_args(settings: Settings, camera: str | None = None, images: str 
 
 def run_app(settings: Settings, camera: str | None = None, images: str | None = None,
             video: str | None = None) -> int:
-    from ..store import open_store
-
-    store = open_store(settings, create=True)
+    app = make_app(settings, None, source_from_args(settings, camera, images, video))
     try:
-        app = make_app(settings, store, source_from_args(settings, camera, images, video))
         result = app.run()
     finally:
-        store.close()
+        if app.store is not None:
+            app.store.close()
     return int(result or 0)

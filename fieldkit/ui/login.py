@@ -53,7 +53,8 @@ class LoginScreen(Screen):
             if self.reason:
                 yield Static(t(f"login.reason_{self.reason}"), id="login-reason")
             yield Label(t("login.operator"))
-            last = self.app.store.kv.get("ui.last_operator", "")
+            store = self.app.store  # None while the app still opens it
+            last = store.kv.get("ui.last_operator", "") if store is not None else ""
             yield Input(value=last or "", id="login-operator", compact=True)
             yield Label(t("login.pin"))
             yield Input(password=True, id="login-pin", compact=True)
@@ -63,6 +64,16 @@ class LoginScreen(Screen):
     def on_mount(self) -> None:
         name = self.query_one("#login-operator", Input)
         self.query_one("#login-pin" if name.value else "#login-operator", Input).focus()
+
+    def store_opened(self) -> None:
+        """The store finished opening after this screen was shown: offer the last operator
+        unless someone already typed a name."""
+        name = self.query_one("#login-operator", Input)
+        last = self.app.store.kv.get("ui.last_operator", "")
+        if last and not name.value:
+            name.value = last
+            if self.app.focused is name:
+                self.query_one("#login-pin", Input).focus()
 
     @on(Input.Submitted, "#login-operator")
     def _next(self) -> None:
@@ -84,7 +95,7 @@ class LoginScreen(Screen):
     @work(thread=True, exit_on_error=False, group="login", exclusive=True)
     def unlock(self, name: str, pin: str) -> None:
         try:
-            op = self.app.store.unlock(name, pin)
+            op = self.app.wait_for_store().unlock(name, pin)
         except FieldkitError as exc:
             self.app.call_from_thread(self._failed, name, exc)
             return
@@ -134,6 +145,9 @@ class SetupScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#setup-supervisor", Input).focus()
 
+    def store_opened(self) -> None:
+        pass
+
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         order = ["setup-cp-name", "setup-cp-code", "setup-supervisor", "setup-pin", "setup-pin2"]
@@ -164,7 +178,7 @@ class SetupScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="setup", exclusive=True)
     def create(self, cp_name: str, cp_code: str, supervisor: str, pin: str) -> None:
-        store = self.app.store
+        store = self.app.wait_for_store()
         try:
             recovery = store.setup(supervisor, pin, checkpoint_name=cp_name or None,
                                    checkpoint_code=cp_code or None)

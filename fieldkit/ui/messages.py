@@ -76,6 +76,8 @@ class SyncProgress(Message):
 
 @dataclass(eq=False)
 class SyncFinished(Message):
-    """A sync run ended; ``report`` is the sync client's ``SyncReport``."""
+    """A sync run ended; ``report`` is the sync client's ``SyncReport``; ``auto``: the app's
+    background sync (not a run the operator started)."""
 
     report: Any
+    auto: bool = False
