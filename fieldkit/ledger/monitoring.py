@@ -227,7 +227,8 @@ class Monitoring:
             f"SELECT a.*, m.name_masked, m.id_masked, h.building, h.unit, h.room "
             f"FROM monitoring_alerts a JOIN members m ON m.id = a.member_id "
             f"JOIN households h ON h.id = m.household_id {where} "
-            f"ORDER BY a.kind = 'referral' DESC, a.ts DESC LIMIT ?", [limit])
+            f"ORDER BY a.kind = 'referral' DESC, a.day DESC, a.slot = 'evening' DESC, a.ts DESC, "
+            f"h.building, h.unit, h.sort_key LIMIT ?", [limit])
         return [r | {"detail": json.loads(r["detail"]), "place": self._place(r)} for r in rows]
 
     def acknowledge(self, alert_id: str, note: str | None = None) -> None:

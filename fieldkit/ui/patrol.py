@@ -1,0 +1,535 @@
+"""Door-to-door patrol (入户排查): building and unit, households with today's state, visits.
+
+Keyboard first: the left list picks the building and unit (Enter), the table lists its
+households; on a household F5 records a visit (outcome, each member's temperature and
+symptoms, needs, notes, follow-up), F6 "nobody home" and F7 "refused" in one key, Enter opens
+the household card. F8 shows only households not reached yet this round. Scanning an ID
+(camera or wedge scanner) finds the person's household, or adds the person to the highlighted
+one. Everything personal is shown masked; the store's facade does all reading and writing,
+in workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..errors import FieldkitError, InputError
+from ..gate import parse_temperature
+from ..ledger.model import SYMPTOMS
+from .messages import ScanRead
+from .registry import ScreenEntry
+from .widgets import StatusBar, translate_bindings
+
+OUTCOME_KEYS = {"1": "seen", "2": "nobody_home", "3": "refused"}
+
+
+def parse_symptoms(text: str) -> list[str]:
+    """'15' or '1 5' → fever, cough: one digit per symptom, in the order of SYMPTOMS."""
+    out: list[str] = []
+    for ch in text.replace(" ", "").replace(",", ""):
+        if not ch.isdigit() or not 1 <= int(ch) <= len(SYMPTOMS):
+            raise InputError(f"unknown symptom {ch!r}")
+        code = SYMPTOMS[int(ch) - 1]
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def symptom_legend(t) -> str:
+    return " ".join(f"{i}{t('ledger.symptom.' + s)}" for i, s in enumerate(SYMPTOMS, 1))
+
+
+def flag_text(flags: tuple[str, ...], t, limit: int = 3) -> str:
+    shown = [t(f"ledger.flag.{f}") for f in flags[:limit]]
+    return " ".join(shown) + (f" +{len(flags) - limit}" if len(flags) > limit else "")
+
+
+class VisitDialog(ModalScreen[dict | None]):
+    """One visit: outcome (1/2/3), each member's temperature and symptoms, needs, notes."""
+
+    CSS_PATH = "patrol.tcss"
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="visit.cancel"),
+                Binding("ctrl+s", "save", "keys.patrol_save", id="visit.save", priority=True)]
+
+    outcome: reactive[str] = reactive("seen")
+
+    def __init__(self, household, members: list) -> None:
+        super().__init__()
+        self.household = household
+        self.members = members
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        h = self.household
+        with Vertical(classes="dialog", id="visit-box"):
+            yield Label(t("patrol.visit_title", place=f"{h.building}-{h.unit}-{h.room}"),
+                        classes="dialog-title")
+            yield Static("", id="visit-outcome")
+            yield Static(t("patrol.symptom_legend", legend=symptom_legend(t)), classes="hint")
+            for i, m in enumerate(self.members):
+                with Horizontal(classes="member-row"):
+                    yield Label(f"{m.name_masked or m.id_masked or '?'}", classes="member-name")
+                    yield Input(id=f"temp-{i}", compact=True, max_length=5, placeholder="365",
+                                restrict=r"[0-9.,]*")
+                    yield Input(id=f"sym-{i}", compact=True, max_length=8,
+                                placeholder=t("patrol.symptoms"), restrict=r"[1-6 ]*")
+            yield Input(id="visit-supply", compact=True, placeholder=t("patrol.supply"))
+            yield Input(id="visit-medical", compact=True, placeholder=t("patrol.medical"))
+            yield Input(id="visit-notes", compact=True, placeholder=t("patrol.notes"))
+            yield Input(id="visit-follow", compact=True, placeholder=t("patrol.follow_up"))
+            yield Static("", id="visit-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
+        self._show_outcome()
+        first = self.query(Input).first()
+        first.focus()
+
+    def _show_outcome(self) -> None:
+        t = self.app.t
+        parts = [(f"[b reverse]{k} {t('ledger.outcome.' + o)}[/]" if o == self.outcome
+                  else f"{k} {t('ledger.outcome.' + o)}") for k, o in OUTCOME_KEYS.items()]
+        self.query_one("#visit-outcome", Static).update(
+            t("patrol.outcome_keys") + "  " + "  ".join(parts))
+
+    def watch_outcome(self) -> None:
+        if self.is_mounted:
+            self._show_outcome()
+
+    def on_key(self, event) -> None:
+        # 1/2/3 choose the outcome while the cursor is not in a number field.
+        focused = self.focused
+        in_numbers = isinstance(focused, Input) and (focused.id or "").startswith(("temp-", "sym-"))
+        if event.character in OUTCOME_KEYS and not in_numbers:
+            self.outcome = OUTCOME_KEYS[event.character]
+            event.stop()
+            event.prevent_default()
+
+    def result(self) -> dict[str, Any]:
+        """The form as keyword arguments of ``ledger.record_visit`` (InputError when bad)."""
+        members = []
+        rules = self.app.settings.rules
+        for i, m in enumerate(self.members):
+            temp = self.query_one(f"#temp-{i}", Input).value.strip()
+            sym = self.query_one(f"#sym-{i}", Input).value
+            if temp or sym.strip():
+                value = parse_temperature(temp) if temp else None
+                if value is not None and not rules.temperature_min <= value <= rules.temperature_max:
+                    # Caught here, so the form stays open for the re-measured value.
+                    self.query_one(f"#temp-{i}", Input).focus()
+                    raise InputError(f"temperature {value} °C is outside "
+                                     f"{rules.temperature_min}–{rules.temperature_max} °C: "
+                                     "re-measure (重新测量)")
+                members.append({"member_id": m.id, "temperature": value,
+                                "symptoms": parse_symptoms(sym)})
+
+        def value(wid: str) -> str | None:
+            return self.query_one(wid, Input).value.strip() or None
+
+        return {"outcome": self.outcome, "members": members, "supply": value("#visit-supply"),
+                "medical": value("#visit-medical"), "notes": value("#visit-notes"),
+                "follow_up": value("#visit-follow")}
+
+    @on(Input.Submitted)
+    def _next(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query(Input))
+        i = inputs.index(event.input)
+        if i + 1 < len(inputs):
+            inputs[i + 1].focus()
+        else:
+            self.action_save()
+
+    def action_save(self) -> None:
+        try:
+            self.dismiss(self.result())
+        except (InputError, ValueError) as exc:
+            message = self.query_one("#visit-message", Static)
+            message.update(self.app.error_text(exc))
+            message.add_class("error")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class MemberDialog(ModalScreen[dict | None]):
+    """Add a person to a household: the ID number (scanned or typed), name, phone, relation."""
+
+    CSS_PATH = "patrol.tcss"
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="member.cancel")]
+
+    def __init__(self, household, id_number: str | None = None) -> None:
+        super().__init__()
+        self.household = household
+        self.id_number = id_number
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        h = self.household
+        with Vertical(classes="dialog", id="member-box"):
+            yield Label(t("patrol.add_member", place=f"{h.building}-{h.unit}-{h.room}"),
+                        classes="dialog-title")
+            yield Input(id="m-id", compact=True, placeholder=t("ledger.field.id_number"),
+                        value=self.id_number or "", password=bool(self.id_number))
+            yield Input(id="m-name", compact=True, placeholder=t("ledger.field.name"))
+            yield Input(id="m-phone", compact=True, placeholder=t("ledger.field.phone"),
+                        restrict=r"[0-9+\- ]*")
+            yield Input(id="m-relation", compact=True, placeholder=t("ledger.field.relation"))
+            yield Static("", id="member-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
+        self.query_one("#m-name" if self.id_number else "#m-id", Input).focus()
+
+    @on(Input.Submitted)
+    def _next(self, event: Input.Submitted) -> None:
+        event.stop()
+        order = ["m-id", "m-name", "m-phone", "m-relation"]
+        i = order.index(event.input.id)
+        if i + 1 < len(order):
+            self.query_one(f"#{order[i + 1]}", Input).focus()
+            return
+        fields = {k: self.query_one(f"#m-{k.split('_')[0] if k != 'id_number' else 'id'}",
+                                    Input).value.strip() or None
+                  for k in ("id_number", "name", "phone", "relation")}
+        if not (fields["id_number"] or fields["name"]):
+            self.query_one("#member-message", Static).update(self.app.t("patrol.need_id_or_name"))
+            return
+        self.dismiss(fields)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HouseholdCard(ModalScreen[str | None]):
+    """The household at a glance: members (masked), flags, the last visits."""
+
+    CSS_PATH = "patrol.tcss"
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "keys.cancel", id="card.close"),
+                Binding("f5", "visit", "keys.patrol_visit", id="card.visit"),
+                Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add")]
+
+    def __init__(self, household, members: list, visits: list[dict]) -> None:
+        super().__init__()
+        self.household, self.members, self.visits = household, members, visits
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        h = self.household
+        with Vertical(classes="dialog", id="card-box"):
+            yield Label(t("patrol.card_title", place=f"{h.building}-{h.unit}-{h.room}",
+                          worker=h.worker or "-"), classes="dialog-title")
+            counts = t("patrol.counts", registered=_n(h.registered_count),
+                       resident=_n(h.resident_count), tested=_n(h.tested_count))
+            yield Static(counts + ("  " + flag_text(h.flags, t, 6) if h.flags else ""),
+                         id="card-flags")
+            table = DataTable(id="card-members", cursor_type="row", show_cursor=False)
+            yield table
+            yield Static("\n".join(
+                f"{v['ts'][5:16].replace('T', ' ')} {t('ledger.outcome.' + v['outcome'])} "
+                f"{v['operator']}" for v in self.visits[:3]) or t("patrol.no_visits"),
+                id="card-visits")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
+        t = self.app.t
+        table = self.query_one("#card-members", DataTable)
+        table.add_columns(t("ledger.field.name"), t("ledger.field.id_number"),
+                          t("ledger.field.relation"), t("ledger.field.health_status"),
+                          t("ledger.field.categories"))
+        for m in self.members:
+            status = "" if m.health_status == "none" else t("ledger.status." + m.health_status)
+            table.add_row(m.name_masked or "", m.id_masked or "", m.relation or "", status,
+                          "、".join(t("ledger.cat." + c) for c in m.categories))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_visit(self) -> None:
+        self.dismiss("visit")
+
+    def action_add(self) -> None:
+        self.dismiss("add")
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+class PatrolScreen(Screen):
+    """Building → unit → households; visits; coverage of the current round."""
+
+    CSS_PATH = "patrol.tcss"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("f5", "visit", "keys.patrol_visit", id="patrol.visit"),
+        Binding("f6", "quick('nobody_home')", "keys.patrol_nobody_home", id="patrol.nobody_home"),
+        Binding("f7", "quick('refused')", "keys.patrol_refused", id="patrol.refused"),
+        Binding("f8", "toggle_pending", "keys.patrol_pending", id="patrol.pending"),
+        Binding("ctrl+n", "add_member", "keys.patrol_add_member", id="patrol.add_member",
+                show=False),
+        Binding("ctrl+o", "card", "keys.patrol_card", id="patrol.card", show=False),
+    ]
+
+    place: reactive[tuple[str, str | None] | None] = reactive(None)
+    pending_only: reactive[bool] = reactive(False)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list = []  # HouseholdRow of the table, in order
+        self.places: list[tuple[str, str]] = []
+        self.list_ms: float | None = None  # time to load the last household list
+
+    def compose(self) -> ComposeResult:
+        t = self.app.t
+        yield StatusBar()
+        yield Static(t("patrol.title"), classes="screen-title", id="patrol-title")
+        with Horizontal(id="patrol-body"):
+            yield OptionList(id="places")
+            with Vertical(id="patrol-right"):
+                yield DataTable(id="households", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="patrol-coverage")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
+        t = self.app.t
+        table = self.query_one("#households", DataTable)
+        table.add_columns(t("patrol.col_room"), t("patrol.col_members"), t("patrol.col_today"),
+                          t("patrol.col_flags"))
+        self.load_places()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_households()
+
+    # -- places -----------------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="patrol-places", exclusive=True)
+    def load_places(self) -> None:
+        ledger = self.app.store.ledger
+        places = []
+        for b in ledger.buildings():
+            for unit in ledger.units(b["building"]):
+                if (b["building"], unit) not in places:
+                    places.append((b["building"], unit))
+        cov = ledger.coverage()
+        self.app.call_from_thread(self._show_places, places, cov)
+
+    def _show_places(self, places: list[tuple[str, str]], cov: dict[str, Any]) -> None:
+        units = {(u["building"], u["unit"]): u for u in cov["units"]}
+        self.places = places
+        options = self.query_one("#places", OptionList)
+        options.clear_options()
+        for b, u in places:
+            c = units.get((b, u), {"visited": 0, "total": 0})
+            options.add_option(Option(f"{b} {u}  {c['visited']}/{c['total']}"))
+        if not places:
+            self.query_one("#patrol-coverage", Static).update(self.app.t("patrol.empty"))
+            return
+        if self.place is None:  # first load: start at the first unit, in the place list
+            options.highlighted = 0
+            self.place = places[0]
+            options.focus()
+        elif self.place in places:
+            options.highlighted = places.index(self.place)
+
+    @on(OptionList.OptionSelected, "#places")
+    def _place_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.place = self.places[event.option_index]
+        self.query_one("#households", DataTable).focus()
+
+    def watch_place(self) -> None:
+        self.refresh_households()
+
+    def watch_pending_only(self) -> None:
+        self.refresh_households()
+
+    # -- households -------------------------------------------------------------------------
+    def refresh_households(self) -> None:
+        if self.place is not None and self.is_mounted:
+            self.load_households(self.place, self.pending_only)
+
+    @work(thread=True, exit_on_error=False, group="patrol-list", exclusive=True)
+    def load_households(self, place: tuple[str, str | None], pending_only: bool) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        ledger = self.app.store.ledger
+        rows = ledger.households_in(place[0], place[1])
+        if pending_only:
+            rows = [r for r in rows if not r.reached]
+        cov = ledger.coverage()
+        self.app.call_from_thread(self._show_households, place, rows, cov, t0)
+
+    def _show_households(self, place, rows: list, cov: dict[str, Any], t0: float) -> None:
+        import time
+
+        t = self.app.t
+        table = self.query_one("#households", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in rows:
+            state = t("ledger.outcome." + (r.today or "none"))
+            if r.follow_up:
+                state += " *"
+            table.add_row(r.room, str(r.members), state, flag_text(r.flags, t),
+                          key=r.id)
+        self.rows = rows
+        if rows:
+            table.move_cursor(row=min(keep, len(rows) - 1))
+        self.list_ms = (time.perf_counter() - t0) * 1000
+        self._show_coverage(place, cov, rows)
+
+    def _show_coverage(self, place, cov: dict[str, Any], rows: list) -> None:
+        t = self.app.t
+        b, u = place
+        unit = next((x for x in cov["units"] if x["building"] == b and x["unit"] == u),
+                    {"visited": 0, "total": 0})
+        building = {"visited": 0, "total": 0}
+        for x in cov["buildings"]:
+            if x["building"] == b:
+                building = {k: building[k] + x[k] for k in building}
+        tot = cov["total"]
+        text = t("patrol.coverage", unit=f"{unit['visited']}/{unit['total']}",
+                 building=f"{building['visited']}/{building['total']}",
+                 total=f"{tot['visited']}/{tot['total']}")
+        if self.pending_only:
+            text += "  " + t("patrol.pending_only", n=len(rows))
+        self.query_one("#patrol-coverage", Static).update(text)
+
+    def current(self):
+        table = self.query_one("#households", DataTable)
+        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_toggle_pending(self) -> None:
+        self.pending_only = not self.pending_only
+
+    @on(DataTable.RowSelected, "#households")
+    def _row_selected(self) -> None:
+        self.action_card()
+
+    def action_card(self) -> None:
+        h = self.current()
+        if h is not None:
+            self.open_card(h)
+
+    # Dialogs return through callbacks: no worker waits on a person typing.
+    def open_card(self, h) -> None:
+        ledger = self.app.store.ledger
+
+        def done(choice: str | None) -> None:
+            if choice == "visit":
+                self.open_visit(h)
+            elif choice == "add":
+                self.open_member(h, None)
+
+        self.app.push_screen(HouseholdCard(h, ledger.members(h.id), ledger.visits(h.id)), done)
+
+    def action_visit(self) -> None:
+        h = self.current()
+        if h is not None:
+            self.open_visit(h)
+
+    def open_visit(self, h) -> None:
+        members = self.app.store.ledger.members(h.id)
+
+        def done(result: dict | None) -> None:
+            if result is not None:
+                self.save_visit(h, result)
+
+        self.app.push_screen(VisitDialog(h, members), done)
+
+    def action_quick(self, outcome: str) -> None:
+        h = self.current()
+        if h is not None:
+            self.save_visit(h, {"outcome": outcome})
+
+    @work(thread=True, exit_on_error=False, group="patrol-save")
+    def save_visit(self, h, fields: dict[str, Any]) -> None:
+        try:
+            outcome = fields.pop("outcome")
+            visit = self.app.store.ledger.record_visit(h.id, outcome, **fields)
+        except FieldkitError as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._visit_saved, h, visit)
+
+    def _visit_saved(self, h, visit: dict[str, Any]) -> None:
+        t = self.app.t
+        self.app.notify(t("patrol.visit_saved", room=h.room,
+                          outcome=t("ledger.outcome." + visit["outcome"])))
+        if visit["abnormal"]:
+            from .widgets.dialogs import AlertScreen
+
+            rules = self.app.settings.rules
+            self.app.push_screen(AlertScreen(
+                t("patrol.referral_title"),
+                [t("patrol.referral_line", room=h.room, n=len(visit["abnormal"]))],
+                [t("patrol.referral_step", call=rules.emergency_number)], "referral"))
+        self.refresh_households()
+        self.load_places()
+
+    def _failed(self, exc: Exception) -> None:
+        self.app.notify(self.app.error_text(exc), severity="error")
+
+    def action_add_member(self) -> None:
+        h = self.current()
+        if h is not None:
+            self.open_member(h, None)
+
+    def open_member(self, h, id_number: str | None) -> None:
+        def done(fields: dict | None) -> None:
+            if fields is None:
+                return
+            try:
+                self.app.store.ledger.save_member(h.id, fields)
+            except FieldkitError as exc:
+                self._failed(exc)
+                return
+            self.app.notify(self.app.t("patrol.member_saved", room=h.room))
+            self.refresh_households()
+
+        self.app.push_screen(MemberDialog(h, id_number), done)
+
+    # -- scans ------------------------------------------------------------------------------
+    def handle_scan(self, message: ScanRead) -> None:
+        """A scanned ID: go to the person's household, or add them to the highlighted one."""
+        result = message.result
+        if getattr(result, "kind", None) != "resident_id":
+            self.app.notify(self.app.t("patrol.scan_not_id"), severity="warning")
+            return
+        number = (result.parsed or {}).get("number")
+        if not number:
+            return
+        member = self.app.store.ledger.find_member(number)
+        if member is None:
+            h = self.current()
+            if h is None:
+                self.app.notify(self.app.t("patrol.scan_no_household"), severity="warning")
+                return
+            self.open_member(h, number)
+            return
+        h = self.app.store.ledger.household(member.household_id)
+        self.app.notify(self.app.t("patrol.scan_found", name=member.name_masked or "",
+                                   place=f"{h.building}-{h.unit}-{h.room}"))
+        if (h.building, h.unit) in self.places:
+            self.query_one("#places", OptionList).highlighted = self.places.index(
+                (h.building, h.unit))
+        self.place = (h.building, h.unit)
+        self.open_card(h)
+
+
+SCREENS = [ScreenEntry("patrol", "patrol.title", PatrolScreen, ("patrol", "supervisor"), "f11")]
