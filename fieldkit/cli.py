@@ -263,7 +263,9 @@ def _common(p: argparse.ArgumentParser, *, pin: bool = False, json_flag: bool = 
                        help="read PINs from standard input, one per line")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``argv``, extension modules whose commands are not asked for are
+    left out, so that starting the app does not import the scanning engines, openpyxl …"""
     parser = argparse.ArgumentParser(prog="fieldkit", description=(
         "FieldKit: checkpoint (卡口) and door-to-door epidemic field work. "
         "Without a command, starts the terminal app."))
@@ -351,13 +353,38 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, pin=True)
     p.set_defaults(func=cmd_mode)
 
-    for module in EXTENSIONS:
-        _register(module, sub)
+    for module, commands in EXTENSIONS.items():
+        if argv is None or _asks_for(argv, commands):
+            _register(module, sub)
     return parser
 
 
-# Modules that add their own subcommands through ``register(subparsers)``.
-EXTENSIONS = ("scanners.cli", "sync.device_cli", "fieldkit.ledger_cli", "fieldkit.reports_cli")
+# Modules that add their own subcommands through ``register(subparsers)``, with the command
+# names they add (so the module is imported only when one of them is used).
+EXTENSIONS = {
+    "scanners.cli": ("decode", "scan"),
+    "sync.device_cli": ("enroll", "sync"),
+    "fieldkit.ledger_cli": ("ledger",),
+    "fieldkit.reports_cli": ("report", "export", "purge", "shift"),
+}
+_BUILT_IN = {"init", "operator", "recover", "record", "status", "audit", "mode"}
+
+
+def _asks_for(argv: list[str], commands: tuple[str, ...]) -> bool:
+    words = [a for a in argv if not a.startswith("-")]
+    if any(a in ("-h", "--help") for a in argv) and not (set(words) & _BUILT_IN):
+        return True  # the overview lists every command
+    if set(words) & set(commands):
+        return True
+    # An unknown word that is not an option's value: let argparse see every command and
+    # print its usual "invalid choice" list.
+    values_of = {"--config", "--data-dir", "--lang", "--camera", "--images", "--video"}
+    for i, a in enumerate(argv):
+        if a.startswith("-") or (i and argv[i - 1] in values_of):
+            continue
+        all_commands = _BUILT_IN.union(*EXTENSIONS.values())
+        return a not in all_commands
+    return False
 
 
 def _register(module: str, sub: Any) -> None:
@@ -372,7 +399,8 @@ def _register(module: str, sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -430,14 +430,29 @@ class FieldkitApp(App[int]):
                 revoked_passes=frozenset(self.store.revocations.all()))
         return self._payload_config
 
+    HELD_SCAN_S = 120.0  # a read kept for the gate while another screen is open
+
     def on_scan_read(self, message: ScanRead) -> None:
-        """Hand a read to the screen that takes scans (under any alert dialog on top)."""
+        """Hand a read to the screen that takes scans (under any alert dialog on top).
+
+        When no open screen takes scans (the supervisor console, say), the read is kept and
+        the operator told where to use it; the gate screen picks it up when it is opened."""
         for screen in reversed(self.screen_stack):
             handler = getattr(screen, "handle_scan", None)
             if handler is not None:
                 if self.unlocked:
                     handler(message)
                 return
+        if self.unlocked:
+            self._held_scan = (message, time.monotonic())
+            self.notify(self.t("app.scan_held"), timeout=6)
+
+    def take_held_scan(self) -> ScanRead | None:
+        """The read kept while no screen took scans, if it is recent; taken only once."""
+        held, self._held_scan = getattr(self, "_held_scan", None), None
+        if held is None or time.monotonic() - held[1] > self.HELD_SCAN_S:
+            return None
+        return held[0]
 
     # -- camera -------------------------------------------------------------------------------
     def start_camera(self) -> None:

@@ -248,10 +248,19 @@ class GateScreen(Screen):
         self._show_toggles()
         self.query_one("#f-temp", Input).focus()
         self.refresh_lists()
+        self._take_held_scan()
 
     def on_screen_resume(self) -> None:
         self.service = GateService(self.app.store)
         self.refresh_lists()
+        self._take_held_scan()
+
+    def _take_held_scan(self) -> None:
+        """A code read while another screen was open is used here, once."""
+        take = getattr(self.app, "take_held_scan", None)
+        held = take() if take else None
+        if held is not None:
+            self.handle_scan(held)
 
     # -- reactive toggles -------------------------------------------------------------------
     def _show_toggles(self) -> None:
