@@ -166,7 +166,7 @@ else:
     from pathlib import Path
     if kind == "fieldkit-cli":
         from fieldkit import cli
-        args = cli.build_parser().parse_args([])
+        args = cli.build_parser([]).parse_args([])  # exactly what main() does for `fieldkit`
     from fieldkit.config import Settings
     from fieldkit.ui.app import make_app
     s = Settings(); s.data_dir = Path({data!r}); s.security.scrypt_n = 1024
