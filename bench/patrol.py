@@ -1,0 +1,160 @@
+"""Patrol benchmark: import of a 20k-household, 50k-person ledger, and the time to show one
+building's households with 20k households stored (facade and the real patrol screen).
+
+Goals: import ≥ 2,000 rows/s; a building's list ≤ 200 ms. Baselines measured in the same run
+on the same file and database, so a loaded machine shows up in both: reading the .xlsx with
+openpyxl (read-only mode) for the import, and a bare ``SELECT`` of the building's rows for the
+list.
+
+    .venv/bin/python bench/patrol.py [--households 20000] [--per-household 2.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fieldkit.config import Settings  # noqa: E402
+from fieldkit.ledger.importer import import_file  # noqa: E402
+from fieldkit.store import open_store  # noqa: E402
+from tests.ledger_support import simple_rows  # noqa: E402
+
+IMPORT_GOAL = 2000.0  # rows/s
+LIST_GOAL_MS = 200.0
+SUPERVISOR, PIN = "王芳", "2468"
+PATROL, PATROL_PIN = "赵六", "9753"
+
+
+def write_ledger(path: Path, households: int, per_household: float) -> int:
+    from openpyxl import Workbook
+
+    rows = simple_rows(households, per_household, building_count=100)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("台账")
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+    return len(rows) - 1
+
+
+def openpyxl_read(path: Path) -> float:
+    from openpyxl import load_workbook
+
+    t0 = time.perf_counter()
+    wb = load_workbook(path, read_only=True, data_only=True)
+    n = sum(1 for _ in wb.worksheets[0].iter_rows(values_only=True))
+    wb.close()
+    return n / (time.perf_counter() - t0)
+
+
+def timed(fn, repeat: int = 7) -> float:
+    """Median milliseconds of ``fn()``."""
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(out)
+
+
+async def screen_list_ms(settings: Settings, store, building: str, unit: str) -> float:
+    """Choose a building and unit on the real patrol screen; ms until its table is filled."""
+    from textual.widgets import Input
+
+    from fieldkit.ui.app import make_app
+    from fieldkit.ui.patrol import PatrolScreen
+    from fieldkit.ui.registry import screen_entries
+
+    app = make_app(settings, store, entries=screen_entries(("fieldkit.ui.patrol",)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#login-operator", Input).value = PATROL
+        app.screen.query_one("#login-pin", Input).value = PATROL_PIN
+        app.screen.query_one("#login-pin", Input).focus()
+        await pilot.press("enter")
+        for _ in range(50):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            if isinstance(app.screen, PatrolScreen) and app.screen.rows:
+                break
+        screen = app.screen
+        times = []
+        for _ in range(5):
+            screen.list_ms = None
+            t0 = time.perf_counter()
+            screen.place = (building, unit)
+            screen.refresh_households()
+            while screen.list_ms is None:
+                await asyncio.sleep(0.001)
+            times.append((time.perf_counter() - t0) * 1000)
+            screen.place = None
+        return statistics.median(times)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--households", type=int, default=20_000)
+    p.add_argument("--per-household", type=float, default=2.5)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        settings = Settings()
+        settings.data_dir = tmp_path / "data"
+        settings.security.scrypt_n = 1024
+        store = open_store(settings, create=True)
+        store.setup(SUPERVISOR, PIN, checkpoint_name="东门卡口", checkpoint_code="CP-0101")
+        store.keyring.add(store.operator, store.master, PATROL, "patrol", PATROL_PIN)
+
+        ledger_file = tmp_path / "ledger.xlsx"
+        persons = write_ledger(ledger_file, args.households, args.per_household)
+        print(f"ledger: {args.households} households, {persons} persons "
+              f"({ledger_file.stat().st_size / 1e6:.1f} MB .xlsx)")
+
+        baseline = openpyxl_read(ledger_file)
+        t0 = time.perf_counter()
+        summary = import_file(store, ledger_file)
+        first = persons / (time.perf_counter() - t0)
+        assert summary.imported == persons and not summary.rejected, summary.as_dict()
+        t0 = time.perf_counter()
+        again = import_file(store, ledger_file)
+        second = persons / (time.perf_counter() - t0)
+        assert again.unchanged == persons and again.imported == again.updated == 0
+        print(f"import (new ledger)      {first:8.0f} rows/s   goal >= {IMPORT_GOAL:.0f}  "
+              f"{'OK' if first >= IMPORT_GOAL else 'MISSED'}   "
+              f"({first / baseline:.2f}x openpyxl read-only reading alone: {baseline:.0f} rows/s)")
+        print(f"import again (no change) {second:8.0f} rows/s   goal >= {IMPORT_GOAL:.0f}  "
+              f"{'OK' if second >= IMPORT_GOAL else 'MISSED'}")
+
+        # Some visits, so the list's today/round columns have data to look at.
+        ledger = store.ledger
+        ids = [r["id"] for r in store.g.query("SELECT id FROM households LIMIT 5000")]
+        for i, hid in enumerate(ids):
+            ledger.record_visit(hid, ("seen", "nobody_home", "refused")[i % 3])
+        total = store.g.scalar("SELECT count(*) FROM households")
+        building, unit = "50栋", "2单元"
+        n = len(ledger.households_in(building))
+        bare = timed(lambda: store.g.query("SELECT * FROM households WHERE building = ?",
+                                           [building]))
+        facade = timed(lambda: ledger.households_in(building))
+        unit_ms = timed(lambda: ledger.households_in(building, unit))
+        screen_ms = asyncio.run(screen_list_ms(settings, store, building, unit))
+        print(f"building list ({n} households of {total} stored):")
+        for label, ms in (("facade, whole building", facade), ("facade, one unit", unit_ms),
+                          ("patrol screen, one unit", screen_ms)):
+            print(f"  {label:<24} {ms:7.1f} ms   goal <= {LIST_GOAL_MS:.0f} ms  "
+                  f"{'OK' if ms <= LIST_GOAL_MS else 'MISSED'}   ({ms / bare:.1f}x a bare "
+                  f"SELECT of the building: {bare:.1f} ms)")
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
