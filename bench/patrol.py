@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fieldkit.config import Settings  # noqa: E402
-from fieldkit.ledger.importer import import_file  # noqa: E402
-from fieldkit.store import open_store  # noqa: E402
-from tests.ledger_support import simple_rows  # noqa: E402
+from fieldkit.config import Settings
+from fieldkit.ledger.importer import import_file
+from fieldkit.store import open_store
+from tests.ledger_support import simple_rows
 
 IMPORT_GOAL = 2000.0  # rows/s
 LIST_GOAL_MS = 200.0
