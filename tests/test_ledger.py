@@ -81,6 +81,14 @@ def test_same_id_number_finds_the_same_person(store, household):
     assert store.ledger.find_member(A.lower()).id == mid
 
 
+def test_id_number_of_another_member_is_refused(store, household):
+    a, _ = store.ledger.save_member(household, {"name": "张三", "id_number": A})
+    store.ledger.save_member(household, {"name": "李四", "id_number": B})
+    with pytest.raises(InputError, match="another member"):
+        store.ledger.save_member(household, {"id_number": B}, member_id=a)
+    assert store.ledger.member(a).version == 1
+
+
 def test_bad_id_number_is_refused(store, household):
     with pytest.raises(InputError, match="check digit"):
         store.ledger.save_member(household, {"name": "张三", "id_number": A[:-1] + "0"

@@ -128,12 +128,20 @@ def test_early_release_with_a_reason(store, watched):
     assert entry["early"] is True and entry["reason"] == "转集中隔离"
 
 
-def test_readings_sync_with_the_person(store, watched):
-    store.monitoring.record_reading(watched, 38.2, ts=datetime.now().astimezone()
-                                    - timedelta(minutes=1))
+def test_readings_and_alerts_sync_with_stable_content(store, watched):
+    mon = store.monitoring
+    mon.record_reading(watched, 38.2, ts=datetime.now().astimezone() - timedelta(minutes=1))
     kinds = {i.kind: i for i in store.outbox.pending(100)}
-    assert kinds["reading"].body["id_number"] == A and kinds["reading"].body["abnormal"] == 1
-    assert kinds["monitoring_alert"].body["kind"] == "referral"
+    reading, alert = kinds["reading"], kinds["monitoring_alert"]
+    assert reading.body["member_id"] == watched and reading.body["abnormal"] == 1
+    assert alert.body["kind"] == "referral" and alert.body["reading_id"] == reading.record_id
+    # Acknowledging the alert or changing the person's record later changes no event's hash.
+    mon.acknowledge(alert.record_id)
+    store.ledger.save_member(store.ledger.member(watched).household_id,
+                             {"id_number": make_id(49), "id_kind": None}, member_id=watched)
+    hashes = store.outbox.content_hashes()
+    assert hashes[reading.record_id] == reading.content_hash
+    assert hashes[alert.record_id] == alert.content_hash
 
 
 def test_end_date_follows_the_configured_days(store):

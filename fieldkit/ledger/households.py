@@ -444,13 +444,16 @@ class Ledger:
         mid = current["id"]
         values = self._member_values(mid, merged)
         version = current["version"] + 1
+        new_key = self.match_key(household_id, merged["id_number"], merged["name"])
+        if new_key != current["match_key"] and s.g.scalar(
+                "SELECT 1 FROM members WHERE match_key = ? AND id != ?", [new_key, mid]):
+            raise InputError("this ID number (or this name in the household) already belongs "
+                             "to another member: open that member instead")
         s.g.db.conn.execute(
             "UPDATE members SET " + ", ".join(f"{k} = ?" for k in values) +
             ", household_id = ?, match_key = ?, removed = 0, updated_at = ?, version = ?, "
             "last_writer = ? WHERE id = ?",
-            [*values.values(), household_id,
-             self.match_key(household_id, merged["id_number"], merged["name"]),
-             _iso(ts), version, self.writer, mid])
+            [*values.values(), household_id, new_key, _iso(ts), version, self.writer, mid])
         changes.pop("id_kind", None)
         self._insert(self._EDIT_INSERT, self._edit_row("member", mid, current["version"],
                                                          version, changes, source, ts))

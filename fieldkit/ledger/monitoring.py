@@ -170,15 +170,13 @@ class Monitoring:
                 | {"symptoms": json.loads(r["symptoms"])} for r in rows]
 
     def reading_body(self, r: dict[str, Any]) -> dict[str, Any]:
+        """The reading as it goes to the town server. Only what the reading row holds, so its
+        content hash never changes (the person is linked by ``member_id``; the member's own
+        ``ledger_edit`` events carry the ID number)."""
         body = {k: v for k, v in r.items() if not k.endswith("_enc") and k not in
                 ("sync_state", "sync_reason", "synced_at", "batch_id")}
         body["symptoms"] = json.loads(r["symptoms"])
         body["notes"] = self._s.cipher.decrypt(r["id"], "notes", r.get("notes_enc"))
-        idn = self._s.g.query("SELECT id, id_number_enc FROM members WHERE id = ?",
-                              [r["member_id"]])
-        if idn and idn[0]["id_number_enc"]:
-            body["id_number"] = self._s.cipher.decrypt(idn[0]["id"], "id_number",
-                                                       idn[0]["id_number_enc"])
         return body
 
     # -- alerts -------------------------------------------------------------------------------
@@ -244,8 +242,11 @@ class Monitoring:
                                              "note": bool(note)})
 
     def alert_body(self, r: dict[str, Any]) -> dict[str, Any]:
+        """The alert as raised; acknowledging it later is local (and audited), so the content
+        hash stays the same."""
         body = {k: v for k, v in r.items() if k not in
-                ("sync_state", "sync_reason", "synced_at", "batch_id")}
+                ("sync_state", "sync_reason", "synced_at", "batch_id", "acknowledged_by",
+                 "acknowledged_at")}
         body["detail"] = json.loads(r["detail"])
         return body
 
