@@ -101,7 +101,7 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     repo.ingest(BatchMeta("b-1", "dev", time.time(), 8), rows, {}, lambda o: {}, time.time())
     repo.close()
     code, out, _ = run(capsys, "stats", "--json", "--data-dir", town_dir)
-    assert sorted((r["checkpoint"], r["records"]) for r in json.loads(out)) == [
+    assert sorted((r["checkpoint"], r["records"]) for r in json.loads(out)["rows"]) == [
         ("CP-1", 4), ("CP-2", 4)]
     code, out, _ = run(capsys, "trace", "--id-number", ids[0].lower(), "--json",
                        "--data-dir", town_dir)

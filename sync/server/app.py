@@ -32,6 +32,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from .. import protocol as p
+from .ledger import KIND as LEDGER_KIND
+from .ledger import LedgerCodec, LedgerEdit
 from .repository import (
     BatchAlreadyIngested,
     BatchMeta,
@@ -181,6 +183,7 @@ class TownServer:
 
     def __post_init__(self) -> None:
         self.cipher = AESGCM(self.keys.data_key)
+        self.ledger_codec = LedgerCodec(self.keys.data_key, self.keys.index_key)
         self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)
 
     # enrollment ------------------------------------------------------------------------------
@@ -260,6 +263,7 @@ class TownServer:
         records: list[IngestRecord] = []
         rejected: dict[int, tuple[str, str]] = {}
         ids: dict[int, str | None] = {}
+        edits: list[LedgerEdit] = []
         nonces = os.urandom(12 * len(opened.lines))  # one system call for the whole batch
         max_record = self.settings.max_record_bytes
         for i, line in enumerate(opened.lines):
@@ -269,6 +273,13 @@ class TownServer:
                 rejected[i] = (p.REJECTED, f"rejected: {err}")
                 ids[i] = _best_effort_id(line)
                 continue
+            if rec.kind == LEDGER_KIND:
+                try:
+                    edits.append(self.ledger_codec.parse(i, rec.record_id, _loads(line)["body"]))
+                except ValueError as err:
+                    rejected[i] = (p.REJECTED, f"rejected: {err}")
+                    ids[i] = rec.record_id
+                    continue
             records.append(rec)
             ids[i] = rec.record_id
 
@@ -284,7 +295,8 @@ class TownServer:
 
         meta = BatchMeta(header.batch_id, device.device_id, header.created_at, header.count)
         try:
-            reply = self.repo.ingest(meta, records, rejected, build_reply, now)
+            reply = self.repo.ingest(meta, records, rejected, build_reply, now,
+                                     ledger=edits or None)
         except BatchAlreadyIngested as again:
             return {**again.reply, "replayed": True}
         c = reply["counts"]

@@ -236,13 +236,18 @@ def cmd_rules_push(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     _, _, _, repo = _open(args)
+    repo.create_schema()  # idempotent: adds the ledger tables to a database from before them
     rows = repo.stats()
+    open_conflicts = repo.ledger_open_conflicts()
     repo.close()
+    total = sum(r["records"] for r in rows)
     lines = [f"{'DAY':10}  {'CHECKPOINT':20}  {'DEVICE':20}  RECORDS"]
     lines += [f"{r['day'] or '-':10}  {r['checkpoint'] or '-':20}  {r['device']:20}  "
               f"{r['records']:>7}" for r in rows]
-    lines.append(f"{'total':10}  {'':20}  {'':20}  {sum(r['records'] for r in rows):>7}")
-    _emit(args, rows, lines)
+    lines.append(f"{'total':10}  {'':20}  {'':20}  {total:>7}")
+    lines.append(f"Open ledger conflicts: {open_conflicts}"
+                 + (" (fieldkit-server ledger-conflicts)" if open_conflicts else ""))
+    _emit(args, {"rows": rows, "total": total, "ledger_conflicts_open": open_conflicts}, lines)
     return 0
 
 
@@ -288,6 +293,82 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     lines = [f"{r['record_id']}  {r['kind']}  device {r['device_id']}  {_iso(r['received_at'])}"
              for r in rows] or ["No conflicts."]
     _emit(args, rows, lines)
+    return 0
+
+
+def _conflict_dict(c: dict[str, Any]) -> dict[str, Any]:
+    """A ledger conflict as listed: masked values only, never the sealed ones."""
+    return {
+        "id": c["conflict_id"], "entity": c["entity"], "entity_key": c["entity_key"],
+        "field": c["field"],
+        "kept": {"value": c["kept_masked"], "record_id": c["kept_record"],
+                 "device": c["kept_device_name"], "writer": c["kept_writer"],
+                 "ts": c["kept_ts"]},
+        "other": {"value": c["other_masked"], "record_id": c["other_record"],
+                  "device": c["other_device_name"], "writer": c["other_writer"],
+                  "ts": c["other_ts"], "entity_id": c["other_entity_id"]},
+        "created_at": _iso(c["created_at"]),
+        "resolved_at": _iso(c["resolved_at"]) if c["resolved_at"] is not None else None,
+        "resolved_by": c["resolved_by"], "resolution": c["resolution"],
+    }
+
+
+def _entity_label(key: str) -> str:
+    if key.startswith("household:"):
+        parts = key.removeprefix("household:").split("|")
+        return "household " + "/".join(p for p in parts if p)
+    if key.startswith("member:id:"):
+        return f"member #{key.removeprefix('member:id:')[:8]}"
+    if key.startswith("member:name:"):
+        house = key.removeprefix("member:name:").rsplit("/", 1)[0]
+        return "member (no ID) of " + _entity_label(house)
+    return key
+
+
+def cmd_ledger_conflicts(args: argparse.Namespace) -> int:
+    _, _, _, repo = _open(args)
+    try:
+        repo.create_schema()
+        rows = [_conflict_dict(c) for c in repo.ledger_conflicts(include_resolved=args.all)]
+    finally:
+        repo.close()
+    lines = []
+    for r in rows:
+        k, o = r["kept"], r["other"]
+        state = (f"resolved ({r['resolution']}) by {r['resolved_by']}" if r["resolved_at"]
+                 else "open")
+        lines.append(f"#{r['id']}  {_entity_label(r['entity_key'])}  {r['field']}  [{state}]")
+        lines.append(f"    kept : {k['value']}  by {k['writer']} on {k['device']} at {k['ts']}")
+        lines.append(f"    other: {o['value']}  by {o['writer']} on {o['device']} at {o['ts']}")
+    if not rows:
+        lines = ["No open ledger conflicts." if not args.all else "No ledger conflicts."]
+    elif not args.all:
+        lines.append(f"{len(rows)} open. Resolve one: fieldkit-server ledger-conflicts resolve "
+                     "ID --keep kept|other")
+    _emit(args, rows, lines)
+    return 0
+
+
+def cmd_ledger_resolve(args: argparse.Namespace) -> int:
+    from .ledger import LedgerError
+
+    _, _, _, repo = _open(args)
+    by = args.by or os.environ.get("USER") or "supervisor"
+    try:
+        repo.create_schema()
+        result = repo.resolve_ledger_conflict(args.conflict_id, args.keep, by, time.time())
+    except LedgerError as err:
+        raise CliError(str(err)) from None
+    finally:
+        repo.close()
+    if result["already"]:
+        text = f"Ledger conflict #{args.conflict_id} was already resolved ({args.keep}): nothing changed"
+    elif args.keep == "other":
+        text = (f"Ledger conflict #{args.conflict_id} resolved by {by}: the other value is now "
+                "the current one")
+    else:
+        text = f"Ledger conflict #{args.conflict_id} resolved by {by}: the kept value stays"
+    _emit(args, result, [text])
     return 0
 
 
@@ -369,9 +450,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
 
-    p = sub.add_parser("conflicts", parents=[common], help="records kept for review")
+    p = sub.add_parser("conflicts", parents=[common],
+                       help="records sent twice with different content, kept for review")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_conflicts)
+
+    p = sub.add_parser("ledger-conflicts", parents=[common],
+                       help="household/member fields two devices edited differently")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help="resolved ones too")
+    p.set_defaults(func=cmd_ledger_conflicts)
+    # The sub-command's own options must not reset what was given before it.
+    late = argparse.ArgumentParser(add_help=False)
+    late.add_argument("--data-dir", default=argparse.SUPPRESS)
+    late.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    lc = p.add_subparsers(dest="ledger_command")
+    r = lc.add_parser("resolve", parents=[late], help="close one conflict")
+    r.add_argument("conflict_id", type=int)
+    r.add_argument("--keep", required=True, choices=["kept", "other"],
+                   help="kept: the value already there stays; other: the other value wins")
+    r.add_argument("--by", help="who decided (default: $USER)")
+    r.set_defaults(func=cmd_ledger_resolve)
     return parser
 
 

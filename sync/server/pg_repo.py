@@ -27,6 +27,8 @@ from typing import Any
 
 import psycopg
 
+from .ledger import LedgerEdit, LedgerTx
+from .ledger import schema as ledger_schema
 from .repository import (
     RECORD_COLUMNS,
     BatchAlreadyIngested,
@@ -68,7 +70,7 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE TABLE IF NOT EXISTS keypersons (
     id_hash TEXT PRIMARY KEY, category TEXT, end_date TEXT, active BOOLEAN NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL);
-"""
+""" + ledger_schema("BYTEA", "BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION")
 
 _UNNEST_INSERT = (
     f"INSERT INTO records ({RECORD_COLUMNS}) SELECT * FROM unnest("
@@ -232,8 +234,8 @@ class PgRepository(Repository):
         return json.loads(row[0]) if row and row[0] else None
 
     def ingest(self, batch: BatchMeta, records: list[IngestRecord],
-               rejected: dict[int, tuple[str, str]], build_reply: Any, now: float
-               ) -> dict[str, Any]:
+               rejected: dict[int, tuple[str, str]], build_reply: Any, now: float,
+               ledger: list[LedgerEdit] | None = None) -> dict[str, Any]:
         with self._conn() as con:
             claimed = con.execute(
                 "INSERT INTO batches (batch_id, device_id, created_at, record_count, received_at)"
@@ -273,12 +275,27 @@ class PgRepository(Repository):
                         "ON CONFLICT DO NOTHING",
                         [(r.record_id, r.content_hash, r.kind, batch.device_id, batch.batch_id,
                           r.body_enc, now) for r in conflicting])
+            fresh = [e for e in ledger or () if e.record_id in inserted
+                     and firsts[e.record_id].index == e.index]
+            if fresh:
+                # Ledger merges are rare and read-then-write: one batch at a time.
+                con.execute("LOCK TABLE ledger_fields IN EXCLUSIVE MODE")
+                tx = LedgerTx(con, "%s")
+                for edit in sorted(fresh, key=lambda e: e.index):
+                    tx.apply(edit, batch.device_id, now)
             reply = build_reply(IngestOutcome(fates))
             con.execute("UPDATE batches SET reply = %s WHERE batch_id = %s",
                         (reply_json(reply), batch.batch_id))
             con.execute("UPDATE devices SET last_seen = %s WHERE device_id = %s",
                         (now, batch.device_id))
         return reply
+
+    @contextmanager
+    def _ledger(self, write: bool) -> Iterator[LedgerTx]:
+        with self._conn() as con:
+            if write:
+                con.execute("LOCK TABLE ledger_fields IN EXCLUSIVE MODE")
+            yield LedgerTx(con, "%s")
 
     def raw_insert(self, records: list[IngestRecord], device_id: str, batch_id: str,
                    now: float) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import abc
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import CONFLICT, DUPLICATE, STORED
+from .ledger import LedgerEdit, LedgerTx
 
 
 class RepositoryError(Exception):
@@ -146,12 +148,41 @@ class Repository(abc.ABC):
     @abc.abstractmethod
     def ingest(
         self, batch: BatchMeta, records: list[IngestRecord], rejected: dict[int, tuple[str, str]],
-        build_reply: Any, now: float,
+        build_reply: Any, now: float, ledger: list[LedgerEdit] | None = None,
     ) -> dict[str, Any]:
         """Store a batch atomically; returns the reply (built by ``build_reply(outcome)``).
 
+        ``ledger``: the batch's ``ledger_edit`` records, parsed; each one stored for the first
+        time is merged into the ledger state in the same transaction (:mod:`.ledger`).
         Raises :class:`BatchAlreadyIngested` (with the saved reply) if the batch id is known.
         """
+
+    # household ledger (state merged from ledger_edit records; see sync.server.ledger)
+    @abc.abstractmethod
+    def _ledger(self, write: bool) -> AbstractContextManager[LedgerTx]:
+        """The ledger tables inside one transaction (a write transaction if ``write``)."""
+
+    def ledger_conflicts(self, include_resolved: bool = False) -> list[dict[str, Any]]:
+        with self._ledger(False) as tx:
+            return tx.conflicts(include_resolved)
+
+    def ledger_open_conflicts(self) -> int:
+        with self._ledger(False) as tx:
+            return tx.open_count()
+
+    def resolve_ledger_conflict(self, conflict_id: int, keep: str, by: str,
+                                now: float) -> dict[str, Any]:
+        with self._ledger(True) as tx:
+            return tx.resolve(conflict_id, keep, by, now)
+
+    def ledger_state(self, entity_key: str | None = None) -> list[dict[str, Any]]:
+        with self._ledger(False) as tx:
+            return tx.state(entity_key)
+
+    def ledger_alias(self, entity: str, entity_id: str) -> str | None:
+        """The town-wide entity key a device's household or member id is filed under."""
+        with self._ledger(False) as tx:
+            return tx.alias(entity, entity_id)
 
     @abc.abstractmethod
     def raw_insert(self, records: list[IngestRecord], device_id: str, batch_id: str,

@@ -12,8 +12,12 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from .ledger import LedgerEdit, LedgerTx
+from .ledger import schema as ledger_schema
 from .repository import (
     RECORD_COLUMNS,
     BatchAlreadyIngested,
@@ -55,7 +59,7 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE TABLE IF NOT EXISTS keypersons (
     id_hash TEXT PRIMARY KEY, category TEXT, end_date TEXT, active INTEGER NOT NULL,
     updated_at REAL NOT NULL);
-"""
+""" + ledger_schema("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", "REAL")
 
 _INSERT_RECORD = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _DEVICE_COLS = "device_id, name, status, public_key, created_at, enrolled_at, revoked_at, last_seen"
@@ -164,8 +168,8 @@ class SqliteRepository(Repository):
         return json.loads(row[0]) if row and row[0] else None
 
     def ingest(self, batch: BatchMeta, records: list[IngestRecord],
-               rejected: dict[int, tuple[str, str]], build_reply: Any, now: float
-               ) -> dict[str, Any]:
+               rejected: dict[int, tuple[str, str]], build_reply: Any, now: float,
+               ledger: list[LedgerEdit] | None = None) -> dict[str, Any]:
         with self._write() as con:
             row = con.execute("SELECT reply FROM batches WHERE batch_id = ?",
                               (batch.batch_id,)).fetchone()
@@ -187,6 +191,12 @@ class SqliteRepository(Repository):
                 [(r.record_id, r.content_hash, r.kind, batch.device_id, batch.batch_id,
                   r.body_enc, now) for r in conflicting],
             )
+            if ledger:
+                fresh = {r.index for r in new}
+                tx = LedgerTx(con, "?")
+                for edit in sorted(ledger, key=lambda e: e.index):
+                    if edit.index in fresh:
+                        tx.apply(edit, batch.device_id, now)
             reply = build_reply(IngestOutcome(fates))
             con.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
                         (batch.batch_id, batch.device_id, batch.created_at, batch.count, now,
@@ -194,6 +204,14 @@ class SqliteRepository(Repository):
             con.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?",
                         (now, batch.device_id))
         return reply
+
+    @contextmanager
+    def _ledger(self, write: bool) -> Iterator[LedgerTx]:
+        if write:
+            with self._write() as con:
+                yield LedgerTx(con, "?")
+        else:
+            yield LedgerTx(self._con, "?")
 
     def raw_insert(self, records: list[IngestRecord], device_id: str, batch_id: str,
                    now: float) -> None:
