@@ -7,7 +7,7 @@ revocations, asks the rules engine, and records the passage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 
 from scanners.idnumber import IdentityNumber, parse_identity
@@ -25,29 +25,14 @@ from .domain import (
 from .errors import InputError
 from .rules import check_temperature, decide, decide_vehicle
 from .store import PassageInput, PassageRow, Store
+from .store.passages import Capture
 
 
-@dataclass
-class GateEntry:
-    direction: str = "in"
-    id_number: str | None = None
-    id_kind: str | None = None  # hint; parsed when None
-    name: str | None = None
-    phone: str | None = None
-    raw_scan: str | None = None
-    temperature: float | None = None
-    temperature_skipped: str | None = None
-    code_colour: str | None = None
-    test_date: date | None = None
-    test_result: str | None = None
-    category: str = "resident"
-    trip_reason: str | None = None
-    escort: str | None = None
-    approval_ref: str | None = None
-    pass_id: str | None = None
-    pass_problem: str | None = None
-    notes: str | None = None
-    source: str = "manual"
+@dataclass(kw_only=True)
+class GateEntry(Capture):
+    """What the operator typed or scanned, before validation."""
+
+    id_kind: str | None = None  # a hint; parsed from the number when None
     check_digit_confirmed: bool = False  # the operator looked again and confirmed
 
 
@@ -153,15 +138,11 @@ class GateService:
 
     def _input(self, entry: GateEntry, ev: Evaluation, supersedes: str | None = None) -> PassageInput:
         ident = ev.identity
+        captured = {f.name: getattr(entry, f.name) for f in fields(Capture)}
+        captured["id_number"] = ident.number if ident else None  # normalised (15 → 18 digits)
         return PassageInput(
-            direction=entry.direction, id_kind=ident.kind if ident else "none",
-            id_number=ident.number if ident else None,
-            id_check_ok=ident.check_ok if ident else True, name=entry.name, phone=entry.phone,
-            raw_scan=entry.raw_scan, notes=entry.notes, escort=entry.escort,
-            temperature=entry.temperature, temperature_skipped=entry.temperature_skipped,
-            code_colour=entry.code_colour, test_date=entry.test_date, test_result=entry.test_result,
-            category=entry.category, trip_reason=entry.trip_reason, approval_ref=entry.approval_ref,
-            pass_id=entry.pass_id, pass_problem=entry.pass_problem, source=entry.source,
+            **captured, id_kind=ident.kind if ident else "none",
+            id_check_ok=ident.check_ok if ident else True,
             confirmed_by=self.store.operator.name if self.store.operator else None,
             supersedes=supersedes)
 

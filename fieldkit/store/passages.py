@@ -20,14 +20,13 @@ _PERSONAL_COLUMNS = tuple((f, f"{f}_enc") for f in PERSONAL)
 _ENCRYPTED_COLUMNS = frozenset(c for _, c in _PERSONAL_COLUMNS)
 
 
-@dataclass
-class PassageInput:
-    """What the gate captured about one person (already validated by the gate service)."""
+@dataclass(kw_only=True)
+class Capture:
+    """What the gate captures about one person: shared by the gate's input (``GateEntry``) and
+    what the store records (``PassageInput``)."""
 
-    direction: str
-    id_kind: str = "other"
+    direction: str = "in"
     id_number: str | None = None
-    id_check_ok: bool = True
     name: str | None = None
     phone: str | None = None
     raw_scan: str | None = None
@@ -43,8 +42,16 @@ class PassageInput:
     approval_ref: str | None = None
     pass_id: str | None = None
     pass_problem: str | None = None
-    vehicle_id: str | None = None
     source: str = "manual"  # scan | wedge | manual | cli | import
+
+
+@dataclass(kw_only=True)
+class PassageInput(Capture):
+    """A validated capture as the store records it (ID number normalised by the gate service)."""
+
+    id_kind: str = "other"
+    id_check_ok: bool = True
+    vehicle_id: str | None = None
     confirmed_by: str | None = None
     supersedes: str | None = None
     ts: datetime | None = None
