@@ -659,8 +659,9 @@ class Ledger:
                 "grids": [{"grid": g, **v} for g, v in grids.items()], "total": total}
 
     def coverage_for(self, building: str, unit: str | None = None) -> dict[str, dict[str, int]]:
-        """Visited / total for one unit, its building and everything: what the patrol screen
-        shows under the list (cheap enough to run on every refresh)."""
+        """Visited / total for one unit, its building, its grid (``grid``: with its ``name``;
+        absent when the households have no grid) and everything: what the patrol screen shows
+        under the list (cheap enough to run on every refresh)."""
         round_id = self.current_round_id() or ""
         q = self._s.g.query
         seen = ("EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.round_id = ? "
@@ -674,6 +675,20 @@ class Ledger:
         out = {"building": count("h.building = ?", [building])}
         out["unit"] = count("h.building = ? AND h.unit = ?", [building, unit]) \
             if unit is not None else out["building"]
+        # The grid the unit belongs to (the most common one, should an import mix them).
+        where = "building = ?" + (" AND unit = ?" if unit is not None else "")
+        grid = self._s.g.scalar(
+            f"SELECT grid FROM households WHERE {where} GROUP BY grid ORDER BY count(*) DESC, "
+            "grid LIMIT 1", [building] + ([unit] if unit is not None else []))
+        if grid:
+            out["grid"] = {
+                "name": grid,
+                "total": self._s.g.scalar("SELECT count(*) FROM households WHERE grid = ?",
+                                          [grid]) or 0,
+                "visited": self._s.g.scalar(
+                    "SELECT count(DISTINCT v.household_id) FROM visits v JOIN households h "
+                    "ON h.id = v.household_id WHERE v.round_id = ? AND v.outcome = 'seen' "
+                    "AND h.grid = ?", [round_id, grid]) or 0}
         out["total"] = {
             "total": self._s.g.scalar("SELECT count(*) FROM households") or 0,
             "visited": self._s.g.scalar(

@@ -24,6 +24,8 @@ SLOTS = ("morning", "evening")
 MEASURED_BY = ("doctor", "self", "worker")
 # How far back missed windows are looked for (covers 14+7 and 21+7 day periods).
 MISSED_LOOKBACK_DAYS = 30
+# Statuses a supervisor's release (解除) ends; the patrol member form routes 解除 here too.
+RELEASABLE = ("central_isolation", *HOME_STATUSES, "daily_monitoring")
 
 
 def parse_window(text: str) -> tuple[time, time]:
@@ -253,15 +255,16 @@ class Monitoring:
     # -- release (期满解除) ---------------------------------------------------------------------
     def release(self, member_id: str, supervisor: str, pin: str, *,
                 early_reason: str | None = None, today: str | None = None) -> None:
-        """End home isolation/monitoring. Needs a supervisor's PIN; before the planned end date
+        """End home isolation/monitoring (or central isolation, daily monitoring). Needs a supervisor's PIN; before the planned end date
         also a reason. Clears the gate's alert for this person; audited."""
         s = self._s
         op = s.require_operator().name
         member = s.ledger.member(member_id)
         if member is None:
             raise InputError(f"no member {member_id}")
-        if member.health_status not in HOME_STATUSES:
-            raise InputError("this person is not under home isolation or monitoring")
+        if member.health_status not in RELEASABLE:
+            raise InputError("this person is not under home isolation or monitoring (nor "
+                             "central isolation or daily monitoring): nothing to release")
         confirmer = s.keyring.verify_pin(supervisor, pin)
         if not confirmer.is_supervisor:
             raise PermissionDenied(f"{supervisor} is not a supervisor: release needs a "

@@ -3,7 +3,8 @@
 Keyboard first: the left list picks the building and unit (Enter), the table lists its
 households; on a household F5 records a visit (outcome, each member's temperature and
 symptoms, needs, notes, follow-up), F6 "nobody home" and F7 "refused" in one key, Enter opens
-the household card. F8 shows only households not reached yet this round. Scanning an ID
+the household card. F8 shows only households not reached yet this round. On the card, Enter edits the highlighted
+member (status, start date, categories, source: ``member_form``), Delete removes them. Scanning an ID
 (camera or wedge scanner) finds the person's household, or adds the person to the highlighted
 one. Everything personal is shown masked; the store's facade does all reading and writing,
 in workers.
@@ -58,7 +59,7 @@ class VisitDialog(ModalScreen[dict | None]):
 
     CSS_PATH = "patrol.tcss"
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="visit.cancel"),
-                Binding("ctrl+s", "save", "keys.patrol_save", id="visit.save", priority=True)]
+                Binding("ctrl+s", "save", "keys.patrol_save", id="visit.save")]
 
     outcome: reactive[str] = reactive("seen")
 
@@ -212,13 +213,17 @@ class MemberDialog(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
-class HouseholdCard(ModalScreen[str | None]):
-    """The household at a glance: members (masked), flags, the last visits."""
+class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
+    """The household at a glance: members (masked), flags, the last visits. The member list has
+    the cursor: Enter (or Ctrl+E) edits the highlighted member, Delete removes them (with a
+    reason), Ctrl+N adds one, F5 records a visit."""
 
     CSS_PATH = "patrol.tcss"
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "keys.cancel", id="card.close"),
                 Binding("f5", "visit", "keys.patrol_visit", id="card.visit"),
-                Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add")]
+                Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add"),
+                Binding("ctrl+e", "edit", "keys.patrol_edit_member", id="card.edit"),
+                Binding("delete", "remove", "keys.patrol_remove_member", id="card.remove")]
 
     def __init__(self, household, members: list, visits: list[dict]) -> None:
         super().__init__()
@@ -234,8 +239,7 @@ class HouseholdCard(ModalScreen[str | None]):
                        resident=_n(h.resident_count), tested=_n(h.tested_count))
             yield Static(counts + ("  " + flag_text(h.flags, t, 6) if h.flags else ""),
                          id="card-flags")
-            table = DataTable(id="card-members", cursor_type="row", show_cursor=False)
-            yield table
+            yield DataTable(id="card-members", cursor_type="row")
             yield Static("\n".join(
                 f"{v['ts'][5:16].replace('T', ' ')} {t('ledger.outcome.' + v['outcome'])} "
                 f"{v['operator']}" for v in self.visits[:3]) or t("patrol.no_visits"),
@@ -253,6 +257,29 @@ class HouseholdCard(ModalScreen[str | None]):
             status = "" if m.health_status == "none" else t("ledger.status." + m.health_status)
             table.add_row(m.name_masked or "", m.id_masked or "", m.relation or "", status,
                           "、".join(t("ledger.cat." + c) for c in m.categories))
+        table.show_cursor = bool(self.members)
+        table.focus()
+
+    def highlighted(self):
+        table = self.query_one("#card-members", DataTable)
+        if not self.members or table.cursor_row is None:
+            return None
+        return self.members[min(table.cursor_row, len(self.members) - 1)]
+
+    @on(DataTable.RowSelected, "#card-members")
+    def _member_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_edit()
+
+    def action_edit(self) -> None:
+        m = self.highlighted()
+        if m is not None:
+            self.dismiss(("edit", m.id))
+
+    def action_remove(self) -> None:
+        m = self.highlighted()
+        if m is not None:
+            self.dismiss(("remove", m.id))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -394,6 +421,11 @@ class PatrolScreen(Screen):
         t = self.app.t
         text = t("patrol.coverage", **{k: f"{cov[k]['visited']}/{cov[k]['total']}"
                                        for k in ("unit", "building", "total")})
+        if "grid" in cov:
+            g = cov["grid"]
+            text = t("patrol.coverage_grid", **{k: f"{cov[k]['visited']}/{cov[k]['total']}"
+                                                for k in ("unit", "building", "total")},
+                     grid_name=g["name"], grid=f"{g['visited']}/{g['total']}")
         if self.pending_only:
             text += "  " + t("patrol.pending_only", n=len(rows))
         self.query_one("#patrol-coverage", Static).update(text)
@@ -421,13 +453,72 @@ class PatrolScreen(Screen):
     def open_card(self, h) -> None:
         ledger = self.app.store.ledger
 
-        def done(choice: str | None) -> None:
+        def done(choice: str | tuple[str, str] | None) -> None:
             if choice == "visit":
                 self.open_visit(h)
             elif choice == "add":
                 self.open_member(h, None)
+            elif isinstance(choice, tuple):
+                member = ledger.member(choice[1])
+                if member is not None:
+                    (self.edit_member if choice[0] == "edit" else self.remove_member)(h, member)
 
         self.app.push_screen(HouseholdCard(h, ledger.members(h.id), ledger.visits(h.id)), done)
+
+    def reopen_card(self, h) -> None:
+        """Back to the (re-read) household card after a member was edited or removed (the list
+        behind it is re-read when the card closes: ``on_screen_resume``)."""
+        fresh = self.app.store.ledger.household(h.id)
+        if fresh is not None:
+            self.open_card(fresh)
+
+    def edit_member(self, h, member) -> None:
+        from .member_form import MemberForm
+
+        def done(result: dict | None) -> None:
+            if result is None:
+                self.reopen_card(h)
+                return
+            if result["saved"]:
+                self.app.notify(self.app.t("patrol.mform.saved",
+                                           name=member.name_masked or member.id_masked or ""))
+            if result["release"]:
+                self.release_member(h, member)
+            else:
+                self.reopen_card(h)
+
+        self.app.push_screen(MemberForm(h, member), done)
+
+    def release_member(self, h, member) -> None:
+        """解除 chosen on the member form: the supervisor-confirmed release of monitoring."""
+        from .monitoring import ReleaseDialog
+
+        fresh = self.app.store.ledger.member(member.id) or member
+        person = {"id": fresh.id, "name_masked": fresh.name_masked or fresh.id_masked,
+                  "place": f"{h.building}-{h.unit}-{h.room}", "status_end": fresh.status_end}
+
+        def done(released: bool | None) -> None:
+            if released:
+                self.app.notify(self.app.t("mon.released", name=person["name_masked"] or ""))
+            self.reopen_card(h)
+
+        self.app.push_screen(ReleaseDialog(person), done)
+
+    def remove_member(self, h, member) -> None:
+        from .member_form import RemoveMemberDialog
+
+        def done(reason: str | None) -> None:
+            if reason is not None:
+                try:
+                    self.app.store.ledger.remove_member(member.id, reason)
+                except FieldkitError as exc:
+                    self._failed(exc)
+                else:
+                    self.app.notify(self.app.t("patrol.mremove.done", name=member.name_masked
+                                               or member.id_masked or ""))
+            self.reopen_card(h)
+
+        self.app.push_screen(RemoveMemberDialog(h, member), done)
 
     def action_visit(self) -> None:
         h = self.current()
