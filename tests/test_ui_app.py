@@ -122,6 +122,8 @@ async def test_first_run_sets_up_checkpoint_and_supervisor_and_shows_recovery_ke
         assert len(key) > 20
         await pilot.press("enter")  # a stray Enter does not skip the key
         assert isinstance(app.screen, RecoveryKeyScreen)
+        footer_keys = {b.description for b in app.screen._bindings.key_to_bindings["f10"]}
+        assert footer_keys == {"已抄写"}  # the footer speaks the screen language too
         await pilot.press("f10")
         await settle(pilot)
         assert isinstance(app.screen, GateScreen)  # supervisor, no console yet: the gate

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from ..errors import AuthError, FieldkitError, InputError, LockedError
 from .messages import LoggedIn
+from .widgets import translate_bindings
 from .widgets.statusbar import StatusBar
 
 
@@ -199,11 +200,14 @@ class SetupScreen(Screen):
 class RecoveryKeyScreen(Screen[bool]):
     """The recovery key, once. Leaving needs F10 so a stray Enter cannot skip it."""
 
-    BINDINGS = [Binding("f10", "written", "written down", id="setup.written")]
+    BINDINGS = [Binding("f10", "written", "keys.written_down", id="setup.written")]
 
     def __init__(self, recovery: str) -> None:
         super().__init__()
         self.recovery = recovery
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.t)
 
     def compose(self) -> ComposeResult:
         t = self.app.t
