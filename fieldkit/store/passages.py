@@ -83,6 +83,10 @@ def _now() -> datetime:
     return datetime.now().astimezone()
 
 
+def _stamp(ts: datetime) -> tuple[str, str]:
+    return ts.isoformat(timespec="milliseconds"), ts.date().isoformat()
+
+
 def reasons_json(decision: Decision) -> str:
     return json.dumps([{"code": r.code, "outcome": r.outcome.value, "alert": r.alert,
                         "params": r.params} for r in decision.reasons],
@@ -95,14 +99,15 @@ class Passages:
 
     # -- writing ------------------------------------------------------------------------
     def _row(self, p: PassageInput, decision: Decision, operator: str, shift_id: str | None,
-             entry_id: str | None, now: datetime | None = None,
+             entry_id: str | None, now: tuple[str, str] | None = None,
              reasons: str | None = None) -> dict[str, Any]:
+        """``now``: (ts, day) strings shared by a bulk batch, for rows without their own time."""
         s = self._s
         rid = str(uuid.uuid4())
-        ts = p.ts.astimezone() if p.ts else (now or _now())
+        ts_text, day = _stamp(p.ts.astimezone()) if p.ts else (now or _stamp(_now()))
         enc = s.cipher.encrypt
         return {
-            "id": rid, "ts": ts.isoformat(timespec="milliseconds"), "day": ts.date().isoformat(),
+            "id": rid, "ts": ts_text, "day": day,
             "shift_id": shift_id, "checkpoint": s.settings.checkpoint.code,
             "direction": p.direction, "id_kind": p.id_kind,
             "id_hash": s.index(p.id_number) if p.id_number else None,
@@ -162,7 +167,7 @@ class Passages:
         s = self._s
         operator = s.require_operator().name
         shift = s.shifts.current_id()
-        now = _now()
+        now = _stamp(_now())
         reasons: dict[int, tuple[Decision, str]] = {}  # decisions repeat: serialise each once
 
         def reasons_of(d: Decision) -> str:
