@@ -61,14 +61,14 @@ def raw_bulk(root: Path, rows: list[PassageInput], store) -> float:
 
     m001_core(Database(conn))
     cols = store.passages._COLUMNS
-    import uuid
+    from fieldkit.crypto import new_record_id  # the same id generator as the store
 
     t0 = time.perf_counter()
     params = []
     for p in rows:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S")
         values = {c: None for c in cols}
-        values.update(id=str(uuid.uuid4()), ts=ts, day=ts[:10], checkpoint="CP", direction=p.direction,
+        values.update(id=new_record_id(), ts=ts, day=ts[:10], checkpoint="CP", direction=p.direction,
                       id_kind=p.id_kind, id_hash=p.id_number, id_check_ok=1, name_masked=p.name,
                       id_masked=p.id_number, name_enc=p.name, id_number_enc=p.id_number,
                       phone_enc=p.phone, raw_scan_enc=p.raw_scan, temperature=p.temperature,

@@ -58,3 +58,29 @@ def test_pin_wrap():
     assert unwrap(key, blob, "label") == secret
     assert unwrap(derive_pin_key("2469", b"s" * 16, 1024), blob, "label") is None
     assert unwrap(key, blob, "other") is None
+
+
+@settings(max_examples=200)
+@given(st.text(min_size=1, max_size=10), st.dictionaries(
+    st.sampled_from(["name", "id_number", "phone", "notes"]), st.none() | st.text(max_size=40)))
+def test_encrypt_fields_matches_field_by_field(record_id, values):
+    sealed = CIPHER.encrypt_fields(record_id, values)
+    assert set(sealed) == set(values)
+    nonces = set()
+    for field, value in values.items():
+        assert CIPHER.decrypt(record_id, field, sealed[field]) == value
+        if value is not None:
+            nonces.add(sealed[field][2:14])
+    assert len(nonces) == sum(v is not None for v in values.values())  # never a reused nonce
+
+
+def test_record_ids_are_version_4_uuids():
+    import uuid
+
+    from fieldkit.crypto import new_record_id
+
+    ids = {new_record_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for rid in list(ids)[:50]:
+        u = uuid.UUID(rid)
+        assert u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == rid

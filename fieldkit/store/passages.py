@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Iterable
 
 from scanners.idnumber import mask_id, mask_name
 
+from ..crypto import new_record_id
 from ..domain import Decision, Outcome
 
 if TYPE_CHECKING:
@@ -103,9 +103,11 @@ class Passages:
              reasons: str | None = None) -> dict[str, Any]:
         """``now``: (ts, day) strings shared by a bulk batch, for rows without their own time."""
         s = self._s
-        rid = str(uuid.uuid4())
+        rid = new_record_id()
         ts_text, day = _stamp(p.ts.astimezone()) if p.ts else (now or _stamp(_now()))
-        enc = s.cipher.encrypt
+        enc = s.cipher.encrypt_fields(rid, {"name": p.name, "id_number": p.id_number,
+                                            "phone": p.phone, "raw_scan": p.raw_scan,
+                                            "notes": p.notes, "escort": p.escort})
         return {
             "id": rid, "ts": ts_text, "day": day,
             "shift_id": shift_id, "checkpoint": s.settings.checkpoint.code,
@@ -114,9 +116,8 @@ class Passages:
             "id_check_ok": int(p.id_check_ok),
             "name_masked": mask_name(p.name) if p.name else None,
             "id_masked": mask_id(p.id_number) if p.id_number else None,
-            "name_enc": enc(rid, "name", p.name), "id_number_enc": enc(rid, "id_number", p.id_number),
-            "phone_enc": enc(rid, "phone", p.phone), "raw_scan_enc": enc(rid, "raw_scan", p.raw_scan),
-            "notes_enc": enc(rid, "notes", p.notes), "escort_enc": enc(rid, "escort", p.escort),
+            "name_enc": enc["name"], "id_number_enc": enc["id_number"], "phone_enc": enc["phone"],
+            "raw_scan_enc": enc["raw_scan"], "notes_enc": enc["notes"], "escort_enc": enc["escort"],
             "temperature": p.temperature, "temperature_skipped": p.temperature_skipped,
             "code_colour": p.code_colour,
             "test_date": p.test_date.isoformat() if p.test_date else None,
@@ -290,7 +291,7 @@ class VehiclePassages:
         s = self._s
         operator = s.require_operator().name
         ts = _now()
-        vid = str(uuid.uuid4())
+        vid = new_record_id()
         row = {"id": vid, "ts": ts.isoformat(timespec="milliseconds"), "day": ts.date().isoformat(),
                "shift_id": s.shifts.current_id(), "checkpoint": s.settings.checkpoint.code,
                "direction": direction, "plate": plate.replace(" ", "").upper(), "pass_no": pass_no,
