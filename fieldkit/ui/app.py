@@ -61,6 +61,34 @@ class HoldTimeout(Message):
     """The hold-back time passed since a held key (decided in order with the queued keys)."""
 
 
+class StoreProblemScreen(Screen):
+    """The store cannot be opened (damaged or foreign file, no permission …): say so and stay.
+
+    The file is never touched; the only way on is to quit and fix the cause."""
+
+    BINDINGS = [Binding("q", "app.quit", "keys.quit"), Binding("ctrl+q", "app.quit", show=False)]
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self):
+        from textual.containers import Vertical
+        from textual.widgets import Footer, Label
+
+        t = self.app.t
+        with Vertical(classes="dialog", id="store-problem"):
+            yield Label(t("app.store_problem_title"), classes="dialog-title")
+            yield Static(self.message, id="store-problem-message")
+            yield Static(t("app.store_problem_hint"))
+        yield Footer()
+
+    def on_mount(self) -> None:
+        from .widgets import translate_bindings
+
+        translate_bindings(self, self.app.t)
+
+
 class BlankScreen(Screen):
     """Bottom of the stack: nothing personal is ever shown here."""
 
@@ -167,9 +195,9 @@ class FieldkitApp(App[int]):
         except BaseException as exc:
             self.store_error = exc
             self.store_ready.set()
-            self.call_from_thread(self.notify, self.error_text(exc), severity="error",
-                                  timeout=30)
-            raise
+            # Not a toast that fades over a login that cannot work: a screen that stays.
+            self.call_from_thread(self.switch_screen, StoreProblemScreen(self.error_text(exc)))
+            return  # handled: recorded for wait_for_store and shown
         self.call_from_thread(self._store_opened, store)
 
     def _store_opened(self, store) -> None:
