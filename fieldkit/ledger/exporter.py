@@ -177,12 +177,8 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
 def export_households(store: Store, path: str | Path, *, full: bool = False,
                       supervisor: Operator | None = None) -> dict[str, Any]:
     """The household ledger (一户一档) in the template layout; masked unless ``full``."""
-    operator = store.require_operator().name
-    _check_full(full, supervisor)
-    rows = household_rows(store, full=full)
-    written = _save_table(Path(path), TEMPLATE_TITLE, HOUSEHOLD_COLUMNS, rows)
-    _audit(store, operator, "household_ledger", written, len(rows), full, supervisor)
-    return {"file": str(written), "rows": len(rows), "full": full}
+    return _export(store, path, "household_ledger", TEMPLATE_TITLE, HOUSEHOLD_COLUMNS,
+                   household_rows, full, supervisor)
 
 
 def monitoring_rows(store: Store, *, full: bool, today: date | None = None) -> list[list[Any]]:
@@ -221,11 +217,18 @@ def monitoring_rows(store: Store, *, full: bool, today: date | None = None) -> l
 def export_monitoring(store: Store, path: str | Path, *, full: bool = False,
                       supervisor: Operator | None = None) -> dict[str, Any]:
     """The home monitoring ledger: one row per person per day, morning and evening readings."""
+    return _export(store, path, "monitoring_ledger", MONITORING_TITLE, MONITORING_COLUMNS,
+                   monitoring_rows, full, supervisor)
+
+
+def _export(store: Store, path: str | Path, kind: str, title: str, columns: Any,
+            rows_of: Any, full: bool, supervisor: Operator | None) -> dict[str, Any]:
+    """Check the right to full data, build the rows, write the file atomically, audit."""
     operator = store.require_operator().name
     _check_full(full, supervisor)
-    rows = monitoring_rows(store, full=full)
-    written = _save_table(Path(path), MONITORING_TITLE, MONITORING_COLUMNS, rows)
-    _audit(store, operator, "monitoring_ledger", written, len(rows), full, supervisor)
+    rows = rows_of(store, full=full)
+    written = _save_table(Path(path), title, columns, rows)
+    _audit(store, operator, kind, written, len(rows), full, supervisor)
     return {"file": str(written), "rows": len(rows), "full": full}
 
 

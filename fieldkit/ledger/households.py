@@ -324,14 +324,10 @@ class Ledger:
 
     def household_full(self, household_id: str, *, purpose: str) -> dict[str, Any]:
         """Decrypted household fields: audited as a full-data view."""
-        s = self._s
-        operator = s.require_operator().name
-        rows = s.g.query("SELECT * FROM households WHERE id = ?", [household_id])
-        if not rows:
+        row = self._s.read_full("households", household_id, entity="household", purpose=purpose)
+        if row is None:
             raise InputError(f"no household {household_id}")
-        with s.g.tx():
-            s.audit.append("view_full", operator, {"household": household_id, "purpose": purpose})
-        return self.household_fields(rows[0])
+        return self.household_fields(row)
 
     # -- members ------------------------------------------------------------------------------
     def _member_values(self, mid: str, f: dict[str, Any]) -> dict[str, Any]:
@@ -531,14 +527,10 @@ class Ledger:
 
     def member_full(self, member_id: str, *, purpose: str) -> dict[str, Any]:
         """Decrypted member fields: audited as a full-data view."""
-        s = self._s
-        operator = s.require_operator().name
-        rows = s.g.query("SELECT * FROM members WHERE id = ?", [member_id])
-        if not rows:
+        row = self._s.read_full("members", member_id, entity="member", purpose=purpose)
+        if row is None:
             raise InputError(f"no member {member_id}")
-        with s.g.tx():
-            s.audit.append("view_full", operator, {"member": member_id, "purpose": purpose})
-        return self.member_fields(rows[0])
+        return self.member_fields(row)
 
     # -- rounds and visits ------------------------------------------------------------------
     def current_round_id(self) -> str | None:

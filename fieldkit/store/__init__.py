@@ -144,6 +144,17 @@ class Store:
             raise SessionLocked("the store is locked: log in with your PIN first")
         return blind_index(self._index_key, id_number)
 
+    def read_full(self, table: str, record_id: str, *, entity: str, purpose: str) -> dict | None:
+        """One row whose personal fields the caller is about to decrypt, with the audit entry
+        of a full-data view written first (None, and nothing audited, when there is no row)."""
+        operator = self.require_operator().name
+        rows = self.g.query(f"SELECT * FROM {table} WHERE id = ?", [record_id])
+        if not rows:
+            return None
+        with self.g.tx():
+            self.audit.append("view_full", operator, {entity: record_id, "purpose": purpose})
+        return rows[0]
+
     # -- settings kept in the store ------------------------------------------------------
     def apply_kv_overrides(self) -> None:
         """Checkpoint identity and area mode set in the app override the config file."""

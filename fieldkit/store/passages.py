@@ -219,15 +219,10 @@ class Passages:
 
     def full(self, passage_id: str, *, purpose: str) -> dict[str, Any]:
         """Decrypted personal fields of one passage: audited as a full-data view."""
-        s = self._s
-        operator = s.require_operator().name
-        rows = s.g.query("SELECT * FROM passages WHERE id = ?", [passage_id])
-        if not rows:
+        row = self._s.read_full("passages", passage_id, entity="record", purpose=purpose)
+        if row is None:
             raise KeyError(passage_id)
-        out = self.decrypt_row(rows[0])
-        with s.g.tx():
-            s.audit.append("view_full", operator, {"record": passage_id, "purpose": purpose})
-        return out
+        return self.decrypt_row(row)
 
     def decrypt_row(self, r: dict[str, Any]) -> dict[str, Any]:
         """Row with personal fields decrypted (raises TamperedError on a bad ciphertext)."""
