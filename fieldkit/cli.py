@@ -198,6 +198,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     total = store.g.scalar("SELECT count(*) FROM passages") or 0
     checked, problem = store.audit.verify()
     shift = store.shifts.current()
+    town_rules = store.town_rules()
     data = {
         "store": str(store.path), "initialised": store.initialised,
         "checkpoint": {"name": cp.name, "code": cp.code, "level": cp.level, "mode": cp.area_mode},
@@ -205,6 +206,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "inside_now": store.passages.inside_now(), "sync": counts,
         "shift": shift["id"] if shift else None,
         "keypersons": store.keypersons.count(), "keypersons_updated_at": store.keypersons.updated_at(),
+        "town_rules": town_rules,
         "audit": {"entries": checked, "ok": problem is None,
                   "problem": problem.message if problem else None},
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -218,9 +220,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"quarantined {counts['quarantined']}\n"
             f"shift      {data['shift'] or 'none open'}\n"
             f"key list   {data['keypersons']} persons, updated {data['keypersons_updated_at'] or 'never'}\n"
+            f"town rules {_town_rules_text(town_rules, store.settings.config_rules)}\n"
             f"audit      {checked} entries, {'chain intact' if problem is None else problem.message}")
     emit(args, data, text)
     return EXIT_OK
+
+
+def _town_rules_text(town_rules: dict[str, Any], config_rules: Any) -> str:
+    def shown(value: Any) -> str:
+        return ",".join(value) if isinstance(value, list) else str(value)
+
+    overrides = [f"{key} {shown(value)} (config {shown(getattr(config_rules, key))})"
+                 for key, value in town_rules.items()]
+    return ", ".join(overrides) or "none (the config file's rules apply)"
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -143,13 +143,17 @@ class Settings:
     # Not from the file: where this run keeps its data, and which file it was read from.
     data_dir: Path = field(default_factory=paths.data_dir)
     source: Path | None = None
+    # The [rules] as the file gave them, before the town's overrides: copied by the store when
+    # it first opens, so a key the town stops overriding goes back to this value.
+    config_rules: RuleSettings | None = None
 
     @property
     def store_path(self) -> Path:
         return paths.store_file(self.data_dir)
 
 
-SECTIONS = [f.name for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "source")]
+SECTIONS = [f.name for f in dataclasses.fields(Settings)
+            if f.name not in ("data_dir", "source", "config_rules")]
 
 
 def _type_name(tp: Any) -> str:
@@ -195,6 +199,53 @@ def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
     return value
 
 
+def _check_key(file: str, section: str, known: dict[str, dataclasses.Field[Any]], key: str,
+               value: Any) -> Any:
+    if key not in known:
+        raise ConfigError(f"{file}: unknown key {section}.{key}; expected one of "
+                          + ", ".join(known))
+    return _check(file, f"{section}.{key}", known[key], value)
+
+
+def _check_temperature_bounds(file: str, r: RuleSettings) -> None:
+    if r.temperature_min >= r.temperature_max:
+        raise ConfigError(f"{file}: key rules.temperature_min: expected below "
+                          f"rules.temperature_max ({r.temperature_max}), found {r.temperature_min}")
+
+
+def validate_rules(mapping: Any, source: str, base: RuleSettings | None = None, *,
+                   problems: list[str] | None = None) -> dict[str, Any]:
+    """``[rules]`` keys from elsewhere than the config file (the town's overrides), checked
+    exactly as the file's are; the cross-checks see them over ``base`` (default: the defaults).
+    Returns the checked values.
+
+    Raises ``ConfigError`` at the first bad key. With a ``problems`` list a bad key is left out
+    and its one line appended there instead, so a device keeps the good keys from a town server
+    that is older or wrong. A mapping that is not a table is always an error.
+    """
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{source}: key rules: expected a table of rule settings, "
+                          f"found {mapping!r}")
+    known = {f.name: f for f in dataclasses.fields(RuleSettings)}
+    checked: dict[str, Any] = {}
+    for key, value in mapping.items():
+        try:
+            checked[key] = _check_key(source, "rules", known, key, value)
+        except ConfigError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+    try:
+        _check_temperature_bounds(source, dataclasses.replace(base or RuleSettings(), **checked))
+    except ConfigError as err:
+        if problems is None:
+            raise
+        problems.append(str(err))
+        for key in ("temperature_min", "temperature_max"):
+            checked.pop(key, None)
+    return checked
+
+
 def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Settings:
     settings = Settings()
     for section, table in data.items():
@@ -206,14 +257,8 @@ def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Setti
         target = getattr(settings, section)
         known = {f.name: f for f in dataclasses.fields(target)}
         for key, value in table.items():
-            if key not in known:
-                raise ConfigError(f"{file}: unknown key {section}.{key}; expected one of "
-                                  + ", ".join(known))
-            setattr(target, key, _check(file, f"{section}.{key}", known[key], value))
-    r = settings.rules
-    if r.temperature_min >= r.temperature_max:
-        raise ConfigError(f"{file}: key rules.temperature_min: expected below "
-                          f"rules.temperature_max ({r.temperature_max}), found {r.temperature_min}")
+            setattr(target, key, _check_key(file, section, known, key, value))
+    _check_temperature_bounds(file, settings.rules)
     n = settings.security.scrypt_n
     if n & (n - 1):
         raise ConfigError(f"{file}: key security.scrypt_n: expected a power of two, found {n}")

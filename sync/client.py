@@ -28,7 +28,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from fieldkit.errors import SyncError
+from fieldkit.errors import ConfigError, SyncError
 
 from . import protocol as p
 
@@ -75,7 +75,8 @@ class SyncReport:
     keypersons_removed: int = 0
     revocations: int = 0
     mode: str | None = None
-    rules_changed: bool = False
+    rules_changed: bool = False  # the town sent its rules (again)
+    rules_changed_keys: list[str] = field(default_factory=list)  # rules whose value changed
     cursor: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -96,6 +97,9 @@ class SyncReport:
             parts.append(f"{self.revocations} passes revoked")
         if self.mode:
             parts.append(f"mode {self.mode}")
+        if self.rules_changed:
+            parts.append("town rules " + (", ".join(self.rules_changed_keys) + " changed"
+                                          if self.rules_changed_keys else "unchanged"))
         return "synced: " + ", ".join(parts)
 
 
@@ -430,8 +434,7 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
         if doc.get("revocations"):
             store.revocations.apply(doc["revocations"])
         if doc.get("rules") is not None:
-            store.kv.set("town_rules", doc["rules"])
-            report.rules_changed = True
+            _apply_town_rules(store, doc["rules"], report)
         if doc.get("mode") is not None:
             mode = doc["mode"].get("mode")
             store.kv.set("area_mode", mode)
@@ -451,6 +454,19 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
         if not doc.get("more"):
             break
     report.cursor = cursor
+
+
+def _apply_town_rules(store: Any, rules: Any, report: SyncReport) -> None:
+    """The town's rules take effect at once; keys this device's checks refuse are skipped."""
+    try:
+        changes, skipped = store.set_town_rules(rules)
+    except ConfigError as err:
+        report.warnings.append(f"the town's rules were not applied ({err}): tell the town office")
+        return
+    report.warnings.extend(f"{line}: rule skipped, the config file's value applies; tell the "
+                           "town office" for line in skipped)
+    report.rules_changed = True
+    report.rules_changed_keys += [k for k in changes if k not in report.rules_changed_keys]
 
 
 def freshness(store: Any, settings: Any, now: float | None = None) -> dict[str, Any]:
@@ -503,7 +519,7 @@ def run_sync(store: Any, settings: Any, *, transport: httpx.BaseTransport | None
                                                                                   "server")
     counts = store.outbox.counts()
     report.pending = counts.get("pending", 0)
-    report.warnings = freshness(store, settings)["warnings"]
+    report.warnings += freshness(store, settings)["warnings"]
     store.kv.set("sync.last_attempt", started)
     if report.ok:
         store.kv.set("sync.last_sync", started)

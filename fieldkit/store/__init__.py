@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import importlib
 import time
 from pathlib import Path
+from typing import Any
 
-from ..config import Settings
+from ..config import Settings, validate_rules
 from ..crypto import FieldCipher, blind_index
-from ..errors import AuthError
+from ..errors import AuthError, ConfigError
 from .audit import AuditLog
 from .db import Guarded, connect
 from .keyring import Keyring, Operator
@@ -39,6 +42,8 @@ class SessionLocked(AuthError):
 class Store:
     def __init__(self, settings: Settings, path: Path, *, create: bool = False) -> None:
         self.settings = settings
+        if settings.config_rules is None:  # once: a reopen must not take town values for config
+            settings.config_rules = copy.deepcopy(settings.rules)
         self.path = path
         self.g = Guarded(connect(path, create=create))
         self.audit = AuditLog(self.g)
@@ -156,12 +161,60 @@ class Store:
         return rows[0]
 
     # -- settings kept in the store ------------------------------------------------------
-    def apply_kv_overrides(self) -> None:
-        """Checkpoint identity and area mode set in the app override the config file."""
+    def apply_kv_overrides(self) -> dict[str, tuple[Any, Any]]:
+        """Checkpoint identity and area mode set in the app, and the town's rule overrides,
+        win over the config file. Returns the rules whose value changed: {key: (from, to)}."""
         cp = self.settings.checkpoint
         cp.name = self.kv.get("checkpoint_name", cp.name)
         cp.code = self.kv.get("checkpoint_code", cp.code)
         cp.area_mode = self.kv.get("area_mode", cp.area_mode)
+        changes = self._rule_changes(self.town_rules())
+        self._apply_rules(changes)
+        return changes
+
+    def town_rules(self) -> dict[str, Any]:
+        """The town's rule overrides in force ({} when the config file's rules apply)."""
+        try:  # checked again: a version before town rules were applied stored them unchecked
+            return validate_rules(self.kv.get("town_rules") or {}, "town rules",
+                                  self.settings.config_rules, problems=[])
+        except ConfigError:
+            return {}
+
+    def set_town_rules(self, rules: Any) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
+        """The town's complete set of rule overrides (from a sync): a key it leaves out goes
+        back to the config file's value. Keys that fail this device's checks are skipped (the
+        server may be older or wrong), the rest stored, audited and applied at once. Returns
+        (the rules whose value changed {key: (from, to)}, one line per skipped key); raises
+        ``ConfigError`` when ``rules`` is not a table at all (then nothing changes)."""
+        skipped: list[str] = []
+        checked = validate_rules(rules, "town server", self.settings.config_rules,
+                                 problems=skipped)
+        changes = self._rule_changes(checked)
+        with self.g.tx():
+            previous = self.kv.get("town_rules")
+            self.kv.set("town_rules", checked)
+            if changes or skipped or previous != checked:
+                self.audit.append("setting_change", "town", {
+                    "key": "rules", "by": "town server", "town_rules": checked,
+                    "changes": {k: {"from": old, "to": new} for k, (old, new) in changes.items()},
+                    "skipped": skipped})
+        self._apply_rules(changes)
+        return changes, skipped
+
+    def _rule_changes(self, town: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """{key: (now, wanted)} for each rule not yet at the town's value, else the file's."""
+        rules, config = self.settings.rules, self.settings.config_rules
+        changes = {}
+        for f in dataclasses.fields(rules):
+            wanted = town.get(f.name, getattr(config, f.name))
+            if getattr(rules, f.name) != wanted:
+                changes[f.name] = (getattr(rules, f.name), wanted)
+        return changes
+
+    def _apply_rules(self, changes: dict[str, tuple[Any, Any]]) -> None:
+        # In place: screens and services hold this RuleSettings object.
+        for key, (_, wanted) in changes.items():
+            setattr(self.settings.rules, key, copy.deepcopy(wanted))
 
     def set_area_mode(self, mode: str, supervisor: Operator) -> None:
         from ..config import AREA_MODES

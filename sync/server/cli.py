@@ -13,6 +13,7 @@ import os
 import secrets
 import sys
 import time
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -220,17 +221,74 @@ def cmd_mode_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rules_push(args: argparse.Namespace) -> int:
+def read_rules_file(path: Path) -> dict[str, Any]:
+    """The town's rule overrides from a JSON object of ``[rules]`` keys (or ``{"rules": {…}}``)
+    or a TOML file with a ``[rules]`` table, each value checked as a device checks its config
+    file. ``{}`` is allowed: every device goes back to its own config."""
+    from fieldkit.config import validate_rules
+    from fieldkit.errors import ConfigError
+
+    toml = path.suffix.lower() == ".toml"
     try:
-        rules = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CliError(f"cannot read rules from {args.file}: {err}") from None
-    if not isinstance(rules, dict):
-        raise CliError(f"{args.file} must hold a JSON object of rule settings")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CliError(f"cannot read rules from {path}: {getattr(err, 'strerror', None) or err}"
+                       ) from None
+    try:
+        data = tomllib.loads(text) if toml else json.loads(text)
+    except ValueError as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise CliError(f"{path}: not valid {'TOML' if toml else 'JSON'} ({err})") from None
+    if toml:
+        if "rules" not in data or set(data) != {"rules"}:
+            others = ", ".join(f"[{k}]" for k in data if k != "rules") or "no [rules] table"
+            raise CliError(f"{path}: expected only a [rules] table (the other settings stay "
+                           f"each device's own), found {others}")
+        data = data["rules"]
+    elif isinstance(data, dict) and set(data) == {"rules"}:
+        data = data["rules"]
+    try:
+        return validate_rules(data, str(path))
+    except ConfigError as err:
+        raise CliError(str(err)) from None
+
+
+def _rule_value(value: Any) -> str:
+    return (", ".join(value) or "(none)") if isinstance(value, list) else str(value)
+
+
+def rules_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """One line per rule the push sets or gives back to the devices' own config."""
+    lines = []
+    for key, value in after.items():
+        if key not in before:
+            was = "until now each device's config"
+        elif before[key] == value:
+            was = "unchanged"
+        else:
+            was = f"was {_rule_value(before[key])}"
+        lines.append(f"  {key} = {_rule_value(value)}  ({was})")
+    lines += [f"  {key}: back to each device's config  (was {_rule_value(value)})"
+              for key, value in before.items() if key not in after]
+    return lines
+
+
+def cmd_rules_push(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    rules = read_rules_file(path)
     _, _, _, repo = _open(args)
-    repo.add_changes("rules", [rules], time.time())
-    repo.close()
-    print(f"Rules from {args.file} sent to devices (applied at their next sync)")
+    try:
+        last = repo.latest_change("rules")
+        before = last.data if last and isinstance(last.data, dict) else {}
+        repo.add_changes("rules", [rules], time.time())
+    finally:
+        repo.close()
+    lines = rules_diff(before, rules)
+    if rules:
+        print(f"Town rules from {path} (every other rule is each device's own config):")
+    else:
+        print(f"No town rules in {path}: every device goes back to its own config.")
+    print("\n".join(lines) if lines else "  nothing changes")
+    print("Sent to devices (applied at their next sync).")
     return 0
 
 
@@ -429,8 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mode", choices=["normal", "low", "medium", "high", "sealed"])
     p.add_argument("--note")
     p.set_defaults(func=cmd_mode_set)
-    p = sub.add_parser("rules", parents=[common], help="push rule settings (JSON) to devices")
-    p.add_argument("file")
+    p = sub.add_parser("rules", parents=[common],
+                       help="push rule overrides to devices (the complete set: a rule left out "
+                            "goes back to each device's config)")
+    p.add_argument("file", help="JSON object of [rules] keys, or TOML with a [rules] table")
     p.set_defaults(func=cmd_rules_push)
 
     from .passes_cli import register as register_passes

@@ -346,6 +346,12 @@ class PgRepository(Repository):
                                "ORDER BY seq LIMIT %s", (cursor, limit)).fetchall()
         return [Change(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
+    def latest_change(self, kind: str) -> Change | None:
+        with self._conn(tx=False) as con:
+            row = con.execute("SELECT seq, kind, data, created_at FROM changes WHERE kind = %s "
+                              "ORDER BY seq DESC LIMIT 1", (kind,)).fetchone()
+        return Change(row[0], row[1], json.loads(row[2]), row[3]) if row else None
+
     def keyperson_hashes(self) -> set[str]:
         with self._conn(tx=False) as con:
             return {r[0] for r in con.execute("SELECT id_hash FROM keypersons WHERE active")}

@@ -207,6 +207,10 @@ class Repository(abc.ABC):
     def changes_since(self, cursor: int, limit: int) -> list[Change]: ...
 
     @abc.abstractmethod
+    def latest_change(self, kind: str) -> Change | None:
+        """The newest change of one kind (the rules in force, the mode), or None."""
+
+    @abc.abstractmethod
     def keyperson_hashes(self) -> set[str]:
         """Hashes currently on the key-person list (added and not removed since)."""
 

@@ -254,6 +254,11 @@ class SqliteRepository(Repository):
             (cursor, limit))
         return [Change(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
+    def latest_change(self, kind: str) -> Change | None:
+        row = self._con.execute("SELECT seq, kind, data, created_at FROM changes WHERE kind = ? "
+                                "ORDER BY seq DESC LIMIT 1", (kind,)).fetchone()
+        return Change(row[0], row[1], json.loads(row[2]), row[3]) if row else None
+
     def keyperson_hashes(self) -> set[str]:
         return {r[0] for r in self._con.execute("SELECT id_hash FROM keypersons WHERE active = 1")}
 
