@@ -351,11 +351,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for backend in backends:
-            from sync.client import wire_record
+            from sync.client import wire_line
 
             store = make_device(root, backend, args.records, args.batch)
-            lines = [p.canonical_json(wire_record(item))
-                     for item in store.outbox.pending(args.records)]
+            lines = [wire_line(item) for item in store.outbox.pending(args.records)]
             raw = bench_raw(root, backend, lines, args.batch)
             one = bench_one_device(root, backend, store, args.records)
             store.close()

@@ -273,22 +273,27 @@ class TestTown:
 
 def fake_record(i: int, *, checkpoint: str = "CP-1", day: str = "2022-04-01",
                 id_hash: str | None = None, record_id: str | None = None,
-                extra: dict | None = None) -> dict[str, Any]:
-    """A gate passage as a device would send it (the body is what the server keeps sealed)."""
+                extra: dict | None = None, legacy: bool = False) -> dict[str, Any]:
+    """A gate passage as a device sends it (the body is what the server keeps sealed).
+    ``legacy``: in the form devices before 2026-12 sent, the indexed fields beside the body."""
     import hashlib
     import json
     import uuid
 
     hour, minute = divmod(i % 1440, 60)
     at = f"{day}T{hour:02d}:{minute:02d}:{i % 60:02d}.000+08:00"
+    town_hash = id_hash or hashlib.sha256(f"person{i % 5000}".encode()).hexdigest()
     body = {"id": record_id or str(uuid.uuid4()), "ts": at, "day": day, "checkpoint": checkpoint,
             "direction": "in" if i % 2 == 0 else "out", "decision": "admit",
             "temperature": 36.5, "code_colour": "green", "category": "resident",
             "name": "张三", "name_masked": "张*", "id_number": "11010519491231002X",
-            "id_masked": "110105********002X", "operator": "gate-a", **(extra or {})}
+            "id_masked": "110105********002X", "operator": "gate-a", "id_hash_town": town_hash,
+            **(extra or {})}
     content_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
                                              ensure_ascii=False).encode()).hexdigest()
-    return {"id": body["id"], "kind": "passage", "hash": content_hash, "at": at,
-            "checkpoint": checkpoint, "direction": body["direction"],
-            "id_hash": id_hash or hashlib.sha256(f"person{i % 5000}".encode()).hexdigest(),
-            "name_masked": "张*", "id_masked": "110105********002X", "body": body}
+    record = {"id": body["id"], "kind": "passage", "hash": content_hash, "body": body}
+    if legacy:
+        record.update({"at": body["ts"], "checkpoint": checkpoint, "direction": body["direction"],
+                       "id_hash": town_hash, "name_masked": "张*",
+                       "id_masked": "110105********002X"})
+    return record

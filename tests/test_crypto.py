@@ -51,6 +51,17 @@ def test_blind_index_is_keyed_and_normalised():
     assert blind_index(k1, "11010519491231002X") != blind_index(k2, "11010519491231002X")
 
 
+@settings(max_examples=500)
+@given(st.binary(min_size=1, max_size=130), st.text(max_size=40))
+def test_blind_index_is_hmac_sha256(key, id_number):
+    """The blind index is plain HMAC-SHA256 (the town server and older devices compute it so
+    too): the precomputed-pad implementation must agree with the standard library's."""
+    import hmac
+
+    normalised = "".join(id_number.split()).upper().encode()
+    assert blind_index(key, id_number) == hmac.digest(key, normalised, "sha256").hex()
+
+
 def test_pin_wrap():
     key = derive_pin_key("2468", b"s" * 16, 1024)
     secret = new_key()

@@ -100,7 +100,7 @@ def test_one_bad_record_never_blocks_the_batch(town, http):
     device_id, key = town.enroll_raw(http, "gate-1")
     good = [fake_record(i) for i in range(3)]
     bad = [{"id": "not-a-uuid", "kind": "passage", "hash": "0" * 64, "body": {}},
-           dict(fake_record(9), at="yesterday"),
+           fake_record(9, extra={"ts": "yesterday"}),
            dict(fake_record(10), hash="XYZ")]
     lines = p.encode_records(good[:1] + bad + good[1:]) + [b"{not json"]
     _, body = p.seal_batch(lines, device_id=device_id, device_key=key,
@@ -123,7 +123,7 @@ def test_bodies_are_encrypted_at_rest_and_queries_work(town, http):
     trace = town.repo.trace_person(person)
     assert [t.record_id for t in trace] == [records[i]["id"] for i in (0, 3, 6, 9)]
     assert {t.checkpoint for t in trace} == {"CP-1", "CP-2"} and trace[0].device == "gate-1"
-    start = records[2]["at"]
+    start = records[2]["body"]["ts"]
     from datetime import datetime
 
     t0 = datetime.fromisoformat(start).timestamp()
@@ -144,6 +144,25 @@ def test_bodies_are_encrypted_at_rest_and_queries_work(town, http):
         blob = sqlite3.connect(town.repo.path).execute(
             "SELECT body FROM records WHERE record_id = ?", (rid,)).fetchone()[0]
         assert b'"id_number"' in decrypt_body(AESGCM(town.keys.data_key), rid, blob)
+
+
+def test_records_from_older_devices_are_indexed_the_same(town, http):
+    """Devices before 2026-12 sent the indexed fields beside the body too: both forms land
+    with the same time, checkpoint, direction and person hash."""
+    device_id, key = town.enroll_raw(http, "gate-1")
+    person = "b" * 64
+    new = [fake_record(i, checkpoint="CP-9", id_hash=person) for i in range(0, 4)]
+    old = [fake_record(i, checkpoint="CP-9", id_hash=person, legacy=True) for i in range(4, 8)]
+    assert "at" in old[0] and "at" not in new[0]
+    _, body = town.seal(device_id, key, new + old)
+    assert post_batch(http, device_id, body).json()["counts"]["stored"] == 8
+    trace = town.repo.trace_person(person)
+    from datetime import datetime
+
+    assert [(t.record_id, t.checkpoint, t.direction, t.occurred_at) for t in trace] == [
+        (r["id"], "CP-9", r["body"]["direction"], datetime.fromisoformat(r["body"]["ts"])
+         .timestamp()) for r in new + old]
+    assert {t.id_masked for t in trace} == {"110105********002X"}
 
 
 def test_refusals_store_nothing_and_are_logged(town, http, caplog):

@@ -15,7 +15,7 @@ from ..errors import AuthError, ConfigError
 from .audit import AuditLog
 from .db import Guarded, connect
 from .keyring import Keyring, Operator
-from .passages import PassageInput, PassageRow, Passages, VehiclePassages
+from .passages import LOCAL_ONLY, PassageInput, PassageRow, Passages, VehiclePassages
 from .shifts import Shifts
 from .synctables import (
     KV,
@@ -31,8 +31,16 @@ from .synctables import (
 # Modules that attach facades and event kinds to every opened store: ``attach(store)``.
 STORE_EXTENSIONS = ("fieldkit.ledger",)
 
-__all__ = ["Store", "open_store", "init_store", "PassageInput", "PassageRow", "Operator",
-           "OutboxItem", "EventKind"]
+__all__ = [
+    "EventKind",
+    "Operator",
+    "OutboxItem",
+    "PassageInput",
+    "PassageRow",
+    "Store",
+    "init_store",
+    "open_store",
+]
 
 
 class SessionLocked(AuthError):
@@ -57,7 +65,8 @@ class Store:
         self.keypersons = KeyPersons(self)
         self.revocations = Revocations(self)
         self.isolation = IsolationIndex(self)
-        self.outbox.register(EventKind("passage", "passages", self._passage_body))
+        self.outbox.register(EventKind("passage", "passages", self._passage_body,
+                                       local=LOCAL_ONLY))
         self.outbox.register(EventKind("vehicle", "vehicle_passages", self.vehicles.body))
         self._cipher: FieldCipher | None = None
         self._index_key: bytes | None = None

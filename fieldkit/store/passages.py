@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from scanners.idnumber import mask_id, mask_name
+from sync.protocol import loads
 
 from ..crypto import new_record_id
 from ..domain import Decision, Outcome
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort")
 _PERSONAL_COLUMNS = tuple((f, f"{f}_enc") for f in PERSONAL)
 _ENCRYPTED_COLUMNS = frozenset(c for _, c in _PERSONAL_COLUMNS)
+# Local bookkeeping that never goes to the town server (and the local blind index).
+LOCAL_ONLY = ("id_hash", "superseded", "sync_state", "sync_reason", "synced_at", "batch_id",
+               "alerts_ack")
 
 
 @dataclass(kw_only=True)
@@ -94,7 +99,7 @@ def reasons_json(decision: Decision) -> str:
 
 
 class Passages:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     # -- writing ------------------------------------------------------------------------
@@ -264,19 +269,26 @@ class Passages:
         return c
 
     def body(self, r: dict[str, Any]) -> dict[str, Any]:
-        """The record as it goes to the town server (decrypted; sealed in transit)."""
-        out = self.decrypt_row(r)
-        for k in ("id_hash", "superseded", "sync_state", "sync_reason", "synced_at", "batch_id",
-                  "alerts_ack"):
-            out.pop(k, None)
-        return out
+        """The record as it goes to the town server (decrypted; sealed in transit), made from
+        the row in place: this runs once per record on every sync, and the row is the outbox's
+        own copy."""
+        decrypt, rid, pop = self._s.cipher.decrypt, r["id"], r.pop
+        for f, column in _PERSONAL_COLUMNS:
+            blob = pop(column, None)
+            r[f] = None if blob is None else decrypt(rid, f, blob)
+        for k in LOCAL_ONLY:
+            pop(k, None)
+        reasons = r["reasons"]
+        if isinstance(reasons, str):
+            r["reasons"] = loads(reasons)
+        return r
 
 
 class VehiclePassages:
     _COLUMNS = ("id ts day shift_id checkpoint direction plate pass_no kind disinfected occupants "
                 "decision reasons operator").split()
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def record(self, *, direction: str, plate: str, pass_no: str | None, kind: str,

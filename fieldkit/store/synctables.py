@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sync.protocol import canonical_json
+
+from ..crypto import blind_index
 from ..errors import TamperedError
 
 if TYPE_CHECKING:
@@ -19,23 +23,15 @@ def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                              default=str)
+class OutboxItem(NamedTuple):
+    """One record on its way out (a tuple: thousands are made per batch)."""
 
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8: the same bytes as ``sync.protocol.canonical_json``
-    (one shared encoder: ``json.dumps`` with options builds a new one per call)."""
-    return _CANONICAL.encode(value).encode()
-
-
-@dataclass(frozen=True)
-class OutboxItem:
     record_id: str
     kind: str
     body: dict[str, Any]
     content_hash: str  # SHA-256 of ``canonical``
     canonical: bytes = b""  # the body as canonical JSON, so the wire needs no second encoding
+    rowid: int = 0  # its row, for a ranged mark_synced; 0 when it must be marked by id
 
 
 @dataclass(frozen=True)
@@ -45,57 +41,126 @@ class EventKind:
     kind: str
     table: str
     body: Callable[[dict[str, Any]], dict[str, Any]]
+    # Columns the body never uses (local bookkeeping): not even read from the table.
+    local: tuple[str, ...] = ()
+
+
+# ``sync_state != 'synced'`` is the partial index's own condition: SQLite uses the index only
+# when the query repeats it (it cannot tell that 'pending' is not 'synced').
+_PENDING = "sync_state != 'synced' AND sync_state = 'pending'"
+
+
+class _NotTheBatch(Exception):
+    pass
 
 
 class Outbox:
     """Every event table's rows with ``sync_state`` pending → synced | quarantined."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
         self.kinds: dict[str, EventKind] = {}
 
     def register(self, kind: EventKind) -> None:
         self.kinds[kind.kind] = kind
 
-    def _items(self, where: str, limit: int) -> list[OutboxItem]:
-        out: list[OutboxItem] = []
+    def _walk(self, where: str, page: int) -> Iterator[list[OutboxItem]]:
+        """Rows matching ``where`` in every event table, in insertion order, as items in lists
+        of at most ``page``. A keyset walk (``rowid``): what was read is never read again, even
+        while it is still pending (a batch in flight), and rows added meanwhile are reached."""
+        g = self._s.g
         town_key = self._s.secrets.get("town_index_key")
+        town_hashes: dict[str, str] = {}  # one person passes many times: hash each ID once
+        out: list[OutboxItem] = []
         for ek in self.kinds.values():
-            if len(out) >= limit:
-                break
-            rows = self._s.g.query(f"SELECT * FROM {ek.table} WHERE {where} ORDER BY ts LIMIT ?",
-                                   [limit - len(out)])
-            for r in rows:
-                try:
-                    body = ek.body(r)
-                except TamperedError as exc:
-                    # A record that cannot be read must not block the queue.
-                    self.mark_quarantined(r["id"], f"local: {exc}", kind=ek.kind)
-                    continue
-                if town_key and body.get("id_number"):
-                    from ..crypto import blind_index
+            wanted = "*"
+            if ek.local:
+                wanted = ", ".join(c for c in self._columns(ek.table) if c not in ek.local)
+            sql = (f"SELECT {wanted}, CASE WHEN sync_reason IS NULL THEN rowid ELSE 0 END, "
+                   f"rowid FROM {ek.table} WHERE {where} AND rowid > ? "
+                   f"ORDER BY rowid LIMIT {int(page)}")
+            last = 0
+            while True:
+                with g.lock:
+                    cur = g.db.execute(sql, [last])
+                    columns = [c[0] for c in cur.description][:-2]
+                    rows = cur.fetchall()
+                if not rows:
+                    break
+                last = rows[-1][-1]
+                for row in rows:
+                    item = self._item(ek, dict(zip(columns, row)), row[-2], town_key,
+                                      town_hashes)
+                    if item is not None:
+                        out.append(item)
+                while len(out) >= page:
+                    yield out[:page]
+                    out = out[page:]
+                if len(rows) < page:
+                    break
+        if out:
+            yield out
 
-                    body["id_hash_town"] = blind_index(town_key, body["id_number"])
-                canonical = canonical_json(body)
-                out.append(OutboxItem(r["id"], ek.kind, body, hashlib.sha256(canonical).hexdigest(),
-                                      canonical))
-        return out
+    def _columns(self, table: str) -> list[str]:
+        return [r["name"] for r in self._s.g.query(f"PRAGMA table_info({table})")]
+
+    def _item(self, ek: EventKind, row: dict[str, Any], rowid: int, town_key: bytes | None,
+              town_hashes: dict[str, str]) -> OutboxItem | None:
+        try:
+            body = ek.body(row)
+        except TamperedError as exc:
+            # A record that cannot be read must not block the queue.
+            self.mark_quarantined(row["id"], f"local: {exc}", kind=ek.kind)
+            return None
+        id_number = body.get("id_number")
+        if town_key and id_number:
+            town_hash = town_hashes.get(id_number)
+            if town_hash is None:
+                town_hash = town_hashes[id_number] = blind_index(town_key, id_number)
+            body["id_hash_town"] = town_hash
+        canonical = canonical_json(body)
+        return OutboxItem(row["id"], ek.kind, body, hashlib.sha256(canonical).hexdigest(),
+                          canonical, rowid)
+
+    def batches(self, size: int) -> Iterator[list[OutboxItem]]:
+        """Every record not yet on the server, oldest first, in lists of at most ``size``, each
+        read once: the next list can be read while the one before is on its way."""
+        return self._walk(_PENDING, max(1, size))
 
     def pending(self, limit: int) -> list[OutboxItem]:
         """The oldest records not yet on the server, with their bodies and content hashes."""
-        return self._items("sync_state = 'pending'", limit)
+        return next(self.batches(limit), [])
 
     def content_hashes(self) -> dict[str, str]:
         """Content hash of every readable record, whatever its sync state (for reconciliation)."""
-        return {i.record_id: i.content_hash for i in self._items("1", 10**9)}
+        return {i.record_id: i.content_hash for items in self._walk("1", 5000) for i in items}
 
     def _table_of(self, record_id: str, kind: str | None) -> list[str]:
         if kind:
             return [self.kinds[kind].table]
         return [k.table for k in self.kinds.values()]
 
-    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None) -> None:
+    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None,
+                    rowids: list[int] | None = None) -> None:
+        """Mark records as on the server. With ``kind`` and the items' ``rowid`` s (a batch
+        from :meth:`batches`), one ranged update does it: every row of the batch's rowid range
+        still pending and never requeued is one of the batch (the walk read them all, in
+        order). The count of rows changed proves it; if it differs, the update is undone and
+        the rows are marked one by one."""
         now = _now()
+        if kind and rowids and all(rowids) and len(rowids) == len(record_ids):
+            table = self.kinds[kind].table
+            try:
+                with self._s.g.tx() as db:
+                    changed = db.execute(
+                        f"UPDATE {table} SET sync_state='synced', synced_at=?, batch_id=? "
+                        f"WHERE rowid BETWEEN ? AND ? AND {_PENDING} AND sync_reason IS NULL",
+                        [now, batch_id, min(rowids), max(rowids)]).rowcount
+                    if changed != len(rowids):
+                        raise _NotTheBatch
+                return
+            except _NotTheBatch:
+                pass
         with self._s.g.tx() as db:
             for table in self._table_of("", kind):
                 db.conn.executemany(
@@ -109,10 +174,13 @@ class Outbox:
                            [reason[:500], record_id])
 
     def requeue(self, record_id: str) -> None:
-        """Put a quarantined record back in the queue (after the supervisor fixed the cause)."""
+        """Put a quarantined record back in the queue (after the supervisor fixed the cause).
+        It keeps a reason ("requeued: …"), which keeps it out of a ranged
+        :meth:`mark_synced` of a batch it was never in."""
         with self._s.g.tx() as db:
             for table in self._table_of(record_id, None):
-                db.execute(f"UPDATE {table} SET sync_state='pending', sync_reason=NULL "
+                db.execute(f"UPDATE {table} SET sync_state='pending', "
+                           f"sync_reason='requeued: ' || coalesce(sync_reason, '') "
                            f"WHERE id=? AND sync_state='quarantined'", [record_id])
 
     def counts(self) -> dict[str, int]:
@@ -135,7 +203,7 @@ class Outbox:
 class KV:
     """Plaintext device settings (JSON values): device id, server URL, pinned keys, cursor."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -151,7 +219,7 @@ class KV:
 class Secrets:
     """Small secrets encrypted under the data key (device signing key, town index key)."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def get(self, name: str) -> bytes | None:
@@ -169,7 +237,7 @@ class Secrets:
 class KeyPersons:
     """The town's key-person list: blind-index hashes only (never plaintext IDs)."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def apply(self, entries: list[dict[str, Any]], removed: list[str] = ()) -> None:
@@ -203,7 +271,7 @@ class KeyPersons:
 
 
 class Revocations:
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def apply(self, pass_ids: list[str]) -> None:
@@ -222,7 +290,7 @@ class Revocations:
 class IsolationIndex:
     """Who is under home isolation/monitoring, by local blind index (from the ledger)."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self._s = store
 
     def set(self, id_hash: str, status: str | None, end_date: str | None = None) -> None:

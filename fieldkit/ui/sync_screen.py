@@ -39,8 +39,9 @@ class _CountingOutbox:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
 
-    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None) -> None:
-        self._outbox.mark_synced(record_ids, batch_id, kind=kind)
+    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None,
+                    rowids: list[int] | None = None) -> None:
+        self._outbox.mark_synced(record_ids, batch_id, kind=kind, rowids=rowids)
         self.settled += len(record_ids)
         self._progress(self.settled)
 

@@ -49,19 +49,7 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BODY_PREFIX = b"R1"  # version tag of record bodies encrypted at rest
 
-try:  # 3-5x faster than the standard library on the ingest path
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - orjson is a dependency, this is a safety net
-    _orjson_loads = json.loads
-
-
-def _loads(line: bytes) -> Any:
-    """orjson, and the standard library for what orjson refuses but it reads (NaN, huge
-    integers): the records accepted stay exactly those the standard library accepts."""
-    try:
-        return _orjson_loads(line)
-    except ValueError:
-        return json.loads(line)
+_loads = p.loads  # orjson on the ingest path, with the standard library's acceptance
 
 
 class Refusal(Exception):
@@ -145,10 +133,18 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
     content_hash = get("hash")
     if content_hash.__class__ is not str or not _HASH.fullmatch(content_hash):
         raise ValueError("content hash must be 64 lower-case hex digits")
-    if get("body").__class__ is not dict:
+    body = get("body")
+    if body.__class__ is not dict:
         raise ValueError("record body is missing")
+    # What the server indexes comes from the body (``ts``, ``id_hash_town`` ...). Devices before
+    # this version also sent it beside the body, as ``at`` and ``id_hash``: that copy is used
+    # when present.
+    if "at" in obj:
+        at_text, id_hash = get("at"), get("id_hash")
+    else:
+        get = body.get
+        at_text, id_hash = get("ts"), get("id_hash_town")
     occurred_at = day = None
-    at_text = get("at")
     if at_text is not None:
         try:
             at = datetime.fromisoformat(at_text)
@@ -158,7 +154,6 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         occurred_at = at.timestamp()
-    id_hash = get("id_hash")
     if id_hash is not None and (id_hash.__class__ is not str or not _HASH.fullmatch(id_hash)):
         raise ValueError("id_hash must be 64 lower-case hex digits")
     nonce = nonce or os.urandom(12)
