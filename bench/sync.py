@@ -293,7 +293,8 @@ def bench_many_devices(root: Path, backend: str, n: int, devices: int, batch: in
         for d, (device_id, key) in enumerate(enrolled):
             records = [fake_record(d * per_device + i, checkpoint=f"CP-{d % 7}")
                        for i in range(per_device)]
-            bodies = [helper.seal(device_id, key, records[i : i + batch])[1]
+            bodies = [helper.seal(device_id, key, records[i : i + batch],
+                                  compression=p.choose_compression(p.COMPRESSIONS))[1]
                       for i in range(0, per_device, batch)]
             work.append((device_id, bodies))
         wire = sum(len(b) for _, bodies in work for b in bodies)

@@ -64,6 +64,10 @@ class SyncServerError(SyncError):
     pass
 
 
+class _CompressionRefused(SyncServerError):
+    """The server cannot read the batch's compression (it read it when it offered it)."""
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -267,6 +271,7 @@ def enroll(store: Any, url: str, token: str, *, transport: httpx.BaseTransport |
     kv.set("sync.town_x25519", payload["town_x25519"])
     kv.set("sync.fingerprint", expected_fp)
     kv.set("sync.max_batch_records", int(payload["max_batch_records"]))
+    kv.set("sync.compression", p.choose_compression(payload.get("compression")))
     kv.set("sync.cursor", 0)
     if ca_pem:
         kv.set("sync.tls_ca_pem", ca_pem)
@@ -286,6 +291,7 @@ class _Identity:
     key: Ed25519PrivateKey
     town_ed25519: Any
     town_x25519: Any
+    compression: str = "zlib"  # the best both sides read, as the server last said
 
 
 def _identity(store: Any, settings: Any) -> _Identity:
@@ -300,7 +306,8 @@ def _identity(store: Any, settings: Any) -> _Identity:
         raise NotEnrolledError("the device key is missing from the store: enroll again")
     return _Identity(device_id, url, Ed25519PrivateKey.from_private_bytes(raw_key),
                      p.load_ed25519_public(p.b64d(store.kv.get("sync.town_ed25519"))),
-                     p.load_x25519_public(p.b64d(store.kv.get("sync.town_x25519"))))
+                     p.load_x25519_public(p.b64d(store.kv.get("sync.town_x25519"))),
+                     p.choose_compression([store.kv.get("sync.compression", "zlib")]))
 
 
 def wire_record(item: Any) -> dict[str, Any]:
@@ -332,11 +339,15 @@ class _Uploader:
 
     def seal(self, lines: list[bytes]) -> tuple[str, bytes]:
         return p.seal_batch(lines, device_id=self.ident.device_id, device_key=self.ident.key,
-                            town_x25519=self.ident.town_x25519)
+                            town_x25519=self.ident.town_x25519,
+                            compression=self.ident.compression)
 
     def send(self, lines: list[bytes]) -> tuple[str, dict[str, Any]]:
-        """Seal and send one batch (the same bytes again on a retry) and return its reply."""
-        batch_id, body = self.seal(lines)
+        """Seal and send one batch and return its reply."""
+        return self.post(*self.seal(lines))
+
+    def post(self, batch_id: str, body: bytes) -> tuple[str, dict[str, Any]]:
+        """Send one sealed batch (the same bytes again on a retry) and return its reply."""
         last: Exception | None = None
         for attempt in range(RETRIES + 1):
             if attempt:
@@ -362,6 +373,9 @@ class _Uploader:
                     f"the town server failed (HTTP {resp.status_code}): tell the town office "
                     "if it repeats; records stay pending")
                 continue
+            if resp.status_code == 400 and self.ident.compression != "zlib" and (
+                    _server_message(resp)[0] == "unsupported_compression"):
+                raise _CompressionRefused(self.ident.compression)
             _raise_for(resp, "the batch")
             try:
                 return batch_id, resp.json()
@@ -429,8 +443,12 @@ class _Pipeline:
     def submit(self, lines: list[bytes], items: list[Any]) -> None:
         """Send this batch once the one in flight is answered; write that one's fates while
         this one is on its way."""
+        compression = self.uploader.ident.compression
+        sealed = self.uploader.seal(lines)
         answered = self._answer()
-        self.in_flight = (self.sender.submit(self.uploader.send, lines), lines, items)
+        if self.uploader.ident.compression != compression:  # the server refused it meanwhile
+            sealed = self.uploader.seal(lines)
+        self.in_flight = (self.sender.submit(self.uploader.post, *sealed), lines, items)
         if answered:
             self._settle(*answered)
 
@@ -448,6 +466,14 @@ class _Pipeline:
         self.in_flight = None
         try:
             batch_id, reply = future.result()
+        except _CompressionRefused:
+            # The server no longer reads what it once offered (a reinstall without zstandard):
+            # zlib from now on, and this batch again.
+            self.uploader.ident.compression = "zlib"
+            self.store.kv.set("sync.compression", "zlib")
+            self.submit(lines, items)
+            self.finish()
+            return None
         except SyncServerError as err:
             if "too large" not in str(err) or len(items) <= 1:
                 raise
@@ -531,6 +557,8 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
         report.keypersons_added += len(added)
         report.keypersons_removed += len(removed)
         report.revocations += len(doc.get("revocations", []))
+        if doc.get("compression") is not None:
+            store.kv.set("sync.compression", p.choose_compression(doc["compression"]))
         cursor = int(doc["cursor"])
         store.kv.set("sync.cursor", cursor)
         store.kv.set("sync.updates_at", float(doc["issued_at"]))

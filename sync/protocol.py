@@ -37,6 +37,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+try:  # faster and smaller than zlib; both sides fall back to zlib without it
+    import zstandard
+except ImportError:  # pragma: no cover - a dependency; a safety net for odd installs
+    zstandard = None
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -61,6 +66,22 @@ STORED = "stored"
 DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 REJECTED = "rejected"
+
+
+# Compressions of a batch's plaintext this side can read, preferred first. The server lists its
+# own in the enrollment reply, ``/v1/info`` and every update; a device uses the first it shares.
+COMPRESSIONS = ("zstd", "zlib") if zstandard is not None else ("zlib",)
+ZSTD_LEVEL = 1  # on FieldKit's records level 1 is both the fastest and (here) the smallest
+ZLIB_LEVEL = 6
+
+
+def choose_compression(offered: Any) -> str:
+    """The best compression both sides read; zlib when the other side names none."""
+    if isinstance(offered, list | tuple):
+        for name in COMPRESSIONS:
+            if name in offered:
+                return name
+    return "zlib"
 
 
 class ProtocolError(Exception):
@@ -229,6 +250,7 @@ class BatchHeader:
     created_at: float
     count: int
     eph_pub: bytes
+    compression: str = "zlib"
 
     def to_bytes(self) -> bytes:
         return canonical_json(
@@ -239,7 +261,7 @@ class BatchHeader:
                 "created_at": self.created_at,
                 "count": self.count,
                 "eph_pub": b64e(self.eph_pub),
-                "compression": "zlib",
+                "compression": self.compression,
             }
         )
 
@@ -262,15 +284,16 @@ def seal_batch(
     town_x25519: X25519PublicKey,
     batch_id: str | None = None,
     created_at: float | None = None,
-    level: int = 6,
+    compression: str = "zlib",
 ) -> tuple[str, bytes]:
-    """Compress, seal and sign records already encoded as canonical JSON lines."""
+    """Compress, seal and sign records already encoded as JSON lines."""
     batch_id = batch_id or new_batch_id()
-    plain = zlib.compress(b"\n".join(lines), level)
+    plain = compress(b"\n".join(lines), compression)
     # The ephemeral key is part of the header (AAD), so generate it first.
     eph = X25519PrivateKey.generate()
     eph_pub = raw_public(eph.public_key())
-    header = BatchHeader(device_id, batch_id, created_at or time.time(), len(lines), eph_pub)
+    header = BatchHeader(device_id, batch_id, created_at or time.time(), len(lines), eph_pub,
+                         compression)
     header_bytes = header.to_bytes()
     key = _seal_key(
         eph.exchange(town_x25519), eph_pub, raw_public(town_x25519), batch_id.encode()
@@ -297,15 +320,58 @@ def read_batch_header(body: bytes) -> tuple[BatchHeader, bytes, bytes, bytes]:
             created_at=float(h["created_at"]),
             count=int(h["count"]),
             eph_pub=b64d(h["eph_pub"]),
+            compression=str(h.get("compression")),
         )
-        if h.get("v") != PROTOCOL_VERSION or h.get("compression") != "zlib":
+        if h.get("v") != PROTOCOL_VERSION:
             raise ProtocolError("bad_envelope", f"unsupported batch version {h.get('v')!r}")
+        if header.compression not in COMPRESSIONS:
+            raise ProtocolError("unsupported_compression",
+                                f"batch is compressed with {header.compression!r}, this side "
+                                f"reads {', '.join(COMPRESSIONS)}: send it with zlib")
     except ProtocolError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ProtocolError("bad_envelope", "batch header is not valid") from None
     signed = body[:-SIG_LEN]
     return header, header_bytes, body[8 + hlen : -SIG_LEN], signed
+
+
+def compress(data: bytes, compression: str) -> bytes:
+    if compression == "zstd":
+        # A compressor per call: one is not to be shared between threads, and making one is
+        # cheap beside compressing a batch.
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+    return zlib.compress(data, ZLIB_LEVEL)
+
+
+def decompress(data: bytes, compression: str, limit: int) -> bytes:
+    """At most ``limit`` bytes out, whatever the data claims (a zstd frame states its own size,
+    and a one-shot decompression would trust it: a bomb)."""
+    too_large = ProtocolError("batch_too_large",
+                              f"batch expands beyond {limit} bytes: send smaller batches")
+    if compression == "zstd":
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+                chunks, size = [], 0
+                while size <= limit:
+                    chunk = reader.read(min(1 << 20, limit + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+        except zstandard.ZstdError:
+            raise ProtocolError("bad_envelope", "batch content is not valid zstd data") from None
+        if size > limit:
+            raise too_large
+        return b"".join(chunks)
+    d = zlib.decompressobj()
+    try:
+        plain = d.decompress(data, limit)
+    except zlib.error:
+        raise ProtocolError("bad_envelope", "batch content is not valid zlib data") from None
+    if d.unconsumed_tail:
+        raise too_large
+    return plain
 
 
 def verify_batch_signature(body: bytes, signed: bytes, device_public: Ed25519PublicKey) -> None:
@@ -327,15 +393,7 @@ def open_batch(
     compressed = open_sealed(
         town_x25519, header.eph_pub, ciphertext, header.batch_id.encode(), header_bytes
     )
-    d = zlib.decompressobj()
-    try:
-        plain = d.decompress(compressed, max_plain_bytes)
-    except zlib.error:
-        raise ProtocolError("bad_envelope", "batch content is not valid zlib data") from None
-    if d.unconsumed_tail:
-        raise ProtocolError(
-            "batch_too_large", f"batch expands beyond {max_plain_bytes} bytes: send smaller batches"
-        )
+    plain = decompress(compressed, header.compression, max_plain_bytes)
     lines = plain.split(b"\n") if plain else []
     if len(lines) != header.count:
         raise ProtocolError(

@@ -206,6 +206,7 @@ class TownServer:
             "index_key_sealed": {"eph": p.b64e(eph), "blob": p.b64e(sealed)},
             "max_batch_records": self.settings.max_batch_records,
             "max_body_bytes": self.settings.max_body_bytes,
+            "compression": list(p.COMPRESSIONS),
             "server_time": time.time(),
         })
 
@@ -340,6 +341,7 @@ class TownServer:
             "revocations": revocations,
             "rules": rules,
             "mode": mode,
+            "compression": list(p.COMPRESSIONS),
         })
 
     def info(self) -> dict[str, Any]:
@@ -348,6 +350,7 @@ class TownServer:
             "fingerprint": self.keys.fingerprint,
             "max_batch_records": self.settings.max_batch_records,
             "max_body_bytes": self.settings.max_body_bytes,
+            "compression": list(p.COMPRESSIONS),
             "server_time": time.time(),
         }
 
