@@ -23,6 +23,7 @@ import gc
 import logging
 import ssl
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -421,49 +422,77 @@ def _collector_paused() -> Iterator[None]:
 
 
 class _Pipeline:
-    """Uploads batches in order, one in flight, while the next one is read, encoded and sealed
-    and the fates of the one before are written.
+    """Uploads batches while the next one is read, encoded and sealed and the fates of the
+    ones before are written.
 
-    The sender thread seals and sends (zlib and the network wait let the caller's thread go on);
-    every store access stays on the caller's thread. A batch is sent only after the one before
-    has been answered: when one fails, the batch prepared behind it is dropped unsent and its
-    records stay pending for the next run.
+    Up to :attr:`DEPTH` batches are in flight at once (the server opens one while it stores
+    the other), once the server has answered one: a run against a server that is down or
+    failing stops after the first batch, as before. A batch holding a kind the server merges in arrival order (ledger edits) goes
+    alone: everything before it is answered first. The sender threads only wait on the
+    network; reading, sealing and every store access stay on the caller's thread. When a batch
+    fails, the ones in flight beside it are still answered and settled, the batch prepared
+    behind it is dropped unsent, and its records stay pending for the next run.
     """
+
+    DEPTH = 2
 
     def __init__(self, store: Any, uploader: _Uploader, report: SyncReport, size: int) -> None:
         self.store, self.uploader, self.report = store, uploader, report
         self.size = size  # records per request; halved when the server says it is too large
-        self.sender = ThreadPoolExecutor(1, thread_name_prefix="fieldkit-sync-send")
-        self.in_flight: tuple[Future[tuple[str, dict[str, Any]]], list[bytes], list[Any]] | None
-        self.in_flight = None
+        self.sender = ThreadPoolExecutor(self.DEPTH, thread_name_prefix="fieldkit-sync-send")
+        self.depth = 1  # one at a time until the server has answered once in this run
+        # (reply, lines, items, ordered), oldest first
+        self.in_flight: deque[tuple[Future[tuple[str, dict[str, Any]]], list[bytes],
+                                    list[Any], bool]] = deque()
 
     def close(self) -> None:
         self.sender.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, lines: list[bytes], items: list[Any]) -> None:
-        """Send this batch once the one in flight is answered; write that one's fates while
-        this one is on its way."""
+        """Send this batch when there is room for it; write the fates of the batches answered
+        meanwhile while it is on its way."""
+        ordered = any(item.kind in p.ORDERED_KINDS for item in items)
         compression = self.uploader.ident.compression
         sealed = self.uploader.seal(lines)
-        answered = self._answer()
+        answered = []
+        with self._salvage_on_error():
+            while self.in_flight and (ordered or len(self.in_flight) >= self.depth):
+                answered += self._answer_oldest()
         if self.uploader.ident.compression != compression:  # the server refused it meanwhile
             sealed = self.uploader.seal(lines)
-        self.in_flight = (self.sender.submit(self.uploader.post, *sealed), lines, items)
-        if answered:
-            self._settle(*answered)
+        self.in_flight.append((self.sender.submit(self.uploader.post, *sealed), lines, items,
+                               ordered))
+        for batch in answered:
+            self._settle(*batch)
 
     def finish(self) -> None:
-        answered = self._answer()
-        if answered:
-            self._settle(*answered)
+        """Every batch answered and its fates written."""
+        with self._salvage_on_error():
+            while self.in_flight:
+                for batch in self._answer_oldest():
+                    self._settle(*batch)
 
-    def _answer(self) -> tuple[str, dict[str, Any], list[Any]] | None:
-        """Wait for the batch in flight: (batch id, reply, its items), or None if there is
-        none (or it went again in smaller batches, already settled)."""
-        if self.in_flight is None:
-            return None
-        future, lines, items = self.in_flight
-        self.in_flight = None
+    @contextmanager
+    def _salvage_on_error(self) -> Iterator[None]:
+        """On a failure, the batches still in flight are waited for and those the server took
+        are settled (nothing it stored stays pending here), then the failure goes on."""
+        try:
+            yield
+        except BaseException:
+            while self.in_flight:
+                future, _, items, _ = self.in_flight.popleft()
+                try:
+                    batch_id, reply = future.result()
+                except Exception as err:  # noqa: BLE001 - the first failure is the one reported
+                    log.info("a batch beside the failed one failed too: %s", err)
+                    continue
+                self._settle(batch_id, reply, items)
+            raise
+
+    def _answer_oldest(self) -> list[tuple[str, dict[str, Any], list[Any]]]:
+        """Wait for the oldest batch in flight: [(batch id, reply, its items)], or [] when it
+        went again (in smaller batches, or in zlib) and was settled that way."""
+        future, lines, items, _ = self.in_flight.popleft()
         try:
             batch_id, reply = future.result()
         except _CompressionRefused:
@@ -473,7 +502,7 @@ class _Pipeline:
             self.store.kv.set("sync.compression", "zlib")
             self.submit(lines, items)
             self.finish()
-            return None
+            return []
         except SyncServerError as err:
             if "too large" not in str(err) or len(items) <= 1:
                 raise
@@ -483,13 +512,14 @@ class _Pipeline:
             for k in range(0, len(items), size):
                 self.submit(lines[k : k + size], items[k : k + size])
             self.finish()
-            return None
-        return batch_id, reply, items
+            return []
+        self.depth = self.DEPTH
+        return [(batch_id, reply, items)]
 
     def _settle(self, batch_id: str, reply: dict[str, Any], items: list[Any]) -> None:
+        _apply_reply(self.store, items, reply, batch_id, self.report)
         self.report.batches += 1
         self.report.sent += len(items)
-        _apply_reply(self.store, items, reply, batch_id, self.report)
 
 
 def _encode(store: Any, items: list[Any], report: SyncReport) -> tuple[list[bytes], list[Any]]:

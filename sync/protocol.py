@@ -61,6 +61,10 @@ PATH_ENROLL = "/v1/enroll"
 PATH_BATCHES = "/v1/batches"
 PATH_UPDATES = "/v1/updates"
 
+# Record kinds the server merges in the order they arrive (the household ledger's edits): a
+# device never has two batches holding them in flight at once.
+ORDERED_KINDS = frozenset({"ledger_edit"})
+
 # Record fates in a batch reply.
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -351,6 +355,14 @@ def decompress(data: bytes, compression: str, limit: int) -> bytes:
                               f"batch expands beyond {limit} bytes: send smaller batches")
     if compression == "zstd":
         try:
+            stated = zstandard.frame_content_size(data)
+            if 0 <= stated <= limit:  # the frame states a size within the limit: one go
+                plain = zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+                if len(plain) != stated:
+                    raise zstandard.ZstdError("frame content size mismatch")
+                return plain
+            if stated > limit:
+                raise too_large
             with zstandard.ZstdDecompressor().stream_reader(data) as reader:
                 chunks, size = [], 0
                 while size <= limit:

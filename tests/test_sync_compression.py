@@ -28,8 +28,15 @@ def town(tmp_path):
 
 
 @pytest.fixture
-def http(town):
-    with httpx.Client(transport=SyncASGITransport(town.app), base_url="http://town") as client:
+def transport(town):
+    t = SyncASGITransport(town.app)
+    yield t
+    t.shutdown()
+
+
+@pytest.fixture
+def http(transport):
+    with httpx.Client(transport=transport, base_url="http://town") as client:
         yield client
 
 
@@ -72,8 +79,7 @@ def test_both_compressions_are_read_and_zstd_is_smaller(town, http):
     assert town.repo.record_count() == 400
 
 
-def test_a_zstd_bomb_is_refused_without_expanding_it(town, http):
-    device_id, key = town.enroll_raw(http, "gate-1")
+def test_a_zstd_bomb_is_refused_without_expanding_it(town):
     limit = town.settings.max_plain_bytes
     # A frame that states its own (huge) size: a one-shot decompression would allocate it.
     bomb = zstandard.ZstdCompressor(level=1).compress(b"\n" * (limit * 4))
@@ -103,8 +109,7 @@ def test_an_unknown_compression_is_refused_with_a_clear_reason(town, http):
     assert town.repo.record_count() == 0
 
 
-def test_a_device_uses_what_the_server_offers(store, town):
-    transport = SyncASGITransport(town.app)
+def test_a_device_uses_what_the_server_offers(store, town, transport):
     sc.enroll(store, "http://town", town.new_token("gate-east"), transport=transport)
     assert store.kv.get("sync.compression") == "zstd"
     # A device enrolled before zstd existed keeps zlib until the server's next update says more.
@@ -130,8 +135,7 @@ def test_a_device_uses_what_the_server_offers(store, town):
 
 
 def test_a_server_that_stopped_reading_zstd_gets_zlib_and_nothing_is_lost(store, town,
-                                                                          monkeypatch):
-    transport = SyncASGITransport(town.app)
+                                                                          transport, monkeypatch):
     sc.enroll(store, "http://town", town.new_token("gate-east"), transport=transport)
     add_passages(store, 60)
     # The town server was reinstalled without zstandard: it reads zlib only, and says so.

@@ -45,7 +45,6 @@ from .town import ServerSettings, TownKeys
 
 log = logging.getLogger("fieldkit.server")
 
-_HASH = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BODY_PREFIX = b"R1"  # version tag of record bodies encrypted at rest
 
@@ -97,6 +96,11 @@ def decrypt_body(cipher: AESGCM, record_id: str, blob: bytes) -> bytes:
     return cipher.decrypt(blob[2:14], blob[14:], b"record:" + record_id.encode())
 
 
+def _is_hash(value: Any) -> bool:
+    """64 lower-case hex digits (``str.strip`` with the digit set: a third of a regex's cost)."""
+    return value.__class__ is str and len(value) == 64 and not value.strip("0123456789abcdef")
+
+
 def _short_text(value: Any, name: str, limit: int = 128) -> str | None:
     if value is None or (value.__class__ is str and len(value) <= limit):
         return value
@@ -131,7 +135,7 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
     if kind.__class__ is not str or not 0 < len(kind) <= 32:
         raise ValueError("record kind is missing")
     content_hash = get("hash")
-    if content_hash.__class__ is not str or not _HASH.fullmatch(content_hash):
+    if not _is_hash(content_hash):
         raise ValueError("content hash must be 64 lower-case hex digits")
     body = get("body")
     if body.__class__ is not dict:
@@ -154,7 +158,7 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         occurred_at = at.timestamp()
-    if id_hash is not None and (id_hash.__class__ is not str or not _HASH.fullmatch(id_hash)):
+    if id_hash is not None and not _is_hash(id_hash):
         raise ValueError("id_hash must be 64 lower-case hex digits")
     nonce = nonce or os.urandom(12)
     return IngestRecord(

@@ -14,7 +14,7 @@ import abc
 import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..protocol import CONFLICT, DUPLICATE, STORED
 from .ledger import LedgerEdit, LedgerTx
@@ -42,9 +42,9 @@ class Device:
     last_seen: float | None = None
 
 
-@dataclass(frozen=True)
-class IngestRecord:
-    """One record of a batch, parsed and ready for storage (body already encrypted at rest)."""
+class IngestRecord(NamedTuple):
+    """One record of a batch, parsed and ready for storage (body already encrypted at rest).
+    A tuple: thousands are made per batch, and a frozen dataclass costs five times as much."""
 
     index: int
     record_id: str
