@@ -9,29 +9,22 @@ import httpx
 import pytest
 import zstandard
 
-from fieldkit.config import load_settings
-from fieldkit.domain import Decision, Outcome
-from fieldkit.store import PassageInput, init_store
 from sync import client as sc
 from sync import protocol as p
-from sync.testing import SyncASGITransport, TestTown, fake_record, make_repo
+from sync.testing import fake_record
+from tests.sync_support import add_passages, device_store, sqlite_town, town_transport
 
-ADMIT = Decision(Outcome.ADMIT, ())
-
-
-@pytest.fixture
-def town(tmp_path):
-    (tmp_path / "town").mkdir()
-    repo = make_repo("sqlite", str(tmp_path / "town"))
-    yield TestTown(repo)
-    repo.close()
+__all__ = ["sqlite_town", "town_transport"]  # fixtures used here
 
 
 @pytest.fixture
-def transport(town):
-    t = SyncASGITransport(town.app)
-    yield t
-    t.shutdown()
+def town(sqlite_town):
+    return sqlite_town
+
+
+@pytest.fixture
+def transport(town_transport):
+    return town_transport
 
 
 @pytest.fixture
@@ -42,19 +35,9 @@ def http(transport):
 
 @pytest.fixture
 def store(tmp_path):
-    settings = load_settings(None, tmp_path / "device")
-    settings.security.scrypt_n = 2**10
-    settings.sync.batch_size = 25
-    s = init_store(settings)
-    s.setup("sup", "1234", checkpoint_name="East gate", checkpoint_code="CP-E")
+    s = device_store(tmp_path / "device", batch_size=25)
     yield s
     s.close()
-
-
-def add_passages(store, n: int) -> None:
-    store.passages.record_many(
-        (PassageInput(direction="in", id_kind="resident_id", id_number="11010519491231002X",
-                      name="张三", temperature=36.5, source="cli"), ADMIT) for _ in range(n))
 
 
 def post(http, device_id, body):

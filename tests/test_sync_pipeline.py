@@ -9,14 +9,12 @@ import time
 import httpx
 import pytest
 
-from fieldkit.config import load_settings
-from fieldkit.domain import Decision, Outcome
-from fieldkit.store import PassageInput, init_store
 from sync import client as sc
 from sync import protocol as p
-from sync.testing import SyncASGITransport, TestTown, make_repo
+from sync.testing import SyncASGITransport
+from tests.sync_support import add_passages, device_store, sqlite_town, town_transport
 
-ADMIT = Decision(Outcome.ADMIT, ())
+__all__ = ["sqlite_town", "town_transport"]  # fixtures used here
 
 
 class Watching(httpx.BaseTransport):
@@ -60,38 +58,22 @@ def batch_kinds(body: bytes) -> list[str]:
 
 
 @pytest.fixture
-def town(tmp_path):
-    (tmp_path / "town").mkdir()
-    repo = make_repo("sqlite", str(tmp_path / "town"))
-    t = TestTown(repo)
-    KEYS["x25519"] = t.keys.x25519
-    yield t
-    repo.close()
+def town(sqlite_town):
+    KEYS["x25519"] = sqlite_town.keys.x25519
+    return sqlite_town
 
 
 @pytest.fixture
-def inner(town):
-    t = SyncASGITransport(town.app)
-    yield t
-    t.shutdown()
+def inner(town, town_transport):
+    return town_transport
 
 
 @pytest.fixture
 def store(tmp_path, town, inner):
-    settings = load_settings(None, tmp_path / "device")
-    settings.security.scrypt_n = 2**10
-    settings.sync.batch_size = 10
-    s = init_store(settings)
-    s.setup("sup", "1234", checkpoint_name="East gate", checkpoint_code="CP-E")
+    s = device_store(tmp_path / "device", batch_size=10)
     sc.enroll(s, "http://town", town.new_token("gate-east"), transport=inner)
     yield s
     s.close()
-
-
-def add_passages(store, n: int) -> None:
-    store.passages.record_many(
-        (PassageInput(direction="in", id_kind="resident_id", id_number="11010519491231002X",
-                      name="张三", temperature=36.5, source="cli"), ADMIT) for _ in range(n))
 
 
 def on_server(town) -> int:
