@@ -93,6 +93,19 @@ def enrolled(store, town, url, transport=None):
     return store
 
 
+def test_an_update_with_nothing_new_still_dates_the_key_person_list(store, sqlite_repo):
+    """The status line and the gate's freshness say when the list was last checked with the
+    town, not only when it last changed ("updated never" after a good sync misled)."""
+    town = TestTown(sqlite_repo)
+    transport = SyncASGITransport(town.app)
+    enrolled(store, town, "http://town", transport)
+    assert store.keypersons.updated_at() is None
+    report = sc.run_sync(store, store.settings, transport=transport)
+    assert report.ok and report.keypersons_added == 0
+    assert store.keypersons.updated_at() is not None
+    transport.shutdown()
+
+
 def test_enroll_sync_and_updates_in_process(store, repo):
     town = TestTown(repo)
     transport = SyncASGITransport(town.app)

@@ -267,6 +267,16 @@ class KeyPersons:
         return self._s.g.scalar("SELECT count(*) FROM keypersons") or 0
 
     def updated_at(self) -> str | None:
+        """When the list was last brought up to date (ISO text): the town's last update
+        received by sync when enrolled (even one that changed nothing), else the list's own
+        last change."""
+        issued = self._s.kv.get("sync.updates_at")
+        if issued:
+            try:
+                return datetime.fromtimestamp(float(issued)).astimezone().isoformat(
+                    timespec="seconds")
+            except (TypeError, ValueError, OverflowError):
+                pass
         return self._s.kv.get("keypersons_updated_at")
 
 
