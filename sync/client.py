@@ -343,10 +343,6 @@ class _Uploader:
                             town_x25519=self.ident.town_x25519,
                             compression=self.ident.compression)
 
-    def send(self, lines: list[bytes]) -> tuple[str, dict[str, Any]]:
-        """Seal and send one batch and return its reply."""
-        return self.post(*self.seal(lines))
-
     def post(self, batch_id: str, body: bytes) -> tuple[str, dict[str, Any]]:
         """Send one sealed batch (the same bytes again on a retry) and return its reply."""
         last: Exception | None = None
