@@ -421,10 +421,11 @@ class _Pipeline:
     """Uploads batches while the next one is read, encoded and sealed and the fates of the
     ones before are written.
 
-    Up to :attr:`DEPTH` batches are in flight at once (the server opens one while it stores
-    the other), once the server has answered one: a run against a server that is down or
-    failing stops after the first batch, as before. A batch holding a kind the server merges in arrival order (ledger edits) goes
-    alone: everything before it is answered first. The sender threads only wait on the
+    Up to :attr:`DEPTH` batches are in flight at once, once the server has answered one (a
+    run against a server that is down or failing stops after the first batch). Two in flight
+    hide the round trip on a slow mobile link and let the server open one batch while it
+    stores the other. A batch holding a kind the server merges in arrival order (ledger edits)
+    goes alone: everything before it is answered first. The sender threads only wait on the
     network; reading, sealing and every store access stay on the caller's thread. When a batch
     fails, the ones in flight beside it are still answered and settled, the batch prepared
     behind it is dropped unsent, and its records stay pending for the next run.
