@@ -63,13 +63,27 @@ def app_for(settings, store, **kwargs) -> FieldkitApp:
     return make_app(settings, store, entries=screen_entries(MY_MODULES), **kwargs)
 
 
-def wedge(app: FieldkitApp, text: str, gap: float = 0.006) -> None:
-    """What a USB scanner does: a burst of keys, much faster than a person, then Enter."""
-    start = time.monotonic()
+def wedge(app: FieldkitApp, text: str, gap: float = 0.006, start: float | None = None) -> None:
+    """What a USB scanner does: a burst of keys, much faster than a person, then Enter.
+
+    ``start``: when its first key comes (default now), so a test can place the burst exactly
+    against a person's keys (see :func:`typed`)."""
+    start = time.monotonic() if start is None else start
     for i, ch in enumerate([*text, "enter"]):
         event = events.Key("enter", "\r") if ch == "enter" else events.Key(ch, ch)
         event.time = start + i * gap
         app.post_message(event)
+
+
+def typed(app: FieldkitApp, text: str, gap: float = 0.1, start: float | None = None) -> float:
+    """A person's keys ``gap`` apart, stamped as the terminal driver stamps them (not when a busy
+    test loop gets round to them); returns the last key's time."""
+    start = time.monotonic() if start is None else start
+    for i, ch in enumerate(text):
+        event = events.Key(ch, ch)
+        event.time = start + i * gap
+        app.post_message(event)
+    return start + (len(text) - 1) * gap
 
 
 def status_text(app) -> str:

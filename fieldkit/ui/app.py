@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,12 @@ WEDGE_MIN_LENGTH = 6  # shorter bursts are a person typing (a temperature is 3-4
 # type a key every 1-10 ms; a person rarely two within 40 ms. Slower scanners still work (their
 # keys reach the field and are taken back out at Enter), they are just not as fast.
 HOLD_S = 0.040
+# Where a scan starts in a run of fast keys: a scanner's own keys come a few ms apart and evenly,
+# so a key that came well after the one before it (over twice the slowest gap after it, and a
+# few ms more for the terminal's jitter) ends a person's typing in front of the burst. A fixed
+# presentation scanner reads a phone whenever it is held under it: within ms of a typed key.
+CADENCE_FACTOR = 2.0
+CADENCE_SLACK_S = 0.008
 SYNC_TICK_S = 5.0  # how often the background-sync timer asks whether a run is due
 
 
@@ -371,9 +377,10 @@ class FieldkitApp(App[int]):
     def _wedge_key(self, event: events.Key) -> bool:
         """Feed the burst detector; True when the key ended a scan (and is swallowed).
 
-        Keys of the scan still held back are dropped; a person's slower keys in front of the
-        burst go to the field. When part of a (slow) scanner's burst already reached the field,
-        each key's snapshot gives the field back exactly what the person had typed.
+        Keys of the scan still held back are dropped; a person's keys in front of the burst go
+        to the field (:meth:`_scan_in_tail` finds where the burst starts). When part of a (slow)
+        scanner's burst already reached the field, each key's snapshot gives the field back
+        exactly what the person had typed.
         """
         if event.key == "enter":
             key = "enter"
@@ -393,14 +400,12 @@ class FieldkitApp(App[int]):
         limit = self.wedge.max_median_gap_ms * 1.5 / 1000
         while start > 0 and keys[start][1] - keys[start - 1][1] <= limit:
             start -= 1
-        text = "".join(k[0] for k in keys[start:])
-        if len(text) < WEDGE_MIN_LENGTH:
+        if len(keys) - start < WEDGE_MIN_LENGTH:
             return False
-        from scanners.payloads import parse_payload
-
-        result = parse_payload(text, self.payload_config())
-        if result.kind == "unknown":
+        found = self._scan_in_tail(keys, start, event.time)
+        if found is None:
             return False  # fast typing that is not a code: let the field have it
+        start, text, result = found
         # "Scan done" is when the scanner's Enter arrived (same clock as perf_counter on Linux).
         t0 = time.perf_counter() - max(0.0, time.monotonic() - event.time)
         read = ScanRead(text, result, "wedge", t0)
@@ -408,13 +413,8 @@ class FieldkitApp(App[int]):
         scan_events = {id(k[3]) for k in keys[start:]}
         whole_scan_held = any(e is keys[start][3] for e in held)
         prefix = [e for e in held if id(e) not in scan_events]  # a person's keys before it
-        if prefix:
-            self.call_later(self._release_held, prefix)
         if whole_scan_held:  # nothing of the burst reached a field: nothing to undo
-            if prefix:
-                self.call_later(self.post_message, read)
-            else:
-                self.post_message(read)
+            self.call_later(self._release_then_scan, prefix, read)
             return True
         snapshot = keys[start][2]
         if snapshot is None:
@@ -430,6 +430,66 @@ class FieldkitApp(App[int]):
         # The burst's keys may still wait in the field's own queue: restore after them.
         widget.call_later(restore)
         return True
+
+    async def _release_then_scan(self, prefix: list[events.Key], read: ScanRead) -> None:
+        """Give a person's keys in front of a scan to the field, then deliver the scan."""
+        await self._release_held(prefix)
+        # Through the focused widget's queue, after the keys it was given (now or before the
+        # burst): the screen reads, say, the temperature typed just before the scan.
+        target = self.focused or self.screen
+        if not target.call_later(self.post_message, read):
+            self.post_message(read)
+
+    def _scan_in_tail(self, keys: list, start: int,
+                      enter_time: float) -> tuple[int, str, Any] | None:
+        """Where in the fast tail ``keys[start:]`` the scanner's keys begin, with their text and
+        what they read as; None when no part of the tail is a code.
+
+        A person's reading typed just before a scan is part of the fast tail (gaps up to 1.5 ×
+        the detector's median, for slow scanners): "368" + an ID reads as no code at all (or,
+        with a 15-digit ID, as a wrong one), and the merged text would go to the field. So the
+        scan is first looked for where the tail's own cadence breaks, then in the whole tail
+        (slow or uneven scanners), then, when typing came as fast as a scanner, in shorter
+        tails that read as a code by themselves.
+        """
+        from scanners.payloads import parse_payload
+
+        config = self.payload_config()
+        times = [k[1] for k in keys] + [enter_time]
+        last = len(keys) - WEDGE_MIN_LENGTH  # a shorter burst is not a scan
+
+        @cache
+        def read(s: int) -> tuple | None:
+            text = "".join(k[0] for k in keys[s:])
+            result = parse_payload(text, config)
+            return None if result.kind == "unknown" else (s, text, result)
+
+        def clean(found: tuple | None) -> bool:  # not merely an ID found inside the text
+            return found is not None and not (found[2].parsed or {}).get("embedded_in_text")
+
+        # The burst starts at the latest key that came much slower than every key after it (or
+        # at the tail's start), or one key later: a scanner that began right after a person's
+        # key brings that key along, and it reads as no code or as an ID inside text.
+        slowest, brk = 0.0, start
+        for s in range(len(keys) - 1, start, -1):
+            slowest = max(slowest, times[s + 1] - times[s])
+            if s <= last and times[s] - times[s - 1] > CADENCE_FACTOR * slowest + CADENCE_SLACK_S:
+                brk = s
+                break
+        at_break = [read(s) for s in (brk, brk + 1) if s <= last]
+        whole = read(start)
+        for found in (*at_break, whole):
+            if clean(found):
+                return found
+        # Keys as fast as a scanner's: a shorter tail that is a code by itself is the scan, and
+        # what is in front of it a person's (a reading: a few keys, so a long burst that is no
+        # code costs a few parses, not one per key). An ID counts only when the whole tail is no
+        # code: a link that ends in an ID is one payload, not typing in front of an ID.
+        for s in range(start + 1, min(last, start + 16) + 1):
+            found = read(s)
+            if clean(found) and (whole is None or found[2].kind != "resident_id"):
+                return found
+        return next((found for found in (*at_break, whole) if found), None)
 
     def payload_config(self):
         """What the payload parsers need: town keys for passes, revocations, code patterns."""
@@ -541,7 +601,7 @@ class FieldkitApp(App[int]):
         if store is None:
             return  # still opening; refreshed once it is open
         cp = self.settings.checkpoint
-        updated = keylist_updated_at(store)
+        updated = store.keypersons.updated_at()
         stale = False
         if updated:
             try:
@@ -657,18 +717,6 @@ class FieldkitApp(App[int]):
             self._sync_error_shown = report.error_kind
             self.notify(self.t("app.sync_failed", error=sync_error_text(report, self.t)),
                         severity="warning", timeout=10)
-
-
-def keylist_updated_at(store) -> str | None:
-    """When the key-person list was last brought up to date: the town's last update received
-    by sync (when enrolled), else the list's own import time; ISO text."""
-    issued = store.kv.get("sync.updates_at")
-    if issued:
-        try:
-            return datetime.fromtimestamp(float(issued)).astimezone().isoformat()
-        except (TypeError, ValueError, OverflowError):
-            pass
-    return store.keypersons.updated_at()
 
 
 def sync_error_text(report, t) -> str:
