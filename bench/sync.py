@@ -251,7 +251,37 @@ def bench_raw(root: Path, backend: str, lines: list[bytes], batch: int, tag: str
     return {"rate": (n - 1) / cpu.used["wall"], "cpu": cpu.per_record(n - 1)}
 
 
-def bench_one_device(root: Path, backend: str, store, n: int) -> dict:
+class SlowLink(httpx.HTTPTransport):
+    """A mobile link's round trip on every request (loopback has none)."""
+
+    def __init__(self, rtt_s: float) -> None:
+        super().__init__()
+        self.rtt_s = rtt_s
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        time.sleep(self.rtt_s)
+        return super().handle_request(request)
+
+
+def bench_link(root: Path, rtt_ms: float, n: int, batch: int) -> dict[int, float]:
+    """One device over a link with ``rtt_ms`` of round trip, one and two batches in flight."""
+    from sync import client as sc
+
+    rates = {}
+    for depth in (1, 2):
+        store = make_device(root / f"link-{depth}", "sqlite", n, batch)
+        default, sc._Pipeline.DEPTH = sc._Pipeline.DEPTH, depth
+        try:
+            rates[depth] = bench_one_device(root / f"link-{depth}", "sqlite", store, n,
+                                            transport=SlowLink(rtt_ms / 1000))["rate"]
+        finally:
+            sc._Pipeline.DEPTH = default
+            store.close()
+    return rates
+
+
+def bench_one_device(root: Path, backend: str, store, n: int,
+                     transport: httpx.BaseTransport | None = None) -> dict:
     from sync import client as sc
 
     town, schema = init_town(root, backend, f"e2e-{backend}")
@@ -262,7 +292,7 @@ def bench_one_device(root: Path, backend: str, store, n: int) -> dict:
     try:
         sc.enroll(store, f"http://127.0.0.1:{port}", token)
         with CpuMeter(proc.pid, backend == "postgresql") as cpu:
-            report = sc.run_sync(store, store.settings, download=False)
+            report = sc.run_sync(store, store.settings, download=False, transport=transport)
         assert report.ok, report.error
         repo = repo_for(town, schema)
         assert repo.record_count() == n == report.stored
@@ -344,6 +374,10 @@ def main() -> int:
     ap.add_argument("--many-batch", type=int, default=500, help="records per batch, many devices")
     ap.add_argument("--workers", type=int, default=2, help="server processes, many-device run")
     ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--rtt-ms", type=float, default=0, help="also: one device (SQLite, "
+                    "--link-records, the device's default batches of 500) over a link with "
+                    "this round trip, one and two batches in flight")
+    ap.add_argument("--link-records", type=int, default=10_000)
     args = ap.parse_args()
     backends = args.backends.split(",")
     if "postgresql" in backends and pg_available():
@@ -392,6 +426,11 @@ def main() -> int:
                   f"{srv / raw_db:.1f}x the raw insert's {raw_db:.0f} µs/record; "
                   f"with the server alone on {cores} core(s): "
                   f"≈ {cores * 1e6 / srv:,.0f} rec/s, per core ≈ {1e6 / srv:,.0f} rec/s")
+        if args.rtt_ms:
+            rates = bench_link(root, args.rtt_ms, args.link_records, 500)
+            print(f"[link] one device, {args.link_records} records in batches of 500, "
+                  f"{args.rtt_ms:.0f} ms round trip: one batch in flight {rates[1]:.0f} rec/s, "
+                  f"two {rates[2]:.0f} rec/s ({rates[2] / rates[1]:.2f}x)")
     print(f"machine: {cores} CPU(s), shared by client, server and database in this run; "
           f"load average {os.getloadavg()[0]:.1f} at the end (other users count too)")
     return 0
