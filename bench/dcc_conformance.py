@@ -50,7 +50,7 @@ from scanners.pipeline import Pipeline
 
 FLAGS = {
     "EXPECTEDPICTUREDECODE": "the 2DCODE PNG (or, when a case has none, PREFIX rendered as a QR "
-                             "with segno) read by our pipeline gives the PREFIX text",
+    "with segno) read by our pipeline gives the PREFIX text",
     "EXPECTEDUNPREFIX": 'PREFIX starts with "HC1:" (and the rest equals BASE45 when given)',
     "EXPECTEDB45DECODE": "base45 of PREFIX/BASE45 decodes (and equals COMPRESSED when given)",
     "EXPECTEDCOMPRESSION": "zlib inflate (size-guarded) works (and equals COSE when given)",
@@ -58,16 +58,16 @@ FLAGS = {
     "EXPECTEDVERIFY": "signature verifies with TESTCTX.CERTIFICATE (kid must match)",
     "EXPECTEDEXPIRATIONCHECK": "iat <= VALIDATIONCLOCK <= exp",
     "EXPTECTEDEXPIRED": "misspelt EXPECTEDEXPIRATIONCHECK in the BG cases (true = valid at "
-                        "VALIDATIONCLOCK; all four certificates are unexpired then); same check",
+    "VALIDATIONCLOCK; all four certificates are unexpired then); same check",
     "EXPECTEDVALIDJSON": "the decoded certificate is a JSON object that survives a JSON round trip",
     "EXPECTEDKEYUSAGE": "the signer's extended key usage allows this certificate type",
     "EXPECTEDSCHEMAVALIDATION": "the signed certificate (from COSE, else the PREFIX chain, CBOR or "
-                                "JSON) passes scanners.payloads.dcc_schema for its own ver",
+    "JSON) passes scanners.payloads.dcc_schema for its own ver",
     "EXPECTEDVALIDOBJECT": "the JSON is a certificate object (ver, nam, dob, one group) and the "
-                           "COSE payload is a CWT claims map with iss (1), exp (4), iat (6) and "
-                           "hcert (-260) holding the certificate under key 1",
+    "COSE payload is a CWT claims map with iss (1), exp (4), iat (6) and "
+    "hcert (-260) holding the certificate under key 1",
     "EXPECTEDENCODE": "JSON encoded to CBOR by us decodes to the same certificate as the case's "
-                      "CBOR (both decoded with one decoder, as the test-data README says)",
+    "CBOR (both decoded with one decoder, as the test-data README says)",
 }
 ERRATA = Path(__file__).with_name("dcc_errata.csv")
 
@@ -77,7 +77,7 @@ def parse_clock(text: str) -> datetime:
     if "." in text:  # Python wants at most 6 fractional digits
         head, _, tail = text.partition(".")
         digits = "".join(c for c in tail if c.isdigit())
-        text = f"{head}.{digits[:6]}{tail[len(digits):]}"
+        text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -116,8 +116,11 @@ def _hcert_level(obj):
 
 def _valid_object(case: dict, cose: bytes | None) -> bool:
     cert = case.get("JSON")
-    if not (isinstance(cert, dict) and {"ver", "nam", "dob"} <= cert.keys()
-            and sum(1 for k in ("v", "t", "r") if cert.get(k)) == 1):
+    if not (
+        isinstance(cert, dict)
+        and {"ver", "nam", "dob"} <= cert.keys()
+        and sum(1 for k in ("v", "t", "r") if cert.get(k)) == 1
+    ):
         return False
     if cose is None:
         return True
@@ -128,9 +131,13 @@ def _valid_object(case: dict, cose: bytes | None) -> bool:
         claims = cbor2.loads(message[2])
     except Exception:  # noqa: BLE001
         return False
-    return (isinstance(claims, dict) and isinstance(claims.get(1), str)
-            and all(_numeric_date(claims.get(k)) for k in (4, 6))
-            and isinstance(claims.get(-260), dict) and isinstance(claims[-260].get(1), dict))
+    return (
+        isinstance(claims, dict)
+        and isinstance(claims.get(1), str)
+        and all(_numeric_date(claims.get(k)) for k in (4, 6))
+        and isinstance(claims.get(-260), dict)
+        and isinstance(claims[-260].get(1), dict)
+    )
 
 
 def _numeric_date(value) -> bool:
@@ -163,7 +170,8 @@ class Checker:
         compressed = None
         if prefix is not None:
             out["EXPECTEDUNPREFIX"] = prefix.startswith("HC1:") and (
-                not isinstance(case.get("BASE45"), str) or prefix[4:] == case["BASE45"])
+                not isinstance(case.get("BASE45"), str) or prefix[4:] == case["BASE45"]
+            )
         body = prefix[4:] if prefix and prefix.startswith("HC1:") else case.get("BASE45")
         if isinstance(body, str):
             try:
@@ -207,8 +215,10 @@ class Checker:
             out["EXPECTEDDECODE"] = decoded
             if trust is not None:
                 out["EXPECTEDVERIFY"] = res.steps.get("verify", False)
-                out["EXPECTEDKEYUSAGE"] = res.steps.get("cbor", False) and key_usage_problem(
-                    signer, res.cert_type) is None
+                out["EXPECTEDKEYUSAGE"] = (
+                    res.steps.get("cbor", False)
+                    and key_usage_problem(signer, res.cert_type) is None
+                )
             if clock is not None:
                 out["EXPECTEDEXPIRATIONCHECK"] = res.steps.get("expiry", False)
                 out["EXPTECTEDEXPIRED"] = out["EXPECTEDEXPIRATIONCHECK"]
@@ -275,10 +285,18 @@ def _erratum_for(errata: list[Erratum], flag: str, rel: str) -> Erratum | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path)
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="list every disagreement, known data issues included")
-    parser.add_argument("--errata", type=Path, default=ERRATA,
-                        help="CSV of known test-data defects (default: bench/dcc_errata.csv)")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="list every disagreement, known data issues included",
+    )
+    parser.add_argument(
+        "--errata",
+        type=Path,
+        default=ERRATA,
+        help="CSV of known test-data defects (default: bench/dcc_errata.csv)",
+    )
     args = parser.parse_args(argv)
 
     checker = Checker()
@@ -325,30 +343,41 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(line)
     for erratum in errata:
         if erratum.used == 0:
-            failures.append(f"erratum {erratum.flag} {erratum.pattern} matches no disagreement: "
-                            "remove it from the errata")
+            failures.append(
+                f"erratum {erratum.flag} {erratum.pattern} matches no disagreement: "
+                "remove it from the errata"
+            )
             table["(errata)"]["failed"] += 1
 
     print(f"{'flag':28} {'passed':>7} {'failed':>7} {'known issue':>12} {'not checked':>12}")
     for flag in sorted(table):
         c = table[flag]
-        print(f"{flag:28} {c['passed']:7} {c['failed']:7} {c['known issue']:12} {c['not checked']:12}")
+        print(
+            f"{flag:28} {c['passed']:7} {c['failed']:7} {c['known issue']:12} {c['not checked']:12}"
+        )
     if args.verbose and (failures or known):
         print()
         print("\n".join(failures + known))
     elif failures:
         print(f"\n{len(failures)} disagreements (run with -v to list them); first: {failures[0]}")
-    print(f"\n{len(files)} cases; every EXPECTED* flag present is checked"
-          if not unchecked else f"\n{len(files)} cases")
+    print(
+        f"\n{len(files)} cases; every EXPECTED* flag present is checked"
+        if not unchecked
+        else f"\n{len(files)} cases"
+    )
     for flag, why in sorted(unchecked.items()):
         print(f"NOT CHECKED: {flag} ({table[flag]['not checked']} cases): {why}")
     if known:
-        print(f"{len(known)} disagreements on known defects of the test data "
-              f"(not counted as passed; {args.errata.name}, -v lists them):")
+        print(
+            f"{len(known)} disagreements on known defects of the test data "
+            f"(not counted as passed; {args.errata.name}, -v lists them):"
+        )
         for erratum in errata:
             if erratum.used:
-                print(f"  {erratum.flag} {erratum.pattern}: {erratum.used} — {erratum.reason} "
-                      f"[{erratum.reference}]")
+                print(
+                    f"  {erratum.flag} {erratum.pattern}: {erratum.used} — {erratum.reason} "
+                    f"[{erratum.reference}]"
+                )
     passed = sum(c["passed"] for c in table.values())
     failed = sum(c["failed"] for c in table.values())
     print(f"{passed} passed, {failed} failed")

@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {e.name}: {e.why_unavailable}")
     pipeline = Pipeline(engines, budget_ms=args.budget_ms, dedupe_seconds=0)
     zxing = next(e for e in engines if e.name == "zxing-cpp")
-    print(f"# pipeline steps: fast zxing-cpp, then {', '.join(n for n, _ in pipeline.steps)}; "
-          f"budget {args.budget_ms:.0f} ms")
+    print(
+        f"# pipeline steps: fast zxing-cpp, then {', '.join(n for n, _ in pipeline.steps)}; "
+        f"budget {args.budget_ms:.0f} ms"
+    )
 
     summary = []
     for name in args.only:
@@ -123,13 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{name}: {total} images")
         print(f"  {'engine':14} {'read':>9} {'median ms':>10}")
         for engine in engines:
-            print(f"  {engine.name:14} {len(reads[engine.name]):4}/{total:<4} "
-                  f"{statistics.median(times[engine.name]):10.2f}")
+            print(
+                f"  {engine.name:14} {len(reads[engine.name]):4}/{total:<4} "
+                f"{statistics.median(times[engine.name]):10.2f}"
+            )
         print(f"  {'union':14} {len(union):4}/{total:<4} {'':>10}")
         pipe_median = statistics.median(pipe_times)
-        print(f"  {'pipeline':14} {len(pipe_reads):4}/{total:<4} {pipe_median:10.2f}"
-              f"   ratio to zxing-cpp {pipe_median / zx_median:.2f}x;"
-              f" vs union {len(pipe_reads) - len(union):+d}")
+        print(
+            f"  {'pipeline':14} {len(pipe_reads):4}/{total:<4} {pipe_median:10.2f}"
+            f"   ratio to zxing-cpp {pipe_median / zx_median:.2f}x;"
+            f" vs union {len(pipe_reads) - len(union):+d}"
+        )
         print(f"  pipeline reads by step: {dict(sorted(steps.items(), key=lambda kv: -kv[1]))}")
         missed_union = sorted(union - pipe_reads)
         if missed_union:
@@ -151,11 +157,15 @@ def main(argv: list[str] | None = None) -> int:
             pipe_t.append(ms)
             escalated += len(frame.steps_tried) > 1
         ratio = statistics.median(pipe_t) / statistics.median(zx_t)
-        print(f"\nframes without a code (camera-a, code painted out): {len(empties)} "
-              f"({leftover} still readable)")
-        print(f"  zxing-cpp median {statistics.median(zx_t):.2f} ms, pipeline median "
-              f"{statistics.median(pipe_t):.2f} ms, mean {statistics.mean(pipe_t):.2f} ms "
-              f"(escalated on {escalated}); ratio {ratio:.2f}x")
+        print(
+            f"\nframes without a code (camera-a, code painted out): {len(empties)} "
+            f"({leftover} still readable)"
+        )
+        print(
+            f"  zxing-cpp median {statistics.median(zx_t):.2f} ms, pipeline median "
+            f"{statistics.median(pipe_t):.2f} ms, mean {statistics.mean(pipe_t):.2f} ms "
+            f"(escalated on {escalated}); ratio {ratio:.2f}x"
+        )
         summary.append(("empty", 0, 0, len(empties), ratio))
 
     print("\nsummary:")
@@ -163,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "empty":
             print(f"  empty-frame cost ratio {ratio:.2f}x (goal <= 1.5x)")
         else:
-            print(f"  {name}: pipeline {got}/{total} vs union {union}, time ratio {ratio:.2f}x "
-                  f"(goal: >= union, <= 2x)")
+            print(
+                f"  {name}: pipeline {got}/{total} vs union {union}, time ratio {ratio:.2f}x "
+                f"(goal: >= union, <= 2x)"
+            )
     return 0
 
 

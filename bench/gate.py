@@ -68,9 +68,20 @@ def fill(store, n: int) -> float:
     batch = []
     for i in range(n):
         ts = now - timedelta(days=30 * i / max(1, n), minutes=1)
-        batch.append((PassageInput(direction="in" if i % 2 else "out", id_kind="resident_id",
-                                   id_number=person_id(i), name=f"张{i}", temperature=36.5,
-                                   code_colour="green", ts=ts), admit))
+        batch.append(
+            (
+                PassageInput(
+                    direction="in" if i % 2 else "out",
+                    id_kind="resident_id",
+                    id_number=person_id(i),
+                    name=f"张{i}",
+                    temperature=36.5,
+                    code_colour="green",
+                    ts=ts,
+                ),
+                admit,
+            )
+        )
         if len(batch) == 10_000:
             store.passages.record_many(batch)
             batch = []
@@ -123,8 +134,9 @@ async def drive(records: int, people: int) -> dict[str, list[float]]:
                 text = person_id(records + i + 7)
                 camera = i % 2 == 0
                 if camera:  # what the camera worker posts after decoding a frame
-                    app.post_message(ScanRead(text, parse_payload(text), "scan",
-                                              time.perf_counter()))
+                    app.post_message(
+                        ScanRead(text, parse_payload(text), "scan", time.perf_counter())
+                    )
                 else:  # a USB scanner: 18 keys 5 ms apart, then Enter, sent from a thread
                     # and stamped when sent, as the terminal driver's reader thread does
                     await asyncio.to_thread(scanner, app, text)
@@ -200,9 +212,13 @@ def start_times(runs: int, data: Path) -> dict[str, float]:
         times, stores = [], []
         for _ in range(runs):
             start = time.time()
-            proc = subprocess.run([sys.executable, "-c", PROBE.format(
-                root=str(ROOT), kind=kind, data=str(data))],
-                check=True, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [sys.executable, "-c", PROBE.format(root=str(ROOT), kind=kind, data=str(data))],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             marks = dict(line.split() for line in proc.stdout.splitlines() if line.strip())
             times.append(float(marks["ready"]) - start)
             if "store" in marks:
@@ -258,9 +274,19 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def peak_rss(data: Path, frames: Path, seconds: float) -> dict[str, float]:
     out = {}
     for kind in ("bare", "fieldkit"):
-        proc = subprocess.run([sys.executable, "-c", RSS_PROBE.format(
-            root=str(ROOT), kind=kind, data=str(data), frames=str(frames), seconds=seconds)],
-            check=True, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RSS_PROBE.format(
+                    root=str(ROOT), kind=kind, data=str(data), frames=str(frames), seconds=seconds
+                ),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         out[kind] = int(proc.stdout.strip().splitlines()[-1]) / 1024  # KiB → MiB
     return out
 
@@ -272,8 +298,9 @@ def main() -> int:
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--frames", type=Path, default=FRAMES)
     ap.add_argument("--camera-seconds", type=float, default=20.0)
-    ap.add_argument("--only", choices=("scan", "start"),
-                    help="run only part 1 (scan) or part 2 (start)")
+    ap.add_argument(
+        "--only", choices=("scan", "start"), help="run only part 1 (scan) or part 2 (start)"
+    )
     args = ap.parse_args()
 
     results = {}
@@ -285,21 +312,27 @@ def main() -> int:
         print(f"2. start to interactive, median of {args.starts} fresh processes")
         st = start_times(args.starts, Path(tmp) / "start")
         print(f"  bare Textual first paint {st['bare'] * 1000:.0f} ms")
-        for kind, label in (("fieldkit", "app (run_app path)"),
-                            ("fieldkit-cli", "fieldkit command (CLI parser first)")):
+        for kind, label in (
+            ("fieldkit", "app (run_app path)"),
+            ("fieldkit-cli", "fieldkit command (CLI parser first)"),
+        ):
             ratio = st[kind] / st["bare"]
-            print(f"  {label:<36} login shown {st[kind] * 1000:5.0f} ms → {ratio:.2f}× "
-                  f"(goal ≤ 2×: {'ok' if ratio <= 2 else 'MISSED'}); store open "
-                  f"{st[kind + ' store'] * 1000:.0f} ms")
+            print(
+                f"  {label:<36} login shown {st[kind] * 1000:5.0f} ms → {ratio:.2f}× "
+                f"(goal ≤ 2×: {'ok' if ratio <= 2 else 'MISSED'}); store open "
+                f"{st[kind + ' store'] * 1000:.0f} ms"
+            )
 
         print(f"3. peak RSS, camera pipeline on {args.frames.name} (1280×720 frames)")
         if args.only == "start":
             print("  skipped (--only start)")
         elif args.frames.is_dir():
             rss = peak_rss(Path(tmp) / "rss", args.frames, args.camera_seconds)
-            print(f"  bare Textual {rss['bare']:.0f} MB, fieldkit with camera "
-                  f"{rss['fieldkit']:.0f} MB → {rss['fieldkit'] / rss['bare']:.2f}× "
-                  f"(goal ≤ 250 MB: {'ok' if rss['fieldkit'] <= 250 else 'MISSED'})")
+            print(
+                f"  bare Textual {rss['bare']:.0f} MB, fieldkit with camera "
+                f"{rss['fieldkit']:.0f} MB → {rss['fieldkit'] / rss['bare']:.2f}× "
+                f"(goal ≤ 250 MB: {'ok' if rss['fieldkit'] <= 250 else 'MISSED'})"
+            )
         else:
             print(f"  skipped: {args.frames} not found")
     return 0
@@ -311,15 +344,21 @@ def scan_part(args, results) -> None:
         r = asyncio.run(drive(records, args.people))
         results[records] = r
         print(f"  {records:>7} records:")
-        for key, label in (("camera", "camera scan → decision shown"),
-                           ("wedge", "USB-scanner scan → decision shown"),
-                           ("committed", "Enter → record committed"),
-                           ("shown", "Enter → decision banner")):
-            print(f"    {label:<34} p50 {pct(r[key], .5):6.1f} ms  p95 {pct(r[key], .95):6.1f} ms")
+        for key, label in (
+            ("camera", "camera scan → decision shown"),
+            ("wedge", "USB-scanner scan → decision shown"),
+            ("committed", "Enter → record committed"),
+            ("shown", "Enter → decision banner"),
+        ):
+            print(
+                f"    {label:<34} p50 {pct(r[key], 0.5):6.1f} ms  p95 {pct(r[key], 0.95):6.1f} ms"
+            )
     for key in ("camera", "wedge", "committed", "shown"):
-        big, empty = pct(results[args.records][key], .95), pct(results[0][key], .95)
-        print(f"  {key:<10} p95 at {args.records} records {big:6.1f} ms (goal ≤ 50 ms: "
-              f"{'ok' if big <= 50 else 'MISSED'}), {big / empty:.2f}× the empty store")
+        big, empty = pct(results[args.records][key], 0.95), pct(results[0][key], 0.95)
+        print(
+            f"  {key:<10} p95 at {args.records} records {big:6.1f} ms (goal ≤ 50 ms: "
+            f"{'ok' if big <= 50 else 'MISSED'}), {big / empty:.2f}× the empty store"
+        )
 
 
 if __name__ == "__main__":

@@ -115,8 +115,10 @@ def main() -> int:
 
         ledger_file = tmp_path / "ledger.xlsx"
         persons = write_ledger(ledger_file, args.households, args.per_household)
-        print(f"ledger: {args.households} households, {persons} persons "
-              f"({ledger_file.stat().st_size / 1e6:.1f} MB .xlsx)")
+        print(
+            f"ledger: {args.households} households, {persons} persons "
+            f"({ledger_file.stat().st_size / 1e6:.1f} MB .xlsx)"
+        )
 
         baseline = openpyxl_read(ledger_file)
         t0 = time.perf_counter()
@@ -127,11 +129,15 @@ def main() -> int:
         again = import_file(store, ledger_file)
         second = persons / (time.perf_counter() - t0)
         assert again.unchanged == persons and again.imported == again.updated == 0
-        print(f"import (new ledger)      {first:8.0f} rows/s   goal >= {IMPORT_GOAL:.0f}  "
-              f"{'OK' if first >= IMPORT_GOAL else 'MISSED'}   "
-              f"({first / baseline:.2f}x openpyxl read-only reading alone: {baseline:.0f} rows/s)")
-        print(f"import again (no change) {second:8.0f} rows/s   goal >= {IMPORT_GOAL:.0f}  "
-              f"{'OK' if second >= IMPORT_GOAL else 'MISSED'}")
+        print(
+            f"import (new ledger)      {first:8.0f} rows/s   goal >= {IMPORT_GOAL:.0f}  "
+            f"{'OK' if first >= IMPORT_GOAL else 'MISSED'}   "
+            f"({first / baseline:.2f}x openpyxl read-only reading alone: {baseline:.0f} rows/s)"
+        )
+        print(
+            f"import again (no change) {second:8.0f} rows/s   goal >= {IMPORT_GOAL:.0f}  "
+            f"{'OK' if second >= IMPORT_GOAL else 'MISSED'}"
+        )
 
         # Some visits, so the list's today/round columns have data to look at.
         ledger = store.ledger
@@ -141,17 +147,23 @@ def main() -> int:
         total = store.g.scalar("SELECT count(*) FROM households")
         building, unit = "50栋", "2单元"
         n = len(ledger.households_in(building))
-        bare = timed(lambda: store.g.query("SELECT * FROM households WHERE building = ?",
-                                           [building]))
+        bare = timed(
+            lambda: store.g.query("SELECT * FROM households WHERE building = ?", [building])
+        )
         facade = timed(lambda: ledger.households_in(building))
         unit_ms = timed(lambda: ledger.households_in(building, unit))
         screen_ms = asyncio.run(screen_list_ms(settings, store, building, unit))
         print(f"building list ({n} households of {total} stored):")
-        for label, ms in (("facade, whole building", facade), ("facade, one unit", unit_ms),
-                          ("patrol screen, one unit", screen_ms)):
-            print(f"  {label:<24} {ms:7.1f} ms   goal <= {LIST_GOAL_MS:.0f} ms  "
-                  f"{'OK' if ms <= LIST_GOAL_MS else 'MISSED'}   ({ms / bare:.1f}x a bare "
-                  f"SELECT of the building: {bare:.1f} ms)")
+        for label, ms in (
+            ("facade, whole building", facade),
+            ("facade, one unit", unit_ms),
+            ("patrol screen, one unit", screen_ms),
+        ):
+            print(
+                f"  {label:<24} {ms:7.1f} ms   goal <= {LIST_GOAL_MS:.0f} ms  "
+                f"{'OK' if ms <= LIST_GOAL_MS else 'MISSED'}   ({ms / bare:.1f}x a bare "
+                f"SELECT of the building: {bare:.1f} ms)"
+            )
         store.close()
     return 0
 

@@ -41,9 +41,19 @@ def main(n: int) -> None:
         start = datetime.now().astimezone().replace(hour=0, minute=0, second=0)
         step = timedelta(seconds=max(1, 86000 // n))
         store.passages.record_many(
-            (PassageInput(direction="in" if i % 2 else "out", id_number=None,
-                          name=f"张{i}", temperature=36.0 + (i % 15) / 10,
-                          code_colour="green", ts=start + step * i), ok) for i in range(n))
+            (
+                PassageInput(
+                    direction="in" if i % 2 else "out",
+                    id_number=None,
+                    name=f"张{i}",
+                    temperature=36.0 + (i % 15) / 10,
+                    code_colour="green",
+                    ts=start + step * i,
+                ),
+                ok,
+            )
+            for i in range(n)
+        )
         day = start.date().isoformat()
         out = Path(tmp)
 
@@ -52,8 +62,16 @@ def main(n: int) -> None:
             buf = io.StringIO()
             writer = csv.writer(buf)
             for r in rows:
-                writer.writerow([r["ts"], r["direction"], r["name_masked"], r["temperature"],
-                                 r["decision"], r["operator"]])
+                writer.writerow(
+                    [
+                        r["ts"],
+                        r["direction"],
+                        r["name_masked"],
+                        r["temperature"],
+                        r["decision"],
+                        r["operator"],
+                    ]
+                )
             (out / "baseline.csv").write_text(buf.getvalue(), encoding="utf-8-sig")
 
         base = min(timed(baseline) for _ in range(3))

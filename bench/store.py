@@ -36,10 +36,21 @@ def inputs(n: int) -> list[PassageInput]:
     out = []
     for i in range(n):
         name, idn, phone = person(i)
-        out.append(PassageInput(direction="in" if i % 2 else "out", id_kind="resident_id",
-                                id_number=idn, name=name, phone=phone, raw_scan=idn,
-                                notes=None, temperature=36.0 + (i % 10) / 10,
-                                code_colour="green", category="resident", source="scan"))
+        out.append(
+            PassageInput(
+                direction="in" if i % 2 else "out",
+                id_kind="resident_id",
+                id_number=idn,
+                name=name,
+                phone=phone,
+                raw_scan=idn,
+                notes=None,
+                temperature=36.0 + (i % 10) / 10,
+                code_colour="green",
+                category="resident",
+                source="scan",
+            )
+        )
     return out
 
 
@@ -68,12 +79,29 @@ def raw_bulk(root: Path, rows: list[PassageInput], store) -> float:
     for p in rows:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S")
         values = {c: None for c in cols}
-        values.update(id=new_record_id(), ts=ts, day=ts[:10], checkpoint="CP", direction=p.direction,
-                      id_kind=p.id_kind, id_hash=p.id_number, id_check_ok=1, name_masked=p.name,
-                      id_masked=p.id_number, name_enc=p.name, id_number_enc=p.id_number,
-                      phone_enc=p.phone, raw_scan_enc=p.raw_scan, temperature=p.temperature,
-                      code_colour=p.code_colour, category=p.category, source=p.source,
-                      decision="admit", reasons='[{"code":"ok"}]', operator="bench")
+        values.update(
+            id=new_record_id(),
+            ts=ts,
+            day=ts[:10],
+            checkpoint="CP",
+            direction=p.direction,
+            id_kind=p.id_kind,
+            id_hash=p.id_number,
+            id_check_ok=1,
+            name_masked=p.name,
+            id_masked=p.id_number,
+            name_enc=p.name,
+            id_number_enc=p.id_number,
+            phone_enc=p.phone,
+            raw_scan_enc=p.raw_scan,
+            temperature=p.temperature,
+            code_colour=p.code_colour,
+            category=p.category,
+            source=p.source,
+            decision="admit",
+            reasons='[{"code":"ok"}]',
+            operator="bench",
+        )
         params.append([values[c] for c in cols])
     conn.execute("BEGIN")
     conn.executemany(store.passages._INSERT, params)
@@ -102,8 +130,14 @@ def main() -> int:
         times, corr = [], []
         for i in range(args.single):
             name, idn, _ = person(i)
-            e = GateEntry(direction="in", id_number=idn, name=name, temperature=36.5,
-                          code_colour="green", source="scan")
+            e = GateEntry(
+                direction="in",
+                id_number=idn,
+                name=name,
+                temperature=36.5,
+                code_colour="green",
+                source="scan",
+            )
             t = time.perf_counter()
             _, row = gate.commit(e)
             times.append((time.perf_counter() - t) * 1000)
@@ -134,10 +168,16 @@ def main() -> int:
     print(f"  encrypted store          {enc_rate:>10,.0f} rows/s")
     print(f"  ratio                    {enc_rate / raw_rate:>10.2f}x   (goal >= 0.50)")
     print(f"single durable event via GateService.commit ({args.single} commits, synchronous=FULL)")
-    print(f"  encrypted store          p50 {p50:6.2f} ms   p95 {pct(times, 95):6.2f} ms   (goal p50 <= 5 ms)")
-    print(f"  with audit (correction)  p50 {statistics.median(corr):6.2f} ms   p95 {pct(corr, 95):6.2f} ms")
-    print(f"  raw sqlite3 1-row commit p50 {statistics.median(raw_single):6.2f} ms   "
-          f"p95 {pct(raw_single, 95):6.2f} ms")
+    print(
+        f"  encrypted store          p50 {p50:6.2f} ms   p95 {pct(times, 95):6.2f} ms   (goal p50 <= 5 ms)"
+    )
+    print(
+        f"  with audit (correction)  p50 {statistics.median(corr):6.2f} ms   p95 {pct(corr, 95):6.2f} ms"
+    )
+    print(
+        f"  raw sqlite3 1-row commit p50 {statistics.median(raw_single):6.2f} ms   "
+        f"p95 {pct(raw_single, 95):6.2f} ms"
+    )
     print(f"  ratio p50 store/raw      {p50 / statistics.median(raw_single):6.2f}x")
     ok = enc_rate / raw_rate >= 0.5 and p50 <= 5.0
     print("goals met" if ok else "goals NOT met")

@@ -117,8 +117,9 @@ class CpuMeter:
         return {
             "client": time.process_time(),
             "server": tree_cpu(self.server_pid, stats) if self.server_pid else 0.0,
-            "db": sum(cpu for _, name, cpu in stats.values()
-                      if self.postgres and name == "postgres"),
+            "db": sum(
+                cpu for _, name, cpu in stats.values() if self.postgres and name == "postgres"
+            ),
             "wall": time.perf_counter(),
         }
 
@@ -173,10 +174,24 @@ def repo_for(town: Path, schema: str | None):
 
 def start_server(town: Path, port: int, workers: int = 1) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync.server.cli", "serve", "--data-dir", str(town), "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        cwd=str(Path(__file__).resolve().parents[1]))
+        [
+            sys.executable,
+            "-m",
+            "sync.server.cli",
+            "serve",
+            "--data-dir",
+            str(town),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
     up = 0
     for _ in range(600):
         try:
@@ -224,11 +239,21 @@ def make_device(root: Path, backend: str, n: int, batch: int):
     admit = Decision(Outcome.ADMIT, ())
     for k in range(0, n, 5000):
         store.passages.record_many(
-            (PassageInput(direction="in" if i % 2 else "out", id_kind="resident_id",
-                          id_number=f"1101051949123{i % 10000:04d}X"[:18], name="张三",
-                          temperature=36.6, code_colour="green", source="scan",
-                          ts=start + timedelta(seconds=i)), admit)
-            for i in range(k, min(n, k + 5000)))
+            (
+                PassageInput(
+                    direction="in" if i % 2 else "out",
+                    id_kind="resident_id",
+                    id_number=f"1101051949123{i % 10000:04d}X"[:18],
+                    name="张三",
+                    temperature=36.6,
+                    code_colour="green",
+                    source="scan",
+                    ts=start + timedelta(seconds=i),
+                ),
+                admit,
+            )
+            for i in range(k, min(n, k + 5000))
+        )
     return store
 
 
@@ -272,21 +297,24 @@ def bench_link(root: Path, rtt_ms: float, n: int, batch: int) -> dict[int, float
         store = make_device(root / f"link-{depth}", "sqlite", n, batch)
         default, sc._Pipeline.DEPTH = sc._Pipeline.DEPTH, depth
         try:
-            rates[depth] = bench_one_device(root / f"link-{depth}", "sqlite", store, n,
-                                            transport=SlowLink(rtt_ms / 1000))["rate"]
+            rates[depth] = bench_one_device(
+                root / f"link-{depth}", "sqlite", store, n, transport=SlowLink(rtt_ms / 1000)
+            )["rate"]
         finally:
             sc._Pipeline.DEPTH = default
             store.close()
     return rates
 
 
-def bench_one_device(root: Path, backend: str, store, n: int,
-                     transport: httpx.BaseTransport | None = None) -> dict:
+def bench_one_device(
+    root: Path, backend: str, store, n: int, transport: httpx.BaseTransport | None = None
+) -> dict:
     from sync import client as sc
 
     town, schema = init_town(root, backend, f"e2e-{backend}")
-    token = json.loads(quiet("device", "add", "gate-1", "--json", "--no-qr", "--data-dir",
-                             str(town)))["token"]
+    token = json.loads(
+        quiet("device", "add", "gate-1", "--json", "--no-qr", "--data-dir", str(town))
+    )["token"]
     port = free_port()
     proc = start_server(town, port)
     try:
@@ -300,12 +328,17 @@ def bench_one_device(root: Path, backend: str, store, n: int,
         cleanup(repo, schema)
     finally:
         stop(proc)
-    return {"rate": n / cpu.used["wall"], "bytes_per_record": report.bytes_sent / n,
-            "batches": report.batches, "cpu": cpu.per_record(n)}
+    return {
+        "rate": n / cpu.used["wall"],
+        "bytes_per_record": report.bytes_sent / n,
+        "batches": report.batches,
+        "cpu": cpu.per_record(n),
+    }
 
 
-def bench_many_devices(root: Path, backend: str, n: int, devices: int, batch: int,
-                       workers: int) -> dict:
+def bench_many_devices(
+    root: Path, backend: str, n: int, devices: int, batch: int, workers: int
+) -> dict:
     from sync.testing import TestTown
 
     town, schema = init_town(root, backend, f"many-{backend}")
@@ -322,11 +355,18 @@ def bench_many_devices(root: Path, backend: str, n: int, devices: int, batch: in
         per_device = n // devices
         work = []
         for d, (device_id, key) in enumerate(enrolled):
-            records = [fake_record(d * per_device + i, checkpoint=f"CP-{d % 7}")
-                       for i in range(per_device)]
-            bodies = [helper.seal(device_id, key, records[i : i + batch],
-                                  compression=p.choose_compression(p.COMPRESSIONS))[1]
-                      for i in range(0, per_device, batch)]
+            records = [
+                fake_record(d * per_device + i, checkpoint=f"CP-{d % 7}") for i in range(per_device)
+            ]
+            bodies = [
+                helper.seal(
+                    device_id,
+                    key,
+                    records[i : i + batch],
+                    compression=p.choose_compression(p.COMPRESSIONS),
+                )[1]
+                for i in range(0, per_device, batch)
+            ]
             work.append((device_id, bodies))
         wire = sum(len(b) for _, bodies in work for b in bodies)
         clients = [httpx.Client(base_url=url, timeout=300) for _ in work]
@@ -336,12 +376,16 @@ def bench_many_devices(root: Path, backend: str, n: int, devices: int, batch: in
         def send(k: int) -> None:
             device_id, bodies = work[k]
             for body in bodies:
-                r = clients[k].post(p.PATH_BATCHES, content=body,
-                                    headers={"X-Fieldkit-Device": device_id})
+                r = clients[k].post(
+                    p.PATH_BATCHES, content=body, headers={"X-Fieldkit-Device": device_id}
+                )
                 r.raise_for_status()
                 assert r.json()["counts"]["stored"] == body_count(body)
 
-        with CpuMeter(proc.pid, backend == "postgresql") as cpu, ThreadPoolExecutor(devices) as pool:
+        with (
+            CpuMeter(proc.pid, backend == "postgresql") as cpu,
+            ThreadPoolExecutor(devices) as pool,
+        ):
             list(pool.map(send, range(len(work))))
         for http in clients:
             http.close()
@@ -350,8 +394,12 @@ def bench_many_devices(root: Path, backend: str, n: int, devices: int, batch: in
     finally:
         stop(proc)
         cleanup(repo, schema)
-    return {"rate": total / cpu.used["wall"], "records": total, "bytes_per_record": wire / total,
-            "cpu": cpu.per_record(total)}
+    return {
+        "rate": total / cpu.used["wall"],
+        "records": total,
+        "bytes_per_record": wire / total,
+        "cpu": cpu.per_record(total),
+    }
 
 
 def body_count(body: bytes) -> int:
@@ -369,14 +417,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--records", type=int, default=50_000)
     ap.add_argument("--devices", type=int, default=50)
-    ap.add_argument("--batch", type=int, default=2000, help="records per batch (device default "
-                    "sync.batch_size is 500; the server takes up to 2000)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=2000,
+        help="records per batch (device default "
+        "sync.batch_size is 500; the server takes up to 2000)",
+    )
     ap.add_argument("--many-batch", type=int, default=500, help="records per batch, many devices")
     ap.add_argument("--workers", type=int, default=2, help="server processes, many-device run")
     ap.add_argument("--backends", default="sqlite,postgresql")
-    ap.add_argument("--rtt-ms", type=float, default=0, help="also: one device (SQLite, "
-                    "--link-records, the device's default batches of 500) over a link with "
-                    "this round trip, one and two batches in flight")
+    ap.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0,
+        help="also: one device (SQLite, "
+        "--link-records, the device's default batches of 500) over a link with "
+        "this round trip, one and two batches in flight",
+    )
     ap.add_argument("--link-records", type=int, default=10_000)
     args = ap.parse_args()
     backends = args.backends.split(",")
@@ -400,39 +458,57 @@ def main() -> int:
             raw_before = bench_raw(root, backend, lines, args.batch, "before")
             one = bench_one_device(root, backend, store, args.records)
             raw_after = bench_raw(root, backend, lines, args.batch, "after")
-            raw = {"rate": (raw_before["rate"] + raw_after["rate"]) / 2,
-                   "cpu": {k: (raw_before["cpu"][k] + raw_after["cpu"][k]) / 2
-                           for k in raw_before["cpu"]}}
+            raw = {
+                "rate": (raw_before["rate"] + raw_after["rate"]) / 2,
+                "cpu": {
+                    k: (raw_before["cpu"][k] + raw_after["cpu"][k]) / 2 for k in raw_before["cpu"]
+                },
+            }
             store.close()
-            many = bench_many_devices(root, backend, args.records, args.devices,
-                                      args.many_batch, args.workers)
+            many = bench_many_devices(
+                root, backend, args.records, args.devices, args.many_batch, args.workers
+            )
             raw_db = raw["cpu"]["client"] + raw["cpu"]["db"]  # SQLite runs in the client
             srv = many["cpu"]["server"] + many["cpu"]["db"]
-            print(f"[{backend}] {args.records} records, batches of {args.batch} "
-                  f"({args.many_batch} with many devices)")
-            print(f"  raw bulk insert        {raw['rate']:8.0f} rec/s   "
-                  f"{cpu_text(raw['cpu'], ('client', 'db'))}   (before {raw_before['rate']:.0f}, "
-                  f"after {raw_after['rate']:.0f})")
-            print(f"  1 device, end to end   {one['rate']:8.0f} rec/s = "
-                  f"{one['rate'] / raw['rate']:5.1%} of raw (goal ≥ 25%)  "
-                  f"{one['bytes_per_record']:.0f} B/record on the wire")
+            print(
+                f"[{backend}] {args.records} records, batches of {args.batch} "
+                f"({args.many_batch} with many devices)"
+            )
+            print(
+                f"  raw bulk insert        {raw['rate']:8.0f} rec/s   "
+                f"{cpu_text(raw['cpu'], ('client', 'db'))}   (before {raw_before['rate']:.0f}, "
+                f"after {raw_after['rate']:.0f})"
+            )
+            print(
+                f"  1 device, end to end   {one['rate']:8.0f} rec/s = "
+                f"{one['rate'] / raw['rate']:5.1%} of raw (goal ≥ 25%)  "
+                f"{one['bytes_per_record']:.0f} B/record on the wire"
+            )
             print(f"                                        {cpu_text(one['cpu'])}")
             goal = "  (goal ≥ 10000)" if backend == "postgresql" else ""
-            print(f"  {args.devices} devices at once   {many['rate']:8.0f} rec/s = "
-                  f"{many['rate'] / raw['rate']:5.1%} of raw, {args.workers} server "
-                  f"process(es){goal}  {many['bytes_per_record']:.0f} B/record")
+            print(
+                f"  {args.devices} devices at once   {many['rate']:8.0f} rec/s = "
+                f"{many['rate'] / raw['rate']:5.1%} of raw, {args.workers} server "
+                f"process(es){goal}  {many['bytes_per_record']:.0f} B/record"
+            )
             print(f"                                        {cpu_text(many['cpu'])}")
-            print(f"  server side CPU (server + db) {srv:.0f} µs/record = "
-                  f"{srv / raw_db:.1f}x the raw insert's {raw_db:.0f} µs/record; "
-                  f"with the server alone on {cores} core(s): "
-                  f"≈ {cores * 1e6 / srv:,.0f} rec/s, per core ≈ {1e6 / srv:,.0f} rec/s")
+            print(
+                f"  server side CPU (server + db) {srv:.0f} µs/record = "
+                f"{srv / raw_db:.1f}x the raw insert's {raw_db:.0f} µs/record; "
+                f"with the server alone on {cores} core(s): "
+                f"≈ {cores * 1e6 / srv:,.0f} rec/s, per core ≈ {1e6 / srv:,.0f} rec/s"
+            )
         if args.rtt_ms:
             rates = bench_link(root, args.rtt_ms, args.link_records, 500)
-            print(f"[link] one device, {args.link_records} records in batches of 500, "
-                  f"{args.rtt_ms:.0f} ms round trip: one batch in flight {rates[1]:.0f} rec/s, "
-                  f"two {rates[2]:.0f} rec/s ({rates[2] / rates[1]:.2f}x)")
-    print(f"machine: {cores} CPU(s), shared by client, server and database in this run; "
-          f"load average {os.getloadavg()[0]:.1f} at the end (other users count too)")
+            print(
+                f"[link] one device, {args.link_records} records in batches of 500, "
+                f"{args.rtt_ms:.0f} ms round trip: one batch in flight {rates[1]:.0f} rec/s, "
+                f"two {rates[2]:.0f} rec/s ({rates[2] / rates[1]:.2f}x)"
+            )
+    print(
+        f"machine: {cores} CPU(s), shared by client, server and database in this run; "
+        f"load average {os.getloadavg()[0]:.1f} at the end (other users count too)"
+    )
     return 0
 
 

@@ -13,7 +13,8 @@ import importlib
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .config import AREA_MODES, Settings, load_settings
 from .errors import FieldkitError, InputError
@@ -71,8 +72,9 @@ def pick_operator(store, args: argparse.Namespace) -> str:
     ops = store.keyring.list()
     if len(ops) == 1:
         return ops[0].name
-    raise InputError("several operators exist: say who you are with --operator NAME "
-                     "or FIELDKIT_OPERATOR")
+    raise InputError(
+        "several operators exist: say who you are with --operator NAME or FIELDKIT_OPERATOR"
+    )
 
 
 def login(store, args: argparse.Namespace, pins: PinSource | None = None):
@@ -91,6 +93,7 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 # -- commands -----------------------------------------------------------------------------
 
+
 def cmd_app(args: argparse.Namespace) -> int:
     from .ui.app import run_app  # textual is imported only here
 
@@ -103,14 +106,25 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise InputError(f"{store.path} is already set up; nothing was changed")
     pins = PinSource(args)
     pin = pins.get("FIELDKIT_PIN", f"PIN for supervisor {args.supervisor}")
-    recovery = store.setup(args.supervisor, pin, checkpoint_name=args.checkpoint_name,
-                           checkpoint_code=args.checkpoint_code)
+    recovery = store.setup(
+        args.supervisor,
+        pin,
+        checkpoint_name=args.checkpoint_name,
+        checkpoint_code=args.checkpoint_code,
+    )
     cp = store.settings.checkpoint
-    emit(args, {"store": str(store.path), "checkpoint": {"name": cp.name, "code": cp.code},
-                "supervisor": args.supervisor, "recovery_key": recovery},
-         f"FieldKit set up at {store.path}\n"
-         f"checkpoint {cp.name} ({cp.code}), supervisor {args.supervisor}\n\n"
-         f"RECOVERY KEY (shown once — write it down and keep it locked away):\n  {recovery}")
+    emit(
+        args,
+        {
+            "store": str(store.path),
+            "checkpoint": {"name": cp.name, "code": cp.code},
+            "supervisor": args.supervisor,
+            "recovery_key": recovery,
+        },
+        f"FieldKit set up at {store.path}\n"
+        f"checkpoint {cp.name} ({cp.code}), supervisor {args.supervisor}\n\n"
+        f"RECOVERY KEY (shown once — write it down and keep it locked away):\n  {recovery}",
+    )
     return EXIT_OK
 
 
@@ -125,11 +139,22 @@ def cmd_operator_add(args: argparse.Namespace) -> int:
 def cmd_operator_list(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     ops = store.keyring.list()
-    rows = [{"name": o.name, "role": o.role, "created_at": o.created_at,
-             "last_login": o.last_login, "failures": o.failures,
-             "locked": o.locked_until > __import__("time").time()} for o in ops]
-    text = "\n".join(f"{r['name']:<16} {r['role']:<10} last login {r['last_login'] or '-'}"
-                     f"{'  LOCKED' if r['locked'] else ''}" for r in rows)
+    rows = [
+        {
+            "name": o.name,
+            "role": o.role,
+            "created_at": o.created_at,
+            "last_login": o.last_login,
+            "failures": o.failures,
+            "locked": o.locked_until > __import__("time").time(),
+        }
+        for o in ops
+    ]
+    text = "\n".join(
+        f"{r['name']:<16} {r['role']:<10} last login {r['last_login'] or '-'}"
+        f"{'  LOCKED' if r['locked'] else ''}"
+        for r in rows
+    )
     emit(args, rows, text or "no operators")
     return EXIT_OK
 
@@ -155,8 +180,11 @@ def cmd_recover(args: argparse.Namespace) -> int:
     pins = PinSource(args)
     key = pins.get("FIELDKIT_RECOVERY_KEY", "recovery key")
     store.recover(key, args.supervisor, pins.new(args.supervisor))
-    emit(args, {"recovered": args.supervisor},
-         f"{args.supervisor} can log in as supervisor with the new PIN")
+    emit(
+        args,
+        {"recovered": args.supervisor},
+        f"{args.supervisor} can log in as supervisor with the new PIN",
+    )
     return EXIT_OK
 
 
@@ -167,23 +195,50 @@ def cmd_record(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     login(store, args)
     entry = GateEntry(
-        direction=args.direction, id_number=args.id_number, id_kind=args.id_kind, name=args.name,
+        direction=args.direction,
+        id_number=args.id_number,
+        id_kind=args.id_kind,
+        name=args.name,
         phone=args.phone,
         temperature=parse_temperature(args.temperature) if args.temperature else None,
-        temperature_skipped=args.not_measured, code_colour=args.code_colour,
+        temperature_skipped=args.not_measured,
+        code_colour=args.code_colour,
         test_date=parse_day(args.test_date, "test date") if args.test_date else None,
-        test_result=args.test_result, category=args.category, trip_reason=args.reason,
-        escort=args.escort, approval_ref=args.approval, notes=args.notes, source="cli",
-        check_digit_confirmed=args.confirm_check_digit)
+        test_result=args.test_result,
+        category=args.category,
+        trip_reason=args.reason,
+        escort=args.escort,
+        approval_ref=args.approval,
+        notes=args.notes,
+        source="cli",
+        check_digit_confirmed=args.confirm_check_digit,
+    )
     ev, row = GateService(store).commit(entry)
     lang = store.settings.ui.language
-    reasons = [{"code": r.code, "alert": r.alert, "params": r.params,
-                "text": reason_text(r.code, r.params, lang)} for r in ev.decision.reasons]
+    reasons = [
+        {
+            "code": r.code,
+            "alert": r.alert,
+            "params": r.params,
+            "text": reason_text(r.code, r.params, lang),
+        }
+        for r in ev.decision.reasons
+    ]
     text = f"{outcome_text(ev.decision.outcome.value, lang)}  (record {row.id})\n" + "\n".join(
-        f"  {'!' if r['alert'] else '-'} {r['text']}" for r in reasons)
-    emit(args, {"record_id": row.id, "decision": ev.decision.outcome.value, "reasons": reasons,
-                "entry_id": row.entry_id, "id_masked": row.id_masked,
-                "name_masked": row.name_masked}, text)
+        f"  {'!' if r['alert'] else '-'} {r['text']}" for r in reasons
+    )
+    emit(
+        args,
+        {
+            "record_id": row.id,
+            "decision": ev.decision.outcome.value,
+            "reasons": reasons,
+            "entry_id": row.entry_id,
+            "id_masked": row.id_masked,
+            "name_masked": row.name_masked,
+        },
+        text,
+    )
     return EXIT_OK
 
 
@@ -200,28 +255,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     shift = store.shifts.current()
     town_rules = store.town_rules()
     data = {
-        "store": str(store.path), "initialised": store.initialised,
+        "store": str(store.path),
+        "initialised": store.initialised,
         "checkpoint": {"name": cp.name, "code": cp.code, "level": cp.level, "mode": cp.area_mode},
-        "operators": len(store.keyring.list()), "passages": total,
-        "inside_now": store.passages.inside_now(), "sync": counts,
+        "operators": len(store.keyring.list()),
+        "passages": total,
+        "inside_now": store.passages.inside_now(),
+        "sync": counts,
         "shift": shift["id"] if shift else None,
-        "keypersons": store.keypersons.count(), "keypersons_updated_at": store.keypersons.updated_at(),
+        "keypersons": store.keypersons.count(),
+        "keypersons_updated_at": store.keypersons.updated_at(),
         "town_rules": town_rules,
-        "audit": {"entries": checked, "ok": problem is None,
-                  "problem": problem.message if problem else None},
+        "audit": {
+            "entries": checked,
+            "ok": problem is None,
+            "problem": problem.message if problem else None,
+        },
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     lang = store.settings.ui.language
-    text = (f"{cp.name} ({cp.code}) · {t('mode.' + cp.area_mode, lang)}\n"
-            f"store      {store.path}\n"
-            f"operators  {data['operators']}\n"
-            f"passages   {total} (inside now {data['inside_now']})\n"
-            f"sync       pending {counts['pending']}, synced {counts['synced']}, "
-            f"quarantined {counts['quarantined']}\n"
-            f"shift      {data['shift'] or 'none open'}\n"
-            f"key list   {data['keypersons']} persons, updated {data['keypersons_updated_at'] or 'never'}\n"
-            f"town rules {_town_rules_text(town_rules, store.settings.config_rules)}\n"
-            f"audit      {checked} entries, {'chain intact' if problem is None else problem.message}")
+    text = (
+        f"{cp.name} ({cp.code}) · {t('mode.' + cp.area_mode, lang)}\n"
+        f"store      {store.path}\n"
+        f"operators  {data['operators']}\n"
+        f"passages   {total} (inside now {data['inside_now']})\n"
+        f"sync       pending {counts['pending']}, synced {counts['synced']}, "
+        f"quarantined {counts['quarantined']}\n"
+        f"shift      {data['shift'] or 'none open'}\n"
+        f"key list   {data['keypersons']} persons, updated {data['keypersons_updated_at'] or 'never'}\n"
+        f"town rules {_town_rules_text(town_rules, store.settings.config_rules)}\n"
+        f"audit      {checked} entries, {'chain intact' if problem is None else problem.message}"
+    )
     emit(args, data, text)
     return EXIT_OK
 
@@ -230,8 +294,10 @@ def _town_rules_text(town_rules: dict[str, Any], config_rules: Any) -> str:
     def shown(value: Any) -> str:
         return ",".join(value) if isinstance(value, list) else str(value)
 
-    overrides = [f"{key} {shown(value)} (config {shown(getattr(config_rules, key))})"
-                 for key, value in town_rules.items()]
+    overrides = [
+        f"{key} {shown(value)} (config {shown(getattr(config_rules, key))})"
+        for key, value in town_rules.items()
+    ]
     return ", ".join(overrides) or "none (the config file's rules apply)"
 
 
@@ -239,10 +305,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     checked, problem = store.audit.verify()
     if problem:
-        emit(args, {"ok": False, "checked": checked, "first_broken": problem.seq,
-                    "problem": problem.message},
-             f"audit chain BROKEN at entry {problem.seq}: {problem.message} "
-             f"({checked} entries before it are intact)")
+        emit(
+            args,
+            {
+                "ok": False,
+                "checked": checked,
+                "first_broken": problem.seq,
+                "problem": problem.message,
+            },
+            f"audit chain BROKEN at entry {problem.seq}: {problem.message} "
+            f"({checked} entries before it are intact)",
+        )
         return 1
     emit(args, {"ok": True, "checked": checked}, f"audit chain intact: {checked} entries")
     return EXIT_OK
@@ -251,8 +324,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_list(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     rows = store.audit.entries(args.limit, args.action)
-    emit(args, rows, "\n".join(f"{r['seq']:>6} {r['ts']} {r['operator'] or '-':<12} {r['action']:<18} "
-                               f"{json.dumps(r['detail'], ensure_ascii=False)}" for r in rows))
+    emit(
+        args,
+        rows,
+        "\n".join(
+            f"{r['seq']:>6} {r['ts']} {r['operator'] or '-':<12} {r['action']:<18} "
+            f"{json.dumps(r['detail'], ensure_ascii=False)}"
+            for r in rows
+        ),
+    )
     return EXIT_OK
 
 
@@ -266,21 +346,29 @@ def cmd_mode(args: argparse.Namespace) -> int:
 
 # -- parser -------------------------------------------------------------------------------
 
+
 def _common(p: argparse.ArgumentParser, *, pin: bool = False, json_flag: bool = True) -> None:
     if json_flag:
         p.add_argument("--json", action="store_true", help="machine-readable output")
     if pin:
-        p.add_argument("--operator", help="who you are (default: FIELDKIT_OPERATOR, or the only operator)")
-        p.add_argument("--pin-stdin", action="store_true",
-                       help="read PINs from standard input, one per line")
+        p.add_argument(
+            "--operator", help="who you are (default: FIELDKIT_OPERATOR, or the only operator)"
+        )
+        p.add_argument(
+            "--pin-stdin", action="store_true", help="read PINs from standard input, one per line"
+        )
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``argv``, extension modules whose commands are not asked for are
     left out, so that starting the app does not import the scanning engines, openpyxl …"""
-    parser = argparse.ArgumentParser(prog="fieldkit", description=(
-        "FieldKit: checkpoint (卡口) and door-to-door epidemic field work. "
-        "Without a command, starts the terminal app."))
+    parser = argparse.ArgumentParser(
+        prog="fieldkit",
+        description=(
+            "FieldKit: checkpoint (卡口) and door-to-door epidemic field work. "
+            "Without a command, starts the terminal app."
+        ),
+    )
     parser.add_argument("--config", help="config file (default: FIELDKIT_CONFIG)")
     parser.add_argument("--data-dir", help="data directory (default: FIELDKIT_HOME)")
     parser.add_argument("--lang", choices=("zh", "en"), help="language for this run")
@@ -325,10 +413,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("record", help="record one gate passage and print the decision")
     p.add_argument("--direction", required=True, choices=("in", "out"))
     p.add_argument("--id-number")
-    p.add_argument("--id-kind", choices=("resident_id", "passport", "hk_macau_permit",
-                                         "taiwan_permit", "other"))
-    p.add_argument("--confirm-check-digit", action="store_true",
-                   help="record an ID whose check digit is wrong (the card was checked)")
+    p.add_argument(
+        "--id-kind",
+        choices=("resident_id", "passport", "hk_macau_permit", "taiwan_permit", "other"),
+    )
+    p.add_argument(
+        "--confirm-check-digit",
+        action="store_true",
+        help="record an ID whose check digit is wrong (the card was checked)",
+    )
     p.add_argument("--name")
     p.add_argument("--phone")
     p.add_argument("--temperature", help="°C, e.g. 36.5")
@@ -336,8 +429,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--code-colour", choices=("green", "yellow", "red"))
     p.add_argument("--test-date", help="YYYY-MM-DD of the last nucleic-acid test")
     p.add_argument("--test-result", choices=("negative", "positive", "pending"))
-    p.add_argument("--category", default="resident",
-                   choices=("resident", "outsider", "worker", "delivery", "repair", "visitor"))
+    p.add_argument(
+        "--category",
+        default="resident",
+        choices=("resident", "outsider", "worker", "delivery", "repair", "visitor"),
+    )
     p.add_argument("--reason", help="reason for the trip")
     p.add_argument("--escort", help="who escorts the visitor")
     p.add_argument("--approval", help="approval reference (repair crews)")
@@ -406,7 +502,7 @@ def _register(module: str, sub: Any) -> None:
         if exc.name == module:  # not written yet, or not installed: its commands are absent
             return
         raise
-    register: Callable[[Any], None] = getattr(mod, "register")
+    register: Callable[[Any], None] = mod.register
     register(sub)
 
 

@@ -24,11 +24,23 @@ LEVELS = ("village", "community", "town", "county")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
-def _meta(doc: str, *, lo: float | None = None, hi: float | None = None,
-          choices: tuple[str, ...] | None = None, pattern: re.Pattern[str] | None = None,
-          expected: str | None = None) -> dict[str, Any]:
-    return {"doc": doc, "lo": lo, "hi": hi, "choices": choices, "pattern": pattern,
-            "expected": expected}
+def _meta(
+    doc: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    pattern: re.Pattern[str] | None = None,
+    expected: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "doc": doc,
+        "lo": lo,
+        "hi": hi,
+        "choices": choices,
+        "pattern": pattern,
+        "expected": expected,
+    }
 
 
 @dataclass
@@ -36,98 +48,181 @@ class CheckpointSettings:
     name: str = field(default="卡口", metadata=_meta("Checkpoint name shown on every screen"))
     code: str = field(default="CP-0001", metadata=_meta("Checkpoint code, unique in the town"))
     level: str = field(default="community", metadata=_meta("Administrative level", choices=LEVELS))
-    area_mode: str = field(default="normal", metadata=_meta(
-        "Risk mode of the area: normal 常态化, low 低风险, medium 中风险, high 高风险, sealed 封控",
-        choices=AREA_MODES))
+    area_mode: str = field(
+        default="normal",
+        metadata=_meta(
+            "Risk mode of the area: normal 常态化, low 低风险, medium 中风险, high 高风险, sealed 封控",
+            choices=AREA_MODES,
+        ),
+    )
 
 
 @dataclass
 class RuleSettings:
-    fever_threshold: float = field(default=37.3, metadata=_meta(
-        "Temperature (°C) at or above which a person is referred", lo=36.0, hi=40.0))
-    temperature_min: float = field(default=34.0, metadata=_meta(
-        "Lowest plausible reading (°C); below it the operator is asked to re-measure", lo=25.0, hi=36.0))
-    temperature_max: float = field(default=43.0, metadata=_meta(
-        "Highest plausible reading (°C); above it the operator is asked to re-measure", lo=38.0, hi=45.0))
-    test_validity_days: int = field(default=7, metadata=_meta(
-        "A nucleic-acid test is valid this many days (7日内核酸检测阴性证明)", lo=1, hi=30))
-    isolation_days: int = field(default=14, metadata=_meta(
-        "Days of home isolation (居家隔离医学观察)", lo=1, hi=60))
-    health_monitoring_days: int = field(default=7, metadata=_meta(
-        "Days of home health monitoring (居家健康监测)", lo=1, hi=60))
-    test_required_in: list[str] = field(default_factory=lambda: ["medium", "high", "sealed"],
-        metadata=_meta("Modes in which entering needs a valid test", expected="list of area modes"))
-    test_required_out: list[str] = field(default_factory=lambda: ["high", "sealed"],
-        metadata=_meta("Modes in which leaving needs a valid test", expected="list of area modes"))
-    supply_whitelist: list[str] = field(default_factory=list, metadata=_meta(
-        "Plates of supply vehicles allowed in every mode (保供车辆白名单)", expected="list of plates"))
-    emergency_number: str = field(default="120", metadata=_meta(
-        "Number to call for a fever referral (转送定点医院)"))
+    fever_threshold: float = field(
+        default=37.3,
+        metadata=_meta("Temperature (°C) at or above which a person is referred", lo=36.0, hi=40.0),
+    )
+    temperature_min: float = field(
+        default=34.0,
+        metadata=_meta(
+            "Lowest plausible reading (°C); below it the operator is asked to re-measure",
+            lo=25.0,
+            hi=36.0,
+        ),
+    )
+    temperature_max: float = field(
+        default=43.0,
+        metadata=_meta(
+            "Highest plausible reading (°C); above it the operator is asked to re-measure",
+            lo=38.0,
+            hi=45.0,
+        ),
+    )
+    test_validity_days: int = field(
+        default=7,
+        metadata=_meta(
+            "A nucleic-acid test is valid this many days (7日内核酸检测阴性证明)", lo=1, hi=30
+        ),
+    )
+    isolation_days: int = field(
+        default=14, metadata=_meta("Days of home isolation (居家隔离医学观察)", lo=1, hi=60)
+    )
+    health_monitoring_days: int = field(
+        default=7, metadata=_meta("Days of home health monitoring (居家健康监测)", lo=1, hi=60)
+    )
+    test_required_in: list[str] = field(
+        default_factory=lambda: ["medium", "high", "sealed"],
+        metadata=_meta("Modes in which entering needs a valid test", expected="list of area modes"),
+    )
+    test_required_out: list[str] = field(
+        default_factory=lambda: ["high", "sealed"],
+        metadata=_meta("Modes in which leaving needs a valid test", expected="list of area modes"),
+    )
+    supply_whitelist: list[str] = field(
+        default_factory=list,
+        metadata=_meta(
+            "Plates of supply vehicles allowed in every mode (保供车辆白名单)",
+            expected="list of plates",
+        ),
+    )
+    emergency_number: str = field(
+        default="120", metadata=_meta("Number to call for a fever referral (转送定点医院)")
+    )
 
 
 @dataclass
 class MonitoringSettings:
-    morning_window: str = field(default="06:00-10:00", metadata=_meta(
-        "Morning reading window (早测)", pattern=_WINDOW, expected="HH:MM-HH:MM"))
-    evening_window: str = field(default="17:00-21:00", metadata=_meta(
-        "Evening reading window (晚测)", pattern=_WINDOW, expected="HH:MM-HH:MM"))
+    morning_window: str = field(
+        default="06:00-10:00",
+        metadata=_meta("Morning reading window (早测)", pattern=_WINDOW, expected="HH:MM-HH:MM"),
+    )
+    evening_window: str = field(
+        default="17:00-21:00",
+        metadata=_meta("Evening reading window (晚测)", pattern=_WINDOW, expected="HH:MM-HH:MM"),
+    )
 
 
 @dataclass
 class PrivacySettings:
-    retention_days: int = field(default=30, metadata=_meta(
-        "Synced events older than this are purged; unsynced ones never are", lo=1, hi=3650))
+    retention_days: int = field(
+        default=30,
+        metadata=_meta(
+            "Synced events older than this are purged; unsynced ones never are", lo=1, hi=3650
+        ),
+    )
 
 
 @dataclass
 class UiSettings:
     language: str = field(default="zh", metadata=_meta("Screen language", choices=LANGUAGES))
-    idle_lock_minutes: float = field(default=5.0, metadata=_meta(
-        "Lock the screen after this many idle minutes", lo=0.5, hi=240))
+    idle_lock_minutes: float = field(
+        default=5.0, metadata=_meta("Lock the screen after this many idle minutes", lo=0.5, hi=240)
+    )
 
 
 @dataclass
 class SecuritySettings:
-    scrypt_n: int = field(default=2**15, metadata=_meta(
-        "scrypt cost N for PIN keys (power of two; 2**15 ≈ 0.25 s on a Raspberry Pi 4)",
-        lo=2**10, hi=2**22))
+    scrypt_n: int = field(
+        default=2**15,
+        metadata=_meta(
+            "scrypt cost N for PIN keys (power of two; 2**15 ≈ 0.25 s on a Raspberry Pi 4)",
+            lo=2**10,
+            hi=2**22,
+        ),
+    )
     scrypt_r: int = field(default=8, metadata=_meta("scrypt block size r", lo=1, hi=32))
     scrypt_p: int = field(default=1, metadata=_meta("scrypt parallelism p", lo=1, hi=16))
-    max_pin_failures: int = field(default=5, metadata=_meta(
-        "Wrong PINs before the operator is locked out (the lock-out then doubles)", lo=1, hi=20))
-    lockout_seconds: int = field(default=60, metadata=_meta(
-        "First lock-out length; each further wrong PIN doubles it (max one day)", lo=1, hi=86400))
+    max_pin_failures: int = field(
+        default=5,
+        metadata=_meta(
+            "Wrong PINs before the operator is locked out (the lock-out then doubles)", lo=1, hi=20
+        ),
+    )
+    lockout_seconds: int = field(
+        default=60,
+        metadata=_meta(
+            "First lock-out length; each further wrong PIN doubles it (max one day)", lo=1, hi=86400
+        ),
+    )
 
 
 @dataclass
 class CameraSettings:
-    source: str = field(default="0", metadata=_meta(
-        "Camera index (0), device path (/dev/video0), video file or image folder"))
+    source: str = field(
+        default="0",
+        metadata=_meta("Camera index (0), device path (/dev/video0), video file or image folder"),
+    )
     width: int = field(default=1280, metadata=_meta("Capture width in pixels", lo=160, hi=4096))
     height: int = field(default=720, metadata=_meta("Capture height in pixels", lo=120, hi=4096))
     fps: int = field(default=15, metadata=_meta("Capture frames per second", lo=1, hi=60))
-    dedupe_seconds: float = field(default=3.0, metadata=_meta(
-        "The same code seen again within this many seconds is ignored", lo=0, hi=60))
-    frame_budget_ms: float = field(default=80.0, metadata=_meta(
-        "Time the decoder may spend on one frame before it gives up on it", lo=5, hi=2000))
-    health_code_patterns: list[str] = field(default_factory=lambda: [
-        r"^https?://[^/]*jkm[^/]*/.*[?&](?:token|code)=(?P<token>[A-Za-z0-9_-]+)",
-        r"^https?://[^/]*health[^/]*/.*[?&](?:token|code)=(?P<token>[A-Za-z0-9_-]+)",
-    ], metadata=_meta("Regexes recognising health-code links; group 'token' is kept",
-                      expected="list of regular expressions"))
+    dedupe_seconds: float = field(
+        default=3.0,
+        metadata=_meta("The same code seen again within this many seconds is ignored", lo=0, hi=60),
+    )
+    frame_budget_ms: float = field(
+        default=80.0,
+        metadata=_meta(
+            "Time the decoder may spend on one frame before it gives up on it", lo=5, hi=2000
+        ),
+    )
+    health_code_patterns: list[str] = field(
+        default_factory=lambda: [
+            r"^https?://[^/]*jkm[^/]*/.*[?&](?:token|code)=(?P<token>[A-Za-z0-9_-]+)",
+            r"^https?://[^/]*health[^/]*/.*[?&](?:token|code)=(?P<token>[A-Za-z0-9_-]+)",
+        ],
+        metadata=_meta(
+            "Regexes recognising health-code links; group 'token' is kept",
+            expected="list of regular expressions",
+        ),
+    )
 
 
 @dataclass
 class SyncSettings:
-    server_url: str = field(default="", metadata=_meta("Town server URL (set by `fieldkit enroll`)"))
-    interval_s: int = field(default=300, metadata=_meta(
-        "Background sync interval in seconds when the server is reachable", lo=10, hi=86400))
+    server_url: str = field(
+        default="", metadata=_meta("Town server URL (set by `fieldkit enroll`)")
+    )
+    interval_s: int = field(
+        default=300,
+        metadata=_meta(
+            "Background sync interval in seconds when the server is reachable", lo=10, hi=86400
+        ),
+    )
     batch_size: int = field(default=500, metadata=_meta("Records per upload batch", lo=1, hi=10000))
-    timeout_s: float = field(default=20.0, metadata=_meta("Network timeout in seconds", lo=1, hi=600))
-    stale_after_hours: float = field(default=24.0, metadata=_meta(
-        "Warn when the key-person list is older than this", lo=0.1, hi=720))
-    max_clock_skew_s: float = field(default=300.0, metadata=_meta(
-        "Warn when this device's clock differs from the server's by more", lo=1, hi=86400))
+    timeout_s: float = field(
+        default=20.0, metadata=_meta("Network timeout in seconds", lo=1, hi=600)
+    )
+    stale_after_hours: float = field(
+        default=24.0,
+        metadata=_meta("Warn when the key-person list is older than this", lo=0.1, hi=720),
+    )
+    max_clock_skew_s: float = field(
+        default=300.0,
+        metadata=_meta(
+            "Warn when this device's clock differs from the server's by more", lo=1, hi=86400
+        ),
+    )
 
 
 @dataclass
@@ -152,13 +247,20 @@ class Settings:
         return paths.store_file(self.data_dir)
 
 
-SECTIONS = [f.name for f in dataclasses.fields(Settings)
-            if f.name not in ("data_dir", "source", "config_rules")]
+SECTIONS = [
+    f.name
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("data_dir", "source", "config_rules")
+]
 
 
 def _type_name(tp: Any) -> str:
-    return {"str": "a string", "int": "a whole number", "float": "a number",
-            "list[str]": "a list of strings"}.get(str(tp), str(tp))
+    return {
+        "str": "a string",
+        "int": "a whole number",
+        "float": "a number",
+        "list[str]": "a list of strings",
+    }.get(str(tp), str(tp))
 
 
 def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
@@ -178,8 +280,10 @@ def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
     elif tp in ("int", "float"):
         lo, hi = meta.get("lo"), meta.get("hi")
         expected = _type_name(tp) + (f" from {lo} to {hi}" if lo is not None else "")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            tp == "int" and not isinstance(value, int)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (tp == "int" and not isinstance(value, int))
         ):
             raise bad(expected)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -199,22 +303,31 @@ def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
     return value
 
 
-def _check_key(file: str, section: str, known: dict[str, dataclasses.Field[Any]], key: str,
-               value: Any) -> Any:
+def _check_key(
+    file: str, section: str, known: dict[str, dataclasses.Field[Any]], key: str, value: Any
+) -> Any:
     if key not in known:
-        raise ConfigError(f"{file}: unknown key {section}.{key}; expected one of "
-                          + ", ".join(known))
+        raise ConfigError(
+            f"{file}: unknown key {section}.{key}; expected one of " + ", ".join(known)
+        )
     return _check(file, f"{section}.{key}", known[key], value)
 
 
 def _check_temperature_bounds(file: str, r: RuleSettings) -> None:
     if r.temperature_min >= r.temperature_max:
-        raise ConfigError(f"{file}: key rules.temperature_min: expected below "
-                          f"rules.temperature_max ({r.temperature_max}), found {r.temperature_min}")
+        raise ConfigError(
+            f"{file}: key rules.temperature_min: expected below "
+            f"rules.temperature_max ({r.temperature_max}), found {r.temperature_min}"
+        )
 
 
-def validate_rules(mapping: Any, source: str, base: RuleSettings | None = None, *,
-                   problems: list[str] | None = None) -> dict[str, Any]:
+def validate_rules(
+    mapping: Any,
+    source: str,
+    base: RuleSettings | None = None,
+    *,
+    problems: list[str] | None = None,
+) -> dict[str, Any]:
     """``[rules]`` keys from elsewhere than the config file (the town's overrides), checked
     exactly as the file's are; the cross-checks see them over ``base`` (default: the defaults).
     Returns the checked values.
@@ -224,8 +337,9 @@ def validate_rules(mapping: Any, source: str, base: RuleSettings | None = None, 
     that is older or wrong. A mapping that is not a table is always an error.
     """
     if not isinstance(mapping, dict):
-        raise ConfigError(f"{source}: key rules: expected a table of rule settings, "
-                          f"found {mapping!r}")
+        raise ConfigError(
+            f"{source}: key rules: expected a table of rule settings, found {mapping!r}"
+        )
     known = {f.name: f for f in dataclasses.fields(RuleSettings)}
     checked: dict[str, Any] = {}
     for key, value in mapping.items():
@@ -250,10 +364,13 @@ def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Setti
     settings = Settings()
     for section, table in data.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{file}: unknown section [{section}]; expected one of "
-                              + ", ".join(SECTIONS))
+            raise ConfigError(
+                f"{file}: unknown section [{section}]; expected one of " + ", ".join(SECTIONS)
+            )
         if not isinstance(table, dict):
-            raise ConfigError(f"{file}: key {section}: expected a table [{section}], found {table!r}")
+            raise ConfigError(
+                f"{file}: key {section}: expected a table [{section}], found {table!r}"
+            )
         target = getattr(settings, section)
         known = {f.name: f for f in dataclasses.fields(target)}
         for key, value in table.items():
@@ -265,8 +382,9 @@ def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Setti
     return settings
 
 
-def load_settings(config: str | os.PathLike[str] | None = None,
-                  data_dir: str | os.PathLike[str] | None = None) -> Settings:
+def load_settings(
+    config: str | os.PathLike[str] | None = None, data_dir: str | os.PathLike[str] | None = None
+) -> Settings:
     """Defaults, overlaid by the chosen TOML file; ``data_dir`` from the flag or environment."""
     path = paths.config_file(config)
     data: dict[str, Any] = {}
@@ -275,9 +393,13 @@ def load_settings(config: str | os.PathLike[str] | None = None,
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found; check --config or FIELDKIT_CONFIG") from None
+            raise ConfigError(
+                f"{path}: config file not found; check --config or FIELDKIT_CONFIG"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or start without it") from None
+            raise ConfigError(
+                f"{path}: not valid TOML ({exc}); fix the file or start without it"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     settings = settings_from_mapping(data, str(path) if path else "<defaults>")
@@ -292,5 +414,7 @@ def documented_keys() -> list[tuple[str, str, Any, str]]:
     defaults = Settings()
     for section in SECTIONS:
         for f in dataclasses.fields(getattr(defaults, section)):
-            out.append((section, f.name, getattr(getattr(defaults, section), f.name), f.metadata["doc"]))
+            out.append(
+                (section, f.name, getattr(getattr(defaults, section), f.name), f.metadata["doc"])
+            )
     return out

@@ -53,9 +53,13 @@ class FieldCipher:
         if value is None:
             return None
         nonce = os.urandom(12)
-        return FIELD_PREFIX + nonce + self._aead.encrypt(nonce, value.encode(), _aad(record_id, field))
+        return (
+            FIELD_PREFIX + nonce + self._aead.encrypt(nonce, value.encode(), _aad(record_id, field))
+        )
 
-    def encrypt_fields(self, record_id: str, values: dict[str, str | None]) -> dict[str, bytes | None]:
+    def encrypt_fields(
+        self, record_id: str, values: dict[str, str | None]
+    ) -> dict[str, bytes | None]:
         """Several fields of one record, with one draw of randomness for all their nonces."""
         present = [(f, v) for f, v in values.items() if v is not None]
         randomness = os.urandom(12 * len(present))
@@ -89,8 +93,10 @@ def _hmac_sha256(key: bytes, message: bytes) -> bytes:
     pads = _HMAC_PADS.get(key)
     if pads is None:
         block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
-        pads = (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
-                hashlib.sha256(bytes(b ^ 0x5C for b in block)))
+        pads = (
+            hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in block)),
+        )
         if len(_HMAC_PADS) > 16:  # a handful of keys per process; never grow without bound
             _HMAC_PADS.clear()
         _HMAC_PADS[key] = pads

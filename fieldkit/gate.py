@@ -99,8 +99,12 @@ class GateService:
         if not entry.id_number:
             return None
         ident = parse_identity(entry.id_number, entry.id_kind)
-        confirmable = (ident.kind == "resident_id" and not ident.check_ok
-                       and ident.birth_date is not None and ident.number[-1] in "0123456789X")
+        confirmable = (
+            ident.kind == "resident_id"
+            and not ident.check_ok
+            and ident.birth_date is not None
+            and ident.number[-1] in "0123456789X"
+        )
         if ident.problem and confirmable and entry.check_digit_confirmed:
             return ident  # wrong check digit, but the operator confirmed the card says so
         if ident.problem:
@@ -122,62 +126,109 @@ class GateService:
         if entry.pass_id and not pass_problem and self.store.revocations.is_revoked(entry.pass_id):
             pass_problem = f"pass {entry.pass_id} was revoked"
         situation = GateSituation(
-            direction=direction, mode=self.mode, temperature=entry.temperature,
+            direction=direction,
+            mode=self.mode,
+            temperature=entry.temperature,
             temperature_skipped_reason=entry.temperature_skipped,
             code_colour=_choice(entry.code_colour, CodeColour, "code colour"),
             test_date=entry.test_date,
             test_result=_choice(entry.test_result, TestResult, "test result"),
             category=_choice(entry.category, PersonCategory, "category") or PersonCategory.RESIDENT,
             keyperson_category=keyperson,
-            under_home_isolation=isolation in ("home_isolation", "home_monitoring", "居家隔离医学观察",
-                                               "居家健康监测"),
-            pass_problem=pass_problem, has_escort=bool(entry.escort),
-            approval_ref=entry.approval_ref, trip_reason=entry.trip_reason,
-            identified=bool(ident or (entry.name and entry.name.strip())), now=now)
+            under_home_isolation=isolation
+            in ("home_isolation", "home_monitoring", "居家隔离医学观察", "居家健康监测"),
+            pass_problem=pass_problem,
+            has_escort=bool(entry.escort),
+            approval_ref=entry.approval_ref,
+            trip_reason=entry.trip_reason,
+            identified=bool(ident or (entry.name and entry.name.strip())),
+            now=now,
+        )
         return Evaluation(ident, decide(situation, self.rules), keyperson, isolation)
 
-    def _input(self, entry: GateEntry, ev: Evaluation, supersedes: str | None = None) -> PassageInput:
+    def _input(
+        self, entry: GateEntry, ev: Evaluation, supersedes: str | None = None
+    ) -> PassageInput:
         ident = ev.identity
         captured = {f.name: getattr(entry, f.name) for f in fields(Capture)}
         captured["id_number"] = ident.number if ident else None  # normalised (15 → 18 digits)
         return PassageInput(
-            **captured, id_kind=ident.kind if ident else "none",
+            **captured,
+            id_kind=ident.kind if ident else "none",
             id_check_ok=ident.check_ok if ident else True,
             confirmed_by=self.store.operator.name if self.store.operator else None,
-            supersedes=supersedes)
+            supersedes=supersedes,
+        )
 
-    def commit(self, entry: GateEntry, ev: Evaluation | None = None) -> tuple[Evaluation, PassageRow]:
+    def commit(
+        self, entry: GateEntry, ev: Evaluation | None = None
+    ) -> tuple[Evaluation, PassageRow]:
         ev = ev or self.evaluate(entry)
         return ev, self.store.passages.record(self._input(entry, ev), ev.decision)
 
     def correct(self, passage_id: str, entry: GateEntry) -> tuple[Evaluation, PassageRow]:
         """Record a corrected version of a passage; the old one is marked superseded (audited)."""
         ev = self.evaluate(entry)
-        return ev, self.store.passages.record(self._input(entry, ev, supersedes=passage_id),
-                                              ev.decision)
+        return ev, self.store.passages.record(
+            self._input(entry, ev, supersedes=passage_id), ev.decision
+        )
 
-    def evaluate_vehicle(self, *, direction: str, plate: str, kind: str,
-                         occupants: list[GateEntry], pass_problem: str | None = None
-                         ) -> tuple[Decision, list[Evaluation]]:
+    def evaluate_vehicle(
+        self,
+        *,
+        direction: str,
+        plate: str,
+        kind: str,
+        occupants: list[GateEntry],
+        pass_problem: str | None = None,
+    ) -> tuple[Decision, list[Evaluation]]:
         if not plate.strip():
             raise InputError("plate missing: type the number plate")
         if kind not in ("resident", "outside", "supply"):
             raise InputError(f"vehicle kind must be resident, outside or supply, not {kind!r}")
         evs = [self.evaluate(replace(o, direction=direction)) for o in occupants]
-        decision = decide_vehicle(VehicleSituation(
-            direction=_choice(direction, Direction, "direction"), mode=self.mode, plate=plate,
-            kind=kind, pass_problem=pass_problem, occupants=tuple(e.decision for e in evs)),
-            self.rules)
+        decision = decide_vehicle(
+            VehicleSituation(
+                direction=_choice(direction, Direction, "direction"),
+                mode=self.mode,
+                plate=plate,
+                kind=kind,
+                pass_problem=pass_problem,
+                occupants=tuple(e.decision for e in evs),
+            ),
+            self.rules,
+        )
         return decision, evs
 
-    def commit_vehicle(self, *, direction: str, plate: str, kind: str, occupants: list[GateEntry],
-                       pass_no: str | None = None, disinfected: bool = False,
-                       pass_problem: str | None = None):
-        decision, evs = self.evaluate_vehicle(direction=direction, plate=plate, kind=kind,
-                                              occupants=occupants, pass_problem=pass_problem)
-        inputs = [(self._input(replace(o, direction=direction), ev), ev.decision)
-                  for o, ev in zip(occupants, evs)]
-        vid, rows = self.store.vehicles.record(direction=direction, plate=plate, pass_no=pass_no,
-                                               kind=kind, disinfected=disinfected,
-                                               occupants=inputs, decision=decision)
+    def commit_vehicle(
+        self,
+        *,
+        direction: str,
+        plate: str,
+        kind: str,
+        occupants: list[GateEntry],
+        pass_no: str | None = None,
+        disinfected: bool = False,
+        pass_problem: str | None = None,
+    ):
+        decision, evs = self.evaluate_vehicle(
+            direction=direction,
+            plate=plate,
+            kind=kind,
+            occupants=occupants,
+            pass_problem=pass_problem,
+        )
+        inputs = [
+            (self._input(replace(o, direction=direction), ev), ev.decision)
+            for o, ev in zip(occupants, evs, strict=False)
+        ]
+        vid, rows = self.store.vehicles.record(
+            direction=direction,
+            plate=plate,
+            pass_no=pass_no,
+            kind=kind,
+            disinfected=disinfected,
+            occupants=inputs,
+            decision=decision,
+        )
         return decision, vid, rows

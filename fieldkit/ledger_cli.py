@@ -26,12 +26,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     login(store, args)
     summary = import_file(store, args.file)
     lang = _lang(store)
-    lines = [t("ledger.cli.import_done", lang, file=summary.file, imported=summary.imported,
-               updated=summary.updated, unchanged=summary.unchanged,
-               rejected=len(summary.rejected), rows=summary.rows, blank=summary.blank_rows)]
+    lines = [
+        t(
+            "ledger.cli.import_done",
+            lang,
+            file=summary.file,
+            imported=summary.imported,
+            updated=summary.updated,
+            unchanged=summary.unchanged,
+            rejected=len(summary.rejected),
+            rows=summary.rows,
+            blank=summary.blank_rows,
+        )
+    ]
     if summary.ignored_columns:
-        lines.append(t("ledger.cli.ignored_columns", lang,
-                       columns=", ".join(summary.ignored_columns)))
+        lines.append(
+            t("ledger.cli.ignored_columns", lang, columns=", ".join(summary.ignored_columns))
+        )
     if summary.rejected:
         lines.append(t("ledger.cli.rejected_rows", lang))
         lines.extend(iter_rejected_text(summary))
@@ -57,8 +68,10 @@ def _supervisor(store, args: argparse.Namespace, pins: PinSource):
     from .errors import InputError
 
     if not args.supervisor:
-        raise InputError("--full needs a supervisor: log in as one, or name one with "
-                         "--supervisor NAME and give that supervisor's PIN")
+        raise InputError(
+            "--full needs a supervisor: log in as one, or name one with "
+            "--supervisor NAME and give that supervisor's PIN"
+        )
     pin = pins.get("FIELDKIT_SUPERVISOR_PIN", f"PIN of supervisor {args.supervisor}")
     return store.keyring.verify_pin(args.supervisor, pin)
 
@@ -72,8 +85,17 @@ def _export(args: argparse.Namespace, which: str) -> int:
     fn = export_households if which == "households" else export_monitoring
     result: dict[str, Any] = fn(store, args.file, full=args.full, supervisor=supervisor)
     lang = _lang(store)
-    emit(args, result, t("ledger.cli.export_done", lang, rows=result["rows"], file=result["file"],
-                         mode=t("ledger.cli.full" if args.full else "ledger.cli.masked", lang)))
+    emit(
+        args,
+        result,
+        t(
+            "ledger.cli.export_done",
+            lang,
+            rows=result["rows"],
+            file=result["file"],
+            mode=t("ledger.cli.full" if args.full else "ledger.cli.masked", lang),
+        ),
+    )
     return EXIT_OK
 
 
@@ -89,8 +111,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     login(store, args)
     cov = store.ledger.coverage()
-    lines = [f"{b['grid'] or '-'} {b['building']}: {b['visited']}/{b['total']}"
-             for b in cov["buildings"]]
+    lines = [
+        f"{b['grid'] or '-'} {b['building']}: {b['visited']}/{b['total']}" for b in cov["buildings"]
+    ]
     tot = cov["total"]
     lines.append(f"= {tot['visited']}/{tot['total']} ({tot['people']} persons)")
     emit(args, cov, "\n".join(lines))
@@ -104,18 +127,32 @@ def cmd_monitoring(args: argparse.Namespace) -> int:
     due = store.monitoring.due()
     alerts = store.monitoring.alerts()
     lang = _lang(store)
-    data = {"new_missed_alerts": new,
-            "due": [d.__dict__ for d in due if d.state != "done"],
-            "alerts": [{k: a[k] for k in ("id", "ts", "day", "kind", "slot", "place",
-                                          "name_masked", "detail")} for a in alerts],
-            "ending": [{k: e[k] for k in ("id", "place", "name_masked", "health_status",
-                                          "status_end")} for e in store.monitoring.ending()]}
-    lines = [f"{d['state']:<8} {d['slot']:<8} {d['place']:<14} {d['name_masked'] or ''}"
-             for d in data["due"]]
-    lines += [f"! {a['kind']:<8} {a['day']} {a['slot'] or '':<8} {a['place']:<14} "
-              f"{a['name_masked'] or ''}" for a in data["alerts"]]
-    lines += [f"* {t('ledger.status.' + e['health_status'], lang)} -> {e['status_end']} "
-              f"{e['place']} {e['name_masked'] or ''}" for e in data["ending"]]
+    data = {
+        "new_missed_alerts": new,
+        "due": [d.__dict__ for d in due if d.state != "done"],
+        "alerts": [
+            {k: a[k] for k in ("id", "ts", "day", "kind", "slot", "place", "name_masked", "detail")}
+            for a in alerts
+        ],
+        "ending": [
+            {k: e[k] for k in ("id", "place", "name_masked", "health_status", "status_end")}
+            for e in store.monitoring.ending()
+        ],
+    }
+    lines = [
+        f"{d['state']:<8} {d['slot']:<8} {d['place']:<14} {d['name_masked'] or ''}"
+        for d in data["due"]
+    ]
+    lines += [
+        f"! {a['kind']:<8} {a['day']} {a['slot'] or '':<8} {a['place']:<14} "
+        f"{a['name_masked'] or ''}"
+        for a in data["alerts"]
+    ]
+    lines += [
+        f"* {t('ledger.status.' + e['health_status'], lang)} -> {e['status_end']} "
+        f"{e['place']} {e['name_masked'] or ''}"
+        for e in data["ending"]
+    ]
     emit(args, data, "\n".join(lines) or "-")
     return EXIT_OK
 
@@ -124,8 +161,11 @@ def register(sub: Any) -> None:
     led = sub.add_parser("ledger", help="household ledger (一户一档): import, export, coverage")
     lsub = led.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
 
-    p = lsub.add_parser("import", help="import an office ledger (.xlsx, or .csv in UTF-8/GBK); "
-                        "exits 1 when some rows were rejected (they are listed)")
+    p = lsub.add_parser(
+        "import",
+        help="import an office ledger (.xlsx, or .csv in UTF-8/GBK); "
+        "exits 1 when some rows were rejected (they are listed)",
+    )
     p.add_argument("file")
     _common(p, pin=True)
     p.set_defaults(func=cmd_import)
@@ -135,13 +175,15 @@ def register(sub: Any) -> None:
     _common(p)
     p.set_defaults(func=cmd_template)
 
-    for name, func, what in (("export", cmd_export, "the household ledger"),
-                             ("export-monitoring", cmd_export_monitoring,
-                              "the home monitoring ledger")):
+    for name, func, what in (
+        ("export", cmd_export, "the household ledger"),
+        ("export-monitoring", cmd_export_monitoring, "the home monitoring ledger"),
+    ):
         p = lsub.add_parser(name, help=f"export {what} (.xlsx or .csv), masked by default")
         p.add_argument("file")
-        p.add_argument("--full", action="store_true",
-                       help="unmasked personal data (supervisor's PIN; audited)")
+        p.add_argument(
+            "--full", action="store_true", help="unmasked personal data (supervisor's PIN; audited)"
+        )
         p.add_argument("--supervisor", help="supervisor confirming --full (when you are not one)")
         _common(p, pin=True)
         p.set_defaults(func=func)

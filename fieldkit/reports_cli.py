@@ -38,6 +38,7 @@ def _size(n: int) -> str:
 
 # -- report ------------------------------------------------------------------------------------
 
+
 def cmd_report_daily(args: argparse.Namespace) -> int:
     from .reports import daily_report
     from .reports.text import daily_text
@@ -70,6 +71,7 @@ def cmd_report_totals(args: argparse.Namespace) -> int:
 
 # -- export ------------------------------------------------------------------------------------
 
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .reports import export
 
@@ -77,19 +79,38 @@ def cmd_export(args: argparse.Namespace) -> int:
     login(store, args)
     if args.date and args.shift:
         raise InputError("give either --date or --shift, not both")
-    result = export(store, args.kind, args.out, fmt=args.format, day=args.date,
-                    shift_id=args.shift, full=args.full)
+    result = export(
+        store,
+        args.kind,
+        args.out,
+        fmt=args.format,
+        day=args.date,
+        shift_id=args.shift,
+        full=args.full,
+    )
     lang = _lang(store)
-    text = t("export.done.written", lang, rows=result.rows, path=result.path,
-             size=_size(result.size))
+    text = t(
+        "export.done.written", lang, rows=result.rows, path=result.path, size=_size(result.size)
+    )
     if result.full:
         text += "\n" + t("export.done.full_note", lang)
-    emit(args, {"path": str(result.path), "kind": result.kind, "format": result.format,
-                "full": result.full, "rows": result.rows, "bytes": result.size}, text)
+    emit(
+        args,
+        {
+            "path": str(result.path),
+            "kind": result.kind,
+            "format": result.format,
+            "full": result.full,
+            "rows": result.rows,
+            "bytes": result.size,
+        },
+        text,
+    )
     return EXIT_OK
 
 
 # -- purge -------------------------------------------------------------------------------------
+
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from .reports import plan_purge, purge
@@ -99,7 +120,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     lang = _lang(store)
     plan = plan_purge(store)
     if args.dry_run or plan.total == 0:
-        text = purge_text(plan, lang) if plan.total or plan.kept_unsynced else t("purge.nothing", lang)
+        text = (
+            purge_text(plan, lang) if plan.total or plan.kept_unsynced else t("purge.nothing", lang)
+        )
         emit(args, plan.to_dict(), text)
         return EXIT_OK
     if not args.yes:
@@ -117,6 +140,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 # -- shift -------------------------------------------------------------------------------------
 
+
 def cmd_shift_open(args: argparse.Namespace) -> int:
     from .reports import open_shift
     from .reports.text import handover_text
@@ -125,9 +149,13 @@ def cmd_shift_open(args: argparse.Namespace) -> int:
     login(store, args)
     opened = open_shift(store, args.note)
     lang = _lang(store)
-    emit(args, {"shift_id": opened.shift_id, "handover": opened.handover},
-         t("report.shift_opened", lang, id=opened.shift_id) + "\n"
-         + handover_text(opened.handover, lang))
+    emit(
+        args,
+        {"shift_id": opened.shift_id, "handover": opened.handover},
+        t("report.shift_opened", lang, id=opened.shift_id)
+        + "\n"
+        + handover_text(opened.handover, lang),
+    )
     return EXIT_OK
 
 
@@ -139,8 +167,11 @@ def cmd_shift_close(args: argparse.Namespace) -> int:
     login(store, args)
     summary = close_shift(store, args.note or "")
     lang = _lang(store)
-    emit(args, summary.to_dict(), t("report.shift_closed_ok", lang, id=summary.shift_id) + "\n"
-         + shift_text(summary, lang))
+    emit(
+        args,
+        summary.to_dict(),
+        t("report.shift_closed_ok", lang, id=summary.shift_id) + "\n" + shift_text(summary, lang),
+    )
     return EXIT_OK
 
 
@@ -152,8 +183,10 @@ def register(sub: Any) -> None:
     _common(p)
     p.set_defaults(func=cmd_report_daily)
     p = rsub.add_parser("shift", help="summary of a shift: counts, reconciliation, open alerts")
-    p.add_argument("--shift", help="shift id or its first characters (default: the open one, "
-                                   "else the last closed one)")
+    p.add_argument(
+        "--shift",
+        help="shift id or its first characters (default: the open one, else the last closed one)",
+    )
     _common(p)
     p.set_defaults(func=cmd_report_shift)
     p = rsub.add_parser("totals", help="category totals as of a date (截止到X日)")
@@ -163,13 +196,17 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("export", help="shift log, daily report or passages to XLSX or CSV")
     p.add_argument("kind", choices=("shift-log", "daily", "passages"))
-    p.add_argument("--format", choices=("xlsx", "csv"),
-                   help="file format (default: from the file name)")
+    p.add_argument(
+        "--format", choices=("xlsx", "csv"), help="file format (default: from the file name)"
+    )
     p.add_argument("--out", required=True, help="file to write (e.g. on a USB stick)")
     p.add_argument("--date", help="YYYY-MM-DD: a day's records")
     p.add_argument("--shift", help="shift id: that shift's records")
-    p.add_argument("--full", action="store_true",
-                   help="unmasked names and ID numbers: needs the supervisor's PIN, audited")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="unmasked names and ID numbers: needs the supervisor's PIN, audited",
+    )
     _common(p, pin=True)
     p.set_defaults(func=cmd_export)
 

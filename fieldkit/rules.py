@@ -69,14 +69,29 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
 
     # Health first: a person with fever must not be let go (不得让患者自行离开).
     if s.temperature is not None and s.temperature >= rules.fever_threshold:
-        r.append(Reason("fever", Outcome.REFER, True, {
-            "temperature": f"{s.temperature:.1f}", "threshold": f"{rules.fever_threshold:.1f}",
-            "call": rules.emergency_number}))
+        r.append(
+            Reason(
+                "fever",
+                Outcome.REFER,
+                True,
+                {
+                    "temperature": f"{s.temperature:.1f}",
+                    "threshold": f"{rules.fever_threshold:.1f}",
+                    "call": rules.emergency_number,
+                },
+            )
+        )
     elif s.temperature is None:
         if not s.temperature_skipped_reason:
             raise InputError("temperature missing: type it, or mark it not measured with a reason")
-        r.append(Reason("temperature_not_measured", Outcome.ADMIT, False,
-                        {"why": s.temperature_skipped_reason}))
+        r.append(
+            Reason(
+                "temperature_not_measured",
+                Outcome.ADMIT,
+                False,
+                {"why": s.temperature_skipped_reason},
+            )
+        )
     if s.test_result == TestResult.POSITIVE:
         r.append(Reason("test_positive", Outcome.REFER, True, {"call": rules.emergency_number}))
     if s.keyperson_category:
@@ -99,15 +114,24 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
     required = rules.test_required_in if entering else rules.test_required_out
     if s.mode in required and s.category != PersonCategory.WORKER:
         if s.test_date is None:
-            r.append(Reason("test_missing", Outcome.TURN_BACK, True,
-                            {"days": str(rules.test_validity_days)}))
+            r.append(
+                Reason(
+                    "test_missing", Outcome.TURN_BACK, True, {"days": str(rules.test_validity_days)}
+                )
+            )
         else:
             age = (today - s.test_date).days
             if age < 0:
                 raise InputError(f"test date {s.test_date.isoformat()} is in the future: check it")
             if age > rules.test_validity_days:
-                r.append(Reason("test_too_old", Outcome.TURN_BACK, True, {
-                    "age": str(age), "days": str(rules.test_validity_days)}))
+                r.append(
+                    Reason(
+                        "test_too_old",
+                        Outcome.TURN_BACK,
+                        True,
+                        {"age": str(age), "days": str(rules.test_validity_days)},
+                    )
+                )
 
     cat = s.category
     if s.mode == "sealed":
@@ -157,7 +181,12 @@ def decide_vehicle(v: VehicleSituation, rules: RuleSettings) -> Decision:
         r.append(Reason("occupants_missing", Outcome.TURN_BACK, False))
     for i, occupant in enumerate(v.occupants, 1):
         if occupant.outcome != Outcome.ADMIT:
-            r.append(Reason("occupant_not_admitted", occupant.outcome,
-                            any(x.alert for x in occupant.reasons),
-                            {"n": str(i), "outcome": occupant.outcome.value}))
+            r.append(
+                Reason(
+                    "occupant_not_admitted",
+                    occupant.outcome,
+                    any(x.alert for x in occupant.reasons),
+                    {"n": str(i), "outcome": occupant.outcome.value},
+                )
+            )
     return _combine(r)

@@ -71,15 +71,27 @@ def decode_file(pipeline: Pipeline, path: Path) -> dict:
     """One result object for one image file (never raises)."""
     image, problem = load_image(path)
     if image is None:
-        return {"path": str(path), "ok": False, "error": problem, "texts": [], "engine": None,
-                "ms": 0.0, "kind": None, "parsed": None}
+        return {
+            "path": str(path),
+            "ok": False,
+            "error": problem,
+            "texts": [],
+            "engine": None,
+            "ms": 0.0,
+            "kind": None,
+            "parsed": None,
+        }
     frame = pipeline.decode(image)
     reads = [pipeline.make_read(code, step, frame.ms) for code, step in frame.codes]
     first = reads[0] if reads else None
     return {
-        "path": str(path), "ok": bool(reads), "texts": [r.text for r in reads],
-        "engine": first.engine if first else None, "ms": round(frame.ms, 2),
-        "kind": first.kind if first else None, "parsed": first.result.parsed if first else None,
+        "path": str(path),
+        "ok": bool(reads),
+        "texts": [r.text for r in reads],
+        "engine": first.engine if first else None,
+        "ms": round(frame.ms, 2),
+        "kind": first.kind if first else None,
+        "parsed": first.result.parsed if first else None,
         "codes": [_code_dict(r) for r in reads],
         **({} if reads else {"error": "no code found"}),
     }
@@ -95,8 +107,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
         elif result["ok"]:
             for code in result["codes"]:
                 verdict = "ok" if code["ok"] else f"INVALID: {code['problem']}"
-                print(f"{path}: [{code['kind']}] {verdict} ({code['engine']}, {result['ms']:.1f} ms)"
-                      f"\n    {code['text'] if code['text'] is not None else '<binary>'}")
+                print(
+                    f"{path}: [{code['kind']}] {verdict} ({code['engine']}, {result['ms']:.1f} ms)"
+                    f"\n    {code['text'] if code['text'] is not None else '<binary>'}"
+                )
         else:
             print(f"{path}: {result['error']}")
         if "error" in result and result["error"] != "no code found":
@@ -119,12 +133,24 @@ def cmd_scan(args: argparse.Namespace) -> int:
     def show(reads: list[Read]) -> None:
         for read in reads:
             if args.json:
-                print(json.dumps({"time": datetime.now(UTC).isoformat(), "ms": round(read.ms, 1),
-                                  **_code_dict(read)}, ensure_ascii=False), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "time": datetime.now(UTC).isoformat(),
+                            "ms": round(read.ms, 1),
+                            **_code_dict(read),
+                        },
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
             else:
                 verdict = "ok" if read.result.ok else f"INVALID: {read.result.problem}"
-                print(f"{time.strftime('%H:%M:%S')} [{read.kind}] {verdict} "
-                      f"({read.engine}/{read.step}, {read.ms:.0f} ms): {read.text}", flush=True)
+                print(
+                    f"{time.strftime('%H:%M:%S')} [{read.kind}] {verdict} "
+                    f"({read.engine}/{read.step}, {read.ms:.0f} ms): {read.text}",
+                    flush=True,
+                )
 
     last_status = None
     live = spec.kind == "camera"
@@ -134,7 +160,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             frame = source.read()
             if source.status != last_status:
                 last_status = source.status
-                print(f"[{source.status.state}] {source.status.message}", file=sys.stderr, flush=True)
+                print(
+                    f"[{source.status.state}] {source.status.message}", file=sys.stderr, flush=True
+                )
             if frame is None:
                 if source.status.state == ENDED:
                     break
@@ -155,23 +183,42 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", action="append", choices=ENGINE_NAMES,
-                        help="use only these engines (repeatable; default: all available)")
-    parser.add_argument("--budget-ms", type=float, default=DEFAULT_BUDGET_MS,
-                        help="time budget per frame for escalation (default %(default)s)")
+    parser.add_argument(
+        "--engine",
+        action="append",
+        choices=ENGINE_NAMES,
+        help="use only these engines (repeatable; default: all available)",
+    )
+    parser.add_argument(
+        "--budget-ms",
+        type=float,
+        default=DEFAULT_BUDGET_MS,
+        help="time budget per frame for escalation (default %(default)s)",
+    )
     parser.add_argument("--trust", metavar="FILE", help="DCC signer certificates (PEM or JSON)")
-    parser.add_argument("--pass-key", action="append", metavar="PEM",
-                        help="town Ed25519 public key for passes (repeatable)")
-    parser.add_argument("--health-pattern", action="append", metavar="SYSTEM=REGEX",
-                        help="health-code link pattern with a (?P<token>...) group (repeatable)")
+    parser.add_argument(
+        "--pass-key",
+        action="append",
+        metavar="PEM",
+        help="town Ed25519 public key for passes (repeatable)",
+    )
+    parser.add_argument(
+        "--health-pattern",
+        action="append",
+        metavar="SYSTEM=REGEX",
+        help="health-code link pattern with a (?P<token>...) group (repeatable)",
+    )
     parser.add_argument("--now", metavar="ISO", help="check validity at this time (tests, replays)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def register(subparsers) -> None:
     """Add ``decode`` and ``scan`` to an argparse subparsers object."""
-    decode = subparsers.add_parser("decode", help="read QR codes in image files",
-                                   description="Read every QR code in each image and parse it.")
+    decode = subparsers.add_parser(
+        "decode",
+        help="read QR codes in image files",
+        description="Read every QR code in each image and parse it.",
+    )
     decode.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     _common(decode)
     decode.set_defaults(func=cmd_decode)

@@ -119,21 +119,30 @@ def _corners_from(points) -> tuple[tuple[float, float], ...]:
 class ZxingEngine(Engine):
     """zxing-cpp: the fastest and most tolerant; the pipeline's fast path."""
 
-    def __init__(self, *, try_invert: bool = True, binarizer: str = "LocalAverage",
-                 name: str = "zxing-cpp") -> None:
+    def __init__(
+        self, *, try_invert: bool = True, binarizer: str = "LocalAverage", name: str = "zxing-cpp"
+    ) -> None:
         super().__init__(name=name)
         try:
             import zxingcpp
         except Exception as exc:  # noqa: BLE001
-            self.available, self.why_unavailable = False, f"unavailable: zxing-cpp not importable ({exc})"
+            self.available, self.why_unavailable = (
+                False,
+                f"unavailable: zxing-cpp not importable ({exc})",
+            )
             return
         self._zx = zxingcpp
         self._formats = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode)
-        self._kwargs = {"try_invert": try_invert, "binarizer": getattr(zxingcpp.Binarizer, binarizer)}
+        self._kwargs = {
+            "try_invert": try_invert,
+            "binarizer": getattr(zxingcpp.Binarizer, binarizer),
+        }
 
     def read(self, grey: np.ndarray, **overrides) -> list:
         """Raw zxing-cpp call (used by the pipeline for detection hints)."""
-        return self._zx.read_barcodes(grey, **{"formats": self._formats, **self._kwargs, **overrides})
+        return self._zx.read_barcodes(
+            grey, **{"formats": self._formats, **self._kwargs, **overrides}
+        )
 
     def _decode(self, grey: np.ndarray, **overrides) -> list[Decoded]:
         out = []
@@ -146,8 +155,10 @@ class ZxingEngine(Engine):
             else:
                 text, encoding = decode_payload_bytes(raw)
             pos = code.position
-            corners = tuple((float(p.x), float(p.y)) for p in
-                            (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left))
+            corners = tuple(
+                (float(p.x), float(p.y))
+                for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)
+            )
             out.append(Decoded(text, raw, self.name, encoding, corners))
         return out
 
@@ -216,12 +227,17 @@ class OpenCVEngine(Engine):
         try:
             import cv2
         except Exception as exc:  # noqa: BLE001
-            self.available, self.why_unavailable = False, f"unavailable: opencv not importable ({exc})"
+            self.available, self.why_unavailable = (
+                False,
+                f"unavailable: opencv not importable ({exc})",
+            )
             return
         cls = getattr(cv2, "QRCodeDetectorAruco" if aruco else "QRCodeDetector", None)
         if cls is None:
             self.available = False
-            self.why_unavailable = f"unavailable: this OpenCV ({cv2.__version__}) has no {self.name} detector"
+            self.why_unavailable = (
+                f"unavailable: this OpenCV ({cv2.__version__}) has no {self.name} detector"
+            )
             return
         self._detector = cls()
         self._has_bytes = hasattr(self._detector, "detectAndDecodeBytesMulti")
@@ -261,8 +277,10 @@ def _undo_latin1_transcode(raw: bytes) -> bytes:
     except UnicodeDecodeError:
         pass
     decoded, encoding = decode_payload_bytes(original)
-    if decoded is not None and encoding in ("gbk", "shift_jis") and (
-        len(_CJK.findall(decoded)) + len(_KANA.findall(decoded)) >= 2
+    if (
+        decoded is not None
+        and encoding in ("gbk", "shift_jis")
+        and (len(_CJK.findall(decoded)) + len(_KANA.findall(decoded)) >= 2)
     ):
         return original
     return raw

@@ -13,11 +13,15 @@ from datetime import date
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＹＺ",
-                           "0123456789XXABCDEFGHIJKLMNOPQRSTUVWYZ")
+_FULLWIDTH = str.maketrans(
+    "０１２３４５６７８９ＸｘＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＹＺ",
+    "0123456789XXABCDEFGHIJKLMNOPQRSTUVWYZ",
+)
 
-RESIDENT_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
-                                 r"(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])(?![0-9A-Za-z])")
+RESIDENT_ID_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
+    r"(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])(?![0-9A-Za-z])"
+)
 
 
 def normalise_id_text(text: str) -> str:
@@ -83,15 +87,22 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
             full = upgrade_15_to_18(raw)
             birth = _birth(full[6:14])
             sex = "M" if int(raw[14]) % 2 else "F"
-            problem = None if birth else f"birth date 19{raw[6:12]} in the number is not a real date"
+            problem = (
+                None if birth else f"birth date 19{raw[6:12]} in the number is not a real date"
+            )
             return IdentityNumber("resident_id", full, True, birth, sex, raw, problem)
         if re.fullmatch(r"\d{17}[A-Z]", raw):
-            return IdentityNumber("resident_id", raw, False, _birth(raw[6:14]),
-                                  problem=f"last character {raw[17]} is not a digit or X: "
-                                          "check the number")
+            return IdentityNumber(
+                "resident_id",
+                raw,
+                False,
+                _birth(raw[6:14]),
+                problem=f"last character {raw[17]} is not a digit or X: check the number",
+            )
         if kind_hint == "resident_id":
-            return IdentityNumber("resident_id", raw, False,
-                                  problem="a resident ID has 18 characters (or 15 digits)")
+            return IdentityNumber(
+                "resident_id", raw, False, problem="a resident ID has 18 characters (or 15 digits)"
+            )
     # Mainland travel permit for HK/Macau residents: H or M + 8 (or 10) digits.
     if kind_hint in (None, "hk_macau_permit") and re.fullmatch(r"[HM]\d{8}(\d{2})?", raw):
         return IdentityNumber("hk_macau_permit", raw)
@@ -99,8 +110,10 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
     if kind_hint in (None, "taiwan_permit") and re.fullmatch(r"\d{8}", raw):
         return IdentityNumber("taiwan_permit", raw)
     # Passports: Chinese E/G + 8, or any 6-9 alphanumerics (ICAO document numbers).
-    if kind_hint in (None, "passport") and re.fullmatch(r"[A-Z0-9]{6,9}", raw) and any(
-        c.isalpha() for c in raw
+    if (
+        kind_hint in (None, "passport")
+        and re.fullmatch(r"[A-Z0-9]{6,9}", raw)
+        and any(c.isalpha() for c in raw)
     ):
         return IdentityNumber("passport", raw)
     if kind_hint in ("passport", "hk_macau_permit", "taiwan_permit"):
@@ -119,7 +132,11 @@ def find_resident_id(text: str) -> str | None:
 def mask_id(number: str) -> str:
     """110105********1234 style: keep the first 6 and last 4."""
     if len(number) <= 10:
-        return number[:2] + "*" * max(0, len(number) - 4) + number[-2:] if len(number) > 4 else "*" * len(number)
+        return (
+            number[:2] + "*" * max(0, len(number) - 4) + number[-2:]
+            if len(number) > 4
+            else "*" * len(number)
+        )
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 

@@ -52,18 +52,24 @@ class Region:
     def crop(self, grey: np.ndarray, pad: float = 0.12) -> tuple[np.ndarray, int, int]:
         p = int(pad * max(self.w, self.h)) + 4
         x0, y0 = max(0, self.x - p), max(0, self.y - p)
-        return grey[y0:self.y + self.h + p, x0:self.x + self.w + p], x0, y0
+        return grey[y0 : self.y + self.h + p, x0 : self.x + self.w + p], x0, y0
 
 
 def find_code_regions(grey: np.ndarray, limit: int = 3) -> list[Region]:
     """Code-like regions: dense texture in a roughly square blob, biggest first (~1 ms at 720p)."""
     h, w = grey.shape[:2]
     scale = max(1, min(h, w) // 90)  # 720p → 1/8: the gate must cost little next to zxing
-    small = cv2.resize(grey, (w // scale, h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else grey
+    small = (
+        cv2.resize(grey, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+        if scale > 1
+        else grey
+    )
     grad = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     grad = cv2.blur(grad, (5, 5))
     threshold = max(12.0, float(np.median(grad)) * 3)
-    mask = cv2.morphologyEx((grad > threshold).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    mask = cv2.morphologyEx(
+        (grad > threshold).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
+    )
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
     regions = []
     for i in range(1, n):
@@ -132,10 +138,14 @@ Step = tuple[str, Callable[[np.ndarray], list[Decoded]]]
 class Pipeline:
     """Reads every code in a frame as fast as the fastest engine, as well as all of them."""
 
-    def __init__(self, engines: list[Engine] | None = None, budget_ms: float = DEFAULT_BUDGET_MS,
-                 dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS,
-                 payload_config: PayloadConfig | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        engines: list[Engine] | None = None,
+        budget_ms: float = DEFAULT_BUDGET_MS,
+        dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS,
+        payload_config: PayloadConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         engines = [e for e in (engines if engines is not None else all_engines()) if e.available]
         self.engines = engines
         self.budget_ms = budget_ms
@@ -162,19 +172,34 @@ class Pipeline:
             def zx_step(prepare, **opts):
                 return lambda c: zx.decode_with(prepare(c), **crop_opts, **opts)
 
-            steps.append(("zxing-up2-sharp", zx_step(lambda c: _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0))))
-            steps.append(("zxing-up2-sharp-fixed", zx_step(
-                lambda c: _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0), binarizer=binarizer.FixedThreshold)))
+            steps.append(
+                ("zxing-up2-sharp", zx_step(lambda c: _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0)))
+            )
+            steps.append(
+                (
+                    "zxing-up2-sharp-fixed",
+                    zx_step(
+                        lambda c: _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0),
+                        binarizer=binarizer.FixedThreshold,
+                    ),
+                )
+            )
         if "pyzbar" in by_name:
             steps.append(("pyzbar", by_name["pyzbar"].decode))
         if zx is not None:
-            steps.append(("zxing-up3-sharp", zx_step(lambda c: _sharpen(_upscale(_stretch(c), 3), 4.5, 2.0))))
-            steps.append(("zxing-up2-normalised", zx_step(lambda c: _normalise(_upscale(c, 2), 8.0))))
+            steps.append(
+                ("zxing-up3-sharp", zx_step(lambda c: _sharpen(_upscale(_stretch(c), 3), 4.5, 2.0)))
+            )
+            steps.append(
+                ("zxing-up2-normalised", zx_step(lambda c: _normalise(_upscale(c, 2), 8.0)))
+            )
         if "opencv-aruco" in by_name:
             steps.append(("opencv-aruco", by_name["opencv-aruco"].decode))
         if "pyzbar" in by_name:
             zbar = by_name["pyzbar"]
-            steps.append(("pyzbar-up2-sharp", lambda c: zbar.decode(_sharpen(_upscale(c, 2), 2.0, 1.0))))
+            steps.append(
+                ("pyzbar-up2-sharp", lambda c: zbar.decode(_sharpen(_upscale(c, 2), 2.0, 1.0)))
+            )
         if "opencv" in by_name:
             steps.append(("opencv", by_name["opencv"].decode))
         return steps
@@ -205,7 +230,9 @@ class Pipeline:
                 found = step(crop)
                 if found:
                     box = _box(region)
-                    return FrameDecode([(replace(c, corners=box), name) for c in found], _ms(start), tried)
+                    return FrameDecode(
+                        [(replace(c, corners=box), name) for c in found], _ms(start), tried
+                    )
         return FrameDecode([], _ms(start), tried)
 
     def process(self, frame: np.ndarray) -> list[Read]:
@@ -224,7 +251,9 @@ class Pipeline:
         return reads
 
     def make_read(self, code: Decoded, step: str, ms: float) -> Read:
-        result = parse_payload(code.text if code.text is not None else code.raw, self.payload_config)
+        result = parse_payload(
+            code.text if code.text is not None else code.raw, self.payload_config
+        )
         return Read(code.text, code.raw, code.engine, step, ms, result, code.corners)
 
 

@@ -51,8 +51,10 @@ class SourceSpec:
     def parse(cls, text: str, **settings) -> SourceSpec:
         kind, sep, target = text.partition(":")
         if not sep or kind not in ("camera", "video", "images"):
-            raise ValueError(f"source must be camera:N, camera:/dev/videoN, video:FILE or images:DIR, "
-                             f"not {text!r}")
+            raise ValueError(
+                f"source must be camera:N, camera:/dev/videoN, video:FILE or images:DIR, "
+                f"not {text!r}"
+            )
         return cls(kind, target, **settings)
 
 
@@ -87,9 +89,15 @@ class FrameSource:
 class CameraSource(FrameSource):
     """An OpenCV camera (V4L2 on a Pi). Missing, busy and unplugged cameras are retried."""
 
-    def __init__(self, device: int | str, width: int | None = None, height: int | None = None,
-                 fps: float | None = None, reconnect_seconds: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        device: int | str,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        reconnect_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.device = int(device) if isinstance(device, str) and device.isdigit() else device
         self.name = f"camera {self.device}"
         self.width, self.height, self.fps = width, height, fps
@@ -109,16 +117,21 @@ class CameraSource(FrameSource):
     def _open(self) -> None:
         self._next_try = self.clock() + self.reconnect_seconds
         if not self._device_exists():
-            self.status = SourceStatus(MISSING, f"{self.name}: no such camera; plug it in or check "
-                                                f"the camera setting (retrying)")
+            self.status = SourceStatus(
+                MISSING,
+                f"{self.name}: no such camera; plug it in or check the camera setting (retrying)",
+            )
             return
         try:
             backend = cv2.CAP_V4L2 if os.name == "posix" and os.path.isdir("/dev") else cv2.CAP_ANY
             cap = cv2.VideoCapture(self.device, backend)
             if not cap.isOpened():
                 cap.release()
-                self.status = SourceStatus(RECONNECTING, f"{self.name}: present but cannot be opened "
-                                                         f"(busy in another program?); retrying")
+                self.status = SourceStatus(
+                    RECONNECTING,
+                    f"{self.name}: present but cannot be opened "
+                    f"(busy in another program?); retrying",
+                )
                 return
             if self.width:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
@@ -153,7 +166,9 @@ class CameraSource(FrameSource):
             self._cap.release()
             self._cap = None
             self._next_try = self.clock() + self.reconnect_seconds
-            self.status = SourceStatus(RECONNECTING, f"{self.name}: lost (unplugged?); reconnecting")
+            self.status = SourceStatus(
+                RECONNECTING, f"{self.name}: lost (unplugged?); reconnecting"
+            )
         return None
 
     def close(self) -> None:
@@ -221,13 +236,16 @@ class ImageFolderSource(FrameSource):
             self.paths: list[Path] = []
             self.status = SourceStatus(MISSING, f"{self.name}: folder not found")
             return
-        self.paths = sorted(p for p in self.folder.iterdir()
-                            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        self.paths = sorted(
+            p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
         state = CONNECTED if self.paths else ENDED
         self.status = SourceStatus(state, f"{self.name}: {len(self.paths)} images")
 
     def read(self) -> np.ndarray | None:
-        while self.index < len(self.paths) or (self.loop and self.paths and len(self.skipped) < len(self.paths)):
+        while self.index < len(self.paths) or (
+            self.loop and self.paths and len(self.skipped) < len(self.paths)
+        ):
             if self.index >= len(self.paths):
                 self.index = 0
             path = self.paths[self.index]
@@ -244,8 +262,9 @@ class ImageFolderSource(FrameSource):
 MAX_PIXELS = 40_000_000  # 40 MP: a phone photo is ~12 MP; 8000×8000 is refused
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
-               flags: int = cv2.IMREAD_GRAYSCALE) -> tuple[np.ndarray | None, str | None]:
+def load_image(
+    path: str | Path, max_pixels: int = MAX_PIXELS, flags: int = cv2.IMREAD_GRAYSCALE
+) -> tuple[np.ndarray | None, str | None]:
     """Read an image safely: ``(image, None)`` or ``(None, why not)``; never raises."""
     path = Path(path)
     try:
@@ -259,7 +278,10 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS,
         return None, truncated
     width, height = _header_size(path)
     if width * height > max_pixels:
-        return None, f"image too large: {width}×{height} is over {max_pixels // 1_000_000} megapixels"
+        return (
+            None,
+            f"image too large: {width}×{height} is over {max_pixels // 1_000_000} megapixels",
+        )
     try:
         image = cv2.imread(str(path), flags)
     except cv2.error as exc:

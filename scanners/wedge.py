@@ -23,7 +23,11 @@ class WedgeScan:
 
     @property
     def chars_per_second(self) -> float:
-        return (self.keys - 1) / (self.ended - self.started) if self.ended > self.started else float("inf")
+        return (
+            (self.keys - 1) / (self.ended - self.started)
+            if self.ended > self.started
+            else float("inf")
+        )
 
 
 @dataclass

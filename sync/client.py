@@ -109,8 +109,14 @@ class SyncReport:
         if self.mode:
             parts.append(f"mode {self.mode}")
         if self.rules_changed:
-            parts.append("town rules " + (", ".join(self.rules_changed_keys) + " changed"
-                                          if self.rules_changed_keys else "unchanged"))
+            parts.append(
+                "town rules "
+                + (
+                    ", ".join(self.rules_changed_keys) + " changed"
+                    if self.rules_changed_keys
+                    else "unchanged"
+                )
+            )
         return "synced: " + ", ".join(parts)
 
 
@@ -128,12 +134,23 @@ def _server_message(resp: httpx.Response) -> tuple[str, str]:
 class TownClient:
     """Thin HTTP layer: one method per endpoint, typed errors with one-line messages."""
 
-    def __init__(self, base_url: str, *, timeout: float = 20.0,
-                 transport: httpx.BaseTransport | None = None, ca_pem: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 20.0,
+        transport: httpx.BaseTransport | None = None,
+        ca_pem: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         verify: Any = _tls_context(ca_pem) if self.base_url.startswith("https:") else False
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                 verify=verify, headers={"User-Agent": "fieldkit-sync/1"})
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            verify=verify,
+            headers={"User-Agent": "fieldkit-sync/1"},
+        )
         self.timeout = timeout
 
     def close(self) -> None:
@@ -153,18 +170,22 @@ class TownClient:
                 raise SyncTLSError(
                     f"the town server at {self.base_url} has a TLS certificate this device does "
                     f"not trust ({_reason(err)}): get the town's CA file from the town office "
-                    "and enroll with --ca-file CA.pem; nothing was sent") from None
+                    "and enroll with --ca-file CA.pem; nothing was sent"
+                ) from None
             raise SyncNetworkError(
                 f"cannot reach the town server at {self.base_url} ({_reason(err)}): check the "
-                "network and that the server runs; records stay pending") from None
+                "network and that the server runs; records stay pending"
+            ) from None
         except httpx.TimeoutException:
             raise SyncNetworkError(
                 f"the town server at {self.base_url} did not answer within {self.timeout:g} s: "
-                "check the network or try later; records stay pending") from None
+                "check the network or try later; records stay pending"
+            ) from None
         except (httpx.TransportError, httpx.DecodingError) as err:
             raise SyncNetworkError(
                 f"the connection to {self.base_url} broke ({_reason(err)}): sync again when "
-                "the network is stable; nothing is lost") from None
+                "the network is stable; nothing is lost"
+            ) from None
 
 
 @functools.lru_cache(maxsize=4)
@@ -178,8 +199,10 @@ def _tls_context(ca_pem: str | None) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cadata=ca_pem)
     except (ssl.SSLError, ValueError) as err:
-        raise SyncError(f"the CA file is not a PEM certificate ({err.__class__.__name__}"
-                        "): ask the town office for the CA file (ca.pem)") from None
+        raise SyncError(
+            f"the CA file is not a PEM certificate ({err.__class__.__name__}"
+            "): ask the town office for the CA file (ca.pem)"
+        ) from None
 
 
 def _tls_failure(err: Exception) -> bool:
@@ -193,11 +216,19 @@ def _tls_failure(err: Exception) -> bool:
 
 def _reason(err: Exception) -> str:
     text = str(err).strip()
-    for marker in ("IP address mismatch", "Hostname mismatch", "self-signed certificate",
-                   "unable to get local issuer certificate", "certificate has expired",
-                   "certificate verify failed", "Connection refused",
-                   "Name or service not known", "timed out", "No route to host",
-                   "Network is unreachable"):
+    for marker in (
+        "IP address mismatch",
+        "Hostname mismatch",
+        "self-signed certificate",
+        "unable to get local issuer certificate",
+        "certificate has expired",
+        "certificate verify failed",
+        "Connection refused",
+        "Name or service not known",
+        "timed out",
+        "No route to host",
+        "Network is unreachable",
+    ):
         if marker.lower() in text.lower():
             return marker.lower()
     return text.splitlines()[0][:80] if text else type(err).__name__
@@ -214,7 +245,8 @@ def _raise_for(resp: httpx.Response, what: str) -> None:
     if resp.status_code >= 500:
         raise SyncServerError(
             f"the town server failed (HTTP {resp.status_code}) on {what}: tell the town office; "
-            "records stay pending")
+            "records stay pending"
+        )
     raise SyncServerError(f"the town server refused {what} ({code or resp.status_code}): {message}")
 
 
@@ -229,39 +261,62 @@ class Enrollment:
     fingerprint: str
 
 
-def enroll(store: Any, url: str, token: str, *, transport: httpx.BaseTransport | None = None,
-           timeout: float = 20.0, ca_pem: str | None = None, force: bool = False) -> Enrollment:
+def enroll(
+    store: Any,
+    url: str,
+    token: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 20.0,
+    ca_pem: str | None = None,
+    force: bool = False,
+) -> Enrollment:
     """Register this device with the town server. The store must be unlocked (supervisor)."""
     if store.kv.get("sync.device_id") and not force:
-        raise SyncError(f"this device is already enrolled as {store.kv.get('sync.device_id')} at "
-                        f"{store.kv.get('sync.server_url')}: use --force to enroll again")
+        raise SyncError(
+            f"this device is already enrolled as {store.kv.get('sync.device_id')} at "
+            f"{store.kv.get('sync.server_url')}: use --force to enroll again"
+        )
     token = token.strip()
     secret, _, expected_fp = token.partition(".")
     if not secret or len(expected_fp) != 16:
-        raise SyncError("the enrollment token looks wrong (expected XXXX….fingerprint): copy it "
-                        "again from `fieldkit-server device add`")
+        raise SyncError(
+            "the enrollment token looks wrong (expected XXXX….fingerprint): copy it "
+            "again from `fieldkit-server device add`"
+        )
     device_key = Ed25519PrivateKey.generate()
     seal_key = X25519PrivateKey.generate()
     with TownClient(url, timeout=timeout, transport=transport, ca_pem=ca_pem) as town:
-        resp = town.request("POST", p.PATH_ENROLL, json={
-            "token": token,
-            "public_key": p.b64e(p.raw_public(device_key.public_key())),
-            "seal_to": p.b64e(p.raw_public(seal_key.public_key())),
-        })
+        resp = town.request(
+            "POST",
+            p.PATH_ENROLL,
+            json={
+                "token": token,
+                "public_key": p.b64e(p.raw_public(device_key.public_key())),
+                "seal_to": p.b64e(p.raw_public(seal_key.public_key())),
+            },
+        )
         _raise_for(resp, "the enrollment")
     try:
         doc = resp.json()
-        payload = p.verify_document(doc, p.load_ed25519_public(
-            p.b64d(p.document_payload_unverified(doc)["town_ed25519"])))
+        payload = p.verify_document(
+            doc, p.load_ed25519_public(p.b64d(p.document_payload_unverified(doc)["town_ed25519"]))
+        )
         town_ed, town_x = p.b64d(payload["town_ed25519"]), p.b64d(payload["town_x25519"])
     except (ValueError, KeyError, p.ProtocolError) as err:
         raise SyncError(f"the enrollment reply is not valid ({err}): wrong server URL?") from None
     if p.key_fingerprint(town_ed, town_x) != expected_fp:
-        raise SyncError("the server's keys do not match the token's fingerprint: wrong server, or "
-                        "someone is intercepting; do not use this network for enrollment")
+        raise SyncError(
+            "the server's keys do not match the token's fingerprint: wrong server, or "
+            "someone is intercepting; do not use this network for enrollment"
+        )
     sealed = payload["index_key_sealed"]
-    index_key = p.open_sealed(seal_key, p.b64d(sealed["eph"]), p.b64d(sealed["blob"]),
-                              b"enroll:" + payload["device_id"].encode())
+    index_key = p.open_sealed(
+        seal_key,
+        p.b64d(sealed["eph"]),
+        p.b64d(sealed["blob"]),
+        b"enroll:" + payload["device_id"].encode(),
+    )
     store.secrets.set("device_ed25519", p.raw_private(device_key))
     store.secrets.set("town_index_key", index_key)
     kv = store.kv
@@ -277,8 +332,11 @@ def enroll(store: Any, url: str, token: str, *, transport: httpx.BaseTransport |
     if ca_pem:
         kv.set("sync.tls_ca_pem", ca_pem)
     operator = store.operator.name if getattr(store, "operator", None) else None
-    store.audit.append("sync_enroll", operator, {"device_id": payload["device_id"],
-                                                 "server": url, "fingerprint": expected_fp})
+    store.audit.append(
+        "sync_enroll",
+        operator,
+        {"device_id": payload["device_id"], "server": url, "fingerprint": expected_fp},
+    )
     return Enrollment(payload["device_id"], payload["name"], url.rstrip("/"), expected_fp)
 
 
@@ -298,24 +356,30 @@ class _Identity:
 def _identity(store: Any, settings: Any) -> _Identity:
     device_id = store.kv.get("sync.device_id")
     if not device_id:
-        raise NotEnrolledError("this device is not enrolled: run `fieldkit enroll URL TOKEN` "
-                               "with a token from the town office")
-    url = (getattr(getattr(settings, "sync", None), "server_url", "") or
-           store.kv.get("sync.server_url"))
+        raise NotEnrolledError(
+            "this device is not enrolled: run `fieldkit enroll URL TOKEN` "
+            "with a token from the town office"
+        )
+    url = getattr(getattr(settings, "sync", None), "server_url", "") or store.kv.get(
+        "sync.server_url"
+    )
     raw_key = store.secrets.get("device_ed25519")
     if raw_key is None:
         raise NotEnrolledError("the device key is missing from the store: enroll again")
-    return _Identity(device_id, url, Ed25519PrivateKey.from_private_bytes(raw_key),
-                     p.load_ed25519_public(p.b64d(store.kv.get("sync.town_ed25519"))),
-                     p.load_x25519_public(p.b64d(store.kv.get("sync.town_x25519"))),
-                     p.choose_compression([store.kv.get("sync.compression", "zlib")]))
+    return _Identity(
+        device_id,
+        url,
+        Ed25519PrivateKey.from_private_bytes(raw_key),
+        p.load_ed25519_public(p.b64d(store.kv.get("sync.town_ed25519"))),
+        p.load_x25519_public(p.b64d(store.kv.get("sync.town_x25519"))),
+        p.choose_compression([store.kv.get("sync.compression", "zlib")]),
+    )
 
 
 def wire_record(item: Any) -> dict[str, Any]:
     """An outbox item as the server reads it. The server indexes what the body holds (time,
     checkpoint, direction, town ID hash, masked name and ID); nothing is sent twice."""
-    return {"id": item.record_id, "kind": item.kind, "hash": item.content_hash,
-            "body": item.body}
+    return {"id": item.record_id, "kind": item.kind, "hash": item.content_hash, "body": item.body}
 
 
 def wire_line(item: Any) -> bytes:
@@ -334,14 +398,19 @@ def wire_line(item: Any) -> bytes:
 
 
 class _Uploader:
-    def __init__(self, town: TownClient, ident: _Identity, report: SyncReport,
-                 sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, town: TownClient, ident: _Identity, report: SyncReport, sleep: Any = time.sleep
+    ) -> None:
         self.town, self.ident, self.report, self.sleep = town, ident, report, sleep
 
     def seal(self, lines: list[bytes]) -> tuple[str, bytes]:
-        return p.seal_batch(lines, device_id=self.ident.device_id, device_key=self.ident.key,
-                            town_x25519=self.ident.town_x25519,
-                            compression=self.ident.compression)
+        return p.seal_batch(
+            lines,
+            device_id=self.ident.device_id,
+            device_key=self.ident.key,
+            town_x25519=self.ident.town_x25519,
+            compression=self.ident.compression,
+        )
 
     def post(self, batch_id: str, body: bytes) -> tuple[str, dict[str, Any]]:
         """Send one sealed batch (the same bytes again on a retry) and return its reply."""
@@ -351,9 +420,14 @@ class _Uploader:
                 self.sleep(min(4.0, 0.5 * 2 ** (attempt - 1)))
             try:
                 resp = self.town.request(
-                    "POST", p.PATH_BATCHES, content=body,
-                    headers={"Content-Type": "application/octet-stream",
-                             "X-Fieldkit-Device": self.ident.device_id})
+                    "POST",
+                    p.PATH_BATCHES,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "X-Fieldkit-Device": self.ident.device_id,
+                    },
+                )
             except SyncNetworkError as err:
                 if "cannot reach" in str(err):  # refused: the server is not there, stop now
                     raise
@@ -368,10 +442,14 @@ class _Uploader:
             if resp.status_code >= 500:
                 last = SyncServerError(
                     f"the town server failed (HTTP {resp.status_code}): tell the town office "
-                    "if it repeats; records stay pending")
+                    "if it repeats; records stay pending"
+                )
                 continue
-            if resp.status_code == 400 and self.ident.compression != "zlib" and (
-                    _server_message(resp)[0] == "unsupported_compression"):
+            if (
+                resp.status_code == 400
+                and self.ident.compression != "zlib"
+                and (_server_message(resp)[0] == "unsupported_compression")
+            ):
                 raise _CompressionRefused(self.ident.compression)
             _raise_for(resp, "the batch")
             try:
@@ -382,8 +460,9 @@ class _Uploader:
         raise last
 
 
-def _apply_reply(store: Any, items: list[Any], reply: dict[str, Any], batch_id: str,
-                 report: SyncReport) -> None:
+def _apply_reply(
+    store: Any, items: list[Any], reply: dict[str, Any], batch_id: str, report: SyncReport
+) -> None:
     fates = {int(f[0]): (f[2], f[3]) for f in reply.get("fates", [])}
     synced: dict[str, list[Any]] = {}
     for i, item in enumerate(items):
@@ -395,12 +474,17 @@ def _apply_reply(store: Any, items: list[Any], reply: dict[str, Any], batch_id: 
             else:
                 report.stored += 1
         else:
-            store.outbox.mark_quarantined(item.record_id, f"server: {reason or status}",
-                                          kind=item.kind)
+            store.outbox.mark_quarantined(
+                item.record_id, f"server: {reason or status}", kind=item.kind
+            )
             report.quarantined += 1
     for kind, done in synced.items():
-        store.outbox.mark_synced([item.record_id for item in done], batch_id, kind=kind,
-                                 rowids=[getattr(item, "rowid", 0) for item in done])
+        store.outbox.mark_synced(
+            [item.record_id for item in done],
+            batch_id,
+            kind=kind,
+            rowids=[getattr(item, "rowid", 0) for item in done],
+        )
 
 
 @contextmanager
@@ -439,8 +523,9 @@ class _Pipeline:
         self.sender = ThreadPoolExecutor(self.DEPTH, thread_name_prefix="fieldkit-sync-send")
         self.depth = 1  # one at a time until the server has answered once in this run
         # (reply, lines, items, ordered), oldest first
-        self.in_flight: deque[tuple[Future[tuple[str, dict[str, Any]]], list[bytes],
-                                    list[Any], bool]] = deque()
+        self.in_flight: deque[
+            tuple[Future[tuple[str, dict[str, Any]]], list[bytes], list[Any], bool]
+        ] = deque()
 
     def close(self) -> None:
         self.sender.shutdown(wait=True, cancel_futures=True)
@@ -457,8 +542,9 @@ class _Pipeline:
                 answered += self._answer_oldest()
         if self.uploader.ident.compression != compression:  # the server refused it meanwhile
             sealed = self.uploader.seal(lines)
-        self.in_flight.append((self.sender.submit(self.uploader.post, *sealed), lines, items,
-                               ordered))
+        self.in_flight.append(
+            (self.sender.submit(self.uploader.post, *sealed), lines, items, ordered)
+        )
         for batch in answered:
             self._settle(*batch)
 
@@ -525,8 +611,9 @@ def _encode(store: Any, items: list[Any], report: SyncReport) -> tuple[list[byte
         try:
             line = wire_line(item)
         except (TypeError, ValueError) as err:
-            store.outbox.mark_quarantined(item.record_id, f"local: cannot encode ({err})",
-                                          kind=item.kind)
+            store.outbox.mark_quarantined(
+                item.record_id, f"local: cannot encode ({err})", kind=item.kind
+            )
             report.quarantined += 1
             continue
         lines.append(line)
@@ -534,8 +621,9 @@ def _encode(store: Any, items: list[Any], report: SyncReport) -> tuple[list[byte
     return lines, sendable
 
 
-def _upload(store: Any, town: TownClient, ident: _Identity, batch_size: int,
-            report: SyncReport, sleep: Any) -> None:
+def _upload(
+    store: Any, town: TownClient, ident: _Identity, batch_size: int, report: SyncReport, sleep: Any
+) -> None:
     limit = max(1, min(batch_size, int(store.kv.get("sync.max_batch_records", batch_size))))
     pipeline = _Pipeline(store, _Uploader(town, ident, report, sleep), report, limit)
     try:
@@ -562,8 +650,10 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
         try:
             doc = p.verify_document(resp.json(), ident.town_ed25519)
         except (ValueError, p.ProtocolError) as err:
-            raise SyncServerError(f"the update from the server is not valid ({err}): not "
-                                  "applied; tell the town office") from None
+            raise SyncServerError(
+                f"the update from the server is not valid ({err}): not "
+                "applied; tell the town office"
+            ) from None
         if doc.get("device_id") != ident.device_id or doc.get("cursor_from") != cursor:
             raise SyncServerError("the update was made for another request: not applied")
         added, removed = doc.get("keypersons", []), doc.get("keypersons_removed", [])
@@ -578,8 +668,11 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
             store.kv.set("area_mode", mode)
             if hasattr(store, "apply_kv_overrides"):
                 store.apply_kv_overrides()
-            store.audit.append("setting_change", "town", {"key": "checkpoint.area_mode",
-                                                          "to": mode, "by": "town server"})
+            store.audit.append(
+                "setting_change",
+                "town",
+                {"key": "checkpoint.area_mode", "to": mode, "by": "town server"},
+            )
             report.mode = mode
         report.keypersons_added += len(added)
         report.keypersons_removed += len(removed)
@@ -603,8 +696,10 @@ def _apply_town_rules(store: Any, rules: Any, report: SyncReport) -> None:
     except ConfigError as err:
         report.warnings.append(f"the town's rules were not applied ({err}): tell the town office")
         return
-    report.warnings.extend(f"{line}: rule skipped, the config file's value applies; tell the "
-                           "town office" for line in skipped)
+    report.warnings.extend(
+        f"{line}: rule skipped, the config file's value applies; tell the town office"
+        for line in skipped
+    )
     report.rules_changed = True
     report.rules_changed_keys += [k for k in changes if k not in report.rules_changed_keys]
 
@@ -620,23 +715,39 @@ def freshness(store: Any, settings: Any, now: float | None = None) -> dict[str, 
     age = None if updated is None else max(0.0, now - float(updated))
     warnings = []
     if not store.kv.get("sync.device_id"):
-        warnings.append("not enrolled with a town server: key-person list and revocations "
-                        "are not received")
+        warnings.append(
+            "not enrolled with a town server: key-person list and revocations are not received"
+        )
     elif age is None:
         warnings.append("no update from the town server yet: sync to receive the key-person list")
     elif age > stale_h * 3600:
-        warnings.append(f"key-person list is {age / 3600:.0f} h old (limit {stale_h:g} h): "
-                        "sync with the town server")
+        warnings.append(
+            f"key-person list is {age / 3600:.0f} h old (limit {stale_h:g} h): "
+            "sync with the town server"
+        )
     if skew is not None and abs(float(skew)) > max_skew:
-        warnings.append(f"this device's clock differs from the server's by {abs(skew) / 60:.0f} "
-                        "min: set the clock, times on records will be wrong")
-    return {"updated_at": updated, "age_s": age, "skew_s": skew, "stale": bool(warnings),
-            "warnings": warnings}
+        warnings.append(
+            f"this device's clock differs from the server's by {abs(skew) / 60:.0f} "
+            "min: set the clock, times on records will be wrong"
+        )
+    return {
+        "updated_at": updated,
+        "age_s": age,
+        "skew_s": skew,
+        "stale": bool(warnings),
+        "warnings": warnings,
+    }
 
 
-def run_sync(store: Any, settings: Any, *, transport: httpx.BaseTransport | None = None,
-             operator: str | None = None, sleep: Any = time.sleep,
-             download: bool = True) -> SyncReport:
+def run_sync(
+    store: Any,
+    settings: Any,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    operator: str | None = None,
+    sleep: Any = time.sleep,
+    download: bool = True,
+) -> SyncReport:
     """Upload every pending record, then download updates. Never raises for network or server
     trouble: the report says what failed (``report.error``) and what to do."""
     report = SyncReport()
@@ -646,17 +757,21 @@ def run_sync(store: Any, settings: Any, *, transport: httpx.BaseTransport | None
     started = time.time()
     try:
         ident = _identity(store, settings)
-        with TownClient(ident.url, timeout=timeout, transport=transport,
-                        ca_pem=store.kv.get("sync.tls_ca_pem")) as town:
+        with TownClient(
+            ident.url, timeout=timeout, transport=transport, ca_pem=store.kv.get("sync.tls_ca_pem")
+        ) as town:
             _upload(store, town, ident, batch_size, report, sleep)
             if download:
                 _download(store, town, ident, report)
     except SyncError as err:
         report.ok = False
         report.error = str(err)
-        report.error_kind = {SyncNetworkError: "network", SyncAuthError: "auth",
-                             SyncTLSError: "auth", NotEnrolledError: "auth"}.get(type(err),
-                                                                                  "server")
+        report.error_kind = {
+            SyncNetworkError: "network",
+            SyncAuthError: "auth",
+            SyncTLSError: "auth",
+            NotEnrolledError: "auth",
+        }.get(type(err), "server")
     counts = store.outbox.counts()
     report.pending = counts.get("pending", 0)
     report.warnings += freshness(store, settings)["warnings"]
@@ -666,12 +781,23 @@ def run_sync(store: Any, settings: Any, *, transport: httpx.BaseTransport | None
         store.kv.set("sync.last_error", None)
     else:
         store.kv.set("sync.last_error", report.error)
-    store.audit.append("sync", operator, {
-        "ok": report.ok, "sent": report.sent, "stored": report.stored,
-        "duplicate": report.duplicate, "quarantined": report.quarantined,
-        "batches": report.batches, "keypersons_added": report.keypersons_added,
-        "keypersons_removed": report.keypersons_removed, "revocations": report.revocations,
-        "cursor": report.cursor, "error": report.error})
+    store.audit.append(
+        "sync",
+        operator,
+        {
+            "ok": report.ok,
+            "sent": report.sent,
+            "stored": report.stored,
+            "duplicate": report.duplicate,
+            "quarantined": report.quarantined,
+            "batches": report.batches,
+            "keypersons_added": report.keypersons_added,
+            "keypersons_removed": report.keypersons_removed,
+            "revocations": report.revocations,
+            "cursor": report.cursor,
+            "error": report.error,
+        },
+    )
     return report
 
 

@@ -25,14 +25,27 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     try:
         login(store, args)
-        result = enroll(store, args.url, args.token, timeout=store.settings.sync.timeout_s,
-                        ca_pem=ca_pem, force=args.force)
+        result = enroll(
+            store,
+            args.url,
+            args.token,
+            timeout=store.settings.sync.timeout_s,
+            ca_pem=ca_pem,
+            force=args.force,
+        )
     finally:
         store.close()
-    emit(args, {"device_id": result.device_id, "name": result.name,
-                "server_url": result.server_url, "fingerprint": result.fingerprint},
-         f"Enrolled as {result.name!r} ({result.device_id}) at {result.server_url}; town key "
-         f"{result.fingerprint} pinned. Next: fieldkit sync")
+    emit(
+        args,
+        {
+            "device_id": result.device_id,
+            "name": result.name,
+            "server_url": result.server_url,
+            "fingerprint": result.fingerprint,
+        },
+        f"Enrolled as {result.name!r} ({result.device_id}) at {result.server_url}; town key "
+        f"{result.fingerprint} pinned. Next: fieldkit sync",
+    )
     return 0
 
 
@@ -44,8 +57,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     try:
         login(store, args)
-        report = run_sync(store, store.settings, operator=store.operator.name,
-                          download=not args.upload_only)
+        report = run_sync(
+            store, store.settings, operator=store.operator.name, download=not args.upload_only
+        )
     finally:
         store.close()
     data: dict[str, Any] = report.to_dict()

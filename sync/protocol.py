@@ -102,10 +102,15 @@ class ProtocolError(Exception):
 # --- encoding helpers -------------------------------------------------------------------------
 
 
-_STDLIB_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                                     default=str)
-_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+_STDLIB_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+)
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 def _floats_print_alike(container: Any) -> bool:
@@ -218,9 +223,9 @@ def _seal_key(shared: bytes, eph_pub: bytes, recipient_pub: bytes, context: byte
     ).derive(shared)
 
 
-def seal(recipient: X25519PublicKey, plaintext: bytes, context: bytes, aad: bytes = b"") -> tuple[
-    bytes, bytes
-]:
+def seal(
+    recipient: X25519PublicKey, plaintext: bytes, context: bytes, aad: bytes = b""
+) -> tuple[bytes, bytes]:
     """Encrypt to ``recipient``: returns (ephemeral public key, nonce | ciphertext)."""
     eph = X25519PrivateKey.generate()
     eph_pub = raw_public(eph.public_key())
@@ -296,12 +301,11 @@ def seal_batch(
     # The ephemeral key is part of the header (AAD), so generate it first.
     eph = X25519PrivateKey.generate()
     eph_pub = raw_public(eph.public_key())
-    header = BatchHeader(device_id, batch_id, created_at or time.time(), len(lines), eph_pub,
-                         compression)
-    header_bytes = header.to_bytes()
-    key = _seal_key(
-        eph.exchange(town_x25519), eph_pub, raw_public(town_x25519), batch_id.encode()
+    header = BatchHeader(
+        device_id, batch_id, created_at or time.time(), len(lines), eph_pub, compression
     )
+    header_bytes = header.to_bytes()
+    key = _seal_key(eph.exchange(town_x25519), eph_pub, raw_public(town_x25519), batch_id.encode())
     nonce = os.urandom(12)
     ciphertext = nonce + AESGCM(key).encrypt(nonce, plain, header_bytes)
     signed = MAGIC + struct.pack(">I", len(header_bytes)) + header_bytes + ciphertext
@@ -329,9 +333,11 @@ def read_batch_header(body: bytes) -> tuple[BatchHeader, bytes, bytes, bytes]:
         if h.get("v") != PROTOCOL_VERSION:
             raise ProtocolError("bad_envelope", f"unsupported batch version {h.get('v')!r}")
         if header.compression not in COMPRESSIONS:
-            raise ProtocolError("unsupported_compression",
-                                f"batch is compressed with {header.compression!r}, this side "
-                                f"reads {', '.join(COMPRESSIONS)}: send it with zlib")
+            raise ProtocolError(
+                "unsupported_compression",
+                f"batch is compressed with {header.compression!r}, this side "
+                f"reads {', '.join(COMPRESSIONS)}: send it with zlib",
+            )
     except ProtocolError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -351,8 +357,9 @@ def compress(data: bytes, compression: str) -> bytes:
 def decompress(data: bytes, compression: str, limit: int) -> bytes:
     """At most ``limit`` bytes out, whatever the data claims (a zstd frame states its own size,
     and a one-shot decompression would trust it: a bomb)."""
-    too_large = ProtocolError("batch_too_large",
-                              f"batch expands beyond {limit} bytes: send smaller batches")
+    too_large = ProtocolError(
+        "batch_too_large", f"batch expands beyond {limit} bytes: send smaller batches"
+    )
     if compression == "zstd":
         try:
             stated = zstandard.frame_content_size(data)
@@ -464,7 +471,11 @@ def sign_request(
 ) -> dict[str, str]:
     ts = f"{time.time():.3f}"
     sig = key.sign(request_signing_text(method, path, query, device_id, ts))
-    return {"X-Fieldkit-Device": device_id, "X-Fieldkit-Time": ts, "X-Fieldkit-Signature": b64e(sig)}
+    return {
+        "X-Fieldkit-Device": device_id,
+        "X-Fieldkit-Time": ts,
+        "X-Fieldkit-Signature": b64e(sig),
+    }
 
 
 def verify_request(
@@ -478,4 +489,6 @@ def verify_request(
         public.verify(sig, request_signing_text(method, path, query, device_id, ts))
         return float(ts)
     except (KeyError, InvalidSignature, ValueError):
-        raise ProtocolError("bad_signature", "request signature does not match the device key") from None
+        raise ProtocolError(
+            "bad_signature", "request signature does not match the device key"
+        ) from None

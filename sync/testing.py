@@ -27,8 +27,7 @@ class SyncASGITransport(httpx.BaseTransport):
         body = request.read()
 
         async def call() -> httpx.Response:
-            req = httpx.Request(request.method, request.url, headers=request.headers,
-                                content=body)
+            req = httpx.Request(request.method, request.url, headers=request.headers, content=body)
             resp = await self._inner.handle_async_request(req)
             content = await resp.aread()
             return httpx.Response(resp.status_code, headers=resp.headers, content=content)
@@ -48,8 +47,15 @@ class LoopbackServer:
     def __init__(self, app: Any, **config: Any) -> None:
         import uvicorn
 
-        self.config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                     access_log=False, lifespan="off", **config)
+        self.config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            **config,
+        )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -81,8 +87,14 @@ class CutProxy:
     Later connections pass through untouched.
     """
 
-    def __init__(self, target_port: int, *, up_bytes: int | None = None,
-                 down_bytes: int | None = None, cuts: int = 1) -> None:
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        up_bytes: int | None = None,
+        down_bytes: int | None = None,
+        cuts: int = 1,
+    ) -> None:
         self.target_port = target_port
         self.up_bytes, self.down_bytes, self.cuts = up_bytes, down_bytes, cuts
         self.cut_count = 0
@@ -108,11 +120,16 @@ class CutProxy:
                     self.cut_count += 1
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             pair = _Pair(client, upstream)
-            threading.Thread(target=self._pump, daemon=True,
-                             args=(client, upstream, self.up_bytes if cut else None, pair)).start()
-            threading.Thread(target=self._pump, daemon=True,
-                             args=(upstream, client, self.down_bytes if cut else None,
-                                   pair)).start()
+            threading.Thread(
+                target=self._pump,
+                daemon=True,
+                args=(client, upstream, self.up_bytes if cut else None, pair),
+            ).start()
+            threading.Thread(
+                target=self._pump,
+                daemon=True,
+                args=(upstream, client, self.down_bytes if cut else None, pair),
+            ).start()
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket, limit: int | None, pair: _Pair) -> None:
@@ -255,11 +272,14 @@ class TestTown:
         from . import protocol as p
 
         key = Ed25519PrivateKey.generate()
-        resp = http.post(p.PATH_ENROLL, json={
-            "token": self.new_token(name),
-            "public_key": p.b64e(p.raw_public(key.public_key())),
-            "seal_to": p.b64e(p.raw_public(X25519PrivateKey.generate().public_key())),
-        })
+        resp = http.post(
+            p.PATH_ENROLL,
+            json={
+                "token": self.new_token(name),
+                "public_key": p.b64e(p.raw_public(key.public_key())),
+                "seal_to": p.b64e(p.raw_public(X25519PrivateKey.generate().public_key())),
+            },
+        )
         resp.raise_for_status()
         doc = p.verify_document(resp.json(), self.keys.ed25519.public_key())
         return doc["device_id"], key
@@ -267,13 +287,25 @@ class TestTown:
     def seal(self, device_id: str, key: Any, records: list[dict], **kw: Any) -> tuple[str, bytes]:
         from . import protocol as p
 
-        return p.seal_batch(p.encode_records(records), device_id=device_id, device_key=key,
-                            town_x25519=self.keys.x25519.public_key(), **kw)
+        return p.seal_batch(
+            p.encode_records(records),
+            device_id=device_id,
+            device_key=key,
+            town_x25519=self.keys.x25519.public_key(),
+            **kw,
+        )
 
 
-def fake_record(i: int, *, checkpoint: str = "CP-1", day: str = "2022-04-01",
-                id_hash: str | None = None, record_id: str | None = None,
-                extra: dict | None = None, legacy: bool = False) -> dict[str, Any]:
+def fake_record(
+    i: int,
+    *,
+    checkpoint: str = "CP-1",
+    day: str = "2022-04-01",
+    id_hash: str | None = None,
+    record_id: str | None = None,
+    extra: dict | None = None,
+    legacy: bool = False,
+) -> dict[str, Any]:
     """A gate passage as a device sends it (the body is what the server keeps sealed).
     ``legacy``: in the form devices before 2026-12 sent, the indexed fields beside the body."""
     import hashlib
@@ -283,17 +315,37 @@ def fake_record(i: int, *, checkpoint: str = "CP-1", day: str = "2022-04-01",
     hour, minute = divmod(i % 1440, 60)
     at = f"{day}T{hour:02d}:{minute:02d}:{i % 60:02d}.000+08:00"
     town_hash = id_hash or hashlib.sha256(f"person{i % 5000}".encode()).hexdigest()
-    body = {"id": record_id or str(uuid.uuid4()), "ts": at, "day": day, "checkpoint": checkpoint,
-            "direction": "in" if i % 2 == 0 else "out", "decision": "admit",
-            "temperature": 36.5, "code_colour": "green", "category": "resident",
-            "name": "张三", "name_masked": "张*", "id_number": "11010519491231002X",
-            "id_masked": "110105********002X", "operator": "gate-a", "id_hash_town": town_hash,
-            **(extra or {})}
-    content_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                             ensure_ascii=False).encode()).hexdigest()
+    body = {
+        "id": record_id or str(uuid.uuid4()),
+        "ts": at,
+        "day": day,
+        "checkpoint": checkpoint,
+        "direction": "in" if i % 2 == 0 else "out",
+        "decision": "admit",
+        "temperature": 36.5,
+        "code_colour": "green",
+        "category": "resident",
+        "name": "张三",
+        "name_masked": "张*",
+        "id_number": "11010519491231002X",
+        "id_masked": "110105********002X",
+        "operator": "gate-a",
+        "id_hash_town": town_hash,
+        **(extra or {}),
+    }
+    content_hash = hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
     record = {"id": body["id"], "kind": "passage", "hash": content_hash, "body": body}
     if legacy:
-        record.update({"at": body["ts"], "checkpoint": checkpoint, "direction": body["direction"],
-                       "id_hash": town_hash, "name_masked": "张*",
-                       "id_masked": "110105********002X"})
+        record.update(
+            {
+                "at": body["ts"],
+                "checkpoint": checkpoint,
+                "direction": body["direction"],
+                "id_hash": town_hash,
+                "name_masked": "张*",
+                "id_masked": "110105********002X",
+            }
+        )
     return record

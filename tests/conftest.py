@@ -51,24 +51,40 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDKIT_")}
         self.env.update(FIELDKIT_HOME=str(self.home), FIELDKIT_CONFIG=str(self.config))
 
-    def run(self, *args: str, pin: str | None = None, stdin: str | None = None,
-            env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        *args: str,
+        pin: str | None = None,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
         e = dict(self.env, **(env or {}))
         if pin is not None:
             e["FIELDKIT_PIN"] = pin
-        proc = subprocess.run([str(FIELDKIT), *args], input=stdin, capture_output=True,
-                              text=True, env=e, timeout=120)
+        proc = subprocess.run(
+            [str(FIELDKIT), *args], input=stdin, capture_output=True, text=True, env=e, timeout=120
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"fieldkit {' '.join(args)} exited {proc.returncode}:\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"fieldkit {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def json(self, *args: str, **kw) -> object:
         return json.loads(self.run(*args, "--json", **kw).stdout)
 
     def init(self) -> dict:
-        return self.json("init", "--checkpoint-name", "东门卡口", "--checkpoint-code", "CP-0101",
-                         "--supervisor", SUPERVISOR, pin=SUPERVISOR_PIN)
+        return self.json(
+            "init",
+            "--checkpoint-name",
+            "东门卡口",
+            "--checkpoint-code",
+            "CP-0101",
+            "--supervisor",
+            SUPERVISOR,
+            pin=SUPERVISOR_PIN,
+        )
 
 
 @pytest.fixture

@@ -28,13 +28,29 @@ def spaced(idn: str) -> str:
     return f"{idn[:6]} {idn[6:14]} {idn[14:]}"
 
 
-MESSY_HEADER_TOP = ["序号", "姓名", "身份证号码", "联系电话", "地址", None, None, "人员类别",
-                    "健康管理状态", "包户干部", "备注"]
+MESSY_HEADER_TOP = [
+    "序号",
+    "姓名",
+    "身份证号码",
+    "联系电话",
+    "地址",
+    None,
+    None,
+    "人员类别",
+    "健康管理状态",
+    "包户干部",
+    "备注",
+]
 MESSY_HEADER_SUB = [None, None, None, None, "楼栋", "单元", "门牌号", None, None, None, None]
 
 
-def write_messy_xlsx(path: Path, rows: list[list[Any]], *, title: str = "幸福社区一户一档台账",
-                     merge_down: list[tuple[int, int, int]] = ()) -> Path:
+def write_messy_xlsx(
+    path: Path,
+    rows: list[list[Any]],
+    *,
+    title: str = "幸福社区一户一档台账",
+    merge_down: list[tuple[int, int, int]] = (),
+) -> Path:
     """Title row merged across, a two-row header with 地址 merged over 楼栋/单元/门牌号 and the
     other headers merged down; data from row 4. ``merge_down``: (column, first row, last row)
     ranges of data cells merged vertically (a household's address over its members)."""
@@ -62,12 +78,24 @@ def write_messy_xlsx(path: Path, rows: list[list[Any]], *, title: str = "幸福�
     return path
 
 
-def simple_rows(households: int, per_household: float = 2, *, building_count: int = 10,
-                start: int = 0) -> list[list[Any]]:
+def simple_rows(
+    households: int, per_household: float = 2, *, building_count: int = 10, start: int = 0
+) -> list[list[Any]]:
     """Clean template-layout rows (header first): 姓名 身份证号码 联系电话 楼栋 单元 房号 人员类别
     健康管理状态. IDs vary with the birth date so up to ~3.6M persons are distinct."""
-    rows: list[list[Any]] = [["姓名", "身份证号码", "联系电话", "楼栋", "单元", "房号", "人员类别",
-                              "健康管理状态", "包户干部"]]
+    rows: list[list[Any]] = [
+        [
+            "姓名",
+            "身份证号码",
+            "联系电话",
+            "楼栋",
+            "单元",
+            "房号",
+            "人员类别",
+            "健康管理状态",
+            "包户干部",
+        ]
+    ]
     n = start
     for h in range(households):
         building = f"{h % building_count + 1}栋"
@@ -77,7 +105,18 @@ def simple_rows(households: int, per_household: float = 2, *, building_count: in
         for m in range(int(per_household) + (h % 2 if per_household % 1 else 0)):
             day = n // 1000
             birth = f"{1950 + day // 365:04d}{(day // 28) % 12 + 1:02d}{day % 28 + 1:02d}"
-            rows.append([f"居民{n}", make_id(n, birth), f"138{n:08d}", building, unit, room,
-                         "独居老人" if n % 50 == 0 else "", "", f"干部{h % 30}"])
+            rows.append(
+                [
+                    f"居民{n}",
+                    make_id(n, birth),
+                    f"138{n:08d}",
+                    building,
+                    unit,
+                    room,
+                    "独居老人" if n % 50 == 0 else "",
+                    "",
+                    f"干部{h % 30}",
+                ]
+            )
             n += 1
     return rows

@@ -23,10 +23,22 @@ ID_KEY = "440106197803030316"
 TOWN_KEY = b"t" * 32
 
 
-def person(direction: str, id_number: str | None, name: str | None, temperature: float | None,
-           colour: str | None = "green", **kw) -> GateEntry:
-    return GateEntry(direction=direction, id_number=id_number, name=name,
-                     temperature=temperature, code_colour=colour, **kw)
+def person(
+    direction: str,
+    id_number: str | None,
+    name: str | None,
+    temperature: float | None,
+    colour: str | None = "green",
+    **kw,
+) -> GateEntry:
+    return GateEntry(
+        direction=direction,
+        id_number=id_number,
+        name=name,
+        temperature=temperature,
+        code_colour=colour,
+        **kw,
+    )
 
 
 def busy_day(store) -> dict[str, int]:
@@ -41,10 +53,25 @@ def busy_day(store) -> dict[str, int]:
     gate.commit(person("in", None, "赵六", 36.6, colour="yellow"))  # yellow → turned back
     gate.commit(person("in", ID_KEY, "钱七", 36.5))  # key person → referred
     gate.commit(person("out", None, "孙八", 36.5))  # exit without a recorded entry
-    gate.commit_vehicle(direction="in", plate="京A12345", kind="resident",
-                        occupants=[person("in", None, "周九", 36.3)], disinfected=True)
-    return {"total": 8, "entries": 3, "exits": 2, "turned_back": 1, "referred": 2, "fever": 1,
-            "green": 7, "yellow": 1, "keyperson_hits": 1, "vehicles": 1}
+    gate.commit_vehicle(
+        direction="in",
+        plate="京A12345",
+        kind="resident",
+        occupants=[person("in", None, "周九", 36.3)],
+        disinfected=True,
+    )
+    return {
+        "total": 8,
+        "entries": 3,
+        "exits": 2,
+        "turned_back": 1,
+        "referred": 2,
+        "fever": 1,
+        "green": 7,
+        "yellow": 1,
+        "keyperson_hits": 1,
+        "vehicles": 1,
+    }
 
 
 def admitted(reason: str = "ok") -> Decision:
@@ -55,19 +82,32 @@ def passages_at(store, when: datetime, n: int, **kw) -> None:
     """``n`` admitted entries at a given time (the bulk path the importer uses)."""
     store.passages.record_many(
         (PassageInput(direction="in", ts=when + timedelta(seconds=i), **kw), admitted())
-        for i in range(n))
+        for i in range(n)
+    )
 
 
-def run_cli(tmp_path: Path, *args: str, pin: str | None = None, stdin: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    tmp_path: Path,
+    *args: str,
+    pin: str | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """``python -m fieldkit`` from the repository, against a data directory in ``tmp_path``."""
     config = tmp_path / "config.toml"
     if not config.exists():
         config.write_text("[security]\nscrypt_n = 1024\n", encoding="utf-8")
     e = {k: v for k, v in os.environ.items() if not k.startswith("FIELDKIT_")}
-    e.update(FIELDKIT_HOME=str(tmp_path / "home"), FIELDKIT_CONFIG=str(config),
-             **(env or {}))
+    e.update(FIELDKIT_HOME=str(tmp_path / "home"), FIELDKIT_CONFIG=str(config), **(env or {}))
     if pin is not None:
         e["FIELDKIT_PIN"] = pin
-    return subprocess.run([sys.executable, "-m", "fieldkit", *args], input=stdin,
-                          capture_output=True, text=True, env=e, timeout=120, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "fieldkit", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=e,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )

@@ -26,8 +26,19 @@ def device_store(data_dir: Path, batch_size: int):
 
 def add_passages(store, n: int) -> None:
     store.passages.record_many(
-        (PassageInput(direction="in", id_kind="resident_id", id_number="11010519491231002X",
-                      name="张三", temperature=36.5, source="cli"), ADMIT) for _ in range(n))
+        (
+            PassageInput(
+                direction="in",
+                id_kind="resident_id",
+                id_number="11010519491231002X",
+                name="张三",
+                temperature=36.5,
+                source="cli",
+            ),
+            ADMIT,
+        )
+        for _ in range(n)
+    )
 
 
 @pytest.fixture

@@ -38,9 +38,12 @@ def test_sigkill_mid_commits_loses_nothing_acknowledged(settings, seed):
     store.setup(SUPERVISOR, SUPERVISOR_PIN)
     store.close()
     kill_after = random.Random(seed).randint(50, 600)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.data_dir)],
-                            stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(settings.data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     acknowledged = []
     for line in proc.stdout:
         acknowledged.append(line.strip())

@@ -9,8 +9,11 @@ CIPHER = FieldCipher(new_key())
 
 
 @settings(max_examples=300)
-@given(st.text(min_size=1, max_size=20), st.sampled_from(["name", "id_number", "notes"]),
-       st.text(max_size=200))
+@given(
+    st.text(min_size=1, max_size=20),
+    st.sampled_from(["name", "id_number", "notes"]),
+    st.text(max_size=200),
+)
 def test_round_trip(record_id, field, value):
     blob = CIPHER.encrypt(record_id, field, value)
     if len(value.encode()) >= 8:  # shorter strings can occur in random bytes by chance
@@ -72,8 +75,12 @@ def test_pin_wrap():
 
 
 @settings(max_examples=200)
-@given(st.text(min_size=1, max_size=10), st.dictionaries(
-    st.sampled_from(["name", "id_number", "phone", "notes"]), st.none() | st.text(max_size=40)))
+@given(
+    st.text(min_size=1, max_size=10),
+    st.dictionaries(
+        st.sampled_from(["name", "id_number", "phone", "notes"]), st.none() | st.text(max_size=40)
+    ),
+)
 def test_encrypt_fields_matches_field_by_field(record_id, values):
     sealed = CIPHER.encrypt_fields(record_id, values)
     assert set(sealed) == set(values)

@@ -32,8 +32,13 @@ class Tmux:
         self.name = name
 
     def tmux(self, *args: str, check: bool = True) -> str:
-        proc = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, check=False,
-                              text=True, timeout=30)
+        proc = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=30,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"tmux {args}: {proc.stderr}")
         return proc.stdout
@@ -65,19 +70,36 @@ def test_scan_type_temperature_enter_in_the_real_app(tmp_path: Path):
     # the command must run this checkout, wherever the venv's editable install points
     cli.env["PYTHONPATH"] = str(ROOT)
     cli.init()
-    cli.run("operator", "add", "gate1", "--role", "gate", "--operator", "王芳",
-            pin=SUPERVISOR_PIN, env={"FIELDKIT_NEW_PIN": "1357"})
+    cli.run(
+        "operator",
+        "add",
+        "gate1",
+        "--role",
+        "gate",
+        "--operator",
+        "王芳",
+        pin=SUPERVISOR_PIN,
+        env={"FIELDKIT_NEW_PIN": "1357"},
+    )
     images = tmp_path / "camera"
     images.mkdir()
     segno.make(ID, error="m").save(str(images / "id.png"), scale=8, border=4)
 
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in {
-        "FIELDKIT_HOME": cli.env["FIELDKIT_HOME"], "FIELDKIT_CONFIG": cli.env["FIELDKIT_CONFIG"],
-        "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "TERM": "xterm-256color"}.items())
+    env = " ".join(
+        f"{k}={shlex.quote(v)}"
+        for k, v in {
+            "FIELDKIT_HOME": cli.env["FIELDKIT_HOME"],
+            "FIELDKIT_CONFIG": cli.env["FIELDKIT_CONFIG"],
+            "PYTHONPATH": str(ROOT),
+            "LANG": "C.UTF-8",
+            "TERM": "xterm-256color",
+        }.items()
+    )
     tmux = Tmux("gate")
     try:
-        tmux.start(f"env {env} {shlex.quote(str(FIELDKIT))} --images {shlex.quote(str(images))}"
-                   f" ; sleep 30")
+        tmux.start(
+            f"env {env} {shlex.quote(str(FIELDKIT))} --images {shlex.quote(str(images))} ; sleep 30"
+        )
         tmux.wait_for("PIN")
         tmux.keys("gate1", "Enter")
         time.sleep(0.3)
@@ -95,13 +117,15 @@ def test_scan_type_temperature_enter_in_the_real_app(tmp_path: Path):
         assert any(e["action"] == "login" and e["operator"] == "gate1" for e in audit)
         tmux.keys("C-q")
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "PIN" not in tmux.screen() and \
-                "110105" in tmux.screen():
+        while (
+            time.monotonic() < deadline and "PIN" not in tmux.screen() and "110105" in tmux.screen()
+        ):
             time.sleep(0.3)
     finally:
         tmux.close()
     db = sqlite3.connect(Path(cli.env["FIELDKIT_HOME"]) / "fieldkit.db")
-    rows = db.execute("SELECT temperature, decision, id_masked, source, operator "
-                      "FROM passages").fetchall()
+    rows = db.execute(
+        "SELECT temperature, decision, id_masked, source, operator FROM passages"
+    ).fetchall()
     db.close()
     assert rows == [(36.5, "admit", "110105********002X", "scan", "gate1")]

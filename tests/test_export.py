@@ -30,8 +30,9 @@ def cells(ws):
 
 
 def all_text(wb) -> str:
-    return "\n".join(str(v) for ws in wb.worksheets for row in cells(ws) for v in row
-                     if v is not None)
+    return "\n".join(
+        str(v) for ws in wb.worksheets for row in cells(ws) for v in row if v is not None
+    )
 
 
 def column(ws, header: str) -> list:
@@ -61,8 +62,7 @@ def test_shift_log_xlsx_masked_cell_by_cell(store, tmp_path):
     assert all(isinstance(v, datetime) for v in times) and times == sorted(times)
     assert log["A2"].number_format == "yyyy-mm-dd hh:mm:ss"
     temps = column(log, "体温(°C)")
-    assert sorted(v for v in temps if v is not None) == sorted(
-        p["temperature"] for p in passages)
+    assert sorted(v for v in temps if v is not None) == sorted(p["temperature"] for p in passages)
     assert all(isinstance(v, float) for v in temps if v is not None)
     # Masked exactly as the store masks them; nothing in clear anywhere in the workbook.
     names = column(log, "姓名")
@@ -106,8 +106,9 @@ def test_english_headers_by_setting(store, tmp_path):
     wb = load_workbook(out)
     assert wb.sheetnames == ["Summary", "Passages", "Charts"]
     ws = wb["Passages"]
-    assert [c.value for c in ws[1]] == [t(f"export.col.{c.key}", "en")
-                                        for c in PASSAGE_COLUMNS if not c.full_only]
+    assert [c.value for c in ws[1]] == [
+        t(f"export.col.{c.key}", "en") for c in PASSAGE_COLUMNS if not c.full_only
+    ]
     assert ws["A1"].value == "Time" and "REFER" in column(ws, "Decision")
     assert ws.max_row - 1 == 8  # people only, no vehicle rows
 
@@ -172,8 +173,9 @@ def test_daily_export_and_zero_report(store, tmp_path):
 
 
 def test_text_typed_at_the_gate_never_becomes_a_formula(store, tmp_path):
-    GateService(store).commit(person("in", ID_ZHANG, "张三", 36.5,
-                                     trip_reason='=HYPERLINK("http://x","看病")'))
+    GateService(store).commit(
+        person("in", ID_ZHANG, "张三", 36.5, trip_reason='=HYPERLINK("http://x","看病")')
+    )
     export(store, "passages", tmp_path / "p.xlsx")
     export(store, "passages", tmp_path / "p.csv")
     ws = load_workbook(tmp_path / "p.xlsx")["进出登记"]
@@ -182,10 +184,11 @@ def test_text_typed_at_the_gate_never_becomes_a_formula(store, tmp_path):
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
     with open(tmp_path / "p.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[1][rows[0].index("事由")] == "'=HYPERLINK(\"http://x\",\"看病\")"
+    assert rows[1][rows[0].index("事由")] == '\'=HYPERLINK("http://x","看病")'
 
 
 # -- where the file goes ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def tmp_mount(tmp_path):
@@ -198,8 +201,12 @@ def tmp_mount(tmp_path):
         target = tmp_path / f"stick{len(mounts)}"
         target.mkdir()
         opts = f"size={size}" + (",ro" if read_only else "")
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(target)],
-                           capture_output=True, text=True, check=False)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if r.returncode:
             pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
         mounts.append(target)
@@ -256,20 +263,61 @@ def test_read_only_stick(store, tmp_mount):
 
 
 def test_export_cli(tmp_path):
-    run_cli(tmp_path, "init", "--checkpoint-name", "东门卡口", "--checkpoint-code", "CP-1",
-            "--supervisor", SUPERVISOR, pin=SUPERVISOR_PIN)
-    run_cli(tmp_path, "record", "--direction", "in", "--id-number", ID_ZHANG, "--name", "张三",
-            "--temperature", "36.5", "--code-colour", "green", pin=SUPERVISOR_PIN)
+    run_cli(
+        tmp_path,
+        "init",
+        "--checkpoint-name",
+        "东门卡口",
+        "--checkpoint-code",
+        "CP-1",
+        "--supervisor",
+        SUPERVISOR,
+        pin=SUPERVISOR_PIN,
+    )
+    run_cli(
+        tmp_path,
+        "record",
+        "--direction",
+        "in",
+        "--id-number",
+        ID_ZHANG,
+        "--name",
+        "张三",
+        "--temperature",
+        "36.5",
+        "--code-colour",
+        "green",
+        pin=SUPERVISOR_PIN,
+    )
     out = tmp_path / "log.csv"
-    r = run_cli(tmp_path, "export", "passages", "--format", "csv", "--out", str(out),
-                "--date", TODAY, "--json", pin=SUPERVISOR_PIN)
+    r = run_cli(
+        tmp_path,
+        "export",
+        "passages",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--date",
+        TODAY,
+        "--json",
+        pin=SUPERVISOR_PIN,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == 1 and "张*" in out.read_text("utf-8-sig")
-    r = run_cli(tmp_path, "export", "passages", "--out", str(tmp_path / "full.xlsx"), "--full",
-                pin=SUPERVISOR_PIN)
+    r = run_cli(
+        tmp_path,
+        "export",
+        "passages",
+        "--out",
+        str(tmp_path / "full.xlsx"),
+        "--full",
+        pin=SUPERVISOR_PIN,
+    )
     assert r.returncode == 0 and "审计" in r.stdout
-    r = run_cli(tmp_path, "export", "daily", "--out", str(tmp_path / "x" / "d.xlsx"),
-                pin=SUPERVISOR_PIN)
+    r = run_cli(
+        tmp_path, "export", "daily", "--out", str(tmp_path / "x" / "d.xlsx"), pin=SUPERVISOR_PIN
+    )
     assert r.returncode == 7 and "不存在" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli(tmp_path, "export", "daily", "--out", str(tmp_path / "d.txt"), pin=SUPERVISOR_PIN)
     assert r.returncode == 2 and "--format" in r.stderr
@@ -278,8 +326,10 @@ def test_export_cli(tmp_path):
 def test_workbook_has_the_coverage_chart_when_the_ledger_exists(store, tmp_path):
     if getattr(store, "ledger", None) is None:
         pytest.skip("the household ledger is not in this build")
-    homes = [store.ledger.save_household({"building": b, "unit": "1", "room": r})[0]
-             for b, r in (("1栋", "101"), ("1栋", "102"), ("2栋", "201"))]
+    homes = [
+        store.ledger.save_household({"building": b, "unit": "1", "room": r})[0]
+        for b, r in (("1栋", "101"), ("1栋", "102"), ("2栋", "201"))
+    ]
     store.ledger.record_visit(homes[1], "seen")
     busy_day(store)
     export(store, "daily", tmp_path / "d.xlsx", day=TODAY)
@@ -291,5 +341,5 @@ def test_workbook_has_the_coverage_chart_when_the_ledger_exists(store, tmp_path)
     assert rows[start + 1][:4] == ["1栋", 2, 1, 50.0] and rows[start + 2][:3] == ["2栋", 1, 0]
     # The temperature table marks the threshold: bins from 37.3 up are in the fever column.
     temp_start = next(i for i, r in enumerate(rows) if r[0] == "体温(°C)")
-    table = {r[0]: (r[1], r[2]) for r in rows[temp_start + 1:start - 2] if r[0]}
+    table = {r[0]: (r[1], r[2]) for r in rows[temp_start + 1 : start - 2] if r[0]}
     assert table["38.2"] == (0, 1) and table["36.5"][1] == 0 and table["36.5"][0] >= 1

@@ -13,8 +13,10 @@ from scanners.idnumber import (
 )
 
 # GB 11643-1999 examples with known check characters.
-KNOWN = {"11010519491231002X": ("X", date(1949, 12, 31), "F"),
-         "440524188001010014": ("4", date(1880, 1, 1), "M")}
+KNOWN = {
+    "11010519491231002X": ("X", date(1949, 12, 31), "F"),
+    "440524188001010014": ("4", date(1880, 1, 1), "M"),
+}
 
 
 def test_known_numbers():
@@ -79,7 +81,7 @@ def resident_numbers(draw):
 def test_any_single_digit_change_is_caught(number, pos, delta):
     """MOD 11-2 catches every single-digit error."""
     assert parse_identity(number).valid
-    changed = number[:pos] + str((int(number[pos]) + delta) % 10) + number[pos + 1:]
+    changed = number[:pos] + str((int(number[pos]) + delta) % 10) + number[pos + 1 :]
     assert not parse_identity(changed).valid
 
 
@@ -87,5 +89,8 @@ def test_any_single_digit_change_is_caught(number, pos, delta):
 @given(st.text(max_size=60))
 def test_parser_never_raises(text):
     ident = parse_identity(text)
-    assert ident.valid or ident.problem is not None or ident.kind in (
-        "passport", "hk_macau_permit", "taiwan_permit", "other")
+    assert (
+        ident.valid
+        or ident.problem is not None
+        or ident.kind in ("passport", "hk_macau_permit", "taiwan_permit", "other")
+    )

@@ -6,16 +6,26 @@ import sys
 import pytest
 
 CORE_MODULES = [
-    "fieldkit", "fieldkit.config", "fieldkit.store", "fieldkit.gate", "fieldkit.rules",
-    "fieldkit.cli", "fieldkit.i18n", "scanners", "scanners.idnumber", "sync",
+    "fieldkit",
+    "fieldkit.config",
+    "fieldkit.store",
+    "fieldkit.gate",
+    "fieldkit.rules",
+    "fieldkit.cli",
+    "fieldkit.i18n",
+    "scanners",
+    "scanners.idnumber",
+    "sync",
 ]
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)
 def test_core_module_does_not_import_textual(module):
-    code = (f"import sys, importlib; importlib.import_module({module!r}); "
-            "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')); "
-            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')); "
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, f"{module} imports textual: {proc.stdout} {proc.stderr}"
 

@@ -17,16 +17,26 @@ A, B, C = make_id(11), make_id(12), make_id(13)
 @pytest.fixture
 def household(store):
     hid, state = store.ledger.save_household(
-        {"grid": "网格1", "building": "3栋", "unit": "2单元", "room": "501",
-         "address": "幸福路1号", "worker": "李干部", "is_rental": True,
-         "landlord_name": "周房东", "landlord_phone": "13600000000"})
+        {
+            "grid": "网格1",
+            "building": "3栋",
+            "unit": "2单元",
+            "room": "501",
+            "address": "幸福路1号",
+            "worker": "李干部",
+            "is_rental": True,
+            "landlord_name": "周房东",
+            "landlord_phone": "13600000000",
+        }
+    )
     assert state == "created"
     return hid
 
 
 def test_personal_fields_are_encrypted_at_rest(store, household):
-    mid, _ = store.ledger.save_member(household, {"name": "张三", "id_number": A,
-                                                  "phone": "13800138000", "notes": "糖尿病"})
+    mid, _ = store.ledger.save_member(
+        household, {"name": "张三", "id_number": A, "phone": "13800138000", "notes": "糖尿病"}
+    )
     raw = sqlite3.connect(store.path).execute("SELECT * FROM members").fetchone()
     blob = b"".join(v if isinstance(v, bytes) else str(v).encode() for v in raw)
     for secret in ("张三", A, "13800138000", "糖尿病"):
@@ -35,16 +45,22 @@ def test_personal_fields_are_encrypted_at_rest(store, household):
     hblob = b"".join(v if isinstance(v, bytes) else str(v).encode() for v in hraw)
     assert "幸福路1号".encode() not in hblob and "周房东".encode() not in hblob
     m = store.ledger.member(mid)
-    assert (m.name_masked, m.id_masked, m.phone_masked) == ("张*", A[:6] + "********" + A[-4:],
-                                                           "138****8000")
+    assert (m.name_masked, m.id_masked, m.phone_masked) == (
+        "张*",
+        A[:6] + "********" + A[-4:],
+        "138****8000",
+    )
 
 
 def test_ciphertext_moved_to_another_member_fails(store, household):
     a, _ = store.ledger.save_member(household, {"name": "张三", "id_number": A})
     b, _ = store.ledger.save_member(household, {"name": "李四", "id_number": B})
     with store.g.tx() as db:
-        db.execute("UPDATE members SET name_enc = (SELECT name_enc FROM members WHERE id = ?) "
-                   "WHERE id = ?", [a, b])
+        db.execute(
+            "UPDATE members SET name_enc = (SELECT name_enc FROM members WHERE id = ?) "
+            "WHERE id = ?",
+            [a, b],
+        )
     with pytest.raises(TamperedError):
         store.ledger.member_full(b, purpose="test")
 
@@ -64,8 +80,11 @@ def test_edit_bumps_version_and_records_what_changed(store, household):
     assert state == "unchanged"
     row = store.g.query("SELECT version, last_writer FROM members WHERE id = ?", [mid])[0]
     assert row == {"version": 2, "last_writer": "王芳@CP-0101"}
-    items = [i for i in store.outbox.pending(100) if i.kind == "ledger_edit"
-             and i.body["entity_id"] == mid]
+    items = [
+        i
+        for i in store.outbox.pending(100)
+        if i.kind == "ledger_edit" and i.body["entity_id"] == mid
+    ]
     assert [(i.body["base_version"], i.body["version"]) for i in items] == [(0, 1), (1, 2)]
     assert items[1].body["changes"] == {"phone": "13900000000"}
     assert items[0].body["id_number"] == A  # the town can index the person
@@ -75,7 +94,9 @@ def test_edit_bumps_version_and_records_what_changed(store, household):
 def test_same_id_number_finds_the_same_person(store, household):
     mid, _ = store.ledger.save_member(household, {"name": "张三", "id_number": A})
     other, _ = store.ledger.save_household({"building": "4栋", "room": "101"})
-    again, state = store.ledger.save_member(other, {"name": "张三", "id_number": f" {A[:6]} {A[6:]}"})
+    again, state = store.ledger.save_member(
+        other, {"name": "张三", "id_number": f" {A[:6]} {A[6:]}"}
+    )
     assert (again, state) == (mid, "updated")  # moved to the other household
     assert store.ledger.member(mid).household_id == other
     assert store.ledger.find_member(A.lower()).id == mid
@@ -91,21 +112,25 @@ def test_id_number_of_another_member_is_refused(store, household):
 
 def test_bad_id_number_is_refused(store, household):
     with pytest.raises(InputError, match="check digit"):
-        store.ledger.save_member(household, {"name": "张三", "id_number": A[:-1] + "0"
-                                             if A[-1] != "0" else A[:-1] + "1"})
+        store.ledger.save_member(
+            household, {"name": "张三", "id_number": A[:-1] + "0" if A[-1] != "0" else A[:-1] + "1"}
+        )
 
 
 def test_home_isolation_keeps_the_gate_in_step(store, household):
-    mid, _ = store.ledger.save_member(household, {"name": "张三", "id_number": A,
-                                                  "health_status": "home_isolation"})
+    mid, _ = store.ledger.save_member(
+        household, {"name": "张三", "id_number": A, "health_status": "home_isolation"}
+    )
     gate = GateService(store)
-    ev = gate.evaluate(GateEntry(direction="out", id_number=A, temperature=36.5,
-                                 code_colour="green"))
+    ev = gate.evaluate(
+        GateEntry(direction="out", id_number=A, temperature=36.5, code_colour="green")
+    )
     assert ev.isolation == "home_isolation"
     assert any(r.code == "home_isolation_leaving" for r in ev.decision.reasons)
     store.ledger.save_member(household, {"health_status": "daily_monitoring"}, member_id=mid)
-    ev = gate.evaluate(GateEntry(direction="out", id_number=A, temperature=36.5,
-                                 code_colour="green"))
+    ev = gate.evaluate(
+        GateEntry(direction="out", id_number=A, temperature=36.5, code_colour="green")
+    )
     assert ev.isolation is None
     # A new ID number for the person moves the gate's entry with it.
     store.ledger.save_member(household, {"health_status": "home_monitoring"}, member_id=mid)
@@ -118,25 +143,32 @@ def test_home_isolation_keeps_the_gate_in_step(store, household):
 
 def test_status_end_date_from_configured_days(store, household):
     store.settings.rules.health_monitoring_days = 5
-    mid, _ = store.ledger.save_member(household, {"name": "张三", "health_status":
-                                                  "home_monitoring", "status_start": "2022-04-01"})
+    mid, _ = store.ledger.save_member(
+        household,
+        {"name": "张三", "health_status": "home_monitoring", "status_start": "2022-04-01"},
+    )
     m = store.ledger.member(mid)
     assert (m.status_start, m.status_end) == ("2022-04-01", "2022-04-06")
 
 
 def test_building_list_with_today_state_and_flags(store, household):
     ledger = store.ledger
-    mid, _ = ledger.save_member(household, {"name": "张三", "id_number": A,
-                                            "categories": ["close_contact", "tenant"]})
+    mid, _ = ledger.save_member(
+        household, {"name": "张三", "id_number": A, "categories": ["close_contact", "tenant"]}
+    )
     other, _ = ledger.save_household({"building": "3栋", "unit": "2单元", "room": "1001"})
     third, _ = ledger.save_household({"building": "3栋", "unit": "2单元", "room": "502"})
     ledger.save_household({"building": "9栋", "unit": "1单元", "room": "101"})
     rows = ledger.households_in("3栋", "2单元")
     assert [r.room for r in rows] == ["501", "502", "1001"]  # natural order
     assert set(rows[0].flags) >= {"close_contact", "rental"} and "tenant" not in rows[0].flags
-    v = ledger.record_visit(household, "seen", members=[{"member_id": mid, "temperature": 37.6,
-                                                         "symptoms": ["dry_cough"]}],
-                            supply="米面油", medical=None)
+    v = ledger.record_visit(
+        household,
+        "seen",
+        members=[{"member_id": mid, "temperature": 37.6, "symptoms": ["dry_cough"]}],
+        supply="米面油",
+        medical=None,
+    )
     assert v["abnormal"] == [mid] and v["follow_up"] == 1
     ledger.record_visit(third, "nobody_home")
     ledger.record_visit(third, "nobody_home")
@@ -147,7 +179,10 @@ def test_building_list_with_today_state_and_flags(store, household):
     assert "nobody_home_twice" in rows["502"].flags and not rows["502"].reached
     assert rows["1001"].today == "refused" and rows["1001"].follow_up
     assert [(b["grid"], b["building"]) for b in ledger.buildings()] == [
-        ("", "3栋"), ("", "9栋"), ("网格1", "3栋")]
+        ("", "3栋"),
+        ("", "9栋"),
+        ("网格1", "3栋"),
+    ]
     assert ledger.units("3栋") == ["2单元"]
 
 
@@ -172,16 +207,19 @@ def test_visit_validation(store, household):
     with pytest.raises(InputError, match="outcome"):
         store.ledger.record_visit(household, "maybe")
     with pytest.raises(InputError, match="plausible"):
-        store.ledger.record_visit(household, "seen", members=[{"member_id": "x",
-                                                               "temperature": 45.5}])
+        store.ledger.record_visit(
+            household, "seen", members=[{"member_id": "x", "temperature": 45.5}]
+        )
     with pytest.raises(InputError, match="symptom"):
-        store.ledger.record_visit(household, "seen", members=[{"member_id": "x",
-                                                               "symptoms": ["sneeze"]}])
+        store.ledger.record_visit(
+            household, "seen", members=[{"member_id": "x", "symptoms": ["sneeze"]}]
+        )
 
 
 def test_visits_sync_as_events_and_are_append_only(store, household):
-    store.ledger.record_visit(household, "seen", notes="家中两人", ts=datetime.now().astimezone()
-                              - timedelta(minutes=5))
+    store.ledger.record_visit(
+        household, "seen", notes="家中两人", ts=datetime.now().astimezone() - timedelta(minutes=5)
+    )
     items = [i for i in store.outbox.pending(100) if i.kind == "visit"]
     assert len(items) == 1 and items[0].body["notes"] == "家中两人"
     assert items[0].body["household_id"] == household

@@ -31,13 +31,31 @@ A, B = make_id(21), make_id(22)
 @pytest.fixture
 def filled(store):
     ledger = store.ledger
-    hid, _ = ledger.save_household({"grid": "网格1", "building": "3栋", "unit": "2单元",
-                                    "room": "501", "address": "幸福路1号", "worker": "李干部",
-                                    "is_rental": True, "landlord_name": "周房东"})
-    ledger.save_member(hid, {"name": "张三", "id_number": A, "phone": "13800138000",
-                             "categories": ["close_contact", "elderly_alone"],
-                             "health_status": "home_isolation", "status_start": "2022-04-01",
-                             "notes": "糖尿病", "found_via": "big_data"})
+    hid, _ = ledger.save_household(
+        {
+            "grid": "网格1",
+            "building": "3栋",
+            "unit": "2单元",
+            "room": "501",
+            "address": "幸福路1号",
+            "worker": "李干部",
+            "is_rental": True,
+            "landlord_name": "周房东",
+        }
+    )
+    ledger.save_member(
+        hid,
+        {
+            "name": "张三",
+            "id_number": A,
+            "phone": "13800138000",
+            "categories": ["close_contact", "elderly_alone"],
+            "health_status": "home_isolation",
+            "status_start": "2022-04-01",
+            "notes": "糖尿病",
+            "found_via": "big_data",
+        },
+    )
     ledger.save_member(hid, {"name": "李四", "id_number": B, "relation": "妻子"})
     ledger.save_household({"building": "3栋", "unit": "2单元", "room": "502"})
     return store
@@ -97,8 +115,11 @@ def test_full_export_imports_back_unchanged(filled, tmp_path, settings):
     assert (s.imported, s.rejected) == (3, [])
     m = other.ledger.find_member(A)
     assert m.categories == ("close_contact", "elderly_alone")
-    assert (m.health_status, m.status_start, m.found_via) == ("home_isolation", "2022-04-01",
-                                                              "big_data")
+    assert (m.health_status, m.status_start, m.found_via) == (
+        "home_isolation",
+        "2022-04-01",
+        "big_data",
+    )
     full = other.ledger.member_full(m.id, purpose="test")
     assert full["notes"] == "糖尿病" and full["phone"] == "13800138000"
     other.close()
@@ -154,10 +175,12 @@ def test_full_disk_leaves_no_half_written_file(filled, tmp_path, settings):
     the workbook size: the write fails exactly like a full disk (EFBIG instead of ENOSPC)."""
     ledger = filled.ledger
     for i in range(300):
-        hid, _ = ledger.save_household({"building": "8栋", "room": str(100 + i),
-                                        "address": "很长的地址" * 20})
-        ledger.save_member(hid, {"name": f"居民{i}", "id_number": make_id(i, "19700101"),
-                                 "notes": "备注" * 50})
+        hid, _ = ledger.save_household(
+            {"building": "8栋", "room": str(100 + i), "address": "很长的地址" * 20}
+        )
+        ledger.save_member(
+            hid, {"name": f"居民{i}", "id_number": make_id(i, "19700101"), "notes": "备注" * 50}
+        )
     target = tmp_path / "out" / "ledger.xlsx"
     target.parent.mkdir()
     target.write_bytes(b"the previous export")
@@ -179,9 +202,14 @@ def test_full_disk_leaves_no_half_written_file(filled, tmp_path, settings):
             sys.exit(7)
         sys.exit(0)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
-                          text=True,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
     assert proc.returncode == 7, proc.stdout + proc.stderr
     assert "could not write" in proc.stdout and "File too large" in proc.stdout
     assert target.read_bytes() == b"the previous export"  # the old file is intact

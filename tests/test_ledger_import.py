@@ -26,24 +26,60 @@ def messy_rows():
     """Rows 4..: a household of two with its address merged down, blank rows, full-width
     digits, spaces inside an ID, then bad rows."""
     return [
-        [1, "张三", spaced(A), "138 0013 8000", "3栋", "2单元", "501", "密接、独居老人",
-         "居家隔离医学观察", "李干部", None],                                        # row 4
-        [2, "李四", fullwidth(B), fullwidth("13900139000"), None, None, None, "", "", None,
-         "户主妻子"],                                                                # row 5 (merged)
-        [None] * 11,                                                                 # row 6 blank
+        [
+            1,
+            "张三",
+            spaced(A),
+            "138 0013 8000",
+            "3栋",
+            "2单元",
+            "501",
+            "密接、独居老人",
+            "居家隔离医学观察",
+            "李干部",
+            None,
+        ],  # row 4
+        [
+            2,
+            "李四",
+            fullwidth(B),
+            fullwidth("13900139000"),
+            None,
+            None,
+            None,
+            "",
+            "",
+            None,
+            "户主妻子",
+        ],  # row 5 (merged)
+        [None] * 11,  # row 6 blank
         [3, "王五", wrong_check(C), "", "3栋", "2单元", "502", "", "", "李干部", None],  # row 7
-        [4, "赵六", D, "", None, None, None, "", "", None, None],                     # row 8 no addr
-        [5, "钱七", make_id(5), "", "3栋", "1单元", "101", "外星人", "", None, None],   # row 9
-        [None, "", "", "", "", "", "", "", "", "", ""],                              # row 10 blank
-        [6, "孙八", make_id(6), "", "3栋", "1单元", "102", "境外返回", "居家健康监测", None,
-         None],                                                                      # row 11
+        [4, "赵六", D, "", None, None, None, "", "", None, None],  # row 8 no addr
+        [5, "钱七", make_id(5), "", "3栋", "1单元", "101", "外星人", "", None, None],  # row 9
+        [None, "", "", "", "", "", "", "", "", "", ""],  # row 10 blank
+        [
+            6,
+            "孙八",
+            make_id(6),
+            "",
+            "3栋",
+            "1单元",
+            "102",
+            "境外返回",
+            "居家健康监测",
+            None,
+            None,
+        ],  # row 11
     ]
 
 
 @pytest.fixture
 def messy_xlsx(tmp_path):
-    return write_messy_xlsx(tmp_path / "台账.xlsx", messy_rows(),
-                            merge_down=[(5, 4, 5), (6, 4, 5), (7, 4, 5), (10, 4, 5)])
+    return write_messy_xlsx(
+        tmp_path / "台账.xlsx",
+        messy_rows(),
+        merge_down=[(5, 4, 5), (6, 4, 5), (7, 4, 5), (10, 4, 5)],
+    )
 
 
 def test_messy_xlsx_imports_good_rows_and_reports_bad_ones(store, messy_xlsx):
@@ -110,15 +146,18 @@ def test_home_isolation_from_import_reaches_the_gate(store, messy_xlsx):
 
     start = date.fromisoformat(m.status_start)
     assert date.fromisoformat(m.status_end) - start == timedelta(
-        days=store.settings.rules.isolation_days)
+        days=store.settings.rules.isolation_days
+    )
 
 
 def test_gbk_csv_with_header_variants(store, tmp_path):
-    text = ("证件号码,名字,手机号,楼栋号,单元号,房间号,人员分类,管控状态,开始日期,备注\n"
-            f"{A},张三,13800138000,5幢,1,101,次密接,居家隔离,2022/4/1,\n"
-            f"{B},李四,,5幢,1,102,租户,,,\n"
-            ",,,,,,,,,\n"
-            f"{C},王五,,5幢,1,103,,,2022年4月31日,\n")
+    text = (
+        "证件号码,名字,手机号,楼栋号,单元号,房间号,人员分类,管控状态,开始日期,备注\n"
+        f"{A},张三,13800138000,5幢,1,101,次密接,居家隔离,2022/4/1,\n"
+        f"{B},李四,,5幢,1,102,租户,,,\n"
+        ",,,,,,,,,\n"
+        f"{C},王五,,5幢,1,103,,,2022年4月31日,\n"
+    )
     path = tmp_path / "gbk.csv"
     path.write_bytes(codecs.encode(text, "gbk"))
     s = import_file(store, path, lang="zh")
@@ -130,9 +169,7 @@ def test_gbk_csv_with_header_variants(store, tmp_path):
 
 
 def test_utf8_bom_csv_and_address_in_one_column(store, tmp_path):
-    text = ("姓名,身份证号,详细地址,人员类别\n"
-            f"张三,{A},幸福小区7栋2单元301室,\n"
-            f"李四,{B},7-2-302,\n")
+    text = f"姓名,身份证号,详细地址,人员类别\n张三,{A},幸福小区7栋2单元301室,\n李四,{B},7-2-302,\n"
     path = tmp_path / "u8.csv"
     path.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
     s = import_file(store, path)
@@ -163,10 +200,12 @@ def test_duplicate_person_in_one_file(store, tmp_path):
 
 
 def test_same_as_above_and_household_only_rows(store, tmp_path):
-    rows = [["楼栋", "单元", "房号", "姓名", "身份证号", "户籍人口数", "是否出租", "房东"],
-            ["2栋", "1", "101", "张三", A, 2, "是", "周房东"],
-            ["同上", "同上", "同上", "李四", B, None, None, None],
-            ["2栋", "1", "102", None, None, 0, "否", None]]
+    rows = [
+        ["楼栋", "单元", "房号", "姓名", "身份证号", "户籍人口数", "是否出租", "房东"],
+        ["2栋", "1", "101", "张三", A, 2, "是", "周房东"],
+        ["同上", "同上", "同上", "李四", B, None, None, None],
+        ["2栋", "1", "102", None, None, 0, "否", None],
+    ]
     path = tmp_path / "same.xlsx"
     _write(path, rows)
     s = import_file(store, path)

@@ -25,9 +25,15 @@ def watched(store):
     store.settings.monitoring.morning_window = "07:00-09:00"
     store.settings.monitoring.evening_window = "18:00-20:00"
     hid, _ = store.ledger.save_household({"building": "3栋", "unit": "1", "room": "101"})
-    a, _ = store.ledger.save_member(hid, {"name": "张三", "id_number": A,
-                                          "health_status": "home_isolation",
-                                          "status_start": "2022-04-01"})
+    a, _ = store.ledger.save_member(
+        hid,
+        {
+            "name": "张三",
+            "id_number": A,
+            "health_status": "home_isolation",
+            "status_start": "2022-04-01",
+        },
+    )
     store.ledger.save_member(hid, {"name": "李四", "id_number": B})
     return a
 
@@ -47,10 +53,14 @@ def test_due_and_overdue(store, watched):
     assert [(d.slot, d.state) for d in due] == [("morning", "due")]
     assert due[0].name_masked == "张*" and due[0].place == "3栋-1-101"
     assert [(d.slot, d.state) for d in mon.due(at("2022-04-02", "18:30"))] == [
-        ("morning", "overdue"), ("evening", "due")]
+        ("morning", "overdue"),
+        ("evening", "due"),
+    ]
     mon.record_reading(watched, 36.5, ts=at("2022-04-02", "18:40"))
     assert [(d.slot, d.state) for d in mon.due(at("2022-04-02", "18:45"))] == [
-        ("morning", "overdue"), ("evening", "done")]
+        ("morning", "overdue"),
+        ("evening", "done"),
+    ]
 
 
 def test_abnormal_reading_raises_a_referral_alert(store, watched):
@@ -59,8 +69,13 @@ def test_abnormal_reading_raises_a_referral_alert(store, watched):
     assert not ok["abnormal"] and ok["alert_id"] is None
     hot = mon.record_reading(watched, 37.9, ts=at("2022-04-02", "19:00"))
     assert hot["abnormal"] and hot["slot"] == "evening"
-    cough = mon.record_reading(watched, 36.6, symptoms=["cough", "chest_tightness"],
-                               measured_by="self", ts=at("2022-04-03", "08:00"))
+    cough = mon.record_reading(
+        watched,
+        36.6,
+        symptoms=["cough", "chest_tightness"],
+        measured_by="self",
+        ts=at("2022-04-03", "08:00"),
+    )
     alerts = mon.alerts()
     assert [a["kind"] for a in alerts] == ["referral", "referral"]
     assert {a["reading_id"] for a in alerts} == {hot["id"], cough["id"]}
@@ -122,8 +137,9 @@ def test_release_needs_a_supervisor_pin(store, watched):
 
 
 def test_early_release_with_a_reason(store, watched):
-    store.monitoring.release(watched, SUPERVISOR, SUPERVISOR_PIN, early_reason="转集中隔离",
-                             today="2022-04-05")
+    store.monitoring.release(
+        watched, SUPERVISOR, SUPERVISOR_PIN, early_reason="转集中隔离", today="2022-04-05"
+    )
     entry = store.audit.entries(1, "monitoring_release")[0]["detail"]
     assert entry["early"] is True and entry["reason"] == "转集中隔离"
 
@@ -137,8 +153,11 @@ def test_readings_and_alerts_sync_with_stable_content(store, watched):
     assert alert.body["kind"] == "referral" and alert.body["reading_id"] == reading.record_id
     # Acknowledging the alert or changing the person's record later changes no event's hash.
     mon.acknowledge(alert.record_id)
-    store.ledger.save_member(store.ledger.member(watched).household_id,
-                             {"id_number": make_id(49), "id_kind": None}, member_id=watched)
+    store.ledger.save_member(
+        store.ledger.member(watched).household_id,
+        {"id_number": make_id(49), "id_kind": None},
+        member_id=watched,
+    )
     hashes = store.outbox.content_hashes()
     assert hashes[reading.record_id] == reading.content_hash
     assert hashes[alert.record_id] == alert.content_hash

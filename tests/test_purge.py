@@ -26,8 +26,12 @@ def old_and_new(store) -> dict[str, list[str]]:
     recent = ids(store, "trip_reason = 'recent'")
     store.outbox.mark_synced(old[:3] + recent, "batch-1", kind="passage")
     store.outbox.mark_quarantined(old[4], "server: conflict")
-    return {"old_synced": old[:3], "old_pending": [old[3]], "old_quarantined": [old[4]],
-            "recent_synced": recent}
+    return {
+        "old_synced": old[:3],
+        "old_pending": [old[3]],
+        "old_quarantined": [old[4]],
+        "recent_synced": recent,
+    }
 
 
 def test_purge_deletes_only_old_synced_events(store):
@@ -70,8 +74,9 @@ def test_purged_data_does_not_linger_in_the_file(store, settings):
     purge(store)
 
     def file_bytes() -> bytes:
-        return b"".join(p.read_bytes() for p in settings.store_path.parent.glob(
-            settings.store_path.name + "*"))
+        return b"".join(
+            p.read_bytes() for p in settings.store_path.parent.glob(settings.store_path.name + "*")
+        )
 
     raw = file_bytes()
     assert b"KEEP-ME" in raw and b"PURGE-ME" not in raw
@@ -88,8 +93,17 @@ def test_only_a_supervisor_purges(store):
 
 
 def test_purge_cli_dry_run_confirmation_and_yes(tmp_path):
-    run_cli(tmp_path, "init", "--checkpoint-name", "东门卡口", "--checkpoint-code", "CP-1",
-            "--supervisor", SUPERVISOR, pin=SUPERVISOR_PIN)
+    run_cli(
+        tmp_path,
+        "init",
+        "--checkpoint-name",
+        "东门卡口",
+        "--checkpoint-code",
+        "CP-1",
+        "--supervisor",
+        SUPERVISOR,
+        pin=SUPERVISOR_PIN,
+    )
     # Old records, synced and not: written through the store as the sync client would.
     from fieldkit.store import open_store
     from tests.conftest import make_settings

@@ -64,7 +64,11 @@ def test_daily_report_counts_what_happened(store):
     # The numbers agree with the gate screen's counters from the core.
     core = store.passages.counters(TODAY)
     assert (core["in"], core["out"], core["referred"], core["fever"]) == (
-        report.counts.entries, report.counts.exits, report.counts.referred, report.counts.fever)
+        report.counts.entries,
+        report.counts.exits,
+        report.counts.referred,
+        report.counts.fever,
+    )
     # 李四 and 周九 (in the vehicle) are inside; 张三 left again.
     assert report.inside_at_end == 2
     assert report.unsynced["pending"] == 9  # 8 passages + 1 vehicle
@@ -99,19 +103,30 @@ def test_households_and_missed_readings_come_from_the_ledger(store):
     if getattr(store, "ledger", None) is None:
         pytest.skip("the household ledger is not in this build")
     ledger = store.ledger
-    homes = [ledger.save_household({"building": b, "unit": "1", "room": r})[0]
-             for b, r in (("1栋", "101"), ("1栋", "102"), ("2栋", "201"))]
+    homes = [
+        ledger.save_household({"building": b, "unit": "1", "room": r})[0]
+        for b, r in (("1栋", "101"), ("1栋", "102"), ("2栋", "201"))
+    ]
     ledger.record_visit(homes[0], "seen")
     ledger.record_visit(homes[0], "seen")  # twice: still one household
     ledger.record_visit(homes[2], "nobody_home")  # visited, but nobody seen
     yesterday = date.today() - timedelta(days=1)
-    member = ledger.save_member(homes[0], {
-        "name": "张三", "id_number": ID_LI, "categories": ["overseas_return"],
-        "health_status": "home_isolation", "status_start": yesterday.isoformat()})
+    member = ledger.save_member(
+        homes[0],
+        {
+            "name": "张三",
+            "id_number": ID_LI,
+            "categories": ["overseas_return"],
+            "health_status": "home_isolation",
+            "status_start": yesterday.isoformat(),
+        },
+    )
     member_id = member[0] if isinstance(member, tuple) else member
     store.monitoring.check_missed(datetime.now().astimezone())  # yesterday's windows closed
-    missed = store.g.scalar("SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' "
-                            "AND day = ?", [yesterday.isoformat()])
+    missed = store.g.scalar(
+        "SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' AND day = ?",
+        [yesterday.isoformat()],
+    )
     assert missed == 2 and member_id
 
     report = daily_report(store, TODAY)
@@ -119,8 +134,9 @@ def test_households_and_missed_readings_come_from_the_ledger(store):
     assert report.households_visited == 2
     assert daily_report(store, yesterday).readings_missed == 2
     assert not daily_report(store, yesterday).zero_report
-    coverage = {c.building: (c.households, c.visited) for c in
-                ledger_data.coverage_per_building(store)}
+    coverage = {
+        c.building: (c.households, c.visited) for c in ledger_data.coverage_per_building(store)
+    }
     assert coverage == {"1栋": (2, 1), "2栋": (1, 0)}
     totals = category_totals(store, TODAY)
     assert totals.ledger == {"category.overseas_return": 1, "observing.home_isolation": 1}
@@ -133,10 +149,12 @@ def test_category_totals_as_of_a_date(store):
     passages_at(store, start, 2, category="outsider", id_number=ID_LI, temperature=36.5)
     passages_at(store, start + timedelta(days=2), 1, category="outsider", id_number=ID_ZHANG)
     passages_at(store, start + timedelta(days=2), 4, category="resident")  # no ID: 4 people
-    store.isolation.set(store.index(ID_LI), "home_isolation",
-                        (start + timedelta(days=1)).date().isoformat())
-    store.isolation.set(store.index(ID_ZHANG), "home_monitoring",
-                        (start + timedelta(days=30)).date().isoformat())
+    store.isolation.set(
+        store.index(ID_LI), "home_isolation", (start + timedelta(days=1)).date().isoformat()
+    )
+    store.isolation.set(
+        store.index(ID_ZHANG), "home_monitoring", (start + timedelta(days=30)).date().isoformat()
+    )
     first = category_totals(store, start.date())
     assert first.persons_by_category == {"outsider": 1}
     assert first.passages_by_category == {"outsider": 2}
@@ -153,8 +171,11 @@ def test_shift_open_close_handover_and_reconciliation(store):
     summary = shift_summary(store)
     assert summary.shift_id == first.shift_id and summary.closed_at is None
     rec = summary.reconciliation
-    assert (rec.inside_at_open, rec.entries, rec.exits) == (0, expected["entries"],
-                                                           expected["exits"])
+    assert (rec.inside_at_open, rec.entries, rec.exits) == (
+        0,
+        expected["entries"],
+        expected["exits"],
+    )
     # 孙八 left without a recorded entry: the count is one short, and the report says why.
     assert rec.unmatched_exits == 1 and rec.difference == 1 and not rec.balanced
     assert rec.inside_now == store.passages.inside_now() == 2
@@ -210,8 +231,17 @@ def test_chart_series(store):
 
 
 def test_report_cli_zero_report_and_shift(tmp_path):
-    r = run_cli(tmp_path, "init", "--checkpoint-name", "东门卡口", "--checkpoint-code", "CP-1",
-                "--supervisor", SUPERVISOR, pin=SUPERVISOR_PIN)
+    r = run_cli(
+        tmp_path,
+        "init",
+        "--checkpoint-name",
+        "东门卡口",
+        "--checkpoint-code",
+        "CP-1",
+        "--supervisor",
+        SUPERVISOR,
+        pin=SUPERVISOR_PIN,
+    )
     assert r.returncode == 0, r.stderr
     r = run_cli(tmp_path, "report", "daily", "--date", TODAY, "--json")
     data = json.loads(r.stdout)
@@ -226,8 +256,19 @@ def test_report_cli_zero_report_and_shift(tmp_path):
     r = run_cli(tmp_path, "shift", "open", "--note", "早班", "--json", pin=SUPERVISOR_PIN)
     opened = json.loads(r.stdout)
     assert opened["handover"] is None
-    run_cli(tmp_path, "record", "--direction", "in", "--id-number", ID_ZHANG, "--temperature",
-            "36.5", "--code-colour", "green", pin=SUPERVISOR_PIN)
+    run_cli(
+        tmp_path,
+        "record",
+        "--direction",
+        "in",
+        "--id-number",
+        ID_ZHANG,
+        "--temperature",
+        "36.5",
+        "--code-colour",
+        "green",
+        pin=SUPERVISOR_PIN,
+    )
     r = run_cli(tmp_path, "shift", "close", "--note", "一切正常", pin=SUPERVISOR_PIN)
     assert r.returncode == 0 and "一切正常" in r.stdout and "核对一致" in r.stdout
     r = run_cli(tmp_path, "report", "shift", "--shift", opened["shift_id"][:8], "--json")

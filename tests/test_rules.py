@@ -23,9 +23,16 @@ FRESH = NOW.date() - timedelta(days=2)
 STALE = NOW.date() - timedelta(days=10)
 A, T, D, R = Outcome.ADMIT, Outcome.TURN_BACK, Outcome.DENY, Outcome.REFER
 
-BASE = GateSituation(direction=Direction.IN, mode="normal", temperature=36.5,
-                     code_colour=CodeColour.GREEN, test_date=FRESH,
-                     test_result=TestResult.NEGATIVE, category=PersonCategory.RESIDENT, now=NOW)
+BASE = GateSituation(
+    direction=Direction.IN,
+    mode="normal",
+    temperature=36.5,
+    code_colour=CodeColour.GREEN,
+    test_date=FRESH,
+    test_result=TestResult.NEGATIVE,
+    category=PersonCategory.RESIDENT,
+    now=NOW,
+)
 OUT = replace(BASE, direction=Direction.OUT, trip_reason="就医")
 
 # situation name → (situation, expected outcomes for normal, low, medium, high, sealed, a reason
@@ -37,40 +44,71 @@ TABLE = {
     "fever in": (replace(BASE, temperature=38.2), (R, R, R, R, R), "fever"),
     "fever out": (replace(OUT, temperature=37.3), (R, R, R, R, R), "fever"),
     "red code in": (replace(BASE, code_colour=CodeColour.RED), (D, D, D, D, D), "code_red"),
-    "yellow code in": (replace(BASE, code_colour=CodeColour.YELLOW), (T, T, T, T, D), "code_yellow"),
+    "yellow code in": (
+        replace(BASE, code_colour=CodeColour.YELLOW),
+        (T, T, T, T, D),
+        "code_yellow",
+    ),
     "no code in": (replace(BASE, code_colour=None), (A, A, T, T, D), None),
     "outsider in": (replace(BASE, category=PersonCategory.OUTSIDER), (A, A, D, D, D), None),
     "outsider out": (replace(OUT, category=PersonCategory.OUTSIDER), (A, A, A, T, D), None),
-    "worker in, no test": (replace(BASE, category=PersonCategory.WORKER, test_date=None),
-                           (A, A, A, A, A), None),
-    "worker out, no test": (replace(OUT, category=PersonCategory.WORKER, test_date=None),
-                            (A, A, A, A, A), None),
+    "worker in, no test": (
+        replace(BASE, category=PersonCategory.WORKER, test_date=None),
+        (A, A, A, A, A),
+        None,
+    ),
+    "worker out, no test": (
+        replace(OUT, category=PersonCategory.WORKER, test_date=None),
+        (A, A, A, A, A),
+        None,
+    ),
     "delivery in": (replace(BASE, category=PersonCategory.DELIVERY), (A, A, T, T, T), None),
     "stale test in": (replace(BASE, test_date=STALE), (A, A, T, T, D), None),
     "no test in": (replace(BASE, test_date=None, test_result=None), (A, A, T, T, D), None),
     "no test out": (replace(OUT, test_date=None, test_result=None), (A, A, A, T, D), None),
     "stale test out": (replace(OUT, test_date=STALE), (A, A, A, T, D), None),
-    "positive test": (replace(BASE, test_result=TestResult.POSITIVE), (R, R, R, R, R), "test_positive"),
+    "positive test": (
+        replace(BASE, test_result=TestResult.POSITIVE),
+        (R, R, R, R, R),
+        "test_positive",
+    ),
     "key person in": (replace(BASE, keyperson_category="密接"), (R, R, R, R, R), "keyperson_hit"),
     "key person out": (replace(OUT, keyperson_category="次密接"), (R, R, R, R, R), "keyperson_hit"),
-    "home isolation leaving": (replace(OUT, under_home_isolation=True), (D, D, D, D, D),
-                               "home_isolation_leaving"),
+    "home isolation leaving": (
+        replace(OUT, under_home_isolation=True),
+        (D, D, D, D, D),
+        "home_isolation_leaving",
+    ),
     "home isolation returning": (replace(BASE, under_home_isolation=True), (A, A, A, A, D), None),
     "revoked pass": (replace(BASE, pass_problem="revoked"), (D, D, D, D, D), "pass_invalid"),
     "visitor, no escort": (replace(BASE, category=PersonCategory.VISITOR), (A, A, T, T, D), None),
-    "visitor with escort": (replace(BASE, category=PersonCategory.VISITOR, has_escort=True),
-                            (A, A, A, T, D), None),
+    "visitor with escort": (
+        replace(BASE, category=PersonCategory.VISITOR, has_escort=True),
+        (A, A, A, T, D),
+        None,
+    ),
     "repair, no approval": (replace(BASE, category=PersonCategory.REPAIR), (T, T, T, T, D), None),
-    "repair with approval": (replace(BASE, category=PersonCategory.REPAIR, approval_ref="QX-1"),
-                             (A, A, A, T, D), None),
-    "not measured, with reason": (replace(BASE, temperature=None,
-                                          temperature_skipped_reason="no thermometer"),
-                                  (A, A, A, A, D), "temperature_not_measured"),
+    "repair with approval": (
+        replace(BASE, category=PersonCategory.REPAIR, approval_ref="QX-1"),
+        (A, A, A, T, D),
+        None,
+    ),
+    "not measured, with reason": (
+        replace(BASE, temperature=None, temperature_skipped_reason="no thermometer"),
+        (A, A, A, A, D),
+        "temperature_not_measured",
+    ),
     "anonymous resident": (replace(BASE, identified=False), (A, A, T, T, D), None),
-    "anonymous outsider": (replace(BASE, identified=False, category=PersonCategory.OUTSIDER),
-                           (T, T, D, D, D), "identity_missing"),
-    "fever and red code": (replace(BASE, temperature=39.0, code_colour=CodeColour.RED),
-                           (R, R, R, R, R), "code_red"),
+    "anonymous outsider": (
+        replace(BASE, identified=False, category=PersonCategory.OUTSIDER),
+        (T, T, D, D, D),
+        "identity_missing",
+    ),
+    "fever and red code": (
+        replace(BASE, temperature=39.0, code_colour=CodeColour.RED),
+        (R, R, R, R, R),
+        "code_red",
+    ),
 }
 
 
@@ -116,29 +154,42 @@ def test_future_test_date_is_refused():
 
 
 def test_strongest_outcome_wins_and_all_reasons_are_kept():
-    d = decide(replace(OUT, mode="high", temperature=38.0, code_colour=CodeColour.YELLOW,
-                       test_date=STALE, under_home_isolation=True), RuleSettings())
+    d = decide(
+        replace(
+            OUT,
+            mode="high",
+            temperature=38.0,
+            code_colour=CodeColour.YELLOW,
+            test_date=STALE,
+            under_home_isolation=True,
+        ),
+        RuleSettings(),
+    )
     assert d.outcome == R
     assert {"fever", "code_yellow", "home_isolation_leaving", "test_too_old"} <= {
-        r.code for r in d.reasons}
+        r.code for r in d.reasons
+    }
 
 
 ADMITTED = decide(BASE, RuleSettings())
 FEVER = decide(replace(BASE, temperature=38.5), RuleSettings())
 
 
-@pytest.mark.parametrize("mode, kind, plate, occupants, expected", [
-    ("normal", "resident", "京A1", (ADMITTED,), A),
-    ("normal", "outside", "京B2", (ADMITTED,), A),
-    ("medium", "outside", "京B2", (ADMITTED,), D),
-    ("high", "outside", "京B2", (ADMITTED,), D),
-    ("medium", "supply", "京C3", (ADMITTED,), D),
-    ("medium", "supply", "京S 001", (ADMITTED,), A),
-    ("sealed", "supply", "京S001", (ADMITTED,), A),
-    ("sealed", "resident", "京A1", (ADMITTED,), D),
-    ("normal", "resident", "京A1", (ADMITTED, FEVER), R),
-    ("normal", "resident", "京A1", (), T),
-])
+@pytest.mark.parametrize(
+    "mode, kind, plate, occupants, expected",
+    [
+        ("normal", "resident", "京A1", (ADMITTED,), A),
+        ("normal", "outside", "京B2", (ADMITTED,), A),
+        ("medium", "outside", "京B2", (ADMITTED,), D),
+        ("high", "outside", "京B2", (ADMITTED,), D),
+        ("medium", "supply", "京C3", (ADMITTED,), D),
+        ("medium", "supply", "京S 001", (ADMITTED,), A),
+        ("sealed", "supply", "京S001", (ADMITTED,), A),
+        ("sealed", "resident", "京A1", (ADMITTED,), D),
+        ("normal", "resident", "京A1", (ADMITTED, FEVER), R),
+        ("normal", "resident", "京A1", (), T),
+    ],
+)
 def test_vehicles(mode, kind, plate, occupants, expected):
     rules = RuleSettings(supply_whitelist=["京S001"])
     d = decide_vehicle(VehicleSituation(Direction.IN, mode, plate, kind, None, occupants), rules)

@@ -17,18 +17,48 @@ needs_dcc = pytest.mark.skipif(not DCC.is_dir(), reason="shared corpus absent")
 
 VACC = {
     "ver": "1.3.0",
-    "nam": {"fn": "Musterfrau-Gößinger", "fnt": "MUSTERFRAU<GOESSINGER", "gn": "Gabriele",
-            "gnt": "GABRIELE"},
+    "nam": {
+        "fn": "Musterfrau-Gößinger",
+        "fnt": "MUSTERFRAU<GOESSINGER",
+        "gn": "Gabriele",
+        "gnt": "GABRIELE",
+    },
     "dob": "1998-02-26",
-    "v": [{"tg": "840539006", "vp": "1119349007", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
-           "dn": 1, "sd": 2, "dt": "2021-02-18", "co": "AT", "is": "Ministry of Health, Austria",
-           "ci": "URN:UVCI:01:AT:10807843F94AEE0EE5093FBC254BD813#B"}],
+    "v": [
+        {
+            "tg": "840539006",
+            "vp": "1119349007",
+            "mp": "EU/1/20/1528",
+            "ma": "ORG-100030215",
+            "dn": 1,
+            "sd": 2,
+            "dt": "2021-02-18",
+            "co": "AT",
+            "is": "Ministry of Health, Austria",
+            "ci": "URN:UVCI:01:AT:10807843F94AEE0EE5093FBC254BD813#B",
+        }
+    ],
 }
-TEST = {"tg": "840539006", "tt": "LP6464-4", "nm": "Roche LightCycler qPCR",
-        "sc": "2021-02-20T12:34:56Z", "tr": "260415000", "tc": "Testing center Vienna 1",
-        "co": "AT", "is": "Ministry of Health, Austria", "ci": "URN:UVCI:01:AT:B5921A35D6A0D6964#I"}
-RECOVERY = {"tg": "840539006", "fr": "2021-02-20", "co": "AT", "is": "Ministry of Health, Austria",
-            "df": "2021-04-04", "du": "2021-10-04", "ci": "URN:UVCI:01:AT:858CC18CFCF5965EF#K"}
+TEST = {
+    "tg": "840539006",
+    "tt": "LP6464-4",
+    "nm": "Roche LightCycler qPCR",
+    "sc": "2021-02-20T12:34:56Z",
+    "tr": "260415000",
+    "tc": "Testing center Vienna 1",
+    "co": "AT",
+    "is": "Ministry of Health, Austria",
+    "ci": "URN:UVCI:01:AT:B5921A35D6A0D6964#I",
+}
+RECOVERY = {
+    "tg": "840539006",
+    "fr": "2021-02-20",
+    "co": "AT",
+    "is": "Ministry of Health, Austria",
+    "df": "2021-04-04",
+    "du": "2021-10-04",
+    "ci": "URN:UVCI:01:AT:858CC18CFCF5965EF#K",
+}
 
 
 def cert(ver: str = "1.3.0", **changes) -> dict:
@@ -72,7 +102,9 @@ def test_top_level_rules():
 def test_names():
     assert any("fnt" in p for p in problems(cert(nam={"fn": "Muster"})))
     assert any("does not match" in p for p in problems(cert(nam={"fnt": "Muster"})))
-    assert any("does not match" in p for p in problems(cert(nam={"fnt": "MUSTER", "gnt": "GABI E"})))
+    assert any(
+        "does not match" in p for p in problems(cert(nam={"fnt": "MUSTER", "gnt": "GABI E"}))
+    )
     assert problems(cert(nam={"fnt": "D<ERVENKOVA", "gnt": ""})) == []
     long_name = {"fnt": "A" * 60}
     assert problems(cert("1.3.0", nam=long_name)) == []
@@ -119,8 +151,10 @@ def test_entry_fields():
     bad_test = dict(TEST, tt="a test", tr="")
     got = problems(cert(v=..., t=[bad_test]))
     assert any("test type" in p for p in got) and any("test result" in p for p in got)
-    assert any("lacks required field(s) du" in p
-               for p in problems(cert(v=..., r=[{k: v for k, v in RECOVERY.items() if k != "du"}])))
+    assert any(
+        "lacks required field(s) du" in p
+        for p in problems(cert(v=..., r=[{k: v for k, v in RECOVERY.items() if k != "du"}]))
+    )
 
 
 @needs_dcc
@@ -131,10 +165,17 @@ def test_dcc_conformance_checks_every_flag(capsys):
     assert lines[-1].endswith(", 0 failed"), out
     assert code == 0
     assert "NOT CHECKED" not in out and "every EXPECTED* flag present is checked" in out
-    rows = {ln.split()[0]: [int(x) for x in ln.split()[1:]] for ln in lines[1:]
-            if ln.startswith("EXP")}
-    for flag in ("EXPECTEDSCHEMAVALIDATION", "EXPECTEDENCODE", "EXPECTEDVALIDOBJECT",
-                 "EXPTECTEDEXPIRED", "EXPECTEDVERIFY", "EXPECTEDPICTUREDECODE"):
+    rows = {
+        ln.split()[0]: [int(x) for x in ln.split()[1:]] for ln in lines[1:] if ln.startswith("EXP")
+    }
+    for flag in (
+        "EXPECTEDSCHEMAVALIDATION",
+        "EXPECTEDENCODE",
+        "EXPECTEDVALIDOBJECT",
+        "EXPTECTEDEXPIRED",
+        "EXPECTEDVERIFY",
+        "EXPECTEDPICTUREDECODE",
+    ):
         passed, failed, _known, unchecked = rows[flag]
         assert passed > 0 and failed == 0 and unchecked == 0, (flag, rows[flag])
     # known test-data defects are only schema flags, and shown, not counted as passed
@@ -154,8 +195,10 @@ def test_conformance_fails_on_a_wrong_flag_and_on_a_stale_erratum(tmp_path, caps
     case["EXPECTEDRESULTS"]["EXPECTEDSOMETHINGNEW"] = True
     (corpus / "flipped.json").write_text(json.dumps(case), encoding="utf-8")
     errata = tmp_path / "errata.csv"
-    errata.write_text("flag,cases,reference,reason\n"
-                      "EXPECTEDVERIFY,nothing/*.json,none,stale entry\n", encoding="utf-8")
+    errata.write_text(
+        "flag,cases,reference,reason\nEXPECTEDVERIFY,nothing/*.json,none,stale entry\n",
+        encoding="utf-8",
+    )
 
     code = conformance_main([str(corpus), "--errata", str(errata), "-v"])
     out = capsys.readouterr().out
@@ -165,9 +208,11 @@ def test_conformance_fails_on_a_wrong_flag_and_on_a_stale_erratum(tmp_path, caps
     assert "matches no disagreement" in out
     assert out.strip().splitlines()[-1] == "1 passed, 2 failed"
 
-    errata.write_text("flag,cases,reference,reason\n"
-                      "EXPECTEDSCHEMAVALIDATION,flipped.json,test,flipped on purpose\n",
-                      encoding="utf-8")
+    errata.write_text(
+        "flag,cases,reference,reason\n"
+        "EXPECTEDSCHEMAVALIDATION,flipped.json,test,flipped on purpose\n",
+        encoding="utf-8",
+    )
     code = conformance_main([str(corpus), "--errata", str(errata)])
     out = capsys.readouterr().out
     assert code == 0 and "1 disagreements on known defects" in out

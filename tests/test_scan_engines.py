@@ -27,8 +27,10 @@ def qr_image(data: bytes | str, scale: int = 6, border: int = 4) -> np.ndarray:
 
 def camera_cases(name: str) -> list[tuple[Path, str]]:
     folder = CORPUS / name
-    return [(folder / e["file"], e["expected"])
-            for e in json.loads((folder / "expected.json").read_text(encoding="utf-8"))]
+    return [
+        (folder / e["file"], e["expected"])
+        for e in json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    ]
 
 
 def test_every_engine_reports_availability():
@@ -46,11 +48,14 @@ def test_unknown_engine_name_is_refused():
         make_engine("nope")
 
 
-@pytest.mark.parametrize("payload, encoding", [
-    ("中文健康码 通行证".encode("gbk"), "gbk"),
-    ("日本語のテキスト、カタカナ".encode("shift_jis"), "shift_jis"),
-    ("Grüße aus Köln".encode(), "utf-8"),
-])
+@pytest.mark.parametrize(
+    "payload, encoding",
+    [
+        ("中文健康码 通行证".encode("gbk"), "gbk"),
+        ("日本語のテキスト、カタカナ".encode("shift_jis"), "shift_jis"),
+        ("Grüße aus Köln".encode(), "utf-8"),
+    ],
+)
 def test_non_utf8_payloads_decoded_by_every_engine(payload, encoding):
     image = qr_image(payload)
     for engine in all_engines():
@@ -77,8 +82,11 @@ def test_decode_payload_bytes_rules():
 
 
 def test_engines_never_raise_on_odd_images():
-    odd = [np.zeros((1, 1), np.uint8), np.zeros((3, 500), np.uint8),
-           np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8)]
+    odd = [
+        np.zeros((1, 1), np.uint8),
+        np.zeros((3, 500), np.uint8),
+        np.random.default_rng(1).integers(0, 255, (64, 64), dtype=np.uint8),
+    ]
     for engine in all_engines():
         for image in odd:
             assert engine.decode(image) == [] or isinstance(engine.decode(image), list)
@@ -88,7 +96,9 @@ def test_engines_never_raise_on_odd_images():
 def test_pipeline_reads_zxing_corpus_images():
     pipeline = Pipeline(dedupe_seconds=0)
     for path in sorted((CORPUS / "zxing" / "qrcode-1").glob("*.png"))[:8]:
-        expected = path.with_suffix(".txt").read_text(encoding="utf-8").replace("\r\n", "\n").strip()
+        expected = (
+            path.with_suffix(".txt").read_text(encoding="utf-8").replace("\r\n", "\n").strip()
+        )
         frame = pipeline.decode(cv2.imread(str(path)))
         texts = [(c.text or "").replace("\r\n", "\n").strip() for c, _ in frame.codes]
         if expected in texts:
@@ -125,16 +135,20 @@ def test_escalation_reads_a_hard_camera_frame_fast_path_misses():
 
 def test_all_codes_in_a_frame_are_returned():
     a, b = qr_image("first code"), qr_image("second code")
-    canvas = np.full((max(a.shape[0], b.shape[0]) + 40, a.shape[1] + b.shape[1] + 60), 255, np.uint8)
-    canvas[20:20 + a.shape[0], 20:20 + a.shape[1]] = a
-    canvas[20:20 + b.shape[0], 40 + a.shape[1]:40 + a.shape[1] + b.shape[1]] = b
+    canvas = np.full(
+        (max(a.shape[0], b.shape[0]) + 40, a.shape[1] + b.shape[1] + 60), 255, np.uint8
+    )
+    canvas[20 : 20 + a.shape[0], 20 : 20 + a.shape[1]] = a
+    canvas[20 : 20 + b.shape[0], 40 + a.shape[1] : 40 + a.shape[1] + b.shape[1]] = b
     texts = {c.text for c, _ in Pipeline(dedupe_seconds=0).decode(canvas).codes}
     assert texts == {"first code", "second code"}
 
 
 def test_dark_mode_inverted_code_is_read():
     frame = 255 - qr_image("dark mode phone")
-    assert [c.text for c, _ in Pipeline(dedupe_seconds=0).decode(frame).codes] == ["dark mode phone"]
+    assert [c.text for c, _ in Pipeline(dedupe_seconds=0).decode(frame).codes] == [
+        "dark mode phone"
+    ]
 
 
 def test_same_payload_dropped_within_dedupe_window():
@@ -151,15 +165,21 @@ def test_same_payload_dropped_within_dedupe_window():
 
 def test_frame_without_code_gives_nothing_and_no_escalation():
     rng = np.random.default_rng(0)
-    frame = cv2.GaussianBlur(rng.normal(90, 4, (720, 1280)).clip(0, 255).astype(np.uint8), (0, 0), 3)
+    frame = cv2.GaussianBlur(
+        rng.normal(90, 4, (720, 1280)).clip(0, 255).astype(np.uint8), (0, 0), 3
+    )
     result = Pipeline().decode(frame)
     assert result.codes == [] and result.steps_tried == ["fast"]
     assert find_code_regions(frame) == []
 
 
 def test_to_grey_accepts_any_frame_layout():
-    for frame in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.uint8),
-                  np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10), np.uint16)):
+    for frame in (
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 3), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10), np.uint16),
+    ):
         grey = to_grey(frame)
         assert grey.shape == (10, 10) and grey.dtype == np.uint8
 

@@ -23,30 +23,53 @@ from scanners.payloads.healthcode import match_health_code
 from scanners.payloads.passes import verify_pass
 
 pytestmark = pytest.mark.slow
-FUZZ = settings(max_examples=10_000, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=10_000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 NOW = datetime(2022, 1, 1, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate().public_key()
 
-cbor_leaf = st.one_of(st.integers(-2**40, 2**40), st.text(max_size=20), st.binary(max_size=40),
-                      st.booleans(), st.none(), st.floats(allow_nan=False))
-cbor_value = st.recursive(cbor_leaf, lambda inner: st.one_of(
-    st.lists(inner, max_size=5),
-    st.dictionaries(st.one_of(st.integers(-300, 10), st.text(max_size=3)), inner, max_size=5),
-), max_leaves=5)
+cbor_leaf = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.text(max_size=20),
+    st.binary(max_size=40),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+)
+cbor_value = st.recursive(
+    cbor_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(st.one_of(st.integers(-300, 10), st.text(max_size=3)), inner, max_size=5),
+    ),
+    max_leaves=5,
+)
 cose_like = st.builds(
     lambda tag, prot, unprot, payload, sig: cbor2.dumps(
-        cbor2.CBORTag(tag, [cbor2.dumps(prot), unprot, cbor2.dumps(payload), sig])),
+        cbor2.CBORTag(tag, [cbor2.dumps(prot), unprot, cbor2.dumps(payload), sig])
+    ),
     st.sampled_from([18, 61, 99]),
-    st.dictionaries(st.sampled_from([1, 4]), st.one_of(st.sampled_from([-7, -37]), st.binary(max_size=8))),
+    st.dictionaries(
+        st.sampled_from([1, 4]), st.one_of(st.sampled_from([-7, -37]), st.binary(max_size=8))
+    ),
     st.dictionaries(st.sampled_from([1, 4]), st.binary(max_size=8)),
-    st.one_of(cbor_value, st.fixed_dictionaries({-260: st.fixed_dictionaries({1: cbor_value}),
-                                                 4: st.integers(), 6: st.integers()})),
+    st.one_of(
+        cbor_value,
+        st.fixed_dictionaries(
+            {-260: st.fixed_dictionaries({1: cbor_value}), 4: st.integers(), 6: st.integers()}
+        ),
+    ),
     st.binary(max_size=70),
 )
 dcc_text = st.one_of(
     st.text(max_size=300),
-    st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:", max_size=300).map("HC1:".__add__),
+    st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:", max_size=300).map(
+        "HC1:".__add__
+    ),
     st.binary(max_size=200).map(lambda b: "HC1:" + b45encode(b)),
     st.binary(max_size=200).map(lambda b: "HC1:" + b45encode(zlib.compress(b))),
     cose_like.map(lambda b: "HC1:" + b45encode(zlib.compress(b))),
@@ -55,11 +78,23 @@ pass_text = st.one_of(
     st.text(max_size=300),
     st.binary(max_size=200).map(lambda b: "FK1:" + b45encode(b)),
     st.text(max_size=200).map("FK1.".__add__),
-    st.builds(lambda fields, sig: "FK1:" + b45encode(cbor2.dumps(fields) + sig),
-              st.one_of(cbor_value, st.tuples(st.just(1), st.text(max_size=8), st.sampled_from(
-                  ["household", "vehicle"]), st.text(max_size=8), st.text(max_size=4),
-                  st.integers(-5, 2**41), st.integers(-5, 2**41), st.integers(-1, 5)).map(list)),
-              st.binary(min_size=64, max_size=64)),
+    st.builds(
+        lambda fields, sig: "FK1:" + b45encode(cbor2.dumps(fields) + sig),
+        st.one_of(
+            cbor_value,
+            st.tuples(
+                st.just(1),
+                st.text(max_size=8),
+                st.sampled_from(["household", "vehicle"]),
+                st.text(max_size=8),
+                st.text(max_size=4),
+                st.integers(-5, 2**41),
+                st.integers(-5, 2**41),
+                st.integers(-1, 5),
+            ).map(list),
+        ),
+        st.binary(min_size=64, max_size=64),
+    ),
 )
 
 
@@ -83,13 +118,16 @@ def test_fuzz_pass(text):
 
 
 @FUZZ
-@given(st.one_of(
-    st.text(max_size=400), st.binary(max_size=100),
-    st.binary(max_size=150).map(lambda b: "HC1:" + b45encode(zlib.compress(b))),
-    st.binary(min_size=60, max_size=150).map(lambda b: "FK1:" + b45encode(b)),
-    st.text(max_size=60).map("https://hc.example.cn/jkm/x?code=".__add__),
-    st.from_regex(r"[1-9]\d{16}[\dX]", fullmatch=True),
-))
+@given(
+    st.one_of(
+        st.text(max_size=400),
+        st.binary(max_size=100),
+        st.binary(max_size=150).map(lambda b: "HC1:" + b45encode(zlib.compress(b))),
+        st.binary(min_size=60, max_size=150).map(lambda b: "FK1:" + b45encode(b)),
+        st.text(max_size=60).map("https://hc.example.cn/jkm/x?code=".__add__),
+        st.from_regex(r"[1-9]\d{16}[\dX]", fullmatch=True),
+    )
+)
 def test_fuzz_parse_payload(payload):
     result = parse_payload(payload, PayloadConfig(pass_public_keys=(KEY,), clock=lambda: NOW))
     assert result.kind in ("resident_id", "pass", "dcc", "health_code", "unknown")
@@ -108,7 +146,11 @@ def test_fuzz_base45(text):
 
 
 @FUZZ
-@given(st.one_of(st.text(max_size=300), st.text(max_size=200).map("https://hc.example.cn/jkm?code=".__add__)))
+@given(
+    st.one_of(
+        st.text(max_size=300), st.text(max_size=200).map("https://hc.example.cn/jkm?code=".__add__)
+    )
+)
 def test_fuzz_health_code(text):
     match = match_health_code(text)
     assert match is None or match.token

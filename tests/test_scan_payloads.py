@@ -25,8 +25,13 @@ KEY = Ed25519PrivateKey.generate()
 
 
 def make_pass(**overrides) -> str:
-    fields = {"pass_id": "P-0001", "subject": "3-2-501", "holder_name": "张三", "valid_from": NOW - timedelta(days=1),
-                  "valid_to": NOW + timedelta(days=30)}
+    fields = {
+        "pass_id": "P-0001",
+        "subject": "3-2-501",
+        "holder_name": "张三",
+        "valid_from": NOW - timedelta(days=1),
+        "valid_to": NOW + timedelta(days=30),
+    }
     fields.update(overrides)
     return issue_pass(KEY, **fields)
 
@@ -64,9 +69,15 @@ def test_pass_rejections_say_why():
     revoked = verify_pass(text, KEY.public_key(), {"P-0001"}, NOW)
     assert not revoked.ok and revoked.revoked and "revoked" in revoked.problem
     assert "expired" in verify_pass(text, KEY.public_key(), set(), NOW + timedelta(days=60)).problem
-    assert "not valid yet" in verify_pass(text, KEY.public_key(), set(), NOW - timedelta(days=5)).problem
+    assert (
+        "not valid yet"
+        in verify_pass(text, KEY.public_key(), set(), NOW - timedelta(days=5)).problem
+    )
     in_only = make_pass(directions=("in",))
-    assert "does not allow going out" in verify_pass(in_only, KEY.public_key(), set(), NOW, "out").problem
+    assert (
+        "does not allow going out"
+        in verify_pass(in_only, KEY.public_key(), set(), NOW, "out").problem
+    )
     assert verify_pass(in_only, KEY.public_key(), set(), NOW, "in").ok
     assert "no town public key" in verify_pass(text, [], set(), NOW).problem
 
@@ -93,8 +104,9 @@ def test_issue_pass_refuses_bad_input():
 
 
 def test_parse_payload_recognises_pass():
-    config = PayloadConfig(pass_public_keys=(KEY.public_key(),), revoked_passes=frozenset({"P-9"}),
-                           clock=lambda: NOW)
+    config = PayloadConfig(
+        pass_public_keys=(KEY.public_key(),), revoked_passes=frozenset({"P-9"}), clock=lambda: NOW
+    )
     good = parse_payload(make_pass(), config)
     assert good.kind == "pass" and good.ok and good.parsed["pass_id"] == "P-0001"
     bad = parse_payload(make_pass(pass_id="P-9"), config)
@@ -135,7 +147,9 @@ def test_dcc_failures_reported_as_such():
     assert "not zlib" in run_case("common/2DCode/raw/Z2.json").problem
     assert "may only sign" in run_case("common/2DCode/raw/CO8.json").problem
     assert "HC1:" in decode_dcc(case("common/2DCode/raw/H2.json")["PREFIX"]).problem
-    stranger = TrustList.from_der_base64(case("common/2DCode/raw/CO1.json")["TESTCTX"]["CERTIFICATE"])
+    stranger = TrustList.from_der_base64(
+        case("common/2DCode/raw/CO1.json")["TESTCTX"]["CERTIFICATE"]
+    )
     assert "unknown signer" in run_case("common/2DCode/raw/CO3.json", stranger).problem
 
 
@@ -146,7 +160,11 @@ def test_dcc_zlib_bomb_refused():
 
 
 def test_dcc_junk_inside_is_invalid_not_an_error():
-    for payload in (b"\x00", cbor2.dumps([1, 2, 3]), cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b"x", b""]))):
+    for payload in (
+        b"\x00",
+        cbor2.dumps([1, 2, 3]),
+        cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b"x", b""])),
+    ):
         result = decode_dcc("HC1:" + b45encode(zlib.compress(payload)))
         assert not result.ok and result.problem
 
@@ -154,8 +172,10 @@ def test_dcc_junk_inside_is_invalid_not_an_error():
 @needs_dcc
 def test_parse_payload_dcc_with_trust_list():
     c = case("common/2DCode/raw/CO3.json")
-    config = PayloadConfig(dcc_trust=TrustList.from_der_base64(c["TESTCTX"]["CERTIFICATE"]),
-                           clock=lambda: parse_clock(c["TESTCTX"]["VALIDATIONCLOCK"]))
+    config = PayloadConfig(
+        dcc_trust=TrustList.from_der_base64(c["TESTCTX"]["CERTIFICATE"]),
+        clock=lambda: parse_clock(c["TESTCTX"]["VALIDATIONCLOCK"]),
+    )
     result = parse_payload(c["PREFIX"], config)
     assert result.kind == "dcc" and result.ok and result.parsed["type"] in "vtr"
 
@@ -165,12 +185,21 @@ def test_parse_payload_dcc_with_trust_list():
 
 # -- health codes, IDs, unknown -------------------------------------------------------------
 def test_health_code_patterns_from_config():
-    config = PayloadConfig(health_code_patterns=(
-        HealthCodePattern("粤康码", r"^https://yuekang\.example\.cn/q\?t=(?P<token>[A-Za-z0-9]+)"),))
+    config = PayloadConfig(
+        health_code_patterns=(
+            HealthCodePattern(
+                "粤康码", r"^https://yuekang\.example\.cn/q\?t=(?P<token>[A-Za-z0-9]+)"
+            ),
+        )
+    )
     result = parse_payload("https://yuekang.example.cn/q?t=AbC123xyz", config)
     assert result.kind == "health_code" and result.ok
-    assert result.parsed == {"system": "粤康码", "token": "AbC123xyz",
-                             "url": "https://yuekang.example.cn/q?t=AbC123xyz", "resident_id": None}
+    assert result.parsed == {
+        "system": "粤康码",
+        "token": "AbC123xyz",
+        "url": "https://yuekang.example.cn/q?t=AbC123xyz",
+        "resident_id": None,
+    }
     with pytest.raises(ValueError, match="token"):
         _ = HealthCodePattern("bad", r"no group").regex
 

@@ -36,7 +36,7 @@ def qr_bgr(text: str, size: int = 480) -> np.ndarray:
     segno.make_qr(text).save(buf, kind="png", scale=8, border=4)
     grey = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
     canvas = np.full((size, size), 255, np.uint8)
-    canvas[20:20 + grey.shape[0], 20:20 + grey.shape[1]] = grey
+    canvas[20 : 20 + grey.shape[0], 20 : 20 + grey.shape[1]] = grey
     return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
 
 
@@ -45,7 +45,9 @@ def test_video_file_source_plays_then_ends(tmp_path):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (480, 480))
     assert writer.isOpened()
     for i in range(12):
-        writer.write(qr_bgr("11010519491231002X") if 4 <= i < 8 else np.full((480, 480, 3), 80, np.uint8))
+        writer.write(
+            qr_bgr("11010519491231002X") if 4 <= i < 8 else np.full((480, 480, 3), 80, np.uint8)
+        )
     writer.release()
 
     source = open_source(f"video:{path}")
@@ -90,8 +92,9 @@ def test_image_folder_over_corpus(tmp_path):
 
 def test_missing_camera_gives_status_and_retries():
     clock = [0.0]
-    camera = CameraSource(99, width=640, height=480, fps=15, reconnect_seconds=2.0,
-                          clock=lambda: clock[0])
+    camera = CameraSource(
+        99, width=640, height=480, fps=15, reconnect_seconds=2.0, clock=lambda: clock[0]
+    )
     assert camera.status.state == MISSING and "no such camera" in camera.status.message
     assert camera.read() is None
     clock[0] = 5.0

@@ -20,8 +20,14 @@ ID_B = "440524188001010014"
 
 
 def entry(**kw) -> GateEntry:
-    base = dict(direction="in", id_number=ID_A, name="张三", phone="13800138000",
-                temperature=36.5, code_colour="green")
+    base = dict(
+        direction="in",
+        id_number=ID_A,
+        name="张三",
+        phone="13800138000",
+        temperature=36.5,
+        code_colour="green",
+    )
     base.update(kw)
     return GateEntry(**base)
 
@@ -33,6 +39,7 @@ def reopen(store):
 
 
 # -- keys and operators -----------------------------------------------------------------
+
 
 def test_personal_fields_are_not_in_the_file(store):
     GateService(store).commit(entry(notes="住3栋2单元"))
@@ -69,10 +76,14 @@ def test_wrong_pins_lock_out_and_the_lock_survives_restart(store):
     with pytest.raises(LockedError, match="try again in"):
         store.unlock("李强", "1357")  # even the right PIN waits
     # Time passes: the lock-out ends, and the next wrong PIN locks for twice as long.
-    store.g.db.execute("UPDATE operators SET locked_until = ? WHERE name = '李强'", [time.time() - 1])
+    store.g.db.execute(
+        "UPDATE operators SET locked_until = ? WHERE name = '李强'", [time.time() - 1]
+    )
     with pytest.raises(LockedError, match="locked for 120 s"):
         store.unlock("李强", "0000")
-    store.g.db.execute("UPDATE operators SET locked_until = ? WHERE name = '李强'", [time.time() - 1])
+    store.g.db.execute(
+        "UPDATE operators SET locked_until = ? WHERE name = '李强'", [time.time() - 1]
+    )
     op = store.unlock("李强", "1357")
     assert op.failures == 0
     actions = [e["action"] for e in store.audit.entries(20)]
@@ -135,8 +146,10 @@ def test_recovery_key_rewraps_the_data_key(settings):
 
 # -- bad files --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content", [b"", b"hello, this is a text file\n" * 100,
-                                     b"SQLite format 3\x00" + b"\xff" * 4000])
+
+@pytest.mark.parametrize(
+    "content", [b"", b"hello, this is a text file\n" * 100, b"SQLite format 3\x00" + b"\xff" * 4000]
+)
 def test_corrupt_or_foreign_file_is_never_overwritten(settings, content):
     settings.data_dir.mkdir(parents=True)
     settings.store_path.write_bytes(content)
@@ -192,6 +205,7 @@ def test_ciphertext_moved_to_another_row_fails(store):
 
 # -- gate records -----------------------------------------------------------------------
 
+
 def test_exit_matches_the_open_entry_and_inside_now(store):
     gate = GateService(store)
     _, a_in = gate.commit(entry())
@@ -223,7 +237,10 @@ def test_correction_supersedes_and_is_audited(store):
     assert store.passages.get(wrong.id).superseded
     assert [r.id for r in store.passages.recent()] == [fixed.id]
     audit = store.audit.entries(1)[0]
-    assert audit["action"] == "correction" and audit["detail"] == {"record": wrong.id, "by": fixed.id}
+    assert audit["action"] == "correction" and audit["detail"] == {
+        "record": wrong.id,
+        "by": fixed.id,
+    }
 
 
 def test_wrong_check_digit_needs_confirmation(store):
@@ -239,8 +256,9 @@ def test_keyperson_isolation_and_revocation_lookups(store):
 
     town_key = new_key()
     store.secrets.set("town_index_key", town_key)
-    store.keypersons.apply([{"id_hash": blind_index(town_key, ID_A), "category": "密接",
-                             "end_date": "2099-01-01"}])
+    store.keypersons.apply(
+        [{"id_hash": blind_index(town_key, ID_A), "category": "密接", "end_date": "2099-01-01"}]
+    )
     store.isolation.set(store.index(ID_B), "home_isolation", "2099-01-01")
     store.revocations.apply(["P-77"])
     gate = GateService(store)
@@ -250,16 +268,22 @@ def test_keyperson_isolation_and_revocation_lookups(store):
     revoked = gate.evaluate(entry(id_number=ID_B, pass_id="P-77"))
     assert revoked.decision.outcome == "deny"
     # An expired key-person entry no longer hits.
-    store.keypersons.apply([{"id_hash": blind_index(town_key, ID_A), "category": "密接",
-                             "end_date": "2000-01-01"}])
+    store.keypersons.apply(
+        [{"id_hash": blind_index(town_key, ID_A), "category": "密接", "end_date": "2000-01-01"}]
+    )
     assert gate.evaluate(entry()).decision.outcome == "admit"
 
 
 def test_vehicle_with_occupants_is_one_transaction(store):
     gate = GateService(store)
     decision, vid, rows = gate.commit_vehicle(
-        direction="in", plate="京A 12345", kind="resident", pass_no="T-1", disinfected=True,
-        occupants=[entry(), entry(id_number=ID_B, name="李四", temperature=38.0)])
+        direction="in",
+        plate="京A 12345",
+        kind="resident",
+        pass_no="T-1",
+        disinfected=True,
+        occupants=[entry(), entry(id_number=ID_B, name="李四", temperature=38.0)],
+    )
     assert decision.outcome == "refer"
     assert len(rows) == 2 and all(r.vehicle_id == vid for r in rows)
     assert store.g.scalar("SELECT plate FROM vehicle_passages WHERE id=?", [vid]) == "京A12345"
@@ -279,13 +303,14 @@ def test_area_mode_change_is_audited_and_kept(store):
 
 # -- audit ------------------------------------------------------------------------------
 
+
 def test_audit_chain_detects_alteration_deletion_and_truncation(store):
     for i in range(5):
         store.audit.append("export", SUPERVISOR, {"file": f"f{i}.xlsx"})
     n, problem = store.audit.verify()
     assert problem is None and n >= 6
     db = store.g.db
-    db.execute("UPDATE audit SET detail = '{\"file\":\"other.xlsx\"}' WHERE seq = 3")
+    db.execute('UPDATE audit SET detail = \'{"file":"other.xlsx"}\' WHERE seq = 3')
     assert store.audit.verify()[1].seq == 3
     db.execute("DELETE FROM audit WHERE seq = 3")
     assert store.audit.verify()[1].seq == 3

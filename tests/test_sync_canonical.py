@@ -17,15 +17,24 @@ from sync.protocol import canonical_json, loads
 
 
 def stdlib(value) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str).encode()
+    return json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+    ).encode()
 
 
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
-scalars = (st.none() | st.booleans() | st.integers() | texts
-           | st.floats(allow_nan=False, allow_infinity=False))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5)
-                      | st.dictionaries(texts, inner, max_size=5), max_leaves=30)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | texts
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(texts, inner, max_size=5),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=3000, deadline=None)
@@ -46,11 +55,21 @@ class Colour(enum.StrEnum):
 
 def test_values_orjson_would_write_its_own_way() -> None:
     cases = [
-        {"t": 1e-05}, {"t": 9.999999999999999e-05}, {"t": -3.9e-8}, {"t": 1e16}, {"t": 1.5e300},
-        {"n": 2**64}, {"n": -(2**63) - 1}, {"n": 2**64 - 1},
-        {"d": date(2026, 12, 1)}, {"d": datetime(2026, 12, 1, 8, 30, tzinfo=UTC)},
-        {"c": Colour.GREEN}, {"tuple": (1, "a")}, {"s": "e-mail e+ 0.0000"},
-        {"控制": "\x00\x1f\x7f\u2028 \"\\ 张三"}, {"deep": [[[[{"x": [0.1, 2.5e-7]}]]]]},
+        {"t": 1e-05},
+        {"t": 9.999999999999999e-05},
+        {"t": -3.9e-8},
+        {"t": 1e16},
+        {"t": 1.5e300},
+        {"n": 2**64},
+        {"n": -(2**63) - 1},
+        {"n": 2**64 - 1},
+        {"d": date(2026, 12, 1)},
+        {"d": datetime(2026, 12, 1, 8, 30, tzinfo=UTC)},
+        {"c": Colour.GREEN},
+        {"tuple": (1, "a")},
+        {"s": "e-mail e+ 0.0000"},
+        {"控制": '\x00\x1f\x7f\u2028 "\\ 张三'},
+        {"deep": [[[[{"x": [0.1, 2.5e-7]}]]]]},
     ]
     for value in cases:
         assert canonical_json(value) == stdlib(value), value

@@ -46,12 +46,21 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     code, _, err = run(capsys, "init", "--data-dir", town_dir)
     assert code == 2 and "refusing to replace" in err
 
-    code, out, _ = run(capsys, "device", "add", "gate-east", "--data-dir", town_dir,
-                       "--url", "http://10.0.0.2:8470")
+    code, out, _ = run(
+        capsys,
+        "device",
+        "add",
+        "gate-east",
+        "--data-dir",
+        town_dir,
+        "--url",
+        "http://10.0.0.2:8470",
+    )
     assert code == 0 and "fieldkit enroll http://10.0.0.2:8470" in out
     assert "█" in out or "▀" in out  # the QR in the terminal
-    code, out, _ = run(capsys, "device", "add", "gate-west", "--data-dir", town_dir, "--json",
-                       "--no-qr")
+    code, out, _ = run(
+        capsys, "device", "add", "gate-west", "--data-dir", town_dir, "--json", "--no-qr"
+    )
     token = json.loads(out)["token"]
     assert token.endswith(TownKeys.load(town_dir).fingerprint)
     code, out, _ = run(capsys, "device", "list", "--json", "--data-dir", town_dir)
@@ -64,9 +73,12 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     # Key persons from CSV (GBK, as Excel in China saves it) and XLSX; plaintext never stored.
     ids = ["11010519491231002X", "110105491231002", "440524188001010014"]
     path = tmp_path / "kp.csv"
-    path.write_bytes("身份证号,类别,截止日期\n".encode("gb18030") +
-                     f"{ids[0]},密接,2022/05/01\n{ids[1]},次密接,\n110105194912310021,密接,\n12345,密接,\n"
-                     .encode("gb18030"))
+    path.write_bytes(
+        "身份证号,类别,截止日期\n".encode("gb18030")
+        + f"{ids[0]},密接,2022/05/01\n{ids[1]},次密接,\n110105194912310021,密接,\n12345,密接,\n".encode(
+            "gb18030"
+        )
+    )
     code, out, err = run(capsys, "keyperson", "import", path, "--data-dir", town_dir)
     # The 15-digit number is the same person as ids[0]: one entry.
     assert code == 0 and "1 imported" in out and "row 4: check digit" in err and "row 5" in err
@@ -76,8 +88,9 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     wb.active.append(["证件号码", "人员类别"])
     wb.active.append([ids[2], "境外返回"])
     wb.save(tmp_path / "kp.xlsx")
-    code, out, _ = run(capsys, "keyperson", "import", tmp_path / "kp.xlsx", "--replace",
-                       "--data-dir", town_dir)
+    code, out, _ = run(
+        capsys, "keyperson", "import", tmp_path / "kp.xlsx", "--replace", "--data-dir", town_dir
+    )
     assert "1 imported, 1 removed" in out
     raw = (town_dir / "town.sqlite3").read_bytes()
     assert all(i.encode() not in raw for i in ids)
@@ -90,25 +103,42 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     from sync.server.repository import BatchMeta
 
     person = blind_index(keys.index_key, ids[0])
-    records = [fake_record(i, checkpoint="CP-1" if i % 2 else "CP-2",
-                           id_hash=person if i < 3 else None) for i in range(8)]
+    records = [
+        fake_record(i, checkpoint="CP-1" if i % 2 else "CP-2", id_hash=person if i < 3 else None)
+        for i in range(8)
+    ]
     server = TownServer(keys, repo, __import__("sync.server.town", fromlist=["x"]).ServerSettings())
     from sync import protocol as p
     from sync.server.app import parse_record
 
-    rows = [parse_record(i, line, server.cipher, 65536)
-            for i, line in enumerate(p.encode_records(records))]
+    rows = [
+        parse_record(i, line, server.cipher, 65536)
+        for i, line in enumerate(p.encode_records(records))
+    ]
     repo.ingest(BatchMeta("b-1", "dev", time.time(), 8), rows, {}, lambda o: {}, time.time())
     repo.close()
     code, out, _ = run(capsys, "stats", "--json", "--data-dir", town_dir)
     assert sorted((r["checkpoint"], r["records"]) for r in json.loads(out)["rows"]) == [
-        ("CP-1", 4), ("CP-2", 4)]
-    code, out, _ = run(capsys, "trace", "--id-number", ids[0].lower(), "--json",
-                       "--data-dir", town_dir)
+        ("CP-1", 4),
+        ("CP-2", 4),
+    ]
+    code, out, _ = run(
+        capsys, "trace", "--id-number", ids[0].lower(), "--json", "--data-dir", town_dir
+    )
     assert [r["record_id"] for r in json.loads(out)] == [r["id"] for r in records[:3]]
-    code, out, _ = run(capsys, "trace", "--checkpoint", "CP-2", "--from",
-                       "2022-04-01T00:00+08:00", "--to", "2022-04-01T00:03+08:00", "--json",
-                       "--data-dir", town_dir)
+    code, out, _ = run(
+        capsys,
+        "trace",
+        "--checkpoint",
+        "CP-2",
+        "--from",
+        "2022-04-01T00:00+08:00",
+        "--to",
+        "2022-04-01T00:03+08:00",
+        "--json",
+        "--data-dir",
+        town_dir,
+    )
     assert [r["record_id"] for r in json.loads(out)] == [records[0]["id"], records[2]["id"]]
     code, _, err = run(capsys, "trace", "--checkpoint", "CP-2", "--data-dir", town_dir)
     assert code == 2 and "--from" in err
@@ -118,9 +148,25 @@ def test_pass_issue_sheet_and_revoke(town_dir, tmp_path, capsys):
     from scanners.payloads.passes import verify_pass
 
     out_png = tmp_path / "sheet.png"
-    code, _out, _ = run(capsys, "pass", "issue", "--subject", "3-2-501", "--subject", "3-2-502",
-                       "--holder", "李四", "--valid-from", "2022-04-01", "--valid-to",
-                       "2022-04-30", "--out", out_png, "--data-dir", town_dir)
+    code, _out, _ = run(
+        capsys,
+        "pass",
+        "issue",
+        "--subject",
+        "3-2-501",
+        "--subject",
+        "3-2-502",
+        "--holder",
+        "李四",
+        "--valid-from",
+        "2022-04-01",
+        "--valid-to",
+        "2022-04-30",
+        "--out",
+        out_png,
+        "--data-dir",
+        town_dir,
+    )
     assert code == 0 and out_png.exists()
     from PIL import Image
 
@@ -129,8 +175,12 @@ def test_pass_issue_sheet_and_revoke(town_dir, tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [r["holder"] for r in rows] == ["李*", "李*"]
     keys = TownKeys.load(town_dir)
-    result = verify_pass(rows[0]["text"], keys.ed25519.public_key(), set(),
-                         datetime.fromisoformat("2022-04-10T12:00+08:00"))
+    result = verify_pass(
+        rows[0]["text"],
+        keys.ed25519.public_key(),
+        set(),
+        datetime.fromisoformat("2022-04-10T12:00+08:00"),
+    )
     assert result.ok and result.subject == "3-2-501"
     code, _out, _ = run(capsys, "pass", "revoke", rows[0]["pass_id"], "--data-dir", town_dir)
     assert code == 0
@@ -142,9 +192,22 @@ def test_pass_issue_sheet_and_revoke(town_dir, tmp_path, capsys):
 def _start_server(town_dir, port):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync.server.cli", "serve", "--data-dir", str(town_dir),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "sync.server.cli",
+            "serve",
+            "--data-dir",
+            str(town_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -171,8 +234,9 @@ def test_server_killed_mid_ingest_and_restarted(backend, tmp_path, capsys):
         args += ["--database-url", pg_url(), "--db-schema", schema]
     assert run(capsys, *args)[0] == 0
     town_dir = tmp_path / "town"
-    _code, out, _ = run(capsys, "device", "add", "gate-east", "--json", "--no-qr",
-                       "--data-dir", town_dir)
+    _code, out, _ = run(
+        capsys, "device", "add", "gate-east", "--json", "--no-qr", "--data-dir", town_dir
+    )
     token = json.loads(out)["token"]
 
     settings = load_settings(None, tmp_path / "device")
@@ -181,10 +245,19 @@ def test_server_killed_mid_ingest_and_restarted(backend, tmp_path, capsys):
     store = init_store(settings)
     store.setup("sup", "1234", checkpoint_name="East", checkpoint_code="CP-E")
     store.passages.record_many(
-        (PassageInput(direction="in", id_kind="resident_id", id_number="11010519491231002X",
-                      name="王五", source="cli",
-                      ts=datetime.now().astimezone() - timedelta(seconds=i)), ADMIT)
-        for i in range(3000))
+        (
+            PassageInput(
+                direction="in",
+                id_kind="resident_id",
+                id_number="11010519491231002X",
+                name="王五",
+                source="cli",
+                ts=datetime.now().astimezone() - timedelta(seconds=i),
+            ),
+            ADMIT,
+        )
+        for i in range(3000)
+    )
 
     port = free_port()
     proc = _start_server(town_dir, port)
@@ -196,8 +269,11 @@ def test_server_killed_mid_ingest_and_restarted(backend, tmp_path, capsys):
         import threading
 
         result = {}
-        worker = threading.Thread(target=lambda: result.setdefault(
-            "r", sc.run_sync(store, store.settings, sleep=lambda s: None)))
+        worker = threading.Thread(
+            target=lambda: result.setdefault(
+                "r", sc.run_sync(store, store.settings, sleep=lambda s: None)
+            )
+        )
         worker.start()
         while repo.record_count() == 0 and worker.is_alive():
             time.sleep(0.005)

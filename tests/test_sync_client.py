@@ -65,10 +65,20 @@ def store(tmp_path):
 
 
 def record_passages(store, n, start=0):
-    items = [(PassageInput(direction="in" if i % 2 == 0 else "out", id_kind="resident_id",
-                           id_number=f"1101051949123{(start + i) % 10000:04d}X"[:18],
-                           name=f"张{start + i}", temperature=36.5, source="cli"), ADMIT)
-             for i in range(n)]
+    items = [
+        (
+            PassageInput(
+                direction="in" if i % 2 == 0 else "out",
+                id_kind="resident_id",
+                id_number=f"1101051949123{(start + i) % 10000:04d}X"[:18],
+                name=f"张{start + i}",
+                temperature=36.5,
+                source="cli",
+            ),
+            ADMIT,
+        )
+        for i in range(n)
+    ]
     store.passages.record_many(items)
 
 
@@ -115,8 +125,17 @@ def test_enroll_sync_and_updates_in_process(store, repo):
     from fieldkit.crypto import blind_index
 
     wanted = "11010519491230005X"
-    town.repo.add_changes("keyperson", [{"id_hash": blind_index(town.keys.index_key, wanted),
-                                         "category": "密接", "end_date": "2099-01-01"}], 1.0)
+    town.repo.add_changes(
+        "keyperson",
+        [
+            {
+                "id_hash": blind_index(town.keys.index_key, wanted),
+                "category": "密接",
+                "end_date": "2099-01-01",
+            }
+        ],
+        1.0,
+    )
     town.repo.add_changes("revocation", [{"pass_id": "P-1"}], 1.0)
     town.repo.add_changes("mode", [{"mode": "high"}], 1.0)
     report = sc.run_sync(store, store.settings, transport=transport, operator="sup")
@@ -129,8 +148,9 @@ def test_enroll_sync_and_updates_in_process(store, repo):
     assert_exactly_once(store, repo)
     # The server can trace a person by the same hash the gate uses.
     row = store.g.query("SELECT id FROM passages LIMIT 1")[0]
-    body = store.outbox.kinds["passage"].body(store.g.query(
-        "SELECT * FROM passages WHERE id = ?", [row["id"]])[0])
+    body = store.outbox.kinds["passage"].body(
+        store.g.query("SELECT * FROM passages WHERE id = ?", [row["id"]])[0]
+    )
     trace = repo.trace_person(blind_index(town.keys.index_key, body["id_number"]))
     assert row["id"] in {t.record_id for t in trace}
     fresh = sc.freshness(store, store.settings)
@@ -145,7 +165,9 @@ def test_enroll_sync_and_updates_in_process(store, repo):
 def test_server_down_then_back(store, sqlite_repo):
     town = TestTown(sqlite_repo)
     port = free_port()
-    with LoopbackServer(town.app, ) as server:
+    with LoopbackServer(
+        town.app,
+    ) as server:
         enrolled(store, town, server.url)
     record_passages(store, 30)
     store.kv.set("sync.server_url", f"http://127.0.0.1:{port}")  # nobody listens there
@@ -174,8 +196,10 @@ def test_connection_cut_at_random_points(store, repo, seed):
             first = sc.run_sync(store, store.settings, sleep=lambda s: None)
             # Whatever happened, nothing was lost and nothing doubled.
             assert store.outbox.counts()["quarantined"] == 0
-            synced = {r["id"] for r in store.g.query(
-                "SELECT id FROM passages WHERE sync_state = 'synced'")}
+            synced = {
+                r["id"]
+                for r in store.g.query("SELECT id FROM passages WHERE sync_state = 'synced'")
+            }
             all_ids = {r["id"] for r in store.g.query("SELECT id FROM passages")}
             assert synced <= set(repo.record_hashes()) <= all_ids
             proxy.close()
@@ -251,8 +275,9 @@ def test_conflicting_record_is_quarantined_not_blocking(store, sqlite_repo):
     assert sc.run_sync(store, store.settings, transport=inner).ok
     # The same record id comes back with other content (e.g. restored from an old backup).
     rid = store.g.query("SELECT id FROM passages ORDER BY ts LIMIT 1")[0]["id"]
-    store.g.db.execute("UPDATE passages SET sync_state='pending', temperature=39.9 WHERE id=?",
-                       [rid])
+    store.g.db.execute(
+        "UPDATE passages SET sync_state='pending', temperature=39.9 WHERE id=?", [rid]
+    )
     record_passages(store, 5, start=100)
     report = sc.run_sync(store, store.settings, transport=inner)
     assert report.ok and report.quarantined == 1 and report.stored == 5

@@ -117,14 +117,18 @@ def test_a_device_uses_what_the_server_offers(store, town, transport):
     assert town.repo.record_count() == 60
 
 
-def test_a_server_that_stopped_reading_zstd_gets_zlib_and_nothing_is_lost(store, town,
-                                                                          transport, monkeypatch):
+def test_a_server_that_stopped_reading_zstd_gets_zlib_and_nothing_is_lost(
+    store, town, transport, monkeypatch
+):
     sc.enroll(store, "http://town", town.new_token("gate-east"), transport=transport)
     add_passages(store, 60)
     # The town server was reinstalled without zstandard: it reads zlib only, and says so.
     monkeypatch.setattr(p, "COMPRESSIONS", ("zlib",))
-    monkeypatch.setattr(p, "choose_compression", lambda offered: (
-        offered[0] if offered and offered[0] in ("zstd", "zlib") else "zlib"))
+    monkeypatch.setattr(
+        p,
+        "choose_compression",
+        lambda offered: offered[0] if offered and offered[0] in ("zstd", "zlib") else "zlib",
+    )
     report = sc.run_sync(store, store.settings, transport=transport)
     assert report.ok, report.error
     assert report.stored == 60 and store.outbox.counts()["pending"] == 0

@@ -109,8 +109,11 @@ def both_create(a, b):
     ids = []
     for s in (a, b):
         hid, _ = s.ledger.save_household(dict(HOUSE, resident_count=3), source="import")
-        mid, _ = s.ledger.save_member(hid, {"name": "张三", "id_number": ID, "phone": PHONE_0,
-                                            "relation": "户主"}, source="import")
+        mid, _ = s.ledger.save_member(
+            hid,
+            {"name": "张三", "id_number": ID, "phone": PHONE_0, "relation": "户主"},
+            source="import",
+        )
         ids.append((hid, mid))
     return ids
 
@@ -122,8 +125,11 @@ def test_same_field_edited_on_two_devices(town, devices, tmp_path):
     sync(a, town)
     sync(b, town)
     # ... the server files both under one member and one household; equal values: no conflict.
-    assert town.repo.ledger_alias("member", ma) == town.repo.ledger_alias("member", mb) \
+    assert (
+        town.repo.ledger_alias("member", ma)
+        == town.repo.ledger_alias("member", mb)
         == member_key(town)
+    )
     assert town.repo.ledger_alias("household", ha) == town.repo.ledger_alias("household", hb)
     assert town.repo.ledger_conflicts() == []
 
@@ -165,10 +171,15 @@ def test_same_field_edited_on_two_devices(town, devices, tmp_path):
         raw = b"".join(p.read_bytes() for p in town.dir.glob("town.sqlite3*"))
     else:
         with town.repo._conn(tx=False) as con:
-            raw = b"".join(bytes(r[0]) + bytes(r[1]) for r in con.execute(
-                "SELECT kept_value_enc, other_value_enc FROM ledger_conflicts").fetchall())
-            raw += b"".join(bytes(r[0]) for r in con.execute(
-                "SELECT value_enc FROM ledger_fields").fetchall())
+            raw = b"".join(
+                bytes(r[0]) + bytes(r[1])
+                for r in con.execute(
+                    "SELECT kept_value_enc, other_value_enc FROM ledger_conflicts"
+                ).fetchall()
+            )
+            raw += b"".join(
+                bytes(r[0]) for r in con.execute("SELECT value_enc FROM ledger_fields").fetchall()
+            )
     assert raw and all(p.encode() not in raw for p in (PHONE_0, PHONE_A, PHONE_B, ID))
     assert "张三".encode() not in raw
 
@@ -185,8 +196,10 @@ def test_different_fields_merge_and_seen_values_move_on(town, devices):
     sync(b, town)
     house = town.repo.ledger_alias("household", ha)
     state = field_state(town, house)
-    assert state["worker"]["masked"] == "李四" and state["worker"]["set_device"] != \
-        state["tested_count"]["set_device"]
+    assert (
+        state["worker"]["masked"] == "李四"
+        and state["worker"]["set_device"] != state["tested_count"]["set_device"]
+    )
     assert state["tested_count"]["masked"] == "2"
     # B changed a value it had itself seen (the relation both imported): it replaces it.
     assert field_state(town, member_key(town))["relation"]["masked"] == "本人"
@@ -215,16 +228,29 @@ def test_supervisor_lists_and_resolves_with_the_cli(town, devices, capsys):
     code, out, _ = run(capsys, "ledger-conflicts", "--json", "--data-dir", d)
     assert code == 0
     (row,) = json.loads(out)
-    assert (row["kept"]["value"], row["other"]["value"]) == (mask_phone(PHONE_A),
-                                                             mask_phone(PHONE_B))
+    assert (row["kept"]["value"], row["other"]["value"]) == (
+        mask_phone(PHONE_A),
+        mask_phone(PHONE_B),
+    )
     assert (row["kept"]["device"], row["other"]["device"]) == ("dev-a", "dev-b")
     assert all(p not in out for p in (PHONE_A, PHONE_B, ID))  # masked, always
 
-    code, _, err = run(capsys, "ledger-conflicts", "resolve", "999", "--keep", "other",
-                       "--data-dir", d)
+    code, _, err = run(
+        capsys, "ledger-conflicts", "resolve", "999", "--keep", "other", "--data-dir", d
+    )
     assert code == 2 and "no ledger conflict 999" in err
-    code, out, _ = run(capsys, "ledger-conflicts", "--data-dir", d, "resolve", row["id"],
-                       "--keep", "other", "--by", "王芳")
+    code, out, _ = run(
+        capsys,
+        "ledger-conflicts",
+        "--data-dir",
+        d,
+        "resolve",
+        row["id"],
+        "--keep",
+        "other",
+        "--by",
+        "王芳",
+    )
     assert code == 0 and "resolved by 王芳" in out
     state = field_state(town, member_key(town))
     assert state["phone"]["masked"] == mask_phone(PHONE_B)
@@ -232,11 +258,21 @@ def test_supervisor_lists_and_resolves_with_the_cli(town, devices, capsys):
     assert codec.open("phone", state["phone"]["value_enc"]) == PHONE_B
 
     # Idempotent: the same decision again changes nothing; a different one is refused.
-    code, out, _ = run(capsys, "ledger-conflicts", "resolve", row["id"], "--keep", "other",
-                       "--data-dir", d, "--json")
+    code, out, _ = run(
+        capsys,
+        "ledger-conflicts",
+        "resolve",
+        row["id"],
+        "--keep",
+        "other",
+        "--data-dir",
+        d,
+        "--json",
+    )
     assert code == 0 and json.loads(out)["already"] is True
-    code, _, err = run(capsys, "ledger-conflicts", "resolve", row["id"], "--keep", "kept",
-                       "--data-dir", d)
+    code, _, err = run(
+        capsys, "ledger-conflicts", "resolve", row["id"], "--keep", "kept", "--data-dir", d
+    )
     assert code == 2 and "already resolved" in err
     assert field_state(town, member_key(town))["phone"]["masked"] == mask_phone(PHONE_B)
 

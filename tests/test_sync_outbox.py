@@ -11,15 +11,28 @@ ADMIT = Decision(Outcome.ADMIT, ())
 
 def add_passages(store, n: int, start: int = 0) -> None:
     store.passages.record_many(
-        (PassageInput(direction="in", id_kind="resident_id", id_number="11010519491231002X",
-                      name=f"张{i}", temperature=36.5, code_colour="green", source="scan",
-                      notes=f"n{i}"), ADMIT)
-        for i in range(start, start + n))
+        (
+            PassageInput(
+                direction="in",
+                id_kind="resident_id",
+                id_number="11010519491231002X",
+                name=f"张{i}",
+                temperature=36.5,
+                code_colour="green",
+                source="scan",
+                notes=f"n{i}",
+            ),
+            ADMIT,
+        )
+        for i in range(start, start + n)
+    )
 
 
 def states(store) -> dict[str, int]:
-    return {r["sync_state"]: r["n"] for r in store.g.query(
-        "SELECT sync_state, count(*) AS n FROM passages GROUP BY sync_state")}
+    return {
+        r["sync_state"]: r["n"]
+        for r in store.g.query("SELECT sync_state, count(*) AS n FROM passages GROUP BY sync_state")
+    }
 
 
 def test_batches_read_each_pending_record_once_in_order(store):
@@ -46,8 +59,9 @@ def test_a_batch_is_marked_with_one_ranged_update(store):
     assert all(item.rowid for item in batch)
     statements = []
     store.g.db.conn.set_trace_callback(statements.append)
-    store.outbox.mark_synced([i.record_id for i in batch], "b-1", kind="passage",
-                             rowids=[i.rowid for i in batch])
+    store.outbox.mark_synced(
+        [i.record_id for i in batch], "b-1", kind="passage", rowids=[i.rowid for i in batch]
+    )
     store.g.db.conn.set_trace_callback(None)
     assert sum("UPDATE passages" in s for s in statements) == 1
     assert states(store) == {"synced": 30}
@@ -62,10 +76,12 @@ def test_a_requeued_record_inside_the_range_is_not_marked(store):
     sendable = [i for i in items if i is not middle]
     # The supervisor puts it back in the queue while the batch is on its way.
     store.outbox.requeue(middle.record_id)
-    store.outbox.mark_synced([i.record_id for i in sendable], "b-1", kind="passage",
-                             rowids=[i.rowid for i in sendable])
-    row = store.g.query("SELECT sync_state, sync_reason FROM passages WHERE id = ?",
-                        [middle.record_id])[0]
+    store.outbox.mark_synced(
+        [i.record_id for i in sendable], "b-1", kind="passage", rowids=[i.rowid for i in sendable]
+    )
+    row = store.g.query(
+        "SELECT sync_state, sync_reason FROM passages WHERE id = ?", [middle.record_id]
+    )[0]
     assert row["sync_state"] == "pending" and row["sync_reason"].startswith("requeued: ")
     assert states(store) == {"synced": 11, "pending": 1}
     # Next run: it is read again (its reason keeps it out of ranged marks) and marked by id.
@@ -81,9 +97,9 @@ def test_a_range_holding_a_record_not_sent_falls_back_to_marking_by_id(store):
     # Pretend the batch held only every other record (something the walk never does): the
     # ranged update would change 10 rows for 5 items, so it is undone and each is marked.
     sent = items[::2]
-    store.outbox.mark_synced([i.record_id for i in sent], "b-1", kind="passage",
-                             rowids=[i.rowid for i in sent])
-    synced = {r["id"] for r in store.g.query(
-        "SELECT id FROM passages WHERE sync_state = 'synced'")}
+    store.outbox.mark_synced(
+        [i.record_id for i in sent], "b-1", kind="passage", rowids=[i.rowid for i in sent]
+    )
+    synced = {r["id"] for r in store.g.query("SELECT id FROM passages WHERE sync_state = 'synced'")}
     assert synced == {i.record_id for i in sent}
     assert states(store) == {"synced": 5, "pending": 5}

@@ -93,8 +93,10 @@ def test_two_batches_fly_together_after_the_first_answer(store, town, inner):
 
 def test_ledger_edits_never_fly_beside_each_other(store, town, inner):
     for k in range(25):  # 25 households, each one ledger edit: three batches of them
-        store.ledger.save_household({"community": "幸福社区", "building": f"{k}栋",
-                                     "unit": "1单元", "room": "101"}, source="import")
+        store.ledger.save_household(
+            {"community": "幸福社区", "building": f"{k}栋", "unit": "1单元", "room": "101"},
+            source="import",
+        )
     add_passages(store, 30)
     watch = Watching(inner)
     report = sc.run_sync(store, store.settings, transport=watch, download=False)
@@ -113,8 +115,9 @@ def test_a_failure_beside_a_batch_in_flight_loses_and_doubles_nothing(store, tow
     # Request 1 succeeds (two may now fly), then request 3 fails three times running (its
     # retries are requests 4 and 5 or later ones, depending on which finishes first).
     watch.fail_on = {3, 4, 5, 6, 7}
-    report = sc.run_sync(store, store.settings, transport=watch, sleep=lambda s: None,
-                         download=False)
+    report = sc.run_sync(
+        store, store.settings, transport=watch, sleep=lambda s: None, download=False
+    )
     assert not report.ok and "HTTP 500" in report.error
     counts = store.outbox.counts()
     assert counts["synced"] == on_server(town) == report.stored

@@ -48,8 +48,9 @@ class Town:
         return server(self.capsys, "rules", path, "--data-dir", self.dir)
 
     def token(self) -> str:
-        code, out, err = server(self.capsys, "device", "add", "gate-east", "--json", "--no-qr",
-                                "--data-dir", self.dir)
+        code, out, err = server(
+            self.capsys, "device", "add", "gate-east", "--json", "--no-qr", "--data-dir", self.dir
+        )
         assert code == 0, err
         return json.loads(out)["token"]
 
@@ -94,9 +95,17 @@ def sync(store, town) -> sc.SyncReport:
 
 
 def passage_at(gate: GateService, temperature: float):
-    ev, _ = gate.commit(GateEntry(direction="in", id_number="11010519491231002X", name="张三",
-                                  temperature=temperature, code_colour="green",
-                                  category="resident", source="cli"))
+    ev, _ = gate.commit(
+        GateEntry(
+            direction="in",
+            id_number="11010519491231002X",
+            name="张三",
+            temperature=temperature,
+            code_colour="green",
+            category="resident",
+            source="cli",
+        )
+    )
     return ev.decision
 
 
@@ -105,21 +114,25 @@ def rule_audits(store) -> list[dict]:
 
 
 def test_pushed_fever_threshold_refers_at_the_gate_and_a_later_push_reverts_it(
-        town, device, tmp_path):
+    town, device, tmp_path
+):
     gate = GateService(device)  # made before the sync, as a running gate screen's is
     held_rules = device.settings.rules
     before = passage_at(gate, 37.1)
     assert before.outcome == Outcome.ADMIT and "fever" not in [r.code for r in before.reasons]
 
-    code, out, err = town.push(tmp_path / "rules.json",
-                               '{"fever_threshold": 37.0, "test_validity_days": 3}')
+    code, out, err = town.push(
+        tmp_path / "rules.json", '{"fever_threshold": 37.0, "test_validity_days": 3}'
+    )
     assert (code, err) == (0, "")
     assert "  fever_threshold = 37.0  (until now each device's config)" in out.splitlines()
     assert "  test_validity_days = 3  (until now each device's config)" in out.splitlines()
 
     report = sync(device, town)
-    assert report.rules_changed and report.rules_changed_keys == ["fever_threshold",
-                                                                  "test_validity_days"]
+    assert report.rules_changed and report.rules_changed_keys == [
+        "fever_threshold",
+        "test_validity_days",
+    ]
     assert "town rules fever_threshold, test_validity_days changed" in report.summary()
     assert report.to_dict()["rules_changed_keys"] == ["fever_threshold", "test_validity_days"]
     assert device.settings.rules is held_rules
@@ -141,8 +154,10 @@ def test_pushed_fever_threshold_refers_at_the_gate_and_a_later_push_reverts_it(
 
     # Audited on the device, newest first, with each change from → to.
     revert, first = rule_audits(device)
-    assert first["detail"]["changes"] == {"fever_threshold": {"from": 37.2, "to": 37.0},
-                                          "test_validity_days": {"from": 7, "to": 3}}
+    assert first["detail"]["changes"] == {
+        "fever_threshold": {"from": 37.2, "to": 37.0},
+        "test_validity_days": {"from": 7, "to": 3},
+    }
     assert revert["detail"]["changes"] == {"fever_threshold": {"from": 37.0, "to": 37.2}}
     assert revert["detail"]["town_rules"] == {"test_validity_days": 3}
     assert device.audit.verify()[1] is None
@@ -159,8 +174,9 @@ def test_pushed_fever_threshold_refers_at_the_gate_and_a_later_push_reverts_it(
 
 
 def test_a_toml_rules_table_is_pushed_like_json(town, device, tmp_path):
-    code, out, err = town.push(tmp_path / "rules.toml",
-                               "[rules]\nfever_threshold = 37\ntest_required_in = ['high']\n")
+    code, out, err = town.push(
+        tmp_path / "rules.toml", "[rules]\nfever_threshold = 37\ntest_required_in = ['high']\n"
+    )
     assert code == 0, err
     assert "  test_required_in = high  (until now each device's config)" in out.splitlines()
     sync(device, town)
@@ -169,27 +185,53 @@ def test_a_toml_rules_table_is_pushed_like_json(town, device, tmp_path):
     assert isinstance(device.settings.rules.fever_threshold, float)
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("high.json", '{"fever_threshold": "high"}',
-     "key rules.fever_threshold: expected a number from 36.0 to 40.0, found 'high'"),
-    ("unknown.json", '{"fever_threshold": 37.0, "fever_limit": 37.0}',
-     "unknown key rules.fever_limit; expected one of fever_threshold, temperature_min"),
-    # The ranges keep min below max (min ≤ 36, max ≥ 38): the bound out of range is named.
-    ("min-max.json", '{"temperature_min": 36.0, "temperature_max": 36.0}',
-     "key rules.temperature_max: expected a number from 38.0 to 45.0, found 36.0"),
-    ("modes.json", '{"test_required_in": ["high", "lockdown"]}',
-     ("key rules.test_required_in: expected a list of area modes (normal, low, medium, high, "
-      "sealed), found ['high', 'lockdown']")),
-    ("list.json", "[37.0]", "key rules: expected a table of rule settings, found [37.0]"),
-    ("broken.json", '{"fever_threshold": 37.0', "not valid JSON"),
-    ("config.toml", "[rules]\nfever_threshold = 37.0\n[checkpoint]\nname = 'x'\n",
-     ("expected only a [rules] table (the other settings stay each device's own), "
-      "found [checkpoint]")),
-    ("days.toml", "[rules]\ntest_validity_days = 3.5\n",
-     "key rules.test_validity_days: expected a whole number from 1 to 30, found 3.5"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "high.json",
+            '{"fever_threshold": "high"}',
+            "key rules.fever_threshold: expected a number from 36.0 to 40.0, found 'high'",
+        ),
+        (
+            "unknown.json",
+            '{"fever_threshold": 37.0, "fever_limit": 37.0}',
+            "unknown key rules.fever_limit; expected one of fever_threshold, temperature_min",
+        ),
+        # The ranges keep min below max (min ≤ 36, max ≥ 38): the bound out of range is named.
+        (
+            "min-max.json",
+            '{"temperature_min": 36.0, "temperature_max": 36.0}',
+            "key rules.temperature_max: expected a number from 38.0 to 45.0, found 36.0",
+        ),
+        (
+            "modes.json",
+            '{"test_required_in": ["high", "lockdown"]}',
+            (
+                "key rules.test_required_in: expected a list of area modes (normal, low, medium, high, "
+                "sealed), found ['high', 'lockdown']"
+            ),
+        ),
+        ("list.json", "[37.0]", "key rules: expected a table of rule settings, found [37.0]"),
+        ("broken.json", '{"fever_threshold": 37.0', "not valid JSON"),
+        (
+            "config.toml",
+            "[rules]\nfever_threshold = 37.0\n[checkpoint]\nname = 'x'\n",
+            (
+                "expected only a [rules] table (the other settings stay each device's own), "
+                "found [checkpoint]"
+            ),
+        ),
+        (
+            "days.toml",
+            "[rules]\ntest_validity_days = 3.5\n",
+            "key rules.test_validity_days: expected a whole number from 1 to 30, found 3.5",
+        ),
+    ],
+)
 def test_a_bad_rules_file_is_refused_and_nothing_reaches_the_device(
-        town, device, tmp_path, name, content, message):
+    town, device, tmp_path, name, content, message
+):
     code, out, err = town.push(tmp_path / name, content)
     assert code == 2 and out == ""
     assert err.startswith(f"fieldkit-server: {tmp_path / name}: ")
@@ -203,8 +245,9 @@ def test_a_bad_rules_file_is_refused_and_nothing_reaches_the_device(
 
 def test_device_applies_the_good_keys_and_warns_about_the_bad(town, device):
     # An older or wrong server stores whatever it was given: the device checks for itself.
-    town.repo.add_changes("rules", [{"fever_threshold": 37.0, "test_validity_days": "three",
-                                     "fever_limit": 1}], 1.0)
+    town.repo.add_changes(
+        "rules", [{"fever_threshold": 37.0, "test_validity_days": "three", "fever_limit": 1}], 1.0
+    )
     report = sync(device, town)
     assert report.rules_changed_keys == ["fever_threshold"]
     assert device.settings.rules.fever_threshold == 37.0
@@ -212,11 +255,15 @@ def test_device_applies_the_good_keys_and_warns_about_the_bad(town, device):
     assert device.kv.get("town_rules") == {"fever_threshold": 37.0}
     skipped = sorted(w for w in report.warnings if "rule skipped" in w)  # signed: keys sorted
     assert skipped == [
-        ("town server: key rules.test_validity_days: expected a whole number from 1 to 30, "
-         "found 'three': rule skipped, the config file's value applies; tell the town office"),
+        (
+            "town server: key rules.test_validity_days: expected a whole number from 1 to 30, "
+            "found 'three': rule skipped, the config file's value applies; tell the town office"
+        ),
         "town server: unknown key rules.fever_limit; expected one of "
-        + ", ".join(RuleSettings.__dataclass_fields__) + ": rule skipped, the config file's "
-        "value applies; tell the town office"]
+        + ", ".join(RuleSettings.__dataclass_fields__)
+        + ": rule skipped, the config file's "
+        "value applies; tell the town office",
+    ]
     (entry,) = rule_audits(device)
     assert entry["detail"]["changes"] == {"fever_threshold": {"from": 37.2, "to": 37.0}}
     assert len(entry["detail"]["skipped"]) == 2
@@ -228,8 +275,7 @@ def test_device_applies_the_good_keys_and_warns_about_the_bad(town, device):
     assert any(w.startswith("the town's rules were not applied") for w in report.warnings)
 
 
-def test_town_rules_survive_reopening_and_show_in_status(town, device, config, tmp_path,
-                                                         capsys):
+def test_town_rules_survive_reopening_and_show_in_status(town, device, config, tmp_path, capsys):
     town.push(tmp_path / "rules.json", '{"fever_threshold": 37.0}')
     sync(device, town)
     settings = device.settings
@@ -278,18 +324,27 @@ def test_status_without_town_rules(device, config, tmp_path, capsys):
 
 def test_validate_rules_is_the_config_files_check():
     assert validate_rules({"fever_threshold": 37, "supply_whitelist": ["京A12345"]}, "f") == {
-        "fever_threshold": 37.0, "supply_whitelist": ["京A12345"]}
-    with pytest.raises(ConfigError, match=r"^f: key rules.isolation_days: expected a whole "
-                                          r"number from 1 to 60, found 0$"):
+        "fever_threshold": 37.0,
+        "supply_whitelist": ["京A12345"],
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"^f: key rules.isolation_days: expected a whole "
+        r"number from 1 to 60, found 0$",
+    ):
         validate_rules({"isolation_days": 0}, "f")
     # The min < max cross-check, over the values it would be applied to.
     base = RuleSettings(temperature_max=35.0)  # not reachable from a checked file; seen here
-    with pytest.raises(ConfigError, match=r"key rules.temperature_min: expected below "
-                                          r"rules.temperature_max \(35.0\), found 35.0"):
+    with pytest.raises(
+        ConfigError,
+        match=r"key rules.temperature_min: expected below "
+        r"rules.temperature_max \(35.0\), found 35.0",
+    ):
         validate_rules({"temperature_min": 35.0}, "f", base)
     problems: list[str] = []
-    assert validate_rules({"temperature_min": 35.0, "isolation_days": 10}, "f", base,
-                          problems=problems) == {"isolation_days": 10}
+    assert validate_rules(
+        {"temperature_min": 35.0, "isolation_days": 10}, "f", base, problems=problems
+    ) == {"isolation_days": 10}
     assert len(problems) == 1 and "temperature_min" in problems[0]
 
 

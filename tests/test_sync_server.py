@@ -99,12 +99,15 @@ def test_batch_mixing_new_and_known_records(town, http):
 def test_one_bad_record_never_blocks_the_batch(town, http):
     device_id, key = town.enroll_raw(http, "gate-1")
     good = [fake_record(i) for i in range(3)]
-    bad = [{"id": "not-a-uuid", "kind": "passage", "hash": "0" * 64, "body": {}},
-           fake_record(9, extra={"ts": "yesterday"}),
-           dict(fake_record(10), hash="XYZ")]
+    bad = [
+        {"id": "not-a-uuid", "kind": "passage", "hash": "0" * 64, "body": {}},
+        fake_record(9, extra={"ts": "yesterday"}),
+        dict(fake_record(10), hash="XYZ"),
+    ]
     lines = p.encode_records(good[:1] + bad + good[1:]) + [b"{not json"]
-    _, body = p.seal_batch(lines, device_id=device_id, device_key=key,
-                           town_x25519=town.keys.x25519.public_key())
+    _, body = p.seal_batch(
+        lines, device_id=device_id, device_key=key, town_x25519=town.keys.x25519.public_key()
+    )
     reply = post_batch(http, device_id, body).json()
     assert reply["counts"] == {"stored": 3, "duplicate": 0, "conflict": 0, "rejected": 4}
     reasons = {f[0]: f[3] for f in reply["fates"]}
@@ -116,8 +119,12 @@ def test_one_bad_record_never_blocks_the_batch(town, http):
 def test_bodies_are_encrypted_at_rest_and_queries_work(town, http):
     device_id, key = town.enroll_raw(http, "gate-1")
     person = "a" * 64
-    records = [fake_record(i, checkpoint="CP-1" if i < 6 else "CP-2",
-                           id_hash=person if i % 3 == 0 else None) for i in range(10)]
+    records = [
+        fake_record(
+            i, checkpoint="CP-1" if i < 6 else "CP-2", id_hash=person if i % 3 == 0 else None
+        )
+        for i in range(10)
+    ]
     _, body = town.seal(device_id, key, records)
     assert post_batch(http, device_id, body).status_code == 200
     trace = town.repo.trace_person(person)
@@ -141,8 +148,11 @@ def test_bodies_are_encrypted_at_rest_and_queries_work(town, http):
 
     rid = records[0]["id"]
     if town.repo.backend == "sqlite":
-        blob = sqlite3.connect(town.repo.path).execute(
-            "SELECT body FROM records WHERE record_id = ?", (rid,)).fetchone()[0]
+        blob = (
+            sqlite3.connect(town.repo.path)
+            .execute("SELECT body FROM records WHERE record_id = ?", (rid,))
+            .fetchone()[0]
+        )
         assert b'"id_number"' in decrypt_body(AESGCM(town.keys.data_key), rid, blob)
 
 
@@ -160,8 +170,14 @@ def test_records_from_older_devices_are_indexed_the_same(town, http):
     from datetime import datetime
 
     assert [(t.record_id, t.checkpoint, t.direction, t.occurred_at) for t in trace] == [
-        (r["id"], "CP-9", r["body"]["direction"], datetime.fromisoformat(r["body"]["ts"])
-         .timestamp()) for r in new + old]
+        (
+            r["id"],
+            "CP-9",
+            r["body"]["direction"],
+            datetime.fromisoformat(r["body"]["ts"]).timestamp(),
+        )
+        for r in new + old
+    ]
     assert {t.id_masked for t in trace} == {"110105********002X"}
 
 
@@ -220,9 +236,11 @@ def test_enrollment_token_is_one_time(town, http):
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
     token = town.new_token("gate-9")
-    req = {"token": token,
-           "public_key": p.b64e(p.raw_public(Ed25519PrivateKey.generate().public_key())),
-           "seal_to": p.b64e(p.raw_public(X25519PrivateKey.generate().public_key()))}
+    req = {
+        "token": token,
+        "public_key": p.b64e(p.raw_public(Ed25519PrivateKey.generate().public_key())),
+        "seal_to": p.b64e(p.raw_public(X25519PrivateKey.generate().public_key())),
+    }
     assert http.post(p.PATH_ENROLL, json=req).status_code == 200
     again = http.post(p.PATH_ENROLL, json=req)
     assert again.status_code == 401 and "new one" in again.json()["message"]
@@ -234,8 +252,12 @@ def test_enrollment_token_is_one_time(town, http):
 def test_limits_size_count_and_rate(repo, tmp_path):
     from sync.server.town import ServerSettings
 
-    town = TestTown(repo, ServerSettings(max_body_bytes=20_000, max_batch_records=10,
-                                         rate_per_second=0.001, rate_burst=3))
+    town = TestTown(
+        repo,
+        ServerSettings(
+            max_body_bytes=20_000, max_batch_records=10, rate_per_second=0.001, rate_burst=3
+        ),
+    )
     transport = SyncASGITransport(town.app)
     with httpx.Client(transport=transport, base_url="http://town") as http:
         device_id, key = town.enroll_raw(http, "gate-1")
@@ -255,17 +277,23 @@ def test_limits_size_count_and_rate(repo, tmp_path):
 def test_updates_are_signed_and_follow_the_cursor(town, http):
     device_id, key = town.enroll_raw(http, "gate-1")
     now = time.time()
-    town.repo.add_changes("keyperson", [{"id_hash": "1" * 64, "category": "密接",
-                                         "end_date": "2022-05-01"},
-                                        {"id_hash": "2" * 64, "category": "次密接",
-                                         "end_date": None}], now)
+    town.repo.add_changes(
+        "keyperson",
+        [
+            {"id_hash": "1" * 64, "category": "密接", "end_date": "2022-05-01"},
+            {"id_hash": "2" * 64, "category": "次密接", "end_date": None},
+        ],
+        now,
+    )
     town.repo.add_changes("revocation", [{"pass_id": "P-7"}], now)
     town.repo.add_changes("mode", [{"mode": "medium"}], now)
 
     def fetch(cursor):
         q = f"cursor={cursor}"
-        r = http.get(f"{p.PATH_UPDATES}?{q}",
-                     headers=p.sign_request(key, device_id, "GET", p.PATH_UPDATES, q))
+        r = http.get(
+            f"{p.PATH_UPDATES}?{q}",
+            headers=p.sign_request(key, device_id, "GET", p.PATH_UPDATES, q),
+        )
         assert r.status_code == 200, r.text
         return p.verify_document(r.json(), town.keys.ed25519.public_key())
 
@@ -288,8 +316,12 @@ def test_updates_are_signed_and_follow_the_cursor(town, http):
     good = p.sign_request(key, device_id, "GET", p.PATH_UPDATES, "cursor=5")
     assert http.get(f"{p.PATH_UPDATES}?cursor=0", headers=good).status_code == 401
     # A forged update fails on the device side.
-    forged = {**http.get(f"{p.PATH_UPDATES}?{q}", headers=p.sign_request(
-        key, device_id, "GET", p.PATH_UPDATES, q)).json()}
+    forged = {
+        **http.get(
+            f"{p.PATH_UPDATES}?{q}",
+            headers=p.sign_request(key, device_id, "GET", p.PATH_UPDATES, q),
+        ).json()
+    }
     forged["payload"] = forged["payload"].replace("medium", "normal")
     with pytest.raises(p.ProtocolError):
         p.verify_document(forged, town.keys.ed25519.public_key())

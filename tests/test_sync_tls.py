@@ -43,41 +43,66 @@ def make_ca_and_server_cert(tmp_path):
     """A town CA and a server certificate for 127.0.0.1 signed by it: (ca.pem, cert, key)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("FieldKit test town CA"))
-          .issuer_name(_name("FieldKit test town CA")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("FieldKit test town CA"))
+        .issuer_name(_name("FieldKit test town CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1"))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_pem = tmp_path / "ca.pem"
     ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_pem = tmp_path / "server.pem"
     cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_pem = tmp_path / "server.key"
-    key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return ca_pem, cert_pem, key_pem
 
 
@@ -95,9 +120,19 @@ def device_store(tmp_path, name: str, passages: int):
     store = init_store(settings)
     store.setup("sup", "1234", checkpoint_name="East gate", checkpoint_code="CP-E")
     store.passages.record_many(
-        (PassageInput(direction="in", id_kind="resident_id", id_number="11010519491231002X",
-                      name="李四", temperature=36.4, source="cli"), ADMIT)
-        for _ in range(passages))
+        (
+            PassageInput(
+                direction="in",
+                id_kind="resident_id",
+                id_number="11010519491231002X",
+                name="李四",
+                temperature=36.4,
+                source="cli",
+            ),
+            ADMIT,
+        )
+        for _ in range(passages)
+    )
     store.close()
     return data_dir
 
@@ -115,11 +150,26 @@ def tls_town(tmp_path, capsys):
     ca_pem, cert_pem, key_pem = make_ca_and_server_cert(tmp_path)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync.server.cli", "serve", "--data-dir", str(town_dir),
-         "--host", "127.0.0.1", "--port", str(port), "--tls-cert", str(cert_pem),
-         "--tls-key", str(key_pem)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "sync.server.cli",
+            "serve",
+            "--data-dir",
+            str(town_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(cert_pem),
+            "--tls-key",
+            str(key_pem),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     url = f"https://127.0.0.1:{port}"
     trust = ssl.create_default_context(cafile=str(ca_pem))
     deadline = time.monotonic() + 30
@@ -131,8 +181,9 @@ def tls_town(tmp_path, capsys):
             except httpx.HTTPError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     proc.kill()
-                    raise RuntimeError("TLS server did not start: "
-                                       + proc.stdout.read().decode()[-2000:]) from None
+                    raise RuntimeError(
+                        "TLS server did not start: " + proc.stdout.read().decode()[-2000:]
+                    ) from None
                 time.sleep(0.1)
         yield town_dir, url, ca_pem
     finally:
@@ -150,8 +201,11 @@ def test_tls_enroll_and_sync_pinning_the_ca(tls_town, tmp_path, capsys, monkeypa
     with pytest.raises(httpx.HTTPError):
         httpx.get(url.replace("https://", "http://") + "/healthz", timeout=3)
 
-    token = json.loads(server_cli(capsys, "device", "add", "gate-east", "--json", "--no-qr",
-                                  "--data-dir", town_dir))["token"]
+    token = json.loads(
+        server_cli(
+            capsys, "device", "add", "gate-east", "--json", "--no-qr", "--data-dir", town_dir
+        )
+    )["token"]
     device = device_store(tmp_path, "device", passages=25)
     code, out, err = fieldkit(capsys, device, "enroll", url, token, "--ca-file", ca_pem)
     assert code == 0, err
@@ -169,12 +223,14 @@ def test_tls_enroll_and_sync_pinning_the_ca(tls_town, tmp_path, capsys, monkeypa
         repo.close()
 
 
-def test_tls_device_without_the_ca_is_refused_in_one_line(tls_town, tmp_path, capsys,
-                                                          monkeypatch):
+def test_tls_device_without_the_ca_is_refused_in_one_line(tls_town, tmp_path, capsys, monkeypatch):
     town_dir, url, ca_pem = tls_town
     monkeypatch.setenv("FIELDKIT_PIN", "1234")
-    token = json.loads(server_cli(capsys, "device", "add", "gate-west", "--json", "--no-qr",
-                                  "--data-dir", town_dir))["token"]
+    token = json.loads(
+        server_cli(
+            capsys, "device", "add", "gate-west", "--json", "--no-qr", "--data-dir", town_dir
+        )
+    )["token"]
     device = device_store(tmp_path, "device", passages=3)
 
     code, out, err = fieldkit(capsys, device, "enroll", url, token)
@@ -182,8 +238,11 @@ def test_tls_device_without_the_ca_is_refused_in_one_line(tls_town, tmp_path, ca
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "TLS certificate" in lines[0] and "--ca-file" in lines[0]
-    assert "certificate verify failed" in lines[0] or "self-signed" in lines[0] \
+    assert (
+        "certificate verify failed" in lines[0]
+        or "self-signed" in lines[0]
         or "local issuer" in lines[0]
+    )
 
     # A file that is not a certificate: said as such, before any connection.
     junk = tmp_path / "junk.pem"

@@ -92,6 +92,7 @@ def status_text(app) -> str:
 
 # -- registry ---------------------------------------------------------------------------------
 
+
 def test_registry_collects_screens_and_skips_missing_modules():
     entries = screen_entries(("fieldkit.ui.gate", "fieldkit.ui.not_written_yet"))
     assert [e.id for e in entries] == ["gate"]
@@ -100,8 +101,10 @@ def test_registry_collects_screens_and_skips_missing_modules():
 
 
 def test_home_screen_follows_the_role():
-    entries = [ScreenEntry("gate", "gate.title", GateScreen, ("gate", "supervisor")),
-               ScreenEntry("patrol", "x", GateScreen, ("patrol",))]
+    entries = [
+        ScreenEntry("gate", "gate.title", GateScreen, ("gate", "supervisor")),
+        ScreenEntry("patrol", "x", GateScreen, ("patrol",)),
+    ]
     assert home_entry(entries, "gate").id == "gate"
     assert home_entry(entries, "patrol").id == "patrol"
     assert home_entry(entries, "supervisor").id == "gate"  # no supervisor console registered
@@ -109,6 +112,7 @@ def test_home_screen_follows_the_role():
 
 
 # -- first run ----------------------------------------------------------------------------------
+
 
 async def test_first_run_sets_up_checkpoint_and_supervisor_and_shows_recovery_key_once(settings):
     store = open_store(settings, create=True)
@@ -153,6 +157,7 @@ async def test_first_run_sets_up_checkpoint_and_supervisor_and_shows_recovery_ke
 
 
 # -- login, wrong PINs, lock-out, idle lock ------------------------------------------------------
+
 
 async def test_gate_operator_logs_in_to_the_gate_screen_with_the_status_bar(settings, ready_store):
     app = app_for(settings, ready_store)
@@ -205,12 +210,12 @@ async def test_unknown_operator_is_told_so_in_english(settings, ready_store):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, "nobody", "1234")
-        assert "No operator named nobody" in str(app.screen.query_one("#login-message",
-                                                                          Static).render())
+        assert "No operator named nobody" in str(
+            app.screen.query_one("#login-message", Static).render()
+        )
 
 
-async def test_idle_lock_covers_the_screen_and_the_same_operator_carries_on(settings,
-                                                                             ready_store):
+async def test_idle_lock_covers_the_screen_and_the_same_operator_carries_on(settings, ready_store):
     settings.ui.idle_lock_minutes = 0.5
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -229,8 +234,10 @@ async def test_idle_lock_covers_the_screen_and_the_same_operator_carries_on(sett
         await login(pilot, GATE, GATE_PIN)
         assert app.screen is gate
         assert gate.query_one("#f-temp", Input).value == "36"
-    assert any(e["action"] == "lock" and e["detail"].get("reason") == "idle"
-               for e in ready_store.audit.entries(50))
+    assert any(
+        e["action"] == "lock" and e["detail"].get("reason") == "idle"
+        for e in ready_store.audit.entries(50)
+    )
 
 
 async def test_another_operator_after_the_lock_starts_fresh(settings, ready_store):
@@ -249,6 +256,7 @@ async def test_another_operator_after_the_lock_starts_fresh(settings, ready_stor
 
 
 # -- area mode ----------------------------------------------------------------------------------
+
 
 async def test_area_mode_change_needs_the_supervisor_pin(settings, ready_store):
     from fieldkit.ui.widgets.dialogs import ModeChangeScreen
@@ -285,14 +293,28 @@ async def test_area_mode_change_needs_the_supervisor_pin(settings, ready_store):
 
 # -- command palette ----------------------------------------------------------------------------
 
+
 async def test_command_palette_offers_screens_and_every_gate_action(settings, ready_store):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await login(pilot, GATE, GATE_PIN)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("卡口登记", "更改区域风险等级", "锁屏", "退出", "进/出", "绿码", "黄码",
-                       "红码", "核酸", "类别", "清空", "更正上条", "未测体温"):
+        for wanted in (
+            "卡口登记",
+            "更改区域风险等级",
+            "锁屏",
+            "退出",
+            "进/出",
+            "绿码",
+            "黄码",
+            "红码",
+            "核酸",
+            "类别",
+            "清空",
+            "更正上条",
+            "未测体温",
+        ):
             assert wanted in titles, (wanted, titles)
         red = next(c for c in app.get_system_commands(app.screen) if c.title == "红码")
         result = red.callback()

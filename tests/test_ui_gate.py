@@ -70,6 +70,7 @@ def value(gate, wid: str) -> str:
 
 # -- pure helpers ---------------------------------------------------------------------------
 
+
 def test_test_date_shorthands():
     today = date(2024, 3, 15)
     assert parse_test_date("", today) is None
@@ -87,10 +88,12 @@ def test_core_errors_are_translated():
     from fieldkit.i18n import t
 
     zh = lambda k, **p: t(k, "zh", **p)
-    assert "重新测量" in translate_error(InputError(
-        "temperature 45.0 °C is outside 34.0–43.0 °C: re-measure (重新测量)"), zh)
-    text = translate_error(InputError(
-        f"ID '{ID2}': check digit is 9, expected X: confirm the number"), zh)
+    assert "重新测量" in translate_error(
+        InputError("temperature 45.0 °C is outside 34.0–43.0 °C: re-measure (重新测量)"), zh
+    )
+    text = translate_error(
+        InputError(f"ID '{ID2}': check digit is 9, expected X: confirm the number"), zh
+    )
     assert "校验位是 9" in text and "应为 X" in text
     assert translate_error(InputError("something new"), zh) == "something new"
 
@@ -106,18 +109,23 @@ def test_common_gate_errors_from_the_core_show_in_the_screen_language(store):
         "missing": lambda: parse_temperature(""),
         "not a number": lambda: parse_temperature("3x5"),
         "out of range": lambda: service.evaluate(GateEntry(direction="in", temperature=45.0)),
-        "check digit": lambda: service.evaluate(GateEntry(direction="in", id_number=ID2,
-                                                          temperature=36.5)),
-        "birth date": lambda: service.evaluate(GateEntry(direction="in", temperature=36.5,
-                                                         id_number="110105199913990012")),
-        "length": lambda: service.evaluate(GateEntry(direction="in", temperature=36.5,
-                                                     id_number="1101051", id_kind="resident_id")),
-        "last char": lambda: service.evaluate(GateEntry(direction="in", temperature=36.5,
-                                                        id_number="11010519491231002A")),
+        "check digit": lambda: service.evaluate(
+            GateEntry(direction="in", id_number=ID2, temperature=36.5)
+        ),
+        "birth date": lambda: service.evaluate(
+            GateEntry(direction="in", temperature=36.5, id_number="110105199913990012")
+        ),
+        "length": lambda: service.evaluate(
+            GateEntry(direction="in", temperature=36.5, id_number="1101051", id_kind="resident_id")
+        ),
+        "last char": lambda: service.evaluate(
+            GateEntry(direction="in", temperature=36.5, id_number="11010519491231002A")
+        ),
         "date": lambda: parse_test_date("1399", date(2024, 3, 15)),
         "date text": lambda: parse_test_date("2024/13/45", date(2024, 3, 15)),
-        "plate": lambda: service.evaluate_vehicle(direction="in", plate=" ", kind="resident",
-                                                  occupants=[]),
+        "plate": lambda: service.evaluate_vehicle(
+            direction="in", plate=" ", kind="resident", occupants=[]
+        ),
     }
     for what, raise_it in raisers.items():
         with pytest.raises(InputError) as info:
@@ -128,11 +136,14 @@ def test_common_gate_errors_from_the_core_show_in_the_screen_language(store):
             assert shown and "{" not in shown, (what, lang, shown)
             if lang == "zh":
                 assert shown != english, (what, english)
-                leftover = [w for w in re.findall(r"[A-Za-z]{3,}", shown) if w not in ("Ctrl", "YYYY")]
+                leftover = [
+                    w for w in re.findall(r"[A-Za-z]{3,}", shown) if w not in ("Ctrl", "YYYY")
+                ]
                 assert leftover == [], (what, shown)
 
 
 # -- the common path ----------------------------------------------------------------------------
+
 
 async def test_scan_temperature_enter_records_and_is_ready_for_the_next(settings, ready_store):
     app = app_for(settings, ready_store)
@@ -167,8 +178,9 @@ async def test_scan_temperature_enter_records_and_is_ready_for_the_next(settings
         assert gate.timings and "committed" in gate.timings[-1]
 
 
-async def test_preview_shows_the_decision_when_the_scan_comes_after_the_reading(settings,
-                                                                                ready_store):
+async def test_preview_shows_the_decision_when_the_scan_comes_after_the_reading(
+    settings, ready_store
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -228,12 +240,21 @@ async def after(pilot, stamp: float) -> None:
         await asyncio.sleep(pilot.app.hold_s)
 
 
-@pytest.mark.parametrize(("key_gap", "scan_gap"), [
-    (0.1, 0.002), (0.1, 0.01), (0.1, 0.025), (0.1, 0.05),  # a person, then the scanner
-    (0.01, 0.005), (0.01, 0.025), (0.01, 0.04),  # keys nearly as fast as the scanner's
-])
+@pytest.mark.parametrize(
+    ("key_gap", "scan_gap"),
+    [
+        (0.1, 0.002),
+        (0.1, 0.01),
+        (0.1, 0.025),
+        (0.1, 0.05),  # a person, then the scanner
+        (0.01, 0.005),
+        (0.01, 0.025),
+        (0.01, 0.04),  # keys nearly as fast as the scanner's
+    ],
+)
 async def test_a_scan_right_after_the_reading_is_a_scan_and_the_reading_stays(
-        settings, ready_store, key_gap, scan_gap):
+    settings, ready_store, key_gap, scan_gap
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -246,12 +267,18 @@ async def test_a_scan_right_after_the_reading_is_a_scan_and_the_reading_stays(
         assert passages(ready_store) == []
 
 
-@pytest.mark.parametrize(("key_gap", "scan_gap"), [
-    (0.1, 0.002), (0.1, 0.05),
-    (0.04, 0.002), (0.04, 0.03),  # a fast typist: the reading is in the scan's fast tail
-])
+@pytest.mark.parametrize(
+    ("key_gap", "scan_gap"),
+    [
+        (0.1, 0.002),
+        (0.1, 0.05),
+        (0.04, 0.002),
+        (0.04, 0.03),  # a fast typist: the reading is in the scan's fast tail
+    ],
+)
 async def test_a_15_digit_id_right_after_the_reading_is_not_read_with_it(
-        settings, ready_store, key_gap, scan_gap):
+    settings, ready_store, key_gap, scan_gap
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -304,8 +331,9 @@ async def test_a_scan_whose_keys_come_in_bursts_is_one_scan(settings, ready_stor
 
 
 @pytest.mark.parametrize("key_gap", [0.001, 0.005, 0.02])
-async def test_a_reading_typed_right_after_a_scan_stays_in_the_temperature(settings, ready_store,
-                                                                           key_gap):
+async def test_a_reading_typed_right_after_a_scan_stays_in_the_temperature(
+    settings, ready_store, key_gap
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -320,8 +348,10 @@ async def test_a_reading_typed_right_after_a_scan_stays_in_the_temperature(setti
 
 # -- alerts ---------------------------------------------------------------------------------------
 
+
 async def test_fever_referral_holds_until_acknowledged_and_stores_the_acknowledgement(
-        settings, ready_store):
+    settings, ready_store
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -392,8 +422,9 @@ async def test_home_isolation_leaving_is_denied(settings, ready_store):
     assert "home_isolation_leaving" in row["reasons"]
 
 
-@pytest.mark.parametrize("key,outcome,code", [("f7", "deny", "code_red"),
-                                              ("f6", "turn_back", "code_yellow")])
+@pytest.mark.parametrize(
+    "key,outcome,code", [("f7", "deny", "code_red"), ("f6", "turn_back", "code_yellow")]
+)
 async def test_code_colour_keys(settings, ready_store, key, outcome, code):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -447,8 +478,14 @@ async def test_pass_with_a_bad_signature_and_a_revoked_pass_are_denied(settings,
     now = datetime.now(UTC)
 
     def make(pass_id: str, key=town) -> str:
-        return issue_pass(key, pass_id=pass_id, subject="H-12", holder_name="张三",
-                          valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=9))
+        return issue_pass(
+            key,
+            pass_id=pass_id,
+            subject="H-12",
+            holder_name="张三",
+            valid_from=now - timedelta(days=1),
+            valid_to=now + timedelta(days=9),
+        )
 
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -477,6 +514,7 @@ async def test_pass_with_a_bad_signature_and_a_revoked_pass_are_denied(settings,
 
 
 # -- exits ----------------------------------------------------------------------------------------
+
 
 async def test_exit_matches_the_open_entry_and_inside_now_drops(settings, ready_store):
     app = app_for(settings, ready_store)
@@ -508,8 +546,10 @@ async def test_exit_without_an_entry_says_so(settings, ready_store):
 
 # -- manual entry, correction, not measured, implausible ----------------------------------------
 
-async def test_manual_entry_checks_the_check_digit_then_records_name_and_phone(settings,
-                                                                               ready_store):
+
+async def test_manual_entry_checks_the_check_digit_then_records_name_and_phone(
+    settings, ready_store
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -601,6 +641,7 @@ async def test_implausible_reading_asks_to_measure_again(settings, ready_store):
 
 # -- language and size ----------------------------------------------------------------------------
 
+
 async def test_english_screen(settings, ready_store):
     settings.ui.language = "en"
     app = app_for(settings, ready_store)
@@ -618,9 +659,23 @@ async def test_everything_fits_in_80x24(settings, ready_store):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
-        for wid in ("#scan-line", "#f-id", "#f-name", "#f-phone", "#f-temp", "#v-colour",
-                    "#v-direction", "#v-category", "#f-test-date", "#v-test", "#f-reason",
-                    "#f-escort", "#banner", "#counters", "#recent"):
+        for wid in (
+            "#scan-line",
+            "#f-id",
+            "#f-name",
+            "#f-phone",
+            "#f-temp",
+            "#v-colour",
+            "#v-direction",
+            "#v-category",
+            "#f-test-date",
+            "#v-test",
+            "#f-reason",
+            "#f-escort",
+            "#banner",
+            "#counters",
+            "#recent",
+        ):
             region = gate.query_one(wid).region
             assert region.width > 0 and region.height > 0, wid
             assert region.right <= 80 and region.bottom <= 24, (wid, region)

@@ -64,7 +64,8 @@ async def test_resident_vehicle_with_every_occupant_is_admitted(settings, ready_
 
 
 async def test_outside_vehicle_is_barred_in_medium_mode_and_the_alert_is_acknowledged(
-        settings, ready_store):
+    settings, ready_store
+):
     settings.checkpoint.area_mode = "medium"
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:

@@ -38,11 +38,24 @@ def seed(store) -> tuple[str, str]:
     ledger = store.ledger
     hid, _ = ledger.save_household({"building": "3栋", "unit": "1单元", "room": "101"})
     other, _ = ledger.save_household({"building": "5栋", "unit": "2单元", "room": "302"})
-    a, _ = ledger.save_member(hid, {"name": "张三", "id_number": A,
-                                    "health_status": "home_isolation", "status_start": "2022-04-01"})
-    b, _ = ledger.save_member(other, {"name": "李四", "id_number": B,
-                                      "health_status": "home_monitoring",
-                                      "status_start": "2022-03-27"})
+    a, _ = ledger.save_member(
+        hid,
+        {
+            "name": "张三",
+            "id_number": A,
+            "health_status": "home_isolation",
+            "status_start": "2022-04-01",
+        },
+    )
+    b, _ = ledger.save_member(
+        other,
+        {
+            "name": "李四",
+            "id_number": B,
+            "health_status": "home_monitoring",
+            "status_start": "2022-03-27",
+        },
+    )
     store.lock("test")
     return a, b
 
@@ -67,9 +80,11 @@ async def test_due_list_and_missed_windows(settings, ready_store):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_monitoring(pilot)
         due = rows(screen, "#due")
-        assert due == [["待测", "早", "3栋-1单元-101", "张*", "居家隔离医学观察", "2022-04-15", ""],
-                       # the last day of 李四's period: still measured, and ready for release
-                       ["待测", "早", "5栋-2单元-302", "李*", "居家健康监测", "2022-04-03", ""]]
+        assert due == [
+            ["待测", "早", "3栋-1单元-101", "张*", "居家隔离医学观察", "2022-04-15", ""],
+            # the last day of 李四's period: still measured, and ready for release
+            ["待测", "早", "5栋-2单元-302", "李*", "居家健康监测", "2022-04-03", ""],
+        ]
         alerts = rows(screen, "#alerts")
         # 1 and 2 April, morning and evening, for 张三; 李四's last days too.
         assert sum(1 for r in alerts if r[0] == "漏测" and r[3] == "张*") == 4
@@ -90,20 +105,27 @@ async def test_reading_entry_and_referral(settings, ready_store):
         await settle(pilot)
         assert isinstance(app.screen, MonitoringScreen)
         done = [r for r in rows(screen, "#due") if r[2] == "3栋-1单元-101"]
-        assert done == [["已测", "早", "3栋-1单元-101", "张*", "居家隔离医学观察", "2022-04-15",
-                         "36.6"]]
+        assert done == [
+            ["已测", "早", "3栋-1单元-101", "张*", "居家隔离医学观察", "2022-04-15", "36.6"]
+        ]
         reading = ready_store.g.query("SELECT * FROM readings")[0]
-        assert (reading["temperature"], reading["slot"], reading["measured_by"],
-                reading["operator"]) == (36.6, "morning", "doctor", PATROL)
+        assert (
+            reading["temperature"],
+            reading["slot"],
+            reading["measured_by"],
+            reading["operator"],
+        ) == (36.6, "morning", "doctor", PATROL)
         # Evening: 38.1 with a cough, measured by the person (s).
         NOW["value"] = datetime(2022, 4, 3, 18, 0, tzinfo=TZ)
         await pilot.press("ctrl+r")
         await settle(pilot)
         due = rows(screen, "#due")
-        assert [r[:3] for r in due] == [["超时", "早", "5栋-2单元-302"],
-                                        ["待测", "晚", "3栋-1单元-101"],
-                                        ["待测", "晚", "5栋-2单元-302"],
-                                        ["已测", "早", "3栋-1单元-101"]]
+        assert [r[:3] for r in due] == [
+            ["超时", "早", "5栋-2单元-302"],
+            ["待测", "晚", "3栋-1单元-101"],
+            ["待测", "晚", "5栋-2单元-302"],
+            ["已测", "早", "3栋-1单元-101"],
+        ]
         screen.query_one("#due", DataTable).move_cursor(row=0)
         await pilot.press("down", "enter")
         await settle(pilot)
@@ -115,16 +137,18 @@ async def test_reading_entry_and_referral(settings, ready_store):
         assert "38.1" in str(app.screen.query_one(".alert-line").render())
         await pilot.press("f10")
         await settle(pilot)
-        assert ready_store.g.query("SELECT measured_by, slot FROM readings WHERE temperature = 38.1"
-                                   ) == [{"measured_by": "self", "slot": "evening"}]
+        assert ready_store.g.query(
+            "SELECT measured_by, slot FROM readings WHERE temperature = 38.1"
+        ) == [{"measured_by": "self", "slot": "evening"}]
         alerts = rows(screen, "#alerts")
         assert alerts[0][0] == "转诊" and "38.1°C" in alerts[0][4] and "咳嗽" in alerts[0][4]
         # F6 acknowledges the highlighted alert (the referral is listed first).
         await pilot.press("f6")
         await settle(pilot)
         assert not [r for r in rows(screen, "#alerts") if r[0] == "转诊"]
-        ack = ready_store.g.query("SELECT acknowledged_by FROM monitoring_alerts "
-                                  "WHERE kind = 'referral'")
+        ack = ready_store.g.query(
+            "SELECT acknowledged_by FROM monitoring_alerts WHERE kind = 'referral'"
+        )
         assert ack == [{"acknowledged_by": PATROL}]
 
 

@@ -33,10 +33,12 @@ def seed(store) -> dict[str, str]:
     ledger = store.ledger
     ids = {}
     for unit, room in (("1单元", "101"), ("1单元", "102"), ("1单元", "1001"), ("2单元", "201")):
-        ids[room], _ = ledger.save_household({"grid": "网格1", "building": "3栋", "unit": unit,
-                                              "room": room, "worker": PATROL})
-    ledger.save_member(ids["101"], {"name": "张三", "id_number": A,
-                                    "categories": ["elderly_alone"]})
+        ids[room], _ = ledger.save_household(
+            {"grid": "网格1", "building": "3栋", "unit": unit, "room": room, "worker": PATROL}
+        )
+    ledger.save_member(
+        ids["101"], {"name": "张三", "id_number": A, "categories": ["elderly_alone"]}
+    )
     ledger.save_member(ids["101"], {"name": "李四", "id_number": B})
     store.lock("test")
     return ids
@@ -74,8 +76,9 @@ async def test_patrol_worker_lands_on_the_building_list(settings, ready_store):
     async with app.run_test(size=SIZE) as pilot:
         screen = await start(pilot)
         options = screen.query_one("#places", OptionList)
-        assert [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)] \
-            == ["3栋 1单元  0/3", "3栋 2单元  0/1"]
+        assert [
+            str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
+        ] == ["3栋 1单元  0/3", "3栋 2单元  0/1"]
         rows = table_rows(screen)
         assert [r[0] for r in rows] == ["101", "102", "1001"]
         assert rows[0][1] == "2" and "独居老人" in rows[0][3] and rows[0][2] == "未走访"
@@ -137,8 +140,10 @@ async def test_visit_form_with_fever_raises_a_referral(settings, ready_store):
         import json
 
         members = json.loads(visit["members"])
-        assert [(m["temperature"], m["symptoms"]) for m in members] == [(38.2, ["fever"]),
-                                                                        (36.5, [])]
+        assert [(m["temperature"], m["symptoms"]) for m in members] == [
+            (38.2, ["fever"]),
+            (36.5, []),
+        ]
         row = table_rows(screen)[0]
         assert row[2].startswith("已入户") and row[2].endswith("*") and "物资" in row[3]
         assert "本单元 1/3" in str(screen.query_one("#patrol-coverage", Static).render())

@@ -79,36 +79,46 @@ async def test_home_isolation_on_screen_makes_the_gate_alert(settings, ready_sto
         await pilot.press("enter", "2")  # start: two days ago
         start_day = date.today() - timedelta(days=2)
         end_day = start_day + timedelta(days=settings.rules.isolation_days)
-        assert text(form, "#mf-end") == (f"自 {start_day.isoformat()} 起 "
-                                         f"{settings.rules.isolation_days} 天，"
-                                         f"计划解除 {end_day.isoformat()}")
+        assert text(form, "#mf-end") == (
+            f"自 {start_day.isoformat()} 起 "
+            f"{settings.rules.isolation_days} 天，"
+            f"计划解除 {end_day.isoformat()}"
+        )
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, HouseholdCard)  # back on the re-read card
         assert card_rows(app)[0][3] == "居家隔离医学观察"
         member = ready_store.ledger.find_member(A)
         assert (member.health_status, member.status_start, member.status_end) == (
-            "home_isolation", start_day.isoformat(), end_day.isoformat())
+            "home_isolation",
+            start_day.isoformat(),
+            end_day.isoformat(),
+        )
         assert member.version == 2 and member.household_id == ids["101"]
-        assert ready_store.g.scalar("SELECT last_writer FROM members WHERE id = ?",
-                                    [member.id]) == f"{PATROL}@CP-0101"
+        assert (
+            ready_store.g.scalar("SELECT last_writer FROM members WHERE id = ?", [member.id])
+            == f"{PATROL}@CP-0101"
+        )
         edit = ready_store.g.query("SELECT * FROM ledger_edits ORDER BY rowid DESC LIMIT 1")[0]
         assert ready_store.g.scalar("SELECT count(*) FROM ledger_edits") == edits_before + 1
         body = ready_store.ledger.edit_body(edit)
         assert (body["entity_id"], body["base_version"], body["version"]) == (member.id, 1, 2)
         assert body["changes"]["health_status"] == "home_isolation"
         # The gate, on the same store: 张三 trying to leave raises the home-isolation alert.
-        ev = GateService(ready_store).evaluate(GateEntry(direction="out", id_number=A,
-                                                         temperature=36.5, code_colour="green"))
+        ev = GateService(ready_store).evaluate(
+            GateEntry(direction="out", id_number=A, temperature=36.5, code_colour="green")
+        )
         assert ev.isolation == "home_isolation"
         assert any(r.code == "home_isolation_leaving" for r in ev.decision.reasons)
-        ev = GateService(ready_store).evaluate(GateEntry(direction="out", id_number=B,
-                                                         temperature=36.5, code_colour="green"))
+        ev = GateService(ready_store).evaluate(
+            GateEntry(direction="out", id_number=B, temperature=36.5, code_colour="green")
+        )
         assert ev.isolation is None
 
 
-async def test_home_monitoring_on_screen_puts_the_person_on_the_due_list(settings, ready_store,
-                                                                         frozen):
+async def test_home_monitoring_on_screen_puts_the_person_on_the_due_list(
+    settings, ready_store, frozen
+):
     seed(ready_store)
     app = patrol_app(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -117,8 +127,10 @@ async def test_home_monitoring_on_screen_puts_the_person_on_the_due_list(setting
         assert "计划解除 2022-04-10" in text(form, "#mf-end")
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert ready_store.isolation.status(ready_store.index(B), today="2022-04-03") \
+        assert (
+            ready_store.isolation.status(ready_store.index(B), today="2022-04-03")
             == "home_monitoring"
+        )
         await pilot.press("escape")
         await settle(pilot)
         await pilot.press("f9")
@@ -128,7 +140,8 @@ async def test_home_monitoring_on_screen_puts_the_person_on_the_due_list(setting
         due = screen.query_one("#due", DataTable)
         rows = [[str(c) for c in due.get_row_at(i)] for i in range(due.row_count)]
         assert [(r[0], r[1], r[3], r[4], r[5]) for r in rows] == [
-            ("待测", "早", "李*", "居家健康监测", "2022-04-10")]
+            ("待测", "早", "李*", "居家健康监测", "2022-04-10")
+        ]
 
 
 async def test_categories_and_source_with_digit_keys(settings, ready_store):
@@ -157,7 +170,10 @@ async def test_categories_and_source_with_digit_keys(settings, ready_store):
         await pilot.press("enter", "enter", "1", "ctrl+s")
         await settle(pilot)
         assert list(ready_store.ledger.find_member(A).categories) == [
-            "elderly_alone", "tenant", "logistics"]
+            "elderly_alone",
+            "tenant",
+            "logistics",
+        ]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -210,10 +226,11 @@ async def test_leaving_home_isolation_is_a_release(settings, ready_store, frozen
     alert is gone."""
     seed(ready_store)
     ready_store.unlock(SUPERVISOR, SUPERVISOR_PIN)
-    ready_store.ledger.save_member(ready_store.ledger.find_member(A).household_id,
-                                   {"health_status": "home_isolation",
-                                    "status_start": "2022-03-15"},
-                                   member_id=ready_store.ledger.find_member(A).id)
+    ready_store.ledger.save_member(
+        ready_store.ledger.find_member(A).household_id,
+        {"health_status": "home_isolation", "status_start": "2022-03-15"},
+        member_id=ready_store.ledger.find_member(A).id,
+    )
     ready_store.lock("test")
     app = patrol_app(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -257,8 +274,10 @@ async def test_remove_member_with_confirmation(settings, ready_store, lang):
         await pilot.press("down", "delete")
         await settle(pilot)
         dialog = app.screen
-        assert isinstance(dialog, RemoveMemberDialog) and dialog.member.id_masked == \
-            ready_store.ledger.find_member(B).id_masked
+        assert (
+            isinstance(dialog, RemoveMemberDialog)
+            and dialog.member.id_masked == ready_store.ledger.find_member(B).id_masked
+        )
         want = {"zh": "1 迁出", "en": "1 moved away"}[lang]
         assert want in text(dialog, "#mremove-keys")
         await pilot.press("escape")  # cancelled: nothing removed, back on the card
@@ -271,8 +290,10 @@ async def test_remove_member_with_confirmation(settings, ready_store, lang):
         assert [m.name_masked for m in ready_store.ledger.members(ids["101"])] == ["张*"]
         assert len(card_rows(app)) == 1
         edit = ready_store.g.query("SELECT * FROM ledger_edits ORDER BY rowid DESC LIMIT 1")[0]
-        assert ready_store.ledger.edit_body(edit)["changes"] == {"removed": 1,
-                                                                 "reason": "moved_away"}
+        assert ready_store.ledger.edit_body(edit)["changes"] == {
+            "removed": 1,
+            "reason": "moved_away",
+        }
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, PatrolScreen)
@@ -282,8 +303,11 @@ async def test_remove_member_with_confirmation(settings, ready_store, lang):
 async def test_member_under_isolation_is_not_removed(settings, ready_store):
     ids = seed(ready_store)
     ready_store.unlock(SUPERVISOR, SUPERVISOR_PIN)
-    ready_store.ledger.save_member(ids["101"], {"health_status": "home_isolation"},
-                                   member_id=ready_store.ledger.find_member(A).id)
+    ready_store.ledger.save_member(
+        ids["101"],
+        {"health_status": "home_isolation"},
+        member_id=ready_store.ledger.find_member(A).id,
+    )
     ready_store.lock("test")
     app = patrol_app(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -303,8 +327,9 @@ async def test_member_under_isolation_is_not_removed(settings, ready_store):
 async def test_coverage_line_shows_the_grid(settings, ready_store):
     seed(ready_store)
     ready_store.unlock(SUPERVISOR, SUPERVISOR_PIN)
-    ready_store.ledger.save_household({"grid": "网格2", "building": "9栋",
-                                       "unit": "1单元", "room": "101"})
+    ready_store.ledger.save_household(
+        {"grid": "网格2", "building": "9栋", "unit": "1单元", "room": "101"}
+    )
     ready_store.lock("test")
     app = patrol_app(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -315,7 +340,11 @@ async def test_coverage_line_shows_the_grid(settings, ready_store):
         await pilot.press("ctrl+s")  # 101 seen
         await settle(pilot)
         line = text(screen, "#patrol-coverage")
-        assert "本单元 1/3" in line and "本楼栋 1/4" in line and "网格1 1/4" in line \
-            and "全部 1/5" in line, line
+        assert (
+            "本单元 1/3" in line
+            and "本楼栋 1/4" in line
+            and "网格1 1/4" in line
+            and "全部 1/5" in line
+        ), line
         cov = ready_store.ledger.coverage_for("9栋", "1单元")
         assert cov["grid"] == {"name": "网格2", "total": 1, "visited": 0}

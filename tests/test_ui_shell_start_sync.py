@@ -78,16 +78,25 @@ async def quiet(pilot) -> None:
 
 # -- registry: screens described without importing them ---------------------------------------
 
+
 def test_registry_reads_screens_without_importing_their_modules():
-    code = ("import sys, json\n"
-            "from fieldkit.ui.registry import screen_entries\n"
-            "import fieldkit.ui.app\n"
-            "ids = [e.id for e in screen_entries()]\n"
-            "heavy = [m for m in ('fieldkit.ui.gate', 'fieldkit.ui.supervisor', 'openpyxl',\n"
-            "         'sqlite_utils', 'fieldkit.store', 'numpy', 'cv2', 'httpx') if m in sys.modules]\n"
-            "print(json.dumps([ids, heavy]))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, check=True, timeout=60)
+    code = (
+        "import sys, json\n"
+        "from fieldkit.ui.registry import screen_entries\n"
+        "import fieldkit.ui.app\n"
+        "ids = [e.id for e in screen_entries()]\n"
+        "heavy = [m for m in ('fieldkit.ui.gate', 'fieldkit.ui.supervisor', 'openpyxl',\n"
+        "         'sqlite_utils', 'fieldkit.store', 'numpy', 'cv2', 'httpx') if m in sys.modules]\n"
+        "print(json.dumps([ids, heavy]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
     ids, heavy = json.loads(out.stdout)
     assert "gate" in ids and "vehicle" in ids
     assert heavy == []
@@ -96,8 +105,9 @@ def test_registry_reads_screens_without_importing_their_modules():
 def test_lazy_descriptions_match_what_each_module_declares():
     lazy = screen_entries(SCREEN_MODULES)
     eager = screen_entries(SCREEN_MODULES, lazy=False)
-    assert [(e.id, e.title_key, e.roles, e.key) for e in lazy] == \
-        [(e.id, e.title_key, e.roles, e.key) for e in eager]
+    assert [(e.id, e.title_key, e.roles, e.key) for e in lazy] == [
+        (e.id, e.title_key, e.roles, e.key) for e in eager
+    ]
     gate = next(e for e in lazy if e.id == "gate")
     assert isinstance(gate.factory, LazyScreen)
     assert gate.factory.resolve() is GateScreen
@@ -108,20 +118,24 @@ def test_a_module_whose_screens_are_not_literal_is_imported(tmp_path, monkeypatc
         "from fieldkit.ui.registry import ScreenEntry\n"
         "from fieldkit.ui.gate import GateScreen\n"
         "NAME = 'dyn'\n"
-        "SCREENS = [ScreenEntry(NAME, 'gate.title', GateScreen, ('gate',))]\n", encoding="utf-8")
+        "SCREENS = [ScreenEntry(NAME, 'gate.title', GateScreen, ('gate',))]\n",
+        encoding="utf-8",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert describe_module("fk_dyn_screens") is None
     entries = screen_entries(("fk_dyn_screens", "fieldkit.ui.not_written_yet"))
     assert [e.id for e in entries] == ["dyn"] and entries[0].factory is GateScreen
 
 
-async def test_a_broken_screen_module_is_reported_when_opened(settings, ready_store, tmp_path,
-                                                              monkeypatch):
+async def test_a_broken_screen_module_is_reported_when_opened(
+    settings, ready_store, tmp_path, monkeypatch
+):
     (tmp_path / "fk_broken_screens.py").write_text(
         "from fieldkit.ui.registry import ScreenEntry\n"
         "import fk_no_such_dependency\n"
         "SCREENS = [ScreenEntry('broken', 'gate.title', object, ('gate',), 'f6')]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     entries = screen_entries(("fieldkit.ui.gate", "fk_broken_screens"))
     assert [e.id for e in entries] == ["gate", "broken"]
@@ -132,11 +146,14 @@ async def test_a_broken_screen_module_is_reported_when_opened(settings, ready_st
         await app.open_screen("broken")
         await settle(pilot)
         assert isinstance(app.screen, GateScreen)  # still on the gate, working
-        assert any("fk_broken_screens" in n.message and "fk_no_such_dependency" in n.message
-                   for n in app._notifications)
+        assert any(
+            "fk_broken_screens" in n.message and "fk_no_such_dependency" in n.message
+            for n in app._notifications
+        )
 
 
 # -- the store opened by the app, after the first paint -----------------------------------------
+
 
 async def test_app_opens_the_store_itself_and_login_works(settings, ready_store):
     ready_store.kv.set("ui.last_operator", GATE)
@@ -238,6 +255,7 @@ async def test_fast_keys_then_tab_stay_in_order(settings, ready_store):
 
 # -- background sync -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def town(tmp_path):
     from sync.testing import SyncASGITransport, TestTown, drop_repo, make_repo
@@ -271,7 +289,8 @@ def sync_notices(app, text: str) -> int:
 
 
 async def test_background_sync_uploads_updates_the_status_bar_and_reports_failure_once(
-        settings, enrolled_store, town):
+    settings, enrolled_store, town
+):
     from sync.testing import free_port
 
     town_, transport = town
@@ -334,5 +353,6 @@ async def test_no_background_sync_when_not_enrolled(settings, ready_store):
         app.sync_tick()
         await settle(pilot)
         assert app.auto_sync is None
-        assert not [e for e in ready_store.g.query("SELECT action FROM audit")
-                    if e["action"] == "sync"]
+        assert not [
+            e for e in ready_store.g.query("SELECT action FROM audit") if e["action"] == "sync"
+        ]

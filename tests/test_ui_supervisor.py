@@ -75,6 +75,7 @@ async def type_into(pilot, selector: str, value: str) -> None:
 
 # -- console, shifts ----------------------------------------------------------------------------
 
+
 async def test_supervisor_lands_on_the_console_with_todays_figures(settings, ready_store):
     busy_day(ready_store)
     ready_store.lock("test")
@@ -101,8 +102,7 @@ async def test_gate_staff_cannot_open_the_console(settings, ready_store):
         assert not isinstance(app.screen, SupervisorScreen)
 
 
-async def test_open_and_close_a_shift_with_pin_handover_and_reconciliation(settings,
-                                                                           ready_store):
+async def test_open_and_close_a_shift_with_pin_handover_and_reconciliation(settings, ready_store):
     ready_store.lock("test")
     app = make_app(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -160,6 +160,7 @@ async def test_open_and_close_a_shift_with_pin_handover_and_reconciliation(setti
 
 # -- reports and exports --------------------------------------------------------------------------
 
+
 async def test_reports_day_navigation_zero_report_charts_and_totals(settings, ready_store):
     busy_day(ready_store)
     ready_store.lock("test")
@@ -201,7 +202,8 @@ async def test_export_from_the_app_masked_then_full_with_pin(settings, ready_sto
         dialog = app.screen
         assert isinstance(dialog, ExportDialog) and dialog.kind == "daily"
         assert dialog.query_one("#export-path", Input).value.endswith(
-            f"卡口日报-{date.today().isoformat()}.xlsx")
+            f"卡口日报-{date.today().isoformat()}.xlsx"
+        )
         out = tmp_path / "daily.xlsx"
         await type_into(pilot, "#export-path", str(out))
         await pilot.press("f10")
@@ -231,8 +233,9 @@ async def test_export_from_the_app_masked_then_full_with_pin(settings, ready_sto
         assert entry["detail"]["full"] and entry["operator"] == SUPERVISOR
 
 
-async def test_export_to_a_bad_place_keeps_the_dialog_open_with_the_reason(settings, ready_store,
-                                                                          tmp_path):
+async def test_export_to_a_bad_place_keeps_the_dialog_open_with_the_reason(
+    settings, ready_store, tmp_path
+):
     ready_store.lock("test")
     (tmp_path / "afile").write_text("x")
     app = make_app(settings, ready_store)
@@ -248,6 +251,7 @@ async def test_export_to_a_bad_place_keeps_the_dialog_open_with_the_reason(setti
 
 
 # -- purge ----------------------------------------------------------------------------------------
+
 
 async def test_purge_with_confirmation_keeps_unsynced(settings, ready_store):
     old = datetime.now().astimezone() - timedelta(days=45)
@@ -279,6 +283,7 @@ async def test_purge_with_confirmation_keeps_unsynced(settings, ready_store):
 
 # -- operators ------------------------------------------------------------------------------------
 
+
 async def test_operators_add_reset_remove(settings, ready_store):
     ready_store.lock("test")
     app = make_app(settings, ready_store)
@@ -291,8 +296,7 @@ async def test_operators_add_reset_remove(settings, ready_store):
         table = screen.query_one("#ops-table", DataTable)
         rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(table.row_count)}
         assert set(rows) == {SUPERVISOR, GATE}
-        assert rows[GATE][2] == "从未" and rows[SUPERVISOR][2].startswith(
-            date.today().isoformat())
+        assert rows[GATE][2] == "从未" and rows[SUPERVISOR][2].startswith(date.today().isoformat())
 
         await pilot.press("a")
         await settle(pilot)
@@ -339,6 +343,7 @@ async def test_operators_add_reset_remove(settings, ready_store):
 
 # -- sync -----------------------------------------------------------------------------------------
 
+
 async def test_sync_screen_not_enrolled_says_so(settings, ready_store):
     busy_day(ready_store)
     ready_store.lock("test")
@@ -372,8 +377,9 @@ async def test_sync_now_with_progress_rejections_and_requeue(settings, ready_sto
         assert sc.run_sync(ready_store, settings, transport=transport).ok
         # One record comes back changed (restored from an old backup): the town rejects it.
         rid = ready_store.g.query("SELECT id FROM passages ORDER BY ts LIMIT 1")[0]["id"]
-        ready_store.g.db.execute("UPDATE passages SET sync_state='pending', temperature=39.9 "
-                                 "WHERE id=?", [rid])
+        ready_store.g.db.execute(
+            "UPDATE passages SET sync_state='pending', temperature=39.9 WHERE id=?", [rid]
+        )
         passages_at(ready_store, datetime.now().astimezone(), 7)
         ready_store.lock("test")
         app = make_app(settings, ready_store)
@@ -420,17 +426,40 @@ def snapshot_store(settings, monkeypatch):
     s.setup(SUPERVISOR, SUPERVISOR_PIN, checkpoint_name="东门卡口", checkpoint_code="CP-0101")
     base = datetime(2024, 3, 15, 7, 0).astimezone()
     ok = Decision(Outcome.ADMIT, (Reason("ok", Outcome.ADMIT),))
-    fever = Decision(Outcome.REFER, (Reason("fever", Outcome.REFER, True,
-                                            {"temperature": "37.9", "threshold": "37.3",
-                                             "call": "120"}),))
+    fever = Decision(
+        Outcome.REFER,
+        (
+            Reason(
+                "fever",
+                Outcome.REFER,
+                True,
+                {"temperature": "37.9", "threshold": "37.3", "call": "120"},
+            ),
+        ),
+    )
     items = []
     for i in range(30):
         when = base + timedelta(minutes=23 * i)
         temp = 36.0 + (i % 9) / 10
-        items.append((PassageInput(direction="in" if i % 3 else "out", ts=when,
-                                   temperature=temp, code_colour="green"), ok))
-    items.append((PassageInput(direction="in", ts=base + timedelta(hours=3), temperature=37.9,
-                               code_colour="green"), fever))
+        items.append(
+            (
+                PassageInput(
+                    direction="in" if i % 3 else "out",
+                    ts=when,
+                    temperature=temp,
+                    code_colour="green",
+                ),
+                ok,
+            )
+        )
+    items.append(
+        (
+            PassageInput(
+                direction="in", ts=base + timedelta(hours=3), temperature=37.9, code_colour="green"
+            ),
+            fever,
+        )
+    )
     s.passages.record_many(items)
     s.lock("test")
     yield s
@@ -448,16 +477,19 @@ def test_snapshot_console(snap_compare, settings, snapshot_store):
     """The supervisor console at 80×24 after login: no shift open, "no handover yet" on the left;
     on the right today's verdict in amber (1 referral, 1 fever) and the figures in two aligned
     columns (in 20, out 10, referred 1 …); the footer lists o/c/r/x/s/u/d."""
+
     async def run_before(pilot):
         await login(pilot)
 
-    assert snap_compare(_snap_app(settings, snapshot_store), terminal_size=SIZE,
-                        run_before=run_before)
+    assert snap_compare(
+        _snap_app(settings, snapshot_store), terminal_size=SIZE, run_before=run_before
+    )
 
 
 def test_snapshot_reports_with_temperature_chart(snap_compare, settings, snapshot_store):
     """Reports for 2024-03-15: figures on the left; on the right the temperature chart with
     blue bars from 36.0 to 36.8 °C, one red bar at 37.9 and the 37.3 tick on the threshold."""
+
     async def run_before(pilot):
         await login(pilot)
         await pilot.press("r")
@@ -465,17 +497,20 @@ def test_snapshot_reports_with_temperature_chart(snap_compare, settings, snapsho
         await pilot.press("2")
         await settle(pilot)
 
-    assert snap_compare(_snap_app(settings, snapshot_store), terminal_size=SIZE,
-                        run_before=run_before)
+    assert snap_compare(
+        _snap_app(settings, snapshot_store), terminal_size=SIZE, run_before=run_before
+    )
 
 
 def test_snapshot_sync_not_enrolled(snap_compare, settings, snapshot_store):
     """The sync screen of a kit never enrolled: server "not set", last sync "none", the amber
     warning to run `fieldkit enroll`, 31 pending, an empty progress bar, no rejected records."""
+
     async def run_before(pilot):
         await login(pilot)
         await pilot.press("s")
         await settle(pilot)
 
-    assert snap_compare(_snap_app(settings, snapshot_store), terminal_size=SIZE,
-                        run_before=run_before)
+    assert snap_compare(
+        _snap_app(settings, snapshot_store), terminal_size=SIZE, run_before=run_before
+    )

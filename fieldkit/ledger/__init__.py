@@ -18,8 +18,12 @@ __all__ = ["Ledger", "Monitoring", "attach"]
 
 # Kind on the wire → table. Visits and readings are append-only; household and member edits
 # travel as ``ledger_edit`` events carrying (entity, entity_id, base_version, version, changes).
-EVENT_KINDS = {"visit": "visits", "reading": "readings", "ledger_edit": "ledger_edits",
-               "monitoring_alert": "monitoring_alerts"}
+EVENT_KINDS = {
+    "visit": "visits",
+    "reading": "readings",
+    "ledger_edit": "ledger_edits",
+    "monitoring_alert": "monitoring_alerts",
+}
 
 
 def attach(store: Store) -> None:
@@ -30,5 +34,6 @@ def attach(store: Store) -> None:
     store.outbox.register(EventKind("ledger_edit", "ledger_edits", store.ledger.edit_body))
     store.outbox.register(EventKind("visit", "visits", store.ledger.visit_body))
     store.outbox.register(EventKind("reading", "readings", store.monitoring.reading_body))
-    store.outbox.register(EventKind("monitoring_alert", "monitoring_alerts",
-                                    store.monitoring.alert_body))
+    store.outbox.register(
+        EventKind("monitoring_alert", "monitoring_alerts", store.monitoring.alert_body)
+    )

@@ -35,22 +35,49 @@ class ExportError(FieldkitError):
 
 # The template layout: (field, Chinese header). Household fields first, then the member's.
 HOUSEHOLD_COLUMNS = (
-    ("seq", "序号"), ("grid", "网格"), ("community", "小区"), ("building", "楼栋"),
-    ("unit", "单元"), ("room", "房号"), ("address", "详细地址"), ("worker", "包户干部"),
-    ("registered_count", "户籍人口数"), ("resident_count", "常住人口数"),
-    ("tested_count", "核酸检测人数"), ("is_rental", "是否出租"), ("landlord_name", "房东姓名"),
-    ("landlord_phone", "房东电话"), ("name", "姓名"), ("id_number", "身份证号码"),
-    ("phone", "联系电话"), ("relation", "与户主关系"), ("categories", "人员类别"),
-    ("health_status", "健康管理状态"), ("status_start", "开始时间"),
-    ("status_end", "计划解除日期"), ("found_via", "来源"), ("vaccination", "疫苗接种情况"),
-    ("last_test_date", "最近核酸时间"), ("last_test_result", "核酸结果"), ("notes", "备注"),
+    ("seq", "序号"),
+    ("grid", "网格"),
+    ("community", "小区"),
+    ("building", "楼栋"),
+    ("unit", "单元"),
+    ("room", "房号"),
+    ("address", "详细地址"),
+    ("worker", "包户干部"),
+    ("registered_count", "户籍人口数"),
+    ("resident_count", "常住人口数"),
+    ("tested_count", "核酸检测人数"),
+    ("is_rental", "是否出租"),
+    ("landlord_name", "房东姓名"),
+    ("landlord_phone", "房东电话"),
+    ("name", "姓名"),
+    ("id_number", "身份证号码"),
+    ("phone", "联系电话"),
+    ("relation", "与户主关系"),
+    ("categories", "人员类别"),
+    ("health_status", "健康管理状态"),
+    ("status_start", "开始时间"),
+    ("status_end", "计划解除日期"),
+    ("found_via", "来源"),
+    ("vaccination", "疫苗接种情况"),
+    ("last_test_date", "最近核酸时间"),
+    ("last_test_result", "核酸结果"),
+    ("notes", "备注"),
 )
 TEMPLATE_TITLE = "一户一档台账"
 MONITORING_COLUMNS = (
-    ("seq", "序号"), ("name", "姓名"), ("id_number", "身份证号码"), ("phone", "联系电话"),
-    ("place", "楼栋-单元-房号"), ("health_status", "健康管理状态"), ("status_start", "开始时间"),
-    ("status_end", "计划解除日期"), ("day", "日期"), ("morning", "早测体温"),
-    ("evening", "晚测体温"), ("symptoms", "症状"), ("abnormal", "异常"),
+    ("seq", "序号"),
+    ("name", "姓名"),
+    ("id_number", "身份证号码"),
+    ("phone", "联系电话"),
+    ("place", "楼栋-单元-房号"),
+    ("health_status", "健康管理状态"),
+    ("status_start", "开始时间"),
+    ("status_end", "计划解除日期"),
+    ("day", "日期"),
+    ("morning", "早测体温"),
+    ("evening", "晚测体温"),
+    ("symptoms", "症状"),
+    ("abnormal", "异常"),
 )
 MONITORING_TITLE = "居家隔离/健康监测人员台账"
 
@@ -69,8 +96,10 @@ def write_atomic(path: str | Path, write: Callable[[Any], None]) -> Path:
         tmp = None
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ExportError(f"{path}: could not write the export ({reason}); nothing was "
-                          "written there. Free some space or choose another folder.") from None
+        raise ExportError(
+            f"{path}: could not write the export ({reason}); nothing was "
+            "written there. Free some space or choose another folder."
+        ) from None
     finally:
         if tmp is not None:
             try:
@@ -84,15 +113,18 @@ def _label(kind: str, code: str | None) -> str:
     return t(f"ledger.{kind}.{code}", "zh") if code else ""
 
 
-def _save_table(path: Path, title: str, columns: tuple[tuple[str, str], ...],
-                rows: list[list[Any]]) -> Path:
+def _save_table(
+    path: Path, title: str, columns: tuple[tuple[str, str], ...], rows: list[list[Any]]
+) -> Path:
     if path.suffix.lower() == ".csv":
+
         def write_csv(fh) -> None:
             text = io.StringIO()
             w = csv.writer(text)
             w.writerow([h for _, h in columns])
             w.writerows(rows)
             fh.write(text.getvalue().encode("utf-8-sig"))  # BOM: Excel opens Chinese right
+
         return write_atomic(path, write_csv)
     if path.suffix.lower() != ".xlsx":
         raise ExportError(f"{path}: choose a file name ending in .xlsx or .csv")
@@ -113,8 +145,13 @@ def _save_table(path: Path, title: str, columns: tuple[tuple[str, str], ...],
         ws.append(r)
     for i, (key, _) in enumerate(columns, start=1):
         letter = ws.cell(2, i).column_letter
-        ws.column_dimensions[letter].width = {"id_number": 21, "phone": 14, "categories": 18,
-                                              "health_status": 16, "address": 24}.get(key, 10)
+        ws.column_dimensions[letter].width = {
+            "id_number": 21,
+            "phone": 14,
+            "categories": 18,
+            "health_status": 16,
+            "address": 24,
+        }.get(key, 10)
         if key in ("id_number", "phone", "landlord_phone", "room"):
             for row in ws.iter_rows(min_row=3, min_col=i, max_col=i):
                 row[0].number_format = "@"  # text: Excel must not turn IDs into numbers
@@ -140,9 +177,24 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
     for m in store.g.query("SELECT * FROM members WHERE removed = 0 ORDER BY created_at, rowid"):
         members.setdefault(m["household_id"], []).append(m)
     for h in households:
-        hf = ledger.household_fields(h) if full else {
-            k: h[k] for k in ("grid", "community", "building", "unit", "room", "worker",
-                              "registered_count", "resident_count", "tested_count")}
+        hf = (
+            ledger.household_fields(h)
+            if full
+            else {
+                k: h[k]
+                for k in (
+                    "grid",
+                    "community",
+                    "building",
+                    "unit",
+                    "room",
+                    "worker",
+                    "registered_count",
+                    "resident_count",
+                    "tested_count",
+                )
+            }
+        )
         if not full:
             hf["is_rental"] = bool(h["is_rental"])
             name = store.cipher.decrypt(h["id"], "landlord_name", h["landlord_name_enc"])
@@ -156,11 +208,28 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
                 if full:
                     row.update(ledger.member_fields(m))
                 else:
-                    row.update({"name": m["name_masked"], "id_number": m["id_masked"],
-                                "phone": m["phone_masked"]})
-                    row.update({k: m[k] for k in ("relation", "health_status", "status_start",
-                                                  "status_end", "found_via", "vaccination",
-                                                  "last_test_date", "last_test_result")})
+                    row.update(
+                        {
+                            "name": m["name_masked"],
+                            "id_number": m["id_masked"],
+                            "phone": m["phone_masked"],
+                        }
+                    )
+                    row.update(
+                        {
+                            k: m[k]
+                            for k in (
+                                "relation",
+                                "health_status",
+                                "status_start",
+                                "status_end",
+                                "found_via",
+                                "vaccination",
+                                "last_test_date",
+                                "last_test_result",
+                            )
+                        }
+                    )
                     row["categories"] = json.loads(m["categories"])
                 row["categories"] = "、".join(_label("cat", c) for c in row.get("categories") or [])
                 status = row.get("health_status")
@@ -174,11 +243,20 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
     return out
 
 
-def export_households(store: Store, path: str | Path, *, full: bool = False,
-                      supervisor: Operator | None = None) -> dict[str, Any]:
+def export_households(
+    store: Store, path: str | Path, *, full: bool = False, supervisor: Operator | None = None
+) -> dict[str, Any]:
     """The household ledger (一户一档) in the template layout; masked unless ``full``."""
-    return _export(store, path, "household_ledger", TEMPLATE_TITLE, HOUSEHOLD_COLUMNS,
-                   household_rows, full, supervisor)
+    return _export(
+        store,
+        path,
+        "household_ledger",
+        TEMPLATE_TITLE,
+        HOUSEHOLD_COLUMNS,
+        household_rows,
+        full,
+        supervisor,
+    )
 
 
 def monitoring_rows(store: Store, *, full: bool, today: date | None = None) -> list[list[Any]]:
@@ -200,29 +278,58 @@ def monitoring_rows(store: Store, *, full: bool, today: date | None = None) -> l
         if m["status_start"]:
             start = date.fromisoformat(m["status_start"])
             end = min(date.fromisoformat(m["status_end"]) if m["status_end"] else today, today)
-            days.update((start + timedelta(days=i)).isoformat()
-                        for i in range(max(0, (end - start).days + 1)))
+            days.update(
+                (start + timedelta(days=i)).isoformat()
+                for i in range(max(0, (end - start).days + 1))
+            )
         for day in sorted(days):
             d = by_day.get(day, {})
-            out.append([len(out) + 1, name, idn, phone, m["place"],
-                        _label("status", m["health_status"]) if m["health_status"] != "none" else "",
-                        m["status_start"], m["status_end"], day,
-                        d.get("morning", "未测" if day < today.isoformat() else ""),
-                        d.get("evening", "未测" if day < today.isoformat() else ""),
-                        "、".join(_label("symptom", s) for s in sorted(d.get("symptoms", ()))),
-                        "是" if d.get("abnormal") else ""])
+            out.append(
+                [
+                    len(out) + 1,
+                    name,
+                    idn,
+                    phone,
+                    m["place"],
+                    _label("status", m["health_status"]) if m["health_status"] != "none" else "",
+                    m["status_start"],
+                    m["status_end"],
+                    day,
+                    d.get("morning", "未测" if day < today.isoformat() else ""),
+                    d.get("evening", "未测" if day < today.isoformat() else ""),
+                    "、".join(_label("symptom", s) for s in sorted(d.get("symptoms", ()))),
+                    "是" if d.get("abnormal") else "",
+                ]
+            )
     return out
 
 
-def export_monitoring(store: Store, path: str | Path, *, full: bool = False,
-                      supervisor: Operator | None = None) -> dict[str, Any]:
+def export_monitoring(
+    store: Store, path: str | Path, *, full: bool = False, supervisor: Operator | None = None
+) -> dict[str, Any]:
     """The home monitoring ledger: one row per person per day, morning and evening readings."""
-    return _export(store, path, "monitoring_ledger", MONITORING_TITLE, MONITORING_COLUMNS,
-                   monitoring_rows, full, supervisor)
+    return _export(
+        store,
+        path,
+        "monitoring_ledger",
+        MONITORING_TITLE,
+        MONITORING_COLUMNS,
+        monitoring_rows,
+        full,
+        supervisor,
+    )
 
 
-def _export(store: Store, path: str | Path, kind: str, title: str, columns: Any,
-            rows_of: Any, full: bool, supervisor: Operator | None) -> dict[str, Any]:
+def _export(
+    store: Store,
+    path: str | Path,
+    kind: str,
+    title: str,
+    columns: Any,
+    rows_of: Any,
+    full: bool,
+    supervisor: Operator | None,
+) -> dict[str, Any]:
     """Check the right to full data, build the rows, write the file atomically, audit."""
     operator = store.require_operator().name
     _check_full(full, supervisor)
@@ -232,9 +339,23 @@ def _export(store: Store, path: str | Path, kind: str, title: str, columns: Any,
     return {"file": str(written), "rows": len(rows), "full": full}
 
 
-def _audit(store: Store, operator: str, kind: str, path: Path, rows: int, full: bool,
-           supervisor: Operator | None) -> None:
+def _audit(
+    store: Store,
+    operator: str,
+    kind: str,
+    path: Path,
+    rows: int,
+    full: bool,
+    supervisor: Operator | None,
+) -> None:
     with store.g.tx():
-        store.audit.append("export_full" if full else "export", operator, {
-            "kind": kind, "file": path.name, "rows": rows,
-            "confirmed_by": supervisor.name if full and supervisor else None})
+        store.audit.append(
+            "export_full" if full else "export",
+            operator,
+            {
+                "kind": kind,
+                "file": path.name,
+                "rows": rows,
+                "confirmed_by": supervisor.name if full and supervisor else None,
+            },
+        )

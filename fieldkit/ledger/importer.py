@@ -45,8 +45,15 @@ class ImportFileError(FieldkitError):
 # Field → header variants seen in office ledgers (normalised: no spaces, no '*').
 HEADERS: dict[str, tuple[str, ...]] = {
     "name": ("姓名", "名字", "居民姓名", "人员姓名", "户主姓名", "成员姓名"),
-    "id_number": ("身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码", "身份证",
-                  "身份证件号码"),
+    "id_number": (
+        "身份证号",
+        "身份证号码",
+        "证件号码",
+        "证件号",
+        "公民身份号码",
+        "身份证",
+        "身份证件号码",
+    ),
     "phone": ("联系电话", "手机号", "手机号码", "电话", "联系方式", "电话号码", "手机"),
     "grid": ("网格", "所属网格", "网格名称", "网格号"),
     "community": ("小区", "小区名称", "村组", "村民小组", "小区(村组)"),
@@ -57,12 +64,31 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "relation": ("与户主关系", "关系", "家庭关系"),
     "categories": ("人员类别", "人员分类", "类别", "重点人群类别", "人员类型", "重点人员类别"),
     "occupation": ("职业", "职业类别", "工作类别", "重点行业", "从业类别"),
-    "health_status": ("健康管理状态", "管控状态", "管理状态", "健康管理措施", "管控措施",
-                      "管理措施", "隔离状态"),
-    "status_start": ("开始时间", "开始日期", "隔离开始时间", "管控开始日期", "隔离开始日期",
-                     "管控开始时间"),
-    "status_end": ("解除时间", "计划解除日期", "结束日期", "预计解除时间", "解除日期",
-                   "计划解除时间"),
+    "health_status": (
+        "健康管理状态",
+        "管控状态",
+        "管理状态",
+        "健康管理措施",
+        "管控措施",
+        "管理措施",
+        "隔离状态",
+    ),
+    "status_start": (
+        "开始时间",
+        "开始日期",
+        "隔离开始时间",
+        "管控开始日期",
+        "隔离开始日期",
+        "管控开始时间",
+    ),
+    "status_end": (
+        "解除时间",
+        "计划解除日期",
+        "结束日期",
+        "预计解除时间",
+        "解除日期",
+        "计划解除时间",
+    ),
     "worker": ("包户干部", "包户人", "包户", "责任人", "包户责任人", "网格员", "包保人"),
     "registered_count": ("户籍人口数", "户籍人数", "户籍人口"),
     "resident_count": ("常住人口数", "常住人数", "常住人口"),
@@ -72,8 +98,14 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "landlord_phone": ("房东电话", "房东联系电话", "房主电话"),
     "found_via": ("来源", "发现途径", "排查来源", "信息来源", "发现方式"),
     "vaccination": ("疫苗接种", "疫苗接种情况", "接种情况", "疫苗接种剂次"),
-    "last_test_date": ("最近核酸时间", "核酸检测时间", "末次核酸", "最近一次核酸时间",
-                       "最近核酸日期", "核酸检测日期"),
+    "last_test_date": (
+        "最近核酸时间",
+        "核酸检测时间",
+        "末次核酸",
+        "最近一次核酸时间",
+        "最近核酸日期",
+        "核酸检测日期",
+    ),
     "last_test_result": ("核酸结果", "核酸检测结果", "最近核酸结果"),
     "notes": ("备注", "说明", "其他情况"),
     "_seq": ("序号", "编号", "序"),
@@ -81,17 +113,43 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "_age": ("年龄",),
 }
 _ALIAS = {alias: f for f, aliases in HEADERS.items() for alias in aliases}
-HOUSEHOLD_KEYS = ("grid", "community", "building", "unit", "room", "address", "worker",
-                  "registered_count", "resident_count", "tested_count", "is_rental",
-                  "landlord_name", "landlord_phone")
-MEMBER_KEYS = ("name", "id_number", "phone", "relation", "categories", "health_status",
-               "status_start", "status_end", "found_via", "vaccination", "last_test_date",
-               "last_test_result", "notes")
-SAME_AS_ABOVE = {"同上", "〃", "''", "\""}
-_ADDRESS = re.compile(r"(?P<community>.*?(?:小区|花园|苑|村|组|社区))?\s*"
-                      r"(?P<building>[0-9A-Za-z一二三四五六七八九十]+)(?:栋|幢|号楼)\s*"
-                      r"(?:(?P<unit>[0-9A-Za-z一二三四五六七八九十]+)单元)?\s*"
-                      r"(?P<room>[0-9A-Za-z\-]+)(?:室|号)?\s*$")
+HOUSEHOLD_KEYS = (
+    "grid",
+    "community",
+    "building",
+    "unit",
+    "room",
+    "address",
+    "worker",
+    "registered_count",
+    "resident_count",
+    "tested_count",
+    "is_rental",
+    "landlord_name",
+    "landlord_phone",
+)
+MEMBER_KEYS = (
+    "name",
+    "id_number",
+    "phone",
+    "relation",
+    "categories",
+    "health_status",
+    "status_start",
+    "status_end",
+    "found_via",
+    "vaccination",
+    "last_test_date",
+    "last_test_result",
+    "notes",
+)
+SAME_AS_ABOVE = {"同上", "〃", "''", '"'}
+_ADDRESS = re.compile(
+    r"(?P<community>.*?(?:小区|花园|苑|村|组|社区))?\s*"
+    r"(?P<building>[0-9A-Za-z一二三四五六七八九十]+)(?:栋|幢|号楼)\s*"
+    r"(?:(?P<unit>[0-9A-Za-z一二三四五六七八九十]+)单元)?\s*"
+    r"(?P<room>[0-9A-Za-z\-]+)(?:室|号)?\s*$"
+)
 _DASHED = re.compile(r"^(?P<building>\d+)-(?P<unit>\d+)-(?P<room>\d+)$")
 _TRUE = {"是", "y", "yes", "1", "√", "✓", "出租", "true"}
 _FALSE = {"否", "n", "no", "0", "×", "自住", "false"}
@@ -119,6 +177,7 @@ def header_field(value: Any) -> str | None:
 
 # -- reading the file -----------------------------------------------------------------------
 
+
 def read_rows(path: Path) -> list[list[Any]]:
     """The first sheet (or the CSV) as rows of raw cell values, merged ranges filled."""
     suffix = path.suffix.lower()
@@ -132,8 +191,10 @@ def read_rows(path: Path) -> list[list[Any]]:
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot read the file ({exc.strerror})") from None
     if suffix == ".xls":
-        raise ImportFileError(f"{path}: old .xls format: open it in Excel or WPS and save it as "
-                              ".xlsx, then import again")
+        raise ImportFileError(
+            f"{path}: old .xls format: open it in Excel or WPS and save it as "
+            ".xlsx, then import again"
+        )
     raise ImportFileError(f"{path}: not an .xlsx or .csv file")
 
 
@@ -170,8 +231,9 @@ def _read_xlsx_openpyxl(path: Path) -> tuple[list[list[Any]], list[tuple[int, in
         raise ImportFileError(f"{path}: not a readable .xlsx file ({exc})") from None
     ws = wb.worksheets[0]
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    merged = [(r.min_row - 1, r.min_col - 1, r.max_row - 1, r.max_col - 1)
-              for r in ws.merged_cells.ranges]
+    merged = [
+        (r.min_row - 1, r.min_col - 1, r.max_row - 1, r.max_col - 1) for r in ws.merged_cells.ranges
+    ]
     wb.close()
     return rows, merged
 
@@ -195,8 +257,10 @@ def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list
     scan = rows[:20]
     scores = [sum(1 for v in r if (f := header_field(v)) and not f.startswith("_")) for r in scan]
     if not scores or max(scores) < 2:
-        raise ImportFileError("no header row found: the first rows should hold column names "
-                              "such as 姓名, 身份证号, 楼栋, 单元, 房号 (see `fieldkit ledger template`)")
+        raise ImportFileError(
+            "no header row found: the first rows should hold column names "
+            "such as 姓名, 身份证号, 楼栋, 单元, 房号 (see `fieldkit ledger template`)"
+        )
     best = scores.index(max(scores))
     first, last = best, best
     width = max(len(r) for r in scan)
@@ -214,14 +278,18 @@ def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list
         own = rows[best] + [None] * (width - len(rows[best]))
         # A header row holds only column names (or the same text, filled from a merged cell);
         # a data row never qualifies, so no data row is ever taken for a header.
-        only_names = all(clean_text(v) == "" or e is not None or clean_text(v) == clean_text(o)
-                         for v, e, o in zip(neighbour, extra, own))
-        adds = any(e and e != lbl and (not lbl or lbl == "address")
-                   for e, lbl in zip(extra, labels))
+        only_names = all(
+            clean_text(v) == "" or e is not None or clean_text(v) == clean_text(o)
+            for v, e, o in zip(neighbour, extra, own, strict=False)
+        )
+        adds = any(
+            e and e != lbl and (not lbl or lbl == "address")
+            for e, lbl in zip(extra, labels, strict=False)
+        )
         if not (only_names and adds):
             continue
         merged = []
-        for lbl, e in zip(labels, extra):
+        for lbl, e in zip(labels, extra, strict=False):
             # The lower row names the sub-column (楼栋 under a merged 地址).
             lower, upper = (e, lbl) if other > best else (lbl, e)
             merged.append(lower or upper)
@@ -236,17 +304,21 @@ def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list
         elif lbl:
             seen.add(lbl)
         else:
-            text = clean_text(rows[last][i] if i < len(rows[last]) else "") or \
-                clean_text(rows[first][i] if i < len(rows[first]) else "")
+            text = clean_text(rows[last][i] if i < len(rows[last]) else "") or clean_text(
+                rows[first][i] if i < len(rows[first]) else ""
+            )
             if text:
                 unknown.append(text)
     if not ({"building", "room", "address"} & seen):
-        raise ImportFileError("the header has no address columns (楼栋/单元/房号 or 地址): "
-                              "every household needs an address")
+        raise ImportFileError(
+            "the header has no address columns (楼栋/单元/房号 or 地址): "
+            "every household needs an address"
+        )
     return first, last + 1, labels, unknown
 
 
 # -- one row ---------------------------------------------------------------------------------
+
 
 class RowError(Exception):
     def __init__(self, code: str, **params: Any) -> None:
@@ -320,9 +392,14 @@ def parse_id_cell(value: Any) -> tuple[str, str] | None:
         return None
     ident = parse_identity(text)
     if ident.problem or not ident.number:
-        code = ("id_check_digit" if ident.kind == "resident_id" and not ident.check_ok
-                and ident.birth_date is not None and "check digit" in (ident.problem or "")
-                else "id_invalid")
+        code = (
+            "id_check_digit"
+            if ident.kind == "resident_id"
+            and not ident.check_ok
+            and ident.birth_date is not None
+            and "check digit" in (ident.problem or "")
+            else "id_invalid"
+        )
         raise RowError(code, value=mask_id(ident.number or text), why=ident.problem or "")
     return ident.number, ident.kind
 
@@ -342,8 +419,16 @@ def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(household fields, member fields) of one row; raises RowError."""
     h: dict[str, Any] = {}
     m: dict[str, Any] = {}
-    for key in ("grid", "community", "building", "unit", "room", "address", "worker",
-                "landlord_name"):
+    for key in (
+        "grid",
+        "community",
+        "building",
+        "unit",
+        "room",
+        "address",
+        "worker",
+        "landlord_name",
+    ):
         v = _text(cells.get(key))
         h[key] = v if v and v.lower() not in EMPTY_WORDS else None
     for key in ("registered_count", "resident_count", "tested_count"):
@@ -390,6 +475,7 @@ def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 # -- the import -----------------------------------------------------------------------------
 
+
 @dataclass
 class Rejected:
     row: int
@@ -425,22 +511,28 @@ def _message(code: str, params: dict[str, Any], lang: str) -> str:
     return t(f"ledger.reject.{code}", lang, **params)
 
 
-def import_file(store: Store, path: str | Path, *, lang: str | None = None,
-                source: str = "import") -> ImportSummary:
+def import_file(
+    store: Store, path: str | Path, *, lang: str | None = None, source: str = "import"
+) -> ImportSummary:
     path = Path(path)
     rows = read_rows(path)
     return import_rows(store, rows, name=path.name, lang=lang, source=source)
 
 
-def import_rows(store: Store, rows: list[list[Any]], *, name: str = "<rows>",
-                lang: str | None = None, source: str = "import") -> ImportSummary:
+def import_rows(
+    store: Store,
+    rows: list[list[Any]],
+    *,
+    name: str = "<rows>",
+    lang: str | None = None,
+    source: str = "import",
+) -> ImportSummary:
     """Parse every row first, then save each household once (its fields gathered from all of
     its rows: the first value given wins) and each member; all in one transaction."""
     operator = store.require_operator().name
     lang = lang or store.settings.ui.language
     first, data_start, labels, unknown = find_header(rows)
-    summary = ImportSummary(file=name, header_rows=(first + 1, data_start),
-                            ignored_columns=unknown)
+    summary = ImportSummary(file=name, header_rows=(first + 1, data_start), ignored_columns=unknown)
     parsed: list[tuple[int, str, dict[str, Any]]] = []
     household_fields: dict[str, dict[str, Any]] = {}
     seen_people: dict[str, int] = {}
@@ -468,10 +560,15 @@ def import_rows(store: Store, rows: list[list[Any]], *, name: str = "<rows>",
                 raise RowError("duplicate_in_file", first=seen_people[person])
         except RowError as err:
             name_text = _text(cells.get("name"))
-            summary.rejected.append(Rejected(
-                excel_row, err.code, _message(err.code, err.params, lang),
-                mask_name(name_text) if name_text else None,
-                err.params.get("value") if err.code.startswith("id_") else None))
+            summary.rejected.append(
+                Rejected(
+                    excel_row,
+                    err.code,
+                    _message(err.code, err.params, lang),
+                    mask_name(name_text) if name_text else None,
+                    err.params.get("value") if err.code.startswith("id_") else None,
+                )
+            )
             continue
         if person:
             seen_people[person] = excel_row
@@ -491,8 +588,9 @@ def import_rows(store: Store, rows: list[list[Any]], *, name: str = "<rows>",
         household_state: dict[str, str] = {}
         with ledger.batched():
             for akey, fields in household_fields.items():
-                hid, state = ledger._save_household(fields, None, source, ts,
-                                                    current=known_households.get(akey))
+                hid, state = ledger._save_household(
+                    fields, None, source, ts, current=known_households.get(akey)
+                )
                 household_ids[akey], household_state[akey] = hid, state
                 summary.households_created += state == "created"
                 summary.households_updated += state == "updated"
@@ -501,14 +599,21 @@ def import_rows(store: Store, rows: list[list[Any]], *, name: str = "<rows>",
                     state = household_state[akey]  # a row about the household only
                 else:
                     hid = household_ids[akey]
-                    current = known_members.get(ledger.match_key(hid, m.get("id_number"), m.get("name")))
+                    current = known_members.get(
+                        ledger.match_key(hid, m.get("id_number"), m.get("name"))
+                    )
                     if current is None and m.get("id_number") and m.get("name"):
                         # Registered before by name only: the ID number now joins that record.
                         current = known_members.get(ledger.match_key(hid, None, m["name"]))
                     try:
                         _, state = ledger._save_member(
-                            hid, {k: v for k, v in m.items() if v is not None}, None, source, ts,
-                            current=current)
+                            hid,
+                            {k: v for k, v in m.items() if v is not None},
+                            None,
+                            source,
+                            ts,
+                            current=current,
+                        )
                     except InputError as err:
                         summary.rejected.append(Rejected(excel_row, "invalid", str(err)))
                         continue
@@ -519,10 +624,18 @@ def import_rows(store: Store, rows: list[list[Any]], *, name: str = "<rows>",
                 else:
                     summary.unchanged += 1
         summary.rejected.sort(key=lambda r: r.row)
-        store.audit.append("ledger_import", operator, {
-            "file": name, "rows": summary.rows, "imported": summary.imported,
-            "updated": summary.updated, "unchanged": summary.unchanged,
-            "rejected": len(summary.rejected)})
+        store.audit.append(
+            "ledger_import",
+            operator,
+            {
+                "file": name,
+                "rows": summary.rows,
+                "imported": summary.imported,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+                "rejected": len(summary.rejected),
+            },
+        )
     return summary
 
 

@@ -15,70 +15,147 @@ from typing import Any
 # -- person categories (REQUIREMENTS §4) ----------------------------------------------------
 CONTACT_CATEGORIES = ("close_contact", "secondary_contact", "general_contact")
 ORIGIN_CATEGORIES = ("overseas_return", "mid_high_risk_return", "low_risk_return")
-VULNERABLE_CATEGORIES = ("vulnerable", "elderly_alone", "pregnant", "disabled", "mobility",
-                         "dialysis", "mental_illness", "chronic", "left_behind_child",
-                         "widowed_elderly", "hardship")
+VULNERABLE_CATEGORIES = (
+    "vulnerable",
+    "elderly_alone",
+    "pregnant",
+    "disabled",
+    "mobility",
+    "dialysis",
+    "mental_illness",
+    "chronic",
+    "left_behind_child",
+    "widowed_elderly",
+    "hardship",
+)
 OCCUPATION_CATEGORIES = ("cold_chain", "logistics", "courier", "taxi", "port", "medical")
 OTHER_CATEGORIES = ("tenant",)
-CATEGORIES = (CONTACT_CATEGORIES + ORIGIN_CATEGORIES + VULNERABLE_CATEGORIES
-              + OCCUPATION_CATEGORIES + OTHER_CATEGORIES)
+CATEGORIES = (
+    CONTACT_CATEGORIES
+    + ORIGIN_CATEGORIES
+    + VULNERABLE_CATEGORIES
+    + OCCUPATION_CATEGORIES
+    + OTHER_CATEGORIES
+)
 # Categories that make a household stand out in the patrol list.
-FLAG_CATEGORIES = frozenset(CONTACT_CATEGORIES[:2] + ORIGIN_CATEGORIES[:2]
-                            + VULNERABLE_CATEGORIES)
+FLAG_CATEGORIES = frozenset(CONTACT_CATEGORIES[:2] + ORIGIN_CATEGORIES[:2] + VULNERABLE_CATEGORIES)
 
 CATEGORY_LABELS: dict[str, str] = {
-    "密接": "close_contact", "密切接触者": "close_contact", "密接者": "close_contact",
-    "次密接": "secondary_contact", "次密切接触者": "secondary_contact",
+    "密接": "close_contact",
+    "密切接触者": "close_contact",
+    "密接者": "close_contact",
+    "次密接": "secondary_contact",
+    "次密切接触者": "secondary_contact",
     "密接的密接": "secondary_contact",
-    "一般接触者": "general_contact", "一般接触": "general_contact",
-    "境外返回": "overseas_return", "境外返乡": "overseas_return", "境外来返": "overseas_return",
-    "入境人员": "overseas_return", "境外返回人员": "overseas_return",
-    "中高风险地区来返": "mid_high_risk_return", "中高风险地区来(返)": "mid_high_risk_return",
-    "中高风险区域来返": "mid_high_risk_return", "中高风险区域来(返)人员": "mid_high_risk_return",
-    "中高风险地区来返人员": "mid_high_risk_return", "中高风险地区来(返)人员": "mid_high_risk_return",
+    "一般接触者": "general_contact",
+    "一般接触": "general_contact",
+    "境外返回": "overseas_return",
+    "境外返乡": "overseas_return",
+    "境外来返": "overseas_return",
+    "入境人员": "overseas_return",
+    "境外返回人员": "overseas_return",
+    "中高风险地区来返": "mid_high_risk_return",
+    "中高风险地区来(返)": "mid_high_risk_return",
+    "中高风险区域来返": "mid_high_risk_return",
+    "中高风险区域来(返)人员": "mid_high_risk_return",
+    "中高风险地区来返人员": "mid_high_risk_return",
+    "中高风险地区来(返)人员": "mid_high_risk_return",
     "中高风险来返": "mid_high_risk_return",
-    "低风险地区来返": "low_risk_return", "低风险地区来(返)": "low_risk_return",
-    "七类人": "vulnerable", "七类人员": "vulnerable", "特殊人群": "vulnerable",
-    "独居老人": "elderly_alone", "孕产妇": "pregnant", "孕妇": "pregnant",
-    "残疾人": "disabled", "行动不便": "mobility", "行动不便人员": "mobility",
-    "血透患者": "dialysis", "血液透析患者": "dialysis",
-    "精神病患者": "mental_illness", "严重精神障碍患者": "mental_illness",
-    "慢性病患者": "chronic", "慢病患者": "chronic", "慢性病": "chronic",
-    "留守儿童": "left_behind_child", "孤寡老人": "widowed_elderly",
-    "生活困难": "hardship", "生活困难人员": "hardship", "困难群众": "hardship",
-    "冷链": "cold_chain", "冷链从业人员": "cold_chain",
-    "货车物流": "logistics", "货车司机": "logistics", "物流": "logistics",
-    "邮政快递": "courier", "快递": "courier", "快递员": "courier",
-    "出租车网约车": "taxi", "出租车": "taxi", "网约车": "taxi", "网约车司机": "taxi",
-    "口岸": "port", "口岸人员": "port", "医务": "medical", "医务人员": "medical",
-    "租户": "tenant", "租客": "tenant", "流动人口": "tenant",
+    "低风险地区来返": "low_risk_return",
+    "低风险地区来(返)": "low_risk_return",
+    "七类人": "vulnerable",
+    "七类人员": "vulnerable",
+    "特殊人群": "vulnerable",
+    "独居老人": "elderly_alone",
+    "孕产妇": "pregnant",
+    "孕妇": "pregnant",
+    "残疾人": "disabled",
+    "行动不便": "mobility",
+    "行动不便人员": "mobility",
+    "血透患者": "dialysis",
+    "血液透析患者": "dialysis",
+    "精神病患者": "mental_illness",
+    "严重精神障碍患者": "mental_illness",
+    "慢性病患者": "chronic",
+    "慢病患者": "chronic",
+    "慢性病": "chronic",
+    "留守儿童": "left_behind_child",
+    "孤寡老人": "widowed_elderly",
+    "生活困难": "hardship",
+    "生活困难人员": "hardship",
+    "困难群众": "hardship",
+    "冷链": "cold_chain",
+    "冷链从业人员": "cold_chain",
+    "货车物流": "logistics",
+    "货车司机": "logistics",
+    "物流": "logistics",
+    "邮政快递": "courier",
+    "快递": "courier",
+    "快递员": "courier",
+    "出租车网约车": "taxi",
+    "出租车": "taxi",
+    "网约车": "taxi",
+    "网约车司机": "taxi",
+    "口岸": "port",
+    "口岸人员": "port",
+    "医务": "medical",
+    "医务人员": "medical",
+    "租户": "tenant",
+    "租客": "tenant",
+    "流动人口": "tenant",
 }
 EMPTY_WORDS = frozenset({"", "无", "-", "--", "/", "—", "否", "暂无", "none", "无此项"})
 
 # -- health management status -----------------------------------------------------------
-HEALTH_STATUSES = ("none", "central_isolation", "home_isolation", "home_monitoring",
-                   "daily_monitoring", "released")
+HEALTH_STATUSES = (
+    "none",
+    "central_isolation",
+    "home_isolation",
+    "home_monitoring",
+    "daily_monitoring",
+    "released",
+)
 HOME_STATUSES = ("home_isolation", "home_monitoring")  # the gate alerts when these leave
 STATUS_LABELS = {
-    "集中隔离": "central_isolation", "集中隔离医学观察": "central_isolation",
-    "居家隔离": "home_isolation", "居家隔离医学观察": "home_isolation",
+    "集中隔离": "central_isolation",
+    "集中隔离医学观察": "central_isolation",
+    "居家隔离": "home_isolation",
+    "居家隔离医学观察": "home_isolation",
     "居家医学观察": "home_isolation",
-    "居家健康监测": "home_monitoring", "居家监测": "home_monitoring",
-    "日常健康监测": "daily_monitoring", "自我健康监测": "daily_monitoring",
-    "解除": "released", "已解除": "released", "解除隔离": "released", "期满解除": "released",
+    "居家健康监测": "home_monitoring",
+    "居家监测": "home_monitoring",
+    "日常健康监测": "daily_monitoring",
+    "自我健康监测": "daily_monitoring",
+    "解除": "released",
+    "已解除": "released",
+    "解除隔离": "released",
+    "期满解除": "released",
 }
 
 FOUND_VIA = ("grid_screening", "big_data", "scan", "mutual_check", "self_report", "other")
-FOUND_VIA_LABELS = {"网格排查": "grid_screening", "入户排查": "grid_screening",
-                    "大数据": "big_data", "大数据推送": "big_data", "扫码": "scan",
-                    "居民互查": "mutual_check", "主动报备": "self_report", "自主申报": "self_report",
-                    "其他": "other"}
+FOUND_VIA_LABELS = {
+    "网格排查": "grid_screening",
+    "入户排查": "grid_screening",
+    "大数据": "big_data",
+    "大数据推送": "big_data",
+    "扫码": "scan",
+    "居民互查": "mutual_check",
+    "主动报备": "self_report",
+    "自主申报": "self_report",
+    "其他": "other",
+}
 
 # -- visits ---------------------------------------------------------------------------
 VISIT_OUTCOMES = ("seen", "nobody_home", "refused")
 SYMPTOMS = ("fever", "dry_cough", "fatigue", "diarrhoea", "cough", "chest_tightness")
-SYMPTOM_LABELS = {"发热": "fever", "干咳": "dry_cough", "乏力": "fatigue", "腹泻": "diarrhoea",
-                  "咳嗽": "cough", "胸闷": "chest_tightness"}
+SYMPTOM_LABELS = {
+    "发热": "fever",
+    "干咳": "dry_cough",
+    "乏力": "fatigue",
+    "腹泻": "diarrhoea",
+    "咳嗽": "cough",
+    "胸闷": "chest_tightness",
+}
 
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
 
@@ -135,13 +212,16 @@ def parse_found_via(text: str) -> str | None:
 
 def address_key(community: str, building: str, unit: str, room: str) -> str:
     """One household per normalised address: '3栋' and '3' are the same building."""
+
     def norm(v: str, suffixes: str) -> str:
         v = clean_text(v).replace(" ", "").upper()
         if suffixes and len(v) > 1:
             v = re.sub(rf"(号楼|[{suffixes}])$", "", v)
         return v
-    return "|".join((norm(community, ""), norm(building, "栋幢楼号"), norm(unit, "单元"),
-                     norm(room, "室号户")))
+
+    return "|".join(
+        (norm(community, ""), norm(building, "栋幢楼号"), norm(unit, "单元"), norm(room, "室号户"))
+    )
 
 
 @dataclass(frozen=True)

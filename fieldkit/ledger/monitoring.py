@@ -54,8 +54,10 @@ class Monitoring:
     # -- windows ------------------------------------------------------------------------------
     def windows(self) -> dict[str, tuple[time, time]]:
         m = self._s.settings.monitoring
-        return {"morning": parse_window(m.morning_window),
-                "evening": parse_window(m.evening_window)}
+        return {
+            "morning": parse_window(m.morning_window),
+            "evening": parse_window(m.evening_window),
+        }
 
     def slot_for(self, ts: datetime) -> str:
         """The window a reading belongs to: the one it falls in, else the nearer one."""
@@ -83,7 +85,9 @@ class Monitoring:
             "JOIN households h ON h.id = m.household_id WHERE m.removed = 0 AND "
             f"m.health_status IN ({', '.join('?' * len(HOME_STATUSES))}) AND "
             "(m.status_start IS NULL OR m.status_start <= ?) "
-            "ORDER BY h.building, h.unit, h.sort_key", [*HOME_STATUSES, today])
+            "ORDER BY h.building, h.unit, h.sort_key",
+            [*HOME_STATUSES, today],
+        )
 
     @staticmethod
     def _place(r: dict[str, Any]) -> str:
@@ -94,9 +98,13 @@ class Monitoring:
         now = (now or now_local()).astimezone()
         today = now.date()
         rows = self.monitored(today.isoformat())
-        taken = {(r["member_id"], r["slot"]): r["temperature"] for r in self._s.g.query(
-            "SELECT member_id, slot, temperature FROM readings WHERE day = ? ORDER BY ts",
-            [today.isoformat()])}
+        taken = {
+            (r["member_id"], r["slot"]): r["temperature"]
+            for r in self._s.g.query(
+                "SELECT member_id, slot, temperature FROM readings WHERE day = ? ORDER BY ts",
+                [today.isoformat()],
+            )
+        }
         out = []
         for r in rows:
             if r["status_end"] and r["status_end"] < today.isoformat():
@@ -109,30 +117,54 @@ class Monitoring:
                     state = "done"
                 else:
                     state = "due" if now <= end else "overdue"
-                out.append(DueItem(r["id"], r["household_id"], self._place(r), r["name_masked"],
-                                   r["id_masked"], r["health_status"], r["status_end"], slot,
-                                   state, taken.get((r["id"], slot))))
+                out.append(
+                    DueItem(
+                        r["id"],
+                        r["household_id"],
+                        self._place(r),
+                        r["name_masked"],
+                        r["id_masked"],
+                        r["health_status"],
+                        r["status_end"],
+                        slot,
+                        state,
+                        taken.get((r["id"], slot)),
+                    )
+                )
         order = {"overdue": 0, "due": 1, "done": 2}
         return sorted(out, key=lambda d: (order[d.state], d.place, SLOTS.index(d.slot)))
 
     def ending(self, today: str | None = None) -> list[dict[str, Any]]:
         """Members whose planned end date has come: they wait for a supervisor's release."""
         today = today or now_local().date().isoformat()
-        return [r | {"place": self._place(r)} for r in self.monitored(today)
-                if r["status_end"] and r["status_end"] <= today]
+        return [
+            r | {"place": self._place(r)}
+            for r in self.monitored(today)
+            if r["status_end"] and r["status_end"] <= today
+        ]
 
     # -- readings -----------------------------------------------------------------------------
-    def record_reading(self, member_id: str, temperature: float | None, *,
-                       symptoms: list[str] = (), measured_by: str = "doctor",
-                       slot: str | None = None, notes: str | None = None,
-                       ts: datetime | None = None) -> dict[str, Any]:
+    def record_reading(
+        self,
+        member_id: str,
+        temperature: float | None,
+        *,
+        symptoms: list[str] = (),
+        measured_by: str = "doctor",
+        slot: str | None = None,
+        notes: str | None = None,
+        ts: datetime | None = None,
+    ) -> dict[str, Any]:
         """Store one reading; an abnormal one (fever or a symptom) raises a referral alert."""
         s = self._s
         operator = s.require_operator().name
         rules = s.settings.rules
         if temperature is None and not symptoms:
             raise InputError("a reading needs a temperature (or the symptoms seen)")
-        if temperature is not None and not rules.temperature_min <= temperature <= rules.temperature_max:
+        if (
+            temperature is not None
+            and not rules.temperature_min <= temperature <= rules.temperature_max
+        ):
             raise InputError(f"temperature {temperature} °C is not plausible: measure again")
         bad = [x for x in symptoms if x not in SYMPTOMS]
         if bad:
@@ -145,52 +177,105 @@ class Monitoring:
         slot = slot or self.slot_for(ts)
         if slot not in SLOTS:
             raise InputError(f"slot must be morning or evening, not {slot!r}")
-        abnormal = (temperature is not None and temperature >= rules.fever_threshold) or bool(symptoms)
+        abnormal = (temperature is not None and temperature >= rules.fever_threshold) or bool(
+            symptoms
+        )
         rid = str(uuid.uuid4())
-        row = {"id": rid, "ts": _iso(ts), "day": ts.date().isoformat(),
-               "checkpoint": s.settings.checkpoint.code, "member_id": member_id, "slot": slot,
-               "temperature": temperature, "symptoms": json.dumps(list(symptoms)),
-               "measured_by": measured_by, "abnormal": int(abnormal), "operator": operator,
-               "notes_enc": s.cipher.encrypt(rid, "notes", notes or None)}
+        row = {
+            "id": rid,
+            "ts": _iso(ts),
+            "day": ts.date().isoformat(),
+            "checkpoint": s.settings.checkpoint.code,
+            "member_id": member_id,
+            "slot": slot,
+            "temperature": temperature,
+            "symptoms": json.dumps(list(symptoms)),
+            "measured_by": measured_by,
+            "abnormal": int(abnormal),
+            "operator": operator,
+            "notes_enc": s.cipher.encrypt(rid, "notes", notes or None),
+        }
         alert_id = None
         with s.g.tx() as db:
-            db.execute(f"INSERT INTO readings({', '.join(row)}) VALUES "
-                       f"({', '.join('?' * len(row))})", list(row.values()))
+            db.execute(
+                f"INSERT INTO readings({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
             if abnormal:
-                alert_id = self._alert(db, member_id, "referral", ts, slot=slot, reading_id=rid,
-                                       detail={"temperature": temperature,
-                                               "symptoms": list(symptoms),
-                                               "threshold": rules.fever_threshold,
-                                               "call": rules.emergency_number})
+                alert_id = self._alert(
+                    db,
+                    member_id,
+                    "referral",
+                    ts,
+                    slot=slot,
+                    reading_id=rid,
+                    detail={
+                        "temperature": temperature,
+                        "symptoms": list(symptoms),
+                        "threshold": rules.fever_threshold,
+                        "call": rules.emergency_number,
+                    },
+                )
         return {k: v for k, v in row.items() if k != "notes_enc"} | {
-            "symptoms": list(symptoms), "abnormal": abnormal, "alert_id": alert_id}
+            "symptoms": list(symptoms),
+            "abnormal": abnormal,
+            "alert_id": alert_id,
+        }
 
     def readings(self, member_id: str, limit: int = 60) -> list[dict[str, Any]]:
-        rows = self._s.g.query("SELECT * FROM readings WHERE member_id = ? ORDER BY ts DESC "
-                               "LIMIT ?", [member_id, limit])
-        return [{k: v for k, v in r.items() if k != "notes_enc"}
-                | {"symptoms": json.loads(r["symptoms"])} for r in rows]
+        rows = self._s.g.query(
+            "SELECT * FROM readings WHERE member_id = ? ORDER BY ts DESC LIMIT ?",
+            [member_id, limit],
+        )
+        return [
+            {k: v for k, v in r.items() if k != "notes_enc"}
+            | {"symptoms": json.loads(r["symptoms"])}
+            for r in rows
+        ]
 
     def reading_body(self, r: dict[str, Any]) -> dict[str, Any]:
         """The reading as it goes to the town server. Only what the reading row holds, so its
         content hash never changes (the person is linked by ``member_id``; the member's own
         ``ledger_edit`` events carry the ID number)."""
-        body = {k: v for k, v in r.items() if not k.endswith("_enc") and k not in
-                ("sync_state", "sync_reason", "synced_at", "batch_id")}
+        body = {
+            k: v
+            for k, v in r.items()
+            if not k.endswith("_enc")
+            and k not in ("sync_state", "sync_reason", "synced_at", "batch_id")
+        }
         body["symptoms"] = json.loads(r["symptoms"])
         body["notes"] = self._s.cipher.decrypt(r["id"], "notes", r.get("notes_enc"))
         return body
 
     # -- alerts -------------------------------------------------------------------------------
-    def _alert(self, db, member_id: str, kind: str, ts: datetime, *, slot: str | None = None,
-               reading_id: str | None = None, detail: dict[str, Any] | None = None,
-               day: str | None = None) -> str | None:
+    def _alert(
+        self,
+        db,
+        member_id: str,
+        kind: str,
+        ts: datetime,
+        *,
+        slot: str | None = None,
+        reading_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+        day: str | None = None,
+    ) -> str | None:
         aid = str(uuid.uuid4())
         cur = db.execute(
             "INSERT OR IGNORE INTO monitoring_alerts(id, ts, day, checkpoint, member_id, kind, "
             "slot, reading_id, detail) VALUES (?,?,?,?,?,?,?,?,?)",
-            [aid, _iso(ts), day or ts.date().isoformat(), self._s.settings.checkpoint.code,
-             member_id, kind, slot, reading_id, json.dumps(detail or {}, ensure_ascii=False)])
+            [
+                aid,
+                _iso(ts),
+                day or ts.date().isoformat(),
+                self._s.settings.checkpoint.code,
+                member_id,
+                kind,
+                slot,
+                reading_id,
+                json.dumps(detail or {}, ensure_ascii=False),
+            ],
+        )
         return aid if cur.rowcount else None
 
     def check_missed(self, now: datetime | None = None) -> int:
@@ -202,8 +287,12 @@ class Monitoring:
         if not members:
             return 0
         first = today - timedelta(days=MISSED_LOOKBACK_DAYS)
-        taken = {(r["member_id"], r["day"], r["slot"]) for r in s.g.query(
-            "SELECT member_id, day, slot FROM readings WHERE day >= ?", [first.isoformat()])}
+        taken = {
+            (r["member_id"], r["day"], r["slot"])
+            for r in s.g.query(
+                "SELECT member_id, day, slot FROM readings WHERE day >= ?", [first.isoformat()]
+            )
+        }
         new = 0
         with s.g.tx() as db:
             for m in members:
@@ -214,9 +303,15 @@ class Monitoring:
                     for slot in SLOTS:
                         _, closes = self._window_dt(day, slot, now.tzinfo)
                         missed = closes < now and (m["id"], day.isoformat(), slot) not in taken
-                        if missed and self._alert(db, m["id"], "missed", now, slot=slot,
-                                                  day=day.isoformat(),
-                                                  detail={"window": slot, "day": day.isoformat()}):
+                        if missed and self._alert(
+                            db,
+                            m["id"],
+                            "missed",
+                            now,
+                            slot=slot,
+                            day=day.isoformat(),
+                            detail={"window": slot, "day": day.isoformat()},
+                        ):
                             new += 1
                     day += timedelta(days=1)
         return new
@@ -228,33 +323,53 @@ class Monitoring:
             f"FROM monitoring_alerts a JOIN members m ON m.id = a.member_id "
             f"JOIN households h ON h.id = m.household_id {where} "
             f"ORDER BY a.kind = 'referral' DESC, a.day DESC, a.slot = 'evening' DESC, a.ts DESC, "
-            f"h.building, h.unit, h.sort_key LIMIT ?", [limit])
+            f"h.building, h.unit, h.sort_key LIMIT ?",
+            [limit],
+        )
         return [r | {"detail": json.loads(r["detail"]), "place": self._place(r)} for r in rows]
 
     def acknowledge(self, alert_id: str, note: str | None = None) -> None:
         s = self._s
         op = s.require_operator().name
         with s.g.tx() as db:
-            cur = db.execute("UPDATE monitoring_alerts SET acknowledged_by = ?, acknowledged_at = ? "
-                             "WHERE id = ? AND acknowledged_at IS NULL",
-                             [op, _iso(now_local()), alert_id])
+            cur = db.execute(
+                "UPDATE monitoring_alerts SET acknowledged_by = ?, acknowledged_at = ? "
+                "WHERE id = ? AND acknowledged_at IS NULL",
+                [op, _iso(now_local()), alert_id],
+            )
             if not cur.rowcount:
                 raise InputError(f"no open alert {alert_id}")
-            s.audit.append("alert_ack", op, {"monitoring_alert": alert_id,
-                                             "note": bool(note)})
+            s.audit.append("alert_ack", op, {"monitoring_alert": alert_id, "note": bool(note)})
 
     def alert_body(self, r: dict[str, Any]) -> dict[str, Any]:
         """The alert as raised; acknowledging it later is local (and audited), so the content
         hash stays the same."""
-        body = {k: v for k, v in r.items() if k not in
-                ("sync_state", "sync_reason", "synced_at", "batch_id", "acknowledged_by",
-                 "acknowledged_at")}
+        body = {
+            k: v
+            for k, v in r.items()
+            if k
+            not in (
+                "sync_state",
+                "sync_reason",
+                "synced_at",
+                "batch_id",
+                "acknowledged_by",
+                "acknowledged_at",
+            )
+        }
         body["detail"] = json.loads(r["detail"])
         return body
 
     # -- release (期满解除) ---------------------------------------------------------------------
-    def release(self, member_id: str, supervisor: str, pin: str, *,
-                early_reason: str | None = None, today: str | None = None) -> None:
+    def release(
+        self,
+        member_id: str,
+        supervisor: str,
+        pin: str,
+        *,
+        early_reason: str | None = None,
+        today: str | None = None,
+    ) -> None:
         """End home isolation/monitoring (or central isolation, daily monitoring). Needs a supervisor's PIN; before the planned end date
         also a reason. Clears the gate's alert for this person; audited."""
         s = self._s
@@ -263,25 +378,40 @@ class Monitoring:
         if member is None:
             raise InputError(f"no member {member_id}")
         if member.health_status not in RELEASABLE:
-            raise InputError("this person is not under home isolation or monitoring (nor "
-                             "central isolation or daily monitoring): nothing to release")
+            raise InputError(
+                "this person is not under home isolation or monitoring (nor "
+                "central isolation or daily monitoring): nothing to release"
+            )
         confirmer = s.keyring.verify_pin(supervisor, pin)
         if not confirmer.is_supervisor:
-            raise PermissionDenied(f"{supervisor} is not a supervisor: release needs a "
-                                   "supervisor's PIN")
+            raise PermissionDenied(
+                f"{supervisor} is not a supervisor: release needs a supervisor's PIN"
+            )
         today = today or now_local().date().isoformat()
         early = bool(member.status_end and today < member.status_end)
         if early and not (early_reason or "").strip():
-            raise InputError(f"the planned end is {member.status_end}: releasing earlier "
-                             "needs a reason")
+            raise InputError(
+                f"the planned end is {member.status_end}: releasing earlier needs a reason"
+            )
         with s.g.tx():
-            s.ledger.save_member(member.household_id, {"health_status": "released",
-                                                       "status_end": today},
-                                 member_id=member_id, source="release")
-            s.audit.append("monitoring_release", op, {
-                "member": member_id, "confirmed_by": confirmer.name, "from": member.health_status,
-                "planned_end": member.status_end, "early": early,
-                "reason": (early_reason or "").strip() or None})
+            s.ledger.save_member(
+                member.household_id,
+                {"health_status": "released", "status_end": today},
+                member_id=member_id,
+                source="release",
+            )
+            s.audit.append(
+                "monitoring_release",
+                op,
+                {
+                    "member": member_id,
+                    "confirmed_by": confirmer.name,
+                    "from": member.health_status,
+                    "planned_end": member.status_end,
+                    "early": early,
+                    "reason": (early_reason or "").strip() or None,
+                },
+            )
 
     # -- the monitoring ledger (居家监测台账) ----------------------------------------------------
     def ledger_rows(self, since: str | None = None) -> list[dict[str, Any]]:
@@ -290,11 +420,13 @@ class Monitoring:
             "SELECT m.*, h.building, h.unit, h.room, h.grid FROM members m JOIN households h "
             "ON h.id = m.household_id WHERE m.health_status IN ('home_isolation', "
             "'home_monitoring') OR m.id IN (SELECT member_id FROM readings) "
-            "ORDER BY h.building, h.unit, h.sort_key")
+            "ORDER BY h.building, h.unit, h.sort_key"
+        )
         readings = {}
-        for r in self._s.g.query("SELECT member_id, day, slot, temperature, symptoms, abnormal "
-                                 "FROM readings WHERE day >= ? ORDER BY ts",
-                                 [since or "0000-00-00"]):
+        for r in self._s.g.query(
+            "SELECT member_id, day, slot, temperature, symptoms, abnormal "
+            "FROM readings WHERE day >= ? ORDER BY ts",
+            [since or "0000-00-00"],
+        ):
             readings.setdefault(r["member_id"], []).append(r)
-        return [r | {"readings": readings.get(r["id"], []), "place": self._place(r)}
-                for r in rows]
+        return [r | {"readings": readings.get(r["id"], []), "place": self._place(r)} for r in rows]

@@ -58,8 +58,11 @@ def _first_sheet(z: zipfile.ZipFile) -> tuple[str, bool]:
         for _, el in iterparse(fh):
             if el.tag == f"{PKG_REL}Relationship" and el.get("Id") == sheet_rid:
                 target = el.get("Target", "")
-                path = target.lstrip("/") if target.startswith("/") else \
-                    posixpath.normpath(posixpath.join("xl", target))
+                path = (
+                    target.lstrip("/")
+                    if target.startswith("/")
+                    else posixpath.normpath(posixpath.join("xl", target))
+                )
                 return path, date1904
     raise XlsxError("the first sheet is missing from the workbook")
 
@@ -91,8 +94,11 @@ def _date_styles(z: zipfile.ZipFile) -> set[int]:
                 custom[int(el.get("numFmtId", "0"))] = el.get("formatCode", "")
             elif event == "end" and el.tag == f"{NS}xf" and in_cell_xfs:
                 xfs.append(int(el.get("numFmtId", "0")))
-    return {i for i, fmt in enumerate(xfs)
-            if fmt in _DATE_IDS or (fmt in custom and _is_date_format(custom[fmt]))}
+    return {
+        i
+        for i, fmt in enumerate(xfs)
+        if fmt in _DATE_IDS or (fmt in custom and _is_date_format(custom[fmt]))
+    }
 
 
 def _number(text: str) -> int | float:
@@ -101,7 +107,9 @@ def _number(text: str) -> int | float:
     return float(text)
 
 
-def read_first_sheet(source: str | IO[bytes]) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]]:
+def read_first_sheet(
+    source: str | IO[bytes],
+) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]]:
     """(rows of values, merged ranges as 0-based (min_row, min_col, max_row, max_col))."""
     try:
         with zipfile.ZipFile(source) as z:
@@ -153,9 +161,21 @@ def read_first_sheet(source: str | IO[bytes]) -> tuple[list[list[Any]], list[tup
                     elif tag == f"{NS}mergeCell":
                         a, _, b = el.get("ref", "").partition(":")
                         ma, mb = _REF.match(a), _REF.match(b or a)
-                        merged.append((int(ma.group(2)) - 1, _col(ma.group(1)),
-                                       int(mb.group(2)) - 1, _col(mb.group(1))))
+                        merged.append(
+                            (
+                                int(ma.group(2)) - 1,
+                                _col(ma.group(1)),
+                                int(mb.group(2)) - 1,
+                                _col(mb.group(1)),
+                            )
+                        )
             return rows, merged
-    except (zipfile.BadZipFile, KeyError, ParseError, ValueError, IndexError,
-            AttributeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        ParseError,
+        ValueError,
+        IndexError,
+        AttributeError,
+    ) as exc:
         raise XlsxError(str(exc) or type(exc).__name__) from None

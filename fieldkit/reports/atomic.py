@@ -40,12 +40,14 @@ _REASONS = {
 
 def describe(exc: OSError, path: Path, lang: str) -> ExportError:
     key = _REASONS.get(exc.errno or 0, "export.error.other")
-    return ExportError(t(key, lang, path=str(path), folder=str(path.parent),
-                         why=exc.strerror or str(exc)))
+    return ExportError(
+        t(key, lang, path=str(path), folder=str(path.parent), why=exc.strerror or str(exc))
+    )
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *,
-                 lang: str = "zh") -> int:
+def write_atomic(
+    path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *, lang: str = "zh"
+) -> int:
     """Call ``write(fh)`` on a temporary file next to ``path`` and rename it into place.
 
     Returns the size written. Raises :class:`ExportError` for any file-system trouble.
@@ -54,8 +56,9 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     if target.is_dir():
         raise describe(OSError(errno.EISDIR, os.strerror(errno.EISDIR)), target, lang)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                        dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        )
     except OSError as exc:
         raise describe(exc, target, lang) from None
     tmp = Path(tmp_name)

@@ -18,8 +18,16 @@ if TYPE_CHECKING:
     from ..store import Store
 
 # Reasons whose presence makes a day "not zero" (零报告 means: nothing of these to report).
-ABNORMAL_KEYS = ("referred", "fever", "red", "yellow", "keyperson_hits", "isolation_leaving",
-                 "positive_tests", "readings_missed")
+ABNORMAL_KEYS = (
+    "referred",
+    "fever",
+    "red",
+    "yellow",
+    "keyperson_hits",
+    "isolation_leaving",
+    "positive_tests",
+    "readings_missed",
+)
 
 
 def now_iso() -> str:
@@ -129,8 +137,11 @@ class DailyReport:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(zero_report=self.zero_report, nothing_recorded=self.nothing_recorded,
-                 abnormal=self.abnormal)
+        d.update(
+            zero_report=self.zero_report,
+            nothing_recorded=self.nothing_recorded,
+            abnormal=self.abnormal,
+        )
         return d
 
 
@@ -152,6 +163,7 @@ class CategoryTotals:
 
 # -- counting ---------------------------------------------------------------------------------
 
+
 def _reasons(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         try:
@@ -167,7 +179,9 @@ def count_gate(store: Store, where: str, params: list[Any]) -> GateCounts:
     threshold = store.settings.rules.fever_threshold
     rows = store.g.query(
         f"SELECT direction, decision, code_colour, temperature, temperature_skipped, "
-        f"test_result, reasons FROM passages p WHERE p.superseded = 0 AND ({where})", params)
+        f"test_result, reasons FROM passages p WHERE p.superseded = 0 AND ({where})",
+        params,
+    )
     for r in rows:
         c.total += 1
         decision = r["decision"]
@@ -197,7 +211,8 @@ def count_gate(store: Store, where: str, params: list[Any]) -> GateCounts:
         c.keyperson_hits += "keyperson_hit" in codes
         c.isolation_leaving += "home_isolation_leaving" in codes
     vrows = store.g.query(
-        f"SELECT direction, decision FROM vehicle_passages p WHERE ({where})", params)
+        f"SELECT direction, decision FROM vehicle_passages p WHERE ({where})", params
+    )
     for v in vrows:
         c.vehicles += 1
         if v["direction"] == "in":
@@ -212,11 +227,16 @@ def inside_at(store: Store, when: str | None) -> int:
     """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
     if when is None:
         return store.passages.inside_now()
-    return store.g.scalar(
-        "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
-        "p.superseded=0 AND julianday(p.ts) <= julianday(?) AND NOT EXISTS (SELECT 1 FROM "
-        "passages x WHERE x.entry_id = p.id AND x.superseded = 0 AND "
-        "julianday(x.ts) <= julianday(?))", [when, when]) or 0
+    return (
+        store.g.scalar(
+            "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
+            "p.superseded=0 AND julianday(p.ts) <= julianday(?) AND NOT EXISTS (SELECT 1 FROM "
+            "passages x WHERE x.entry_id = p.id AND x.superseded = 0 AND "
+            "julianday(x.ts) <= julianday(?))",
+            [when, when],
+        )
+        or 0
+    )
 
 
 def unsynced(store: Store) -> dict[str, int]:
@@ -229,24 +249,32 @@ def open_alerts(store: Store, where: str, params: list[Any]) -> list[OpenAlert]:
     out = []
     for r in store.g.query(
         f"SELECT id, ts, name_masked, id_masked, decision, reasons FROM passages p "
-        f"WHERE p.superseded = 0 AND p.alerts_ack IS NULL AND ({where}) ORDER BY p.ts", params):
+        f"WHERE p.superseded = 0 AND p.alerts_ack IS NULL AND ({where}) ORDER BY p.ts",
+        params,
+    ):
         codes = [x["code"] for x in _reasons(r["reasons"]) if x.get("alert")]
         if codes:
-            out.append(OpenAlert(r["id"], r["ts"], r["name_masked"], r["id_masked"],
-                                 r["decision"], codes))
+            out.append(
+                OpenAlert(r["id"], r["ts"], r["name_masked"], r["id_masked"], r["decision"], codes)
+            )
     return out
 
 
 # -- reports ----------------------------------------------------------------------------------
 
+
 def _shift_row(store: Store, shift_id: str | None) -> dict[str, Any]:
     from ..errors import InputError
 
     if shift_id:
-        rows = store.g.query("SELECT * FROM shifts WHERE id = ? OR id LIKE ? "
-                             "ORDER BY opened_at DESC", [shift_id, f"{shift_id}%"])
+        rows = store.g.query(
+            "SELECT * FROM shifts WHERE id = ? OR id LIKE ? ORDER BY opened_at DESC",
+            [shift_id, f"{shift_id}%"],
+        )
         if not rows:
-            raise InputError(f"no shift {shift_id!r}: `fieldkit report shift` lists the current one")
+            raise InputError(
+                f"no shift {shift_id!r}: `fieldkit report shift` lists the current one"
+            )
         if len(rows) > 1:
             raise InputError(f"shift id {shift_id!r} is ambiguous: give more characters")
         return rows[0]
@@ -273,23 +301,46 @@ def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
     closed_at = row["closed_at"]
     at_open = inside_at(store, row["opened_at"])
     now_inside = inside_at(store, closed_at)
-    unmatched = store.g.scalar(
-        "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'out' AND "
-        "p.decision = 'admit' AND p.superseded = 0 AND p.entry_id IS NULL", [sid]) or 0
+    unmatched = (
+        store.g.scalar(
+            "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'out' AND "
+            "p.decision = 'admit' AND p.superseded = 0 AND p.entry_id IS NULL",
+            [sid],
+        )
+        or 0
+    )
     expected = at_open + counts.entries - counts.exits
-    rec = Reconciliation(at_open, counts.entries, counts.exits, expected, now_inside, unmatched,
-                         now_inside - expected)
+    rec = Reconciliation(
+        at_open,
+        counts.entries,
+        counts.exits,
+        expected,
+        now_inside,
+        unmatched,
+        now_inside - expected,
+    )
     meta = shift_meta(row)
     previous = None
     if meta.get("handover_from"):
-        prev = store.g.query("SELECT id, closed_at, closed_by, handover_note FROM shifts "
-                             "WHERE id = ?", [meta["handover_from"]])
+        prev = store.g.query(
+            "SELECT id, closed_at, closed_by, handover_note FROM shifts WHERE id = ?",
+            [meta["handover_from"]],
+        )
         previous = prev[0] if prev else None
     return ShiftSummary(
-        shift_id=sid, opened_at=row["opened_at"], opened_by=row["opened_by"],
-        closed_at=closed_at, closed_by=row["closed_by"], handover_note=row["handover_note"],
-        open_note=meta.get("open_note"), counts=counts, reconciliation=rec,
-        open_alerts=open_alerts(store, where, params), unsynced=unsynced(store), previous=previous)
+        shift_id=sid,
+        opened_at=row["opened_at"],
+        opened_by=row["opened_by"],
+        closed_at=closed_at,
+        closed_by=row["closed_by"],
+        handover_note=row["handover_note"],
+        open_note=meta.get("open_note"),
+        counts=counts,
+        reconciliation=rec,
+        open_alerts=open_alerts(store, where, params),
+        unsynced=unsynced(store),
+        previous=previous,
+    )
 
 
 def _day(value: date | str) -> str:
@@ -304,10 +355,16 @@ def daily_report(store: Store, day: date | str) -> DailyReport:
     end_of_day = datetime.fromisoformat(f"{d}T23:59:59.999").astimezone().isoformat()
     cp = store.settings.checkpoint
     return DailyReport(
-        day=d, checkpoint_name=cp.name, checkpoint_code=cp.code, counts=counts,
-        households_visited=ledger.households_visited, readings_missed=ledger.readings_missed,
-        ledger_available=ledger.available, inside_at_end=inside_at(store, end_of_day),
-        unsynced=unsynced(store))
+        day=d,
+        checkpoint_name=cp.name,
+        checkpoint_code=cp.code,
+        counts=counts,
+        households_visited=ledger.households_visited,
+        readings_missed=ledger.readings_missed,
+        ledger_available=ledger.available,
+        inside_at_end=inside_at(store, end_of_day),
+        unsynced=unsynced(store),
+    )
 
 
 def category_totals(store: Store, as_of: date | str) -> CategoryTotals:
@@ -318,27 +375,41 @@ def category_totals(store: Store, as_of: date | str) -> CategoryTotals:
     for r in store.g.query(
         "SELECT category, count(*) AS n, count(DISTINCT id_hash) AS persons, "
         "sum(id_hash IS NULL) AS anonymous FROM passages WHERE superseded = 0 AND day <= ? "
-        "GROUP BY category ORDER BY category", [d]):
+        "GROUP BY category ORDER BY category",
+        [d],
+    ):
         passages[r["category"]] = r["n"]
         # People without an ID number cannot be told apart: each passage counts as one person.
         persons[r["category"]] = r["persons"] + (r["anonymous"] or 0)
     hits: dict[str, int] = {}
-    for r in store.g.query("SELECT reasons FROM passages WHERE superseded = 0 AND day <= ? AND "
-                           "reasons LIKE '%keyperson_hit%'", [d]):
+    for r in store.g.query(
+        "SELECT reasons FROM passages WHERE superseded = 0 AND day <= ? AND "
+        "reasons LIKE '%keyperson_hit%'",
+        [d],
+    ):
         for x in _reasons(r["reasons"]):
             if x.get("code") == "keyperson_hit":
                 cat = (x.get("params") or {}).get("category") or "?"
                 hits[cat] = hits.get(cat, 0) + 1
     observation: dict[str, int] = {}
-    for r in store.g.query("SELECT status, count(*) AS n FROM isolation_index WHERE end_date IS "
-                           "NULL OR end_date >= ? GROUP BY status ORDER BY status", [d]):
+    for r in store.g.query(
+        "SELECT status, count(*) AS n FROM isolation_index WHERE end_date IS "
+        "NULL OR end_date >= ? GROUP BY status ORDER BY status",
+        [d],
+    ):
         observation[r["status"]] = r["n"]
-    return CategoryTotals(as_of=d, persons_by_category=persons, passages_by_category=passages,
-                          keyperson_hits=hits, under_observation=observation,
-                          ledger=ledger_data.category_totals(store, d))
+    return CategoryTotals(
+        as_of=d,
+        persons_by_category=persons,
+        passages_by_category=passages,
+        keyperson_hits=hits,
+        under_observation=observation,
+        ledger=ledger_data.category_totals(store, d),
+    )
 
 
 # -- chart data -------------------------------------------------------------------------------
+
 
 @dataclass
 class HourlySeries:
@@ -356,11 +427,11 @@ class TemperatureHistogram:
 
     @property
     def below(self) -> list[int]:
-        return [n if not f else 0 for n, f in zip(self.counts, self.fever)]
+        return [n if not f else 0 for n, f in zip(self.counts, self.fever, strict=False)]
 
     @property
     def above(self) -> list[int]:
-        return [n if f else 0 for n, f in zip(self.counts, self.fever)]
+        return [n if f else 0 for n, f in zip(self.counts, self.fever, strict=False)]
 
 
 def _scope(day: str | None, shift_id: str | None) -> tuple[str, list[Any]]:
@@ -376,13 +447,16 @@ def hourly(store: Store, *, day: str | None = None, shift_id: str | None = None)
     ins, outs = [0] * 24, [0] * 24
     for r in store.g.query(
         f"SELECT CAST(substr(p.ts, 12, 2) AS INTEGER) AS h, p.direction, count(*) AS n "
-        f"FROM passages p WHERE p.superseded = 0 AND ({where}) GROUP BY h, p.direction", params):
+        f"FROM passages p WHERE p.superseded = 0 AND ({where}) GROUP BY h, p.direction",
+        params,
+    ):
         (ins if r["direction"] == "in" else outs)[r["h"]] += r["n"]
     return HourlySeries(list(range(24)), ins, outs)
 
 
-def temperature_histogram(store: Store, *, day: str | None = None,
-                          shift_id: str | None = None) -> TemperatureHistogram:
+def temperature_histogram(
+    store: Store, *, day: str | None = None, shift_id: str | None = None
+) -> TemperatureHistogram:
     """0.1 °C bins from 35.5 °C to a little above the threshold; the ends collect the rest.
 
     Bins are counted in tenths of a degree (integers), so the threshold falls exactly on a bin
@@ -394,9 +468,12 @@ def temperature_histogram(store: Store, *, day: str | None = None,
     tenths = list(range(lo, hi))
     counts = [0] * (len(tenths) + 2)
     where, params = _scope(day, shift_id)
-    for r in store.g.query(f"SELECT CAST(round(p.temperature * 10) AS INTEGER) AS t, count(*) AS n "
-                           f"FROM passages p WHERE p.superseded = 0 AND p.temperature IS NOT NULL "
-                           f"AND ({where}) GROUP BY t", params):
+    for r in store.g.query(
+        f"SELECT CAST(round(p.temperature * 10) AS INTEGER) AS t, count(*) AS n "
+        f"FROM passages p WHERE p.superseded = 0 AND p.temperature IS NOT NULL "
+        f"AND ({where}) GROUP BY t",
+        params,
+    ):
         t = r["t"]
         idx = 0 if t < lo else len(counts) - 1 if t >= hi else t - lo + 1
         counts[idx] += r["n"]

@@ -62,13 +62,29 @@ class Document:
 
 
 LOG_COLUMNS = [
-    Column("time", "datetime"), Column("event"), Column("direction"), Column("name"),
-    Column("id_number"), Column("phone", full_only=True), Column("category"),
-    Column("temperature", "number"), Column("not_measured"), Column("code_colour"),
-    Column("test_date", "date"), Column("test_result"), Column("trip_reason"),
-    Column("plate"), Column("decision"), Column("reasons"), Column("operator"),
-    Column("confirmed_by"), Column("corrected"), Column("escort", full_only=True),
-    Column("notes", full_only=True), Column("sync_state"), Column("record_id"),
+    Column("time", "datetime"),
+    Column("event"),
+    Column("direction"),
+    Column("name"),
+    Column("id_number"),
+    Column("phone", full_only=True),
+    Column("category"),
+    Column("temperature", "number"),
+    Column("not_measured"),
+    Column("code_colour"),
+    Column("test_date", "date"),
+    Column("test_result"),
+    Column("trip_reason"),
+    Column("plate"),
+    Column("decision"),
+    Column("reasons"),
+    Column("operator"),
+    Column("confirmed_by"),
+    Column("corrected"),
+    Column("escort", full_only=True),
+    Column("notes", full_only=True),
+    Column("sync_state"),
+    Column("record_id"),
 ]
 PASSAGE_COLUMNS = [c for c in LOG_COLUMNS if c.key not in ("event", "corrected")]
 
@@ -93,50 +109,80 @@ def _reasons_text(raw: Any, lang: str) -> str:
 def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
     if full:
         clear = store.passages.decrypt_row(r)
-        name, id_number = clear.get("name") or r["name_masked"], clear.get("id_number") or r["id_masked"]
-        extra = {"phone": clear.get("phone"), "notes": clear.get("notes"),
-                 "escort": clear.get("escort")}
+        name, id_number = (
+            clear.get("name") or r["name_masked"],
+            clear.get("id_number") or r["id_masked"],
+        )
+        extra = {
+            "phone": clear.get("phone"),
+            "notes": clear.get("notes"),
+            "escort": clear.get("escort"),
+        }
     else:
         name, id_number, extra = r["name_masked"], r["id_masked"], {}
     return {
-        "time": local_datetime(r["ts"]), "event": t("export.event.person", lang),
-        "direction": _word("direction", r["direction"], lang), "name": name or "",
-        "id_number": id_number or "", "category": _word("export.category", r["category"], lang),
-        "temperature": r["temperature"], "not_measured": r["temperature_skipped"] or "",
+        "time": local_datetime(r["ts"]),
+        "event": t("export.event.person", lang),
+        "direction": _word("direction", r["direction"], lang),
+        "name": name or "",
+        "id_number": id_number or "",
+        "category": _word("export.category", r["category"], lang),
+        "temperature": r["temperature"],
+        "not_measured": r["temperature_skipped"] or "",
         "code_colour": _word("colour", r["code_colour"], lang),
         "test_date": date.fromisoformat(r["test_date"]) if r["test_date"] else None,
         "test_result": _word("export.test", r["test_result"], lang),
-        "trip_reason": r["trip_reason"] or "", "plate": r.get("plate") or "",
-        "decision": outcome_text(r["decision"], lang), "reasons": _reasons_text(r["reasons"], lang),
-        "operator": r["operator"], "confirmed_by": r["confirmed_by"] or "",
+        "trip_reason": r["trip_reason"] or "",
+        "plate": r.get("plate") or "",
+        "decision": outcome_text(r["decision"], lang),
+        "reasons": _reasons_text(r["reasons"], lang),
+        "operator": r["operator"],
+        "confirmed_by": r["confirmed_by"] or "",
         "corrected": t("export.yes", lang) if r["superseded"] else "",
-        "sync_state": _word("export.sync", r["sync_state"], lang), "record_id": r["id"], **extra,
+        "sync_state": _word("export.sync", r["sync_state"], lang),
+        "record_id": r["id"],
+        **extra,
     }
 
 
 def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
     return {
-        "time": local_datetime(r["ts"]), "event": t("export.event.vehicle", lang),
+        "time": local_datetime(r["ts"]),
+        "event": t("export.event.vehicle", lang),
         "direction": _word("direction", r["direction"], lang),
-        "category": _word("export.vehicle_kind", r["kind"], lang), "plate": r["plate"],
-        "decision": outcome_text(r["decision"], lang), "reasons": _reasons_text(r["reasons"], lang),
-        "operator": r["operator"], "sync_state": _word("export.sync", r["sync_state"], lang),
+        "category": _word("export.vehicle_kind", r["kind"], lang),
+        "plate": r["plate"],
+        "decision": outcome_text(r["decision"], lang),
+        "reasons": _reasons_text(r["reasons"], lang),
+        "operator": r["operator"],
+        "sync_state": _word("export.sync", r["sync_state"], lang),
         "record_id": r["id"],
         "notes": None,
     }
 
 
-def _passage_rows(store: Store, where: str, params: list[Any], *, include_corrected: bool,
-                  include_vehicles: bool, lang: str, full: bool,
-                  columns: list[Column]) -> list[list[Any]]:
+def _passage_rows(
+    store: Store,
+    where: str,
+    params: list[Any],
+    *,
+    include_corrected: bool,
+    include_vehicles: bool,
+    lang: str,
+    full: bool,
+    columns: list[Column],
+) -> list[list[Any]]:
     corrected = "" if include_corrected else "AND p.superseded = 0"
     rows = store.g.query(
         f"SELECT p.*, v.plate AS plate FROM passages p LEFT JOIN vehicle_passages v "
-        f"ON v.id = p.vehicle_id WHERE ({where}) {corrected} ORDER BY p.ts, p.id", params)
+        f"ON v.id = p.vehicle_id WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
+        params,
+    )
     records = [(r["ts"], _passage_values(store, r, lang, full)) for r in rows]
     if include_vehicles:
-        for v in store.g.query(f"SELECT * FROM vehicle_passages p WHERE ({where}) ORDER BY p.ts",
-                               params):
+        for v in store.g.query(
+            f"SELECT * FROM vehicle_passages p WHERE ({where}) ORDER BY p.ts", params
+        ):
             records.append((v["ts"], _vehicle_values(v, lang)))
         # Vehicles are stamped just before their occupants, so time order keeps them together.
         records.sort(key=lambda pair: pair[0])
@@ -144,14 +190,32 @@ def _passage_rows(store: Store, where: str, params: list[Any], *, include_correc
 
 
 def _counts_summary(counts: builders.GateCounts, lang: str) -> list[tuple[str, Any]]:
-    keys = ("entries", "exits", "turned_back", "denied", "referred", "fever", "green", "yellow",
-            "red", "no_code", "keyperson_hits", "isolation_leaving", "positive_tests",
-            "not_measured", "vehicles", "vehicles_in", "vehicles_out", "vehicles_refused")
+    keys = (
+        "entries",
+        "exits",
+        "turned_back",
+        "denied",
+        "referred",
+        "fever",
+        "green",
+        "yellow",
+        "red",
+        "no_code",
+        "keyperson_hits",
+        "isolation_leaving",
+        "positive_tests",
+        "not_measured",
+        "vehicles",
+        "vehicles_in",
+        "vehicles_out",
+        "vehicles_refused",
+    )
     return [(t(f"report.field.{k}", lang), getattr(counts, k)) for k in keys]
 
 
-def _head(store: Store, lang: str, full: bool, title: str, scope: str,
-          by: Any = None) -> list[tuple[str, Any]]:
+def _head(
+    store: Store, lang: str, full: bool, title: str, scope: str, by: Any = None
+) -> list[tuple[str, Any]]:
     cp = store.settings.checkpoint
     who = by or store.operator
     operator = who.name if who else ""
@@ -161,15 +225,19 @@ def _head(store: Store, lang: str, full: bool, title: str, scope: str,
         (t("export.summary.scope", lang), scope),
         (t("export.summary.generated_at", lang), datetime.now().replace(microsecond=0)),
         (t("export.summary.generated_by", lang), operator),
-        (t("export.summary.privacy", lang),
-         t("export.privacy.full" if full else "export.privacy.masked", lang)),
+        (
+            t("export.summary.privacy", lang),
+            t("export.privacy.full" if full else "export.privacy.masked", lang),
+        ),
     ]
 
 
 def _charts(store: Store, *, day: str | None = None, shift_id: str | None = None) -> ChartData:
-    return ChartData(builders.hourly(store, day=day, shift_id=shift_id),
-                     builders.temperature_histogram(store, day=day, shift_id=shift_id),
-                     ledger_data.coverage_per_building(store))
+    return ChartData(
+        builders.hourly(store, day=day, shift_id=shift_id),
+        builders.temperature_histogram(store, day=day, shift_id=shift_id),
+        ledger_data.coverage_per_building(store),
+    )
 
 
 def _day(value: date | str | None, default_today: bool) -> str | None:
@@ -182,19 +250,31 @@ def _day(value: date | str | None, default_today: bool) -> str | None:
     return parse_day(value).isoformat()
 
 
-def build_document(store: Store, kind: str, *, day: date | str | None = None,
-                   shift_id: str | None = None, full: bool = False,
-                   lang: str | None = None, by: Any = None) -> Document:
+def build_document(
+    store: Store,
+    kind: str,
+    *,
+    day: date | str | None = None,
+    shift_id: str | None = None,
+    full: bool = False,
+    lang: str | None = None,
+    by: Any = None,
+) -> Document:
     lang = lang or store.settings.ui.language
     if kind not in KINDS:
         raise InputError(f"export kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if full:
         operator = by or store.require_operator()
         if not operator.is_supervisor:
-            raise PermissionDenied(f"{operator.name} is not a supervisor: a full (unmasked) "
-                                   "export needs the supervisor's PIN")
-    columns = [c for c in (LOG_COLUMNS if kind == "shift-log" else PASSAGE_COLUMNS)
-               if full or not c.full_only]
+            raise PermissionDenied(
+                f"{operator.name} is not a supervisor: a full (unmasked) "
+                "export needs the supervisor's PIN"
+            )
+    columns = [
+        c
+        for c in (LOG_COLUMNS if kind == "shift-log" else PASSAGE_COLUMNS)
+        if full or not c.full_only
+    ]
 
     if kind == "daily":
         if shift_id:
@@ -208,17 +288,39 @@ def build_document(store: Store, kind: str, *, day: date | str | None = None,
             (t("report.field.households_visited", lang), report.households_visited),
             (t("report.field.readings_missed", lang), report.readings_missed),
             (t("report.field.inside_at_end", lang), report.inside_at_end),
-            (t("report.field.zero_report", lang),
-             t("export.yes" if report.zero_report else "export.no", lang)),
+            (
+                t("report.field.zero_report", lang),
+                t("export.yes" if report.zero_report else "export.no", lang),
+            ),
             (t("report.field.pending", lang), report.unsynced["pending"]),
         ]
         if not report.ledger_available:
             summary.append((t("report.field.ledger", lang), t("report.no_ledger", lang)))
-        table = Table("export.sheet.passages", columns, _passage_rows(
-            store, "p.day = ?", [d], include_corrected=False, include_vehicles=False, lang=lang,
-            full=full, columns=columns))
-        return Document(kind, lang, full, title, d, summary, table, _charts(store, day=d),
-                        {"day": d, "report": report.to_dict()})
+        table = Table(
+            "export.sheet.passages",
+            columns,
+            _passage_rows(
+                store,
+                "p.day = ?",
+                [d],
+                include_corrected=False,
+                include_vehicles=False,
+                lang=lang,
+                full=full,
+                columns=columns,
+            ),
+        )
+        return Document(
+            kind,
+            lang,
+            full,
+            title,
+            d,
+            summary,
+            table,
+            _charts(store, day=d),
+            {"day": d, "report": report.to_dict()},
+        )
 
     if kind == "shift-log":
         d = _day(day, False)
@@ -226,36 +328,61 @@ def build_document(store: Store, kind: str, *, day: date | str | None = None,
             where, params, scope = "p.day = ?", [d], d
             meta: dict[str, Any] = {"day": d}
             extra: list[tuple[str, Any]] = _counts_summary(
-                builders.count_gate(store, where, params), lang)
+                builders.count_gate(store, where, params), lang
+            )
         else:
             summ = builders.shift_summary(store, shift_id)
             where, params = "p.shift_id = ?", [summ.shift_id]
-            scope = t("export.scope.shift", lang, id=summ.shift_id[:8],
-                      opened=summ.opened_at[:16].replace("T", " "),
-                      closed=(summ.closed_at or "")[:16].replace("T", " ") or "…")
+            scope = t(
+                "export.scope.shift",
+                lang,
+                id=summ.shift_id[:8],
+                opened=summ.opened_at[:16].replace("T", " "),
+                closed=(summ.closed_at or "")[:16].replace("T", " ") or "…",
+            )
             meta = {"shift_id": summ.shift_id}
             rec = summ.reconciliation
-            extra = [
-                (t("report.field.opened_by", lang), summ.opened_by),
-                (t("report.field.closed_by", lang), summ.closed_by or ""),
-            ] + _counts_summary(summ.counts, lang) + [
-                (t("report.field.inside_at_open", lang), rec.inside_at_open),
-                (t("report.field.expected_inside", lang), rec.expected_inside),
-                (t("report.field.inside_now", lang), rec.inside_now),
-                (t("report.field.unmatched_exits", lang), rec.unmatched_exits),
-                (t("report.field.difference", lang), rec.difference),
-                (t("report.field.open_alerts", lang), len(summ.open_alerts)),
-                (t("report.field.pending", lang), summ.unsynced["pending"]),
-                (t("report.field.quarantined", lang), summ.unsynced["quarantined"]),
-                (t("report.field.handover_note", lang), summ.handover_note or ""),
-            ]
+            extra = (
+                [
+                    (t("report.field.opened_by", lang), summ.opened_by),
+                    (t("report.field.closed_by", lang), summ.closed_by or ""),
+                ]
+                + _counts_summary(summ.counts, lang)
+                + [
+                    (t("report.field.inside_at_open", lang), rec.inside_at_open),
+                    (t("report.field.expected_inside", lang), rec.expected_inside),
+                    (t("report.field.inside_now", lang), rec.inside_now),
+                    (t("report.field.unmatched_exits", lang), rec.unmatched_exits),
+                    (t("report.field.difference", lang), rec.difference),
+                    (t("report.field.open_alerts", lang), len(summ.open_alerts)),
+                    (t("report.field.pending", lang), summ.unsynced["pending"]),
+                    (t("report.field.quarantined", lang), summ.unsynced["quarantined"]),
+                    (t("report.field.handover_note", lang), summ.handover_note or ""),
+                ]
+            )
         title = t("export.title.shift_log", lang)
-        rows = _passage_rows(store, where, params, include_corrected=True, include_vehicles=True,
-                             lang=lang, full=full, columns=columns)
+        rows = _passage_rows(
+            store,
+            where,
+            params,
+            include_corrected=True,
+            include_vehicles=True,
+            lang=lang,
+            full=full,
+            columns=columns,
+        )
         summary = _head(store, lang, full, title, scope, by) + extra
-        return Document(kind, lang, full, title, scope, summary,
-                        Table("export.sheet.log", columns, rows),
-                        _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")), meta)
+        return Document(
+            kind,
+            lang,
+            full,
+            title,
+            scope,
+            summary,
+            Table("export.sheet.log", columns, rows),
+            _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")),
+            meta,
+        )
 
     # passages
     d = _day(day, False)
@@ -263,18 +390,38 @@ def build_document(store: Store, kind: str, *, day: date | str | None = None,
         raise InputError("give either --date or --shift, not both")
     if shift_id:
         sid = builders.shift_summary(store, shift_id).shift_id
-        where, params, scope = "p.shift_id = ?", [sid], t("export.scope.shift_short", lang,
-                                                            id=sid[:8])
+        where, params, scope = (
+            "p.shift_id = ?",
+            [sid],
+            t("export.scope.shift_short", lang, id=sid[:8]),
+        )
         meta = {"shift_id": sid}
     elif d:
         where, params, scope, meta = "p.day = ?", [d], d, {"day": d}
     else:
         where, params, scope, meta = "1 = 1", [], t("export.scope.all", lang), {}
     title = t("export.title.passages", lang)
-    rows = _passage_rows(store, where, params, include_corrected=False, include_vehicles=False,
-                         lang=lang, full=full, columns=columns)
+    rows = _passage_rows(
+        store,
+        where,
+        params,
+        include_corrected=False,
+        include_vehicles=False,
+        lang=lang,
+        full=full,
+        columns=columns,
+    )
     summary = _head(store, lang, full, title, scope, by) + _counts_summary(
-        builders.count_gate(store, where, params), lang)
-    return Document(kind, lang, full, title, scope, summary,
-                    Table("export.sheet.passages", columns, rows),
-                    _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")), meta)
+        builders.count_gate(store, where, params), lang
+    )
+    return Document(
+        kind,
+        lang,
+        full,
+        title,
+        scope,
+        summary,
+        Table("export.sheet.passages", columns, rows),
+        _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")),
+        meta,
+    )

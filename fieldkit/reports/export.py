@@ -47,17 +47,25 @@ def guess_format(out: str | os.PathLike[str], fmt: str | None) -> str:
     raise InputError("say --format xlsx or --format csv (the file name does not tell)")
 
 
-def export(store: Store, kind: str, out: str | os.PathLike[str], *, fmt: str | None = None,
-           day: date | str | None = None, shift_id: str | None = None, full: bool = False,
-           lang: str | None = None, by: Any = None) -> ExportResult:
+def export(
+    store: Store,
+    kind: str,
+    out: str | os.PathLike[str],
+    *,
+    fmt: str | None = None,
+    day: date | str | None = None,
+    shift_id: str | None = None,
+    full: bool = False,
+    lang: str | None = None,
+    by: Any = None,
+) -> ExportResult:
     """``by``: the supervisor who confirmed a full export with their PIN (default: the
     logged-in operator). The store must be unlocked either way."""
     session = store.require_operator()
     operator = by or session
     fmt = guess_format(out, fmt)
     lang = lang or store.settings.ui.language
-    doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang,
-                         by=operator)
+    doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang, by=operator)
     rows = len(doc.table.rows) if doc.table is not None and kind != "daily" else len(doc.summary)
     path = Path(out).expanduser()
     writer = WRITERS[fmt]
@@ -65,14 +73,26 @@ def export(store: Store, kind: str, out: str | os.PathLike[str], *, fmt: str | N
     def write(fh: BinaryIO) -> None:
         writer(doc, fh)
         # Audited once the content is complete and before it is renamed into place.
-        store.audit.append("export", operator.name, {
-            "kind": kind, "format": fmt, "full": full, "rows": rows, "file": path.name,
-            **{k: v for k, v in doc.meta.items() if k in ("day", "shift_id")}})
+        store.audit.append(
+            "export",
+            operator.name,
+            {
+                "kind": kind,
+                "format": fmt,
+                "full": full,
+                "rows": rows,
+                "file": path.name,
+                **{k: v for k, v in doc.meta.items() if k in ("day", "shift_id")},
+            },
+        )
 
     try:
         size = write_atomic(path, write, lang=lang)
     except ExportError as err:
-        store.audit.append("export_failed", operator.name, {
-            "kind": kind, "format": fmt, "full": full, "file": path.name, "error": str(err)[:200]})
+        store.audit.append(
+            "export_failed",
+            operator.name,
+            {"kind": kind, "format": fmt, "full": full, "file": path.name, "error": str(err)[:200]},
+        )
         raise
     return ExportResult(path, kind, fmt, full, rows, size)

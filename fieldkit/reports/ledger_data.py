@@ -38,12 +38,17 @@ def for_day(store: Store, day: str) -> LedgerDay:
     names = tables(store)
     if not {"households", "visits"} <= names:
         return LedgerDay(False)
-    visited = store.g.scalar("SELECT count(DISTINCT household_id) FROM visits WHERE day = ?",
-                             [day]) or 0
+    visited = (
+        store.g.scalar("SELECT count(DISTINCT household_id) FROM visits WHERE day = ?", [day]) or 0
+    )
     missed = 0
     if "monitoring_alerts" in names:
-        missed = store.g.scalar("SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' "
-                                "AND day = ?", [day]) or 0
+        missed = (
+            store.g.scalar(
+                "SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' AND day = ?", [day]
+            )
+            or 0
+        )
     return LedgerDay(True, visited, missed)
 
 
@@ -66,23 +71,34 @@ def coverage_per_building(store: Store) -> list[BuildingCoverage]:
     if ledger is not None and hasattr(ledger, "coverage"):
         buildings = ledger.coverage()["buildings"]
         several_grids = len({b["grid"] for b in buildings}) > 1
-        return [BuildingCoverage(f"{b['grid']}/{b['building']}" if several_grids and b["grid"]
-                                 else b["building"] or "-", b["total"], b["visited"] or 0)
-                for b in buildings]
+        return [
+            BuildingCoverage(
+                f"{b['grid']}/{b['building']}"
+                if several_grids and b["grid"]
+                else b["building"] or "-",
+                b["total"],
+                b["visited"] or 0,
+            )
+            for b in buildings
+        ]
     names = tables(store)
     if not {"households", "visits"} <= names:
         return []
     round_id = None
     if "rounds" in names:
-        round_id = store.g.scalar("SELECT id FROM rounds WHERE closed_at IS NULL "
-                                  "ORDER BY started_at DESC LIMIT 1")
+        round_id = store.g.scalar(
+            "SELECT id FROM rounds WHERE closed_at IS NULL ORDER BY started_at DESC LIMIT 1"
+        )
     rows = store.g.query(
         "SELECT h.building AS building, count(*) AS households, "
         "sum(EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.round_id IS ? "
         "AND v.outcome = 'seen')) AS visited FROM households h GROUP BY h.building "
-        "ORDER BY h.building", [round_id])
-    return [BuildingCoverage(r["building"] or "-", r["households"], r["visited"] or 0)
-            for r in rows]
+        "ORDER BY h.building",
+        [round_id],
+    )
+    return [
+        BuildingCoverage(r["building"] or "-", r["households"], r["visited"] or 0) for r in rows
+    ]
 
 
 def category_totals(store: Store, as_of: str) -> dict[str, int]:
@@ -90,8 +106,11 @@ def category_totals(store: Store, as_of: str) -> dict[str, int]:
     if "members" not in tables(store):
         return {}
     out: dict[str, int] = {}
-    for r in store.g.query("SELECT categories, health_status, status_end FROM members "
-                           "WHERE removed = 0 AND substr(created_at, 1, 10) <= ?", [as_of]):
+    for r in store.g.query(
+        "SELECT categories, health_status, status_end FROM members "
+        "WHERE removed = 0 AND substr(created_at, 1, 10) <= ?",
+        [as_of],
+    ):
         try:
             cats = json.loads(r["categories"] or "[]")
         except ValueError:

@@ -52,8 +52,11 @@ def plan_purge(store: Store, today: date | None = None) -> PurgePlan:
     cutoff = ((today or date.today()) - timedelta(days=days)).isoformat()
     plan = PurgePlan(cutoff, days)
     for table in _tables(store):
-        for r in store.g.query(f"SELECT sync_state = 'synced' AS synced, count(*) AS n "
-                               f"FROM {table} WHERE day < ? GROUP BY 1", [cutoff]):
+        for r in store.g.query(
+            f"SELECT sync_state = 'synced' AS synced, count(*) AS n "
+            f"FROM {table} WHERE day < ? GROUP BY 1",
+            [cutoff],
+        ):
             target = plan.to_delete if r["synced"] else plan.kept_unsynced
             target[table] = r["n"]
     return plan
@@ -64,8 +67,9 @@ def purge(store: Store, today: date | None = None, *, by: Any = None) -> PurgePl
     their PIN, or the logged-in operator); audited with the counts."""
     operator = by or store.require_operator()
     if not operator.is_supervisor:
-        raise PermissionDenied(f"{operator.name} is not a supervisor: purging old records "
-                               "needs the supervisor's PIN")
+        raise PermissionDenied(
+            f"{operator.name} is not a supervisor: purging old records needs the supervisor's PIN"
+        )
     plan = plan_purge(store, today)
     deleted: dict[str, int] = {}
     with store.g.lock:
@@ -73,13 +77,22 @@ def purge(store: Store, today: date | None = None, *, by: Any = None) -> PurgePl
         try:
             with store.g.tx() as db:
                 for table in _tables(store):
-                    cur = db.execute(f"DELETE FROM {table} WHERE sync_state = 'synced' AND day < ?",
-                                     [plan.cutoff])
+                    cur = db.execute(
+                        f"DELETE FROM {table} WHERE sync_state = 'synced' AND day < ?",
+                        [plan.cutoff],
+                    )
                     if cur.rowcount:
                         deleted[table] = cur.rowcount
-                store.audit.append("purge", operator.name, {
-                    "cutoff": plan.cutoff, "retention_days": plan.retention_days,
-                    "deleted": deleted, "kept_unsynced": plan.kept_unsynced})
+                store.audit.append(
+                    "purge",
+                    operator.name,
+                    {
+                        "cutoff": plan.cutoff,
+                        "retention_days": plan.retention_days,
+                        "deleted": deleted,
+                        "kept_unsynced": plan.kept_unsynced,
+                    },
+                )
         finally:
             store.g.db.execute("PRAGMA secure_delete = OFF")
         store.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -42,9 +42,13 @@ def close_shift(store: Store, note: str, *, by: Any = None) -> ShiftSummary:
         raise InputError("no shift is open: `fieldkit shift open` starts one")
     summary = shift_summary(store, current["id"])
     data = summary.to_dict()
-    stored = {"counts": data["counts"], "reconciliation": data["reconciliation"],
-              "open_alerts": [{"record_id": a["record_id"], "codes": a["codes"]}
-                              for a in data["open_alerts"]],
-              "unsynced": data["unsynced"]}
+    stored = {
+        "counts": data["counts"],
+        "reconciliation": data["reconciliation"],
+        "open_alerts": [
+            {"record_id": a["record_id"], "codes": a["codes"]} for a in data["open_alerts"]
+        ],
+        "unsynced": data["unsynced"],
+    }
     store.shifts.close(operator.name, note.strip(), stored)
     return shift_summary(store, current["id"])

@@ -29,33 +29,70 @@ def gate_lines(counts: GateCounts, lang: str) -> list[str]:
 
 
 def daily_text(r: DailyReport, lang: str) -> str:
-    lines = [t("report.daily_heading", lang, day=r.day, name=r.checkpoint_name,
-               code=r.checkpoint_code)]
+    lines = [
+        t("report.daily_heading", lang, day=r.day, name=r.checkpoint_name, code=r.checkpoint_code)
+    ]
     if r.zero_report:
         lines.append(t("report.zero_line", lang))
     else:
-        lines.append(t("report.abnormal_line", lang, items=("，" if lang == "zh" else ", ").join(
-            f"{t(f'report.field.{k}', lang)} {v}" for k, v in r.abnormal.items())))
+        lines.append(
+            t(
+                "report.abnormal_line",
+                lang,
+                items=("，" if lang == "zh" else ", ").join(
+                    f"{t(f'report.field.{k}', lang)} {v}" for k, v in r.abnormal.items()
+                ),
+            )
+        )
     lines += gate_lines(r.counts, lang)
     ledger = {"households_visited": r.households_visited, "readings_missed": r.readings_missed}
-    lines.append("  " + _pairs(lang, ledger, ("households_visited", "readings_missed"))
-                 + ("" if r.ledger_available else f"（{t('report.no_ledger', lang)}）"
-                    if lang == "zh" else f" ({t('report.no_ledger', lang)})"))
-    lines.append("  " + _pairs(lang, {"inside_at_end": r.inside_at_end, **r.unsynced},
-                               ("inside_at_end", "pending", "quarantined")))
+    lines.append(
+        "  "
+        + _pairs(lang, ledger, ("households_visited", "readings_missed"))
+        + (
+            ""
+            if r.ledger_available
+            else f"（{t('report.no_ledger', lang)}）"
+            if lang == "zh"
+            else f" ({t('report.no_ledger', lang)})"
+        )
+    )
+    lines.append(
+        "  "
+        + _pairs(
+            lang,
+            {"inside_at_end": r.inside_at_end, **r.unsynced},
+            ("inside_at_end", "pending", "quarantined"),
+        )
+    )
     lines.append(t("report.generated", lang, at=r.generated_at[:16].replace("T", " ")))
     return "\n".join(lines)
 
 
 def reconciliation_lines(s: ShiftSummary, lang: str) -> list[str]:
     rec = s.reconciliation
-    lines = [t("report.reconcile_line", lang, at_open=rec.inside_at_open, entries=rec.entries,
-               exits=rec.exits, expected=rec.expected_inside, inside=rec.inside_now)]
+    lines = [
+        t(
+            "report.reconcile_line",
+            lang,
+            at_open=rec.inside_at_open,
+            entries=rec.entries,
+            exits=rec.exits,
+            expected=rec.expected_inside,
+            inside=rec.inside_now,
+        )
+    ]
     if rec.balanced:
         lines.append(t("report.reconcile_ok", lang))
     else:
-        lines.append(t("report.reconcile_diff", lang, difference=f"{rec.difference:+d}",
-                       unmatched=rec.unmatched_exits))
+        lines.append(
+            t(
+                "report.reconcile_diff",
+                lang,
+                difference=f"{rec.difference:+d}",
+                unmatched=rec.unmatched_exits,
+            )
+        )
     return lines
 
 
@@ -72,10 +109,22 @@ def alert_lines(s: ShiftSummary, lang: str, limit: int = 20) -> list[str]:
 
 
 def shift_text(s: ShiftSummary, lang: str) -> str:
-    state = (t("report.shift_closed", lang, at=s.closed_at[:16].replace("T", " "),
-               by=s.closed_by or "") if s.closed_at else t("report.shift_open", lang))
-    lines = [t("report.shift_heading", lang, id=s.shift_id[:8],
-               opened=s.opened_at[:16].replace("T", " "), by=s.opened_by) + " · " + state]
+    state = (
+        t("report.shift_closed", lang, at=s.closed_at[:16].replace("T", " "), by=s.closed_by or "")
+        if s.closed_at
+        else t("report.shift_open", lang)
+    )
+    lines = [
+        t(
+            "report.shift_heading",
+            lang,
+            id=s.shift_id[:8],
+            opened=s.opened_at[:16].replace("T", " "),
+            by=s.opened_by,
+        )
+        + " · "
+        + state
+    ]
     if s.previous and s.previous.get("handover_note"):
         lines.append(t("report.previous_handover", lang, note=s.previous["handover_note"]))
     lines += gate_lines(s.counts, lang)
@@ -91,14 +140,28 @@ def handover_text(handover: dict[str, Any] | None, lang: str) -> str:
     if not handover:
         return t("report.no_handover", lang)
     summary = handover.get("summary") or {}
-    lines = [t("report.handover_from", lang, by=handover["closed_by"] or "",
-               at=(handover["closed_at"] or "")[:16].replace("T", " "))]
+    lines = [
+        t(
+            "report.handover_from",
+            lang,
+            by=handover["closed_by"] or "",
+            at=(handover["closed_at"] or "")[:16].replace("T", " "),
+        )
+    ]
     lines.append(t("report.handover_note", lang, note=handover["note"] or "—"))
     rec = summary.get("reconciliation")
     if rec:
-        lines.append(t("report.reconcile_line", lang, at_open=rec["inside_at_open"],
-                       entries=rec["entries"], exits=rec["exits"],
-                       expected=rec["expected_inside"], inside=rec["inside_now"]))
+        lines.append(
+            t(
+                "report.reconcile_line",
+                lang,
+                at_open=rec["inside_at_open"],
+                entries=rec["entries"],
+                exits=rec["exits"],
+                expected=rec["expected_inside"],
+                inside=rec["inside_now"],
+            )
+        )
     alerts = summary.get("open_alerts") or []
     if alerts:
         lines.append(t("report.open_alerts", lang, n=len(alerts)))
@@ -117,16 +180,25 @@ def _label(prefix: str, code: str, lang: str) -> str:
 def totals_text(c: CategoryTotals, lang: str) -> str:
     lines = [t("report.totals_heading", lang, day=c.as_of)]
     for cat, n in c.persons_by_category.items():
-        lines.append("  " + t("report.totals_persons", lang,
-                              category=t(f"export.category.{cat}", lang), n=n,
-                              passages=c.passages_by_category.get(cat, 0)))
+        lines.append(
+            "  "
+            + t(
+                "report.totals_persons",
+                lang,
+                category=t(f"export.category.{cat}", lang),
+                n=n,
+                passages=c.passages_by_category.get(cat, 0),
+            )
+        )
     if not c.persons_by_category:
         lines.append("  " + t("report.totals_none", lang))
     for cat, n in c.keyperson_hits.items():
         lines.append("  " + t("report.totals_hits", lang, category=cat, n=n))
     for status, n in c.under_observation.items():
-        lines.append("  " + t("report.totals_observing", lang, n=n,
-                              status=_label("ledger.status", status, lang)))
+        lines.append(
+            "  "
+            + t("report.totals_observing", lang, n=n, status=_label("ledger.status", status, lang))
+        )
     for key, n in c.ledger.items():
         kind, _, code = key.partition(".")
         label = _label("ledger.cat" if kind == "category" else "ledger.status", code, lang)

@@ -71,20 +71,34 @@ def _widths(ws: Any, columns: list[list[Any]]) -> None:
     """Fitted to the content (first 2000 rows), set before any row is written."""
     for idx, values in enumerate(columns, start=1):
         widest = max((display_width(v) for v in values[:2000]), default=0)
-        ws.column_dimensions[get_column_letter(idx)].width = max(MIN_WIDTH,
-                                                                 min(MAX_WIDTH, widest + 2))
+        ws.column_dimensions[get_column_letter(idx)].width = max(
+            MIN_WIDTH, min(MAX_WIDTH, widest + 2)
+        )
 
 
 def _summary_sheet(ws: Any, doc: Document) -> None:
     lang = doc.lang
     headers = [t("export.col.item", lang), t("export.col.value", lang)]
-    _widths(ws, [[headers[0]] + [label for label, _ in doc.summary],
-                 [headers[1]] + [value for _, value in doc.summary]])
+    _widths(
+        ws,
+        [
+            [headers[0]] + [label for label, _ in doc.summary],
+            [headers[1]] + [value for _, value in doc.summary],
+        ],
+    )
     ws.freeze_panes = "A2"
     ws.append([_cell(ws, h, header=True) for h in headers])
     for label, value in doc.summary:
-        ws.append([_cell(ws, label), _cell(ws, value, "int" if isinstance(value, int)
-                                           and not isinstance(value, bool) else "text")])
+        ws.append(
+            [
+                _cell(ws, label),
+                _cell(
+                    ws,
+                    value,
+                    "int" if isinstance(value, int) and not isinstance(value, bool) else "text",
+                ),
+            ]
+        )
 
 
 def _table_sheet(ws: Any, doc: Document) -> None:
@@ -98,7 +112,7 @@ def _table_sheet(ws: Any, doc: Document) -> None:
     ws.append([_cell(ws, h, header=True) for h in headers])
     kinds = [c.kind for c in table.columns]
     for row in table.rows:
-        ws.append([_cell(ws, v, k) for v, k in zip(row, kinds)])
+        ws.append([_cell(ws, v, k) for v, k in zip(row, kinds, strict=False)])
 
 
 def _bar(title: str, x_title: str, y_title: str, *, stacked: bool = False) -> BarChart:
@@ -118,7 +132,7 @@ def _bar(title: str, x_title: str, y_title: str, *, stacked: bool = False) -> Ba
 
 
 def _colour(chart: BarChart, colours: list[str]) -> None:
-    for series, colour in zip(chart.series, colours):
+    for series, colour in zip(chart.series, colours, strict=False):
         series.graphicalProperties.solidFill = colour
         series.graphicalProperties.line.solidFill = colour
 
@@ -131,8 +145,17 @@ class _Rows:
         self.row = 0
 
     def add(self, values: list[Any], *, header: bool = False) -> int:
-        self.ws.append([_cell(self.ws, v, "number" if isinstance(v, float) else "text",
-                              header=header and v is not None) for v in values])
+        self.ws.append(
+            [
+                _cell(
+                    self.ws,
+                    v,
+                    "number" if isinstance(v, float) else "text",
+                    header=header and v is not None,
+                )
+                for v in values
+            ]
+        )
         self.row += 1
         return self.row
 
@@ -143,19 +166,21 @@ class _Rows:
 
 def _chart_sheet(ws: Any, data: ChartData, lang: str) -> None:
     """Data tables in columns A–D, each with its chart to the right of it."""
-    for col, width in zip("ABCD", (14, 12, 18, 10)):
+    for col, width in zip("ABCD", (14, 12, 18, 10), strict=False):
         ws.column_dimensions[col].width = width
     rows = _Rows(ws)
     charts: list[tuple[BarChart, str]] = []
 
     # Passages per hour, in vs out.
-    top = rows.add([t("chart.hour", lang), t("chart.in", lang), t("chart.out", lang)],
-                   header=True)
-    for h, n_in, n_out in zip(data.hourly.hours, data.hourly.entries, data.hourly.exits):
+    top = rows.add([t("chart.hour", lang), t("chart.in", lang), t("chart.out", lang)], header=True)
+    for h, n_in, n_out in zip(
+        data.hourly.hours, data.hourly.entries, data.hourly.exits, strict=False
+    ):
         end = rows.add([f"{h:02d}", n_in, n_out])
     chart = _bar(t("chart.hourly_title", lang), t("chart.hour", lang), t("chart.people", lang))
-    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end),
-                   titles_from_data=True)
+    chart.add_data(
+        Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end), titles_from_data=True
+    )
     chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=end))
     _colour(chart, [IN_GREEN, OUT_ORANGE])
     charts.append((chart, f"F{top + 1}"))
@@ -164,14 +189,20 @@ def _chart_sheet(ws: Any, data: ChartData, lang: str) -> None:
     temps = data.temperatures
     rows.gap()
     fever_label = t("chart.fever_series", lang, threshold=f"{temps.threshold:.1f}")
-    top = rows.add([t("chart.temperature", lang), t("chart.normal_series", lang), fever_label],
-                   header=True)
-    for label, below, above in zip(temps.labels, temps.below, temps.above):
+    top = rows.add(
+        [t("chart.temperature", lang), t("chart.normal_series", lang), fever_label], header=True
+    )
+    for label, below, above in zip(temps.labels, temps.below, temps.above, strict=False):
         end = rows.add([label, below, above])
-    chart = _bar(t("chart.temperature_title", lang, threshold=f"{temps.threshold:.1f}"),
-                 t("chart.temperature", lang), t("chart.people", lang), stacked=True)
-    chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end),
-                   titles_from_data=True)
+    chart = _bar(
+        t("chart.temperature_title", lang, threshold=f"{temps.threshold:.1f}"),
+        t("chart.temperature", lang),
+        t("chart.people", lang),
+        stacked=True,
+    )
+    chart.add_data(
+        Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end), titles_from_data=True
+    )
     chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=end))
     _colour(chart, [NORMAL_BLUE, FEVER_RED])
     charts.append((chart, f"F{top}"))
@@ -179,15 +210,26 @@ def _chart_sheet(ws: Any, data: ChartData, lang: str) -> None:
     # Coverage per building (only with the household ledger).
     if data.coverage:
         rows.gap()
-        top = rows.add([t(k, lang) for k in ("chart.building", "chart.households",
-                                              "chart.visited", "chart.coverage_percent")],
-                       header=True)
+        top = rows.add(
+            [
+                t(k, lang)
+                for k in (
+                    "chart.building",
+                    "chart.households",
+                    "chart.visited",
+                    "chart.coverage_percent",
+                )
+            ],
+            header=True,
+        )
         for b in data.coverage:
             end = rows.add([b.building, b.households, b.visited, round(b.percent, 1)])
-        chart = _bar(t("chart.coverage_title", lang), t("chart.building", lang),
-                     t("chart.households", lang))
-        chart.add_data(Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end),
-                       titles_from_data=True)
+        chart = _bar(
+            t("chart.coverage_title", lang), t("chart.building", lang), t("chart.households", lang)
+        )
+        chart.add_data(
+            Reference(ws, min_col=2, max_col=3, min_row=top, max_row=end), titles_from_data=True
+        )
         chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=end))
         _colour(chart, [NORMAL_BLUE, IN_GREEN])
         charts.append((chart, f"F{top}"))

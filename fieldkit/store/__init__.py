@@ -65,8 +65,7 @@ class Store:
         self.keypersons = KeyPersons(self)
         self.revocations = Revocations(self)
         self.isolation = IsolationIndex(self)
-        self.outbox.register(EventKind("passage", "passages", self._passage_body,
-                                       local=LOCAL_ONLY))
+        self.outbox.register(EventKind("passage", "passages", self._passage_body, local=LOCAL_ONLY))
         self.outbox.register(EventKind("vehicle", "vehicle_passages", self.vehicles.body))
         self._cipher: FieldCipher | None = None
         self._index_key: bytes | None = None
@@ -103,8 +102,14 @@ class Store:
         self.operator = operator
         self.unlocked_at = time.time()
 
-    def setup(self, supervisor: str, pin: str, *, checkpoint_name: str | None = None,
-              checkpoint_code: str | None = None) -> str:
+    def setup(
+        self,
+        supervisor: str,
+        pin: str,
+        *,
+        checkpoint_name: str | None = None,
+        checkpoint_code: str | None = None,
+    ) -> str:
         """First run: create the supervisor and keys; returns the recovery key (show it once)."""
         master, recovery = self.keyring.create_first(supervisor, pin)
         if checkpoint_name:
@@ -184,8 +189,12 @@ class Store:
     def town_rules(self) -> dict[str, Any]:
         """The town's rule overrides in force ({} when the config file's rules apply)."""
         try:  # checked again: a version before town rules were applied stored them unchecked
-            return validate_rules(self.kv.get("town_rules") or {}, "town rules",
-                                  self.settings.config_rules, problems=[])
+            return validate_rules(
+                self.kv.get("town_rules") or {},
+                "town rules",
+                self.settings.config_rules,
+                problems=[],
+            )
         except ConfigError:
             return {}
 
@@ -196,17 +205,25 @@ class Store:
         (the rules whose value changed {key: (from, to)}, one line per skipped key); raises
         ``ConfigError`` when ``rules`` is not a table at all (then nothing changes)."""
         skipped: list[str] = []
-        checked = validate_rules(rules, "town server", self.settings.config_rules,
-                                 problems=skipped)
+        checked = validate_rules(rules, "town server", self.settings.config_rules, problems=skipped)
         changes = self._rule_changes(checked)
         with self.g.tx():
             previous = self.kv.get("town_rules")
             self.kv.set("town_rules", checked)
             if changes or skipped or previous != checked:
-                self.audit.append("setting_change", "town", {
-                    "key": "rules", "by": "town server", "town_rules": checked,
-                    "changes": {k: {"from": old, "to": new} for k, (old, new) in changes.items()},
-                    "skipped": skipped})
+                self.audit.append(
+                    "setting_change",
+                    "town",
+                    {
+                        "key": "rules",
+                        "by": "town server",
+                        "town_rules": checked,
+                        "changes": {
+                            k: {"from": old, "to": new} for k, (old, new) in changes.items()
+                        },
+                        "skipped": skipped,
+                    },
+                )
         self._apply_rules(changes)
         return changes, skipped
 
@@ -236,8 +253,11 @@ class Store:
         old = self.settings.checkpoint.area_mode
         with self.g.tx():
             self.kv.set("area_mode", mode)
-            self.audit.append("setting_change", supervisor.name,
-                              {"key": "checkpoint.area_mode", "from": old, "to": mode})
+            self.audit.append(
+                "setting_change",
+                supervisor.name,
+                {"key": "checkpoint.area_mode", "from": old, "to": mode},
+            )
         self.settings.checkpoint.area_mode = mode
 
     def close(self) -> None:

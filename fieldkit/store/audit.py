@@ -24,7 +24,9 @@ def _now() -> str:
 
 
 def entry_hash(prev: str, seq: int, ts: str, operator: str | None, action: str, detail: str) -> str:
-    body = json.dumps([seq, ts, operator, action, detail], ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        [seq, ts, operator, action, detail], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256((prev + "\x1e" + body).encode()).hexdigest()
 
 
@@ -38,9 +40,13 @@ class AuditLog:
     def __init__(self, g: Guarded) -> None:
         self._g = g
 
-    def append(self, action: str, operator: str | None, detail: dict[str, Any] | None = None) -> int:
+    def append(
+        self, action: str, operator: str | None, detail: dict[str, Any] | None = None
+    ) -> int:
         """Append one entry; joins the caller's transaction if there is one."""
-        detail_json = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        detail_json = json.dumps(
+            detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
         with self._g.tx() as db:
             row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
@@ -50,13 +56,17 @@ class AuditLog:
                 "INSERT INTO audit(seq, ts, operator, action, detail, prev, hash) VALUES (?,?,?,?,?,?,?)",
                 [seq, ts, operator, action, detail_json, prev, digest],
             )
-            db.execute("INSERT OR REPLACE INTO fieldkit_meta(key, value) VALUES ('audit_head', ?)",
-                       [f"{seq}:{digest}"])
+            db.execute(
+                "INSERT OR REPLACE INTO fieldkit_meta(key, value) VALUES ('audit_head', ?)",
+                [f"{seq}:{digest}"],
+            )
         return seq
 
     def entries(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
         where, params = ("WHERE action = ?", [action]) if action else ("", [])
-        rows = self._g.query(f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ?", [*params, limit])
+        rows = self._g.query(
+            f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ?", [*params, limit]
+        )
         for r in rows:
             r["detail"] = json.loads(r["detail"])
         return rows
@@ -66,11 +76,13 @@ class AuditLog:
         prev, expected_seq, count = GENESIS, 1, 0
         with self._g.lock:
             cur = self._g.db.execute(
-                "SELECT seq, ts, operator, action, detail, prev, hash FROM audit ORDER BY seq")
+                "SELECT seq, ts, operator, action, detail, prev, hash FROM audit ORDER BY seq"
+            )
             for seq, ts, operator, action, detail, stored_prev, stored_hash in cur:
                 if seq != expected_seq:
-                    return count, AuditProblem(expected_seq, f"entry {expected_seq} is missing "
-                                               f"(next entry found is {seq})")
+                    return count, AuditProblem(
+                        expected_seq, f"entry {expected_seq} is missing (next entry found is {seq})"
+                    )
                 if stored_prev != prev:
                     return count, AuditProblem(seq, f"entry {seq} does not link to entry {seq - 1}")
                 if entry_hash(prev, seq, ts, operator, action, detail) != stored_hash:
@@ -80,6 +92,8 @@ class AuditLog:
         if head:
             head_seq, head_hash = head.split(":", 1)
             if int(head_seq) != count or head_hash != prev:
-                return count, AuditProblem(count + 1, f"entries after {count} were removed "
-                                           f"(the chain head says {head_seq})")
+                return count, AuditProblem(
+                    count + 1,
+                    f"entries after {count} were removed (the chain head says {head_seq})",
+                )
         return count, None

@@ -31,12 +31,16 @@ def _inspect_existing(path: Path) -> None:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
             marker = None
             if "fieldkit_meta" in tables:
                 row = conn.execute("SELECT value FROM fieldkit_meta WHERE key='schema'").fetchone()
                 marker = row[0] if row else None
-            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0] if len(tables) < 64 else "ok"
+            check = (
+                conn.execute("PRAGMA quick_check(1)").fetchone()[0] if len(tables) < 64 else "ok"
+            )
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -50,8 +54,10 @@ def _inspect_existing(path: Path) -> None:
             "Choose another --data-dir."
         )
     if check != "ok":
-        raise StoreError(f"{path}: the database failed its integrity check ({check}); "
-                         "it was left untouched. Restore it from a backup.")
+        raise StoreError(
+            f"{path}: the database failed its integrity check ({check}); "
+            "it was left untouched. Restore it from a backup."
+        )
 
 
 def connect(path: Path, *, create: bool) -> Database:
@@ -75,11 +81,14 @@ def connect(path: Path, *, create: bool) -> Database:
             applied = {m.name for m in migrations.applied(db)}
             known = {m.name for m in migrations._migrations}
             if applied - known:
-                raise StoreError(f"{path}: made by a newer FieldKit (schema "
-                                 f"{sorted(applied - known)[-1]}); update FieldKit before opening it")
+                raise StoreError(
+                    f"{path}: made by a newer FieldKit (schema "
+                    f"{sorted(applied - known)[-1]}); update FieldKit before opening it"
+                )
             migrations.apply(db)
-        db.execute("INSERT OR IGNORE INTO fieldkit_meta(key, value) VALUES ('schema', ?)",
-                   [SCHEMA_MARKER])
+        db.execute(
+            "INSERT OR IGNORE INTO fieldkit_meta(key, value) VALUES ('schema', ?)", [SCHEMA_MARKER]
+        )
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot open the database ({exc})") from None
     return db
@@ -101,7 +110,7 @@ class Guarded:
         with self.lock:
             cur = self.db.execute(sql, params)
             cols = [c[0] for c in cur.description] if cur.description else []
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+            return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: list | tuple = ()):
         with self.lock:

@@ -65,21 +65,33 @@ class Keyring:
 
     # -- reading ------------------------------------------------------------------------
     def _row(self, name: str) -> dict | None:
-        rows = self._g.query("SELECT * FROM operators WHERE name = ? AND removed_at IS NULL", [name])
+        rows = self._g.query(
+            "SELECT * FROM operators WHERE name = ? AND removed_at IS NULL", [name]
+        )
         return rows[0] if rows else None
 
     @staticmethod
     def _operator(row: dict) -> Operator:
-        return Operator(row["name"], row["role"], row["created_at"], row["last_login"],
-                        row["failures"], row["locked_until"])
+        return Operator(
+            row["name"],
+            row["role"],
+            row["created_at"],
+            row["last_login"],
+            row["failures"],
+            row["locked_until"],
+        )
 
     def get(self, name: str) -> Operator | None:
         row = self._row(name)
         return self._operator(row) if row else None
 
     def list(self) -> list[Operator]:
-        return [self._operator(r) for r in self._g.query(
-            "SELECT * FROM operators WHERE removed_at IS NULL ORDER BY role DESC, name")]
+        return [
+            self._operator(r)
+            for r in self._g.query(
+                "SELECT * FROM operators WHERE removed_at IS NULL ORDER BY role DESC, name"
+            )
+        ]
 
     def count(self) -> int:
         return self._g.scalar("SELECT count(*) FROM operators WHERE removed_at IS NULL") or 0
@@ -99,8 +111,18 @@ class Keyring:
             " scrypt_r=excluded.scrypt_r, scrypt_p=excluded.scrypt_p, created_at=excluded.created_at,"
             " created_by=excluded.created_by, failures=0, locked_until=0, removed_at=NULL,"
             " last_login=NULL",
-            [name, role, salt, wrapped, self._sec.scrypt_n, self._sec.scrypt_r, self._sec.scrypt_p,
-             _now(), by])
+            [
+                name,
+                role,
+                salt,
+                wrapped,
+                self._sec.scrypt_n,
+                self._sec.scrypt_r,
+                self._sec.scrypt_p,
+                _now(),
+                by,
+            ],
+        )
 
     def create_first(self, supervisor: str, pin: str) -> tuple[bytes, str]:
         """First set-up: the master secret, the supervisor, the recovery key (returned once)."""
@@ -115,8 +137,10 @@ class Keyring:
         rsalt = os.urandom(16)
         with self._g.tx() as db:
             self._insert(db, supervisor, "supervisor", pin, master, None)
-            db.execute("INSERT INTO recovery(id, salt, wrapped, created_at) VALUES (1, ?, ?, ?)",
-                       [rsalt, wrap(recovery_kek(recovery, rsalt), master, _LABEL), _now()])
+            db.execute(
+                "INSERT INTO recovery(id, salt, wrapped, created_at) VALUES (1, ?, ?, ?)",
+                [rsalt, wrap(recovery_kek(recovery, rsalt), master, _LABEL), _now()],
+            )
             self._audit.append("setup", supervisor, {"operator": supervisor})
         return master, recovery
 
@@ -128,8 +152,11 @@ class Keyring:
         now = time.time()
         if row["locked_until"] > now:
             wait = int(row["locked_until"] - now) + 1
-            raise LockedError(f"{name} is locked after too many wrong PINs: try again in {wait} s "
-                              "or ask the supervisor to reset the PIN", row["locked_until"])
+            raise LockedError(
+                f"{name} is locked after too many wrong PINs: try again in {wait} s "
+                "or ask the supervisor to reset the PIN",
+                row["locked_until"],
+            )
         kek = derive_pin_key(pin, row["salt"], row["scrypt_n"], row["scrypt_r"], row["scrypt_p"])
         master = unwrap(kek, row["wrapped"], _LABEL)
         if master is None:
@@ -139,19 +166,25 @@ class Keyring:
             if over >= 0:
                 locked_until = now + min(MAX_LOCKOUT, self._sec.lockout_seconds * 2**over)
             with self._g.tx() as db:
-                db.execute("UPDATE operators SET failures=?, locked_until=? WHERE name=?",
-                           [failures, locked_until, name])
+                db.execute(
+                    "UPDATE operators SET failures=?, locked_until=? WHERE name=?",
+                    [failures, locked_until, name],
+                )
                 self._audit.append("login_failed", name, {"failures": failures})
                 if locked_until:
                     self._audit.append("lockout", name, {"seconds": int(locked_until - now)})
             if locked_until:
-                raise LockedError(f"wrong PIN {failures} times: {name} is locked for "
-                                  f"{int(locked_until - now)} s", locked_until)
+                raise LockedError(
+                    f"wrong PIN {failures} times: {name} is locked for {int(locked_until - now)} s",
+                    locked_until,
+                )
             left = self._sec.max_pin_failures - failures
             raise AuthError(f"wrong PIN for {name}: {left} tries left before lock-out")
         with self._g.tx() as db:
-            db.execute("UPDATE operators SET failures=0, locked_until=0, last_login=? WHERE name=?",
-                       [_now(), name])
+            db.execute(
+                "UPDATE operators SET failures=0, locked_until=0, last_login=? WHERE name=?",
+                [_now(), name],
+            )
             self._audit.append("login", name, {"role": row["role"]})
         return self._operator({**row, "failures": 0, "locked_until": 0.0}), master
 
@@ -179,13 +212,20 @@ class Keyring:
         row = self._row(name)
         if row is None:
             raise InputError(f"no operator named {name!r}")
-        if row["role"] == "supervisor" and self._g.scalar(
-            "SELECT count(*) FROM operators WHERE role='supervisor' AND removed_at IS NULL") <= 1:
+        if (
+            row["role"] == "supervisor"
+            and self._g.scalar(
+                "SELECT count(*) FROM operators WHERE role='supervisor' AND removed_at IS NULL"
+            )
+            <= 1
+        ):
             raise InputError("cannot remove the last supervisor: add another supervisor first")
         with self._g.tx() as db:
             # The wrapped key is destroyed: the removed operator's PIN opens nothing any more.
-            db.execute("UPDATE operators SET removed_at=?, wrapped=x'', salt=x'' WHERE name=?",
-                       [_now(), name])
+            db.execute(
+                "UPDATE operators SET removed_at=?, wrapped=x'', salt=x'' WHERE name=?",
+                [_now(), name],
+            )
             self._audit.append("operator_remove", actor.name, {"operator": name})
 
     def reset_pin(self, actor: Operator, master: bytes, name: str, pin: str) -> None:
@@ -224,4 +264,6 @@ class Keyring:
     @staticmethod
     def _need_supervisor(actor: Operator) -> None:
         if not actor.is_supervisor:
-            raise PermissionDenied(f"{actor.name} is not a supervisor: only a supervisor may do this")
+            raise PermissionDenied(
+                f"{actor.name} is not a supervisor: only a supervisor may do this"
+            )

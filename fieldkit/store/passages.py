@@ -21,8 +21,15 @@ PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort")
 _PERSONAL_COLUMNS = tuple((f, f"{f}_enc") for f in PERSONAL)
 _ENCRYPTED_COLUMNS = frozenset(c for _, c in _PERSONAL_COLUMNS)
 # Local bookkeeping that never goes to the town server (and the local blind index).
-LOCAL_ONLY = ("id_hash", "superseded", "sync_state", "sync_reason", "synced_at", "batch_id",
-               "alerts_ack")
+LOCAL_ONLY = (
+    "id_hash",
+    "superseded",
+    "sync_state",
+    "sync_reason",
+    "synced_at",
+    "batch_id",
+    "alerts_ack",
+)
 
 
 @dataclass(kw_only=True)
@@ -93,9 +100,14 @@ def _stamp(ts: datetime) -> tuple[str, str]:
 
 
 def reasons_json(decision: Decision) -> str:
-    return json.dumps([{"code": r.code, "outcome": r.outcome.value, "alert": r.alert,
-                        "params": r.params} for r in decision.reasons],
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        [
+            {"code": r.code, "outcome": r.outcome.value, "alert": r.alert, "params": r.params}
+            for r in decision.reasons
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 class Passages:
@@ -103,43 +115,78 @@ class Passages:
         self._s = store
 
     # -- writing ------------------------------------------------------------------------
-    def _row(self, p: PassageInput, decision: Decision, operator: str, shift_id: str | None,
-             entry_id: str | None, now: tuple[str, str] | None = None,
-             reasons: str | None = None) -> dict[str, Any]:
+    def _row(
+        self,
+        p: PassageInput,
+        decision: Decision,
+        operator: str,
+        shift_id: str | None,
+        entry_id: str | None,
+        now: tuple[str, str] | None = None,
+        reasons: str | None = None,
+    ) -> dict[str, Any]:
         """``now``: (ts, day) strings shared by a bulk batch, for rows without their own time."""
         s = self._s
         rid = new_record_id()
         ts_text, day = _stamp(p.ts.astimezone()) if p.ts else (now or _stamp(_now()))
-        enc = s.cipher.encrypt_fields(rid, {"name": p.name, "id_number": p.id_number,
-                                            "phone": p.phone, "raw_scan": p.raw_scan,
-                                            "notes": p.notes, "escort": p.escort})
+        enc = s.cipher.encrypt_fields(
+            rid,
+            {
+                "name": p.name,
+                "id_number": p.id_number,
+                "phone": p.phone,
+                "raw_scan": p.raw_scan,
+                "notes": p.notes,
+                "escort": p.escort,
+            },
+        )
         return {
-            "id": rid, "ts": ts_text, "day": day,
-            "shift_id": shift_id, "checkpoint": s.settings.checkpoint.code,
-            "direction": p.direction, "id_kind": p.id_kind,
+            "id": rid,
+            "ts": ts_text,
+            "day": day,
+            "shift_id": shift_id,
+            "checkpoint": s.settings.checkpoint.code,
+            "direction": p.direction,
+            "id_kind": p.id_kind,
             "id_hash": s.index(p.id_number) if p.id_number else None,
             "id_check_ok": int(p.id_check_ok),
             "name_masked": mask_name(p.name) if p.name else None,
             "id_masked": mask_id(p.id_number) if p.id_number else None,
-            "name_enc": enc["name"], "id_number_enc": enc["id_number"], "phone_enc": enc["phone"],
-            "raw_scan_enc": enc["raw_scan"], "notes_enc": enc["notes"], "escort_enc": enc["escort"],
-            "temperature": p.temperature, "temperature_skipped": p.temperature_skipped,
+            "name_enc": enc["name"],
+            "id_number_enc": enc["id_number"],
+            "phone_enc": enc["phone"],
+            "raw_scan_enc": enc["raw_scan"],
+            "notes_enc": enc["notes"],
+            "escort_enc": enc["escort"],
+            "temperature": p.temperature,
+            "temperature_skipped": p.temperature_skipped,
             "code_colour": p.code_colour,
             "test_date": p.test_date.isoformat() if p.test_date else None,
-            "test_result": p.test_result, "category": p.category, "trip_reason": p.trip_reason,
-            "approval_ref": p.approval_ref, "pass_id": p.pass_id, "vehicle_id": p.vehicle_id,
-            "source": p.source, "decision": decision.outcome.value,
-            "reasons": reasons or reasons_json(decision), "operator": operator,
-            "confirmed_by": p.confirmed_by, "entry_id": entry_id, "supersedes": p.supersedes,
+            "test_result": p.test_result,
+            "category": p.category,
+            "trip_reason": p.trip_reason,
+            "approval_ref": p.approval_ref,
+            "pass_id": p.pass_id,
+            "vehicle_id": p.vehicle_id,
+            "source": p.source,
+            "decision": decision.outcome.value,
+            "reasons": reasons or reasons_json(decision),
+            "operator": operator,
+            "confirmed_by": p.confirmed_by,
+            "entry_id": entry_id,
+            "supersedes": p.supersedes,
         }
 
-    _COLUMNS = ("id ts day shift_id checkpoint direction id_kind id_hash id_check_ok name_masked "
-                "id_masked name_enc id_number_enc phone_enc raw_scan_enc notes_enc escort_enc "
-                "temperature temperature_skipped code_colour test_date test_result category "
-                "trip_reason approval_ref pass_id vehicle_id source decision reasons operator "
-                "confirmed_by entry_id supersedes").split()
-    _INSERT = (f"INSERT INTO passages({', '.join(_COLUMNS)}) "
-               f"VALUES ({', '.join('?' * len(_COLUMNS))})")
+    _COLUMNS = (
+        "id ts day shift_id checkpoint direction id_kind id_hash id_check_ok name_masked "
+        "id_masked name_enc id_number_enc phone_enc raw_scan_enc notes_enc escort_enc "
+        "temperature temperature_skipped code_colour test_date test_result category "
+        "trip_reason approval_ref pass_id vehicle_id source decision reasons operator "
+        "confirmed_by entry_id supersedes"
+    ).split()
+    _INSERT = (
+        f"INSERT INTO passages({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    )
 
     def open_entry_for(self, id_hash: str) -> str | None:
         """The latest admitted entry of this person that no exit has matched yet."""
@@ -147,7 +194,9 @@ class Passages:
             "SELECT p.id FROM passages p WHERE p.id_hash = ? AND p.direction = 'in' "
             "AND p.decision = 'admit' AND p.superseded = 0 AND NOT EXISTS "
             "(SELECT 1 FROM passages x WHERE x.entry_id = p.id AND x.superseded = 0) "
-            "ORDER BY p.ts DESC LIMIT 1", [id_hash])
+            "ORDER BY p.ts DESC LIMIT 1",
+            [id_hash],
+        )
 
     def record(self, p: PassageInput, decision: Decision) -> PassageRow:
         """Commit one passage durably (one transaction, fsync'd) and return it."""
@@ -160,8 +209,9 @@ class Passages:
             row = self._row(p, decision, operator, s.shifts.current_id(), entry_id)
             db.execute(self._INSERT, [row[c] for c in self._COLUMNS])
             if p.supersedes:
-                old = db.execute("SELECT superseded FROM passages WHERE id = ?",
-                                 [p.supersedes]).fetchone()
+                old = db.execute(
+                    "SELECT superseded FROM passages WHERE id = ?", [p.supersedes]
+                ).fetchone()
                 if old is None:
                     raise ValueError(f"no passage {p.supersedes} to correct")
                 db.execute("UPDATE passages SET superseded = 1 WHERE id = ?", [p.supersedes])
@@ -192,8 +242,10 @@ class Passages:
         s = self._s
         operator = s.require_operator().name
         with s.g.tx() as db:
-            db.execute("UPDATE passages SET alerts_ack = ? WHERE id = ?",
-                       [json.dumps({"by": operator, "alerts": alerts}), passage_id])
+            db.execute(
+                "UPDATE passages SET alerts_ack = ? WHERE id = ?",
+                [json.dumps({"by": operator, "alerts": alerts}), passage_id],
+            )
             s.audit.append("alert_ack", operator, {"record": passage_id, "alerts": alerts})
 
     # -- reading ------------------------------------------------------------------------
@@ -201,25 +253,40 @@ class Passages:
     def _to_row(r: dict[str, Any]) -> PassageRow:
         reasons = r["reasons"]
         return PassageRow(
-            id=r["id"], ts=r["ts"], direction=r["direction"], name_masked=r["name_masked"],
-            id_masked=r["id_masked"], temperature=r["temperature"], code_colour=r["code_colour"],
-            category=r["category"], decision=r["decision"],
+            id=r["id"],
+            ts=r["ts"],
+            direction=r["direction"],
+            name_masked=r["name_masked"],
+            id_masked=r["id_masked"],
+            temperature=r["temperature"],
+            code_colour=r["code_colour"],
+            category=r["category"],
+            decision=r["decision"],
             reasons=json.loads(reasons) if isinstance(reasons, str) else reasons,
-            operator=r["operator"], entry_id=r["entry_id"],
-            superseded=bool(r.get("superseded", 0)), sync_state=r.get("sync_state", "pending"),
-            vehicle_id=r.get("vehicle_id"))
+            operator=r["operator"],
+            entry_id=r["entry_id"],
+            superseded=bool(r.get("superseded", 0)),
+            sync_state=r.get("sync_state", "pending"),
+            vehicle_id=r.get("vehicle_id"),
+        )
 
     def recent(self, limit: int = 20) -> list[PassageRow]:
-        return [self._to_row(r) for r in self._s.g.query(
-            "SELECT * FROM passages WHERE superseded = 0 ORDER BY ts DESC LIMIT ?", [limit])]
+        return [
+            self._to_row(r)
+            for r in self._s.g.query(
+                "SELECT * FROM passages WHERE superseded = 0 ORDER BY ts DESC LIMIT ?", [limit]
+            )
+        ]
 
     def get(self, passage_id: str) -> PassageRow | None:
         rows = self._s.g.query("SELECT * FROM passages WHERE id = ?", [passage_id])
         return self._to_row(rows[0]) if rows else None
 
     def last_by(self, operator: str) -> PassageRow | None:
-        rows = self._s.g.query("SELECT * FROM passages WHERE operator = ? AND superseded = 0 "
-                               "ORDER BY ts DESC LIMIT 1", [operator])
+        rows = self._s.g.query(
+            "SELECT * FROM passages WHERE operator = ? AND superseded = 0 ORDER BY ts DESC LIMIT 1",
+            [operator],
+        )
         return self._to_row(rows[0]) if rows else None
 
     def full(self, passage_id: str, *, purpose: str) -> dict[str, Any]:
@@ -239,18 +306,34 @@ class Passages:
         return out
 
     def inside_now(self) -> int:
-        return self._s.g.scalar(
-            "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
-            "p.superseded=0 AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = p.id "
-            "AND x.superseded = 0)") or 0
+        return (
+            self._s.g.scalar(
+                "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
+                "p.superseded=0 AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = p.id "
+                "AND x.superseded = 0)"
+            )
+            or 0
+        )
 
     def counters(self, day: str) -> dict[str, int]:
         """Today's counters for the gate screen and the daily report."""
         rows = self._s.g.query(
             "SELECT direction, decision, code_colour, temperature, reasons FROM passages "
-            "WHERE day = ? AND superseded = 0", [day])
-        c = {"in": 0, "out": 0, "turned_back": 0, "denied": 0, "referred": 0, "fever": 0,
-             "green": 0, "yellow": 0, "red": 0, "total": len(rows)}
+            "WHERE day = ? AND superseded = 0",
+            [day],
+        )
+        c = {
+            "in": 0,
+            "out": 0,
+            "turned_back": 0,
+            "denied": 0,
+            "referred": 0,
+            "fever": 0,
+            "green": 0,
+            "yellow": 0,
+            "red": 0,
+            "total": len(rows),
+        }
         threshold = self._s.settings.rules.fever_threshold
         for r in rows:
             if r["decision"] == Outcome.ADMIT:
@@ -285,35 +368,61 @@ class Passages:
 
 
 class VehiclePassages:
-    _COLUMNS = ("id ts day shift_id checkpoint direction plate pass_no kind disinfected occupants "
-                "decision reasons operator").split()
+    _COLUMNS = (
+        "id ts day shift_id checkpoint direction plate pass_no kind disinfected occupants "
+        "decision reasons operator"
+    ).split()
 
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    def record(self, *, direction: str, plate: str, pass_no: str | None, kind: str,
-               disinfected: bool, occupants: list[tuple[PassageInput, Decision]],
-               decision: Decision) -> tuple[str, list[PassageRow]]:
+    def record(
+        self,
+        *,
+        direction: str,
+        plate: str,
+        pass_no: str | None,
+        kind: str,
+        disinfected: bool,
+        occupants: list[tuple[PassageInput, Decision]],
+        decision: Decision,
+    ) -> tuple[str, list[PassageRow]]:
         """The vehicle and every occupant in one transaction: all or nothing."""
         s = self._s
         operator = s.require_operator().name
         ts = _now()
         vid = new_record_id()
-        row = {"id": vid, "ts": ts.isoformat(timespec="milliseconds"), "day": ts.date().isoformat(),
-               "shift_id": s.shifts.current_id(), "checkpoint": s.settings.checkpoint.code,
-               "direction": direction, "plate": plate.replace(" ", "").upper(), "pass_no": pass_no,
-               "kind": kind, "disinfected": int(disinfected), "occupants": len(occupants),
-               "decision": decision.outcome.value, "reasons": reasons_json(decision),
-               "operator": operator}
+        row = {
+            "id": vid,
+            "ts": ts.isoformat(timespec="milliseconds"),
+            "day": ts.date().isoformat(),
+            "shift_id": s.shifts.current_id(),
+            "checkpoint": s.settings.checkpoint.code,
+            "direction": direction,
+            "plate": plate.replace(" ", "").upper(),
+            "pass_no": pass_no,
+            "kind": kind,
+            "disinfected": int(disinfected),
+            "occupants": len(occupants),
+            "decision": decision.outcome.value,
+            "reasons": reasons_json(decision),
+            "operator": operator,
+        }
         stored = []
         with s.g.tx() as db:
-            db.execute(f"INSERT INTO vehicle_passages({', '.join(self._COLUMNS)}) VALUES "
-                       f"({', '.join('?' * len(self._COLUMNS))})", [row[c] for c in self._COLUMNS])
+            db.execute(
+                f"INSERT INTO vehicle_passages({', '.join(self._COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(self._COLUMNS))})",
+                [row[c] for c in self._COLUMNS],
+            )
             for p, d in occupants:
                 p.vehicle_id = vid
                 # An occupant passes only if the vehicle does.
-                stored.append(s.passages.record(p, d if decision.outcome == Outcome.ADMIT
-                                                else _worst(d, decision)))
+                stored.append(
+                    s.passages.record(
+                        p, d if decision.outcome == Outcome.ADMIT else _worst(d, decision)
+                    )
+                )
         return vid, stored
 
     def body(self, r: dict[str, Any]) -> dict[str, Any]:
@@ -332,4 +441,3 @@ def _worst(a: Decision, b: Decision) -> Decision:
 
     outcome = max(a.outcome, b.outcome, key=OUTCOME_RANK.__getitem__)
     return Decision(outcome, a.reasons + tuple(r for r in b.reasons if r not in a.reasons))
-

@@ -24,6 +24,7 @@ def all_migration_sets() -> list[Migrations]:
                 raise
     return sets
 
+
 SYNC_COLUMNS = """
     sync_state TEXT NOT NULL DEFAULT 'pending',  -- pending | synced | quarantined
     sync_reason TEXT,

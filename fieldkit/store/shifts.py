@@ -35,17 +35,20 @@ class Shifts:
         self._s = store
 
     def current(self) -> dict[str, Any] | None:
-        rows = self._s.g.query("SELECT * FROM shifts WHERE closed_at IS NULL "
-                               "ORDER BY opened_at DESC LIMIT 1")
+        rows = self._s.g.query(
+            "SELECT * FROM shifts WHERE closed_at IS NULL ORDER BY opened_at DESC LIMIT 1"
+        )
         return rows[0] if rows else None
 
     def current_id(self) -> str | None:
-        return self._s.g.scalar("SELECT id FROM shifts WHERE closed_at IS NULL "
-                                "ORDER BY opened_at DESC LIMIT 1")
+        return self._s.g.scalar(
+            "SELECT id FROM shifts WHERE closed_at IS NULL ORDER BY opened_at DESC LIMIT 1"
+        )
 
     def last_closed(self) -> dict[str, Any] | None:
-        rows = self._s.g.query("SELECT * FROM shifts WHERE closed_at IS NOT NULL "
-                               "ORDER BY closed_at DESC LIMIT 1")
+        rows = self._s.g.query(
+            "SELECT * FROM shifts WHERE closed_at IS NOT NULL ORDER BY closed_at DESC LIMIT 1"
+        )
         return rows[0] if rows else None
 
     def get(self, shift_id: str) -> dict[str, Any] | None:
@@ -60,21 +63,31 @@ class Shifts:
         row = self.last_closed()
         if row is None:
             return None
-        return {"shift_id": row["id"], "closed_at": row["closed_at"], "closed_by": row["closed_by"],
-                "note": row["handover_note"] or "", "summary": _meta(row)}
+        return {
+            "shift_id": row["id"],
+            "closed_at": row["closed_at"],
+            "closed_by": row["closed_by"],
+            "note": row["handover_note"] or "",
+            "summary": _meta(row),
+        }
 
     def open(self, supervisor: str, note: str | None = None) -> str:
         if self.current():
             raise InputError("a shift is already open: close it before opening the next")
         sid = str(uuid.uuid4())
         previous = self.last_closed()
-        meta = {"handover_from": previous["id"] if previous else None,
-                "open_note": (note or "").strip() or None}
+        meta = {
+            "handover_from": previous["id"] if previous else None,
+            "open_note": (note or "").strip() or None,
+        }
         with self._s.g.tx() as db:
-            db.execute("INSERT INTO shifts(id, opened_at, opened_by, summary) VALUES (?,?,?,?)",
-                       [sid, _now(), supervisor, json.dumps(meta, ensure_ascii=False)])
-            self._s.audit.append("shift_open", supervisor,
-                                 {"shift": sid, "handover_from": meta["handover_from"]})
+            db.execute(
+                "INSERT INTO shifts(id, opened_at, opened_by, summary) VALUES (?,?,?,?)",
+                [sid, _now(), supervisor, json.dumps(meta, ensure_ascii=False)],
+            )
+            self._s.audit.append(
+                "shift_open", supervisor, {"shift": sid, "handover_from": meta["handover_from"]}
+            )
         return sid
 
     def close(self, supervisor: str, handover_note: str, summary: dict[str, Any]) -> str:
@@ -83,9 +96,16 @@ class Shifts:
             raise InputError("no shift is open")
         merged = {**_meta(shift), **summary}
         with self._s.g.tx() as db:
-            db.execute("UPDATE shifts SET closed_at=?, closed_by=?, handover_note=?, summary=? "
-                       "WHERE id=?", [_now(), supervisor, handover_note,
-                                      json.dumps(merged, ensure_ascii=False), shift["id"]])
+            db.execute(
+                "UPDATE shifts SET closed_at=?, closed_by=?, handover_note=?, summary=? WHERE id=?",
+                [
+                    _now(),
+                    supervisor,
+                    handover_note,
+                    json.dumps(merged, ensure_ascii=False),
+                    shift["id"],
+                ],
+            )
             self._s.audit.append("shift_close", supervisor, {"shift": shift["id"]})
         return shift["id"]
 
@@ -93,5 +113,6 @@ class Shifts:
     def require_supervisor(operator: Any) -> None:
         if operator is None or not getattr(operator, "is_supervisor", False):
             name = getattr(operator, "name", "nobody")
-            raise PermissionDenied(f"{name} is not a supervisor: opening and closing shifts "
-                                   "needs the supervisor's PIN")
+            raise PermissionDenied(
+                f"{name} is not a supervisor: opening and closing shifts needs the supervisor's PIN"
+            )

@@ -76,9 +76,11 @@ class Outbox:
             wanted = "*"
             if ek.local:
                 wanted = ", ".join(c for c in self._columns(ek.table) if c not in ek.local)
-            sql = (f"SELECT {wanted}, CASE WHEN sync_reason IS NULL THEN rowid ELSE 0 END, "
-                   f"rowid FROM {ek.table} WHERE {where} AND rowid > ? "
-                   f"ORDER BY rowid LIMIT {int(page)}")
+            sql = (
+                f"SELECT {wanted}, CASE WHEN sync_reason IS NULL THEN rowid ELSE 0 END, "
+                f"rowid FROM {ek.table} WHERE {where} AND rowid > ? "
+                f"ORDER BY rowid LIMIT {int(page)}"
+            )
             last = 0
             while True:
                 with g.lock:
@@ -89,8 +91,9 @@ class Outbox:
                     break
                 last = rows[-1][-1]
                 for row in rows:
-                    item = self._item(ek, dict(zip(columns, row)), row[-2], town_key,
-                                      town_hashes)
+                    item = self._item(
+                        ek, dict(zip(columns, row, strict=False)), row[-2], town_key, town_hashes
+                    )
                     if item is not None:
                         out.append(item)
                 while len(out) >= page:
@@ -104,8 +107,14 @@ class Outbox:
     def _columns(self, table: str) -> list[str]:
         return [r["name"] for r in self._s.g.query(f"PRAGMA table_info({table})")]
 
-    def _item(self, ek: EventKind, row: dict[str, Any], rowid: int, town_key: bytes | None,
-              town_hashes: dict[str, str]) -> OutboxItem | None:
+    def _item(
+        self,
+        ek: EventKind,
+        row: dict[str, Any],
+        rowid: int,
+        town_key: bytes | None,
+        town_hashes: dict[str, str],
+    ) -> OutboxItem | None:
         try:
             body = ek.body(row)
         except TamperedError as exc:
@@ -119,8 +128,9 @@ class Outbox:
                 town_hash = town_hashes[id_number] = blind_index(town_key, id_number)
             body["id_hash_town"] = town_hash
         canonical = canonical_json(body)
-        return OutboxItem(row["id"], ek.kind, body, hashlib.sha256(canonical).hexdigest(),
-                          canonical, rowid)
+        return OutboxItem(
+            row["id"], ek.kind, body, hashlib.sha256(canonical).hexdigest(), canonical, rowid
+        )
 
     def batches(self, size: int) -> Iterator[list[OutboxItem]]:
         """Every record not yet on the server, oldest first, in lists of at most ``size``, each
@@ -140,8 +150,13 @@ class Outbox:
             return [self.kinds[kind].table]
         return [k.table for k in self.kinds.values()]
 
-    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None,
-                    rowids: list[int] | None = None) -> None:
+    def mark_synced(
+        self,
+        record_ids: list[str],
+        batch_id: str,
+        kind: str | None = None,
+        rowids: list[int] | None = None,
+    ) -> None:
         """Mark records as on the server. With ``kind`` and the items' ``rowid`` s (a batch
         from :meth:`batches`), one ranged update does it: every row of the batch's rowid range
         still pending and never requeued is one of the batch (the walk read them all, in
@@ -155,7 +170,8 @@ class Outbox:
                     changed = db.execute(
                         f"UPDATE {table} SET sync_state='synced', synced_at=?, batch_id=? "
                         f"WHERE rowid BETWEEN ? AND ? AND {_PENDING} AND sync_reason IS NULL",
-                        [now, batch_id, min(rowids), max(rowids)]).rowcount
+                        [now, batch_id, min(rowids), max(rowids)],
+                    ).rowcount
                     if changed != len(rowids):
                         raise _NotTheBatch
                 return
@@ -165,13 +181,17 @@ class Outbox:
             for table in self._table_of("", kind):
                 db.conn.executemany(
                     f"UPDATE {table} SET sync_state='synced', sync_reason=NULL, synced_at=?, "
-                    f"batch_id=? WHERE id=?", [(now, batch_id, rid) for rid in record_ids])
+                    f"batch_id=? WHERE id=?",
+                    [(now, batch_id, rid) for rid in record_ids],
+                )
 
     def mark_quarantined(self, record_id: str, reason: str, kind: str | None = None) -> None:
         with self._s.g.tx() as db:
             for table in self._table_of(record_id, kind):
-                db.execute(f"UPDATE {table} SET sync_state='quarantined', sync_reason=? WHERE id=?",
-                           [reason[:500], record_id])
+                db.execute(
+                    f"UPDATE {table} SET sync_state='quarantined', sync_reason=? WHERE id=?",
+                    [reason[:500], record_id],
+                )
 
     def requeue(self, record_id: str) -> None:
         """Put a quarantined record back in the queue (after the supervisor fixed the cause).
@@ -179,23 +199,30 @@ class Outbox:
         :meth:`mark_synced` of a batch it was never in."""
         with self._s.g.tx() as db:
             for table in self._table_of(record_id, None):
-                db.execute(f"UPDATE {table} SET sync_state='pending', "
-                           f"sync_reason='requeued: ' || coalesce(sync_reason, '') "
-                           f"WHERE id=? AND sync_state='quarantined'", [record_id])
+                db.execute(
+                    f"UPDATE {table} SET sync_state='pending', "
+                    f"sync_reason='requeued: ' || coalesce(sync_reason, '') "
+                    f"WHERE id=? AND sync_state='quarantined'",
+                    [record_id],
+                )
 
     def counts(self) -> dict[str, int]:
         c = {"pending": 0, "synced": 0, "quarantined": 0}
         for ek in self.kinds.values():
             for row in self._s.g.query(
-                f"SELECT sync_state, count(*) AS n FROM {ek.table} GROUP BY sync_state"):
+                f"SELECT sync_state, count(*) AS n FROM {ek.table} GROUP BY sync_state"
+            ):
                 c[row["sync_state"]] = c.get(row["sync_state"], 0) + row["n"]
         return c
 
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
         out = []
         for ek in self.kinds.values():
-            for row in self._s.g.query(f"SELECT id, ts, sync_reason FROM {ek.table} "
-                                       f"WHERE sync_state='quarantined' ORDER BY ts LIMIT ?", [limit]):
+            for row in self._s.g.query(
+                f"SELECT id, ts, sync_reason FROM {ek.table} "
+                f"WHERE sync_state='quarantined' ORDER BY ts LIMIT ?",
+                [limit],
+            ):
                 out.append({"kind": ek.kind, **row})
         return out
 
@@ -212,8 +239,10 @@ class KV:
 
     def set(self, key: str, value: Any) -> None:
         with self._s.g.tx() as db:
-            db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)",
-                       [key, json.dumps(value, ensure_ascii=False)])
+            db.execute(
+                "INSERT OR REPLACE INTO kv(key, value) VALUES (?, ?)",
+                [key, json.dumps(value, ensure_ascii=False)],
+            )
 
 
 class Secrets:
@@ -246,17 +275,21 @@ class KeyPersons:
             db.conn.executemany(
                 "INSERT OR REPLACE INTO keypersons(id_hash, category, end_date, updated_at) "
                 "VALUES (?,?,?,?)",
-                [(e["id_hash"], e["category"], e.get("end_date"), now) for e in entries])
+                [(e["id_hash"], e["category"], e.get("end_date"), now) for e in entries],
+            )
             db.conn.executemany("DELETE FROM keypersons WHERE id_hash = ?", [(h,) for h in removed])
-            db.execute("INSERT OR REPLACE INTO kv(key, value) VALUES ('keypersons_updated_at', ?)",
-                       [json.dumps(now)])
+            db.execute(
+                "INSERT OR REPLACE INTO kv(key, value) VALUES ('keypersons_updated_at', ?)",
+                [json.dumps(now)],
+            )
 
     def lookup(self, town_hash: str | None, today: str | None = None) -> str | None:
         """The category when this hash is on the list (and not past its end date)."""
         if not town_hash:
             return None
-        rows = self._s.g.query("SELECT category, end_date FROM keypersons WHERE id_hash = ?",
-                               [town_hash])
+        rows = self._s.g.query(
+            "SELECT category, end_date FROM keypersons WHERE id_hash = ?", [town_hash]
+        )
         if not rows:
             return None
         end = rows[0]["end_date"]
@@ -273,8 +306,9 @@ class KeyPersons:
         issued = self._s.kv.get("sync.updates_at")
         if issued:
             try:
-                return datetime.fromtimestamp(float(issued)).astimezone().isoformat(
-                    timespec="seconds")
+                return (
+                    datetime.fromtimestamp(float(issued)).astimezone().isoformat(timespec="seconds")
+                )
             except (TypeError, ValueError, OverflowError):
                 pass
         return self._s.kv.get("keypersons_updated_at")
@@ -287,8 +321,10 @@ class Revocations:
     def apply(self, pass_ids: list[str]) -> None:
         now = _now()
         with self._s.g.tx() as db:
-            db.conn.executemany("INSERT OR IGNORE INTO revocations(pass_id, revoked_at) VALUES (?,?)",
-                                [(p, now) for p in pass_ids])
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO revocations(pass_id, revoked_at) VALUES (?,?)",
+                [(p, now) for p in pass_ids],
+            )
 
     def all(self) -> set[str]:
         return {r["pass_id"] for r in self._s.g.query("SELECT pass_id FROM revocations")}
@@ -306,16 +342,20 @@ class IsolationIndex:
     def set(self, id_hash: str, status: str | None, end_date: str | None = None) -> None:
         with self._s.g.tx() as db:
             if status:
-                db.execute("INSERT OR REPLACE INTO isolation_index(id_hash, status, end_date) "
-                           "VALUES (?,?,?)", [id_hash, status, end_date])
+                db.execute(
+                    "INSERT OR REPLACE INTO isolation_index(id_hash, status, end_date) "
+                    "VALUES (?,?,?)",
+                    [id_hash, status, end_date],
+                )
             else:
                 db.execute("DELETE FROM isolation_index WHERE id_hash = ?", [id_hash])
 
     def status(self, id_hash: str | None, today: str | None = None) -> str | None:
         if not id_hash:
             return None
-        rows = self._s.g.query("SELECT status, end_date FROM isolation_index WHERE id_hash = ?",
-                               [id_hash])
+        rows = self._s.g.query(
+            "SELECT status, end_date FROM isolation_index WHERE id_hash = ?", [id_hash]
+        )
         if not rows:
             return None
         today = today or datetime.now().date().isoformat()

@@ -114,9 +114,16 @@ class FieldkitApp(App[int]):
     # Values for the status bar; screens never poke it, they ask for a refresh.
     status: reactive[dict[str, Any]] = reactive(dict, always_update=True)
 
-    def __init__(self, settings: Settings, store=None, sources=None, *,
-                 entries: list[ScreenEntry] | None = None,
-                 clock=time.monotonic, sync_transport=None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store=None,
+        sources=None,
+        *,
+        entries: list[ScreenEntry] | None = None,
+        clock=time.monotonic,
+        sync_transport=None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         # None: the app opens the store itself in a worker once the first screen is painted.
@@ -147,8 +154,9 @@ class FieldkitApp(App[int]):
         self._sync_error_shown: str | None = None
         for entry in self.entries:
             if entry.key:
-                self.bind(entry.key, f"open_screen('{entry.id}')",
-                          description=self.t(entry.title_key))
+                self.bind(
+                    entry.key, f"open_screen('{entry.id}')", description=self.t(entry.title_key)
+                )
 
     # -- language ----------------------------------------------------------------------------
     def t(self, key: str, **params: Any) -> str:
@@ -171,8 +179,11 @@ class FieldkitApp(App[int]):
         self.set_interval(SYNC_TICK_S, self.sync_tick)
         self.show_login()
         for module, problem in self.registry_problems.items():
-            self.notify(self.t("app.screen_broken", module=module, problem=problem),
-                        severity="error", timeout=15)
+            self.notify(
+                self.t("app.screen_broken", module=module, problem=problem),
+                severity="error",
+                timeout=15,
+            )
 
     def show_login(self, reason: str | None = None) -> None:
         from .login import LoginScreen, SetupScreen
@@ -268,8 +279,9 @@ class FieldkitApp(App[int]):
         if entry is None:
             return
         if not self.allowed(entry):
-            self.notify(self.t("app.not_allowed", screen=self.t(entry.title_key)),
-                        severity="warning")
+            self.notify(
+                self.t("app.not_allowed", screen=self.t(entry.title_key)), severity="warning"
+            )
             return
         if self.screen is self._opened.get(screen_id):
             return
@@ -279,8 +291,11 @@ class FieldkitApp(App[int]):
             try:
                 screen = entry.factory()  # imports the screen's module the first time
             except ScreenModuleError as exc:
-                self.notify(self.t("app.screen_broken", module=exc.module, problem=exc.problem),
-                            severity="error", timeout=15)
+                self.notify(
+                    self.t("app.screen_broken", module=exc.module, problem=exc.problem),
+                    severity="error",
+                    timeout=15,
+                )
                 return
             self._opened[screen_id] = screen
             self.install_screen(screen, screen_id)
@@ -325,8 +340,9 @@ class FieldkitApp(App[int]):
                     return
                 if self._held:
                     await self._release_held()
-            elif self._held and not isinstance(event, (events.MouseMove, events.MouseScrollDown,
-                                                       events.MouseScrollUp)):
+            elif self._held and not isinstance(
+                event, (events.MouseMove, events.MouseScrollDown, events.MouseScrollUp)
+            ):
                 await self._release_held()  # a click may move the focus: keys go first
         await super().on_event(event)
 
@@ -369,8 +385,11 @@ class FieldkitApp(App[int]):
         if self._wedge_keys and (now - self._wedge_keys[-1][1]) * 1000 > self.wedge.max_gap_ms:
             self._wedge_keys.clear()
         focused = self.focused
-        snapshot = ((focused, focused.value, focused.cursor_position)
-                    if isinstance(focused, Input) else None)
+        snapshot = (
+            (focused, focused.value, focused.cursor_position)
+            if isinstance(focused, Input)
+            else None
+        )
         self._wedge_keys.append((key, now, snapshot, event))
         self.wedge.feed(key, now)
 
@@ -440,8 +459,9 @@ class FieldkitApp(App[int]):
         if not target.call_later(self.post_message, read):
             self.post_message(read)
 
-    def _scan_in_tail(self, keys: list, start: int,
-                      enter_time: float) -> tuple[int, str, Any] | None:
+    def _scan_in_tail(
+        self, keys: list, start: int, enter_time: float
+    ) -> tuple[int, str, Any] | None:
         """Where in the fast tail ``keys[start:]`` the scanner's keys begin, with their text and
         what they read as; None when no part of the tail is a code.
 
@@ -508,14 +528,17 @@ class FieldkitApp(App[int]):
                     keys.append(Ed25519PublicKey.from_public_bytes(raw))
                 except (ValueError, TypeError):
                     pass
-            patterns = tuple(HealthCodePattern(f"health-code {i + 1}", p)
-                             for i, p in enumerate(self.settings.camera.health_code_patterns))
+            patterns = tuple(
+                HealthCodePattern(f"health-code {i + 1}", p)
+                for i, p in enumerate(self.settings.camera.health_code_patterns)
+            )
             from scanners.payloads.healthcode import DEFAULT_PATTERNS
 
             self._payload_config = PayloadConfig(
                 health_code_patterns=patterns + DEFAULT_PATTERNS,
                 pass_public_keys=tuple(keys),
-                revoked_passes=frozenset(self.store.revocations.all()))
+                revoked_passes=frozenset(self.store.revocations.all()),
+            )
         return self._payload_config
 
     HELD_SCAN_S = 120.0  # a read kept for the gate while another screen is open
@@ -563,8 +586,11 @@ class FieldkitApp(App[int]):
                 source = SourceSpec.parse(source, width=cam.width, height=cam.height, fps=cam.fps)
             source = open_source(source)
         self.camera_source = source
-        pipeline = Pipeline(budget_ms=cam.frame_budget_ms, dedupe_seconds=cam.dedupe_seconds,
-                            payload_config=self.payload_config())
+        pipeline = Pipeline(
+            budget_ms=cam.frame_budget_ms,
+            dedupe_seconds=cam.dedupe_seconds,
+            payload_config=self.payload_config(),
+        )
         is_camera = type(source).__name__ == "CameraSource"
         frame_gap = 1.0 / max(1, cam.fps)
         last_state = None
@@ -611,17 +637,27 @@ class FieldkitApp(App[int]):
             except ValueError:
                 pass
         op = store.operator
-        self.post_message(StatusRefreshed({
-            "checkpoint": f"{cp.name} {cp.code}", "mode": cp.area_mode,
-            "shift": store.shifts.current_id(),
-            "operator": op.name if op else None, "role": op.role if op else None,
-            "pending": store.outbox.counts().get("pending", 0),
-            "keylist_at": updated, "keylist_stale": stale,
-        }))
+        self.post_message(
+            StatusRefreshed(
+                {
+                    "checkpoint": f"{cp.name} {cp.code}",
+                    "mode": cp.area_mode,
+                    "shift": store.shifts.current_id(),
+                    "operator": op.name if op else None,
+                    "role": op.role if op else None,
+                    "pending": store.outbox.counts().get("pending", 0),
+                    "keylist_at": updated,
+                    "keylist_stale": stale,
+                }
+            )
+        )
 
     def on_status_refreshed(self, message: StatusRefreshed) -> None:
-        self.status = {**message.values, "camera": self.camera_state,
-                       "camera_detail": self.camera_detail}
+        self.status = {
+            **message.values,
+            "camera": self.camera_state,
+            "camera_detail": self.camera_detail,
+        }
 
     # -- failures ----------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -634,20 +670,28 @@ class FieldkitApp(App[int]):
         if isinstance(error, FieldkitError):
             self.notify(self.error_text(error), severity="error", timeout=8)
         else:
-            self.notify(self.t("app.internal_error", error=f"{type(error).__name__}: {error}"),
-                        severity="error", timeout=12)
+            self.notify(
+                self.t("app.internal_error", error=f"{type(error).__name__}: {error}"),
+                severity="error",
+                timeout=12,
+            )
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if self.unlocked:
             for entry in self.entries:
                 if self.allowed(entry):
-                    yield SystemCommand(self.t(entry.title_key), self.t("palette.open_screen"),
-                                        partial(self.run_action, f"open_screen('{entry.id}')"))
-            yield SystemCommand(self.t("palette.mode"), self.t("palette.mode_help"),
-                                self.action_change_mode)
-            yield SystemCommand(self.t("palette.lock"), self.t("palette.lock_help"),
-                                self.action_lock)
+                    yield SystemCommand(
+                        self.t(entry.title_key),
+                        self.t("palette.open_screen"),
+                        partial(self.run_action, f"open_screen('{entry.id}')"),
+                    )
+            yield SystemCommand(
+                self.t("palette.mode"), self.t("palette.mode_help"), self.action_change_mode
+            )
+            yield SystemCommand(
+                self.t("palette.lock"), self.t("palette.lock_help"), self.action_lock
+            )
         own = getattr(screen, "palette_commands", None)
         if own is not None:
             yield from own()
@@ -699,8 +743,9 @@ class FieldkitApp(App[int]):
 
         store = self.store
         op = store.operator
-        report = run_sync(store, self.settings, transport=self.sync_transport,
-                          operator=op.name if op else None)
+        report = run_sync(
+            store, self.settings, transport=self.sync_transport, operator=op.name if op else None
+        )
         self.post_message(SyncFinished(report, auto=True))
 
     def on_sync_finished(self, message: SyncFinished) -> None:
@@ -715,8 +760,11 @@ class FieldkitApp(App[int]):
             self._sync_error_shown = None
         elif message.auto and self._sync_error_shown != report.error_kind:
             self._sync_error_shown = report.error_kind
-            self.notify(self.t("app.sync_failed", error=sync_error_text(report, self.t)),
-                        severity="warning", timeout=10)
+            self.notify(
+                self.t("app.sync_failed", error=sync_error_text(report, self.t)),
+                severity="warning",
+                timeout=10,
+            )
 
 
 def sync_error_text(report, t) -> str:
@@ -731,8 +779,12 @@ def make_app(settings: Settings, store=None, sources=None, **kwargs) -> Fieldkit
     return FieldkitApp(settings, store, sources, **kwargs)
 
 
-def source_from_args(settings: Settings, camera: str | None = None, images: str | None = None,
-                     video: str | None = None):
+def source_from_args(
+    settings: Settings,
+    camera: str | None = None,
+    images: str | None = None,
+    video: str | None = None,
+):
     """--images / --video / --camera, else the configured camera, as a source spec."""
     from scanners.sources import SourceSpec
 
@@ -753,8 +805,12 @@ def source_from_args(settings: Settings, camera: str | None = None, images: str 
     return SourceSpec("camera", target, **size)
 
 
-def run_app(settings: Settings, camera: str | None = None, images: str | None = None,
-            video: str | None = None) -> int:
+def run_app(
+    settings: Settings,
+    camera: str | None = None,
+    images: str | None = None,
+    video: str | None = None,
+) -> int:
     app = make_app(settings, None, source_from_args(settings, camera, images, video))
     try:
         result = app.run()

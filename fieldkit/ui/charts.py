@@ -95,7 +95,10 @@ class CoverageChart(_Chart):
         plt.clear_data()
         plt.clear_figure()
         names = [c.building for c in coverage]
-        plt.multiple_bar(names, [[c.households for c in coverage], [c.visited for c in coverage]],
-                         color=["blue", "green"])
+        plt.multiple_bar(
+            names,
+            [[c.households for c in coverage], [c.visited for c in coverage]],
+            color=["blue", "green"],
+        )
         _integer_ticks(plt, max(c.households for c in coverage))
         self.refresh()

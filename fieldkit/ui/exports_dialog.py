@@ -24,8 +24,11 @@ from . import supervisor_common as common
 from .supervisor_common import PinDialog
 
 FORMATS = ("xlsx", "csv")
-TITLE_KEYS = {"shift-log": "export.title.shift_log", "daily": "export.title.daily",
-              "passages": "export.title.passages"}
+TITLE_KEYS = {
+    "shift-log": "export.title.shift_log",
+    "daily": "export.title.daily",
+    "passages": "export.title.passages",
+}
 
 
 def removable_folder() -> Path | None:
@@ -54,8 +57,9 @@ def file_name(kind: str, fmt: str, day: str, t) -> str:
 class ExportDialog(PinDialog):
     """F10 exports; the PIN is asked only for a full export."""
 
-    def __init__(self, kind: str = "shift-log", day: date | None = None,
-                 folder: Path | None = None) -> None:
+    def __init__(
+        self, kind: str = "shift-log", day: date | None = None, folder: Path | None = None
+    ) -> None:
         super().__init__()
         self.kind = kind if kind in KINDS else "shift-log"
         self.fmt = "xlsx"
@@ -69,17 +73,31 @@ class ExportDialog(PinDialog):
             yield Label(t("sup.export_title"), classes="dialog-title")
             with Horizontal(classes="pin-row"):
                 yield Label(t("sup.export_kind"), classes="field-label")
-                yield Select([(t(TITLE_KEYS[k]), k) for k in KINDS], value=self.kind,
-                             allow_blank=False, compact=True, id="export-kind")
+                yield Select(
+                    [(t(TITLE_KEYS[k]), k) for k in KINDS],
+                    value=self.kind,
+                    allow_blank=False,
+                    compact=True,
+                    id="export-kind",
+                )
                 yield Label(t("sup.export_format"), classes="field-label")
-                yield Select([(f.upper(), f) for f in FORMATS], value=self.fmt,
-                             allow_blank=False, compact=True, id="export-format")
+                yield Select(
+                    [(f.upper(), f) for f in FORMATS],
+                    value=self.fmt,
+                    allow_blank=False,
+                    compact=True,
+                    id="export-format",
+                )
             with Horizontal(classes="pin-row"):
                 yield Label(t("sup.export_day"), classes="field-label")
                 yield Input(self.day, id="export-day", compact=True, max_length=10)
                 yield Label(t("sup.export_shift"), classes="field-label")
-                yield Input(id="export-shift", compact=True, max_length=36,
-                            placeholder=t("sup.export_shift_hint"))
+                yield Input(
+                    id="export-shift",
+                    compact=True,
+                    max_length=36,
+                    placeholder=t("sup.export_shift_hint"),
+                )
             with Horizontal(classes="pin-row"):
                 yield Label(t("sup.export_path"), classes="field-label")
                 yield Input(id="export-path", compact=True)
@@ -136,11 +154,14 @@ class ExportDialog(PinDialog):
     def values(self) -> dict[str, Any]:
         day = self.query_one("#export-day", Input).value.strip()
         shift = self.query_one("#export-shift", Input).value.strip()
-        return {"kind": self.kind, "fmt": self.fmt, "out": self.query_one("#export-path",
-                                                                           Input).value.strip(),
-                "day": None if shift and self.kind != "daily" else (day or None),
-                "shift": shift if self.kind != "daily" else None,
-                "full": self.query_one("#export-full", Checkbox).value}
+        return {
+            "kind": self.kind,
+            "fmt": self.fmt,
+            "out": self.query_one("#export-path", Input).value.strip(),
+            "day": None if shift and self.kind != "daily" else (day or None),
+            "shift": shift if self.kind != "daily" else None,
+            "full": self.query_one("#export-full", Checkbox).value,
+        }
 
     def ready(self) -> str | None:
         if not self.query_one("#export-path", Input).value.strip():
@@ -175,6 +196,14 @@ class ExportDialog(PinDialog):
         out = Path(values["out"]).expanduser()
         if out.parent == self.app.settings.data_dir / "exports":
             out.parent.mkdir(parents=True, exist_ok=True)
-        return export(self.app.store, values["kind"], out, fmt=values["fmt"], day=values["day"],
-                      shift_id=values["shift"], full=values["full"], by=supervisor,
-                      lang=self.app.lang)
+        return export(
+            self.app.store,
+            values["kind"],
+            out,
+            fmt=values["fmt"],
+            day=values["day"],
+            shift_id=values["shift"],
+            full=values["full"],
+            by=supervisor,
+            lang=self.app.lang,
+        )

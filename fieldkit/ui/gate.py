@@ -47,6 +47,7 @@ DCC_NEGATIVE, DCC_POSITIVE = "260415000", "260373001"
 
 # -- pure helpers (tested without a screen) --------------------------------------------------
 
+
 def parse_test_date(text: str, today: date | None = None) -> date | None:
     """'' → none; '0'..'99' → that many days ago; 'MMDD' → this year; else YYYY-MM-DD/YYYYMMDD."""
     text = text.strip()
@@ -68,8 +69,10 @@ _ERRORS = [
     (re.compile(r"^temperature missing"), "gate.err.temp_missing"),
     (re.compile(r"^temperature .* is not a number"), "gate.err.temp_nan"),
     (re.compile(r"^temperature (?P<value>[\d.]+) °C is outside"), "gate.err.temp_range"),
-    (re.compile(r"^ID .*check digit is (?P<got>\S) *, expected (?P<want>\S)"),
-     "gate.err.check_digit"),
+    (
+        re.compile(r"^ID .*check digit is (?P<got>\S) *, expected (?P<want>\S)"),
+        "gate.err.check_digit",
+    ),
     (re.compile(r"^ID (?P<id>.*?): (?P<problem>.*)$"), "gate.err.id_invalid"),
     (re.compile(r"^test date (?P<value>\S+) is in the future"), "gate.err.test_future"),
     (re.compile(r"^(?P<what>.+) '(?P<value>.*)' is not a date"), "gate.err.date"),
@@ -80,8 +83,10 @@ _ERRORS = [
 # What ``parse_identity`` says is wrong with a number (the {problem} of gate.err.id_invalid).
 _ID_PROBLEMS = [
     (re.compile(r"^check digit is (?P<got>\S), expected (?P<want>\S)"), "gate.err.id.check_digit"),
-    (re.compile(r"^birth date (?P<value>\S+) in the number is not a real date"),
-     "gate.err.id.birth"),
+    (
+        re.compile(r"^birth date (?P<value>\S+) in the number is not a real date"),
+        "gate.err.id.birth",
+    ),
     (re.compile(r"^last character (?P<value>\S) is not a digit or X"), "gate.err.id.last_char"),
     (re.compile(r"^a resident ID has 18 characters"), "gate.err.id.length"),
     (re.compile(r"^empty identity number"), "gate.err.id.empty"),
@@ -113,7 +118,8 @@ def translate_error(exc: BaseException, t) -> str:
                 params["id"] = mask_id(params["id"].strip("'"))
             if "problem" in params:
                 params["problem"] = translate_id_problem(
-                    params["problem"].replace(" (confirm only if the card really says so)", ""), t)
+                    params["problem"].replace(" (confirm only if the card really says so)", ""), t
+                )
             return t(key, **params)
     return text
 
@@ -138,8 +144,9 @@ class Captured:
 
 
 def decision_lines(decision, t, lang: str) -> list[str]:
-    return [("! " if r.alert else "· ") + reason_text(r.code, r.params, lang)
-            for r in decision.reasons]
+    return [
+        ("! " if r.alert else "· ") + reason_text(r.code, r.params, lang) for r in decision.reasons
+    ]
 
 
 class DecisionBanner(Static):
@@ -158,7 +165,9 @@ class DecisionBanner(Static):
         self.update("\n".join([f"[b]{spaced}[/b]", *(escape(x) for x in lines)]))
 
     def note(self, text: str) -> None:
-        self.show(self.outcome, getattr(self, "title_text", ""), [*getattr(self, "lines", []), text])
+        self.show(
+            self.outcome, getattr(self, "title_text", ""), [*getattr(self, "lines", []), text]
+        )
 
 
 class GateScreen(Screen):
@@ -173,10 +182,14 @@ class GateScreen(Screen):
         Binding("f9", "cycle_category", "keys.category", id="gate.category"),
         Binding("escape", "clear", "keys.clear", id="gate.clear"),
         Binding("ctrl+r", "correct_last", "keys.correct", id="gate.correct", show=False),
-        Binding("ctrl+t", "not_measured", "keys.not_measured", id="gate.not_measured",
-                show=False),
-        Binding("ctrl+y", "confirm_check_digit", "keys.confirm_digit", id="gate.confirm_digit",
-                show=False),
+        Binding("ctrl+t", "not_measured", "keys.not_measured", id="gate.not_measured", show=False),
+        Binding(
+            "ctrl+y",
+            "confirm_check_digit",
+            "keys.confirm_digit",
+            id="gate.confirm_digit",
+            show=False,
+        ),
     ]
 
     direction: reactive[str] = reactive("in")
@@ -207,8 +220,7 @@ class GateScreen(Screen):
             yield Static(t("gate.scan_idle"), id="scan-line", markup=False)
             with Horizontal(classes="form-row"):
                 yield Label(t("gate.id"), classes="field-label")
-                yield Input(id="f-id", compact=True, max_length=40,
-                            placeholder=t("gate.id_hint"))
+                yield Input(id="f-id", compact=True, max_length=40, placeholder=t("gate.id_hint"))
                 yield Label(t("gate.name"), classes="field-label")
                 yield Input(id="f-name", compact=True, max_length=40)
                 yield Label(t("gate.phone"), classes="field-label")
@@ -224,8 +236,12 @@ class GateScreen(Screen):
                 yield Static("", id="v-category", classes="toggle")
             with Horizontal(classes="form-row"):
                 yield Label(t("gate.test_date"), classes="field-label")
-                yield Input(id="f-test-date", compact=True, max_length=10,
-                            placeholder=t("gate.test_date_hint"))
+                yield Input(
+                    id="f-test-date",
+                    compact=True,
+                    max_length=10,
+                    placeholder=t("gate.test_date_hint"),
+                )
                 yield Label(t("gate.test_result"), classes="field-label")
                 yield Static("", id="v-test", classes="toggle")
                 yield Label(t("gate.reason"), classes="field-label")
@@ -241,9 +257,15 @@ class GateScreen(Screen):
         translate_bindings(self, self.app.t)
         t = self.app.t
         table = self.query_one("#recent", DataTable)
-        table.add_columns(t("gate.col_time"), t("gate.col_dir"), t("gate.col_name"),
-                          t("gate.col_id"), t("gate.col_temp"), t("gate.col_code"),
-                          t("gate.col_outcome"))
+        table.add_columns(
+            t("gate.col_time"),
+            t("gate.col_dir"),
+            t("gate.col_name"),
+            t("gate.col_id"),
+            t("gate.col_temp"),
+            t("gate.col_code"),
+            t("gate.col_outcome"),
+        )
         table.can_focus = False
         self._show_toggles()
         self.query_one("#f-temp", Input).focus()
@@ -273,9 +295,11 @@ class GateScreen(Screen):
         self.query_one("#v-direction", Static).set_class(self.direction == "out", "-out")
         self.query_one("#v-category", Static).update(t(f"category.{self.category}"))
         self.query_one("#v-test", Static).update(
-            t(f"test.{self.test_result}") if self.test_result else t("gate.none"))
+            t(f"test.{self.test_result}") if self.test_result else t("gate.none")
+        )
         self.query_one("#temp-label", Label).update(
-            t("gate.not_measured_reason") if self.skipping else t("gate.temperature"))
+            t("gate.not_measured_reason") if self.skipping else t("gate.temperature")
+        )
 
     def watch_direction(self) -> None:
         if self.is_mounted:
@@ -292,8 +316,9 @@ class GateScreen(Screen):
         self.preview()
 
     def action_cycle_test(self) -> None:
-        self.test_result = TEST_RESULTS[(TEST_RESULTS.index(self.test_result) + 1)
-                                        % len(TEST_RESULTS)]
+        self.test_result = TEST_RESULTS[
+            (TEST_RESULTS.index(self.test_result) + 1) % len(TEST_RESULTS)
+        ]
         self.preview()
 
     def action_cycle_category(self) -> None:
@@ -322,8 +347,9 @@ class GateScreen(Screen):
         t = self.app.t
         result = message.result
         parsed = result.parsed or {}
-        cap = Captured(raw_scan=message.text or None,
-                       source="wedge" if message.source == "wedge" else "scan")
+        cap = Captured(
+            raw_scan=message.text or None, source="wedge" if message.source == "wedge" else "scan"
+        )
         what = t(f"scan.kind.{result.kind}")
         detail = ""
         if result.kind == "resident_id":
@@ -348,7 +374,8 @@ class GateScreen(Screen):
         problem = "" if result.ok else f" — {result.problem}"
         source = t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
         self.query_one("#scan-line", Static).update(
-            t("gate.scan_read", what=what, detail=detail, source=source) + problem)
+            t("gate.scan_read", what=what, detail=detail, source=source) + problem
+        )
         self._scan_t0 = message.t0 or time.perf_counter()
         self.query_one("#f-temp", Input).focus()
         self.preview()
@@ -366,8 +393,11 @@ class GateScreen(Screen):
                 self.query_one("#f-test-date", Input).value = date.fromisoformat(sc).isoformat()
             except ValueError:
                 pass
-            self.test_result = {DCC_NEGATIVE: "negative", "260415006": "negative",
-                                DCC_POSITIVE: "positive"}.get(str(test.get("tr")))
+            self.test_result = {
+                DCC_NEGATIVE: "negative",
+                "260415006": "negative",
+                DCC_POSITIVE: "positive",
+            }.get(str(test.get("tr")))
 
     # -- reading the form -------------------------------------------------------------------
     def _value(self, widget_id: str) -> str:
@@ -386,22 +416,34 @@ class GateScreen(Screen):
         temperature = skipped = None
         if self.skipping:
             if not temp_text:
-                raise InputError("temperature missing: type it, or mark it not measured with a "
-                                 "reason")
+                raise InputError(
+                    "temperature missing: type it, or mark it not measured with a reason"
+                )
             skipped = temp_text
         else:
             temperature = parse_temperature(temp_text)
         reason = self._value("#f-reason") or None
         return GateEntry(
-            direction=self.direction, id_number=id_number, id_kind=id_kind, name=name,
-            phone=self._value("#f-phone") or None, raw_scan=cap.raw_scan,
-            temperature=temperature, temperature_skipped=skipped, code_colour=self.colour,
-            test_date=parse_test_date(self._value("#f-test-date")), test_result=self.test_result,
-            category=self.category, trip_reason=reason,
+            direction=self.direction,
+            id_number=id_number,
+            id_kind=id_kind,
+            name=name,
+            phone=self._value("#f-phone") or None,
+            raw_scan=cap.raw_scan,
+            temperature=temperature,
+            temperature_skipped=skipped,
+            code_colour=self.colour,
+            test_date=parse_test_date(self._value("#f-test-date")),
+            test_result=self.test_result,
+            category=self.category,
+            trip_reason=reason,
             approval_ref=reason if self.category == "repair" else None,
-            escort=self._value("#f-escort") or None, pass_id=cap.pass_id,
-            pass_problem=cap.pass_problem, source=source,
-            check_digit_confirmed=self.check_digit_confirmed)
+            escort=self._value("#f-escort") or None,
+            pass_id=cap.pass_id,
+            pass_problem=cap.pass_problem,
+            source=source,
+            check_digit_confirmed=self.check_digit_confirmed,
+        )
 
     # -- Enter --------------------------------------------------------------------------------
     @on(Input.Submitted)
@@ -411,8 +453,11 @@ class GateScreen(Screen):
         temp = self.query_one("#f-temp", Input)
         if field == "f-id":
             if self._check_id():
-                (self.query_one("#f-name", Input) if not self.captured.id_number
-                 or self._value("#f-id") != self.captured.shown_id else temp).focus()
+                (
+                    self.query_one("#f-name", Input)
+                    if not self.captured.id_number or self._value("#f-id") != self.captured.shown_id
+                    else temp
+                ).focus()
             return
         if field in ("f-name", "f-phone") and not temp.value.strip():
             (self.query_one("#f-phone", Input) if field == "f-name" else temp).focus()
@@ -429,8 +474,11 @@ class GateScreen(Screen):
             confirmable = ident.kind == "resident_id" and not ident.check_ok and ident.birth_date
             key = "gate.err.check_digit_confirm" if confirmable else "gate.err.id_invalid"
             problem = translate_id_problem(ident.problem, self.app.t)
-            self.banner("error", self.app.t("gate.check_id"),
-                        [self.app.t(key, id=mask_id(ident.number), problem=problem)])
+            self.banner(
+                "error",
+                self.app.t("gate.check_id"),
+                [self.app.t(key, id=mask_id(ident.number), problem=problem)],
+            )
             return False
         return True
 
@@ -471,8 +519,16 @@ class GateScreen(Screen):
         if exc is not None:
             self.show_error(exc)
 
-    def _saved(self, entry: GateEntry, ev: Evaluation, row, matched: str | None,
-               correcting: str | None, t0: float, committed: float) -> None:
+    def _saved(
+        self,
+        entry: GateEntry,
+        ev: Evaluation,
+        row,
+        matched: str | None,
+        correcting: str | None,
+        t0: float,
+        committed: float,
+    ) -> None:
         t, lang = self.app.t, self.app.lang
         decision = ev.decision
         lines = decision_lines(decision, t, lang)
@@ -480,8 +536,9 @@ class GateScreen(Screen):
         if who:
             lines.insert(0, who)
         if entry.direction == "out" and entry.id_number:
-            lines.append(t("gate.exit_matched", time=matched[11:16]) if matched
-                         else t("gate.exit_unmatched"))
+            lines.append(
+                t("gate.exit_matched", time=matched[11:16]) if matched else t("gate.exit_unmatched")
+            )
         if correcting:
             lines.append(t("gate.corrected"))
         self.banner(decision.outcome.value, outcome_text(decision.outcome.value, lang), lines)
@@ -508,14 +565,22 @@ class GateScreen(Screen):
         steps: list[str] = []
         if "fever" in codes or "test_positive" in codes:
             call = self.app.settings.rules.emergency_number
-            steps = [t("alert.step_isolate"), t("alert.step_call", call=call),
-                     t("alert.step_hold"), t("alert.step_report")]
+            steps = [
+                t("alert.step_isolate"),
+                t("alert.step_call", call=call),
+                t("alert.step_hold"),
+                t("alert.step_report"),
+            ]
         elif "keyperson_hit" in codes:
             steps = [t("alert.step_hold"), t("alert.step_report")]
         title = t("alert.title_referral") if referral else t("alert.title")
         self.holding = True
-        screen = AlertScreen(title, [reason_text(r.code, r.params, lang) for r in alerts],
-                             steps, "referral" if referral else "warning")
+        screen = AlertScreen(
+            title,
+            [reason_text(r.code, r.params, lang) for r in alerts],
+            steps,
+            "referral" if referral else "warning",
+        )
         self.app.push_screen(screen, lambda ok: self.acknowledge(record_id, codes))
 
     @work(thread=True, exit_on_error=False, group="gate-ack")
@@ -554,8 +619,11 @@ class GateScreen(Screen):
             return
         t, lang = self.app.t, self.app.lang
         outcome = ev.decision.outcome.value
-        self.banner(outcome, t("gate.preview", outcome=outcome_text(outcome, lang)),
-                    [*decision_lines(ev.decision, t, lang), t("gate.enter_to_commit")])
+        self.banner(
+            outcome,
+            t("gate.preview", outcome=outcome_text(outcome, lang)),
+            [*decision_lines(ev.decision, t, lang), t("gate.enter_to_commit")],
+        )
         if self._scan_t0 is not None:
             self.timings.append({"preview": time.perf_counter() - self._scan_t0})
             self._scan_t0 = None
@@ -570,16 +638,29 @@ class GateScreen(Screen):
     def show_error(self, exc: BaseException) -> None:
         self.banner("error", self.app.t("gate.problem"), [self.app.error_text(exc)])
         text = str(exc)
-        target = "#f-temp" if text.startswith("temperature") else (
-            "#f-id" if text.startswith("ID") else (
-                "#f-test-date" if "test date" in text else None))
+        target = (
+            "#f-temp"
+            if text.startswith("temperature")
+            else (
+                "#f-id"
+                if text.startswith("ID")
+                else ("#f-test-date" if "test date" in text else None)
+            )
+        )
         if target:
             self.query_one(target, Input).focus()
 
     # -- next person ------------------------------------------------------------------------
     def reset_form(self) -> None:
-        for widget_id in ("#f-id", "#f-name", "#f-phone", "#f-temp", "#f-test-date",
-                          "#f-reason", "#f-escort"):
+        for widget_id in (
+            "#f-id",
+            "#f-name",
+            "#f-phone",
+            "#f-temp",
+            "#f-test-date",
+            "#f-reason",
+            "#f-escort",
+        ):
             self.query_one(widget_id, Input).value = ""
         self.captured = Captured()
         self.correcting = None
@@ -605,11 +686,17 @@ class GateScreen(Screen):
             return
         row, entry = self.last
         self.reset_form()
-        cap = Captured(id_number=entry.id_number, id_kind=entry.id_kind, name=entry.name,
-                       raw_scan=entry.raw_scan, pass_id=entry.pass_id,
-                       pass_problem=entry.pass_problem, source=entry.source,
-                       shown_id=masked_identity(entry.id_number),
-                       shown_name=mask_name(entry.name) if entry.name else "")
+        cap = Captured(
+            id_number=entry.id_number,
+            id_kind=entry.id_kind,
+            name=entry.name,
+            raw_scan=entry.raw_scan,
+            pass_id=entry.pass_id,
+            pass_problem=entry.pass_problem,
+            source=entry.source,
+            shown_id=masked_identity(entry.id_number),
+            shown_name=mask_name(entry.name) if entry.name else "",
+        )
         self.captured = cap
         self.correcting = row.id
         self.query_one("#f-id", Input).value = cap.shown_id
@@ -646,11 +733,15 @@ class GateScreen(Screen):
         table.clear()
         for r in rows:
             table.add_row(
-                r.ts[11:16], t(f"direction.{r.direction}"), r.name_masked or "-",
+                r.ts[11:16],
+                t(f"direction.{r.direction}"),
+                r.name_masked or "-",
                 r.id_masked or "-",
                 f"{r.temperature:.1f}" if r.temperature is not None else "-",
                 t(f"colour.{r.code_colour}") if r.code_colour else "-",
-                outcome_text(r.decision, lang), key=r.id)
+                outcome_text(r.decision, lang),
+                key=r.id,
+            )
 
     def on_mode_changed(self) -> None:
         self.preview()
@@ -658,14 +749,21 @@ class GateScreen(Screen):
     # -- command palette ----------------------------------------------------------------------
     def palette_commands(self) -> Iterable[SystemCommand]:
         t = self.app.t
-        for action, key in (("toggle_direction", "keys.direction"),
-                            ("colour('green')", "keys.green"), ("colour('yellow')", "keys.yellow"),
-                            ("colour('red')", "keys.red"), ("cycle_test", "keys.test"),
-                            ("cycle_category", "keys.category"), ("clear", "keys.clear"),
-                            ("correct_last", "keys.correct"), ("not_measured", "keys.not_measured"),
-                            ("confirm_check_digit", "keys.confirm_digit")):
-            yield SystemCommand(t(key), t("palette.gate_action"),
-                                lambda a=action: self.run_action(a))
+        for action, key in (
+            ("toggle_direction", "keys.direction"),
+            ("colour('green')", "keys.green"),
+            ("colour('yellow')", "keys.yellow"),
+            ("colour('red')", "keys.red"),
+            ("cycle_test", "keys.test"),
+            ("cycle_category", "keys.category"),
+            ("clear", "keys.clear"),
+            ("correct_last", "keys.correct"),
+            ("not_measured", "keys.not_measured"),
+            ("confirm_check_digit", "keys.confirm_digit"),
+        ):
+            yield SystemCommand(
+                t(key), t("palette.gate_action"), lambda a=action: self.run_action(a)
+            )
 
 
 SCREENS = [ScreenEntry("gate", "gate.title", GateScreen, ("gate", "supervisor"), "f2")]

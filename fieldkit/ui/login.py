@@ -169,8 +169,12 @@ class SetupScreen(Screen):
             self.query_one(f"#{focus}", Input).focus()
             return
         self._say(self.app.t("setup.working"))
-        self.create(values["setup-cp-name"].strip(), values["setup-cp-code"].strip(),
-                    values["setup-supervisor"].strip(), values["setup-pin"])
+        self.create(
+            values["setup-cp-name"].strip(),
+            values["setup-cp-code"].strip(),
+            values["setup-supervisor"].strip(),
+            values["setup-pin"],
+        )
 
     def _say(self, text: str, error: bool = False) -> None:
         message = self.query_one("#setup-message", Static)
@@ -181,8 +185,9 @@ class SetupScreen(Screen):
     def create(self, cp_name: str, cp_code: str, supervisor: str, pin: str) -> None:
         store = self.app.wait_for_store()
         try:
-            recovery = store.setup(supervisor, pin, checkpoint_name=cp_name or None,
-                                   checkpoint_code=cp_code or None)
+            recovery = store.setup(
+                supervisor, pin, checkpoint_name=cp_name or None, checkpoint_code=cp_code or None
+            )
         except (InputError, AuthError) as exc:
             self.app.call_from_thread(self._say, self.app.error_text(exc), True)
             return

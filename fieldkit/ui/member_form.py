@@ -37,8 +37,14 @@ from .gate import parse_test_date, translate_id_problem
 from .widgets import translate_bindings
 
 STATUS_KEYS = {str(i): s for i, s in enumerate(HEALTH_STATUSES)}  # 0 none … 5 released
-CATEGORY_KEYS = {"1": "close_contact", "2": "secondary_contact", "3": "overseas_return",
-                 "4": "mid_high_risk_return", "5": "vulnerable", "6": "tenant"}
+CATEGORY_KEYS = {
+    "1": "close_contact",
+    "2": "secondary_contact",
+    "3": "overseas_return",
+    "4": "mid_high_risk_return",
+    "5": "vulnerable",
+    "6": "tenant",
+}
 OCCUPATION_KEY = "7"  # steps through OCCUPATION_CATEGORIES, then none
 FOUND_KEYS = {str(i): f for i, f in enumerate(FOUND_VIA, 1)}
 REMOVE_REASONS = {"1": "moved_away", "2": "deceased", "3": "mistake"}
@@ -66,8 +72,16 @@ class MemberForm(ModalScreen[dict | None]):
         Binding("escape", "cancel", "keys.cancel", id="mform.cancel"),
         Binding("ctrl+s", "save", "keys.patrol_save", id="mform.save"),
     ]
-    ORDER = ("mf-status", "mf-start", "mf-cats", "mf-found", "mf-id", "mf-name", "mf-phone",
-             "mf-relation")
+    ORDER = (
+        "mf-status",
+        "mf-start",
+        "mf-cats",
+        "mf-found",
+        "mf-id",
+        "mf-name",
+        "mf-phone",
+        "mf-relation",
+    )
 
     def __init__(self, household, member) -> None:
         super().__init__()
@@ -82,26 +96,55 @@ class MemberForm(ModalScreen[dict | None]):
         t = self.app.t
         h, m = self.household, self.member
         with Vertical(classes="dialog", id="mform-box"):
-            yield Label(t("patrol.mform.title", place=f"{h.building}-{h.unit}-{h.room}",
-                          name=m.name_masked or m.id_masked or "?"), classes="dialog-title")
+            yield Label(
+                t(
+                    "patrol.mform.title",
+                    place=f"{h.building}-{h.unit}-{h.room}",
+                    name=m.name_masked or m.id_masked or "?",
+                ),
+                classes="dialog-title",
+            )
             yield ChoiceLine("", id="mf-status", classes="choice")
-            yield Input(id="mf-start", compact=True, value=m.status_start or "",
-                        placeholder=t("patrol.mform.start_hint"), restrict=r"[0-9\-/.]*",
-                        max_length=10)
+            yield Input(
+                id="mf-start",
+                compact=True,
+                value=m.status_start or "",
+                placeholder=t("patrol.mform.start_hint"),
+                restrict=r"[0-9\-/.]*",
+                max_length=10,
+            )
             yield Static("", id="mf-end", classes="hint")
             yield ChoiceLine("", id="mf-cats", classes="choice")
             yield ChoiceLine("", id="mf-found", classes="choice")
-            yield Input(id="mf-id", compact=True, password=True,
-                        placeholder=t("patrol.mform.keep", field=t("ledger.field.id_number"),
-                                      value=m.id_masked or "-"))
-            yield Input(id="mf-name", compact=True,
-                        placeholder=t("patrol.mform.keep", field=t("ledger.field.name"),
-                                      value=m.name_masked or "-"))
-            yield Input(id="mf-phone", compact=True, restrict=r"[0-9+\- ]*",
-                        placeholder=t("patrol.mform.keep", field=t("ledger.field.phone"),
-                                      value=m.phone_masked or "-"))
-            yield Input(id="mf-relation", compact=True, value=m.relation or "",
-                        placeholder=t("ledger.field.relation"))
+            yield Input(
+                id="mf-id",
+                compact=True,
+                password=True,
+                placeholder=t(
+                    "patrol.mform.keep", field=t("ledger.field.id_number"), value=m.id_masked or "-"
+                ),
+            )
+            yield Input(
+                id="mf-name",
+                compact=True,
+                placeholder=t(
+                    "patrol.mform.keep", field=t("ledger.field.name"), value=m.name_masked or "-"
+                ),
+            )
+            yield Input(
+                id="mf-phone",
+                compact=True,
+                restrict=r"[0-9+\- ]*",
+                placeholder=t(
+                    "patrol.mform.keep", field=t("ledger.field.phone"), value=m.phone_masked or "-"
+                ),
+            )
+            yield Input(
+                id="mf-relation",
+                compact=True,
+                value=m.relation or "",
+                placeholder=t("ledger.field.relation"),
+            )
             yield Static("", id="mform-message")
         yield Footer()
 
@@ -116,25 +159,40 @@ class MemberForm(ModalScreen[dict | None]):
         def mark(key: str, text: str, on: bool) -> str:
             return f"[b reverse]{key} {text}[/]" if on else f"{key} {text}"
 
-        status = "  ".join(mark(k, t("ledger.status." + s), s == self.status)
-                           for k, s in STATUS_KEYS.items())
-        self.query_one("#mf-status", ChoiceLine).update(
-            t("patrol.mform.status") + " " + status)
-        cats = [mark(k, t("ledger.cat." + c), c in self.categories)
-                for k, c in CATEGORY_KEYS.items()]
+        status = "  ".join(
+            mark(k, t("ledger.status." + s), s == self.status) for k, s in STATUS_KEYS.items()
+        )
+        self.query_one("#mf-status", ChoiceLine).update(t("patrol.mform.status") + " " + status)
+        cats = [
+            mark(k, t("ledger.cat." + c), c in self.categories) for k, c in CATEGORY_KEYS.items()
+        ]
         occ = [c for c in self.categories if c in OCCUPATION_CATEGORIES]
-        cats.append(mark(OCCUPATION_KEY, t("patrol.mform.occupation") + (
-            ":" + "、".join(t("ledger.cat." + c) for c in occ) if occ else ""), bool(occ)))
-        other = [c for c in self.categories if c not in CATEGORY_KEYS.values()
-                 and c not in OCCUPATION_CATEGORIES]
+        cats.append(
+            mark(
+                OCCUPATION_KEY,
+                t("patrol.mform.occupation")
+                + (":" + "、".join(t("ledger.cat." + c) for c in occ) if occ else ""),
+                bool(occ),
+            )
+        )
+        other = [
+            c
+            for c in self.categories
+            if c not in CATEGORY_KEYS.values() and c not in OCCUPATION_CATEGORIES
+        ]
         text = t("patrol.mform.categories") + " " + "  ".join(cats)
         if other:
-            text += "  " + t("patrol.mform.also", names="、".join(t("ledger.cat." + c)
-                                                                 for c in other))
+            text += "  " + t(
+                "patrol.mform.also", names="、".join(t("ledger.cat." + c) for c in other)
+            )
         self.query_one("#mf-cats", ChoiceLine).update(text)
         self.query_one("#mf-found", ChoiceLine).update(
-            t("patrol.mform.found") + " " + "  ".join(
-                mark(k, t("ledger.found." + f), f == self.found_via) for k, f in FOUND_KEYS.items()))
+            t("patrol.mform.found")
+            + " "
+            + "  ".join(
+                mark(k, t("ledger.found." + f), f == self.found_via) for k, f in FOUND_KEYS.items()
+            )
+        )
         self._render_end()
 
     def _render_end(self) -> None:
@@ -149,10 +207,19 @@ class MemberForm(ModalScreen[dict | None]):
             end.update("")
             return
         rules = self.app.settings.rules
-        days = rules.isolation_days if self.status == "home_isolation" \
+        days = (
+            rules.isolation_days
+            if self.status == "home_isolation"
             else rules.health_monitoring_days
-        end.update(t("patrol.mform.end", start=start.isoformat(),
-                     end=end_date_for(self.status, start, rules), days=days))
+        )
+        end.update(
+            t(
+                "patrol.mform.end",
+                start=start.isoformat(),
+                end=end_date_for(self.status, start, rules),
+                days=days,
+            )
+        )
 
     # -- keys -------------------------------------------------------------------------------
     def on_key(self, event) -> None:
@@ -183,8 +250,9 @@ class MemberForm(ModalScreen[dict | None]):
         if status != self.status and not self.start_touched:
             # A new measure starts today unless another day is typed.
             start = self.query_one("#mf-start", Input)
-            start.value = "" if status != self.member.health_status \
-                else (self.member.status_start or "")
+            start.value = (
+                "" if status != self.member.health_status else (self.member.status_start or "")
+            )
         self.status = status
         self._render_choices()
 
@@ -226,15 +294,20 @@ class MemberForm(ModalScreen[dict | None]):
     def fields(self) -> tuple[dict[str, Any], bool]:
         """(fields for ``ledger.save_member``, release wanted); InputError when bad."""
         m = self.member
-        value = {w: self.query_one(f"#{w}", Input).value.strip()
-                 for w in ("mf-start", "mf-id", "mf-name", "mf-phone", "mf-relation")}
+        value = {
+            w: self.query_one(f"#{w}", Input).value.strip()
+            for w in ("mf-start", "mf-id", "mf-name", "mf-phone", "mf-relation")
+        }
         out: dict[str, Any] = {}
         if value["mf-id"]:
             ident = parse_identity(value["mf-id"])
             if ident.problem or not ident.number:
                 self.query_one("#mf-id", Input).focus()
-                raise FormError("patrol.mform.err.id", id=mask_id(ident.number or value["mf-id"]),
-                                problem=translate_id_problem(ident.problem or "", self.app.t))
+                raise FormError(
+                    "patrol.mform.err.id",
+                    id=mask_id(ident.number or value["mf-id"]),
+                    problem=translate_id_problem(ident.problem or "", self.app.t),
+                )
             out["id_number"], out["id_kind"] = normalise_id(value["mf-id"])
         if value["mf-name"]:
             out["name"] = value["mf-name"]
@@ -257,8 +330,9 @@ class MemberForm(ModalScreen[dict | None]):
                 raise FormError("patrol.mform.err.nothing_to_release")
             release = True
         elif old in KEEP_WATCHED and self.status not in KEEP_WATCHED and self.status != old:
-            raise FormError("patrol.mform.err.leave_needs_release",
-                            status=self.app.t("ledger.status." + old))
+            raise FormError(
+                "patrol.mform.err.leave_needs_release", status=self.app.t("ledger.status." + old)
+            )
         elif self.status != old or (value["mf-start"] or "") != (m.status_start or ""):
             try:
                 start = parse_test_date(value["mf-start"], today())
@@ -281,7 +355,8 @@ class MemberForm(ModalScreen[dict | None]):
             saved = False
             if fields:
                 _, outcome = self.app.store.ledger.save_member(
-                    self.member.household_id, fields, member_id=self.member.id)
+                    self.member.household_id, fields, member_id=self.member.id
+                )
                 saved = outcome != "unchanged"
         except FormError as exc:
             message.update(self.app.t(exc.key, **exc.params))
@@ -318,8 +393,9 @@ class RemoveMemberDialog(ModalScreen[str | None]):
     """Remove a member (moved away, deceased, registered by mistake): one digit confirms."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel",
-                                                 id="mremove.cancel")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "keys.cancel", id="mremove.cancel")
+    ]
 
     def __init__(self, household, member) -> None:
         super().__init__()
@@ -329,11 +405,23 @@ class RemoveMemberDialog(ModalScreen[str | None]):
         t = self.app.t
         h, m = self.household, self.member
         with Vertical(classes="dialog", id="mremove-box"):
-            yield Label(t("patrol.mremove.title", name=m.name_masked or m.id_masked or "?",
-                          place=f"{h.building}-{h.unit}-{h.room}"), classes="dialog-title")
-            yield Static(t("patrol.mremove.keys", keys="  ".join(
-                f"{k} {t('patrol.mremove.reason.' + r)}" for k, r in REMOVE_REASONS.items())),
-                id="mremove-keys")
+            yield Label(
+                t(
+                    "patrol.mremove.title",
+                    name=m.name_masked or m.id_masked or "?",
+                    place=f"{h.building}-{h.unit}-{h.room}",
+                ),
+                classes="dialog-title",
+            )
+            yield Static(
+                t(
+                    "patrol.mremove.keys",
+                    keys="  ".join(
+                        f"{k} {t('patrol.mremove.reason.' + r)}" for k, r in REMOVE_REASONS.items()
+                    ),
+                ),
+                id="mremove-keys",
+            )
             yield Static("", id="mremove-message")
         yield Footer()
 
@@ -341,8 +429,12 @@ class RemoveMemberDialog(ModalScreen[str | None]):
         translate_bindings(self, self.app.t)
         if self.member.health_status in KEEP_WATCHED:
             message = self.query_one("#mremove-message", Static)
-            message.update(self.app.t("patrol.mremove.watched", status=self.app.t(
-                "ledger.status." + self.member.health_status)))
+            message.update(
+                self.app.t(
+                    "patrol.mremove.watched",
+                    status=self.app.t("ledger.status." + self.member.health_status),
+                )
+            )
             message.add_class("error")
 
     def on_key(self, event) -> None:

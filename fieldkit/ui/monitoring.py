@@ -32,7 +32,9 @@ class ReadingDialog(ModalScreen[dict | None]):
     """Temperature (365 → 36.5), symptom digits, who measured (d/s/w)."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="reading.cancel")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "keys.cancel", id="reading.cancel")
+    ]
 
     def __init__(self, item) -> None:
         super().__init__()
@@ -42,15 +44,34 @@ class ReadingDialog(ModalScreen[dict | None]):
         t = self.app.t
         d = self.item
         with Vertical(classes="dialog", id="reading-box"):
-            yield Label(t("mon.reading_title", name=d.name_masked or "", place=d.place,
-                          slot=t("mon.slot." + d.slot)), classes="dialog-title")
-            yield Input(id="r-temp", compact=True, max_length=5, placeholder="365",
-                        restrict=r"[0-9.,]*")
+            yield Label(
+                t(
+                    "mon.reading_title",
+                    name=d.name_masked or "",
+                    place=d.place,
+                    slot=t("mon.slot." + d.slot),
+                ),
+                classes="dialog-title",
+            )
+            yield Input(
+                id="r-temp", compact=True, max_length=5, placeholder="365", restrict=r"[0-9.,]*"
+            )
             yield Static(t("patrol.symptom_legend", legend=symptom_legend(t)), classes="hint")
-            yield Input(id="r-sym", compact=True, max_length=8, restrict=r"[1-6 ]*",
-                        placeholder=t("patrol.symptoms"))
-            yield Input(id="r-by", compact=True, max_length=1, value="d",
-                        placeholder=t("mon.measured_by_hint"), restrict=r"[dswDSW]*")
+            yield Input(
+                id="r-sym",
+                compact=True,
+                max_length=8,
+                restrict=r"[1-6 ]*",
+                placeholder=t("patrol.symptoms"),
+            )
+            yield Input(
+                id="r-by",
+                compact=True,
+                max_length=1,
+                value="d",
+                placeholder=t("mon.measured_by_hint"),
+                restrict=r"[dswDSW]*",
+            )
             yield Static(t("mon.measured_by_hint"), classes="hint")
             yield Static("", id="reading-message")
         yield Footer()
@@ -72,10 +93,14 @@ class ReadingDialog(ModalScreen[dict | None]):
         try:
             temp = self.query_one("#r-temp", Input).value.strip()
             by = (self.query_one("#r-by", Input).value.strip().lower() or "d")[:1]
-            self.dismiss({"temperature": parse_temperature(temp) if temp else None,
-                          "symptoms": parse_symptoms(self.query_one("#r-sym", Input).value),
-                          "measured_by": MEASURED_KEYS.get(by, "doctor"),
-                          "slot": self.item.slot})
+            self.dismiss(
+                {
+                    "temperature": parse_temperature(temp) if temp else None,
+                    "symptoms": parse_symptoms(self.query_one("#r-sym", Input).value),
+                    "measured_by": MEASURED_KEYS.get(by, "doctor"),
+                    "slot": self.item.slot,
+                }
+            )
         except InputError as exc:
             message = self.query_one("#reading-message", Static)
             message.update(self.app.error_text(exc))
@@ -89,7 +114,9 @@ class ReleaseDialog(ModalScreen[bool]):
     """期满解除: a supervisor confirms with their PIN (checked, counted, audited)."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="release.cancel")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "keys.cancel", id="release.cancel")
+    ]
 
     def __init__(self, person: dict[str, Any]) -> None:
         super().__init__()
@@ -102,8 +129,15 @@ class ReleaseDialog(ModalScreen[bool]):
         supervisors = [o.name for o in self.app.store.keyring.list() if o.is_supervisor]
         default = op.name if op and op.is_supervisor else (supervisors[0] if supervisors else "")
         with Vertical(classes="dialog", id="release-box"):
-            yield Label(t("mon.release_title", name=p["name_masked"] or "", place=p["place"],
-                          end=p["status_end"] or "-"), classes="dialog-title")
+            yield Label(
+                t(
+                    "mon.release_title",
+                    name=p["name_masked"] or "",
+                    place=p["place"],
+                    end=p["status_end"] or "-",
+                ),
+                classes="dialog-title",
+            )
             yield Label(t("mode_dialog.supervisor"))
             yield Input(value=default, id="rel-supervisor", compact=True)
             yield Label(t("mode_dialog.pin"))
@@ -181,11 +215,21 @@ class MonitoringScreen(Screen):
         translate_bindings(self, self.app.t)
         t = self.app.t
         self.query_one("#due", DataTable).add_columns(
-            t("mon.col_state"), t("mon.col_slot"), t("mon.col_place"), t("mon.col_name"),
-            t("mon.col_status"), t("mon.col_end"), t("mon.col_temp"))
+            t("mon.col_state"),
+            t("mon.col_slot"),
+            t("mon.col_place"),
+            t("mon.col_name"),
+            t("mon.col_status"),
+            t("mon.col_end"),
+            t("mon.col_temp"),
+        )
         self.query_one("#alerts", DataTable).add_columns(
-            t("mon.col_alert"), t("mon.col_day"), t("mon.col_place"), t("mon.col_name"),
-            t("mon.col_detail"))
+            t("mon.col_alert"),
+            t("mon.col_day"),
+            t("mon.col_place"),
+            t("mon.col_name"),
+            t("mon.col_detail"),
+        )
         self.query_one("#due", DataTable).focus()
         self.set_interval(CHECK_EVERY_S, self.action_refresh)
         self.action_refresh()
@@ -209,26 +253,43 @@ class MonitoringScreen(Screen):
         keep = table.cursor_row
         table.clear()
         for d in due:
-            table.add_row(t("mon.state." + d.state), t("mon.slot." + d.slot), d.place,
-                          d.name_masked or "", t("ledger.status." + d.status), d.status_end or "",
-                          "" if d.last_temperature is None else f"{d.last_temperature:.1f}")
+            table.add_row(
+                t("mon.state." + d.state),
+                t("mon.slot." + d.slot),
+                d.place,
+                d.name_masked or "",
+                t("ledger.status." + d.status),
+                d.status_end or "",
+                "" if d.last_temperature is None else f"{d.last_temperature:.1f}",
+            )
         self.due_items = due
         if due:
             table.move_cursor(row=min(keep, len(due) - 1))
         counts = {s: sum(1 for d in due if d.state == s) for s in ("overdue", "due", "done")}
-        self.query_one("#mon-summary", Static).update(t("mon.summary", **counts,
-                                                        alerts=len(alerts)))
+        self.query_one("#mon-summary", Static).update(
+            t("mon.summary", **counts, alerts=len(alerts))
+        )
         atable = self.query_one("#alerts", DataTable)
         atable.clear()
         for a in alerts:
-            atable.add_row(t("mon.alert." + a["kind"]), f"{a['day']} "
-                           + (t("mon.slot." + a["slot"]) if a["slot"] else ""), a["place"],
-                           a["name_masked"] or "", self._detail(a))
+            atable.add_row(
+                t("mon.alert." + a["kind"]),
+                f"{a['day']} " + (t("mon.slot." + a["slot"]) if a["slot"] else ""),
+                a["place"],
+                a["name_masked"] or "",
+                self._detail(a),
+            )
         self.alert_rows = alerts
         self.ending_rows = ending
         self.query_one("#mon-ending", Static).update(
-            t("mon.ending", n=len(ending), names=" ".join(
-                f"{e['place']} {e['name_masked'] or ''}" for e in ending[:4])) if ending else "")
+            t(
+                "mon.ending",
+                n=len(ending),
+                names=" ".join(f"{e['place']} {e['name_masked'] or ''}" for e in ending[:4]),
+            )
+            if ending
+            else ""
+        )
 
     def _detail(self, a: dict[str, Any]) -> str:
         d = a["detail"]
@@ -267,16 +328,31 @@ class MonitoringScreen(Screen):
 
             rules = self.app.settings.rules
             temp = reading["temperature"]
-            line = t("mon.referral_line", name=item.name_masked or "", place=item.place,
-                     temperature="-" if temp is None else f"{temp:.1f}",
-                     symptoms="、".join(t("ledger.symptom." + s) for s in reading["symptoms"]))
-            self.app.push_screen(AlertScreen(t("patrol.referral_title"), [line],
-                                             [t("patrol.referral_step",
-                                                call=rules.emergency_number)], "referral"))
+            line = t(
+                "mon.referral_line",
+                name=item.name_masked or "",
+                place=item.place,
+                temperature="-" if temp is None else f"{temp:.1f}",
+                symptoms="、".join(t("ledger.symptom." + s) for s in reading["symptoms"]),
+            )
+            self.app.push_screen(
+                AlertScreen(
+                    t("patrol.referral_title"),
+                    [line],
+                    [t("patrol.referral_step", call=rules.emergency_number)],
+                    "referral",
+                )
+            )
         else:
-            self.app.notify(t("mon.saved", name=item.name_masked or "",
-                              temperature=f"{reading['temperature']:.1f}"
-                              if reading["temperature"] is not None else "-"))
+            self.app.notify(
+                t(
+                    "mon.saved",
+                    name=item.name_masked or "",
+                    temperature=f"{reading['temperature']:.1f}"
+                    if reading["temperature"] is not None
+                    else "-",
+                )
+            )
         self.action_refresh()
 
     def _failed(self, exc: Exception) -> None:
@@ -305,8 +381,12 @@ class MonitoringScreen(Screen):
         table = self.query_one("#due", DataTable)
         if self.due_items and table.cursor_row is not None and table.has_focus:
             item = self.due_items[min(table.cursor_row, len(self.due_items) - 1)]
-            return {"id": item.member_id, "name_masked": item.name_masked, "place": item.place,
-                    "status_end": item.status_end}
+            return {
+                "id": item.member_id,
+                "name_masked": item.name_masked,
+                "place": item.place,
+                "status_end": item.status_end,
+            }
         return self.ending_rows[0] if self.ending_rows else None
 
     def release_worker(self, person: dict[str, Any]) -> None:
@@ -318,5 +398,4 @@ class MonitoringScreen(Screen):
         self.app.push_screen(ReleaseDialog(person), done)
 
 
-SCREENS = [ScreenEntry("monitoring", "mon.title", MonitoringScreen, ("patrol", "supervisor"),
-                       "f9")]
+SCREENS = [ScreenEntry("monitoring", "mon.title", MonitoringScreen, ("patrol", "supervisor"), "f9")]

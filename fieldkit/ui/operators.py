@@ -47,8 +47,13 @@ class OperatorsScreen(Screen):
         translate_bindings(self, self.app.t)
         t = self.app.t
         table = self.query_one("#ops-table", DataTable)
-        table.add_columns(t("ops.col_name"), t("ops.col_role"), t("ops.col_last_login"),
-                          t("ops.col_created"), t("ops.col_state"))
+        table.add_columns(
+            t("ops.col_name"),
+            t("ops.col_role"),
+            t("ops.col_last_login"),
+            t("ops.col_created"),
+            t("ops.col_state"),
+        )
         table.focus()
         self.reload()
 
@@ -71,8 +76,14 @@ class OperatorsScreen(Screen):
                 state = t("ops.failures", n=op.failures)
             else:
                 state = ""
-            table.add_row(op.name, t(f"ops.role.{op.role}"), login_text(op.last_login, t),
-                          op.created_at[:10], state, key=op.name)
+            table.add_row(
+                op.name,
+                t(f"ops.role.{op.role}"),
+                login_text(op.last_login, t),
+                op.created_at[:10],
+                state,
+                key=op.name,
+            )
         if selected is not None and selected in [op.name for op in operators]:
             table.move_cursor(row=[op.name for op in operators].index(selected))
         self.query_one("#ops-hint", Static).update(t("ops.count", n=len(operators)))
@@ -106,12 +117,16 @@ class OperatorsScreen(Screen):
             if not yes:
                 return
             store = self.app.store
-            run_in_thread(self, lambda: store.keyring.remove(store.operator, name),
-                          lambda _: self._changed(t("ops.removed", name=name)),
-                          lambda exc: self.app.notify(ops_error_text(exc, t), severity="error"))
+            run_in_thread(
+                self,
+                lambda: store.keyring.remove(store.operator, name),
+                lambda _: self._changed(t("ops.removed", name=name)),
+                lambda exc: self.app.notify(ops_error_text(exc, t), severity="error"),
+            )
 
-        self.app.push_screen(ConfirmDialog(t("ops.remove_title", name=name),
-                                           [t("ops.remove_detail")]), answered)
+        self.app.push_screen(
+            ConfirmDialog(t("ops.remove_title", name=name), [t("ops.remove_detail")]), answered
+        )
 
     def _changed(self, message: str | None) -> None:
         if message:
@@ -123,8 +138,11 @@ class OperatorsScreen(Screen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         t = self.app.t
-        for action, key in (("add", "keys.ops_add"), ("reset_pin", "keys.ops_reset"),
-                            ("remove", "keys.ops_remove")):
+        for action, key in (
+            ("add", "keys.ops_add"),
+            ("reset_pin", "keys.ops_reset"),
+            ("remove", "keys.ops_remove"),
+        ):
             yield SystemCommand(t(key), t("ops.palette_help"), lambda a=action: self.run_action(a))
 
 

@@ -58,8 +58,10 @@ class VisitDialog(ModalScreen[dict | None]):
     """One visit: outcome (1/2/3), each member's temperature and symptoms, needs, notes."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="visit.cancel"),
-                Binding("ctrl+s", "save", "keys.patrol_save", id="visit.save")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "keys.cancel", id="visit.cancel"),
+        Binding("ctrl+s", "save", "keys.patrol_save", id="visit.save"),
+    ]
 
     outcome: reactive[str] = reactive("seen")
 
@@ -72,17 +74,29 @@ class VisitDialog(ModalScreen[dict | None]):
         t = self.app.t
         h = self.household
         with Vertical(classes="dialog", id="visit-box"):
-            yield Label(t("patrol.visit_title", place=f"{h.building}-{h.unit}-{h.room}"),
-                        classes="dialog-title")
+            yield Label(
+                t("patrol.visit_title", place=f"{h.building}-{h.unit}-{h.room}"),
+                classes="dialog-title",
+            )
             yield Static("", id="visit-outcome")
             yield Static(t("patrol.symptom_legend", legend=symptom_legend(t)), classes="hint")
             for i, m in enumerate(self.members):
                 with Horizontal(classes="member-row"):
                     yield Label(f"{m.name_masked or m.id_masked or '?'}", classes="member-name")
-                    yield Input(id=f"temp-{i}", compact=True, max_length=5, placeholder="365",
-                                restrict=r"[0-9.,]*")
-                    yield Input(id=f"sym-{i}", compact=True, max_length=8,
-                                placeholder=t("patrol.symptoms"), restrict=r"[1-6 ]*")
+                    yield Input(
+                        id=f"temp-{i}",
+                        compact=True,
+                        max_length=5,
+                        placeholder="365",
+                        restrict=r"[0-9.,]*",
+                    )
+                    yield Input(
+                        id=f"sym-{i}",
+                        compact=True,
+                        max_length=8,
+                        placeholder=t("patrol.symptoms"),
+                        restrict=r"[1-6 ]*",
+                    )
             yield Input(id="visit-supply", compact=True, placeholder=t("patrol.supply"))
             yield Input(id="visit-medical", compact=True, placeholder=t("patrol.medical"))
             yield Input(id="visit-notes", compact=True, placeholder=t("patrol.notes"))
@@ -98,10 +112,17 @@ class VisitDialog(ModalScreen[dict | None]):
 
     def _show_outcome(self) -> None:
         t = self.app.t
-        parts = [(f"[b reverse]{k} {t('ledger.outcome.' + o)}[/]" if o == self.outcome
-                  else f"{k} {t('ledger.outcome.' + o)}") for k, o in OUTCOME_KEYS.items()]
+        parts = [
+            (
+                f"[b reverse]{k} {t('ledger.outcome.' + o)}[/]"
+                if o == self.outcome
+                else f"{k} {t('ledger.outcome.' + o)}"
+            )
+            for k, o in OUTCOME_KEYS.items()
+        ]
         self.query_one("#visit-outcome", Static).update(
-            t("patrol.outcome_keys") + "  " + "  ".join(parts))
+            t("patrol.outcome_keys") + "  " + "  ".join(parts)
+        )
 
     def watch_outcome(self) -> None:
         if self.is_mounted:
@@ -125,21 +146,32 @@ class VisitDialog(ModalScreen[dict | None]):
             sym = self.query_one(f"#sym-{i}", Input).value
             if temp or sym.strip():
                 value = parse_temperature(temp) if temp else None
-                if value is not None and not rules.temperature_min <= value <= rules.temperature_max:
+                if (
+                    value is not None
+                    and not rules.temperature_min <= value <= rules.temperature_max
+                ):
                     # Caught here, so the form stays open for the re-measured value.
                     self.query_one(f"#temp-{i}", Input).focus()
-                    raise InputError(f"temperature {value} °C is outside "
-                                     f"{rules.temperature_min}–{rules.temperature_max} °C: "
-                                     "re-measure (重新测量)")
-                members.append({"member_id": m.id, "temperature": value,
-                                "symptoms": parse_symptoms(sym)})
+                    raise InputError(
+                        f"temperature {value} °C is outside "
+                        f"{rules.temperature_min}–{rules.temperature_max} °C: "
+                        "re-measure (重新测量)"
+                    )
+                members.append(
+                    {"member_id": m.id, "temperature": value, "symptoms": parse_symptoms(sym)}
+                )
 
         def value(wid: str) -> str | None:
             return self.query_one(wid, Input).value.strip() or None
 
-        return {"outcome": self.outcome, "members": members, "supply": value("#visit-supply"),
-                "medical": value("#visit-medical"), "notes": value("#visit-notes"),
-                "follow_up": value("#visit-follow")}
+        return {
+            "outcome": self.outcome,
+            "members": members,
+            "supply": value("#visit-supply"),
+            "medical": value("#visit-medical"),
+            "notes": value("#visit-notes"),
+            "follow_up": value("#visit-follow"),
+        }
 
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
@@ -167,7 +199,9 @@ class MemberDialog(ModalScreen[dict | None]):
     """Add a person to a household: the ID number (scanned or typed), name, phone, relation."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "keys.cancel", id="member.cancel")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "cancel", "keys.cancel", id="member.cancel")
+    ]
 
     def __init__(self, household, id_number: str | None = None) -> None:
         super().__init__()
@@ -178,13 +212,24 @@ class MemberDialog(ModalScreen[dict | None]):
         t = self.app.t
         h = self.household
         with Vertical(classes="dialog", id="member-box"):
-            yield Label(t("patrol.add_member", place=f"{h.building}-{h.unit}-{h.room}"),
-                        classes="dialog-title")
-            yield Input(id="m-id", compact=True, placeholder=t("ledger.field.id_number"),
-                        value=self.id_number or "", password=bool(self.id_number))
+            yield Label(
+                t("patrol.add_member", place=f"{h.building}-{h.unit}-{h.room}"),
+                classes="dialog-title",
+            )
+            yield Input(
+                id="m-id",
+                compact=True,
+                placeholder=t("ledger.field.id_number"),
+                value=self.id_number or "",
+                password=bool(self.id_number),
+            )
             yield Input(id="m-name", compact=True, placeholder=t("ledger.field.name"))
-            yield Input(id="m-phone", compact=True, placeholder=t("ledger.field.phone"),
-                        restrict=r"[0-9+\- ]*")
+            yield Input(
+                id="m-phone",
+                compact=True,
+                placeholder=t("ledger.field.phone"),
+                restrict=r"[0-9+\- ]*",
+            )
             yield Input(id="m-relation", compact=True, placeholder=t("ledger.field.relation"))
             yield Static("", id="member-message")
         yield Footer()
@@ -201,9 +246,13 @@ class MemberDialog(ModalScreen[dict | None]):
         if i + 1 < len(order):
             self.query_one(f"#{order[i + 1]}", Input).focus()
             return
-        fields = {k: self.query_one(f"#m-{k.split('_')[0] if k != 'id_number' else 'id'}",
-                                    Input).value.strip() or None
-                  for k in ("id_number", "name", "phone", "relation")}
+        fields = {
+            k: self.query_one(
+                f"#m-{k.split('_')[0] if k != 'id_number' else 'id'}", Input
+            ).value.strip()
+            or None
+            for k in ("id_number", "name", "phone", "relation")
+        }
         if not (fields["id_number"] or fields["name"]):
             self.query_one("#member-message", Static).update(self.app.t("patrol.need_id_or_name"))
             return
@@ -219,11 +268,13 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
     reason), Ctrl+N adds one, F5 records a visit."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "keys.cancel", id="card.close"),
-                Binding("f5", "visit", "keys.patrol_visit", id="card.visit"),
-                Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add"),
-                Binding("ctrl+e", "edit", "keys.patrol_edit_member", id="card.edit"),
-                Binding("delete", "remove", "keys.patrol_remove_member", id="card.remove")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "close", "keys.cancel", id="card.close"),
+        Binding("f5", "visit", "keys.patrol_visit", id="card.visit"),
+        Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add"),
+        Binding("ctrl+e", "edit", "keys.patrol_edit_member", id="card.edit"),
+        Binding("delete", "remove", "keys.patrol_remove_member", id="card.remove"),
+    ]
 
     def __init__(self, household, members: list, visits: list[dict]) -> None:
         super().__init__()
@@ -233,30 +284,55 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
         t = self.app.t
         h = self.household
         with Vertical(classes="dialog", id="card-box"):
-            yield Label(t("patrol.card_title", place=f"{h.building}-{h.unit}-{h.room}",
-                          worker=h.worker or "-"), classes="dialog-title")
-            counts = t("patrol.counts", registered=_n(h.registered_count),
-                       resident=_n(h.resident_count), tested=_n(h.tested_count))
-            yield Static(counts + ("  " + flag_text(h.flags, t, 6) if h.flags else ""),
-                         id="card-flags")
+            yield Label(
+                t(
+                    "patrol.card_title",
+                    place=f"{h.building}-{h.unit}-{h.room}",
+                    worker=h.worker or "-",
+                ),
+                classes="dialog-title",
+            )
+            counts = t(
+                "patrol.counts",
+                registered=_n(h.registered_count),
+                resident=_n(h.resident_count),
+                tested=_n(h.tested_count),
+            )
+            yield Static(
+                counts + ("  " + flag_text(h.flags, t, 6) if h.flags else ""), id="card-flags"
+            )
             yield DataTable(id="card-members", cursor_type="row")
-            yield Static("\n".join(
-                f"{v['ts'][5:16].replace('T', ' ')} {t('ledger.outcome.' + v['outcome'])} "
-                f"{v['operator']}" for v in self.visits[:3]) or t("patrol.no_visits"),
-                id="card-visits")
+            yield Static(
+                "\n".join(
+                    f"{v['ts'][5:16].replace('T', ' ')} {t('ledger.outcome.' + v['outcome'])} "
+                    f"{v['operator']}"
+                    for v in self.visits[:3]
+                )
+                or t("patrol.no_visits"),
+                id="card-visits",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
         translate_bindings(self, self.app.t)
         t = self.app.t
         table = self.query_one("#card-members", DataTable)
-        table.add_columns(t("ledger.field.name"), t("ledger.field.id_number"),
-                          t("ledger.field.relation"), t("ledger.field.health_status"),
-                          t("ledger.field.categories"))
+        table.add_columns(
+            t("ledger.field.name"),
+            t("ledger.field.id_number"),
+            t("ledger.field.relation"),
+            t("ledger.field.health_status"),
+            t("ledger.field.categories"),
+        )
         for m in self.members:
             status = "" if m.health_status == "none" else t("ledger.status." + m.health_status)
-            table.add_row(m.name_masked or "", m.id_masked or "", m.relation or "", status,
-                          "、".join(t("ledger.cat." + c) for c in m.categories))
+            table.add_row(
+                m.name_masked or "",
+                m.id_masked or "",
+                m.relation or "",
+                status,
+                "、".join(t("ledger.cat." + c) for c in m.categories),
+            )
         table.show_cursor = bool(self.members)
         table.focus()
 
@@ -304,8 +380,9 @@ class PatrolScreen(Screen):
         Binding("f6", "quick('nobody_home')", "keys.patrol_nobody_home", id="patrol.nobody_home"),
         Binding("f7", "quick('refused')", "keys.patrol_refused", id="patrol.refused"),
         Binding("f8", "toggle_pending", "keys.patrol_pending", id="patrol.pending"),
-        Binding("ctrl+n", "add_member", "keys.patrol_add_member", id="patrol.add_member",
-                show=False),
+        Binding(
+            "ctrl+n", "add_member", "keys.patrol_add_member", id="patrol.add_member", show=False
+        ),
         Binding("ctrl+o", "card", "keys.patrol_card", id="patrol.card", show=False),
     ]
 
@@ -333,8 +410,12 @@ class PatrolScreen(Screen):
         translate_bindings(self, self.app.t)
         t = self.app.t
         table = self.query_one("#households", DataTable)
-        table.add_columns(t("patrol.col_room"), t("patrol.col_members"), t("patrol.col_today"),
-                          t("patrol.col_flags"))
+        table.add_columns(
+            t("patrol.col_room"),
+            t("patrol.col_members"),
+            t("patrol.col_today"),
+            t("patrol.col_flags"),
+        )
         self.load_places()
 
     def on_screen_resume(self) -> None:
@@ -409,8 +490,7 @@ class PatrolScreen(Screen):
             state = t("ledger.outcome." + (r.today or "none"))
             if r.follow_up:
                 state += " *"
-            table.add_row(r.room, str(r.members), state, flag_text(r.flags, t),
-                          key=r.id)
+            table.add_row(r.room, str(r.members), state, flag_text(r.flags, t), key=r.id)
         self.rows = rows
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1))
@@ -419,13 +499,21 @@ class PatrolScreen(Screen):
 
     def _show_coverage(self, place, cov: dict[str, dict[str, int]], rows: list) -> None:
         t = self.app.t
-        text = t("patrol.coverage", **{k: f"{cov[k]['visited']}/{cov[k]['total']}"
-                                       for k in ("unit", "building", "total")})
+        text = t(
+            "patrol.coverage",
+            **{k: f"{cov[k]['visited']}/{cov[k]['total']}" for k in ("unit", "building", "total")},
+        )
         if "grid" in cov:
             g = cov["grid"]
-            text = t("patrol.coverage_grid", **{k: f"{cov[k]['visited']}/{cov[k]['total']}"
-                                                for k in ("unit", "building", "total")},
-                     grid_name=g["name"], grid=f"{g['visited']}/{g['total']}")
+            text = t(
+                "patrol.coverage_grid",
+                **{
+                    k: f"{cov[k]['visited']}/{cov[k]['total']}"
+                    for k in ("unit", "building", "total")
+                },
+                grid_name=g["name"],
+                grid=f"{g['visited']}/{g['total']}",
+            )
         if self.pending_only:
             text += "  " + t("patrol.pending_only", n=len(rows))
         self.query_one("#patrol-coverage", Static).update(text)
@@ -480,8 +568,11 @@ class PatrolScreen(Screen):
                 self.reopen_card(h)
                 return
             if result["saved"]:
-                self.app.notify(self.app.t("patrol.mform.saved",
-                                           name=member.name_masked or member.id_masked or ""))
+                self.app.notify(
+                    self.app.t(
+                        "patrol.mform.saved", name=member.name_masked or member.id_masked or ""
+                    )
+                )
             if result["release"]:
                 self.release_member(h, member)
             else:
@@ -494,8 +585,12 @@ class PatrolScreen(Screen):
         from .monitoring import ReleaseDialog
 
         fresh = self.app.store.ledger.member(member.id) or member
-        person = {"id": fresh.id, "name_masked": fresh.name_masked or fresh.id_masked,
-                  "place": f"{h.building}-{h.unit}-{h.room}", "status_end": fresh.status_end}
+        person = {
+            "id": fresh.id,
+            "name_masked": fresh.name_masked or fresh.id_masked,
+            "place": f"{h.building}-{h.unit}-{h.room}",
+            "status_end": fresh.status_end,
+        }
 
         def done(released: bool | None) -> None:
             if released:
@@ -514,8 +609,11 @@ class PatrolScreen(Screen):
                 except FieldkitError as exc:
                     self._failed(exc)
                 else:
-                    self.app.notify(self.app.t("patrol.mremove.done", name=member.name_masked
-                                               or member.id_masked or ""))
+                    self.app.notify(
+                        self.app.t(
+                            "patrol.mremove.done", name=member.name_masked or member.id_masked or ""
+                        )
+                    )
             self.reopen_card(h)
 
         self.app.push_screen(RemoveMemberDialog(h, member), done)
@@ -551,16 +649,21 @@ class PatrolScreen(Screen):
 
     def _visit_saved(self, h, visit: dict[str, Any]) -> None:
         t = self.app.t
-        self.app.notify(t("patrol.visit_saved", room=h.room,
-                          outcome=t("ledger.outcome." + visit["outcome"])))
+        self.app.notify(
+            t("patrol.visit_saved", room=h.room, outcome=t("ledger.outcome." + visit["outcome"]))
+        )
         if visit["abnormal"]:
             from .widgets.dialogs import AlertScreen
 
             rules = self.app.settings.rules
-            self.app.push_screen(AlertScreen(
-                t("patrol.referral_title"),
-                [t("patrol.referral_line", room=h.room, n=len(visit["abnormal"]))],
-                [t("patrol.referral_step", call=rules.emergency_number)], "referral"))
+            self.app.push_screen(
+                AlertScreen(
+                    t("patrol.referral_title"),
+                    [t("patrol.referral_line", room=h.room, n=len(visit["abnormal"]))],
+                    [t("patrol.referral_step", call=rules.emergency_number)],
+                    "referral",
+                )
+            )
         self.refresh_households()
         self.load_places()
 
@@ -605,11 +708,17 @@ class PatrolScreen(Screen):
             self.open_member(h, number)
             return
         h = self.app.store.ledger.household(member.household_id)
-        self.app.notify(self.app.t("patrol.scan_found", name=member.name_masked or "",
-                                   place=f"{h.building}-{h.unit}-{h.room}"))
+        self.app.notify(
+            self.app.t(
+                "patrol.scan_found",
+                name=member.name_masked or "",
+                place=f"{h.building}-{h.unit}-{h.room}",
+            )
+        )
         if (h.building, h.unit) in self.places:
             self.query_one("#places", OptionList).highlighted = self.places.index(
-                (h.building, h.unit))
+                (h.building, h.unit)
+            )
         self.place = (h.building, h.unit)
         self.open_card(h)
 

@@ -36,12 +36,20 @@ class ScreenEntry:
     key: str | None = None  # global key binding, e.g. "f2"
 
 
-SCREEN_MODULES = ("fieldkit.ui.gate", "fieldkit.ui.vehicle", "fieldkit.ui.patrol",
-                  "fieldkit.ui.monitoring", "fieldkit.ui.supervisor")
+SCREEN_MODULES = (
+    "fieldkit.ui.gate",
+    "fieldkit.ui.vehicle",
+    "fieldkit.ui.patrol",
+    "fieldkit.ui.monitoring",
+    "fieldkit.ui.supervisor",
+)
 
 # After login the operator lands on the first screen of this list their role may open.
-HOME_BY_ROLE = {"gate": ("gate",), "patrol": ("patrol", "monitoring"),
-                "supervisor": ("supervisor", "gate")}
+HOME_BY_ROLE = {
+    "gate": ("gate",),
+    "patrol": ("patrol", "monitoring"),
+    "supervisor": ("supervisor", "gate"),
+}
 
 
 # Modules that exist but failed to import: name → error (the app shows them as a notice).
@@ -98,7 +106,7 @@ def _call_text(source: str, start: int) -> str | None:
         elif ch == ")":
             depth -= 1
             if depth == 0:
-                return source[start:i + 1]
+                return source[start : i + 1]
     return None
 
 
@@ -120,21 +128,28 @@ def _literal_entries(name: str, source: str) -> list[ScreenEntry] | None:
             return None
         if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
             return None
-        args: dict[str | None, ast.expr] = dict(zip(_FIELDS, node.args))
+        args: dict[str | None, ast.expr] = dict(zip(_FIELDS, node.args, strict=False))
         args.update({k.arg: k.value for k in node.keywords})
         if None in args:
             return None
         try:
-            meta: dict[str | None, Any] = {k: ast.literal_eval(v) for k, v in args.items()
-                                           if k != "factory"}
+            meta: dict[str | None, Any] = {
+                k: ast.literal_eval(v) for k, v in args.items() if k != "factory"
+            }
         except ValueError:
             return None
         if not isinstance(meta.get("id"), str) or not isinstance(meta.get("title_key"), str):
             return None
         roles = meta.get("roles", ())
-        entries.append(ScreenEntry(meta["id"], meta["title_key"], LazyScreen(name, meta["id"]),
-                                   tuple(roles) if isinstance(roles, (tuple, list)) else (),
-                                   meta.get("key")))
+        entries.append(
+            ScreenEntry(
+                meta["id"],
+                meta["title_key"],
+                LazyScreen(name, meta["id"]),
+                tuple(roles) if isinstance(roles, (tuple, list)) else (),
+                meta.get("key"),
+            )
+        )
     return entries or None
 
 
@@ -160,8 +175,9 @@ def module_exists(name: str) -> bool:
         return False
 
 
-def screen_entries(modules: tuple[str, ...] = SCREEN_MODULES, *,
-                   lazy: bool = True) -> list[ScreenEntry]:
+def screen_entries(
+    modules: tuple[str, ...] = SCREEN_MODULES, *, lazy: bool = True
+) -> list[ScreenEntry]:
     """Every module's ``SCREENS``, in module order; modules not yet written are skipped, and
     modules that fail to import are skipped too and listed in ``PROBLEMS``.
 

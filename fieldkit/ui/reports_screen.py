@@ -101,13 +101,21 @@ class ReportsScreen(Screen):
         t = self.app.t
         threshold = f"{self.app.settings.rules.fever_threshold:.1f}"
         title, legend = {
-            "hourly": (t("chart.hourly_title"),
-                       [("green", t("chart.in")), ("dark_orange", t("chart.out"))]),
-            "temperature": (t("chart.temperature_short"),
-                            [("blue", t("chart.normal_series")),
-                             ("red", t("chart.fever_series", threshold=threshold))]),
-            "coverage": (t("chart.coverage_title"),
-                         [("blue", t("chart.households")), ("green", t("chart.visited"))]),
+            "hourly": (
+                t("chart.hourly_title"),
+                [("green", t("chart.in")), ("dark_orange", t("chart.out"))],
+            ),
+            "temperature": (
+                t("chart.temperature_short"),
+                [
+                    ("blue", t("chart.normal_series")),
+                    ("red", t("chart.fever_series", threshold=threshold)),
+                ],
+            ),
+            "coverage": (
+                t("chart.coverage_title"),
+                [("blue", t("chart.households")), ("green", t("chart.visited"))],
+            ),
         }[self.chart]
         keys = "  ".join(f"[{colour}]██[/] {escape(label)}" for colour, label in legend)
         self.query_one("#chart-title", Label).update(f"{escape(title)}  {keys}  \\[1/2/3]")
@@ -117,9 +125,13 @@ class ReportsScreen(Screen):
         store, day, totals = self.app.store, self.day.isoformat(), self.show_totals
 
         def read():
-            return (daily_report(store, day), category_totals(store, day) if totals else None,
-                    hourly(store, day=day), temperature_histogram(store, day=day),
-                    coverage_per_building(store))
+            return (
+                daily_report(store, day),
+                category_totals(store, day) if totals else None,
+                hourly(store, day=day),
+                temperature_histogram(store, day=day),
+                coverage_per_building(store),
+            )
 
         run_in_thread(self, read, self._show)
 
@@ -139,9 +151,13 @@ class ReportsScreen(Screen):
         if totals is not None:
             figures.update(totals_text(totals, lang))
         else:
-            values = {**vars(report.counts), "inside_at_end": report.inside_at_end,
-                      "households_visited": report.households_visited,
-                      "readings_missed": report.readings_missed, **report.unsynced}
+            values = {
+                **vars(report.counts),
+                "inside_at_end": report.inside_at_end,
+                "households_visited": report.households_visited,
+                "readings_missed": report.readings_missed,
+                **report.unsynced,
+            }
             lines = figure_lines(values, t, REPORT_ROWS, cell=15)
             if not report.ledger_available:
                 lines.append(t("report.no_ledger"))
@@ -170,8 +186,7 @@ class ReportsScreen(Screen):
 
         def done(result) -> None:
             if result is not None:
-                self.app.notify(self.app.t("sup.exported", rows=result.rows,
-                                           path=str(result.path)))
+                self.app.notify(self.app.t("sup.exported", rows=result.rows, path=str(result.path)))
 
         self.app.push_screen(ExportDialog(kind="daily", day=self.day), done)
 
@@ -180,9 +195,12 @@ class ReportsScreen(Screen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         t = self.app.t
-        for action, key in (("today", "keys.sup_today"), ("toggle_totals", "keys.sup_totals"),
-                            ("chart('hourly')", "keys.sup_chart_hourly"),
-                            ("chart('temperature')", "keys.sup_chart_temp"),
-                            ("chart('coverage')", "keys.sup_chart_cover"),
-                            ("export", "keys.sup_export")):
+        for action, key in (
+            ("today", "keys.sup_today"),
+            ("toggle_totals", "keys.sup_totals"),
+            ("chart('hourly')", "keys.sup_chart_hourly"),
+            ("chart('temperature')", "keys.sup_chart_temp"),
+            ("chart('coverage')", "keys.sup_chart_cover"),
+            ("export", "keys.sup_export"),
+        ):
             yield SystemCommand(t(key), t("sup.palette_help"), lambda a=action: self.run_action(a))

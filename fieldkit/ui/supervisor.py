@@ -46,19 +46,32 @@ TODAY_ROWS = (
 )
 
 
-def shift_lines(summary: ShiftSummary | None, handover: dict[str, Any] | None, t,
-                lang: str) -> list[str]:
+def shift_lines(
+    summary: ShiftSummary | None, handover: dict[str, Any] | None, t, lang: str
+) -> list[str]:
     """The shift panel: the open shift with its reconciliation, or the last handover."""
     if summary is None or summary.closed_at:
         lines = [t("sup.no_shift"), ""]
         lines += handover_text(handover, lang).splitlines()
         return lines
-    lines = [t("sup.shift_line", id=summary.shift_id[:8], by=summary.opened_by,
-               at=summary.opened_at[11:16])]
+    lines = [
+        t(
+            "sup.shift_line",
+            id=summary.shift_id[:8],
+            by=summary.opened_by,
+            at=summary.opened_at[11:16],
+        )
+    ]
     if summary.previous and summary.previous.get("handover_note"):
         lines.append(t("report.previous_handover", note=summary.previous["handover_note"]))
-    lines.append(t("sup.shift_counts", entries=summary.counts.entries,
-                   exits=summary.counts.exits, total=summary.counts.total))
+    lines.append(
+        t(
+            "sup.shift_counts",
+            entries=summary.counts.entries,
+            exits=summary.counts.exits,
+            total=summary.counts.total,
+        )
+    )
     lines += reconciliation_lines(summary, lang)
     lines += alert_lines(summary, lang, limit=4)
     lines.append(t("report.unsynced_line", **summary.unsynced))
@@ -118,7 +131,8 @@ class SupervisorScreen(Screen):
         summary, handover, report = loaded
         t, lang = self.app.t, self.app.lang
         self.query_one("#shift-text", Static).update(
-            "\n".join(shift_lines(summary, handover, t, lang)))
+            "\n".join(shift_lines(summary, handover, t, lang))
+        )
         self.query_one("#today-title", Label).update(t("sup.today_heading", day=report.day))
         verdict = self.query_one("#today-verdict", Static)
         if report.zero_report:
@@ -126,11 +140,14 @@ class SupervisorScreen(Screen):
         else:
             verdict.update(abnormal_text(report.abnormal, t, lang))
         verdict.set_class(not report.zero_report, "-abnormal")
-        values = {**vars(report.counts), "inside_at_end": report.inside_at_end,
-                  "households_visited": report.households_visited,
-                  "readings_missed": report.readings_missed, **report.unsynced}
-        self.query_one("#today-text", Static).update(
-            "\n".join(figure_lines(values, t, TODAY_ROWS)))
+        values = {
+            **vars(report.counts),
+            "inside_at_end": report.inside_at_end,
+            "households_visited": report.households_visited,
+            "readings_missed": report.readings_missed,
+            **report.unsynced,
+        }
+        self.query_one("#today-text", Static).update("\n".join(figure_lines(values, t, TODAY_ROWS)))
 
     # -- actions ----------------------------------------------------------------------------
     async def action_goto(self, screen_id: str) -> None:
@@ -174,13 +191,18 @@ class SupervisorScreen(Screen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         t = self.app.t
-        for action, key in (("open_shift", "keys.sup_open"), ("close_shift", "keys.sup_close"),
-                            ("export", "keys.sup_export"), ("purge", "keys.sup_purge"),
-                            ("refresh", "keys.sup_refresh")):
+        for action, key in (
+            ("open_shift", "keys.sup_open"),
+            ("close_shift", "keys.sup_close"),
+            ("export", "keys.sup_export"),
+            ("purge", "keys.sup_purge"),
+            ("refresh", "keys.sup_refresh"),
+        ):
             yield SystemCommand(t(key), t("sup.palette_help"), lambda a=action: self.run_action(a))
 
 
 # -- dialogs ----------------------------------------------------------------------------------
+
 
 class ShiftOpenDialog(PinDialog):
     """Opening a shift: the previous shift's handover first, then a note and the PIN."""
@@ -228,8 +250,12 @@ class ShiftCloseDialog(PinDialog):
             yield Static(t("sup.loading"), id="close-preview", markup=False)
             with Horizontal(classes="pin-row"):
                 yield Label(t("sup.handover_note"), classes="field-label")
-                yield Input(id="handover-note", compact=True, max_length=500,
-                            placeholder=t("sup.handover_hint"))
+                yield Input(
+                    id="handover-note",
+                    compact=True,
+                    max_length=500,
+                    placeholder=t("sup.handover_hint"),
+                )
             yield from self.pin_fields()
         yield from self.footer()
 
@@ -249,8 +275,14 @@ class ShiftCloseDialog(PinDialog):
         if summary is None:
             self.query_one("#close-preview", Static).update(t("sup.no_shift"))
             return
-        lines = [t("sup.shift_line", id=summary.shift_id[:8], by=summary.opened_by,
-                   at=summary.opened_at[11:16])]
+        lines = [
+            t(
+                "sup.shift_line",
+                id=summary.shift_id[:8],
+                by=summary.opened_by,
+                at=summary.opened_at[11:16],
+            )
+        ]
         lines += reconciliation_lines(summary, lang)
         lines += alert_lines(summary, lang, limit=3)
         lines.append(t("report.unsynced_line", **summary.unsynced))
@@ -295,8 +327,11 @@ class PurgeDialog(PinDialog):
 
     def _show_plan(self, plan) -> None:
         self.plan = plan
-        text = purge_text(plan, self.app.lang) if plan.total or plan.kept_unsynced \
+        text = (
+            purge_text(plan, self.app.lang)
+            if plan.total or plan.kept_unsynced
             else self.app.t("purge.nothing")
+        )
         self.query_one("#purge-plan", Static).update(text)
 
     def ready(self) -> str | None:

@@ -29,8 +29,9 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def figure_lines(values: dict[str, Any], t, rows: tuple[tuple[str, ...], ...],
-                 cell: int = 16) -> list[str]:
+def figure_lines(
+    values: dict[str, Any], t, rows: tuple[tuple[str, ...], ...], cell: int = 16
+) -> list[str]:
     """Aligned "label  n" cells for narrow panels, short labels, ``cell`` columns each."""
     lines = []
     for row in rows:
@@ -45,8 +46,10 @@ def figure_lines(values: dict[str, Any], t, rows: tuple[tuple[str, ...], ...],
 
 def abnormal_text(abnormal: dict[str, int], t, lang: str) -> str:
     sep = "，" if lang == "zh" else ", "
-    return t("report.abnormal_line", items=sep.join(
-        f"{t(f'report.field.{k}')} {v}" for k, v in abnormal.items()))
+    return t(
+        "report.abnormal_line",
+        items=sep.join(f"{t(f'report.field.{k}')} {v}" for k, v in abnormal.items()),
+    )
 
 
 class PinDialog(ModalScreen[Any]):
@@ -68,8 +71,12 @@ class PinDialog(ModalScreen[Any]):
         op = self.app.store.operator
         with Horizontal(classes="pin-row"):
             yield Label(t("sup.supervisor"), classes="field-label")
-            yield Input(value=op.name if op and op.is_supervisor else "", id="pin-name",
-                        compact=True, max_length=40)
+            yield Input(
+                value=op.name if op and op.is_supervisor else "",
+                id="pin-name",
+                compact=True,
+                max_length=40,
+            )
             yield Label(t("sup.pin"), classes="field-label")
             yield Input(password=True, id="pin-pin", compact=True, max_length=64)
         yield Static("", id="dialog-message", markup=False)
@@ -176,8 +183,12 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-def run_in_thread(screen, fn: Callable[[], Any], done: Callable[[Any], None],
-                  failed: Callable[[FieldkitError], None] | None = None) -> None:
+def run_in_thread(
+    screen,
+    fn: Callable[[], Any],
+    done: Callable[[Any], None],
+    failed: Callable[[FieldkitError], None] | None = None,
+) -> None:
     """Database work off the UI thread; the result (or the user error) comes back on it.
 
     Without ``failed``, an error goes to the app's one handler for worker failures."""

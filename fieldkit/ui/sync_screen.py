@@ -39,8 +39,13 @@ class _CountingOutbox:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
 
-    def mark_synced(self, record_ids: list[str], batch_id: str, kind: str | None = None,
-                    rowids: list[int] | None = None) -> None:
+    def mark_synced(
+        self,
+        record_ids: list[str],
+        batch_id: str,
+        kind: str | None = None,
+        rowids: list[int] | None = None,
+    ) -> None:
         self._outbox.mark_synced(record_ids, batch_id, kind=kind, rowids=rowids)
         self.settled += len(record_ids)
         self._progress(self.settled)
@@ -107,8 +112,13 @@ def warning_lines(state: dict[str, Any], settings: Any, t) -> list[str]:
     elif fresh["age_s"] is None:
         out.append(t("syncscreen.warn_no_update"))
     elif fresh["age_s"] > settings.sync.stale_after_hours * 3600:
-        out.append(t("syncscreen.warn_stale", hours=int(fresh["age_s"] // 3600),
-                     limit=f"{settings.sync.stale_after_hours:g}"))
+        out.append(
+            t(
+                "syncscreen.warn_stale",
+                hours=int(fresh["age_s"] // 3600),
+                limit=f"{settings.sync.stale_after_hours:g}",
+            )
+        )
     skew = fresh.get("skew_s")
     if skew is not None and abs(float(skew)) > settings.sync.max_clock_skew_s:
         out.append(t("syncscreen.warn_clock", minutes=int(abs(float(skew)) // 60)))
@@ -145,8 +155,9 @@ class SyncScreen(Screen):
         translate_bindings(self, self.app.t)
         t = self.app.t
         table = self.query_one("#sync-rejected", DataTable)
-        table.add_columns(t("syncscreen.col_time"), t("syncscreen.col_kind"),
-                          t("syncscreen.col_reason"))
+        table.add_columns(
+            t("syncscreen.col_time"), t("syncscreen.col_kind"), t("syncscreen.col_reason")
+        )
         self.action_reload()
 
     def on_screen_resume(self) -> None:
@@ -160,17 +171,30 @@ class SyncScreen(Screen):
         counts = state["counts"]
         fresh = state["freshness"]
         lines = [
-            t("syncscreen.server", url=state["server"] or t("syncscreen.no_server"),
-              device=state["device"] or t("syncscreen.not_enrolled")),
+            t(
+                "syncscreen.server",
+                url=state["server"] or t("syncscreen.no_server"),
+                device=state["device"] or t("syncscreen.not_enrolled"),
+            ),
             t("syncscreen.last_sync", when=when_text(state["last_sync"], t)),
             t("syncscreen.keylist", n=state["keypersons"], age=age_words(fresh["age_s"], t))
-            if fresh["age_s"] is not None else t("syncscreen.keylist_never", n=state["keypersons"]),
-            t("syncscreen.queue", pending=counts.get("pending", 0),
-              synced=counts.get("synced", 0), quarantined=counts.get("quarantined", 0)),
+            if fresh["age_s"] is not None
+            else t("syncscreen.keylist_never", n=state["keypersons"]),
+            t(
+                "syncscreen.queue",
+                pending=counts.get("pending", 0),
+                synced=counts.get("synced", 0),
+                quarantined=counts.get("quarantined", 0),
+            ),
         ]
         if state["last_error"]:
-            lines.append(t("syncscreen.last_error", when=when_text(state["last_attempt"], t),
-                           error=state["last_error"]))
+            lines.append(
+                t(
+                    "syncscreen.last_error",
+                    when=when_text(state["last_attempt"], t),
+                    error=state["last_error"],
+                )
+            )
         self.query_one("#sync-info", Static).update("\n".join(lines))
         notes = warning_lines(state, self.app.settings, t)
         warnings = self.query_one("#sync-warnings", Static)
@@ -179,8 +203,9 @@ class SyncScreen(Screen):
         table = self.query_one("#sync-rejected", DataTable)
         table.clear()
         for q in state["quarantined"]:
-            table.add_row(q["ts"][5:16].replace("T", " "), q["kind"], q["sync_reason"] or "",
-                          key=q["id"])
+            table.add_row(
+                q["ts"][5:16].replace("T", " "), q["kind"], q["sync_reason"] or "", key=q["id"]
+            )
         if not self.running and self.last_report is None:
             bar = self.query_one("#sync-progress", ProgressBar)
             bar.update(total=max(1, counts.get("pending", 0)), progress=0)
@@ -204,8 +229,12 @@ class SyncScreen(Screen):
         view = ProgressStore(store, lambda done: self.post_message(SyncProgress(done, total)))
         operator = store.operator.name if store.operator else None
         try:
-            report = run_sync(view, self.app.settings, operator=operator,
-                              transport=getattr(self.app, "sync_transport", None))
+            report = run_sync(
+                view,
+                self.app.settings,
+                operator=operator,
+                transport=getattr(self.app, "sync_transport", None),
+            )
         finally:
             self.app.call_from_thread(setattr, self, "running", False)
         self.post_message(SyncFinished(report))
@@ -223,13 +252,26 @@ class SyncScreen(Screen):
         bar = self.query_one("#sync-progress", ProgressBar)
         if report.ok:
             bar.update(total=max(1, bar.total or 1), progress=max(1, bar.total or 1))
-            result.update(t("syncscreen.done", sent=report.sent, stored=report.stored,
-                            duplicate=report.duplicate, quarantined=report.quarantined,
-                            pending=report.pending, added=report.keypersons_added,
-                            removed=report.keypersons_removed))
+            result.update(
+                t(
+                    "syncscreen.done",
+                    sent=report.sent,
+                    stored=report.stored,
+                    duplicate=report.duplicate,
+                    quarantined=report.quarantined,
+                    pending=report.pending,
+                    added=report.keypersons_added,
+                    removed=report.keypersons_removed,
+                )
+            )
         else:
-            result.update(t("syncscreen.failed", error=report.error,
-                            kind=t(f"syncscreen.kind.{report.error_kind or 'server'}")))
+            result.update(
+                t(
+                    "syncscreen.failed",
+                    error=report.error,
+                    kind=t(f"syncscreen.kind.{report.error_kind or 'server'}"),
+                )
+            )
         result.set_class(not report.ok, "error")
         self.app.refresh_status()
         self.action_reload()
@@ -252,7 +294,9 @@ class SyncScreen(Screen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         t = self.app.t
-        yield SystemCommand(t("keys.sync_now"), t("syncscreen.palette_help"),
-                            lambda: self.run_action("sync_now"))
-        yield SystemCommand(t("keys.sync_requeue"), t("syncscreen.palette_help"),
-                            lambda: self.run_action("requeue"))
+        yield SystemCommand(
+            t("keys.sync_now"), t("syncscreen.palette_help"), lambda: self.run_action("sync_now")
+        )
+        yield SystemCommand(
+            t("keys.sync_requeue"), t("syncscreen.palette_help"), lambda: self.run_action("requeue")
+        )

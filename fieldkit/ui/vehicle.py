@@ -49,8 +49,9 @@ class VehicleScreen(Screen):
         Binding("f8", "toggle_disinfected", "keys.disinfected", id="vehicle.disinfected"),
         Binding("f9", "cycle_kind", "keys.vehicle_kind", id="vehicle.kind"),
         Binding("ctrl+s", "commit", "keys.commit", id="vehicle.commit"),
-        Binding("ctrl+d", "remove_occupant", "keys.remove_occupant", id="vehicle.remove",
-                show=False),
+        Binding(
+            "ctrl+d", "remove_occupant", "keys.remove_occupant", id="vehicle.remove", show=False
+        ),
         Binding("escape", "clear", "keys.clear", id="vehicle.clear", show=False),
     ]
 
@@ -99,8 +100,9 @@ class VehicleScreen(Screen):
         translate_bindings(self, self.app.t)
         t = self.app.t
         table = self.query_one("#occupants", DataTable)
-        table.add_columns(t("vehicle.col_n"), t("vehicle.col_who"), t("vehicle.col_temp"),
-                          t("vehicle.col_code"))
+        table.add_columns(
+            t("vehicle.col_n"), t("vehicle.col_who"), t("vehicle.col_temp"), t("vehicle.col_code")
+        )
         table.can_focus = False
         self._show()
         self.query_one("#v-plate", Input).focus()
@@ -113,7 +115,8 @@ class VehicleScreen(Screen):
         self.query_one("#v-dir", Static).update(t(f"direction.{self.direction}"))
         self.query_one("#v-dir", Static).set_class(self.direction == "out", "-out")
         self.query_one("#v-disinfected", Static).update(
-            t("vehicle.yes") if self.disinfected else t("vehicle.no"))
+            t("vehicle.yes") if self.disinfected else t("vehicle.no")
+        )
         colour = self.query_one("#o-colour", Static)
         colour.update(t(f"colour.{self.colour}") if self.colour else t("gate.none"))
         for c in ("green", "yellow", "red"):
@@ -156,8 +159,11 @@ class VehicleScreen(Screen):
         elif field == "v-pass":
             self.query_one("#o-id", Input).focus()
         elif field in ("o-id", "o-name"):
-            (self.query_one("#o-name", Input) if field == "o-id"
-             else self.query_one("#o-temp", Input)).focus()
+            (
+                self.query_one("#o-name", Input)
+                if field == "o-id"
+                else self.query_one("#o-temp", Input)
+            ).focus()
         elif field == "o-temp":
             if self.query_one("#o-temp", Input).value.strip():
                 self.add_occupant()
@@ -167,25 +173,39 @@ class VehicleScreen(Screen):
     def add_occupant(self) -> None:
         t = self.app.t
         id_text = self.query_one("#o-id", Input).value.strip()
-        number = (self.scanned_id[0] if self.scanned_id and id_text == self.scanned_id[1]
-                  else id_text or None)
+        number = (
+            self.scanned_id[0]
+            if self.scanned_id and id_text == self.scanned_id[1]
+            else id_text or None
+        )
         name = self.query_one("#o-name", Input).value.strip() or None
         try:
             temperature = parse_temperature(self.query_one("#o-temp", Input).value)
-            entry = GateEntry(direction=self.direction, id_number=number, name=name,
-                              temperature=temperature, code_colour=self.colour,
-                              source="wedge" if self.scanned_id else "manual")
+            entry = GateEntry(
+                direction=self.direction,
+                id_number=number,
+                name=name,
+                temperature=temperature,
+                code_colour=self.colour,
+                source="wedge" if self.scanned_id else "manual",
+            )
             GateService(self.app.store).identify(entry)
         except InputError as exc:
-            self.query_one("#banner", DecisionBanner).show("error", t("gate.problem"),
-                                                          [self.app.error_text(exc)])
+            self.query_one("#banner", DecisionBanner).show(
+                "error", t("gate.problem"), [self.app.error_text(exc)]
+            )
             return
-        shown = " ".join(x for x in (mask_name(name) if name else "",
-                                     mask_id(number) if number else "") if x) or "-"
+        shown = (
+            " ".join(
+                x for x in (mask_name(name) if name else "", mask_id(number) if number else "") if x
+            )
+            or "-"
+        )
         self.occupants.append(Occupant(entry, shown))
         self._show_occupants()
         self.query_one("#banner", DecisionBanner).show(
-            "none", t("vehicle.occupant_added", n=len(self.occupants), who=shown), [])
+            "none", t("vehicle.occupant_added", n=len(self.occupants), who=shown), []
+        )
         for wid in ("#o-id", "#o-name", "#o-temp"):
             self.query_one(wid, Input).value = ""
         self.scanned_id = None
@@ -198,15 +218,20 @@ class VehicleScreen(Screen):
         table.clear()
         for i, o in enumerate(self.occupants, 1):
             e = o.entry
-            table.add_row(str(i), o.shown, f"{e.temperature:.1f}",
-                          t(f"colour.{e.code_colour}") if e.code_colour else "-")
+            table.add_row(
+                str(i),
+                o.shown,
+                f"{e.temperature:.1f}",
+                t(f"colour.{e.code_colour}") if e.code_colour else "-",
+            )
 
     def action_remove_occupant(self) -> None:
         if self.occupants:
             self.occupants.pop()
             self._show_occupants()
             self.query_one("#banner", DecisionBanner).show(
-                "none", self.app.t("vehicle.occupant_removed", n=len(self.occupants) + 1), [])
+                "none", self.app.t("vehicle.occupant_removed", n=len(self.occupants) + 1), []
+            )
 
     # -- commit -------------------------------------------------------------------------------
     def action_commit(self) -> None:
@@ -215,13 +240,15 @@ class VehicleScreen(Screen):
             return
         plate = self.query_one("#v-plate", Input).value.strip()
         if not plate:
-            self.query_one("#banner", DecisionBanner).show("error", t("gate.problem"),
-                                                          [t("vehicle.err.plate")])
+            self.query_one("#banner", DecisionBanner).show(
+                "error", t("gate.problem"), [t("vehicle.err.plate")]
+            )
             self.query_one("#v-plate", Input).focus()
             return
         if not self.occupants:
-            self.query_one("#banner", DecisionBanner).show("error", t("gate.problem"),
-                                                          [t("vehicle.need_occupant")])
+            self.query_one("#banner", DecisionBanner).show(
+                "error", t("gate.problem"), [t("vehicle.need_occupant")]
+            )
             self.query_one("#o-temp", Input).focus()
             return
         self.busy = True
@@ -231,10 +258,15 @@ class VehicleScreen(Screen):
     def save(self, plate: str, pass_no: str | None) -> None:
         try:
             decision, vid, rows = GateService(self.app.store).commit_vehicle(
-                direction=self.direction, plate=plate, kind=self.kind,
-                occupants=[replace(o.entry, category=OCCUPANT_CATEGORY[self.kind])
-                           for o in self.occupants], pass_no=pass_no,
-                disinfected=self.disinfected)
+                direction=self.direction,
+                plate=plate,
+                kind=self.kind,
+                occupants=[
+                    replace(o.entry, category=OCCUPANT_CATEGORY[self.kind]) for o in self.occupants
+                ],
+                pass_no=pass_no,
+                disinfected=self.disinfected,
+            )
         except FieldkitError as exc:
             self.app.call_from_thread(self._failed, exc)
             return
@@ -242,15 +274,19 @@ class VehicleScreen(Screen):
 
     def _failed(self, exc: Exception) -> None:
         self.busy = False
-        self.query_one("#banner", DecisionBanner).show("error", self.app.t("gate.problem"),
-                                                      [self.app.error_text(exc)])
+        self.query_one("#banner", DecisionBanner).show(
+            "error", self.app.t("gate.problem"), [self.app.error_text(exc)]
+        )
 
     def _saved(self, plate: str, decision, vid: str, rows) -> None:
         t, lang = self.app.t, self.app.lang
-        lines = [t("vehicle.recorded", plate=plate.upper(), n=len(rows)),
-                 *decision_lines(decision, t, lang)]
+        lines = [
+            t("vehicle.recorded", plate=plate.upper(), n=len(rows)),
+            *decision_lines(decision, t, lang),
+        ]
         self.query_one("#banner", DecisionBanner).show(
-            decision.outcome.value, outcome_text(decision.outcome.value, lang), lines)
+            decision.outcome.value, outcome_text(decision.outcome.value, lang), lines
+        )
         self.busy = False
         self.post_message(RecordCommitted(vid, "vehicle"))
         self.app.refresh_status()
@@ -262,12 +298,17 @@ class VehicleScreen(Screen):
         self.query_one("#v-plate", Input).focus()
         alerts = decision.alerts
         if alerts:
-            codes = sorted({r.code for r in alerts}
-                           | {a["code"] for row in rows for a in row.reasons if a.get("alert")})
+            codes = sorted(
+                {r.code for r in alerts}
+                | {a["code"] for row in rows for a in row.reasons if a.get("alert")}
+            )
             self.holding = True
-            screen = AlertScreen(t("alert.title"),
-                                 [reason_text(r.code, r.params, lang) for r in alerts], [],
-                                 "warning")
+            screen = AlertScreen(
+                t("alert.title"),
+                [reason_text(r.code, r.params, lang) for r in alerts],
+                [],
+                "warning",
+            )
             self.app.push_screen(screen, lambda ok: self.acknowledge([r.id for r in rows], codes))
 
     @work(thread=True, exit_on_error=False, group="vehicle-ack")
@@ -292,14 +333,20 @@ class VehicleScreen(Screen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         t = self.app.t
-        for action, key in (("toggle_direction", "keys.direction"),
-                            ("cycle_kind", "keys.vehicle_kind"),
-                            ("toggle_disinfected", "keys.disinfected"),
-                            ("colour('green')", "keys.green"), ("colour('yellow')", "keys.yellow"),
-                            ("colour('red')", "keys.red"), ("commit", "keys.commit"),
-                            ("remove_occupant", "keys.remove_occupant"), ("clear", "keys.clear")):
-            yield SystemCommand(t(key), t("palette.gate_action"),
-                                lambda a=action: self.run_action(a))
+        for action, key in (
+            ("toggle_direction", "keys.direction"),
+            ("cycle_kind", "keys.vehicle_kind"),
+            ("toggle_disinfected", "keys.disinfected"),
+            ("colour('green')", "keys.green"),
+            ("colour('yellow')", "keys.yellow"),
+            ("colour('red')", "keys.red"),
+            ("commit", "keys.commit"),
+            ("remove_occupant", "keys.remove_occupant"),
+            ("clear", "keys.clear"),
+        ):
+            yield SystemCommand(
+                t(key), t("palette.gate_action"), lambda a=action: self.run_action(a)
+            )
 
 
 SCREENS = [ScreenEntry("vehicle", "vehicle.title", VehicleScreen, ("gate", "supervisor"), "f3")]

@@ -60,19 +60,35 @@ def parse_payload(payload: str | bytes, config: PayloadConfig | None = None) -> 
     try:
         return _parse(payload, config)
     except Exception as exc:  # noqa: BLE001 - the gate must keep going whatever is scanned
-        return ScanResult("unknown", False, f"could not parse this code ({type(exc).__name__})",
-                          {}, payload if isinstance(payload, str) else None)
+        return ScanResult(
+            "unknown",
+            False,
+            f"could not parse this code ({type(exc).__name__})",
+            {},
+            payload if isinstance(payload, str) else None,
+        )
 
 
 def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
     if isinstance(payload, bytes | bytearray):
-        return ScanResult("unknown", False, "binary payload, not text",
-                          {"bytes_base64": base64.b64encode(bytes(payload[:MAX_PAYLOAD])).decode(),
-                           "length": len(payload)})
+        return ScanResult(
+            "unknown",
+            False,
+            "binary payload, not text",
+            {
+                "bytes_base64": base64.b64encode(bytes(payload[:MAX_PAYLOAD])).decode(),
+                "length": len(payload),
+            },
+        )
     text = payload
     if len(text) > MAX_PAYLOAD:
-        return ScanResult("unknown", False, f"payload too long ({len(text)} characters)",
-                          {"length": len(text)}, None)
+        return ScanResult(
+            "unknown",
+            False,
+            f"payload too long ({len(text)} characters)",
+            {"length": len(text)},
+            None,
+        )
     stripped = text.strip()
     if not stripped:
         return ScanResult("unknown", False, "empty payload", {"text": text}, text)
@@ -82,8 +98,13 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
         return ScanResult("dcc", res.ok, res.problem, res.summary(), text)
 
     if stripped.startswith(PASS_PREFIXES):
-        res = verify_pass(stripped, config.pass_public_keys, config.revoked_passes, config.clock(),
-                          config.direction)
+        res = verify_pass(
+            stripped,
+            config.pass_public_keys,
+            config.revoked_passes,
+            config.clock(),
+            config.direction,
+        )
         return ScanResult("pass", res.ok, res.problem, res.to_dict(), text)
 
     match = match_health_code(stripped, config.health_code_patterns)
@@ -92,7 +113,9 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
 
     if len(stripped) <= 24:
         ident = parse_identity(stripped, "resident_id")
-        if ident.kind == "resident_id" and (len(ident.number) == 18 and ident.number[:17].isdigit()):
+        if ident.kind == "resident_id" and (
+            len(ident.number) == 18 and ident.number[:17].isdigit()
+        ):
             return _resident(ident, text, embedded=False)
     found = find_resident_id(stripped)
     if found:
@@ -102,11 +125,22 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
 
 def _resident(ident, text: str, embedded: bool) -> ScanResult:
     parsed = {
-        "number": ident.number, "masked": mask_id(ident.number), "check_ok": ident.check_ok,
+        "number": ident.number,
+        "masked": mask_id(ident.number),
+        "check_ok": ident.check_ok,
         "birth_date": ident.birth_date.isoformat() if ident.birth_date else None,
-        "sex": ident.sex, "upgraded_from": ident.upgraded_from, "embedded_in_text": embedded,
+        "sex": ident.sex,
+        "upgraded_from": ident.upgraded_from,
+        "embedded_in_text": embedded,
     }
     return ScanResult("resident_id", ident.valid, ident.problem, parsed, text)
 
 
-__all__ = ["KINDS", "HealthCodePattern", "PayloadConfig", "ScanResult", "TrustList", "parse_payload"]
+__all__ = [
+    "KINDS",
+    "HealthCodePattern",
+    "PayloadConfig",
+    "ScanResult",
+    "TrustList",
+    "parse_payload",
+]

@@ -33,7 +33,7 @@ def b45decode(text: str) -> bytes:
         raise Base45Error(f"character {exc.args[0]!r} is not in the base45 alphabet") from None
     out = bytearray()
     for i in range(0, len(values), 3):
-        chunk = values[i:i + 3]
+        chunk = values[i : i + 3]
         if len(chunk) == 3:
             n = chunk[0] + chunk[1] * 45 + chunk[2] * 2025
             if n > 0xFFFF:

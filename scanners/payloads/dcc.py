@@ -41,13 +41,25 @@ ALG_NAMES = {ALG_ES256: "ES256", ALG_PS256: "PS256"}
 
 # Extended key usage OIDs that restrict a signer to certificate types (DCC trust framework).
 _EKU_TYPES = {
-    "1.3.6.1.4.1.1847.2021.1.1": "t", "1.3.6.1.4.1.0.1847.2021.1.1": "t",
-    "1.3.6.1.4.1.1847.2021.1.2": "v", "1.3.6.1.4.1.0.1847.2021.1.2": "v",
-    "1.3.6.1.4.1.1847.2021.1.3": "r", "1.3.6.1.4.1.0.1847.2021.1.3": "r",
+    "1.3.6.1.4.1.1847.2021.1.1": "t",
+    "1.3.6.1.4.1.0.1847.2021.1.1": "t",
+    "1.3.6.1.4.1.1847.2021.1.2": "v",
+    "1.3.6.1.4.1.0.1847.2021.1.2": "v",
+    "1.3.6.1.4.1.1847.2021.1.3": "r",
+    "1.3.6.1.4.1.0.1847.2021.1.3": "r",
 }
 
-STEPS = ("unprefix", "base45", "decompress", "cose", "cbor", "schema", "verify", "expiry",
-         "key_usage")
+STEPS = (
+    "unprefix",
+    "base45",
+    "decompress",
+    "cose",
+    "cbor",
+    "schema",
+    "verify",
+    "expiry",
+    "key_usage",
+)
 
 
 def kid_of(certificate: x509.Certificate) -> bytes:
@@ -109,10 +121,14 @@ class DccResult:
     def summary(self) -> dict:
         """JSON-able view for the CLI and the UI (personal data left to the caller to mask)."""
         return {
-            "kid": self.kid, "alg": self.alg, "issuer": self.issuer,
+            "kid": self.kid,
+            "alg": self.alg,
+            "issuer": self.issuer,
             "issued_at": self.issued_at.isoformat() if self.issued_at else None,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "type": self.cert_type, "steps": dict(self.steps), "certificate": self.certificate,
+            "type": self.cert_type,
+            "steps": dict(self.steps),
+            "certificate": self.certificate,
             "schema_problems": list(self.schema_problems),
         }
 
@@ -163,8 +179,10 @@ def _unwrap_cose(obj) -> tuple:
     if not isinstance(obj, list | tuple) or len(obj) != 4:
         raise ValueError("not a COSE_Sign1 structure (an array of 4)")
     protected, unprotected, payload, signature = obj
-    if not isinstance(protected, bytes) or not isinstance(payload, bytes) or not isinstance(
-        signature, bytes
+    if (
+        not isinstance(protected, bytes)
+        or not isinstance(payload, bytes)
+        or not isinstance(signature, bytes)
     ):
         raise TypeError("COSE_Sign1 protected header, payload and signature must be byte strings")
     if not isinstance(unprotected, Mapping):
@@ -184,8 +202,12 @@ def _verify_signature(cert: x509.Certificate, alg: int, to_sign: bytes, signatur
     elif alg == ALG_PS256:
         if not isinstance(key, rsa.RSAPublicKey):
             raise InvalidSignature("PS256 signature but the signer key is not RSA")
-        key.verify(signature, to_sign, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
-                   hashes.SHA256())
+        key.verify(
+            signature,
+            to_sign,
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+            hashes.SHA256(),
+        )
     else:
         raise InvalidSignature(f"unsupported signature algorithm {alg}")
 
@@ -201,8 +223,14 @@ def certificate_type(hcert: Mapping) -> str | None:
     return kinds[0] if len(kinds) == 1 else None
 
 
-def decode_dcc(text: str, trust: TrustList | None = None, now: datetime | None = None, *,
-               max_decompressed: int = MAX_DECOMPRESSED, check_key_usage: bool = True) -> DccResult:
+def decode_dcc(
+    text: str,
+    trust: TrustList | None = None,
+    now: datetime | None = None,
+    *,
+    max_decompressed: int = MAX_DECOMPRESSED,
+    check_key_usage: bool = True,
+) -> DccResult:
     """Decode and, given ``trust``, verify a DCC. Never raises; see ``steps`` and ``problem``."""
     res = DccResult()
     try:
@@ -211,15 +239,21 @@ def decode_dcc(text: str, trust: TrustList | None = None, now: datetime | None =
         return res.fail("cbor", f"undecodable DCC ({type(exc).__name__})")
 
 
-def _decode(res: DccResult, text: str, trust: TrustList | None, now: datetime | None,
-            max_decompressed: int, check_key_usage: bool) -> DccResult:
+def _decode(
+    res: DccResult,
+    text: str,
+    trust: TrustList | None,
+    now: datetime | None,
+    max_decompressed: int,
+    check_key_usage: bool,
+) -> DccResult:
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         return res.fail("unprefix", "not a DCC text (too long or not text)")
     if not text.startswith(PREFIX):
         return res.fail("unprefix", f"a DCC starts with {PREFIX!r}, this starts with {text[:4]!r}")
     res.steps["unprefix"] = True
     try:
-        compressed = b45decode(text[len(PREFIX):])
+        compressed = b45decode(text[len(PREFIX) :])
     except Base45Error as exc:
         return res.fail("base45", f"base45 is broken: {exc}")
     res.steps["base45"] = True
@@ -231,8 +265,13 @@ def _decode(res: DccResult, text: str, trust: TrustList | None, now: datetime | 
     return _decode_cose(res, cose_bytes, trust, now, check_key_usage)
 
 
-def decode_cose(cose_bytes: bytes, trust: TrustList | None = None, now: datetime | None = None, *,
-                check_key_usage: bool = True) -> DccResult:
+def decode_cose(
+    cose_bytes: bytes,
+    trust: TrustList | None = None,
+    now: datetime | None = None,
+    *,
+    check_key_usage: bool = True,
+) -> DccResult:
     """Decode and verify from the COSE stage (the conformance run uses it). Never raises."""
     res = DccResult()
     try:
@@ -241,8 +280,13 @@ def decode_cose(cose_bytes: bytes, trust: TrustList | None = None, now: datetime
         return res.fail("cbor", f"undecodable DCC ({type(exc).__name__})")
 
 
-def _decode_cose(res: DccResult, cose_bytes: bytes, trust: TrustList | None, now: datetime | None,
-                 check_key_usage: bool) -> DccResult:
+def _decode_cose(
+    res: DccResult,
+    cose_bytes: bytes,
+    trust: TrustList | None,
+    now: datetime | None,
+    check_key_usage: bool,
+) -> DccResult:
     try:
         protected_raw, unprotected, payload, signature = _unwrap_cose(cbor2.loads(cose_bytes))
         protected = cbor2.loads(protected_raw) if protected_raw else {}
@@ -356,6 +400,8 @@ def key_usage_problem(cert: x509.Certificate, cert_type: str | None) -> str | No
     if not allowed:
         return "signer's extended key usage does not allow signing health certificates"
     if cert_type not in allowed:
-        return (f"signer may only sign {', '.join(sorted(names[a] for a in allowed))} "
-                f"certificates, this is a {names[cert_type]} certificate")
+        return (
+            f"signer may only sign {', '.join(sorted(names[a] for a in allowed))} "
+            f"certificates, this is a {names[cert_type]} certificate"
+        )
     return None

@@ -142,8 +142,15 @@ def _validate(hcert: object) -> SchemaResult:
     return SchemaResult(not problems, ver_text, problems)
 
 
-def _check_string(where: str, value, problems: list[str], *, max_len: int | None = None,
-                  pattern: re.Pattern | None = None, anchored: bool = True) -> bool:
+def _check_string(
+    where: str,
+    value,
+    problems: list[str],
+    *,
+    max_len: int | None = None,
+    pattern: re.Pattern | None = None,
+    anchored: bool = True,
+) -> bool:
     if not _is_str(value):
         problems.append(f"{where} must be a string, got {type(value).__name__}")
         return False
@@ -172,8 +179,9 @@ def _check_name(nam, gen: Generation, problems: list[str]) -> None:
             _check_string(f"nam.{key}", nam[key], problems, max_len=gen.max_len)
     for key in ("fnt", "gnt"):
         if key in nam:
-            _check_string(f"nam.{key}", nam[key], problems, max_len=gen.max_len,
-                          pattern=STANDARDISED_NAME_RE)
+            _check_string(
+                f"nam.{key}", nam[key], problems, max_len=gen.max_len, pattern=STANDARDISED_NAME_RE
+            )
 
 
 def _check_dob(hcert: Mapping, gen: Generation, problems: list[str]) -> None:
@@ -207,8 +215,9 @@ def _check_group(kind: str, entries, gen: Generation, problems: list[str]) -> No
             _check_field(f"{where}.{key}", kind, key, value, gen, problems)
 
 
-def _check_field(where: str, kind: str, key: str, value, gen: Generation,
-                 problems: list[str]) -> None:
+def _check_field(
+    where: str, kind: str, key: str, value, gen: Generation, problems: list[str]
+) -> None:
     if key in ("dn", "sd") and kind == "v":
         if not _is_int(value):
             problems.append(f"{where} must be an integer")
@@ -218,7 +227,8 @@ def _check_field(where: str, kind: str, key: str, value, gen: Generation,
         return
     if key == "co":
         if _check_string(where, value, problems, pattern=COUNTRY_RE, anchored=False) and (
-                value not in COUNTRY_CODES):
+            value not in COUNTRY_CODES
+        ):
             problems.append(f"{where} {value!r} is not an ISO 3166-1 alpha-2 country code")
         return
     if key in ("is", "ci") or (key == "tc" and kind == "t"):

@@ -23,15 +23,19 @@ class HealthCodePattern:
     def regex(self) -> re.Pattern[str]:
         compiled = re.compile(self.pattern)
         if "token" not in compiled.groupindex:
-            raise ValueError(f"health-code pattern for {self.system!r} needs a (?P<token>...) group")
+            raise ValueError(
+                f"health-code pattern for {self.system!r} needs a (?P<token>...) group"
+            )
         return compiled
 
 
 # Examples of the link shapes seen in the field; real deployments set their own in config.
 DEFAULT_PATTERNS: tuple[HealthCodePattern, ...] = (
-    HealthCodePattern("health-code (generic)",
-                      r"^https?://[\w.-]+/(?:[\w./-]*/)?(?:hc|healthcode|jkm)[\w./-]*"
-                      r"[?&](?:token|code|c)=(?P<token>[\w\-.~%]{6,256})"),
+    HealthCodePattern(
+        "health-code (generic)",
+        r"^https?://[\w.-]+/(?:[\w./-]*/)?(?:hc|healthcode|jkm)[\w./-]*"
+        r"[?&](?:token|code|c)=(?P<token>[\w\-.~%]{6,256})",
+    ),
 )
 
 
@@ -43,8 +47,12 @@ class HealthCodeMatch:
     resident_id_masked: str | None = None
 
     def to_dict(self) -> dict:
-        return {"system": self.system, "token": self.token, "url": self.url,
-                "resident_id": self.resident_id_masked}
+        return {
+            "system": self.system,
+            "token": self.token,
+            "url": self.url,
+            "resident_id": self.resident_id_masked,
+        }
 
 
 def match_health_code(text: str, patterns=DEFAULT_PATTERNS) -> HealthCodeMatch | None:
@@ -55,6 +63,10 @@ def match_health_code(text: str, patterns=DEFAULT_PATTERNS) -> HealthCodeMatch |
         if m:
             id_text = m.groupdict().get("id") or text
             resident = find_resident_id(id_text)
-            return HealthCodeMatch(pattern.system, m.group("token"), text.strip(),
-                                   mask_id(resident) if resident else None)
+            return HealthCodeMatch(
+                pattern.system,
+                m.group("token"),
+                text.strip(),
+                mask_id(resident) if resident else None,
+            )
     return None

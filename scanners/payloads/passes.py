@@ -65,11 +65,14 @@ class PassResult:
 
     def to_dict(self) -> dict:
         return {
-            "pass_id": self.pass_id, "subject_kind": self.subject_kind, "subject": self.subject,
+            "pass_id": self.pass_id,
+            "subject_kind": self.subject_kind,
+            "subject": self.subject,
             "holder": self.holder,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
-            "directions": list(self.directions), "signature_ok": self.signature_ok,
+            "directions": list(self.directions),
+            "signature_ok": self.signature_ok,
             "revoked": self.revoked,
         }
 
@@ -78,10 +81,18 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def issue_pass(private_key: Ed25519PrivateKey, *, pass_id: str, subject: str,
-               valid_from: datetime, valid_to: datetime, holder_name: str = "",
-               subject_kind: str = "household", directions: Iterable[str] = ("in", "out"),
-               encoding: str = "base45") -> str:
+def issue_pass(
+    private_key: Ed25519PrivateKey,
+    *,
+    pass_id: str,
+    subject: str,
+    valid_from: datetime,
+    valid_to: datetime,
+    holder_name: str = "",
+    subject_kind: str = "household",
+    directions: Iterable[str] = ("in", "out"),
+    encoding: str = "base45",
+) -> str:
     """Sign a pass and return its QR text. The holder's name is masked before it is stored."""
     if subject_kind not in SUBJECT_KINDS:
         raise ValueError(f"subject_kind must be one of {SUBJECT_KINDS}, not {subject_kind!r}")
@@ -95,8 +106,9 @@ def issue_pass(private_key: Ed25519PrivateKey, *, pass_id: str, subject: str,
         raise ValueError("valid_to must be after valid_from")
     if not pass_id:
         raise ValueError("pass_id must not be empty")
-    payload = cbor2.dumps([VERSION, pass_id, subject_kind, subject, mask_name(holder_name), start,
-                           end, mask])
+    payload = cbor2.dumps(
+        [VERSION, pass_id, subject_kind, subject, mask_name(holder_name), start, end, mask]
+    )
     body = payload + private_key.sign(SIGNED_CONTEXT + payload)
     if encoding == "base45":
         return PREFIX_B45 + b45encode(body)
@@ -109,9 +121,13 @@ def _invalid(problem: str, **fields) -> PassResult:
     return PassResult(False, problem, **fields)
 
 
-def verify_pass(text: str, public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey],
-                revoked: set[str] | frozenset[str] = frozenset(), now: datetime | None = None,
-                direction: str | None = None) -> PassResult:
+def verify_pass(
+    text: str,
+    public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey],
+    revoked: set[str] | frozenset[str] = frozenset(),
+    now: datetime | None = None,
+    direction: str | None = None,
+) -> PassResult:
     """Check a pass offline. Never raises; ``problem`` says why a pass is not valid."""
     try:
         return _verify(text, public_key, revoked, now, direction)
@@ -125,9 +141,9 @@ def _verify(text, public_key, revoked, now, direction) -> PassResult:
     text = text.strip()
     try:
         if text.startswith(PREFIX_B45):
-            body = b45decode(text[len(PREFIX_B45):])
+            body = b45decode(text[len(PREFIX_B45) :])
         elif text.startswith(PREFIX_B64):
-            tail = text[len(PREFIX_B64):]
+            tail = text[len(PREFIX_B64) :]
             body = base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
         else:
             return _invalid(f"not a town pass: it must start with {PREFIX_B45} or {PREFIX_B64}")
@@ -145,14 +161,23 @@ def _verify(text, public_key, revoked, now, direction) -> PassResult:
     version, pass_id, subject_kind, subject, holder, start, end, mask = fields[:8]
     if version != VERSION:
         return _invalid(f"pass version {version!r} is not supported (this gate reads {VERSION})")
-    types_ok = (isinstance(pass_id, str) and isinstance(subject_kind, str)
-                and isinstance(subject, str) and isinstance(holder, str)
-                and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**40
-                        for v in (start, end, mask)))
+    types_ok = (
+        isinstance(pass_id, str)
+        and isinstance(subject_kind, str)
+        and isinstance(subject, str)
+        and isinstance(holder, str)
+        and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**40
+            for v in (start, end, mask)
+        )
+    )
     if not types_ok:
         return _invalid("pass content has the wrong field types")
     info = {
-        "pass_id": pass_id, "subject_kind": subject_kind, "subject": subject, "holder": holder,
+        "pass_id": pass_id,
+        "subject_kind": subject_kind,
+        "subject": subject,
+        "holder": holder,
         "valid_from": datetime.fromtimestamp(start, UTC),
         "valid_to": datetime.fromtimestamp(end, UTC),
         "directions": tuple(d for d, bit in DIRECTION_BITS.items() if mask & bit),

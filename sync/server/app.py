@@ -85,8 +85,7 @@ class RateLimiter:
             return 0.0
 
 
-def encrypt_body(cipher: AESGCM, record_id: str, line: bytes, nonce: bytes | None = None
-                 ) -> bytes:
+def encrypt_body(cipher: AESGCM, record_id: str, line: bytes, nonce: bytes | None = None) -> bytes:
     nonce = nonce or os.urandom(12)
     return BODY_PREFIX + nonce + cipher.encrypt(nonce, line, b"record:" + record_id.encode())
 
@@ -107,8 +106,9 @@ def _short_text(value: Any, name: str, limit: int = 128) -> str | None:
     raise ValueError(f"{name} must be text of at most {limit} characters")
 
 
-def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
-                 nonce: bytes | None = None) -> IngestRecord:
+def parse_record(
+    index: int, line: bytes, cipher: AESGCM, max_bytes: int, nonce: bytes | None = None
+) -> IngestRecord:
     """One wire record → a row; ValueError says in plain words what is wrong with it.
 
     This runs once per record on the server's hot path (about half of its CPU time per record
@@ -162,7 +162,12 @@ def parse_record(index: int, line: bytes, cipher: AESGCM, max_bytes: int,
         raise ValueError("id_hash must be 64 lower-case hex digits")
     nonce = nonce or os.urandom(12)
     return IngestRecord(
-        index, record_id, kind, content_hash, occurred_at, day,
+        index,
+        record_id,
+        kind,
+        content_hash,
+        occurred_at,
+        day,
         _short_text(get("checkpoint"), "checkpoint"),
         _short_text(get("direction"), "direction", 16),
         id_hash,
@@ -196,34 +201,46 @@ class TownServer:
             raise Refusal(400, "bad_request", f"enrollment request is malformed ({err})") from None
         device = self.repo.enroll_device(token_hash(token), public_key, time.time())
         if device is None:
-            raise Refusal(401, "bad_token",
-                          "enrollment token is unknown, used or expired: ask the town office "
-                          "for a new one (fieldkit-server device add NAME)")
+            raise Refusal(
+                401,
+                "bad_token",
+                "enrollment token is unknown, used or expired: ask the town office "
+                "for a new one (fieldkit-server device add NAME)",
+            )
         eph, sealed = p.seal(seal_to, self.keys.index_key, b"enroll:" + device.device_id.encode())
         log.info("device %s (%s) enrolled", device.device_id, device.name)
-        return p.sign_document(self.keys.ed25519, {
-            "device_id": device.device_id,
-            "name": device.name,
-            "town_ed25519": p.b64e(self.keys.ed25519_public),
-            "town_x25519": p.b64e(self.keys.x25519_public),
-            "fingerprint": self.keys.fingerprint,
-            "index_key_sealed": {"eph": p.b64e(eph), "blob": p.b64e(sealed)},
-            "max_batch_records": self.settings.max_batch_records,
-            "max_body_bytes": self.settings.max_body_bytes,
-            "compression": list(p.COMPRESSIONS),
-            "server_time": time.time(),
-        })
+        return p.sign_document(
+            self.keys.ed25519,
+            {
+                "device_id": device.device_id,
+                "name": device.name,
+                "town_ed25519": p.b64e(self.keys.ed25519_public),
+                "town_x25519": p.b64e(self.keys.x25519_public),
+                "fingerprint": self.keys.fingerprint,
+                "index_key_sealed": {"eph": p.b64e(eph), "blob": p.b64e(sealed)},
+                "max_batch_records": self.settings.max_batch_records,
+                "max_body_bytes": self.settings.max_body_bytes,
+                "compression": list(p.COMPRESSIONS),
+                "server_time": time.time(),
+            },
+        )
 
     def _active_device(self, device_id: str):
         device = self.repo.get_device(device_id)
         if device is None or device.status == "pending" or device.public_key is None:
-            raise Refusal(401, "unknown_device",
-                          f"device {device_id!r} is not enrolled at this server: enroll it "
-                          "with a new token (fieldkit-server device add NAME)")
+            raise Refusal(
+                401,
+                "unknown_device",
+                f"device {device_id!r} is not enrolled at this server: enroll it "
+                "with a new token (fieldkit-server device add NAME)",
+            )
         if device.status == "revoked":
-            raise Refusal(403, "device_revoked",
-                          f"device {device.name!r} was revoked by the town office: ask them to "
-                          "enroll it again")
+            raise Refusal(
+                403,
+                "device_revoked",
+                f"device {device.name!r} was revoked by the town office: ask them to "
+                "enroll it again",
+            )
         return device
 
     # upload ----------------------------------------------------------------------------------
@@ -240,23 +257,33 @@ class TownServer:
         except p.ProtocolError as err:
             raise Refusal(401, err.code, str(err)) from None
         if header.count > self.settings.max_batch_records:
-            raise Refusal(413, "batch_too_large",
-                          f"batch has {header.count} records, the server takes at most "
-                          f"{self.settings.max_batch_records}: lower sync.batch_size")
+            raise Refusal(
+                413,
+                "batch_too_large",
+                f"batch has {header.count} records, the server takes at most "
+                f"{self.settings.max_batch_records}: lower sync.batch_size",
+            )
         previous = self.repo.batch_reply(header.batch_id)
         if previous is not None:
-            log.warning("batch %s from device %s sent again: answered from the record, "
-                        "nothing stored", header.batch_id, device.device_id)
+            log.warning(
+                "batch %s from device %s sent again: answered from the record, nothing stored",
+                header.batch_id,
+                device.device_id,
+            )
             return {**previous, "replayed": True}
         now = time.time()
         if abs(now - header.created_at) > self.settings.max_batch_age_s:
-            raise Refusal(400, "stale_batch",
-                          f"batch was made at {_iso(header.created_at)}, too far from the server "
-                          f"time {_iso(now)} (a replay, or the device clock is wrong): check "
-                          "the device clock and sync again")
+            raise Refusal(
+                400,
+                "stale_batch",
+                f"batch was made at {_iso(header.created_at)}, too far from the server "
+                f"time {_iso(now)} (a replay, or the device clock is wrong): check "
+                "the device clock and sync again",
+            )
         try:
-            opened = p.open_batch(header, header_bytes, ciphertext, self.keys.x25519,
-                                  self.settings.max_plain_bytes)
+            opened = p.open_batch(
+                header, header_bytes, ciphertext, self.keys.x25519, self.settings.max_plain_bytes
+            )
         except p.ProtocolError as err:
             status = 413 if err.code == "batch_too_large" else 400
             raise Refusal(status, err.code, str(err)) from None
@@ -289,36 +316,50 @@ class TownServer:
                 "received": header.count,
                 "counts": outcome.counts(header.count),
                 # Records not listed here were stored.
-                "fates": [[i, ids.get(i), status, reason]
-                          for i, (status, reason) in sorted(outcome.fates.items())],
+                "fates": [
+                    [i, ids.get(i), status, reason]
+                    for i, (status, reason) in sorted(outcome.fates.items())
+                ],
             }
 
         meta = BatchMeta(header.batch_id, device.device_id, header.created_at, header.count)
         try:
-            reply = self.repo.ingest(meta, records, rejected, build_reply, now,
-                                     ledger=edits or None)
+            reply = self.repo.ingest(
+                meta, records, rejected, build_reply, now, ledger=edits or None
+            )
         except BatchAlreadyIngested as again:
             return {**again.reply, "replayed": True}
         c = reply["counts"]
-        log.info("batch %s from %s: %d stored, %d duplicate, %d conflict, %d rejected",
-                 header.batch_id, device.name, c["stored"], c["duplicate"], c["conflict"],
-                 c["rejected"])
+        log.info(
+            "batch %s from %s: %d stored, %d duplicate, %d conflict, %d rejected",
+            header.batch_id,
+            device.name,
+            c["stored"],
+            c["duplicate"],
+            c["conflict"],
+            c["rejected"],
+        )
         return reply
 
     # download --------------------------------------------------------------------------------
-    def updates(self, headers: dict[str, str], path: str, query: str, cursor: int
-                ) -> dict[str, Any]:
+    def updates(
+        self, headers: dict[str, str], path: str, query: str, cursor: int
+    ) -> dict[str, Any]:
         device = self._active_device(headers.get("x-fieldkit-device", ""))
         try:
-            claimed = p.verify_request(p.load_ed25519_public(device.public_key), headers, "GET",
-                                       path, query)
+            claimed = p.verify_request(
+                p.load_ed25519_public(device.public_key), headers, "GET", path, query
+            )
         except p.ProtocolError as err:
             raise Refusal(401, err.code, str(err)) from None
         now = time.time()
         if abs(now - claimed) > self.settings.request_window_s:
-            raise Refusal(401, "clock_skew",
-                          f"request time {_iso(claimed)} is too far from the server time "
-                          f"{_iso(now)}: set the device clock")
+            raise Refusal(
+                401,
+                "clock_skew",
+                f"request time {_iso(claimed)} is too far from the server time "
+                f"{_iso(now)}: set the device clock",
+            )
         changes = self.repo.changes_since(cursor, self.settings.updates_page)
         keypersons: dict[str, dict[str, Any] | None] = {}
         revocations: list[str] = []
@@ -334,19 +375,22 @@ class TownServer:
                 rules = ch.data
             elif ch.kind == "mode":
                 mode = ch.data
-        return p.sign_document(self.keys.ed25519, {
-            "device_id": device.device_id,
-            "cursor_from": cursor,
-            "cursor": changes[-1].seq if changes else cursor,
-            "more": len(changes) >= self.settings.updates_page,
-            "issued_at": now,
-            "keypersons": [e for e in keypersons.values() if e is not None],
-            "keypersons_removed": [h for h, e in keypersons.items() if e is None],
-            "revocations": revocations,
-            "rules": rules,
-            "mode": mode,
-            "compression": list(p.COMPRESSIONS),
-        })
+        return p.sign_document(
+            self.keys.ed25519,
+            {
+                "device_id": device.device_id,
+                "cursor_from": cursor,
+                "cursor": changes[-1].seq if changes else cursor,
+                "more": len(changes) >= self.settings.updates_page,
+                "issued_at": now,
+                "keypersons": [e for e in keypersons.values() if e is not None],
+                "keypersons_removed": [h for h, e in keypersons.items() if e is None],
+                "revocations": revocations,
+                "rules": rules,
+                "mode": mode,
+                "compression": list(p.COMPRESSIONS),
+            },
+        )
 
     def info(self) -> dict[str, Any]:
         return {
@@ -373,14 +417,21 @@ def _best_effort_id(line: bytes) -> str | None:
 
 def _refusal_response(err: Refusal, request: Request) -> JSONResponse:
     client = request.client.host if request.client else "?"
-    log.warning("refused %s %s from %s (device %s): %s %s", request.method, request.url.path,
-                client, request.headers.get("x-fieldkit-device", "-"), err.code, err.message)
-    return JSONResponse({"error": err.code, "message": err.message}, status_code=err.status,
-                        headers=err.headers)
+    log.warning(
+        "refused %s %s from %s (device %s): %s %s",
+        request.method,
+        request.url.path,
+        client,
+        request.headers.get("x-fieldkit-device", "-"),
+        err.code,
+        err.message,
+    )
+    return JSONResponse(
+        {"error": err.code, "message": err.message}, status_code=err.status, headers=err.headers
+    )
 
 
-def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None = None
-               ) -> FastAPI:
+def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None = None) -> FastAPI:
     """The ASGI app. Storage calls run in worker threads; the event loop only moves bytes."""
     town = TownServer(keys, repo, settings or ServerSettings())
     app = FastAPI(title="FieldKit town server", docs_url=None, redoc_url=None, openapi_url=None)
@@ -392,18 +443,24 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
 
     def rate_limit(request: Request) -> None:
         key = request.headers.get("x-fieldkit-device") or (
-            request.client.host if request.client else "?")
+            request.client.host if request.client else "?"
+        )
         wait = town.limiter.check(key)
         if wait:
-            raise Refusal(429, "rate_limited",
-                          f"too many requests from {key}: wait {wait:.1f} s",
-                          {"Retry-After": str(max(1, round(wait)))})
+            raise Refusal(
+                429,
+                "rate_limited",
+                f"too many requests from {key}: wait {wait:.1f} s",
+                {"Retry-After": str(max(1, round(wait)))},
+            )
 
     async def read_body(request: Request, limit: int) -> bytes:
         length = request.headers.get("content-length")
-        too_big = Refusal(413, "too_large",
-                          f"request is larger than the server limit of {limit} bytes: "
-                          "lower sync.batch_size")
+        too_big = Refusal(
+            413,
+            "too_large",
+            f"request is larger than the server limit of {limit} bytes: lower sync.batch_size",
+        )
         if length is not None and length.isdigit() and int(length) > limit:
             raise too_big
         chunks, size = [], 0
@@ -414,8 +471,9 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
                     raise too_big
                 chunks.append(chunk)
         except ClientDisconnect:
-            raise Refusal(400, "disconnected",
-                          f"connection dropped after {size} bytes: nothing stored") from None
+            raise Refusal(
+                400, "disconnected", f"connection dropped after {size} bytes: nothing stored"
+            ) from None
         return b"".join(chunks)
 
     @app.get("/healthz")
@@ -443,16 +501,20 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
         rate_limit(request)
         body = await read_body(request, town.settings.max_body_bytes)
         reply = await anyio.to_thread.run_sync(
-            town.ingest, body, request.headers.get("x-fieldkit-device"))
-        return Response(json.dumps(reply, separators=(",", ":"), ensure_ascii=False).encode(),
-                        media_type="application/json")
+            town.ingest, body, request.headers.get("x-fieldkit-device")
+        )
+        return Response(
+            json.dumps(reply, separators=(",", ":"), ensure_ascii=False).encode(),
+            media_type="application/json",
+        )
 
     @app.get(p.PATH_UPDATES)
     async def updates(request: Request, cursor: int = 0) -> JSONResponse:
         rate_limit(request)
         headers = {k.lower(): v for k, v in request.headers.items()}
         doc = await anyio.to_thread.run_sync(
-            town.updates, headers, request.url.path, request.url.query, cursor)
+            town.updates, headers, request.url.path, request.url.query, cursor
+        )
         return JSONResponse(doc)
 
     return app
@@ -468,6 +530,5 @@ def create_app_from_env() -> FastAPI:
 
     data_dir = Path(os.environ["FIELDKIT_SERVER_DIR"])
     settings = ServerSettings.load(data_dir)
-    repo = open_repository(settings.database_url or None, str(data_dir),
-                           settings.db_schema or None)
+    repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
     return create_app(TownKeys.load(data_dir), repo, settings)

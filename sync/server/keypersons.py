@@ -20,8 +20,17 @@ from typing import Any
 from fieldkit.crypto import blind_index
 from scanners.idnumber import parse_identity
 
-ID_HEADERS = {"身份证号", "身份证号码", "证件号码", "证件号", "公民身份号码", "id_number", "id",
-              "idnumber", "id number"}
+ID_HEADERS = {
+    "身份证号",
+    "身份证号码",
+    "证件号码",
+    "证件号",
+    "公民身份号码",
+    "id_number",
+    "id",
+    "idnumber",
+    "id number",
+}
 CATEGORY_HEADERS = {"类别", "人员类别", "类型", "category", "kind"}
 END_HEADERS = {"截止日期", "结束日期", "解除日期", "管控截止", "end_date", "end", "until"}
 
@@ -81,9 +90,12 @@ def _date_text(value: Any) -> str | None:
         raise ValueError(f"end date {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def read_keyperson_file(path: Path, index_key: bytes, default_category: str | None = None,
-                        default_end: str | None = None
-                        ) -> tuple[list[dict[str, Any]], list[str]]:
+def read_keyperson_file(
+    path: Path,
+    index_key: bytes,
+    default_category: str | None = None,
+    default_end: str | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(entries {id_hash, category, end_date}, problems as 'row N: why')."""
     if not path.exists():
         raise KeypersonFileError(f"{path} does not exist")
@@ -97,9 +109,14 @@ def read_keyperson_file(path: Path, index_key: bytes, default_category: str | No
             continue
         if n == 1:
             lowered = [c.lower() for c in cells]
-            found = {key: next((i for i, c in enumerate(lowered) if c in names), None)
-                     for key, names in (("id", ID_HEADERS), ("category", CATEGORY_HEADERS),
-                                        ("end", END_HEADERS))}
+            found = {
+                key: next((i for i, c in enumerate(lowered) if c in names), None)
+                for key, names in (
+                    ("id", ID_HEADERS),
+                    ("category", CATEGORY_HEADERS),
+                    ("end", END_HEADERS),
+                )
+            }
             if found["id"] is not None:
                 columns = found
                 continue
@@ -110,16 +127,25 @@ def read_keyperson_file(path: Path, index_key: bytes, default_category: str | No
                 raise ValueError(identity.problem or "no ID number")
             if identity.kind == "other":
                 raise ValueError(f"{number_text[:4]}… is not a recognised ID or passport number")
-            category = (cells[columns["category"]] if columns["category"] is not None
-                        and columns["category"] < len(cells) else "") or default_category
-            end_cell = (row[columns["end"]] if columns["end"] is not None
-                        and columns["end"] < len(row) else None)
+            category = (
+                cells[columns["category"]]
+                if columns["category"] is not None and columns["category"] < len(cells)
+                else ""
+            ) or default_category
+            end_cell = (
+                row[columns["end"]]
+                if columns["end"] is not None and columns["end"] < len(row)
+                else None
+            )
             end_date = _date_text(end_cell) or default_end
         except ValueError as err:
             problems.append(f"row {n}: {err}")
             continue
         id_hash = blind_index(index_key, identity.number)
         del number_text, identity
-        entries[id_hash] = {"id_hash": id_hash, "category": category or "重点人员",
-                            "end_date": end_date}
+        entries[id_hash] = {
+            "id_hash": id_hash,
+            "category": category or "重点人员",
+            "end_date": end_date,
+        }
     return list(entries.values()), problems

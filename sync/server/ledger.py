@@ -61,8 +61,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KIND = "ledger_edit"
 ENTITIES = ("household", "member")
-SECRET_FIELDS = frozenset({"name", "id_number", "phone", "notes", "address", "landlord_name",
-                           "landlord_phone", "reason"})
+SECRET_FIELDS = frozenset(
+    {"name", "id_number", "phone", "notes", "address", "landlord_name", "landlord_phone", "reason"}
+)
 _NAME_FIELDS = frozenset({"name", "landlord_name"})
 _PHONE_FIELDS = frozenset({"phone", "landlord_phone"})
 # A member's household id is the device's own id: not comparable across devices, not merged.
@@ -138,16 +139,20 @@ class LedgerCodec:
 
     def seal(self, field: str, value: Any) -> bytes:
         nonce = os.urandom(12)
-        return VALUE_PREFIX + nonce + self._aead.encrypt(nonce, canonical(value),
-                                                         b"ledger:" + field.encode())
+        return (
+            VALUE_PREFIX
+            + nonce
+            + self._aead.encrypt(nonce, canonical(value), b"ledger:" + field.encode())
+        )
 
     def open(self, field: str, blob: bytes) -> Any:
         blob = bytes(blob)
         return json.loads(self._aead.decrypt(blob[2:14], blob[14:], b"ledger:" + field.encode()))
 
     def digest(self, field: str, value: Any) -> str:
-        return hmac.new(self._digest_key, field.encode() + b"\0" + canonical(value),
-                        hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._digest_key, field.encode() + b"\0" + canonical(value), hashlib.sha256
+        ).hexdigest()
 
     def parse(self, index: int, record_id: str, body: dict[str, Any]) -> LedgerEdit:
         """A ledger_edit body → a :class:`LedgerEdit`; ValueError says what is wrong."""
@@ -172,8 +177,11 @@ class LedgerCodec:
         if entity == "household":
             if base == 0 and changes.get("building") and changes.get("room"):
                 natural = "household:" + address_key(
-                    str(changes.get("community") or ""), str(changes["building"]),
-                    str(changes.get("unit") or ""), str(changes["room"]))
+                    str(changes.get("community") or ""),
+                    str(changes["building"]),
+                    str(changes.get("unit") or ""),
+                    str(changes["room"]),
+                )
         else:
             household = changes.get("household_id")
             household = household if isinstance(household, str) else None
@@ -182,15 +190,31 @@ class LedgerCodec:
                 if isinstance(idn, str) and idn:
                     natural = "member:id:" + blind_index(self._index_key, idn)
                 elif isinstance(changes.get("name"), str) and changes["name"]:
-                    name_digest = hmac.new(self._index_key, b"member-name\0" +
-                                           changes["name"].encode(), hashlib.sha256).hexdigest()
+                    name_digest = hmac.new(
+                        self._index_key, b"member-name\0" + changes["name"].encode(), hashlib.sha256
+                    ).hexdigest()
         fields = tuple(
-            FieldValue(str(f)[:64], self.seal(str(f), v), mask_value(str(f), v),
-                       self.digest(str(f), v))
-            for f, v in sorted(changes.items()) if f not in _LOCAL_FIELDS)
-        return LedgerEdit(index, record_id, entity, entity_id, base, version, writer,
-                          str(body.get("source") or "")[:32], body.get("ts"), natural,
-                          household, name_digest, fields)
+            FieldValue(
+                str(f)[:64], self.seal(str(f), v), mask_value(str(f), v), self.digest(str(f), v)
+            )
+            for f, v in sorted(changes.items())
+            if f not in _LOCAL_FIELDS
+        )
+        return LedgerEdit(
+            index,
+            record_id,
+            entity,
+            entity_id,
+            base,
+            version,
+            writer,
+            str(body.get("source") or "")[:32],
+            body.get("ts"),
+            natural,
+            household,
+            name_digest,
+            fields,
+        )
 
 
 # --- the merge, on one open transaction of either backend ------------------------------------
@@ -198,7 +222,8 @@ class LedgerCodec:
 CONFLICT_COLUMNS = (
     "conflict_id, entity, entity_key, field, kept_masked, kept_record, kept_device, "
     "kept_writer, kept_ts, other_masked, other_record, other_device, other_writer, other_ts, "
-    "other_entity_id, created_at, resolved_at, resolved_by, resolution")
+    "other_entity_id, created_at, resolved_at, resolved_by, resolution"
+)
 CONFLICT_KEYS = tuple(c.strip() for c in CONFLICT_COLUMNS.split(","))
 
 
@@ -216,19 +241,26 @@ class LedgerTx:
 
     # entity keys
     def entity_key(self, edit: LedgerEdit) -> str:
-        row = self._q("SELECT entity_key FROM ledger_aliases WHERE entity = ? AND entity_id = ?",
-                      (edit.entity, edit.entity_id)).fetchone()
+        row = self._q(
+            "SELECT entity_key FROM ledger_aliases WHERE entity = ? AND entity_id = ?",
+            (edit.entity, edit.entity_id),
+        ).fetchone()
         if row:
             return row[0]
         key = edit.natural_key
         if key is None and edit.name_digest and edit.household_id:
-            house = self._q("SELECT entity_key FROM ledger_aliases WHERE entity = 'household' "
-                            "AND entity_id = ?", (edit.household_id,)).fetchone()
+            house = self._q(
+                "SELECT entity_key FROM ledger_aliases WHERE entity = 'household' "
+                "AND entity_id = ?",
+                (edit.household_id,),
+            ).fetchone()
             if house:
                 key = f"member:name:{house[0]}/{edit.name_digest[:32]}"
         key = key or f"{edit.entity}:{edit.entity_id}"
-        self._q("INSERT INTO ledger_aliases (entity, entity_id, entity_key) VALUES (?, ?, ?)",
-                (edit.entity, edit.entity_id, key))
+        self._q(
+            "INSERT INTO ledger_aliases (entity, entity_id, entity_key) VALUES (?, ?, ?)",
+            (edit.entity, edit.entity_id, key),
+        )
         return key
 
     def apply(self, edit: LedgerEdit, device_id: str, now: float) -> int:
@@ -239,56 +271,110 @@ class LedgerTx:
             cur = self._q(
                 "SELECT digest, set_device, set_record, set_writer, set_ts, masked, value_enc "
                 "FROM ledger_fields WHERE entity_key = ? AND field = ?",
-                (key, fv.field)).fetchone()
-            view = self._q("SELECT digest FROM ledger_views WHERE entity_key = ? AND "
-                           "device_id = ? AND field = ?", (key, device_id, fv.field)).fetchone()
+                (key, fv.field),
+            ).fetchone()
+            view = self._q(
+                "SELECT digest FROM ledger_views WHERE entity_key = ? AND "
+                "device_id = ? AND field = ?",
+                (key, device_id, fv.field),
+            ).fetchone()
             if cur is None:
-                self._q("INSERT INTO ledger_fields (entity, entity_key, field, value_enc, masked, "
-                        "digest, set_record, set_device, set_writer, set_ts, set_version, "
-                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (edit.entity, key, fv.field, fv.value_enc, fv.masked, fv.digest,
-                         edit.record_id, device_id, edit.writer, edit.ts, edit.version, now))
+                self._q(
+                    "INSERT INTO ledger_fields (entity, entity_key, field, value_enc, masked, "
+                    "digest, set_record, set_device, set_writer, set_ts, set_version, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        edit.entity,
+                        key,
+                        fv.field,
+                        fv.value_enc,
+                        fv.masked,
+                        fv.digest,
+                        edit.record_id,
+                        device_id,
+                        edit.writer,
+                        edit.ts,
+                        edit.version,
+                        now,
+                    ),
+                )
                 self._remember(key, fv.field, fv.digest)
             elif cur[0] == fv.digest:
                 pass
             elif cur[1] == device_id or (view is not None and view[0] == cur[0]):
-                self._set_field(key, fv.field, fv.value_enc, fv.masked, fv.digest,
-                                edit.record_id, device_id, edit.writer, edit.ts, edit.version,
-                                now)
-            elif self._q("SELECT 1 FROM ledger_history WHERE entity_key = ? AND field = ? AND "
-                         "digest = ?", (key, fv.field, fv.digest)).fetchone():
+                self._set_field(
+                    key,
+                    fv.field,
+                    fv.value_enc,
+                    fv.masked,
+                    fv.digest,
+                    edit.record_id,
+                    device_id,
+                    edit.writer,
+                    edit.ts,
+                    edit.version,
+                    now,
+                )
+            elif self._q(
+                "SELECT 1 FROM ledger_history WHERE entity_key = ? AND field = ? AND digest = ?",
+                (key, fv.field, fv.digest),
+            ).fetchone():
                 pass  # an older value of this field: the device is behind, not in conflict
             else:
                 conflicts += self._add_conflict(edit, key, fv, cur, device_id, now)
             if view is None:
-                self._q("INSERT INTO ledger_views (entity_key, device_id, field, digest, "
-                        "version) VALUES (?, ?, ?, ?, ?)",
-                        (key, device_id, fv.field, fv.digest, edit.version))
+                self._q(
+                    "INSERT INTO ledger_views (entity_key, device_id, field, digest, "
+                    "version) VALUES (?, ?, ?, ?, ?)",
+                    (key, device_id, fv.field, fv.digest, edit.version),
+                )
             else:
-                self._q("UPDATE ledger_views SET digest = ?, version = ? WHERE entity_key = ? "
-                        "AND device_id = ? AND field = ?",
-                        (fv.digest, edit.version, key, device_id, fv.field))
+                self._q(
+                    "UPDATE ledger_views SET digest = ?, version = ? WHERE entity_key = ? "
+                    "AND device_id = ? AND field = ?",
+                    (fv.digest, edit.version, key, device_id, fv.field),
+                )
         return conflicts
 
-    def _set_field(self, key: str, field: str, value_enc: bytes, masked: str, digest: str,
-                   record: str, device: str, writer: str, ts: str | None, version: int | None,
-                   now: float) -> None:
-        self._q("UPDATE ledger_fields SET value_enc = ?, masked = ?, digest = ?, set_record = ?, "
-                "set_device = ?, set_writer = ?, set_ts = ?, set_version = ?, updated_at = ? "
-                "WHERE entity_key = ? AND field = ?",
-                (value_enc, masked, digest, record, device, writer, ts, version, now, key, field))
+    def _set_field(
+        self,
+        key: str,
+        field: str,
+        value_enc: bytes,
+        masked: str,
+        digest: str,
+        record: str,
+        device: str,
+        writer: str,
+        ts: str | None,
+        version: int | None,
+        now: float,
+    ) -> None:
+        self._q(
+            "UPDATE ledger_fields SET value_enc = ?, masked = ?, digest = ?, set_record = ?, "
+            "set_device = ?, set_writer = ?, set_ts = ?, set_version = ?, updated_at = ? "
+            "WHERE entity_key = ? AND field = ?",
+            (value_enc, masked, digest, record, device, writer, ts, version, now, key, field),
+        )
         self._remember(key, field, digest)
 
     def _remember(self, key: str, field: str, digest: str) -> None:
-        if not self._q("SELECT 1 FROM ledger_history WHERE entity_key = ? AND field = ? AND "
-                       "digest = ?", (key, field, digest)).fetchone():
-            self._q("INSERT INTO ledger_history (entity_key, field, digest) VALUES (?, ?, ?)",
-                    (key, field, digest))
+        if not self._q(
+            "SELECT 1 FROM ledger_history WHERE entity_key = ? AND field = ? AND digest = ?",
+            (key, field, digest),
+        ).fetchone():
+            self._q(
+                "INSERT INTO ledger_history (entity_key, field, digest) VALUES (?, ?, ?)",
+                (key, field, digest),
+            )
 
-    def _add_conflict(self, edit: LedgerEdit, key: str, fv: FieldValue, cur: Any,
-                      device_id: str, now: float) -> int:
-        if self._q("SELECT 1 FROM ledger_conflicts WHERE other_record = ? AND field = ?",
-                   (edit.record_id, fv.field)).fetchone():
+    def _add_conflict(
+        self, edit: LedgerEdit, key: str, fv: FieldValue, cur: Any, device_id: str, now: float
+    ) -> int:
+        if self._q(
+            "SELECT 1 FROM ledger_conflicts WHERE other_record = ? AND field = ?",
+            (edit.record_id, fv.field),
+        ).fetchone():
             return 0
         self._q(
             "INSERT INTO ledger_conflicts (entity, entity_key, field, kept_value_enc, "
@@ -296,9 +382,28 @@ class LedgerTx:
             "other_masked, other_record, other_device, other_writer, other_ts, other_version, "
             "other_digest, other_entity_id, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (edit.entity, key, fv.field, cur[6], cur[5], cur[2], cur[1], cur[3], cur[4],
-             fv.value_enc, fv.masked, edit.record_id, device_id, edit.writer, edit.ts,
-             edit.version, fv.digest, edit.entity_id, now))
+            (
+                edit.entity,
+                key,
+                fv.field,
+                cur[6],
+                cur[5],
+                cur[2],
+                cur[1],
+                cur[3],
+                cur[4],
+                fv.value_enc,
+                fv.masked,
+                edit.record_id,
+                device_id,
+                edit.writer,
+                edit.ts,
+                edit.version,
+                fv.digest,
+                edit.entity_id,
+                now,
+            ),
+        )
         return 1
 
     # supervisor ------------------------------------------------------------------------------
@@ -309,17 +414,19 @@ class LedgerTx:
             f"SELECT {cols}, COALESCE(dvk.name, c.kept_device), COALESCE(dvo.name, c.other_device)"
             " FROM ledger_conflicts c LEFT JOIN devices dvk ON dvk.device_id = c.kept_device "
             f"LEFT JOIN devices dvo ON dvo.device_id = c.other_device {where}"
-            "ORDER BY c.conflict_id").fetchall()
+            "ORDER BY c.conflict_id"
+        ).fetchall()
         out = []
         for r in rows:
-            d = dict(zip(CONFLICT_KEYS, r[:len(CONFLICT_KEYS)], strict=True))
+            d = dict(zip(CONFLICT_KEYS, r[: len(CONFLICT_KEYS)], strict=True))
             d["kept_device_name"], d["other_device_name"] = r[-2], r[-1]
             out.append(d)
         return out
 
     def open_count(self) -> int:
-        return self._q("SELECT count(*) FROM ledger_conflicts WHERE resolved_at IS NULL"
-                       ).fetchone()[0]
+        return self._q(
+            "SELECT count(*) FROM ledger_conflicts WHERE resolved_at IS NULL"
+        ).fetchone()[0]
 
     def resolve(self, conflict_id: int, keep: str, by: str, now: float) -> dict[str, Any]:
         """Close one conflict; ``keep='other'`` puts the other value into the current state.
@@ -332,38 +439,69 @@ class LedgerTx:
         row = self._q(
             "SELECT entity_key, field, resolved_at, resolution, other_value_enc, other_masked, "
             "other_record, other_device, other_writer, other_ts, other_version, other_digest "
-            "FROM ledger_conflicts WHERE conflict_id = ?", (conflict_id,)).fetchone()
+            "FROM ledger_conflicts WHERE conflict_id = ?",
+            (conflict_id,),
+        ).fetchone()
         if row is None:
-            raise LedgerError(f"no ledger conflict {conflict_id}: see fieldkit-server "
-                              "ledger-conflicts --all")
+            raise LedgerError(
+                f"no ledger conflict {conflict_id}: see fieldkit-server ledger-conflicts --all"
+            )
         if row[2] is not None:
             if row[3] != keep:
-                raise LedgerError(f"ledger conflict {conflict_id} was already resolved "
-                                  f"(kept {row[3]})")
+                raise LedgerError(
+                    f"ledger conflict {conflict_id} was already resolved (kept {row[3]})"
+                )
             return {"conflict_id": conflict_id, "resolution": keep, "already": True}
         if keep == "other":
-            self._set_field(row[0], row[1], bytes(row[4]), row[5], row[11], row[6], row[7],
-                            row[8], row[9], row[10], now)
-        self._q("UPDATE ledger_conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? "
-                "WHERE conflict_id = ?", (now, by, keep, conflict_id))
+            self._set_field(
+                row[0],
+                row[1],
+                bytes(row[4]),
+                row[5],
+                row[11],
+                row[6],
+                row[7],
+                row[8],
+                row[9],
+                row[10],
+                now,
+            )
+        self._q(
+            "UPDATE ledger_conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? "
+            "WHERE conflict_id = ?",
+            (now, by, keep, conflict_id),
+        )
         return {"conflict_id": conflict_id, "resolution": keep, "already": False}
 
     def state(self, entity_key: str | None = None) -> list[dict[str, Any]]:
         """Current fields (masked), for listings and tests."""
-        sql = ("SELECT entity, entity_key, field, masked, set_record, set_device, set_writer, "
-               "set_ts, value_enc FROM ledger_fields ")
+        sql = (
+            "SELECT entity, entity_key, field, masked, set_record, set_device, set_writer, "
+            "set_ts, value_enc FROM ledger_fields "
+        )
         params: tuple = ()
         if entity_key:
             sql += "WHERE entity_key = ? "
             params = (entity_key,)
         rows = self._q(sql + "ORDER BY entity_key, field", params).fetchall()
-        keys = ("entity", "entity_key", "field", "masked", "set_record", "set_device",
-                "set_writer", "set_ts", "value_enc")
+        keys = (
+            "entity",
+            "entity_key",
+            "field",
+            "masked",
+            "set_record",
+            "set_device",
+            "set_writer",
+            "set_ts",
+            "value_enc",
+        )
         return [dict(zip(keys, (*r[:8], bytes(r[8])), strict=True)) for r in rows]
 
     def alias(self, entity: str, entity_id: str) -> str | None:
-        row = self._q("SELECT entity_key FROM ledger_aliases WHERE entity = ? AND entity_id = ?",
-                      (entity, entity_id)).fetchone()
+        row = self._q(
+            "SELECT entity_key FROM ledger_aliases WHERE entity = ? AND entity_id = ?",
+            (entity, entity_id),
+        ).fetchone()
         return row[0] if row else None
 
 

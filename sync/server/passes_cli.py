@@ -28,8 +28,11 @@ def cmd_pass_revoke(args: argparse.Namespace) -> int:
     from .cli import _open
 
     _, _, _, repo = _open(args)
-    repo.add_changes("revocation", [{"pass_id": pid, "reason": args.reason or ""}
-                                    for pid in args.pass_id], time.time())
+    repo.add_changes(
+        "revocation",
+        [{"pass_id": pid, "reason": args.reason or ""} for pid in args.pass_id],
+        time.time(),
+    )
     repo.close()
     print(f"{len(args.pass_id)} pass(es) revoked; gates refuse them after their next sync")
     return 0
@@ -70,9 +73,13 @@ def _subjects(args: argparse.Namespace) -> list[dict[str, str]]:
     for row in csv.DictReader(io.StringIO(text)):
         subject = (row.get("subject") or row.get("户号") or row.get("车牌") or "").strip()
         if subject:
-            rows.append({"subject": subject,
-                         "holder": (row.get("holder") or row.get("姓名") or "").strip(),
-                         "pass_id": (row.get("pass_id") or "").strip()})
+            rows.append(
+                {
+                    "subject": subject,
+                    "holder": (row.get("holder") or row.get("姓名") or "").strip(),
+                    "pass_id": (row.get("pass_id") or "").strip(),
+                }
+            )
     if not rows:
         raise CliError(f"{args.csv}: no rows with a 'subject' column")
     return rows
@@ -91,8 +98,12 @@ def render_sheet(passes: list[dict[str, Any]], title: str) -> Any:
     for start in range(0, len(passes), cols * rows):
         page = Image.new("RGB", (width, height), "white")
         draw = ImageDraw.Draw(page)
-        draw.text((40, 25), title if cjk else title.encode("ascii", "replace").decode(),
-                  fill="black", font=font)
+        draw.text(
+            (40, 25),
+            title if cjk else title.encode("ascii", "replace").decode(),
+            fill="black",
+            font=font,
+        )
         for n, item in enumerate(passes[start : start + cols * rows]):
             x, y = (n % cols) * cell_w, 80 + (n // cols) * cell_h
             buf = io.BytesIO()
@@ -100,8 +111,11 @@ def render_sheet(passes: list[dict[str, Any]], title: str) -> Any:
             qr = Image.open(buf).convert("RGB")
             qr.thumbnail((cell_w - 40, cell_h - 120))
             page.paste(qr, (x + (cell_w - qr.width) // 2, y + 10))
-            label = [item["pass_id"], f"{item['subject']}  {item['holder']}",
-                     f"{item['valid_from'][:10]} → {item['valid_to'][:10]}"]
+            label = [
+                item["pass_id"],
+                f"{item['subject']}  {item['holder']}",
+                f"{item['valid_from'][:10]} → {item['valid_to'][:10]}",
+            ]
             for i, line in enumerate(label):
                 if not cjk:
                     line = line.encode("ascii", "replace").decode()
@@ -127,15 +141,28 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
     for row in _subjects(args):
         pass_id = row["pass_id"] or f"{args.prefix}{secrets.token_hex(4).upper()}"
         try:
-            text = issue_pass(keys.ed25519, pass_id=pass_id, subject=row["subject"],
-                              valid_from=start, valid_to=end, holder_name=row["holder"],
-                              subject_kind=args.kind, directions=directions)
+            text = issue_pass(
+                keys.ed25519,
+                pass_id=pass_id,
+                subject=row["subject"],
+                valid_from=start,
+                valid_to=end,
+                holder_name=row["holder"],
+                subject_kind=args.kind,
+                directions=directions,
+            )
         except ValueError as err:
             raise CliError(f"cannot issue a pass for {row['subject']!r}: {err}") from None
-        issued.append({"pass_id": pass_id, "subject": row["subject"],
-                       "holder": mask_name(row["holder"]) if row["holder"] else "",
-                       "valid_from": start.isoformat(timespec="minutes"),
-                       "valid_to": end.isoformat(timespec="minutes"), "text": text})
+        issued.append(
+            {
+                "pass_id": pass_id,
+                "subject": row["subject"],
+                "holder": mask_name(row["holder"]) if row["holder"] else "",
+                "valid_from": start.isoformat(timespec="minutes"),
+                "valid_to": end.isoformat(timespec="minutes"),
+                "text": text,
+            }
+        )
     out = Path(args.out)
     pages = render_sheet(issued, args.title)
     if out.suffix.lower() == ".pdf":
@@ -144,12 +171,15 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
         _save_pngs(pages, out)
     listing = out.with_suffix(".csv")
     with listing.open("w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["pass_id", "subject", "holder", "valid_from",
-                                          "valid_to", "text"])
+        w = csv.DictWriter(
+            f, fieldnames=["pass_id", "subject", "holder", "valid_from", "valid_to", "text"]
+        )
         w.writeheader()
         w.writerows(issued)
-    print(f"{len(issued)} pass(es) signed with town key {keys.fingerprint}: sheet {out}"
-          f"{f' (+{len(pages) - 1} more pages)' if len(pages) > 1 else ''}, list {listing}")
+    print(
+        f"{len(issued)} pass(es) signed with town key {keys.fingerprint}: sheet {out}"
+        f"{f' (+{len(pages) - 1} more pages)' if len(pages) > 1 else ''}, list {listing}"
+    )
     print("Revoke one with: fieldkit-server pass revoke PASS_ID")
     return 0
 
@@ -162,12 +192,17 @@ def _save_pngs(pages: list[Any], out: Path) -> None:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     passes = sub.add_parser("pass", help="signed passes").add_subparsers(
-        dest="pass_command", required=True)
-    p = passes.add_parser("issue", parents=[common],
-                          help="sign passes and print them as a QR sheet (PNG)")
+        dest="pass_command", required=True
+    )
+    p = passes.add_parser(
+        "issue", parents=[common], help="sign passes and print them as a QR sheet (PNG)"
+    )
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--subject", action="append",
-                     help="household id, plate or person reference (repeat for several)")
+    who.add_argument(
+        "--subject",
+        action="append",
+        help="household id, plate or person reference (repeat for several)",
+    )
     who.add_argument("--csv", help="CSV with columns subject,holder[,pass_id]")
     p.add_argument("--holder", help="holder's name (masked on the pass, e.g. 张*)")
     p.add_argument("--kind", default="household", choices=("household", "vehicle", "person"))

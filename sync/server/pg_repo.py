@@ -78,8 +78,22 @@ _UNNEST_INSERT = (
     "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[], %b::float8[])"
 )
 _COPY_RECORDS = f"COPY records ({RECORD_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-_RECORD_TYPES = ["text", "text", "text", "text", "text", "float8", "text", "text", "text", "text",
-                 "text", "text", "bytea", "float8"]
+_RECORD_TYPES = [
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "float8",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bytea",
+    "float8",
+]
 _DEVICE_COLS = "device_id, name, status, public_key, created_at, enrolled_at, revoked_at, last_seen"
 _PASSAGE_SELECT = (
     "SELECT r.record_id, r.kind, COALESCE(d.name, r.device_id), r.checkpoint, r.occurred_at, "
@@ -95,12 +109,20 @@ def _device(row: Any) -> Device:
 def _columns(records: list[IngestRecord], device_id: str, batch_id: str, now: float) -> list:
     n = len(records)
     return [
-        [r.record_id for r in records], [r.kind for r in records], [device_id] * n,
-        [batch_id] * n, [r.content_hash for r in records], [r.occurred_at for r in records],
-        [r.day for r in records], [r.checkpoint for r in records],
-        [r.direction for r in records], [r.id_hash for r in records],
-        [r.name_masked for r in records], [r.id_masked for r in records],
-        [r.body_enc for r in records], [now] * n,
+        [r.record_id for r in records],
+        [r.kind for r in records],
+        [device_id] * n,
+        [batch_id] * n,
+        [r.content_hash for r in records],
+        [r.occurred_at for r in records],
+        [r.day for r in records],
+        [r.checkpoint for r in records],
+        [r.direction for r in records],
+        [r.id_hash for r in records],
+        [r.name_masked for r in records],
+        [r.id_masked for r in records],
+        [r.body_enc for r in records],
+        [now] * n,
     ]
 
 
@@ -132,7 +154,8 @@ class PgRepository(Repository):
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise RepositoryError(
                 f"cannot connect to PostgreSQL ({first}): check --database-url and that the "
-                "server runs") from None
+                "server runs"
+            ) from None
         con.execute(f'SET search_path TO "{self.schema}"')
         with self._lock:
             self._all.append(con)
@@ -189,13 +212,15 @@ class PgRepository(Repository):
         device_id = uuid.uuid4().hex[:16]
         with self._conn() as con:
             con.execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
-            if con.execute("SELECT 1 FROM devices WHERE name = %s AND status != 'revoked'",
-                           (name,)).fetchone():
+            if con.execute(
+                "SELECT 1 FROM devices WHERE name = %s AND status != 'revoked'", (name,)
+            ).fetchone():
                 raise RepositoryError(f"a device named {name!r} exists: revoke it or pick a name")
             con.execute(
                 "INSERT INTO devices (device_id, name, status, token_hash, token_expires, "
                 "created_at) VALUES (%s, %s, 'pending', %s, %s, %s)",
-                (device_id, name, token_hash, expires_at, now))
+                (device_id, name, token_hash, expires_at, now),
+            )
         return Device(device_id, name, "pending", None, now)
 
     def enroll_device(self, token_hash: str, public_key: bytes, now: float) -> Device | None:
@@ -204,13 +229,15 @@ class PgRepository(Repository):
                 "UPDATE devices SET status = 'active', public_key = %s, enrolled_at = %s, "
                 "token_hash = NULL, token_expires = NULL WHERE token_hash = %s AND "
                 f"status = 'pending' AND token_expires > %s RETURNING {_DEVICE_COLS}",
-                (public_key, now, token_hash, now)).fetchone()
+                (public_key, now, token_hash, now),
+            ).fetchone()
         return _device(row) if row else None
 
     def get_device(self, device_id: str) -> Device | None:
         with self._conn(tx=False) as con:
-            row = con.execute(f"SELECT {_DEVICE_COLS} FROM devices WHERE device_id = %s",
-                              (device_id,)).fetchone()
+            row = con.execute(
+                f"SELECT {_DEVICE_COLS} FROM devices WHERE device_id = %s", (device_id,)
+            ).fetchone()
         return _device(row) if row else None
 
     def list_devices(self) -> list[Device]:
@@ -223,27 +250,38 @@ class PgRepository(Repository):
             row = con.execute(
                 "UPDATE devices SET status = 'revoked', revoked_at = %s, token_hash = NULL "
                 "WHERE (device_id = %s OR name = %s) AND status != 'revoked' "
-                f"RETURNING {_DEVICE_COLS}", (now, name_or_id, name_or_id)).fetchone()
+                f"RETURNING {_DEVICE_COLS}",
+                (now, name_or_id, name_or_id),
+            ).fetchone()
         return _device(row) if row else None
 
     # batches ---------------------------------------------------------------------------------
     def batch_reply(self, batch_id: str) -> dict[str, Any] | None:
         with self._conn(tx=False) as con:
-            row = con.execute("SELECT reply FROM batches WHERE batch_id = %s",
-                              (batch_id,)).fetchone()
+            row = con.execute(
+                "SELECT reply FROM batches WHERE batch_id = %s", (batch_id,)
+            ).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
-    def ingest(self, batch: BatchMeta, records: list[IngestRecord],
-               rejected: dict[int, tuple[str, str]], build_reply: Any, now: float,
-               ledger: list[LedgerEdit] | None = None) -> dict[str, Any]:
+    def ingest(
+        self,
+        batch: BatchMeta,
+        records: list[IngestRecord],
+        rejected: dict[int, tuple[str, str]],
+        build_reply: Any,
+        now: float,
+        ledger: list[LedgerEdit] | None = None,
+    ) -> dict[str, Any]:
         with self._conn() as con:
             claimed = con.execute(
                 "INSERT INTO batches (batch_id, device_id, created_at, record_count, received_at)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (batch_id) DO NOTHING RETURNING 1",
-                (batch.batch_id, batch.device_id, batch.created_at, batch.count, now)).fetchone()
+                (batch.batch_id, batch.device_id, batch.created_at, batch.count, now),
+            ).fetchone()
             if not claimed:
-                row = con.execute("SELECT reply FROM batches WHERE batch_id = %s",
-                                  (batch.batch_id,)).fetchone()
+                row = con.execute(
+                    "SELECT reply FROM batches WHERE batch_id = %s", (batch.batch_id,)
+                ).fetchone()
                 raise BatchAlreadyIngested(json.loads(row[0]))
             firsts: dict[str, IngestRecord] = {}
             for r in records:
@@ -252,20 +290,29 @@ class PgRepository(Repository):
             if firsts:
                 try:
                     with con.transaction():  # a savepoint: a failed COPY leaves no trace
-                        _copy_records(con, [record_row(r, batch.device_id, batch.batch_id, now)
-                                            for r in firsts.values()])
+                        _copy_records(
+                            con,
+                            [
+                                record_row(r, batch.device_id, batch.batch_id, now)
+                                for r in firsts.values()
+                            ],
+                        )
                     inserted = set(firsts)
                 except psycopg.errors.UniqueViolation:
                     cur = con.execute(
                         _UNNEST_INSERT + " ON CONFLICT (record_id) DO NOTHING RETURNING record_id",
-                        _columns(list(firsts.values()), batch.device_id, batch.batch_id, now))
+                        _columns(list(firsts.values()), batch.device_id, batch.batch_id, now),
+                    )
                     inserted = {row[0] for row in cur.fetchall()}
             missing = [i for i in firsts if i not in inserted]
             stored: dict[str, str] = {}
             if missing:
-                stored = dict(con.execute(
-                    "SELECT record_id, content_hash FROM records WHERE record_id = ANY(%s)",
-                    (missing,)).fetchall())
+                stored = dict(
+                    con.execute(
+                        "SELECT record_id, content_hash FROM records WHERE record_id = ANY(%s)",
+                        (missing,),
+                    ).fetchall()
+                )
             _new, conflicting, fates = classify(records, stored)
             fates.update(rejected)
             if conflicting:
@@ -273,10 +320,24 @@ class PgRepository(Repository):
                     cur.executemany(
                         "INSERT INTO conflicts VALUES (%s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT DO NOTHING",
-                        [(r.record_id, r.content_hash, r.kind, batch.device_id, batch.batch_id,
-                          r.body_enc, now) for r in conflicting])
-            fresh = [e for e in ledger or () if e.record_id in inserted
-                     and firsts[e.record_id].index == e.index]
+                        [
+                            (
+                                r.record_id,
+                                r.content_hash,
+                                r.kind,
+                                batch.device_id,
+                                batch.batch_id,
+                                r.body_enc,
+                                now,
+                            )
+                            for r in conflicting
+                        ],
+                    )
+            fresh = [
+                e
+                for e in ledger or ()
+                if e.record_id in inserted and firsts[e.record_id].index == e.index
+            ]
             if fresh:
                 # Ledger merges are rare and read-then-write: one batch at a time.
                 con.execute("LOCK TABLE ledger_fields IN EXCLUSIVE MODE")
@@ -284,10 +345,13 @@ class PgRepository(Repository):
                 for edit in sorted(fresh, key=lambda e: e.index):
                     tx.apply(edit, batch.device_id, now)
             reply = build_reply(IngestOutcome(fates))
-            con.execute("UPDATE batches SET reply = %s WHERE batch_id = %s",
-                        (reply_json(reply), batch.batch_id))
-            con.execute("UPDATE devices SET last_seen = %s WHERE device_id = %s",
-                        (now, batch.device_id))
+            con.execute(
+                "UPDATE batches SET reply = %s WHERE batch_id = %s",
+                (reply_json(reply), batch.batch_id),
+            )
+            con.execute(
+                "UPDATE devices SET last_seen = %s WHERE device_id = %s", (now, batch.device_id)
+            )
         return reply
 
     @contextmanager
@@ -297,8 +361,9 @@ class PgRepository(Repository):
                 con.execute("LOCK TABLE ledger_fields IN EXCLUSIVE MODE")
             yield LedgerTx(con, "%s")
 
-    def raw_insert(self, records: list[IngestRecord], device_id: str, batch_id: str,
-                   now: float) -> None:
+    def raw_insert(
+        self, records: list[IngestRecord], device_id: str, batch_id: str, now: float
+    ) -> None:
         with self._conn() as con:
             _copy_records(con, [record_row(r, device_id, batch_id, now) for r in records])
 
@@ -315,7 +380,8 @@ class PgRepository(Repository):
         with self._conn(tx=False) as con:
             rows = con.execute(
                 "SELECT record_id, content_hash, kind, device_id, batch_id, received_at "
-                "FROM conflicts ORDER BY received_at").fetchall()
+                "FROM conflicts ORDER BY received_at"
+            ).fetchall()
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # changes -----------------------------------------------------------------------------------
@@ -325,31 +391,41 @@ class PgRepository(Repository):
             # a change that committed late.
             con.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
             with con.cursor() as cur:
-                cur.executemany("INSERT INTO changes (kind, data, created_at) VALUES (%s, %s, %s)",
-                                [(kind, json.dumps(i, ensure_ascii=False), now) for i in items])
+                cur.executemany(
+                    "INSERT INTO changes (kind, data, created_at) VALUES (%s, %s, %s)",
+                    [(kind, json.dumps(i, ensure_ascii=False), now) for i in items],
+                )
                 if kind == "keyperson":
                     cur.executemany(
                         "INSERT INTO keypersons VALUES (%s, %s, %s, true, %s) ON CONFLICT "
                         "(id_hash) DO UPDATE SET category = excluded.category, "
                         "end_date = excluded.end_date, active = true, "
                         "updated_at = excluded.updated_at",
-                        [(i["id_hash"], i.get("category"), i.get("end_date"), now)
-                         for i in items])
+                        [(i["id_hash"], i.get("category"), i.get("end_date"), now) for i in items],
+                    )
                 elif kind == "keyperson_removed":
-                    cur.executemany("UPDATE keypersons SET active = false, updated_at = %s "
-                                    "WHERE id_hash = %s", [(now, i["id_hash"]) for i in items])
+                    cur.executemany(
+                        "UPDATE keypersons SET active = false, updated_at = %s WHERE id_hash = %s",
+                        [(now, i["id_hash"]) for i in items],
+                    )
             return con.execute("SELECT COALESCE(max(seq), 0) FROM changes").fetchone()[0]
 
     def changes_since(self, cursor: int, limit: int) -> list[Change]:
         with self._conn(tx=False) as con:
-            rows = con.execute("SELECT seq, kind, data, created_at FROM changes WHERE seq > %s "
-                               "ORDER BY seq LIMIT %s", (cursor, limit)).fetchall()
+            rows = con.execute(
+                "SELECT seq, kind, data, created_at FROM changes WHERE seq > %s "
+                "ORDER BY seq LIMIT %s",
+                (cursor, limit),
+            ).fetchall()
         return [Change(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
     def latest_change(self, kind: str) -> Change | None:
         with self._conn(tx=False) as con:
-            row = con.execute("SELECT seq, kind, data, created_at FROM changes WHERE kind = %s "
-                              "ORDER BY seq DESC LIMIT 1", (kind,)).fetchone()
+            row = con.execute(
+                "SELECT seq, kind, data, created_at FROM changes WHERE kind = %s "
+                "ORDER BY seq DESC LIMIT 1",
+                (kind,),
+            ).fetchone()
         return Change(row[0], row[1], json.loads(row[2]), row[3]) if row else None
 
     def keyperson_hashes(self) -> set[str]:
@@ -362,18 +438,22 @@ class PgRepository(Repository):
             rows = con.execute(
                 "SELECT COALESCE(d.name, r.device_id), r.checkpoint, r.day, count(*) "
                 "FROM records r LEFT JOIN devices d ON d.device_id = r.device_id "
-                "GROUP BY 1, 2, 3 ORDER BY 3, 2, 1").fetchall()
+                "GROUP BY 1, 2, 3 ORDER BY 3, 2, 1"
+            ).fetchall()
         return [{"device": r[0], "checkpoint": r[1], "day": r[2], "records": r[3]} for r in rows]
 
     def trace_person(self, id_hash: str) -> list[Passage]:
         with self._conn(tx=False) as con:
-            rows = con.execute(_PASSAGE_SELECT + "WHERE r.id_hash = %s ORDER BY r.occurred_at",
-                               (id_hash,)).fetchall()
+            rows = con.execute(
+                _PASSAGE_SELECT + "WHERE r.id_hash = %s ORDER BY r.occurred_at", (id_hash,)
+            ).fetchall()
         return [Passage(*r) for r in rows]
 
     def trace_checkpoint(self, checkpoint: str, start: float, end: float) -> list[Passage]:
         with self._conn(tx=False) as con:
             rows = con.execute(
                 _PASSAGE_SELECT + "WHERE r.checkpoint = %s AND r.occurred_at >= %s AND "
-                "r.occurred_at < %s ORDER BY r.occurred_at", (checkpoint, start, end)).fetchall()
+                "r.occurred_at < %s ORDER BY r.occurred_at",
+                (checkpoint, start, end),
+            ).fetchall()
         return [Passage(*r) for r in rows]

@@ -147,8 +147,13 @@ class Repository(abc.ABC):
 
     @abc.abstractmethod
     def ingest(
-        self, batch: BatchMeta, records: list[IngestRecord], rejected: dict[int, tuple[str, str]],
-        build_reply: Any, now: float, ledger: list[LedgerEdit] | None = None,
+        self,
+        batch: BatchMeta,
+        records: list[IngestRecord],
+        rejected: dict[int, tuple[str, str]],
+        build_reply: Any,
+        now: float,
+        ledger: list[LedgerEdit] | None = None,
     ) -> dict[str, Any]:
         """Store a batch atomically; returns the reply (built by ``build_reply(outcome)``).
 
@@ -170,8 +175,9 @@ class Repository(abc.ABC):
         with self._ledger(False) as tx:
             return tx.open_count()
 
-    def resolve_ledger_conflict(self, conflict_id: int, keep: str, by: str,
-                                now: float) -> dict[str, Any]:
+    def resolve_ledger_conflict(
+        self, conflict_id: int, keep: str, by: str, now: float
+    ) -> dict[str, Any]:
         with self._ledger(True) as tx:
             return tx.resolve(conflict_id, keep, by, now)
 
@@ -185,8 +191,9 @@ class Repository(abc.ABC):
             return tx.alias(entity, entity_id)
 
     @abc.abstractmethod
-    def raw_insert(self, records: list[IngestRecord], device_id: str, batch_id: str,
-                   now: float) -> None:
+    def raw_insert(
+        self, records: list[IngestRecord], device_id: str, batch_id: str, now: float
+    ) -> None:
         """Plain bulk insert, no checks: the baseline of ``bench/sync.py``."""
 
     @abc.abstractmethod
@@ -226,8 +233,9 @@ class Repository(abc.ABC):
     def trace_checkpoint(self, checkpoint: str, start: float, end: float) -> list[Passage]: ...
 
 
-def open_repository(database_url: str | None, data_dir: str | None = None,
-                    schema: str | None = None) -> Repository:
+def open_repository(
+    database_url: str | None, data_dir: str | None = None, schema: str | None = None
+) -> Repository:
     """SQLite file in the data dir by default; ``postgresql://…`` for PostgreSQL."""
     if database_url and database_url.startswith(("postgresql://", "postgres://")):
         from .pg_repo import PgRepository
@@ -280,5 +288,19 @@ def classify(
 
 
 def record_row(r: IngestRecord, device_id: str, batch_id: str, now: float) -> tuple[Any, ...]:
-    return (r.record_id, r.kind, device_id, batch_id, r.content_hash, r.occurred_at, r.day,
-            r.checkpoint, r.direction, r.id_hash, r.name_masked, r.id_masked, r.body_enc, now)
+    return (
+        r.record_id,
+        r.kind,
+        device_id,
+        batch_id,
+        r.content_hash,
+        r.occurred_at,
+        r.day,
+        r.checkpoint,
+        r.direction,
+        r.id_hash,
+        r.name_masked,
+        r.id_masked,
+        r.body_enc,
+        now,
+    )

@@ -91,8 +91,9 @@ class SqliteRepository(Repository):
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                  timeout=30)
+            con = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
             con.execute("PRAGMA busy_timeout=30000")
@@ -121,8 +122,9 @@ class SqliteRepository(Repository):
     def add_device(self, name: str, token_hash: str, expires_at: float, now: float) -> Device:
         device_id = uuid.uuid4().hex[:16]
         with self._write() as con:
-            if con.execute("SELECT 1 FROM devices WHERE name = ? AND status != 'revoked'",
-                           (name,)).fetchone():
+            if con.execute(
+                "SELECT 1 FROM devices WHERE name = ? AND status != 'revoked'", (name,)
+            ).fetchone():
                 raise RepositoryError(f"a device named {name!r} exists: revoke it or pick a name")
             con.execute(
                 "INSERT INTO devices (device_id, name, status, token_hash, token_expires, "
@@ -163,33 +165,54 @@ class SqliteRepository(Repository):
 
     # batches ---------------------------------------------------------------------------------
     def batch_reply(self, batch_id: str) -> dict[str, Any] | None:
-        row = self._con.execute("SELECT reply FROM batches WHERE batch_id = ?",
-                                (batch_id,)).fetchone()
+        row = self._con.execute(
+            "SELECT reply FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
-    def ingest(self, batch: BatchMeta, records: list[IngestRecord],
-               rejected: dict[int, tuple[str, str]], build_reply: Any, now: float,
-               ledger: list[LedgerEdit] | None = None) -> dict[str, Any]:
+    def ingest(
+        self,
+        batch: BatchMeta,
+        records: list[IngestRecord],
+        rejected: dict[int, tuple[str, str]],
+        build_reply: Any,
+        now: float,
+        ledger: list[LedgerEdit] | None = None,
+    ) -> dict[str, Any]:
         with self._write() as con:
-            row = con.execute("SELECT reply FROM batches WHERE batch_id = ?",
-                              (batch.batch_id,)).fetchone()
+            row = con.execute(
+                "SELECT reply FROM batches WHERE batch_id = ?", (batch.batch_id,)
+            ).fetchone()
             if row:
                 raise BatchAlreadyIngested(json.loads(row[0]))
             stored: dict[str, str] = {}
             ids = list({r.record_id for r in records})
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
-                q = ("SELECT record_id, content_hash FROM records WHERE record_id IN "
-                     f"({','.join('?' * len(chunk))})")
+                q = (
+                    "SELECT record_id, content_hash FROM records WHERE record_id IN "
+                    f"({','.join('?' * len(chunk))})"
+                )
                 stored.update(con.execute(q, chunk).fetchall())
             new, conflicting, fates = classify(records, stored)
             fates.update(rejected)
-            con.executemany(_INSERT_RECORD,
-                            [record_row(r, batch.device_id, batch.batch_id, now) for r in new])
+            con.executemany(
+                _INSERT_RECORD, [record_row(r, batch.device_id, batch.batch_id, now) for r in new]
+            )
             con.executemany(
                 "INSERT OR IGNORE INTO conflicts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.record_id, r.content_hash, r.kind, batch.device_id, batch.batch_id,
-                  r.body_enc, now) for r in conflicting],
+                [
+                    (
+                        r.record_id,
+                        r.content_hash,
+                        r.kind,
+                        batch.device_id,
+                        batch.batch_id,
+                        r.body_enc,
+                        now,
+                    )
+                    for r in conflicting
+                ],
             )
             if ledger:
                 fresh = {r.index for r in new}
@@ -198,11 +221,20 @@ class SqliteRepository(Repository):
                     if edit.index in fresh:
                         tx.apply(edit, batch.device_id, now)
             reply = build_reply(IngestOutcome(fates))
-            con.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
-                        (batch.batch_id, batch.device_id, batch.created_at, batch.count, now,
-                         reply_json(reply)))
-            con.execute("UPDATE devices SET last_seen = ? WHERE device_id = ?",
-                        (now, batch.device_id))
+            con.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    batch.batch_id,
+                    batch.device_id,
+                    batch.created_at,
+                    batch.count,
+                    now,
+                    reply_json(reply),
+                ),
+            )
+            con.execute(
+                "UPDATE devices SET last_seen = ? WHERE device_id = ?", (now, batch.device_id)
+            )
         return reply
 
     @contextmanager
@@ -213,11 +245,13 @@ class SqliteRepository(Repository):
         else:
             yield LedgerTx(self._con, "?")
 
-    def raw_insert(self, records: list[IngestRecord], device_id: str, batch_id: str,
-                   now: float) -> None:
+    def raw_insert(
+        self, records: list[IngestRecord], device_id: str, batch_id: str, now: float
+    ) -> None:
         with self._write() as con:
-            con.executemany(_INSERT_RECORD, [record_row(r, device_id, batch_id, now)
-                                             for r in records])
+            con.executemany(
+                _INSERT_RECORD, [record_row(r, device_id, batch_id, now) for r in records]
+            )
 
     def record_hashes(self) -> dict[str, str]:
         return dict(self._con.execute("SELECT record_id, content_hash FROM records").fetchall())
@@ -228,35 +262,45 @@ class SqliteRepository(Repository):
     def conflicts(self) -> list[dict[str, Any]]:
         rows = self._con.execute(
             "SELECT record_id, content_hash, kind, device_id, batch_id, received_at "
-            "FROM conflicts ORDER BY received_at")
+            "FROM conflicts ORDER BY received_at"
+        )
         keys = ("record_id", "content_hash", "kind", "device_id", "batch_id", "received_at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # changes -----------------------------------------------------------------------------------
     def add_changes(self, kind: str, items: list[dict[str, Any]], now: float) -> int:
         with self._write() as con:
-            con.executemany("INSERT INTO changes (kind, data, created_at) VALUES (?, ?, ?)",
-                            [(kind, json.dumps(i, ensure_ascii=False), now) for i in items])
+            con.executemany(
+                "INSERT INTO changes (kind, data, created_at) VALUES (?, ?, ?)",
+                [(kind, json.dumps(i, ensure_ascii=False), now) for i in items],
+            )
             if kind == "keyperson":
                 con.executemany(
                     "INSERT INTO keypersons VALUES (?, ?, ?, 1, ?) ON CONFLICT (id_hash) DO "
                     "UPDATE SET category = excluded.category, end_date = excluded.end_date, "
                     "active = 1, updated_at = excluded.updated_at",
-                    [(i["id_hash"], i.get("category"), i.get("end_date"), now) for i in items])
+                    [(i["id_hash"], i.get("category"), i.get("end_date"), now) for i in items],
+                )
             elif kind == "keyperson_removed":
-                con.executemany("UPDATE keypersons SET active = 0, updated_at = ? "
-                                "WHERE id_hash = ?", [(now, i["id_hash"]) for i in items])
+                con.executemany(
+                    "UPDATE keypersons SET active = 0, updated_at = ? WHERE id_hash = ?",
+                    [(now, i["id_hash"]) for i in items],
+                )
             return con.execute("SELECT COALESCE(max(seq), 0) FROM changes").fetchone()[0]
 
     def changes_since(self, cursor: int, limit: int) -> list[Change]:
         rows = self._con.execute(
             "SELECT seq, kind, data, created_at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
-            (cursor, limit))
+            (cursor, limit),
+        )
         return [Change(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
     def latest_change(self, kind: str) -> Change | None:
-        row = self._con.execute("SELECT seq, kind, data, created_at FROM changes WHERE kind = ? "
-                                "ORDER BY seq DESC LIMIT 1", (kind,)).fetchone()
+        row = self._con.execute(
+            "SELECT seq, kind, data, created_at FROM changes WHERE kind = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (kind,),
+        ).fetchone()
         return Change(row[0], row[1], json.loads(row[2]), row[3]) if row else None
 
     def keyperson_hashes(self) -> set[str]:
@@ -267,18 +311,22 @@ class SqliteRepository(Repository):
         rows = self._con.execute(
             "SELECT COALESCE(d.name, r.device_id), r.checkpoint, r.day, count(*) FROM records r "
             "LEFT JOIN devices d ON d.device_id = r.device_id "
-            "GROUP BY 1, 2, 3 ORDER BY 3, 2, 1")
+            "GROUP BY 1, 2, 3 ORDER BY 3, 2, 1"
+        )
         return [{"device": r[0], "checkpoint": r[1], "day": r[2], "records": r[3]} for r in rows]
 
     def trace_person(self, id_hash: str) -> list[Passage]:
-        rows = self._con.execute(_PASSAGE_SELECT + "WHERE r.id_hash = ? ORDER BY r.occurred_at",
-                                 (id_hash,))
+        rows = self._con.execute(
+            _PASSAGE_SELECT + "WHERE r.id_hash = ? ORDER BY r.occurred_at", (id_hash,)
+        )
         return [Passage(*r) for r in rows]
 
     def trace_checkpoint(self, checkpoint: str, start: float, end: float) -> list[Passage]:
         rows = self._con.execute(
             _PASSAGE_SELECT + "WHERE r.checkpoint = ? AND r.occurred_at >= ? AND "
-            "r.occurred_at < ? ORDER BY r.occurred_at", (checkpoint, start, end))
+            "r.occurred_at < ? ORDER BY r.occurred_at",
+            (checkpoint, start, end),
+        )
         return [Passage(*r) for r in rows]
 
 

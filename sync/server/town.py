@@ -42,8 +42,12 @@ class TownKeys:
 
     @classmethod
     def generate(cls) -> TownKeys:
-        return cls(X25519PrivateKey.generate(), Ed25519PrivateKey.generate(),
-                   secrets.token_bytes(32), secrets.token_bytes(32))
+        return cls(
+            X25519PrivateKey.generate(),
+            Ed25519PrivateKey.generate(),
+            secrets.token_bytes(32),
+            secrets.token_bytes(32),
+        )
 
     @property
     def x25519_public(self) -> bytes:
@@ -58,20 +62,26 @@ class TownKeys:
         return key_fingerprint(self.ed25519_public, self.x25519_public)
 
     def to_json(self) -> str:
-        return json.dumps({
-            "version": 1,
-            "x25519": b64e(raw_private(self.x25519)),
-            "ed25519": b64e(raw_private(self.ed25519)),
-            "index_key": b64e(self.index_key),
-            "data_key": b64e(self.data_key),
-        }, indent=2)
+        return json.dumps(
+            {
+                "version": 1,
+                "x25519": b64e(raw_private(self.x25519)),
+                "ed25519": b64e(raw_private(self.ed25519)),
+                "index_key": b64e(self.index_key),
+                "data_key": b64e(self.data_key),
+            },
+            indent=2,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> TownKeys:
         d = json.loads(text)
-        return cls(X25519PrivateKey.from_private_bytes(b64d(d["x25519"])),
-                   Ed25519PrivateKey.from_private_bytes(b64d(d["ed25519"])),
-                   b64d(d["index_key"]), b64d(d["data_key"]))
+        return cls(
+            X25519PrivateKey.from_private_bytes(b64d(d["x25519"])),
+            Ed25519PrivateKey.from_private_bytes(b64d(d["ed25519"])),
+            b64d(d["index_key"]),
+            b64d(d["data_key"]),
+        )
 
     def save(self, data_dir: Path) -> Path:
         path = data_dir / KEYS_FILE
@@ -124,8 +134,7 @@ class ServerSettings:
             if expected is float and isinstance(value, int):
                 value = float(value)
             if not isinstance(value, expected):
-                raise TownSetupError(
-                    f"{path}: {key} must be {expected.__name__}, got {value!r}")
+                raise TownSetupError(f"{path}: {key} must be {expected.__name__}, got {value!r}")
             values[key] = value
         return cls(**values)
 

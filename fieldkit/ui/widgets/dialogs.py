@@ -28,8 +28,9 @@ class ModeChangeScreen(ModalScreen[str | None]):
         default = op.name if op and op.is_supervisor else (supervisors[0] if supervisors else "")
         with Vertical(classes="dialog", id="mode-box"):
             yield Label(t("mode_dialog.title", mode=t("mode." + current)), classes="dialog-title")
-            yield OptionList(*[Option(f"{t('mode.' + m)}  ({m})", id=m) for m in AREA_MODES],
-                             id="mode-list")
+            yield OptionList(
+                *[Option(f"{t('mode.' + m)}  ({m})", id=m) for m in AREA_MODES], id="mode-list"
+            )
             yield Label(t("mode_dialog.supervisor"))
             yield Input(value=default, id="mode-supervisor", compact=True)
             yield Label(t("mode_dialog.pin"))
@@ -70,8 +71,9 @@ class ModeChangeScreen(ModalScreen[str | None]):
         try:
             op = store.keyring.verify_pin(name, pin)
             if not op.is_supervisor:
-                self.app.call_from_thread(self._fail, self.app.t("mode_dialog.not_supervisor",
-                                                                 name=name))
+                self.app.call_from_thread(
+                    self._fail, self.app.t("mode_dialog.not_supervisor", name=name)
+                )
                 return
             store.set_area_mode(mode, op)
         except FieldkitError as exc:
