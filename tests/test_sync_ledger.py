@@ -170,7 +170,7 @@ def test_same_field_edited_on_two_devices(town, devices, tmp_path):
     if town.repo.backend == "sqlite":
         raw = b"".join(p.read_bytes() for p in town.dir.glob("town.sqlite3*"))
     else:
-        with town.repo._conn(tx=False) as con:
+        with town.repo.dialect.read() as con:
             raw = b"".join(
                 bytes(r[0]) + bytes(r[1])
                 for r in con.execute(
