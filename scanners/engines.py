@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -88,6 +90,7 @@ class Engine:
 
     name: str = "engine"
     available: bool = True
+    bytes_api: bool = True  # False: the library hands over text only (non-UTF-8 payloads lost)
     why_unavailable: str | None = None
     errors: int = field(default=0, compare=False)
     last_error: str | None = field(default=None, compare=False)
@@ -286,7 +289,83 @@ def _undo_latin1_transcode(raw: bytes) -> bytes:
     return raw
 
 
-ENGINE_NAMES = ("zxing-cpp", "pyzbar", "opencv", "opencv-aruco")
+MODEL_DIR = Path(__file__).with_name("models")
+# The WeChat CNN models (WeChatCV, Apache-2.0; see models/README.md): name -> sha256.
+WECHAT_MODELS = {
+    "detect.prototxt": "e8acfc395caf443a47f15686a9b9207b36cb8f7e6ceb8fbaf6466665e68a9466",
+    "detect.caffemodel": "cc49b8c9babaf45f3037610fe499df38c8819ebda29e90ca9f2e33270f6ef809",
+    "sr.prototxt": "8ae41acba97e8b4a8e741ee350481e49b8e01d787193f470a4c95ee1c02d5b61",
+    "sr.caffemodel": "e5d36889d8e6ef2f1c1f515f807cec03979320ac81792cd8fb927c31fd658ae3",
+}
+
+
+def check_wechat_models(folder: Path = MODEL_DIR) -> str | None:
+    """None when the four model files are there and unaltered, else why not (one sentence)."""
+    for name, digest in WECHAT_MODELS.items():
+        path = folder / name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return f"unavailable: model file {path} missing; reinstall fieldkit"
+        if hashlib.sha256(data).hexdigest() != digest:
+            return f"unavailable: model file {path} altered (sha256 differs); reinstall fieldkit"
+    return None
+
+
+class WeChatEngine(Engine):
+    """OpenCV's WeChat QR reader: a CNN detector (SSD) and a CNN super-resolution model in front
+    of its own ZXing port. Reads glare, damage and tiny modules that the others miss, at several
+    times their cost, so the pipeline runs it only on candidate regions.
+
+    Needs opencv-contrib 4.x (OpenCV 5 has no Caffe importer) and the four model files shipped in
+    ``scanners/models`` with their sha256 checked at load. Its Python binding returns ``str``:
+    a payload that is not UTF-8 raises inside OpenCV (counted in ``errors``) and other engines
+    get their turn; its text is re-checked with :func:`decode_payload_bytes`.
+    """
+
+    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+        super().__init__(name="wechat", bytes_api=False)
+        try:
+            import cv2
+        except Exception as exc:  # noqa: BLE001
+            self.available, self.why_unavailable = False, f"unavailable: opencv ({exc})"
+            return
+        cls = getattr(cv2, "wechat_qrcode_WeChatQRCode", None)
+        if cls is None:
+            self.available = False
+            self.why_unavailable = (
+                f"unavailable: this OpenCV ({cv2.__version__}) has no wechat_qrcode; "
+                "install opencv-contrib-python-headless"
+            )
+            return
+        problem = check_wechat_models(model_dir)
+        if problem:
+            self.available, self.why_unavailable = False, problem
+            return
+        paths = [str(model_dir / n) for n in WECHAT_MODELS]
+        try:
+            self._detector = cls(*paths)
+        except Exception as exc:  # noqa: BLE001 - e.g. OpenCV 5 (ONNX only) or a broken build
+            self.available = False
+            self.why_unavailable = (
+                f"unavailable: OpenCV {cv2.__version__} cannot load the WeChat models "
+                f"({type(exc).__name__}); it needs opencv-contrib-python-headless 4.x"
+            )
+
+    def _decode(self, grey: np.ndarray) -> list[Decoded]:
+        texts, points = self._detector.detectAndDecode(grey)
+        out = []
+        for i, text in enumerate(texts):
+            if not text:
+                continue
+            raw = _undo_latin1_transcode(text.encode("utf-8"))
+            decoded, encoding = decode_payload_bytes(raw)
+            corners = _corners_from(points[i]) if points is not None and i < len(points) else ()
+            out.append(Decoded(decoded, raw, self.name, encoding, corners))
+        return out
+
+
+ENGINE_NAMES = ("zxing-cpp", "pyzbar", "opencv", "opencv-aruco", "wechat")
 
 
 def make_engine(name: str) -> Engine:
@@ -298,6 +377,8 @@ def make_engine(name: str) -> Engine:
         return OpenCVEngine(aruco=False)
     if name == "opencv-aruco":
         return OpenCVEngine(aruco=True)
+    if name == "wechat":
+        return WeChatEngine()
     raise ValueError(f"unknown engine {name!r}; known: {', '.join(ENGINE_NAMES)}")
 
 
