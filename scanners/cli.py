@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .engines import ENGINE_NAMES, all_engines, make_engine
+from .masking import mask_ids
 from .payloads import PayloadConfig
 from .payloads.dcc import TrustList
 from .payloads.healthcode import DEFAULT_PATTERNS, HealthCodePattern
@@ -51,8 +52,14 @@ def _pipeline(args: argparse.Namespace, dedupe_seconds: float) -> Pipeline:
 
 
 def _code_dict(read: Read) -> dict:
-    out = {"text": read.text, "engine": read.engine, "step": read.step, **read.result.to_dict()}
-    if read.text is None:
+    """One code for output, ID numbers masked; undecodable bytes also in base64."""
+    out = {
+        "text": mask_ids(read.text),
+        "engine": read.engine,
+        "step": read.step,
+        **mask_ids(read.result.to_dict()),
+    }
+    if read.text is None or out["text"] == read.text:  # never an ID in full, not even in base64
         out["bytes_base64"] = base64.b64encode(read.raw).decode()
     return out
 
@@ -87,11 +94,11 @@ def decode_file(pipeline: Pipeline, path: Path) -> dict:
     return {
         "path": str(path),
         "ok": bool(reads),
-        "texts": [r.text for r in reads],
+        "texts": [mask_ids(r.text) for r in reads],
         "engine": first.engine if first else None,
         "ms": round(frame.ms, 2),
         "kind": first.kind if first else None,
-        "parsed": first.result.parsed if first else None,
+        "parsed": mask_ids(first.result.parsed) if first else None,
         "codes": [_code_dict(r) for r in reads],
         **({} if reads else {"error": "no code found"}),
     }
@@ -107,9 +114,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
         elif result["ok"]:
             for code in result["codes"]:
                 verdict = "ok" if code["ok"] else f"INVALID: {code['problem']}"
+                text = code["text"]
                 print(
                     f"{path}: [{code['kind']}] {verdict} ({code['engine']}, {result['ms']:.1f} ms)"
-                    f"\n    {code['text'] if code['text'] is not None else '<binary>'}"
+                    f"\n    {_printable(text) if text is not None else '<binary>'}"
                 )
         else:
             print(f"{path}: {result['error']}")
@@ -148,7 +156,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 verdict = "ok" if read.result.ok else f"INVALID: {read.result.problem}"
                 print(
                     f"{time.strftime('%H:%M:%S')} [{read.kind}] {verdict} "
-                    f"({read.engine}/{read.step}, {read.ms:.0f} ms): {read.text}",
+                    f"({read.engine}/{read.step}, {read.ms:.0f} ms): "
+                    f"{_printable(mask_ids(read.text)) if read.text is not None else '<binary>'}",
                     flush=True,
                 )
 
@@ -182,7 +191,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _printable(text: str) -> str:
+    """Control characters (GS1's FNC1 …) shown escaped on a terminal line."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _common(parser: argparse.ArgumentParser, budget_ms: float | None) -> None:
     parser.add_argument(
         "--engine",
         action="append",
@@ -192,8 +206,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget-ms",
         type=float,
-        default=DEFAULT_BUDGET_MS,
-        help="time budget per frame for escalation (default %(default)s)",
+        default=budget_ms,
+        help="time budget per frame for escalation (default: %(default)s)",
     )
     parser.add_argument("--trust", metavar="FILE", help="DCC signer certificates (PEM or JSON)")
     parser.add_argument(
@@ -220,7 +234,7 @@ def register(subparsers) -> None:
         description="Read every QR code in each image and parse it.",
     )
     decode.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    _common(decode)
+    _common(decode, None)  # files: read all the pipeline can, whatever the machine's load
     decode.set_defaults(func=cmd_decode)
 
     scan = subparsers.add_parser("scan", help="read QR codes live from a camera, video or folder")
@@ -232,7 +246,7 @@ def register(subparsers) -> None:
     scan.add_argument("--height", type=int)
     scan.add_argument("--fps", type=float)
     scan.add_argument("--dedupe-seconds", type=float, default=DEFAULT_DEDUPE_SECONDS)
-    _common(scan)
+    _common(scan, DEFAULT_BUDGET_MS)  # live: the next frame is coming
     scan.set_defaults(func=cmd_scan)
 
 

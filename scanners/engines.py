@@ -5,8 +5,8 @@ Each engine takes a greyscale ``numpy`` image (uint8, 2-D) and returns every cod
 some payloads, zbar can choke on odd sizes) becomes an empty result and is counted in
 ``engine.errors``. Each engine says whether it can run here and, if not, why and what to do.
 
-Payload bytes that are not UTF-8 are decoded by :func:`decode_payload_bytes` (GBK, Shift_JIS,
-ISO-8859-1) or kept as bytes (``text is None``) when they look binary.
+Payload bytes are decoded by :func:`decode_payload_bytes` (UTF-8, GBK, Shift_JIS, ISO-8859-1)
+or kept as bytes (``text is None``) when they look binary.
 """
 
 from __future__ import annotations
@@ -51,11 +51,19 @@ def _plausibility(text: str, encoding: str) -> int:
     return score
 
 
+def _mostly_control(text: str) -> bool:
+    """UTF-8 that is mostly control characters (or has NUL) is binary; GS1 (FNC1 as ``\x1d``)
+    and ``\x01…`` structured text with a few separators is text."""
+    controls = len(_CONTROL.findall(text))
+    return "\x00" in text or controls * 2 > len(text)
+
+
 def decode_payload_bytes(raw: bytes) -> tuple[str | None, str]:
     """Best reading of a QR byte payload: ``(text or None, encoding)``.
 
-    UTF-8 first (what every modern issuer uses), then the legacy encodings a Chinese checkpoint
-    meets (GBK, Shift_JIS), then ISO-8859-1 (the QR default). Control characters mean binary.
+    UTF-8 first (what every modern issuer uses; a few control characters such as GS1's FNC1 stay
+    text), then the legacy encodings a Chinese checkpoint meets (GBK, Shift_JIS), then ISO-8859-1
+    (the QR default); in those, control characters mean binary.
     """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -64,7 +72,7 @@ def decode_payload_bytes(raw: bytes) -> tuple[str | None, str]:
     except UnicodeDecodeError:
         text = None
     if text is not None:
-        return (None, "binary") if _CONTROL.search(text) else (text, "utf-8")
+        return (None, "binary") if _mostly_control(text) else (text, "utf-8")
     candidates: list[tuple[int, str, str]] = []
     for encoding in ("gbk", "shift_jis"):
         try:

@@ -6,8 +6,8 @@
    roughly square blobs). No region → stop: a frame without a code costs little more than the
    fast path.
 3. Escalation, region by region and step by step until something reads or the per-frame time
-   budget runs out: contrast stretch + upscaling + sharpening, other binarizers, local contrast
-   normalisation, other engines (zbar, OpenCV).
+   budget runs out (a live camera has one: the next frame is coming; files have none): see
+   :meth:`Pipeline._build_steps` for the steps and why each is kept.
 
 ``Pipeline.process`` also drops a payload seen again within ``dedupe_seconds``;
 :class:`LatestFrameScanner` decodes only the newest frame so a slow decoder (a Pi) skips frames
@@ -16,6 +16,7 @@ instead of falling behind.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -141,7 +142,7 @@ class Pipeline:
     def __init__(
         self,
         engines: list[Engine] | None = None,
-        budget_ms: float = DEFAULT_BUDGET_MS,
+        budget_ms: float | None = DEFAULT_BUDGET_MS,
         dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS,
         payload_config: PayloadConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -208,7 +209,8 @@ class Pipeline:
     def decode(self, frame: np.ndarray) -> FrameDecode:
         """All codes in the frame (no de-duplication)."""
         start = time.perf_counter()
-        deadline = start + self.budget_ms / 1000.0
+        # None: no budget (files: the result must not depend on the machine's load)
+        deadline = math.inf if self.budget_ms is None else start + self.budget_ms / 1000.0
         grey = to_grey(frame)
         tried = ["fast"]
         if self._zxing is not None:

@@ -36,8 +36,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 try:  # faster and smaller than zlib; both sides fall back to zlib without it
     import zstandard
 except ImportError:  # pragma: no cover - a dependency; a safety net for odd installs
@@ -48,6 +46,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+# Canonical JSON lives with the pieces the device and the server share; the wire format uses it.
+from fieldkit.shared.canonical import canonical_json, loads  # noqa: F401 (re-exported)
 
 PROTOCOL_VERSION = 1
 MAGIC = b"FKB1"
@@ -100,65 +101,6 @@ class ProtocolError(Exception):
 
 
 # --- encoding helpers -------------------------------------------------------------------------
-
-
-_STDLIB_CANONICAL = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
-)
-_ORJSON_OPTIONS = (
-    orjson.OPT_SORT_KEYS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
-def _floats_print_alike(container: Any) -> bool:
-    """True when every float inside prints the same in orjson and in ``repr``: they differ
-    only below 1e-4 (where Python switches to an exponent) and for NaN and infinities."""
-    for value in container.values() if container.__class__ is dict else container:
-        cls = value.__class__
-        if cls is float:
-            if not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
-                return False
-        elif (cls is dict or cls is list or cls is tuple) and not _floats_print_alike(value):
-            return False
-    return True
-
-
-def _not_native(value: Any) -> Any:
-    raise TypeError  # orjson would render it its own way: the standard library decides
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8: the same object always gives the same bytes.
-
-    The bytes are the standard library's (``json``, ``sort_keys``, compact separators,
-    ``ensure_ascii=False``, ``default=str``): content hashes are taken over them and must not
-    change between versions. orjson writes the very same bytes for plain JSON values, several
-    times faster. What it would write differently goes to the standard library: a subclass, a
-    date or other non-JSON type, an integer beyond 64 bits, a non-text key (orjson is told to
-    refuse them), and a float that Python prints with an exponent (below 1e-4), NaN or an
-    infinity (found by :func:`_floats_print_alike`). Plain ``Enum`` members are not covered
-    (orjson writes their value; no record holds one). A property test holds the two to the
-    same bytes.
-    """
-    if (obj.__class__ is dict or obj.__class__ is list) and _floats_print_alike(obj):
-        try:
-            return orjson.dumps(obj, default=_not_native, option=_ORJSON_OPTIONS)
-        except TypeError:
-            pass
-    return _STDLIB_CANONICAL.encode(obj).encode()
-
-
-def loads(data: bytes | str) -> Any:
-    """orjson, and the standard library for what orjson refuses but it reads (NaN), so that
-    what the standard library accepts is accepted. (orjson reads an integer beyond 64 bits as
-    a float; no field the server reads is such a number.)"""
-    try:
-        return orjson.loads(data)
-    except ValueError:
-        return json.loads(data)
 
 
 def sha256_hex(data: bytes) -> str:
