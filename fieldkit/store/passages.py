@@ -9,10 +9,10 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from scanners.idnumber import mask_id, mask_name
-from sync.protocol import loads
 
 from ..crypto import new_record_id
 from ..domain import Decision, Outcome
+from ..shared.canonical import loads
 
 if TYPE_CHECKING:
     from . import Store

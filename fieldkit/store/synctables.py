@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sync.protocol import canonical_json
-
 from ..crypto import blind_index
 from ..errors import TamperedError
+from ..shared.canonical import canonical_json
 
 if TYPE_CHECKING:
     from . import Store
