@@ -153,6 +153,42 @@ class SecuritySettings:
     )
     scrypt_r: int = field(default=8, metadata=_meta("scrypt block size r", lo=1, hi=32))
     scrypt_p: int = field(default=1, metadata=_meta("scrypt parallelism p", lo=1, hi=16))
+    kdf: str = field(
+        default="argon2id",
+        metadata=_meta(
+            "PIN key derivation for new and re-set PINs (scrypt-wrapped keys still open and are"
+            " rewrapped at the next login)",
+            choices=("argon2id", "scrypt"),
+        ),
+    )
+    argon2_time_cost: int = field(
+        default=2,
+        metadata=_meta(
+            "Argon2id passes (2 passes over 64 MiB with 4 lanes ≈ 0.25 s on a Raspberry Pi 4)",
+            lo=1,
+            hi=64,
+        ),
+    )
+    argon2_memory_kib: int = field(
+        default=65536,
+        metadata=_meta("Argon2id memory per PIN guess in KiB (65536 = 64 MiB)", lo=8, hi=4194304),
+    )
+    argon2_parallelism: int = field(
+        default=4,
+        metadata=_meta("Argon2id lanes (threads; the Pi 4 has 4 cores)", lo=1, hi=16),
+    )
+    min_pin_length: int = field(
+        default=6,
+        metadata=_meta("Fewest characters of a new or re-set PIN", lo=4, hi=64),
+    )
+    lock_unsynced_days: float = field(
+        default=0,
+        metadata=_meta(
+            "Lock the device to the supervisor after this many days without a sync (0: never)",
+            lo=0,
+            hi=3650,
+        ),
+    )
     max_pin_failures: int = field(
         default=5,
         metadata=_meta(

@@ -3,8 +3,12 @@
 - Field encryption: AES-256-GCM, 12-byte random nonce, associated data = ``record id + field``,
   so a ciphertext copied to another row or column fails to open.
 - Blind index: HMAC-SHA256 of the normalised ID number under its own key (never the data key).
-- Key wrapping: the data key (and the index key) wrapped per operator with a key derived from the
-  PIN by scrypt; and once with the recovery key.
+- Key wrapping: each operator has an X25519 key pair whose private half is wrapped with a key
+  derived from the PIN (Argon2id by default; scrypt for keys made before, still opened); the
+  master secret (data key of the current epoch ‖ index key) is sealed to every operator's public
+  half, so a supervisor can hand a new data-key epoch to the others without knowing their PINs.
+- Data-key epochs: a field ciphertext names the epoch whose key sealed it (``F1`` = epoch 0,
+  ``F2`` + 2-byte epoch), so removing an operator can start a new epoch the removed PIN never saw.
 
 No textual, no sqlite here: the sync server imports ``blind_index`` from this module.
 """
@@ -18,12 +22,16 @@ import secrets
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import TamperedError
 
-FIELD_PREFIX = b"F1"  # version tag of the field-ciphertext layout
+FIELD_PREFIX = b"F1"  # version tag of the field-ciphertext layout (data-key epoch 0)
+EPOCH_PREFIX = b"F2"  # followed by the data-key epoch as 2 bytes, big-endian
 
 
 def new_record_id() -> str:
@@ -44,17 +52,26 @@ def _aad(record_id: str, field: str) -> bytes:
 
 
 class FieldCipher:
-    """Encrypts and decrypts personal fields with the unwrapped data key."""
+    """Encrypts and decrypts personal fields with the unwrapped data key(s).
 
-    def __init__(self, data_key: bytes) -> None:
+    ``data_key`` is the key of the current epoch (``epoch``); ``older`` the keys of earlier
+    epochs, for reading what they sealed. New ciphertexts always use the current epoch."""
+
+    def __init__(
+        self, data_key: bytes, epoch: int = 0, older: dict[int, bytes] | None = None
+    ) -> None:
+        self.epoch = epoch
         self._aead = AESGCM(data_key)
+        self._by_epoch = {e: AESGCM(k) for e, k in (older or {}).items()}
+        self._by_epoch[epoch] = self._aead
+        self._prefix = FIELD_PREFIX if epoch == 0 else EPOCH_PREFIX + epoch.to_bytes(2, "big")
 
     def encrypt(self, record_id: str, field: str, value: str | None) -> bytes | None:
         if value is None:
             return None
         nonce = os.urandom(12)
         return (
-            FIELD_PREFIX + nonce + self._aead.encrypt(nonce, value.encode(), _aad(record_id, field))
+            self._prefix + nonce + self._aead.encrypt(nonce, value.encode(), _aad(record_id, field))
         )
 
     def encrypt_fields(
@@ -64,20 +81,33 @@ class FieldCipher:
         present = [(f, v) for f, v in values.items() if v is not None]
         randomness = os.urandom(12 * len(present))
         out: dict[str, bytes | None] = dict.fromkeys(values)
-        seal = self._aead.encrypt
+        seal, prefix = self._aead.encrypt, self._prefix
         for i, (field, value) in enumerate(present):
             nonce = randomness[12 * i : 12 * i + 12]
-            out[field] = FIELD_PREFIX + nonce + seal(nonce, value.encode(), _aad(record_id, field))
+            out[field] = prefix + nonce + seal(nonce, value.encode(), _aad(record_id, field))
         return out
 
     def decrypt(self, record_id: str, field: str, blob: bytes | None) -> str | None:
         if blob is None:
             return None
         blob = bytes(blob)
-        if len(blob) < 2 + 12 + 16 or blob[:2] != FIELD_PREFIX:
+        head = blob[:2]
+        if head == FIELD_PREFIX:
+            epoch, body = 0, blob[2:]
+        elif head == EPOCH_PREFIX and len(blob) > 4:
+            epoch, body = int.from_bytes(blob[2:4], "big"), blob[4:]
+        else:
+            epoch, body = -1, b""
+        if len(body) < 12 + 16 or epoch < 0:
             raise TamperedError(f"record {record_id}: field {field} is not a FieldKit ciphertext")
+        aead = self._by_epoch.get(epoch)
+        if aead is None:
+            raise TamperedError(
+                f"record {record_id}: field {field} was sealed under data-key epoch {epoch}, "
+                "which this login cannot open"
+            )
         try:
-            return self._aead.decrypt(blob[2:14], blob[14:], _aad(record_id, field)).decode()
+            return aead.decrypt(body[:12], body[12:], _aad(record_id, field)).decode()
         except (InvalidTag, UnicodeDecodeError):
             raise TamperedError(
                 f"record {record_id}: field {field} failed its integrity check (tampered)"
@@ -113,7 +143,61 @@ def blind_index(index_key: bytes, id_number: str) -> str:
 
 
 def derive_pin_key(pin: str, salt: bytes, n: int, r: int = 8, p: int = 1) -> bytes:
+    """scrypt: the PIN KDF of stores made before Argon2id (still opened, rewrapped at login)."""
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(pin.encode())
+
+
+def derive_pin_key_argon2id(
+    pin: str, salt: bytes, time_cost: int, memory_kib: int, parallelism: int
+) -> bytes:
+    """Argon2id (RFC 9106) through argon2-cffi: memory-hard, so a GPU farm gains little."""
+    from argon2.low_level import Type, hash_secret_raw
+
+    return hash_secret_raw(
+        pin.encode(),
+        salt,
+        time_cost=time_cost,
+        memory_cost=memory_kib,
+        parallelism=parallelism,
+        hash_len=32,
+        type=Type.ID,
+    )
+
+
+def hkdf(key: bytes, info: str, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info.encode()).derive(key)
+
+
+def new_keypair() -> tuple[bytes, bytes]:
+    """(private, public) X25519 key pair as raw 32-byte strings."""
+    private = X25519PrivateKey.generate()
+    raw = serialization.Encoding.Raw
+    return (
+        private.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()),
+        private.public_key().public_bytes(raw, serialization.PublicFormat.Raw),
+    )
+
+
+def seal(public: bytes, secret: bytes, label: str) -> bytes:
+    """``secret`` sealed to an X25519 public key: ephemeral key ‖ nonce ‖ AES-GCM ciphertext."""
+    eph, eph_pub = new_keypair()
+    shared = X25519PrivateKey.from_private_bytes(eph).exchange(
+        X25519PublicKey.from_public_bytes(public)
+    )
+    key = hkdf(shared + eph_pub + public, label)
+    return eph_pub + wrap(key, secret, label)
+
+
+def open_sealed(private: bytes, blob: bytes, label: str) -> bytes | None:
+    """What :func:`seal` sealed, or None when the key or the blob is wrong."""
+    if len(blob) < 32 + 12 + 16 or len(private) != 32:
+        return None
+    priv = X25519PrivateKey.from_private_bytes(private)
+    public = priv.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    shared = priv.exchange(X25519PublicKey.from_public_bytes(blob[:32]))
+    return unwrap(hkdf(shared + blob[:32] + public, label), blob[32:], label)
 
 
 def wrap(kek: bytes, secret: bytes, label: str) -> bytes:

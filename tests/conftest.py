@@ -24,6 +24,8 @@ def make_settings(data_dir: Path) -> Settings:
     settings = Settings()
     settings.data_dir = data_dir
     settings.security.scrypt_n = 1024  # fast PINs in tests; the default is 2**15
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     return settings
 
 
@@ -47,7 +49,11 @@ class Cli:
     def __init__(self, tmp_path: Path) -> None:
         self.home = tmp_path / "home"
         self.config = tmp_path / "config.toml"
-        self.config.write_text("[security]\nscrypt_n = 1024\n", encoding="utf-8")
+        self.config.write_text(
+            "[security]\nscrypt_n = 1024\nargon2_memory_kib = 1024\nargon2_time_cost = 1\n"
+            "argon2_parallelism = 1\nmin_pin_length = 4\n",
+            encoding="utf-8",
+        )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDKIT_")}
         self.env.update(FIELDKIT_HOME=str(self.home), FIELDKIT_CONFIG=str(self.config))
 

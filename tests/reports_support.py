@@ -96,7 +96,11 @@ def run_cli(
     """``python -m fieldkit`` from the repository, against a data directory in ``tmp_path``."""
     config = tmp_path / "config.toml"
     if not config.exists():
-        config.write_text("[security]\nscrypt_n = 1024\n", encoding="utf-8")
+        config.write_text(
+            "[security]\nscrypt_n = 1024\nargon2_memory_kib = 1024\nargon2_time_cost = 1\n"
+            "argon2_parallelism = 1\nmin_pin_length = 4\n",
+            encoding="utf-8",
+        )
     e = {k: v for k, v in os.environ.items() if not k.startswith("FIELDKIT_")}
     e.update(FIELDKIT_HOME=str(tmp_path / "home"), FIELDKIT_CONFIG=str(config), **(env or {}))
     if pin is not None:

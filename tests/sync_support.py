@@ -18,6 +18,8 @@ def device_store(data_dir: Path, batch_size: int):
     """A set-up device store (fast PIN hashing), its supervisor logged in."""
     settings = load_settings(None, data_dir)
     settings.security.scrypt_n = 2**10
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     settings.sync.batch_size = batch_size
     store = init_store(settings)
     store.setup("sup", "1234", checkpoint_name="East gate", checkpoint_code="CP-E")

@@ -241,6 +241,8 @@ def test_server_killed_mid_ingest_and_restarted(backend, tmp_path, capsys):
 
     settings = load_settings(None, tmp_path / "device")
     settings.security.scrypt_n = 2**10
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     settings.sync.batch_size = 100
     store = init_store(settings)
     store.setup("sup", "1234", checkpoint_name="East", checkpoint_code="CP-E")

@@ -56,6 +56,8 @@ def store(tmp_path):
     (tmp_path / "town").mkdir(exist_ok=True)
     settings = load_settings(None, tmp_path / "device")
     settings.security.scrypt_n = 2**10
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     settings.sync.timeout_s = 2.0
     settings.sync.batch_size = 40
     s = init_store(settings)

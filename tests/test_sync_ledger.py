@@ -70,6 +70,8 @@ def town(request, tmp_path, capsys):
 def device(tmp_path: Path, town, name: str, code: str):
     settings = load_settings(None, tmp_path / name)
     settings.security.scrypt_n = 2**10
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     s = init_store(settings)
     s.setup("sup", "1234", checkpoint_name=f"Gate {code}", checkpoint_code=code)
     sc.enroll(s, "http://town", town.new_token(name), transport=town.transport)

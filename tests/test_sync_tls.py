@@ -117,6 +117,8 @@ def device_store(tmp_path, name: str, passages: int):
     data_dir = tmp_path / name
     settings = load_settings(None, data_dir)
     settings.security.scrypt_n = 2**10
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     store = init_store(settings)
     store.setup("sup", "1234", checkpoint_name="East gate", checkpoint_code="CP-E")
     store.passages.record_many(

@@ -56,6 +56,8 @@ class Store:
         self.g = Guarded(connect(path, create=create))
         self.audit = AuditLog(self.g)
         self.keyring = Keyring(self.g, self.audit, settings.security)
+        self.keyring.session_master = lambda: self._master
+        self.keyring.on_rekey = self._rekey
         self.passages = Passages(self)
         self.vehicles = VehiclePassages(self)
         self.shifts = Shifts(self)
@@ -96,9 +98,11 @@ class Store:
         return self._cipher is not None
 
     def _open_session(self, operator: Operator, master: bytes) -> None:
+        epoch, older = self.keyring.epoch_keys(master)
         self._master = master
-        self._cipher = FieldCipher(master[:32])
+        self._cipher = FieldCipher(master[:32], epoch, older)
         self._index_key = master[32:]
+        self.audit.use_master(master, older)
         self.operator = operator
         self.unlocked_at = time.time()
 
@@ -134,33 +138,39 @@ class Store:
         self._open_session(op, master)
         return op
 
+    def _rekey(self, master: bytes) -> None:
+        """The data key was rotated (an operator removed): new records use the new epoch."""
+        if self.operator is not None:
+            self._open_session(self.operator, master)
+
     def lock(self, reason: str = "manual") -> None:
         if self.operator is not None:
             self.audit.append("lock", self.operator.name, {"reason": reason})
+        self.audit.forget_keys()
         self._cipher = self._index_key = self._master = None
         self.operator = None
         self.unlocked_at = None
 
     def require_operator(self) -> Operator:
         if self.operator is None or self._cipher is None:
-            raise SessionLocked("the store is locked: log in with your PIN first")
+            raise SessionLocked("err.session_locked")
         return self.operator
 
     @property
     def cipher(self) -> FieldCipher:
         if self._cipher is None:
-            raise SessionLocked("the store is locked: log in with your PIN first")
+            raise SessionLocked("err.session_locked")
         return self._cipher
 
     @property
     def master(self) -> bytes:
         if self._master is None:
-            raise SessionLocked("the store is locked: log in with your PIN first")
+            raise SessionLocked("err.session_locked")
         return self._master
 
     def index(self, id_number: str) -> str:
         if self._index_key is None:
-            raise SessionLocked("the store is locked: log in with your PIN first")
+            raise SessionLocked("err.session_locked")
         return blind_index(self._index_key, id_number)
 
     def read_full(self, table: str, record_id: str, *, entity: str, purpose: str) -> dict | None:
@@ -247,9 +257,9 @@ class Store:
         from ..errors import InputError, PermissionDenied
 
         if mode not in AREA_MODES:
-            raise InputError(f"area mode must be one of {', '.join(AREA_MODES)}, not {mode!r}")
+            raise InputError("err.area_mode", value=mode, allowed=", ".join(AREA_MODES))
         if not supervisor.is_supervisor:
-            raise PermissionDenied("changing the area mode needs a supervisor's PIN")
+            raise PermissionDenied("err.mode_needs_supervisor")
         old = self.settings.checkpoint.area_mode
         with self.g.tx():
             self.kv.set("area_mode", mode)
@@ -261,6 +271,7 @@ class Store:
         self.settings.checkpoint.area_mode = mode
 
     def close(self) -> None:
+        self.audit.forget_keys()
         self._cipher = self._index_key = self._master = None
         with self.g.lock:
             self.g.db.conn.close()

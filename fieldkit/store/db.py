@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,13 @@ from sqlite_utils import Database
 from ..errors import NotInitialisedError, StoreError
 from .schema import SCHEMA_MARKER, all_migration_sets
 
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock for too long; nothing was written."""
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_WAIT_S = 30.0  # how long a writer waits for another process's write to finish
 
 
 def _inspect_existing(path: Path) -> None:
@@ -22,12 +29,9 @@ def _inspect_existing(path: Path) -> None:
         with open(path, "rb") as fh:
             header = fh.read(16)
     except OSError as exc:
-        raise StoreError(f"{path}: cannot read the database ({exc.strerror})") from None
+        raise StoreError("err.store_unreadable", path=str(path), why=exc.strerror) from None
     if header != SQLITE_HEADER:
-        raise StoreError(
-            f"{path}: not a FieldKit database (not SQLite at all); the file was left untouched. "
-            "Move it away or choose another --data-dir."
-        )
+        raise StoreError("err.store_not_sqlite", path=str(path))
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -44,33 +48,22 @@ def _inspect_existing(path: Path) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{path}: the database file is damaged ({exc}); it was left untouched. "
-            "Restore it from a backup or choose another --data-dir."
-        ) from None
+        raise StoreError("err.store_damaged", path=str(path), why=str(exc)) from None
     if marker != SCHEMA_MARKER:
-        raise StoreError(
-            f"{path}: this SQLite file is not a FieldKit store; it was left untouched. "
-            "Choose another --data-dir."
-        )
+        raise StoreError("err.store_foreign", path=str(path))
     if check != "ok":
-        raise StoreError(
-            f"{path}: the database failed its integrity check ({check}); "
-            "it was left untouched. Restore it from a backup."
-        )
+        raise StoreError("err.store_integrity", path=str(path), why=check)
 
 
 def connect(path: Path, *, create: bool) -> Database:
     if path.exists() and path.stat().st_size > 0:
         _inspect_existing(path)
     elif not create:
-        raise NotInitialisedError(
-            f"no FieldKit store at {path}: run `fieldkit init` or start `fieldkit` for first-run set-up"
-        )
+        raise NotInitialisedError("err.store_missing", path=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
-        # Autocommit at the driver: transactions are explicit, through ``db.atomic()``.
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=BUSY_WAIT_S)
+        # Autocommit at the driver: transactions are explicit, through ``Guarded.tx()``.
         conn.isolation_level = None
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before we say so (events must survive a power cut).
@@ -82,20 +75,30 @@ def connect(path: Path, *, create: bool) -> Database:
             known = {m.name for m in migrations._migrations}
             if applied - known:
                 raise StoreError(
-                    f"{path}: made by a newer FieldKit (schema "
-                    f"{sorted(applied - known)[-1]}); update FieldKit before opening it"
+                    "err.store_newer", path=str(path), schema=sorted(applied - known)[-1]
                 )
             migrations.apply(db)
         db.execute(
             "INSERT OR IGNORE INTO fieldkit_meta(key, value) VALUES ('schema', ?)", [SCHEMA_MARKER]
         )
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot open the database ({exc})") from None
+        raise StoreError("err.store_open", path=str(path), why=str(exc)) from None
     return db
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 class Guarded:
-    """One connection shared by the UI thread and workers, serialised by a lock."""
+    """One connection shared by the UI thread and workers, serialised by a lock.
+
+    Every transaction is ``BEGIN IMMEDIATE``: it takes the write lock before it reads, so two
+    processes writing the same store (two terminals, the app and a sync) queue behind SQLite's
+    busy timeout instead of failing with "database is locked" when a read turns into a write.
+    A lock that is still held after ``BUSY_WAIT_S`` is refused with one clear line, before
+    anything was written (nothing is lost; try again)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -103,8 +106,51 @@ class Guarded:
 
     @contextmanager
     def tx(self) -> Iterator[Database]:
-        with self.lock, self.db.atomic():
-            yield self.db
+        with self.lock:
+            conn = self.db.conn
+            if conn.in_transaction:  # nested: a savepoint inside the caller's transaction
+                with self.db.atomic():
+                    yield self.db
+                return
+            self._begin(conn)
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._commit(conn)
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + BUSY_WAIT_S
+        delay = 0.01
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    if _is_busy(exc):
+                        raise StoreBusyError("security.err.store_busy") from None
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + BUSY_WAIT_S
+        while True:
+            try:
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    conn.execute("ROLLBACK")
+                    if _is_busy(exc):
+                        raise StoreBusyError("security.err.store_busy") from None
+                    raise
+                time.sleep(0.05)
 
     def query(self, sql: str, params: list | tuple = ()) -> list[dict]:
         with self.lock:

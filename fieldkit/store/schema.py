@@ -97,3 +97,22 @@ def m001_core(db: Database) -> None:
                                       end_date TEXT);
         """
     )
+
+
+@migrations()
+def m002_device_security(db: Database) -> None:
+    """Operator key pairs and the PIN KDF per wrap (Argon2id; scrypt rows still open), data-key
+    epochs, keyed audit entries (``keyed`` = data-key epoch + 1; 0 = plain SHA-256 link)."""
+    db.executescript(
+        """
+        ALTER TABLE operators ADD COLUMN kdf TEXT NOT NULL DEFAULT 'scrypt';
+        ALTER TABLE operators ADD COLUMN kdf_params TEXT;
+        ALTER TABLE operators ADD COLUMN pubkey BLOB;
+        ALTER TABLE operators ADD COLUMN sealed BLOB;
+        ALTER TABLE recovery ADD COLUMN pubkey BLOB;
+        ALTER TABLE recovery ADD COLUMN sealed BLOB;
+        CREATE TABLE key_epochs (epoch INTEGER PRIMARY KEY, wrapped BLOB NOT NULL,
+                                 created_at TEXT NOT NULL);
+        ALTER TABLE audit ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;
+        """
+    )
