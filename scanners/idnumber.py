@@ -99,7 +99,9 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
                 _birth(raw[6:14]),
                 problem=f"last character {raw[17]} is not a digit or X: check the number",
             )
-        if kind_hint == "resident_id":
+        # 16, 17 or 19+ digits (an X or not): a resident ID with a digit missing or doubled,
+        # never another kind of document. Gate and imports share this rule.
+        if kind_hint == "resident_id" or re.fullmatch(r"\d{16,17}|\d{14,16}X|\d{19,20}X?", raw):
             return IdentityNumber(
                 "resident_id", raw, False, problem="a resident ID has 18 characters (or 15 digits)"
             )

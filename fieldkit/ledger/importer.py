@@ -9,9 +9,8 @@ dropped silently, and importing the same file again changes nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -20,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from scanners.idnumber import mask_id, mask_name, parse_identity
 
-from ..errors import FieldkitError, InputError
+from ..errors import InputError
 from ..i18n import t
+from ..sheets import SheetError, layout
+from ..sheets.reader import read_rows as sheet_rows
 from .households import now_local
 from .model import (
     EMPTY_WORDS,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-class ImportFileError(FieldkitError):
+class ImportFileError(SheetError):
     """The file as a whole cannot be read (not a spreadsheet, no header found ...)."""
 
     exit_code = 2
@@ -143,7 +144,7 @@ MEMBER_KEYS = (
     "last_test_result",
     "notes",
 )
-SAME_AS_ABOVE = {"同上", "〃", "''", '"'}
+SAME_AS_ABOVE = layout.SAME_AS_ABOVE
 _ADDRESS = re.compile(
     r"(?P<community>.*?(?:小区|花园|苑|村|组|社区))?\s*"
     r"(?P<building>[0-9A-Za-z一二三四五六七八九十]+)(?:栋|幢|号楼)\s*"
@@ -179,142 +180,28 @@ def header_field(value: Any) -> str | None:
 
 
 def read_rows(path: Path) -> list[list[Any]]:
-    """The first sheet (or the CSV) as rows of raw cell values, merged ranges filled."""
-    suffix = path.suffix.lower()
+    """The first sheet (or the CSV) as rows of raw cell values, merged ranges filled: the one
+    reader every import shares (:mod:`fieldkit.sheets.reader`), bounded against hostile files."""
     try:
-        if suffix in (".xlsx", ".xlsm"):
-            return _read_xlsx(path)
-        if suffix in (".csv", ".txt"):
-            return _read_csv(path.read_bytes())
-    except FileNotFoundError:
-        raise ImportFileError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read the file ({exc.strerror})") from None
-    if suffix == ".xls":
-        raise ImportFileError(
-            f"{path}: old .xls format: open it in Excel or WPS and save it as "
-            ".xlsx, then import again"
-        )
-    raise ImportFileError(f"{path}: not an .xlsx or .csv file")
-
-
-def _read_xlsx(path: Path) -> list[list[Any]]:
-    from .xlsx import XlsxError, read_first_sheet
-
-    try:
-        rows, merged = read_first_sheet(str(path))
-    except XlsxError:
-        rows, merged = _read_xlsx_openpyxl(path)
-    for min_row, min_col, max_row, max_col in merged:
-        if min_row >= len(rows):
-            continue
-        top_row = rows[min_row]
-        top = top_row[min_col] if min_col < len(top_row) else None
-        for r in range(min_row, min(max_row + 1, len(rows))):
-            row = rows[r]
-            if len(row) <= max_col:
-                row.extend([None] * (max_col + 1 - len(row)))
-            for c in range(min_col, max_col + 1):
-                row[c] = top
-    return rows
-
-
-def _read_xlsx_openpyxl(path: Path) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]]:
-    """The slow, thorough path for workbooks the streaming reader does not understand."""
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ImportFileError(f"{path}: not a readable .xlsx file ({exc})") from None
-    ws = wb.worksheets[0]
-    rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    merged = [
-        (r.min_row - 1, r.min_col - 1, r.max_row - 1, r.max_col - 1) for r in ws.merged_cells.ranges
-    ]
-    wb.close()
-    return rows, merged
-
-
-def _read_csv(data: bytes) -> list[list[Any]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise ImportFileError("the CSV is neither UTF-8 nor GBK text")
-    sample = text[:4096]
-    delimiter = max(",\t;", key=sample.count)
-    return [list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter)]
+        return sheet_rows(path)
+    except SheetError as err:
+        raise ImportFileError(err.code or "", **err.params) from None
 
 
 def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list[str]]:
     """(first header row, first data row, field per column, unknown header labels)."""
-    scan = rows[:20]
-    scores = [sum(1 for v in r if (f := header_field(v)) and not f.startswith("_")) for r in scan]
-    if not scores or max(scores) < 2:
-        raise ImportFileError(
-            "no header row found: the first rows should hold column names "
-            "such as 姓名, 身份证号, 楼栋, 单元, 房号 (see `fieldkit ledger template`)"
+    try:
+        first, data_start, labels, unknown = layout.find_header(
+            rows, header_field, examples="姓名, 身份证号, 楼栋, 单元, 房号"
         )
-    best = scores.index(max(scores))
-    first, last = best, best
-    width = max(len(r) for r in scan)
-
-    def fields_of(i: int) -> list[str | None]:
-        row = rows[i] + [None] * (width - len(rows[i]))
-        return [header_field(v) for v in row]
-
-    labels = fields_of(best)
-    for other in (best - 1, best + 1):
-        if not 0 <= other < len(rows):
-            continue
-        extra = fields_of(other)
-        neighbour = rows[other] + [None] * (width - len(rows[other]))
-        own = rows[best] + [None] * (width - len(rows[best]))
-        # A header row holds only column names (or the same text, filled from a merged cell);
-        # a data row never qualifies, so no data row is ever taken for a header.
-        only_names = all(
-            clean_text(v) == "" or e is not None or clean_text(v) == clean_text(o)
-            for v, e, o in zip(neighbour, extra, own, strict=False)
-        )
-        adds = any(
-            e and e != lbl and (not lbl or lbl == "address")
-            for e, lbl in zip(extra, labels, strict=False)
-        )
-        if not (only_names and adds):
-            continue
-        merged = []
-        for lbl, e in zip(labels, extra, strict=False):
-            # The lower row names the sub-column (楼栋 under a merged 地址).
-            lower, upper = (e, lbl) if other > best else (lbl, e)
-            merged.append(lower or upper)
-        labels = merged
-        first, last = min(first, other), max(last, other)
-    seen: set[str] = set()
-    unknown: list[str] = []
-    for i, lbl in enumerate(labels):
-        if lbl and lbl in seen:
-            labels[i] = None  # a repeated column: the first one counts
-            unknown.append(clean_text(rows[last][i] if i < len(rows[last]) else ""))
-        elif lbl:
-            seen.add(lbl)
-        else:
-            text = clean_text(rows[last][i] if i < len(rows[last]) else "") or clean_text(
-                rows[first][i] if i < len(rows[first]) else ""
-            )
-            if text:
-                unknown.append(text)
-    if not ({"building", "room", "address"} & seen):
+    except SheetError as err:
+        raise ImportFileError(err.code or "", **err.params) from None
+    if not ({"building", "room", "address"} & set(filter(None, labels))):
         raise ImportFileError(
             "the header has no address columns (楼栋/单元/房号 or 地址): "
             "every household needs an address"
         )
-    return first, last + 1, labels, unknown
+    return first, data_start, labels, unknown
 
 
 # -- one row ---------------------------------------------------------------------------------
@@ -497,6 +384,7 @@ class ImportSummary:
     households_created: int = 0
     households_updated: int = 0
     header_rows: tuple[int, int] = (0, 0)
+    footer_rows: list[int] = field(default_factory=list)  # 合计/制表人 rows, skipped
     ignored_columns: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -539,8 +427,11 @@ def import_rows(
     previous: dict[str, Any] = {}  # for 同上 (same as above)
     for index in range(data_start, len(rows)):
         raw = rows[index]
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in raw):
+        if layout.is_blank(raw):
             summary.blank_rows += 1
+            continue
+        if layout.is_footer(raw):
+            summary.footer_rows.append(index + 1)  # 合计 …: not a person, not an error
             continue
         excel_row = index + 1
         summary.rows += 1
@@ -586,6 +477,8 @@ def import_rows(
         known_members = {r["match_key"]: r for r in store.g.query("SELECT * FROM members")}
         household_ids: dict[str, str] = {}
         household_state: dict[str, str] = {}
+        # Households are written before any member: a member who moved to a new household is
+        # an UPDATE run at once, which needs that household's row already there.
         with ledger.batched():
             for akey, fields in household_fields.items():
                 hid, state = ledger._save_household(
@@ -594,6 +487,7 @@ def import_rows(
                 household_ids[akey], household_state[akey] = hid, state
                 summary.households_created += state == "created"
                 summary.households_updated += state == "updated"
+        with ledger.batched():
             for excel_row, akey, m in parsed:
                 if not (m.get("name") or m.get("id_number")):
                     state = household_state[akey]  # a row about the household only
@@ -616,6 +510,12 @@ def import_rows(
                         )
                     except InputError as err:
                         summary.rejected.append(Rejected(excel_row, "invalid", str(err)))
+                        continue
+                    except sqlite3.IntegrityError:
+                        # One row never makes the whole file fail.
+                        summary.rejected.append(
+                            Rejected(excel_row, "conflict", _message("conflict", {}, lang))
+                        )
                         continue
                 if state == "created":
                     summary.imported += 1
