@@ -8,9 +8,11 @@ and the catalogues ``fieldkit/locale/ledger.*.toml`` render them back (``cat.<co
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+# The address rule is shared with the town server; the ledger's modules read it from here too.
+from ..shared.address import address_key, clean_text  # noqa: F401
 
 # -- person categories (REQUIREMENTS §4) ----------------------------------------------------
 CONTACT_CATEGORIES = ("close_contact", "secondary_contact", "general_contact")
@@ -160,15 +162,6 @@ SYMPTOM_LABELS = {
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
 
 
-def clean_text(value: Any) -> str:
-    """Cell text: NFKC (full-width digits and letters to ASCII), trimmed; None → ''."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
-
-
 def split_labels(text: str) -> list[str]:
     return [p for p in _SPLIT.split(clean_text(text)) if p]
 
@@ -208,20 +201,6 @@ def parse_found_via(text: str) -> str | None:
     if s in FOUND_VIA:
         return s
     return FOUND_VIA_LABELS.get(s, "other")
-
-
-def address_key(community: str, building: str, unit: str, room: str) -> str:
-    """One household per normalised address: '3栋' and '3' are the same building."""
-
-    def norm(v: str, suffixes: str) -> str:
-        v = clean_text(v).replace(" ", "").upper()
-        if suffixes and len(v) > 1:
-            v = re.sub(rf"(号楼|[{suffixes}])$", "", v)
-        return v
-
-    return "|".join(
-        (norm(community, ""), norm(building, "栋幢楼号"), norm(unit, "单元"), norm(room, "室号户"))
-    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Which entity an edit is about
     Devices make their own ids (UUIDs), so the same household created on two devices has two
     ids. The server files state under a town-wide *entity key* fixed by the first edit it sees
     of an id (``ledger_aliases``): a household by its normalised address (community | building |
-    unit | room, :func:`fieldkit.ledger.model.address_key`, the same rule the device uses); a
+    unit | room, :func:`fieldkit.shared.address.address_key`, the same rule the device uses); a
     member by the blind index of the ID number (town index key, the hash gates and ``trace``
     use), or without one by the household's key plus a keyed hash of the name; anything else
     (an edit of an id whose creation the server never saw) by its own id.
@@ -58,6 +58,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from fieldkit.crypto import blind_index
+from fieldkit.shared.address import address_key
 
 KIND = "ledger_edit"
 ENTITIES = ("household", "member")
@@ -156,9 +159,6 @@ class LedgerCodec:
 
     def parse(self, index: int, record_id: str, body: dict[str, Any]) -> LedgerEdit:
         """A ledger_edit body → a :class:`LedgerEdit`; ValueError says what is wrong."""
-        from fieldkit.crypto import blind_index
-        from fieldkit.ledger.model import address_key
-
         entity = body.get("entity")
         if entity not in ENTITIES:
             raise ValueError(f"ledger edit entity must be household or member, not {entity!r}")

@@ -82,6 +82,16 @@ class Repository:
         """The database file (SQLite), else None."""
         return self.dialect.path
 
+    @property
+    def url(self) -> str | None:
+        """The PostgreSQL URL, else None."""
+        return getattr(self.dialect, "url", None)
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema the tables live in, else None."""
+        return getattr(self.dialect, "schema", None)
+
     def _x(self, con: Any, query: str, params: Any = ()) -> Any:
         return con.execute(self.dialect.sql(query), params)
 
