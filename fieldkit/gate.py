@@ -7,10 +7,11 @@ revocations, asks the rules engine, and records the passage.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 
-from scanners.idnumber import IdentityNumber, parse_identity
+from scanners.idnumber import IdentityNumber, mask_id, parse_identity
 
 from .crypto import blind_index
 from .domain import (
@@ -23,6 +24,7 @@ from .domain import (
     VehicleSituation,
 )
 from .errors import InputError
+from .i18n import id_problem, word
 from .rules import check_temperature, decide, decide_vehicle
 from .store import PassageInput, PassageRow, Store
 from .store.passages import Capture
@@ -44,17 +46,51 @@ class Evaluation:
     isolation: str | None
 
 
+ID_LENGTHS = (15, 18)
+
+
+def looks_like_id(text: str, min_digits: int = 5) -> bool:
+    """Typing that can only be (the start of) an ID number, never a reading, a date or a name:
+    at least ``min_digits`` digits and nothing else, or digits with an X (the last character
+    of an 18-character ID). A reading is at most 4 digits (``365``, ``36.5``)."""
+    t = text.strip()
+    if not t:
+        return False
+    body = t[:-1] if t[-1] in "xX" else t
+    if not body.isdigit() or not body.isascii():
+        return False
+    return len(body) >= min_digits or (t[-1] in "xX" and len(body) >= 4)
+
+
+def is_id_shaped(text: str) -> bool:
+    """A whole ID number as typed: 15 or 18 characters, digits (and a final X)."""
+    t = text.strip()
+    return len(t) in ID_LENGTHS and looks_like_id(t)
+
+
+def scrub_ids(text: str) -> str:
+    """Any run of 15-18 ID characters in a line for the screen, masked (110105********1234)."""
+    from scanners.idnumber import mask_id
+
+    return _ID_RUN.sub(lambda m: mask_id(m.group(0)), text)
+
+
+_ID_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{14,17}[0-9Xx](?![0-9A-Za-z])")
+
+
 def parse_temperature(text: str) -> float:
     """'36.5', '365' (typed without the dot, as gloved fingers do), '36,5' → 36.5."""
     t = text.strip().replace(",", ".").replace("。", ".").replace("．", ".")
     if not t:
-        raise InputError("temperature missing: type it (e.g. 365 for 36.5)")
+        raise InputError("err.temp_missing")
+    if looks_like_id(t):  # never read as a reading, never echoed
+        raise InputError("err.temp_is_id")
     try:
         if "." not in t and t.isdigit() and len(t) == 3:
             return int(t) / 10
         return float(t)
     except ValueError:
-        raise InputError(f"temperature {text!r} is not a number: type e.g. 36.5 or 365") from None
+        raise InputError("err.temp_nan", value=text.strip()[:12]) from None
 
 
 def parse_day(text: str, what: str = "date") -> date:
@@ -64,7 +100,7 @@ def parse_day(text: str, what: str = "date") -> date:
             return date(int(t[:4]), int(t[4:6]), int(t[6:]))
         return date.fromisoformat(t)
     except ValueError:
-        raise InputError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
+        raise InputError("err.date", what=word(what), value=text.strip()[:20]) from None
 
 
 def _choice(value: str | None, enum: type, what: str):
@@ -74,7 +110,7 @@ def _choice(value: str | None, enum: type, what: str):
         return enum(value)
     except ValueError:
         allowed = ", ".join(e.value for e in enum)
-        raise InputError(f"{what} must be one of {allowed}, not {value!r}") from None
+        raise InputError("err.choice", what=word(what), allowed=allowed, value=value) from None
 
 
 class GateService:
@@ -108,15 +144,17 @@ class GateService:
         if ident.problem and confirmable and entry.check_digit_confirmed:
             return ident  # wrong check digit, but the operator confirmed the card says so
         if ident.problem:
-            hint = " (confirm only if the card really says so)" if confirmable else ""
-            raise InputError(f"ID {ident.number or entry.id_number!r}: {ident.problem}{hint}")
+            shown = mask_id(ident.number or entry.id_number or "")
+            if confirmable and ident.problem_code == "check_digit":
+                raise InputError("err.id_check_digit", id=shown, **dict(ident.problem_params))
+            raise InputError("err.id_invalid", id=shown, problem=id_problem(ident))
         return ident
 
     def evaluate(self, entry: GateEntry, now: datetime | None = None) -> Evaluation:
         ident = self.identify(entry)
         direction = _choice(entry.direction, Direction, "direction")
         if direction is None:
-            raise InputError("direction must be in or out")
+            raise InputError("err.direction")
         check_temperature(entry.temperature, self.rules)
         keyperson = isolation = None
         if ident:
@@ -183,9 +221,9 @@ class GateService:
         pass_problem: str | None = None,
     ) -> tuple[Decision, list[Evaluation]]:
         if not plate.strip():
-            raise InputError("plate missing: type the number plate")
+            raise InputError("err.plate_missing")
         if kind not in ("resident", "outside", "supply"):
-            raise InputError(f"vehicle kind must be resident, outside or supply, not {kind!r}")
+            raise InputError("err.vehicle_kind", value=kind)
         evs = [self.evaluate(replace(o, direction=direction)) for o in occupants]
         decision = decide_vehicle(
             VehicleSituation(

@@ -61,6 +61,13 @@ HOLD_S = 0.040
 CADENCE_FACTOR = 2.0
 CADENCE_SLACK_S = 0.008
 SYNC_TICK_S = 5.0  # how often the background-sync timer asks whether a run is due
+# How often the app asks the store whether another process committed (``fieldkit mode``, a
+# ledger import, an operator added): ``PRAGMA data_version`` is one cheap read.
+STORE_WATCH_S = 0.5
+
+
+class StoreChanged(Message):
+    """The store changed under the app (another process, or a sync): settings re-read."""
 
 
 class HoldTimeout(Message):
@@ -133,6 +140,7 @@ class FieldkitApp(App[int]):
         if store is not None:
             self.store_ready.set()
         self.sources = sources
+        self._known_mode = settings.checkpoint.area_mode  # the mode last on show
         self.lang = settings.ui.language
         self.clock = clock
         self.entries = screen_entries() if entries is None else list(entries)
@@ -164,9 +172,16 @@ class FieldkitApp(App[int]):
 
     def error_text(self, exc: BaseException) -> str:
         """A user error in the screen language where we know it, else the core's own line."""
+        from ..gate import scrub_ids
         from .gate import translate_error
 
-        return translate_error(exc, self.t)
+        return scrub_ids(translate_error(exc, self.t))
+
+    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
+        """Every notice, whoever raises it: no ID number shown unmasked."""
+        from ..gate import scrub_ids
+
+        super().notify(scrub_ids(str(message)), title=scrub_ids(title), **kwargs)
 
     # -- start ------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -177,6 +192,7 @@ class FieldkitApp(App[int]):
         self.set_interval(5, self.check_idle_lock)
         self.set_interval(30, self.refresh_status)
         self.set_interval(SYNC_TICK_S, self.sync_tick)
+        self.set_interval(STORE_WATCH_S, self.store_watch_tick)
         self.show_login()
         for module, problem in self.registry_problems.items():
             self.notify(
@@ -222,6 +238,7 @@ class FieldkitApp(App[int]):
 
         self.store = store
         self.store_ready.set()
+        self._known_mode = self.settings.checkpoint.area_mode
         self.refresh_status()
         screen = self.screen
         if isinstance(screen, LoginScreen) and not store.initialised:
@@ -303,6 +320,13 @@ class FieldkitApp(App[int]):
             await self.switch_screen(screen_id)
         else:
             await self.push_screen(screen_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that cannot work now stay out of the footer: no screens before a login, none
+        over a dialog; locking only when unlocked."""
+        if action in ("open_screen", "lock", "change_mode"):
+            return self.unlocked and not isinstance(self.screen, ModalScreen)
+        return True
 
     async def action_open_screen(self, screen_id: str) -> None:
         if isinstance(self.screen, ModalScreen) or not self.unlocked:
@@ -705,6 +729,7 @@ class FieldkitApp(App[int]):
 
         def changed(mode: str | None) -> None:
             if mode:
+                self._known_mode = mode
                 self.notify(self.t("mode_dialog.changed", mode=self.t("mode." + mode)))
                 self.refresh_status()
                 refresh = getattr(self.screen, "on_mode_changed", None)
@@ -748,12 +773,51 @@ class FieldkitApp(App[int]):
         )
         self.post_message(SyncFinished(report, auto=True))
 
+    # -- changes made elsewhere -------------------------------------------------------------
+    def store_watch_tick(self) -> None:
+        """Timer: look (in a worker) whether another connection committed since last time."""
+        if self.store is None or any(
+            w.group == "store-watch" and not w.is_finished for w in self.workers
+        ):
+            return
+        self.watch_store()
+
+    @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
+    def watch_store(self) -> None:
+        store = self.store
+        version = store.g.scalar("PRAGMA data_version")
+        before, self._data_version = getattr(self, "_data_version", None), version
+        if before is None or version == before:
+            return
+        store.apply_kv_overrides()
+        self.post_message(StoreChanged())
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """One path for every change made outside this screen: another process, or a sync that
+        brought a mode, rules or lists. The status bar, the open screens and, when the area
+        mode moved, a notice and the decision on show."""
+        self._payload_config = None  # revocations, town keys
+        self.refresh_status()
+        mode = self.settings.checkpoint.area_mode
+        known, self._known_mode = getattr(self, "_known_mode", None), mode
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "on_store_changed", None)
+            if refresh is not None:
+                refresh()
+        if known is not None and mode != known:
+            if self.unlocked:
+                self.notify(self.t("app.mode_changed_elsewhere", mode=self.t("mode." + mode)))
+            for screen in self.screen_stack:
+                refresh = getattr(screen, "on_mode_changed", None)
+                if refresh is not None:
+                    refresh()
+
     def on_sync_finished(self, message: SyncFinished) -> None:
         """After any sync run (ours or the sync screen's): fresh counts; one notice per failure."""
         report = message.report
         if self.auto_sync is not None:
             self.auto_sync.done(report)
-        self.refresh_status()
+        self.post_message(StoreChanged())
         if report.ok:
             if self._sync_error_shown is not None and message.auto:
                 self.notify(self.t("app.sync_back"), timeout=5)

@@ -12,14 +12,13 @@ in this screen's memory until committed (encrypted by the store).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -31,8 +30,17 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from scanners.idnumber import mask_id, mask_name, parse_identity
 
 from ..errors import FieldkitError, InputError
-from ..gate import Evaluation, GateEntry, GateService, parse_day, parse_temperature
-from ..i18n import outcome_text, reason_text
+from ..gate import (
+    Evaluation,
+    GateEntry,
+    GateService,
+    is_id_shaped,
+    looks_like_id,
+    parse_day,
+    parse_temperature,
+    scrub_ids,
+)
+from ..i18n import outcome_text, reason_text, word
 from .messages import RecordCommitted, ScanRead
 from .registry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
@@ -60,68 +68,52 @@ def parse_test_date(text: str, today: date | None = None) -> date | None:
         try:
             day = date(today.year, int(text[:2]), int(text[2:]))
         except ValueError:
-            raise InputError(f"test date {text!r} is not a date: use YYYY-MM-DD") from None
+            raise InputError("err.date", what=word("test date"), value=text) from None
         return day if day <= today else date(today.year - 1, day.month, day.day)
     return parse_day(text, "test date")
 
 
-_ERRORS = [
-    (re.compile(r"^temperature missing"), "gate.err.temp_missing"),
-    (re.compile(r"^temperature .* is not a number"), "gate.err.temp_nan"),
-    (re.compile(r"^temperature (?P<value>[\d.]+) °C is outside"), "gate.err.temp_range"),
-    (
-        re.compile(r"^ID .*check digit is (?P<got>\S) *, expected (?P<want>\S)"),
-        "gate.err.check_digit",
-    ),
-    (re.compile(r"^ID (?P<id>.*?): (?P<problem>.*)$"), "gate.err.id_invalid"),
-    (re.compile(r"^test date (?P<value>\S+) is in the future"), "gate.err.test_future"),
-    (re.compile(r"^(?P<what>.+) '(?P<value>.*)' is not a date"), "gate.err.date"),
-    (re.compile(r"^plate missing"), "vehicle.err.plate"),
-]
+# Core error codes the gate screen says in its own words (with its keys: Ctrl+Y, Ctrl+T …);
+# every other coded error is rendered from the catalogue as it is.
+_UI_KEYS = {
+    "err.temp_missing": "gate.err.temp_missing",
+    "err.temp_is_id": "gate.err.temp_is_id",
+    "err.temp_nan": "gate.err.temp_nan",
+    "err.temp_range": "gate.err.temp_range",
+    "err.id_check_digit": "gate.err.check_digit",
+    "err.id_invalid": "gate.err.id_invalid",
+    "err.test_future": "gate.err.test_future",
+    "err.date": "gate.err.date",
+    "err.plate_missing": "vehicle.err.plate",
+}
+# Which field an error is about (focus goes there).
+_ERROR_FIELDS = {
+    "err.temp_missing": "#f-temp",
+    "err.temp_missing_reason": "#f-temp",
+    "err.temp_is_id": "#f-temp",
+    "err.temp_nan": "#f-temp",
+    "err.temp_range": "#f-temp",
+    "err.id_check_digit": "#f-id",
+    "err.id_invalid": "#f-id",
+    "err.test_future": "#f-test-date",
+    "err.date": "#f-test-date",
+}
 
 
-# What ``parse_identity`` says is wrong with a number (the {problem} of gate.err.id_invalid).
-_ID_PROBLEMS = [
-    (re.compile(r"^check digit is (?P<got>\S), expected (?P<want>\S)"), "gate.err.id.check_digit"),
-    (
-        re.compile(r"^birth date (?P<value>\S+) in the number is not a real date"),
-        "gate.err.id.birth",
-    ),
-    (re.compile(r"^last character (?P<value>\S) is not a digit or X"), "gate.err.id.last_char"),
-    (re.compile(r"^a resident ID has 18 characters"), "gate.err.id.length"),
-    (re.compile(r"^empty identity number"), "gate.err.id.empty"),
-    (re.compile(r"^not a valid (?P<kind>\S+) number"), "gate.err.id.kind"),
-    (re.compile(r"^identity number is too long"), "gate.err.id.too_long"),
-]
+def translate_id_problem(ident, t) -> str:
+    """What ``parse_identity`` found wrong with a number, in the UI language."""
+    from ..i18n import id_problem
 
-
-def translate_id_problem(problem: str, t) -> str:
-    """``parse_identity``'s problem text in the UI language, where we know it."""
-    for pattern, key in _ID_PROBLEMS:
-        m = pattern.search(problem or "")
-        if m:
-            params = m.groupdict()
-            if "kind" in params:
-                params["kind"] = t(f"gate.id_kind.{params['kind']}")
-            return t(key, **params)
-    return problem
+    msg = id_problem(ident)
+    return t(msg.key, **msg.params)
 
 
 def translate_error(exc: BaseException, t) -> str:
-    """The core's one-line errors in the UI language, where we know them."""
-    text = str(exc)
-    for pattern, key in _ERRORS:
-        m = pattern.search(text)
-        if m:
-            params = m.groupdict()
-            if "id" in params:
-                params["id"] = mask_id(params["id"].strip("'"))
-            if "problem" in params:
-                params["problem"] = translate_id_problem(
-                    params["problem"].replace(" (confirm only if the card really says so)", ""), t
-                )
-            return t(key, **params)
-    return text
+    """The core's one-line errors in the UI language, from their codes."""
+    code = getattr(exc, "code", None)
+    if code is None:
+        return str(exc)
+    return t(_UI_KEYS.get(code, code), **getattr(exc, "params", {}))
 
 
 def masked_identity(number: str | None) -> str:
@@ -149,6 +141,56 @@ def decision_lines(decision, t, lang: str) -> list[str]:
     ]
 
 
+class FormInput(Input):
+    """A field of the gate form that passes an ID typed into it on to the ID field.
+
+    An ID typed by hand goes to the ID field wherever focus is: once the field's text can only
+    be the start of an ID (``id_digits`` digits, or digits and an X), the text moves to the ID
+    field and the focus follows. Keys that arrive before the focus has moved go after it, so
+    nothing is lost and none of it is ever read as a temperature, a date or a phone number."""
+
+    def __init__(self, *args, id_digits: int = 5, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.id_digits = id_digits
+        self.redirecting = False
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character and self._route(event.character):
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
+
+    def _route(self, ch: str) -> bool:
+        screen = self.screen
+        if not isinstance(screen, GateScreen):
+            return False
+        if self.redirecting:
+            screen.type_into_id(ch)
+            return True
+        sel = self.selection
+        start, end = (self.cursor_position,) * 2 if sel.is_empty else sorted(sel)
+        candidate = self.value[:start] + ch + self.value[end:]
+        if not looks_like_id(candidate, self.id_digits):
+            return False
+        self.redirecting = True
+        self.value = ""
+        screen.type_into_id(candidate)
+        return True
+
+    def on_blur(self) -> None:
+        self.redirecting = False
+
+
+class IdInput(Input):
+    """The ID field: a key typed over a masked (scanned or confirmed) number starts afresh."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character and "*" in self.value:
+            self.value = ""
+        await super()._on_key(event)
+
+
 class DecisionBanner(Static):
     """The large decision: outcome word and every reason; colour by outcome."""
 
@@ -162,7 +204,8 @@ class DecisionBanner(Static):
         self.outcome = outcome
         self.title_text, self.lines = title, list(lines)
         spaced = " ".join(title) if len(title) <= 4 else title
-        self.update("\n".join([f"[b]{spaced}[/b]", *(escape(x) for x in lines)]))
+        shown = [escape(scrub_ids(x)) for x in lines]
+        self.update("\n".join([f"[b]{escape(scrub_ids(spaced))}[/b]", *shown]))
 
     def note(self, text: str) -> None:
         self.show(
@@ -220,14 +263,26 @@ class GateScreen(Screen):
             yield Static(t("gate.scan_idle"), id="scan-line", markup=False)
             with Horizontal(classes="form-row"):
                 yield Label(t("gate.id"), classes="field-label")
-                yield Input(id="f-id", compact=True, max_length=40, placeholder=t("gate.id_hint"))
+                yield IdInput(
+                    id="f-id",
+                    compact=True,
+                    max_length=40,
+                    placeholder=t("gate.id_hint"),
+                    select_on_focus=False,  # keys handed over go after, not over, the text
+                )
                 yield Label(t("gate.name"), classes="field-label")
-                yield Input(id="f-name", compact=True, max_length=40)
+                yield FormInput(id="f-name", compact=True, max_length=40)
                 yield Label(t("gate.phone"), classes="field-label")
-                yield Input(id="f-phone", compact=True, max_length=20, restrict=r"[0-9+\- ]*")
+                yield FormInput(
+                    id="f-phone",
+                    compact=True,
+                    max_length=20,
+                    restrict=r"[0-9+\- xX]*",
+                    id_digits=12,
+                )
             with Horizontal(classes="form-row"):
                 yield Label(t("gate.temperature"), classes="field-label", id="temp-label")
-                yield Input(id="f-temp", compact=True, max_length=40, placeholder="365")
+                yield FormInput(id="f-temp", compact=True, max_length=40, placeholder="365")
                 yield Label(t("gate.code"), classes="field-label")
                 yield Static("", id="v-colour", classes="toggle")
                 yield Label(t("gate.direction"), classes="field-label")
@@ -236,18 +291,19 @@ class GateScreen(Screen):
                 yield Static("", id="v-category", classes="toggle")
             with Horizontal(classes="form-row"):
                 yield Label(t("gate.test_date"), classes="field-label")
-                yield Input(
+                yield FormInput(
                     id="f-test-date",
                     compact=True,
                     max_length=10,
                     placeholder=t("gate.test_date_hint"),
+                    id_digits=9,
                 )
                 yield Label(t("gate.test_result"), classes="field-label")
                 yield Static("", id="v-test", classes="toggle")
                 yield Label(t("gate.reason"), classes="field-label")
-                yield Input(id="f-reason", compact=True, max_length=60)
+                yield FormInput(id="f-reason", compact=True, max_length=60)
                 yield Label(t("gate.escort"), classes="field-label")
-                yield Input(id="f-escort", compact=True, max_length=40)
+                yield FormInput(id="f-escort", compact=True, max_length=40)
         yield DecisionBanner(t("gate.ready"), id="banner")
         yield Static("", id="counters")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
@@ -359,9 +415,10 @@ class GateScreen(Screen):
         elif result.kind == "pass":
             cap.pass_id = parsed.get("pass_id")
             cap.pass_problem = None if result.ok else (result.problem or "invalid")
-            detail = f"{parsed.get('holder') or ''} {cap.pass_id or ''}".strip()
+            holder = mask_name(parsed.get("holder") or "")
+            detail = f"{holder} {cap.pass_id or ''}".strip()
         elif result.kind == "health_code":
-            detail = parsed.get("resident_id") or parsed.get("system") or ""
+            detail = masked_identity(parsed.get("resident_id")) or parsed.get("system") or ""
         elif result.kind == "dcc":
             self._fill_from_dcc(result, cap)
             detail = t("scan.valid") if result.ok else t("scan.invalid")
@@ -374,7 +431,7 @@ class GateScreen(Screen):
         problem = "" if result.ok else f" — {result.problem}"
         source = t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
         self.query_one("#scan-line", Static).update(
-            t("gate.scan_read", what=what, detail=detail, source=source) + problem
+            scrub_ids(t("gate.scan_read", what=what, detail=detail, source=source) + problem)
         )
         self._scan_t0 = message.t0 or time.perf_counter()
         self.query_one("#f-temp", Input).focus()
@@ -398,6 +455,18 @@ class GateScreen(Screen):
                 "260415006": "negative",
                 DCC_POSITIVE: "positive",
             }.get(str(test.get("tr")))
+
+    def type_into_id(self, text: str) -> None:
+        """Hand-typed ID characters that reached another field: into the ID field, focus there.
+
+        Over a scanned (masked) number they start a new one."""
+        field = self.query_one("#f-id", Input)
+        if "*" in field.value or field.value == self.captured.shown_id and field.value:
+            field.value = ""
+        field.value += text
+        field.cursor_position = len(field.value)
+        if self.focused is not field:
+            field.focus()
 
     # -- reading the form -------------------------------------------------------------------
     def _value(self, widget_id: str) -> str:
@@ -453,16 +522,25 @@ class GateScreen(Screen):
         temp = self.query_one("#f-temp", Input)
         if field == "f-id":
             if self._check_id():
-                (
-                    self.query_one("#f-name", Input)
-                    if not self.captured.id_number or self._value("#f-id") != self.captured.shown_id
-                    else temp
-                ).focus()
+                self._take_typed_id()
+                temp.focus()
             return
         if field in ("f-name", "f-phone") and not temp.value.strip():
             (self.query_one("#f-phone", Input) if field == "f-name" else temp).focus()
             return
         self.commit()
+
+    def _take_typed_id(self) -> None:
+        """A typed ID, once checked, is held like a scanned one: the field shows it masked."""
+        text = self._value("#f-id")
+        if not text or text == self.captured.shown_id or not is_id_shaped(text):
+            return
+        number = text.upper()
+        shown = mask_id(number)
+        self.captured = replace(
+            self.captured, id_number=number, id_kind=None, source="manual", shown_id=shown
+        )
+        self.query_one("#f-id", Input).value = shown
 
     def _check_id(self) -> bool:
         """A hand-typed ID is checked at once (check digit), so a typo is caught here."""
@@ -473,7 +551,7 @@ class GateScreen(Screen):
         if ident.problem and not self.check_digit_confirmed:
             confirmable = ident.kind == "resident_id" and not ident.check_ok and ident.birth_date
             key = "gate.err.check_digit_confirm" if confirmable else "gate.err.id_invalid"
-            problem = translate_id_problem(ident.problem, self.app.t)
+            problem = translate_id_problem(ident, self.app.t)
             self.banner(
                 "error",
                 self.app.t("gate.check_id"),
@@ -637,16 +715,7 @@ class GateScreen(Screen):
 
     def show_error(self, exc: BaseException) -> None:
         self.banner("error", self.app.t("gate.problem"), [self.app.error_text(exc)])
-        text = str(exc)
-        target = (
-            "#f-temp"
-            if text.startswith("temperature")
-            else (
-                "#f-id"
-                if text.startswith("ID")
-                else ("#f-test-date" if "test date" in text else None)
-            )
-        )
+        target = _ERROR_FIELDS.get(getattr(exc, "code", None) or "")
         if target:
             self.query_one(target, Input).focus()
 
@@ -745,6 +814,10 @@ class GateScreen(Screen):
 
     def on_mode_changed(self) -> None:
         self.preview()
+
+    def on_store_changed(self) -> None:
+        """Another process recorded or changed something: the lists and counters follow."""
+        self.refresh_lists()
 
     # -- command palette ----------------------------------------------------------------------
     def palette_commands(self) -> Iterable[SystemCommand]:

@@ -120,20 +120,46 @@ class LoginScreen(Screen):
         self.query_one("#login-pin", Input).value = ""
 
 
+SETUP_ORDER = ["setup-cp-name", "setup-cp-code", "setup-supervisor", "setup-pin", "setup-pin2"]
+
+
+def placeholder_checkpoint() -> tuple[str, str]:
+    """The example checkpoint every fresh config carries (卡口 / CP-0001): never a real one."""
+    from ..config import CheckpointSettings
+
+    default = CheckpointSettings()
+    return default.name, default.code
+
+
 class SetupScreen(Screen):
-    """First run: the checkpoint and its supervisor; then the recovery key, shown once."""
+    """First run: the checkpoint and its supervisor; then the recovery key, shown once.
+
+    Focus starts on the checkpoint name. Enter moves to the next field, and submits once every
+    field is filled; the example checkpoint of a fresh config (卡口 / CP-0001) is not taken."""
 
     def compose(self) -> ComposeResult:
         t = self.app.t
         cp = self.app.settings.checkpoint
+        example_name, example_code = placeholder_checkpoint()
         yield StatusBar()
         with Vertical(id="setup-box", classes="dialog"):
             yield Label(t("setup.title"), classes="dialog-title")
             yield Static(t("setup.intro"))
+            yield Static(t("setup.enter_hint"), id="setup-hint")
             yield Label(t("setup.checkpoint_name"))
-            yield Input(value=cp.name, id="setup-cp-name", compact=True)
+            yield Input(
+                value="" if cp.name == example_name else cp.name,
+                placeholder=t("setup.name_example"),
+                id="setup-cp-name",
+                compact=True,
+            )
             yield Label(t("setup.checkpoint_code"))
-            yield Input(value=cp.code, id="setup-cp-code", compact=True)
+            yield Input(
+                value="" if cp.code == example_code else cp.code,
+                placeholder=t("setup.code_example"),
+                id="setup-cp-code",
+                compact=True,
+            )
             yield Label(t("setup.supervisor"))
             yield Input(id="setup-supervisor", compact=True)
             yield Label(t("setup.pin"))
@@ -144,31 +170,47 @@ class SetupScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#setup-supervisor", Input).focus()
+        self.query_one("#setup-cp-name", Input).focus()
 
     def store_opened(self) -> None:
         pass
 
+    def problem(self, values: dict[str, str]) -> tuple[str, str, dict] | None:
+        """(catalogue key, field, params) of the first thing to fix, or None."""
+        example_name, example_code = placeholder_checkpoint()
+        name, code = values["setup-cp-name"].strip(), values["setup-cp-code"].strip()
+        min_pin = self.app.settings.security.min_pin_length
+        if not name:
+            return "setup.need_cp_name", "setup-cp-name", {}
+        if name == example_name:
+            return "setup.example_cp_name", "setup-cp-name", {"value": name}
+        if not code:
+            return "setup.need_cp_code", "setup-cp-code", {}
+        if code.upper() == example_code:
+            return "setup.example_cp_code", "setup-cp-code", {"value": code}
+        if not values["setup-supervisor"].strip():
+            return "setup.need_supervisor", "setup-supervisor", {}
+        if len(values["setup-pin"]) < min_pin:
+            return "setup.pin_too_short", "setup-pin", {"n": min_pin}
+        if values["setup-pin"] != values["setup-pin2"]:
+            return "setup.pin_mismatch", "setup-pin2", {}
+        return None
+
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        order = ["setup-cp-name", "setup-cp-code", "setup-supervisor", "setup-pin", "setup-pin2"]
+        values = {i: self.query_one(f"#{i}", Input).value for i in SETUP_ORDER}
         current = event.input.id
-        if current != "setup-pin2":
-            self.query_one(f"#{order[order.index(current) + 1]}", Input).focus()
+        empty_after = [i for i in SETUP_ORDER[SETUP_ORDER.index(current) + 1 :] if not values[i]]
+        if empty_after:  # filling in, top to bottom
+            self.query_one(f"#{empty_after[0]}", Input).focus()
             return
-        values = {i: self.query_one(f"#{i}", Input).value for i in order}
-        problem = None
-        if not values["setup-supervisor"].strip():
-            problem, focus = "setup.need_supervisor", "setup-supervisor"
-        elif len(values["setup-pin"]) < 4:
-            problem, focus = "setup.pin_short", "setup-pin"
-        elif values["setup-pin"] != values["setup-pin2"]:
-            problem, focus = "setup.pin_mismatch", "setup-pin2"
+        problem = self.problem(values)
         if problem:
-            self._say(self.app.t(problem), error=True)
+            key, focus, params = problem
+            self._say(self.app.t(key, **params), error=True)
             self.query_one(f"#{focus}", Input).focus()
             return
-        self._say(self.app.t("setup.working"))
+        self._say(self.app.t("setup.submitted"))
         self.create(
             values["setup-cp-name"].strip(),
             values["setup-cp-code"].strip(),

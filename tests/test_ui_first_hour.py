@@ -1,0 +1,187 @@
+"""Issue 13, the gate's first hour: a hand-typed ID lands in the ID field wherever focus is,
+is never read as a temperature and is never shown unmasked; the typed path is short."""
+
+# ruff: noqa: F811  (the ready_store fixture is imported from test_ui_app)
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+from textual import events
+from textual.widgets import Input
+
+from fieldkit.gate import is_id_shaped, looks_like_id, parse_temperature, scrub_ids
+from tests.test_ui_app import SIZE, app_for, ready_store, settle  # noqa: F401
+from tests.test_ui_gate import banner, open_gate, passages, value
+
+TYPED = "440305197809233450"  # valid check digit
+TYPED_MASKED = "440305********3450"
+OLD15 = "110105491231002"
+
+
+def screen_text(app) -> str:
+    """Everything on screen: widgets and notices."""
+    parts = [str(w.render()) for w in app.screen.query("*") if hasattr(w, "render")]
+    parts += [n.message for n in app._notifications]
+    return "\n".join(parts)
+
+
+def test_id_shapes():
+    assert looks_like_id("44030") and looks_like_id("4403X")
+    assert not looks_like_id("365") and not looks_like_id("36.5") and not looks_like_id("3650")
+    assert is_id_shaped(TYPED) and is_id_shaped(OLD15) and not is_id_shaped(TYPED[:17])
+    assert scrub_ids(f"x {TYPED}.") == f"x {TYPED_MASKED}."
+    with pytest.raises(Exception) as info:
+        parse_temperature(TYPED)
+    assert TYPED not in str(info.value) and "4403" not in str(info.value)
+
+
+async def human(pilot, text: str, gap: float = 0.06) -> int:
+    """A person's keys, really ``gap`` apart (longer than the scanner hold-back); keys used."""
+    for ch in text:
+        event = events.Key("enter", "\r") if ch == "\n" else events.Key(ch, ch)
+        pilot.app.post_message(event)
+        await asyncio.sleep(gap)
+    await settle(pilot)
+    return len(text)
+
+
+async def record_typed(pilot, gate, text: str) -> int:
+    """ID + Enter + reading + Enter, at a person's pace, from wherever focus is; keys used."""
+    return await human(pilot, text + "\n365\n")
+
+
+@pytest.mark.parametrize("start_in", ["#f-temp", "#f-name", "#f-phone", "#f-test-date"])
+async def test_a_typed_id_goes_to_the_id_field_wherever_focus_is(settings, ready_store, start_in):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        gate.query_one(start_in, Input).focus()
+        await pilot.pause()
+        keys = await record_typed(pilot, gate, TYPED)
+        assert keys <= 24
+        rows = passages(ready_store)
+        assert len(rows) == 1, banner(gate)
+        assert rows[0]["temperature"] == 36.5 and rows[0]["id_masked"] == TYPED_MASKED
+        assert rows[0]["source"] == "manual"
+        assert TYPED not in screen_text(app)
+        assert value(gate, start_in) == ""
+
+
+async def test_after_a_record_a_typed_id_is_never_a_temperature(settings, ready_store):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await record_typed(pilot, gate, TYPED)
+        assert app.focused is gate.query_one("#f-temp")
+        # the next person: 15-digit ID typed straight after the record, Enter at once
+        await human(pilot, OLD15)
+        assert value(gate, "#f-temp") == ""
+        assert app.focused is gate.query_one("#f-id")
+        await human(pilot, "\n")
+        assert app.focused is gate.query_one("#f-temp")
+        assert "°C" not in banner(gate)
+        assert OLD15 not in screen_text(app) and TYPED not in screen_text(app)
+        assert value(gate, "#f-id").startswith("110105") and "*" in value(gate, "#f-id")
+
+
+async def test_keys_queued_before_the_focus_moves_all_reach_the_id_field(settings, ready_store):
+    """Zero delay between keys: every key reaches the ID field, in order."""
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        for ch in TYPED:  # all queued before the first is handled
+            app.post_message(events.Key(ch, ch))
+        await settle(pilot)
+        assert value(gate, "#f-id") == TYPED and value(gate, "#f-temp") == ""
+
+
+async def test_errors_and_notices_never_show_a_full_id(settings, ready_store):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        app.notify(f"something about {TYPED}")
+        gate.banner("error", "x", [f"bad {TYPED}"])
+        await pilot.pause()
+        assert TYPED not in screen_text(app)
+        assert TYPED_MASKED in screen_text(app)
+
+
+# -- item 2: changes made by another process reach the running app -------------------------
+
+
+async def wait_for(pilot, condition, seconds: float = 2.0) -> bool:
+    """True once ``condition()`` holds, checked as the app runs, within ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+async def test_a_mode_change_from_another_process_reaches_the_running_gate(settings, ready_store):
+    from fieldkit.store import open_store
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+    from tests.test_ui_app import status_text
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await asyncio.sleep(0.7)  # the watcher has seen the store once
+        other = open_store(copy.deepcopy(settings))  # another connection, its own settings
+        try:
+            other.unlock(SUPERVISOR, SUPERVISOR_PIN)
+            other.set_area_mode("medium", other.operator)
+        finally:
+            other.close()
+        assert await wait_for(pilot, lambda: settings.checkpoint.area_mode == "medium")
+        await settle(pilot)
+        assert "中风险" in status_text(app) or "medium" in status_text(app)
+        assert any("别处" in n.message for n in app._notifications)
+        assert gate is app.screen
+
+
+# -- item 3: first-run set-up ----------------------------------------------------------------
+
+
+def footer_keys(app) -> set[str]:
+    """The keys the footer offers on the current screen."""
+    from textual.widgets._footer import FooterKey
+
+    return {k.key for k in app.screen.query(FooterKey)}
+
+
+async def test_first_run_refuses_the_example_checkpoint_and_says_it_submitted(settings):
+    from fieldkit.store import open_store
+    from fieldkit.ui.login import RecoveryKeyScreen, SetupScreen
+
+    assert settings.checkpoint.name == "卡口" or True
+    settings.checkpoint.name, settings.checkpoint.code = "卡口", "CP-0001"
+    store = open_store(settings, create=True)
+    app = app_for(settings, store)
+    pin = "2" * settings.security.min_pin_length
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        assert app.focused is screen.query_one("#setup-cp-name")
+        assert "f2" not in footer_keys(app)  # no screen opens before a login
+        message = lambda: str(screen.query_one("#setup-message").render())  # noqa: E731
+        # the example checkpoint typed back in is refused, Enter by Enter
+        await pilot.press(*"卡口", "enter", *"CP-0001", "enter", *"Boss", "enter")
+        await pilot.press(*pin, "enter", *pin, "enter")
+        await settle(pilot)
+        assert "示例" in message() and not store.initialised
+        assert app.focused is screen.query_one("#setup-cp-name")
+        screen.query_one("#setup-cp-name", Input).value = "西门卡口"
+        await pilot.press("enter")
+        assert "示例" in message() and app.focused is screen.query_one("#setup-cp-code")
+        screen.query_one("#setup-cp-code", Input).value = ""
+        await pilot.press(*"CP-0202", "enter")
+        await pilot.pause()
+        assert "已提交" in message() or isinstance(app.screen, RecoveryKeyScreen)
+        await settle(pilot)
+        assert isinstance(app.screen, RecoveryKeyScreen)
+    assert store.initialised and settings.checkpoint.code == "CP-0202"
+    store.close()
