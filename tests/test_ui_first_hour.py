@@ -185,3 +185,31 @@ async def test_first_run_refuses_the_example_checkpoint_and_says_it_submitted(se
         assert isinstance(app.screen, RecoveryKeyScreen)
     assert store.initialised and settings.checkpoint.code == "CP-0202"
     store.close()
+
+
+# -- item 13: a ledger import by another process shows in the open patrol screen -----------
+
+
+async def test_a_ledger_import_elsewhere_shows_in_the_open_patrol_screen(settings, ready_store):
+    from textual.widgets import OptionList
+
+    from fieldkit.store import open_store
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+    from tests.test_ui_patrol import patrol_app, start
+
+    app = patrol_app(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await start(pilot)
+        options = screen.query_one("#places", OptionList)
+        assert options.option_count == 0
+        await asyncio.sleep(0.7)
+        other = open_store(copy.deepcopy(settings))  # as `fieldkit ledger import` would
+        try:
+            other.unlock(SUPERVISOR, SUPERVISOR_PIN)
+            other.ledger.save_household(
+                {"grid": "网格1", "building": "5栋", "unit": "1单元", "room": "101"}
+            )
+        finally:
+            other.close()
+        assert await wait_for(pilot, lambda: options.option_count == 1)
+        assert "5栋 1单元" in str(options.get_option_at_index(0).prompt)

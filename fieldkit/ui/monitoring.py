@@ -237,6 +237,10 @@ class MonitoringScreen(Screen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
+    def on_store_changed(self) -> None:
+        """A ledger import or a reading saved by another process: shown without a restart."""
+        self.action_refresh()
+
     def action_refresh(self) -> None:
         self.load()
 

@@ -3,11 +3,11 @@
 Keyboard first: the left list picks the building and unit (Enter), the table lists its
 households; on a household F5 records a visit (outcome, each member's temperature and
 symptoms, needs, notes, follow-up), F6 "nobody home" and F7 "refused" in one key, Enter opens
-the household card. F8 shows only households not reached yet this round. On the card, Enter edits the highlighted
-member (status, start date, categories, source: ``member_form``), Delete removes them. Scanning an ID
-(camera or wedge scanner) finds the person's household, or adds the person to the highlighted
-one. Everything personal is shown masked; the store's facade does all reading and writing,
-in workers.
+the household card. F8 shows only households not reached yet this round. On the card, Enter
+edits the highlighted member (status, start date, categories, source: ``member_form``), Delete
+removes them. Scanning an ID (camera or wedge scanner) finds the person's household, or adds
+the person to the highlighted one. Everything personal is shown masked; the store's facade
+does all reading and writing, in workers.
 """
 
 from __future__ import annotations
@@ -419,6 +419,11 @@ class PatrolScreen(Screen):
         self.load_places()
 
     def on_screen_resume(self) -> None:
+        self.refresh_households()
+
+    def on_store_changed(self) -> None:
+        """A ledger import by another process: the places and households shown at once."""
+        self.load_places()
         self.refresh_households()
 
     # -- places -----------------------------------------------------------------------------

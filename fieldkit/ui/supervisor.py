@@ -115,6 +115,9 @@ class SupervisorScreen(Screen):
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
+    def on_store_changed(self) -> None:
+        self.action_refresh()
+
     # -- figures ----------------------------------------------------------------------------
     def action_refresh(self) -> None:
         store = self.app.store
