@@ -8,8 +8,6 @@ place, so a full disk or a read-only folder leaves no half-written file behind.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -113,50 +111,36 @@ def _label(kind: str, code: str | None) -> str:
     return t(f"ledger.{kind}.{code}", "zh") if code else ""
 
 
+WIDTHS = {"id_number": 21, "phone": 14, "categories": 18, "health_status": 16, "address": 24}
+TEXT_KEYS = ("id_number", "phone", "landlord_phone", "room")
+
+
 def _save_table(
     path: Path, title: str, columns: tuple[tuple[str, str], ...], rows: list[list[Any]]
 ) -> Path:
+    """Through the one spreadsheet writer (fieldkit.sheets.writer), as every export: cells
+    from a ledger file are text, never formulas, in CSV and XLSX alike."""
+    from ..sheets.writer import Book, write_csv
+
+    headers = [h for _, h in columns]
     if path.suffix.lower() == ".csv":
-
-        def write_csv(fh) -> None:
-            text = io.StringIO()
-            w = csv.writer(text)
-            w.writerow([h for _, h in columns])
-            w.writerows(rows)
-            fh.write(text.getvalue().encode("utf-8-sig"))  # BOM: Excel opens Chinese right
-
-        return write_atomic(path, write_csv)
+        return write_atomic(path, lambda fh: write_csv(fh, headers, rows))
     if path.suffix.lower() != ".xlsx":
         raise ExportError(f"{path}: choose a file name ending in .xlsx or .csv")
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31].replace("/", "-")
-    ws.append([title])
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(columns))
-    ws.cell(1, 1).font = Font(bold=True, size=14)
-    ws.cell(1, 1).alignment = Alignment(horizontal="center")
-    ws.append([h for _, h in columns])
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append(r)
-    for i, (key, _) in enumerate(columns, start=1):
-        letter = ws.cell(2, i).column_letter
-        ws.column_dimensions[letter].width = {
-            "id_number": 21,
-            "phone": 14,
-            "categories": 18,
-            "health_status": 16,
-            "address": 24,
-        }.get(key, 10)
-        if key in ("id_number", "phone", "landlord_phone", "room"):
-            for row in ws.iter_rows(min_row=3, min_col=i, max_col=i):
-                row[0].number_format = "@"  # text: Excel must not turn IDs into numbers
-    ws.freeze_panes = "A3"
-    return write_atomic(path, wb.save)
+    def write_xlsx(fh) -> None:
+        book = Book(fh, title=title)
+        book.table(
+            title,
+            headers,
+            rows,
+            kinds=["id" if key in TEXT_KEYS else "text" for key, _ in columns],
+            title=title,
+            widths=[WIDTHS.get(key, 10) for key, _ in columns],
+        )
+        book.close()
+
+    return write_atomic(path, write_xlsx)
 
 
 def write_template(path: str | Path) -> Path:

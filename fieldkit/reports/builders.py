@@ -35,6 +35,15 @@ def now_iso() -> str:
 
 
 @dataclass
+class HourlySeries:
+    """Admitted entries and exits per wall-clock hour: the same rule as GateCounts."""
+
+    hours: list[int]
+    entries: list[int]
+    exits: list[int]
+
+
+@dataclass
 class GateCounts:
     """Counts over a set of gate passages (current versions only, corrections not doubled)."""
 
@@ -173,13 +182,20 @@ def _reasons(value: Any) -> list[dict[str, Any]]:
     return value or []
 
 
-def count_gate(store: Store, where: str, params: list[Any]) -> GateCounts:
-    """Counts over ``passages p`` and ``vehicle_passages`` filtered by the same ``where``."""
+def count_gate(
+    store: Store, where: str, params: list[Any], hours: HourlySeries | None = None
+) -> GateCounts:
+    """Counts over ``passages p`` and ``vehicle_passages`` filtered by the same ``where``.
+
+    ``hours``: filled in the same pass with the entries and exits of each hour, by the very
+    rule that counts ``entries``/``exits`` (admitted in/out), so a chart drawn from it always
+    adds up to the summary beside it."""
     c = GateCounts()
     threshold = store.settings.rules.fever_threshold
     rows = store.g.query(
         f"SELECT direction, decision, code_colour, temperature, temperature_skipped, "
-        f"test_result, reasons FROM passages p WHERE p.superseded = 0 AND ({where})",
+        f"test_result, reasons, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour "
+        f"FROM passages p WHERE p.superseded = 0 AND ({where})",
         params,
     )
     for r in rows:
@@ -188,8 +204,12 @@ def count_gate(store: Store, where: str, params: list[Any]) -> GateCounts:
         if decision == "admit":
             if r["direction"] == "in":
                 c.entries += 1
+                if hours is not None:
+                    hours.entries[r["hour"]] += 1
             else:
                 c.exits += 1
+                if hours is not None:
+                    hours.exits[r["hour"]] += 1
         elif decision == "turn_back":
             c.turned_back += 1
         elif decision == "deny":
@@ -412,13 +432,6 @@ def category_totals(store: Store, as_of: date | str) -> CategoryTotals:
 
 
 @dataclass
-class HourlySeries:
-    hours: list[int]
-    entries: list[int]  # direction in (every decision: what the gate saw)
-    exits: list[int]
-
-
-@dataclass
 class TemperatureHistogram:
     labels: list[str]
     counts: list[int]
@@ -443,15 +456,10 @@ def _scope(day: str | None, shift_id: str | None) -> tuple[str, list[Any]]:
 
 
 def hourly(store: Store, *, day: str | None = None, shift_id: str | None = None) -> HourlySeries:
-    where, params = _scope(day, shift_id)
-    ins, outs = [0] * 24, [0] * 24
-    for r in store.g.query(
-        f"SELECT CAST(substr(p.ts, 12, 2) AS INTEGER) AS h, p.direction, count(*) AS n "
-        f"FROM passages p WHERE p.superseded = 0 AND ({where}) GROUP BY h, p.direction",
-        params,
-    ):
-        (ins if r["direction"] == "in" else outs)[r["h"]] += r["n"]
-    return HourlySeries(list(range(24)), ins, outs)
+    """Counted by :func:`count_gate` itself (one rule for the table, the chart, the report)."""
+    series = HourlySeries(list(range(24)), [0] * 24, [0] * 24)
+    count_gate(store, *_scope(day, shift_id), hours=series)
+    return series
 
 
 def temperature_histogram(
