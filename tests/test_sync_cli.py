@@ -16,6 +16,7 @@ import pytest
 
 from fieldkit.config import load_settings
 from fieldkit.crypto import blind_index
+from fieldkit.i18n import t
 from fieldkit.domain import Decision, Outcome
 from fieldkit.store import PassageInput, init_store
 from sync import client as sc
@@ -81,7 +82,9 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     )
     code, out, err = run(capsys, "keyperson", "import", path, "--data-dir", town_dir)
     # The 15-digit number is the same person as ids[0]: one entry.
-    assert code == 0 and "1 imported" in out and "row 4: check digit" in err and "row 5" in err
+    assert code == 0 and "1 imported" in out and "row 5" not in out
+    assert t("sheets.keyperson.row", row=4, why=t("sheets.keyperson.bad_check")) in err
+    assert t("sheets.keyperson.row", row=5, why=t("sheets.keyperson.not_id")) in err
     import openpyxl
 
     wb = openpyxl.Workbook()

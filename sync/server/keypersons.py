@@ -1,23 +1,25 @@
-"""Read a key-person list (重点人员名单) from .xlsx or .csv, hashing ID numbers as it reads.
+"""Read a key-person list (重点人员名单) from a spreadsheet, hashing ID numbers as it reads.
 
 The plaintext number lives only in a local variable for one row: it is normalised
 (:func:`scanners.idnumber.parse_identity`, so 15-digit numbers match their 18-digit form) and
 turned into ``blind_index(town index key, number)`` at once.
 
 Header names are matched in Chinese or English: 身份证号/证件号码/id_number, 类别/人员类别/category,
-截止日期/结束日期/end_date. Without a header row, the first column is the ID number.
+截止日期/结束日期/end_date, on the first rows that name them (an office sheet has a title row
+above). Without a header row, the first column is the ID number. Footer rows (合计 …) are skipped.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from fieldkit.crypto import blind_index
+from fieldkit.i18n import t
+from fieldkit.sheets import SheetError
+from fieldkit.sheets.layout import cell_text, find_header, is_blank, is_footer
+from fieldkit.sheets.reader import read_rows
 from scanners.idnumber import parse_identity
 
 ID_HEADERS = {
@@ -39,41 +41,28 @@ class KeypersonFileError(Exception):
     pass
 
 
-def _rows(path: Path) -> Iterable[list[Any]]:
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception as err:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
-            raise KeypersonFileError(f"cannot open {path} as a spreadsheet: {err}") from None
-        try:
-            for row in wb.worksheets[0].iter_rows(values_only=True):
-                yield list(row)
-        finally:
-            wb.close()
-    elif suffix in (".csv", ".txt"):
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise KeypersonFileError(f"{path} is neither UTF-8 nor GBK text")
-        yield from csv.reader(io.StringIO(text))
-    else:
-        raise KeypersonFileError(f"{path}: use an .xlsx or .csv file")
+def _field(value: Any) -> str | None:
+    text = cell_text(value).lower().replace(" ", "").replace("*", "")
+    for key, names in (("id", ID_HEADERS), ("category", CATEGORY_HEADERS), ("end", END_HEADERS)):
+        if text in {n.replace(" ", "") for n in names}:
+            return key
+    return None
 
 
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # an ID typed as a number in Excel (loses an X check digit!)
-    return str(value).strip()
+def _rows(path: Path) -> tuple[list[list[Any]], int, dict[str, int | None]]:
+    """(rows, first data row, column of id/category/end) through the one sheet reader: .xlsx,
+    .xls, .xlsb, .ods, .csv (UTF-8 or GBK), bounded against hostile files; the header row is
+    looked for among the first rows, under a title, as the ledger import does."""
+    try:
+        rows = read_rows(path)
+    except SheetError as err:
+        raise KeypersonFileError(f"{path.name}: {err}") from None
+    try:
+        _, start, labels, _ = find_header(rows, _field, min_fields=1, examples="身份证号")
+    except SheetError:
+        return rows, 0, {"id": 0, "category": None, "end": None}  # no header: IDs in column A
+    columns = {k: (labels.index(k) if k in labels else None) for k in ("id", "category", "end")}
+    return rows, start, columns
 
 
 def _date_text(value: Any) -> str | None:
@@ -87,7 +76,7 @@ def _date_text(value: Any) -> str | None:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise ValueError(f"end date {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError(t("sheets.keyperson.bad_date")) from None
 
 
 def read_keyperson_file(
@@ -96,53 +85,46 @@ def read_keyperson_file(
     default_category: str | None = None,
     default_end: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """(entries {id_hash, category, end_date}, problems as 'row N: why')."""
+    """(entries {id_hash, category, end_date}, problems as 'row N: why').
+
+    A problem never quotes the row: no name and no ID number, masked or not, leaves here."""
     if not path.exists():
         raise KeypersonFileError(f"{path} does not exist")
     default_end = _date_text(default_end) if default_end else None
     entries: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
-    columns = {"id": 0, "category": None, "end": None}
-    for n, row in enumerate(_rows(path), start=1):
-        cells = [_cell_text(c) for c in row]
-        if not any(cells):
+    rows, start, columns = _rows(path)
+    id_col = columns["id"] if columns["id"] is not None else 0
+
+    def cell(row: list[Any], key: str) -> Any:
+        c = columns[key]
+        return row[c] if c is not None and c < len(row) else None
+
+    for index in range(start, len(rows)):
+        row = rows[index]
+        if is_blank(row) or is_footer(row):
             continue
-        if n == 1:
-            lowered = [c.lower() for c in cells]
-            found = {
-                key: next((i for i, c in enumerate(lowered) if c in names), None)
-                for key, names in (
-                    ("id", ID_HEADERS),
-                    ("category", CATEGORY_HEADERS),
-                    ("end", END_HEADERS),
-                )
-            }
-            if found["id"] is not None:
-                columns = found
-                continue
+        n = index + 1
         try:
-            number_text = cells[columns["id"]] if columns["id"] < len(cells) else ""
-            identity = parse_identity(number_text)
-            if not identity.number or not identity.check_ok:
-                raise ValueError(identity.problem or "no ID number")
+            value = row[id_col] if id_col < len(row) else None
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(t("sheets.keyperson.not_id"))
+            identity = parse_identity(cell_text(value))
+            if not identity.number:
+                raise ValueError(t("sheets.keyperson.no_id"))
+            if identity.kind == "resident_id" and identity.birth_date and not identity.check_ok:
+                raise ValueError(t("sheets.keyperson.bad_check"))
+            if identity.problem or not identity.check_ok:
+                raise ValueError(t("sheets.keyperson.bad_id"))
             if identity.kind == "other":
-                raise ValueError(f"{number_text[:4]}… is not a recognised ID or passport number")
-            category = (
-                cells[columns["category"]]
-                if columns["category"] is not None and columns["category"] < len(cells)
-                else ""
-            ) or default_category
-            end_cell = (
-                row[columns["end"]]
-                if columns["end"] is not None and columns["end"] < len(row)
-                else None
-            )
-            end_date = _date_text(end_cell) or default_end
+                raise ValueError(t("sheets.keyperson.not_id"))
+            category = cell_text(cell(row, "category")) or default_category
+            end_date = _date_text(cell(row, "end")) or default_end
         except ValueError as err:
-            problems.append(f"row {n}: {err}")
+            problems.append(t("sheets.keyperson.row", row=n, why=str(err)))
             continue
         id_hash = blind_index(index_key, identity.number)
-        del number_text, identity
+        del value, identity
         entries[id_hash] = {
             "id_hash": id_hash,
             "category": category or "重点人员",
