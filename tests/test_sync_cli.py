@@ -16,8 +16,8 @@ import pytest
 
 from fieldkit.config import load_settings
 from fieldkit.crypto import blind_index
-from fieldkit.i18n import t
 from fieldkit.domain import Decision, Outcome
+from fieldkit.i18n import t
 from fieldkit.store import PassageInput, init_store
 from sync import client as sc
 from sync.server.cli import main as server_main
