@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import fieldkit.ledger  # noqa: F401  (plugs the household ledger into every store)
 from fieldkit.config import Settings
 from fieldkit.store import Store, open_store
 
