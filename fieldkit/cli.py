@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import AREA_MODES, Settings, load_settings
-from .errors import FieldkitError, InputError
+from .errors import ConfigError, InputError
+from .i18n import Msg, env_language, set_language, t
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -29,38 +30,45 @@ class PinSource:
         self._stdin_lines: list[str] | None = None
         self._use_stdin = getattr(args, "pin_stdin", False)
 
-    def _next_stdin(self, what: str) -> str:
+    def _next_stdin(self, what: str | Msg) -> str:
         if self._stdin_lines is None:
             self._stdin_lines = [line.rstrip("\r\n") for line in sys.stdin.readlines()]
         if not self._stdin_lines:
-            raise InputError(f"--pin-stdin: no line left for the {what}")
+            raise InputError("cli.pin_stdin_empty", what=what)
         return self._stdin_lines.pop(0)
 
-    def get(self, env: str, what: str) -> str:
+    def get(self, env: str, what: str | Msg) -> str:
         if self._use_stdin:
             return self._next_stdin(what)
         if os.environ.get(env):
             return os.environ[env]
         if sys.stdin.isatty():
             return getpass.getpass(f"{what}: ")
-        raise InputError(f"{what} needed: set {env}, pass --pin-stdin, or run in a terminal")
+        raise InputError("cli.pin_needed", what=what, env=env)
 
     def current(self) -> str:
-        return self.get("FIELDKIT_PIN", "PIN")
+        return self.get("FIELDKIT_PIN", Msg("cli.what.pin"))
 
     def new(self, who: str) -> str:
-        return self.get("FIELDKIT_NEW_PIN", f"new PIN for {who}")
+        return self.get("FIELDKIT_NEW_PIN", Msg("cli.what.new_pin", who=who))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config, args.data_dir)
-    if getattr(args, "lang", None):
-        settings.ui.language = args.lang
+    """The config, in the language of this run: ``--lang``, else FIELDKIT_LANG, else the
+    config's ``ui.language`` (the process language follows, for every message)."""
+    try:
+        settings = load_settings(args.config, args.data_dir)
+    except ConfigError as exc:
+        if not (getattr(args, "lang", None) or env_language()) and exc.params.get("language"):
+            set_language(exc.params["language"])  # the broken file still says its language
+        raise
+    lang = getattr(args, "lang", None) or env_language() or settings.ui.language
+    settings.ui.language = lang
+    set_language(lang)
     return settings
 
 
 def open_cli_store(args: argparse.Namespace, *, create: bool = False):
-    from . import ledger  # noqa: F401  (plugs the household ledger into the store)
     from .store import open_store
 
     return open_store(_settings(args), create=create)
@@ -73,9 +81,7 @@ def pick_operator(store, args: argparse.Namespace) -> str:
     ops = store.keyring.list()
     if len(ops) == 1:
         return ops[0].name
-    raise InputError(
-        "several operators exist: say who you are with --operator NAME or FIELDKIT_OPERATOR"
-    )
+    raise InputError("cli.several_operators")
 
 
 def login(store, args: argparse.Namespace, pins: PinSource | None = None):
@@ -86,7 +92,11 @@ def login(store, args: argparse.Namespace, pins: PinSource | None = None):
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """``--json``: stable English keys and codes (a dict result also gets ``message``, the
+    human line in the chosen language); otherwise the human text."""
     if getattr(args, "json", False):
+        if isinstance(data, dict) and "message" not in data and text:
+            data = {**data, "message": text}
         print(json.dumps(data, ensure_ascii=False, indent=None, default=str))
     else:
         print(text)
@@ -104,9 +114,9 @@ def cmd_app(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     store = open_cli_store(args, create=True)
     if store.initialised:
-        raise InputError(f"{store.path} is already set up; nothing was changed")
+        raise InputError("cli.already_set_up", path=str(store.path))
     pins = PinSource(args)
-    pin = pins.get("FIELDKIT_PIN", f"PIN for supervisor {args.supervisor}")
+    pin = pins.get("FIELDKIT_PIN", Msg("cli.what.supervisor_pin", who=args.supervisor))
     recovery = store.setup(
         args.supervisor,
         pin,
@@ -122,9 +132,14 @@ def cmd_init(args: argparse.Namespace) -> int:
             "supervisor": args.supervisor,
             "recovery_key": recovery,
         },
-        f"FieldKit set up at {store.path}\n"
-        f"checkpoint {cp.name} ({cp.code}), supervisor {args.supervisor}\n\n"
-        f"RECOVERY KEY (shown once — write it down and keep it locked away):\n  {recovery}",
+        t(
+            "cli.init_done",
+            path=str(store.path),
+            name=cp.name,
+            code=cp.code,
+            supervisor=args.supervisor,
+            recovery=recovery,
+        ),
     )
     return EXIT_OK
 
@@ -133,7 +148,11 @@ def cmd_operator_add(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     pins = login(store, args)
     op = store.keyring.add(store.operator, store.master, args.name, args.role, pins.new(args.name))
-    emit(args, {"name": op.name, "role": op.role}, f"operator {op.name} added ({op.role})")
+    emit(
+        args,
+        {"name": op.name, "role": op.role},
+        t("cli.operator_added", name=op.name, role=t("role." + op.role)),
+    )
     return EXIT_OK
 
 
@@ -152,11 +171,12 @@ def cmd_operator_list(args: argparse.Namespace) -> int:
         for o in ops
     ]
     text = "\n".join(
-        f"{r['name']:<16} {r['role']:<10} last login {r['last_login'] or '-'}"
-        f"{'  LOCKED' if r['locked'] else ''}"
+        f"{r['name']:<16} {t('role.' + r['role']):<10} "
+        + t("cli.last_login", when=r["last_login"] or "-")
+        + (f"  {t('cli.locked')}" if r["locked"] else "")
         for r in rows
     )
-    emit(args, rows, text or "no operators")
+    emit(args, rows, text or t("cli.no_operators"))
     return EXIT_OK
 
 
@@ -164,7 +184,7 @@ def cmd_operator_remove(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     login(store, args)
     store.keyring.remove(store.operator, args.name)
-    emit(args, {"removed": args.name}, f"operator {args.name} removed")
+    emit(args, {"removed": args.name}, t("cli.operator_removed", name=args.name))
     return EXIT_OK
 
 
@@ -172,19 +192,19 @@ def cmd_operator_reset_pin(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     pins = login(store, args)
     store.keyring.reset_pin(store.operator, store.master, args.name, pins.new(args.name))
-    emit(args, {"reset": args.name}, f"PIN of {args.name} reset; the lock-out is cleared")
+    emit(args, {"reset": args.name}, t("cli.pin_reset", name=args.name))
     return EXIT_OK
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     pins = PinSource(args)
-    key = pins.get("FIELDKIT_RECOVERY_KEY", "recovery key")
+    key = pins.get("FIELDKIT_RECOVERY_KEY", Msg("cli.what.recovery_key"))
     store.recover(key, args.supervisor, pins.new(args.supervisor))
     emit(
         args,
         {"recovered": args.supervisor},
-        f"{args.supervisor} can log in as supervisor with the new PIN",
+        t("cli.recovered", name=args.supervisor),
     )
     return EXIT_OK
 
@@ -225,7 +245,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         }
         for r in ev.decision.reasons
     ]
-    text = f"{outcome_text(ev.decision.outcome.value, lang)}  (record {row.id})\n" + "\n".join(
+    head = t("cli.record_line", outcome=outcome_text(ev.decision.outcome.value, lang), id=row.id)
+    text = head + "\n" + "\n".join(
         f"  {'!' if r['alert'] else '-'} {r['text']}" for r in reasons
     )
     emit(
@@ -275,17 +296,25 @@ def cmd_status(args: argparse.Namespace) -> int:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     lang = store.settings.ui.language
-    text = (
-        f"{cp.name} ({cp.code}) · {t('mode.' + cp.area_mode, lang)}\n"
-        f"store      {store.path}\n"
-        f"operators  {data['operators']}\n"
-        f"passages   {total} (inside now {data['inside_now']})\n"
-        f"sync       pending {counts['pending']}, synced {counts['synced']}, "
-        f"quarantined {counts['quarantined']}\n"
-        f"shift      {data['shift'] or 'none open'}\n"
-        f"key list   {data['keypersons']} persons, updated {data['keypersons_updated_at'] or 'never'}\n"
-        f"town rules {_town_rules_text(town_rules, store.settings.config_rules)}\n"
-        f"audit      {checked} entries, {'chain intact' if problem is None else problem.message}"
+    text = t(
+        "cli.status",
+        lang,
+        name=cp.name,
+        code=cp.code,
+        mode=t("mode." + cp.area_mode, lang),
+        path=str(store.path),
+        operators=data["operators"],
+        passages=total,
+        inside=data["inside_now"],
+        pending=counts["pending"],
+        synced=counts["synced"],
+        quarantined=counts["quarantined"],
+        shift=data["shift"] or t("cli.none_open", lang),
+        keypersons=data["keypersons"],
+        updated=data["keypersons_updated_at"] or t("cli.never", lang),
+        rules=_town_rules_text(town_rules, store.settings.config_rules),
+        entries=checked,
+        audit=t("cli.chain_intact", lang) if problem is None else problem.message,
     )
     emit(args, data, text)
     return EXIT_OK
@@ -296,10 +325,10 @@ def _town_rules_text(town_rules: dict[str, Any], config_rules: Any) -> str:
         return ",".join(value) if isinstance(value, list) else str(value)
 
     overrides = [
-        f"{key} {shown(value)} (config {shown(getattr(config_rules, key))})"
+        t("cli.town_rule", key=key, value=shown(value), config=shown(getattr(config_rules, key)))
         for key, value in town_rules.items()
     ]
-    return ", ".join(overrides) or "none (the config file's rules apply)"
+    return ", ".join(overrides) or t("cli.no_town_rules")
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -314,11 +343,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 "first_broken": problem.seq,
                 "problem": problem.message,
             },
-            f"audit chain BROKEN at entry {problem.seq}: {problem.message} "
-            f"({checked} entries before it are intact)",
+            t("cli.audit_broken", seq=problem.seq, problem=problem.message, checked=checked),
         )
         return 1
-    emit(args, {"ok": True, "checked": checked}, f"audit chain intact: {checked} entries")
+    emit(args, {"ok": True, "checked": checked}, t("cli.audit_intact", checked=checked))
     return EXIT_OK
 
 
@@ -341,7 +369,7 @@ def cmd_mode(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     login(store, args)
     store.set_area_mode(args.mode, store.operator)
-    emit(args, {"mode": args.mode}, f"area mode is now {args.mode}")
+    emit(args, {"mode": args.mode}, t("cli.mode_set", mode=t("mode." + args.mode)))
     return EXIT_OK
 
 
@@ -507,20 +535,31 @@ def _register(module: str, sub: Any) -> None:
     register(sub)
 
 
+def _early_language(argv: list[str]) -> str | None:
+    """``--lang`` as given on the line (before argparse, so its own errors are translated)."""
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv):
+            return argv[i + 1] if argv[i + 1] in ("zh", "en") else None
+        if a.startswith("--lang="):
+            value = a.split("=", 1)[1]
+            return value if value in ("zh", "en") else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every outcome is a line in the user's language and an exit code, never a traceback."""
+    from .clirun import run_guarded
+
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    try:
+    set_language(_early_language(argv) or env_language())
+    holder: dict[str, Any] = {}
+
+    def run() -> int:
+        parser = build_parser(argv)
+        args = holder["args"] = parser.parse_args(argv)
         return int(args.func(args) or 0)
-    except FieldkitError as exc:
-        print(f"fieldkit: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("fieldkit: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+
+    return run_guarded("fieldkit", run, lambda: getattr(holder.get("args"), "json", False))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from .domain import (
 )
 from .errors import InputError
 from .i18n import id_problem, word
+from .i18n import id_problem, word
 from .rules import check_temperature, decide, decide_vehicle
 from .store import PassageInput, PassageRow, Store
 from .store.passages import Capture

@@ -48,8 +48,10 @@ def check_temperature(value: float | None, rules: RuleSettings) -> None:
         return
     if not (rules.temperature_min <= value <= rules.temperature_max):
         raise InputError(
-            f"temperature {value:.1f} °C is outside {rules.temperature_min:.1f}–"
-            f"{rules.temperature_max:.1f} °C: re-measure (重新测量)"
+            "err.temp_range",
+            value=f"{value:.1f}",
+            min=f"{rules.temperature_min:.1f}",
+            max=f"{rules.temperature_max:.1f}",
         )
 
 
@@ -83,7 +85,7 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
         )
     elif s.temperature is None:
         if not s.temperature_skipped_reason:
-            raise InputError("temperature missing: type it, or mark it not measured with a reason")
+            raise InputError("err.temp_missing_reason")
         r.append(
             Reason(
                 "temperature_not_measured",
@@ -122,7 +124,7 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
         else:
             age = (today - s.test_date).days
             if age < 0:
-                raise InputError(f"test date {s.test_date.isoformat()} is in the future: check it")
+                raise InputError("err.test_future", value=s.test_date.isoformat())
             if age > rules.test_validity_days:
                 r.append(
                     Reason(

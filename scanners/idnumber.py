@@ -50,6 +50,9 @@ class IdentityNumber:
     sex: str | None = None  # "M" | "F"
     upgraded_from: str | None = None  # the 15-digit legacy number, if upgraded
     problem: str | None = None  # why it is not fully valid, in plain words
+    # The same as a catalogue code (``id.problem.<code>``) and its parameters, for the screen.
+    problem_code: str | None = None
+    problem_params: tuple[tuple[str, str], ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -70,19 +73,26 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
     """
     raw = normalise_id_text(text or "")
     if not raw:
-        return IdentityNumber("other", "", check_ok=False, problem="empty identity number")
+        return IdentityNumber(
+            "other", "", check_ok=False, problem="empty identity number", problem_code="empty"
+        )
     if kind_hint in (None, "resident_id"):
         if re.fullmatch(r"\d{17}[\dX]", raw):
             birth = _birth(raw[6:14])
             sex = "M" if int(raw[16]) % 2 else "F"
             expected = resident_check_char(raw[:17])
             check_ok = expected == raw[17]
-            problem = None
+            problem = code = None
+            params: tuple[tuple[str, str], ...] = ()
             if birth is None or birth > date.today() or birth.year < 1880:
                 problem = f"birth date {raw[6:14]} in the number is not a real date"
+                code, params = "birth", (("value", raw[6:14]),)
             elif not check_ok:
                 problem = f"check digit is {raw[17]}, expected {expected}: confirm the number"
-            return IdentityNumber("resident_id", raw, check_ok, birth, sex, None, problem)
+                code, params = "check_digit", (("got", raw[17]), ("want", expected))
+            return IdentityNumber(
+                "resident_id", raw, check_ok, birth, sex, None, problem, code, params
+            )
         if re.fullmatch(r"\d{15}", raw):
             full = upgrade_15_to_18(raw)
             birth = _birth(full[6:14])
@@ -90,7 +100,9 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
             problem = (
                 None if birth else f"birth date 19{raw[6:12]} in the number is not a real date"
             )
-            return IdentityNumber("resident_id", full, True, birth, sex, raw, problem)
+            code = None if birth else "birth"
+            params = () if birth else (("value", "19" + raw[6:12]),)
+            return IdentityNumber("resident_id", full, True, birth, sex, raw, problem, code, params)
         if re.fullmatch(r"\d{17}[A-Z]", raw):
             return IdentityNumber(
                 "resident_id",
@@ -98,12 +110,18 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
                 False,
                 _birth(raw[6:14]),
                 problem=f"last character {raw[17]} is not a digit or X: check the number",
+                problem_code="last_char",
+                problem_params=(("value", raw[17]),),
             )
         # 16, 17 or 19+ digits (an X or not): a resident ID with a digit missing or doubled,
         # never another kind of document. Gate and imports share this rule.
         if kind_hint == "resident_id" or re.fullmatch(r"\d{16,17}|\d{14,16}X|\d{19,20}X?", raw):
             return IdentityNumber(
-                "resident_id", raw, False, problem="a resident ID has 18 characters (or 15 digits)"
+                "resident_id",
+                raw,
+                False,
+                problem="a resident ID has 18 characters (or 15 digits)",
+                problem_code="length",
             )
     # Mainland travel permit for HK/Macau residents: H or M + 8 (or 10) digits.
     if kind_hint in (None, "hk_macau_permit") and re.fullmatch(r"[HM]\d{8}(\d{2})?", raw):
@@ -119,9 +137,18 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
     ):
         return IdentityNumber("passport", raw)
     if kind_hint in ("passport", "hk_macau_permit", "taiwan_permit"):
-        return IdentityNumber(kind_hint, raw, False, problem=f"not a valid {kind_hint} number")
+        return IdentityNumber(
+            kind_hint,
+            raw,
+            False,
+            problem=f"not a valid {kind_hint} number",
+            problem_code="kind",
+            problem_params=(("kind", kind_hint),),
+        )
     if len(raw) > 40:
-        return IdentityNumber("other", raw[:40], False, problem="identity number is too long")
+        return IdentityNumber(
+            "other", raw[:40], False, problem="identity number is too long", problem_code="too_long"
+        )
     return IdentityNumber("other", raw)
 
 

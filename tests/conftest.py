@@ -57,6 +57,8 @@ class Cli:
         )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDKIT_")}
         self.env.update(FIELDKIT_HOME=str(self.home), FIELDKIT_CONFIG=str(self.config))
+        # These tests read the English messages; FIELDKIT_LANG="" gives the default (Chinese).
+        self.env["FIELDKIT_LANG"] = "en"
 
     def run(
         self,
@@ -97,3 +99,23 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Each test starts in the default language (Chinese) unless it asks for another."""
+    from fieldkit.i18n import set_language
+
+    set_language(None)
+    yield
+    set_language(None)
+
+
+@pytest.fixture
+def english():
+    """For tests that read the core's messages in English (``pytestmark`` in their module)."""
+    from fieldkit.i18n import set_language
+
+    set_language("en")
+    yield
+    set_language(None)

@@ -58,6 +58,7 @@ def test_human_output_is_in_the_chosen_language(cli):
         "--temperature",
         "38.0",
         pin=SUPERVISOR_PIN,
+        env={"FIELDKIT_LANG": ""},  # the default language
     ).stdout
     assert zh.startswith("转诊") and "发热 38.0" in zh
     en = cli.run(

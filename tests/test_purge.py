@@ -121,7 +121,7 @@ def test_purge_cli_dry_run_confirmation_and_yes(tmp_path):
     assert "3 条已同步" in text and "2 条早于该日期但尚未同步" in text
     r = run_cli(tmp_path, "purge", pin=SUPERVISOR_PIN)  # no terminal, no --yes: refuse
     assert r.returncode == 2 and "--yes" in r.stderr
-    r = run_cli(tmp_path, "purge", "--yes", pin="9999")
+    r = run_cli(tmp_path, "--lang", "en", "purge", "--yes", pin="9999")
     assert r.returncode == 4 and "wrong PIN" in r.stderr
     r = run_cli(tmp_path, "purge", "--yes", "--json", pin=SUPERVISOR_PIN)
     assert r.returncode == 0 and json.loads(r.stdout)["to_delete"] == {"passages": 3}

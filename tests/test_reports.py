@@ -202,7 +202,7 @@ def test_shift_open_close_handover_and_reconciliation(store):
     assert actions.count("shift_open") == 2 and "shift_close" in actions
 
 
-def test_shift_needs_a_supervisor_and_one_at_a_time(store):
+def test_shift_needs_a_supervisor_and_one_at_a_time(store, english):
     store.keyring.add(store.operator, store.master, "李强", "gate", "1357")
     open_shift(store)
     with pytest.raises(InputError, match="already open"):
@@ -250,10 +250,10 @@ def test_report_cli_zero_report_and_shift(tmp_path):
     assert data["zero_report"] and data["counts"]["total"] == 0 and data["day"] == TODAY
     assert "零报告" in run_cli(tmp_path, "report", "daily").stdout
     assert "Zero report" in run_cli(tmp_path, "--lang", "en", "report", "daily").stdout
-    bad = run_cli(tmp_path, "report", "daily", "--date", "31/02/2024")
+    bad = run_cli(tmp_path, "--lang", "en", "report", "daily", "--date", "31/02/2024")
     assert bad.returncode == 2 and "not a date" in bad.stderr
 
-    r = run_cli(tmp_path, "shift", "open", "--note", "早班", pin="0000")
+    r = run_cli(tmp_path, "--lang", "en", "shift", "open", "--note", "早班", pin="0000")
     assert r.returncode != 0 and "wrong PIN" in r.stderr
     r = run_cli(tmp_path, "shift", "open", "--note", "早班", "--json", pin=SUPERVISOR_PIN)
     opened = json.loads(r.stdout)

@@ -18,6 +18,8 @@ from fieldkit.domain import (
 from fieldkit.errors import InputError
 from fieldkit.rules import decide, decide_vehicle
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 NOW = datetime(2026, 11, 23, 9, 30)
 FRESH = NOW.date() - timedelta(days=2)
 STALE = NOW.date() - timedelta(days=10)

@@ -15,6 +15,8 @@ from fieldkit.gate import GateEntry, GateService
 from fieldkit.store import open_store
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 ID_A = "11010519491231002X"
 ID_B = "440524188001010014"
 

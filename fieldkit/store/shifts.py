@@ -73,7 +73,7 @@ class Shifts:
 
     def open(self, supervisor: str, note: str | None = None) -> str:
         if self.current():
-            raise InputError("a shift is already open: close it before opening the next")
+            raise InputError("err.shift_already_open")
         sid = str(uuid.uuid4())
         previous = self.last_closed()
         meta = {
@@ -93,7 +93,7 @@ class Shifts:
     def close(self, supervisor: str, handover_note: str, summary: dict[str, Any]) -> str:
         shift = self.current()
         if not shift:
-            raise InputError("no shift is open")
+            raise InputError("err.no_shift_open")
         merged = {**_meta(shift), **summary}
         with self._s.g.tx() as db:
             db.execute(
@@ -113,6 +113,4 @@ class Shifts:
     def require_supervisor(operator: Any) -> None:
         if operator is None or not getattr(operator, "is_supervisor", False):
             name = getattr(operator, "name", "nobody")
-            raise PermissionDenied(
-                f"{name} is not a supervisor: opening and closing shifts needs the supervisor's PIN"
-            )
+            raise PermissionDenied("err.shift_needs_supervisor", name=name)

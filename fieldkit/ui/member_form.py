@@ -306,7 +306,7 @@ class MemberForm(ModalScreen[dict | None]):
                 raise FormError(
                     "patrol.mform.err.id",
                     id=mask_id(ident.number or value["mf-id"]),
-                    problem=translate_id_problem(ident.problem or "", self.app.t),
+                    problem=translate_id_problem(ident, self.app.t),
                 )
             out["id_number"], out["id_kind"] = normalise_id(value["mf-id"])
         if value["mf-name"]:
