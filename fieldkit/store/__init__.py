@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,17 @@ from .synctables import (
     Secrets,
 )
 
-# Modules that attach facades and event kinds to every opened store: ``attach(store)``.
-STORE_EXTENSIONS = ("fieldkit.ledger",)
+# Facades and event kinds other packages add to every store opened after they are imported:
+# ``attach(store)``, registered with :func:`register_extension` (the household ledger does it in
+# ``fieldkit/ledger/__init__.py``; the entry points import it). The store never imports them.
+_EXTENSIONS: list[Callable[[Store], None]] = []
+
+
+def register_extension(attach: Callable[[Store], None]) -> None:
+    """Call ``attach(store)`` on every store opened from now on (once per function)."""
+    if attach not in _EXTENSIONS:
+        _EXTENSIONS.append(attach)
+
 
 __all__ = [
     "EventKind",
@@ -74,16 +83,8 @@ class Store:
         self._master: bytes | None = None
         self.operator: Operator | None = None
         self.unlocked_at: float | None = None
-        for name in STORE_EXTENSIONS:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            attach = getattr(module, "attach", None)
-            if attach is not None:
-                attach(self)
+        for attach in _EXTENSIONS:
+            attach(self)
 
     def _passage_body(self, row):
         return self.passages.body(row)

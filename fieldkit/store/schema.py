@@ -8,21 +8,18 @@ migrations = Migrations("fieldkit")
 SCHEMA_MARKER = "fieldkit-store"
 
 # Other parts of FieldKit keep their own migration sets (``Migrations("fieldkit-ledger")`` …)
-# in a ``schema`` module named here, each with a module-level ``migrations``.
-EXTENSION_SCHEMAS = ("fieldkit.ledger.schema",)
+# and register them with :func:`register_migrations` when imported (fieldkit/ledger/__init__.py).
+_EXTENSION_SETS: list[Migrations] = []
+
+
+def register_migrations(extra: Migrations) -> None:
+    """Apply ``extra`` too, after the store's own, whenever a store is opened from now on."""
+    if all(m is not extra for m in _EXTENSION_SETS):
+        _EXTENSION_SETS.append(extra)
 
 
 def all_migration_sets() -> list[Migrations]:
-    import importlib
-
-    sets = [migrations]
-    for name in EXTENSION_SCHEMAS:
-        try:
-            sets.append(importlib.import_module(name).migrations)
-        except ModuleNotFoundError as exc:
-            if not name.startswith(exc.name or "\0"):
-                raise
-    return sets
+    return [migrations, *_EXTENSION_SETS]
 
 
 SYNC_COLUMNS = """

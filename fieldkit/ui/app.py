@@ -221,6 +221,7 @@ class FieldkitApp(App[int]):
     # -- the store, opened off the first paint -------------------------------------------------
     @work(thread=True, exit_on_error=False, group="store", name="open store")
     def open_store(self) -> None:
+        from .. import ledger  # noqa: F401  (plugs the household ledger into the store)
         from ..store import open_store
 
         try:
