@@ -69,6 +69,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def open_cli_store(args: argparse.Namespace, *, create: bool = False):
+    from . import ledger  # noqa: F401  (plugs the household ledger into the store)
     from .store import open_store
 
     return open_store(_settings(args), create=create)
