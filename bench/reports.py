@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import fieldkit.ledger  # noqa: F401  (plugs the household ledger into every store)
 from fieldkit.config import Settings
 from fieldkit.domain import Decision, Outcome, Reason
 from fieldkit.reports import daily_report, export, shift_summary
