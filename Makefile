@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SYSPKGS := libzbar0 tmux
+SYSPKGS := libzbar0 tmux chromium
 
 .PHONY: run test test-fast lint bench system-deps clean help
 

@@ -3,6 +3,11 @@
 Prints seconds and a ratio against a baseline measured in the same run (reading the same rows
 from SQLite and writing them with the csv module, no masking, no workbook), so the figures
 compare across machines. Usage: ``python bench/reports.py [N]`` (default 10000 passages).
+
+Goals (issue 17): XLSX export <= 3x the baseline at 10k and 100k passages; peak memory of the
+XLSX export <= 1.5x that of the CSV export (Python allocations, tracemalloc). The writers are
+also timed alone on one document: CSV, XlsxWriter constant-memory (the writer now) and the
+openpyxl write-only writer it replaced (bench/old_openpyxl_writer.py).
 """
 
 from __future__ import annotations
@@ -12,16 +17,33 @@ import io
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import fieldkit.ledger  # noqa: F401  (plugs the household ledger into every store)
+from bench.old_openpyxl_writer import write_xlsx as old_write_xlsx
 from fieldkit.config import Settings
 from fieldkit.domain import Decision, Outcome, Reason
 from fieldkit.reports import daily_report, export, shift_summary
+from fieldkit.reports.csvfile import write_csv
+from fieldkit.reports.document import build_document
+from fieldkit.reports.xlsx import write_xlsx
 from fieldkit.store import PassageInput, open_store
+
+
+def fast_pins(settings: Settings) -> None:
+    """The benchmark measures data, not PIN hashing: cheap KDF, 4-digit PINs allowed."""
+    for attr, value in (
+        ("min_pin_length", 4),
+        ("argon2_memory_kib", 1024),
+        ("argon2_time_cost", 1),
+        ("argon2_parallelism", 1),
+    ):
+        if hasattr(settings.security, attr):
+            setattr(settings.security, attr, value)
 
 
 def timed(fn) -> float:
@@ -35,6 +57,7 @@ def main(n: int) -> None:
         settings = Settings()
         settings.data_dir = Path(tmp) / "data"
         settings.security.scrypt_n = 1024
+        fast_pins(settings)
         store = open_store(settings, create=True)
         store.setup("王芳", "2468", checkpoint_name="东门卡口", checkpoint_code="CP-0101")
         store.shifts.open("王芳")
@@ -86,6 +109,36 @@ def main(n: int) -> None:
         print(f"{n} passages; baseline (read + plain csv.writer): {base:.3f} s")
         for name, seconds in results.items():
             print(f"  {name:<18} {seconds:7.3f} s   {seconds / base:6.1f}× baseline")
+        xlsx = results["passages → XLSX"]
+        print(f"  goal XLSX <= 3x baseline: {'OK' if xlsx <= 3 * base else 'MISSED'}")
+
+        # The writers alone, on one document built once (what the file format costs).
+        doc = build_document(store, "passages", day=day)
+        writers = {
+            "CSV (sheets.writer)": write_csv,
+            "XLSX XlsxWriter (now)": write_xlsx,
+            "XLSX openpyxl (before)": old_write_xlsx,
+        }
+        print(f"  writers alone, one document of {len(doc.table.rows)} rows:")
+        for name, writer in writers.items():
+            with open(out / "w.bin", "wb") as fh:
+                seconds = timed(lambda fh=fh, writer=writer: writer(doc, fh))
+            print(f"    {name:<24} {seconds:7.3f} s   {seconds / base:6.1f}× baseline")
+
+        def peak(fn) -> float:
+            tracemalloc.start()
+            fn()
+            _, top = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            return top / 1e6
+
+        csv_mb = peak(lambda: export(store, "passages", out / "p.csv", day=day))
+        xlsx_mb = peak(lambda: export(store, "passages", out / "p.xlsx", day=day))
+        print(
+            f"  peak Python memory: CSV export {csv_mb:.1f} MB, XLSX export {xlsx_mb:.1f} MB "
+            f"({xlsx_mb / csv_mb:.2f}x; goal <= 1.5x: "
+            f"{'OK' if xlsx_mb <= 1.5 * csv_mb else 'MISSED'})"
+        )
         store.close()
 
 

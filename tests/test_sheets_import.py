@@ -9,7 +9,7 @@ from datetime import date, datetime
 import pytest
 
 from fieldkit.ledger.importer import ImportFileError, import_file
-from fieldkit.sheets.guard import SheetError
+from fieldkit.sheets.guard import Limits, SheetError
 from fieldkit.sheets.reader import read_rows
 from fieldkit.sheets.writer import Book
 from tests import sheets_support as hostile
@@ -125,7 +125,7 @@ def test_a_person_who_moved_household_is_an_update_logged_as_an_edit(store, tmp_
         (hostile.huge_column, "rows"),
         (hostile.wide_row, "columns"),
         (hostile.zip_bomb, "unzipped"),
-        (hostile.huge_shared_strings, "shared_strings"),
+        (hostile.huge_shared_strings, "unzipped"),  # 80 MB at 1000:1: a bomb first
         (hostile.billion_laughs, "entity"),
     ],
 )
@@ -156,3 +156,26 @@ def test_reader_errors_are_sheet_errors(tmp_path):
     with pytest.raises(SheetError) as err:
         read_rows(tmp_path / "none.xlsx")
     assert err.value.code == "sheets.error.not_found"
+
+
+def test_shared_strings_bound_on_its_own(tmp_path):
+    """Text that does not compress like a bomb still stops at the shared-strings bound."""
+    import random
+
+    rnd = random.Random(7)
+    words = [
+        "".join(rnd.choice("甲乙丙丁戊己庚辛壬癸子丑寅卯") for _ in range(40)).encode()
+        for _ in range(64)
+    ]
+
+    def pieces():
+        yield b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        for i in range(30_000):
+            yield b"<si><t>" + words[i % 64] + str(i).encode() + b"</t></si>"
+        yield b"</sst>"
+
+    path = hostile.write_raw_xlsx(tmp_path / "s.xlsx", "", extra={"xl/sharedStrings.xml": pieces()})
+    with pytest.raises(SheetError) as err:
+        read_rows(path, Limits(shared_strings_bytes=1 << 20))
+    assert err.value.code == "sheets.refused.shared_strings"
+    assert read_rows(path)[1] == ["张三", 1.0, 101.0]  # within the default bounds it reads

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, PermissionDenied
@@ -96,12 +97,24 @@ def local_datetime(ts: str | None) -> datetime | None:
     return datetime.fromisoformat(ts).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=2048)
 def _word(prefix: str, value: str | None, lang: str) -> str:
+    """A code in words (a 100,000-row export has a few dozen distinct ones: looked up once)."""
     return t(f"{prefix}.{value}", lang) if value else ""
 
 
 def _reasons_text(raw: Any, lang: str) -> str:
-    reasons = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    if isinstance(raw, str):
+        return _reasons_of_json(raw, lang)
+    return _reasons_words(raw or [], lang)
+
+
+@lru_cache(maxsize=4096)
+def _reasons_of_json(raw: str, lang: str) -> str:
+    return _reasons_words(json.loads(raw), lang)
+
+
+def _reasons_words(reasons: list[dict[str, Any]], lang: str) -> str:
     sep = "；" if lang == "zh" else "; "
     return sep.join(reason_text(r["code"], r.get("params") or {}, lang) for r in reasons)
 
@@ -122,7 +135,7 @@ def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> d
         name, id_number, extra = r["name_masked"], r["id_masked"], {}
     return {
         "time": local_datetime(r["ts"]),
-        "event": t("export.event.person", lang),
+        "event": _word("export.event", "person", lang),
         "direction": _word("direction", r["direction"], lang),
         "name": name or "",
         "id_number": id_number or "",
@@ -134,11 +147,11 @@ def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> d
         "test_result": _word("export.test", r["test_result"], lang),
         "trip_reason": r["trip_reason"] or "",
         "plate": r.get("plate") or "",
-        "decision": outcome_text(r["decision"], lang),
+        "decision": _word("outcome", r["decision"], lang),
         "reasons": _reasons_text(r["reasons"], lang),
         "operator": r["operator"],
         "confirmed_by": r["confirmed_by"] or "",
-        "corrected": t("export.yes", lang) if r["superseded"] else "",
+        "corrected": _word("export", "yes", lang) if r["superseded"] else "",
         "sync_state": _word("export.sync", r["sync_state"], lang),
         "record_id": r["id"],
         **extra,

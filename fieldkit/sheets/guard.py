@@ -28,6 +28,7 @@ from ..errors import FieldkitError
 from ..i18n import t
 
 CHUNK = 1 << 20
+BOMB_AFTER, BOMB_RATIO = 32 << 20, 200
 
 
 class SheetError(FieldkitError):
@@ -110,8 +111,14 @@ class _Budget:
             raise refuse("time", limit=int(self.limits.seconds))
 
 
-def _pieces(fh: IO[bytes], budget: _Budget, member_limit: int | None = None) -> Iterator[bytes]:
-    """The member inflated in pieces, each with the tail of the one before it."""
+def _pieces(
+    fh: IO[bytes], budget: _Budget, packed: int, member_limit: int | None = None
+) -> Iterator[bytes]:
+    """The member inflated in pieces, each with the tail of the one before it.
+
+    ``packed``: the member's compressed size (what zipfile actually reads, whatever the header
+    claims). Past :data:`BOMB_AFTER` bytes, inflating more than :data:`BOMB_RATIO` times that
+    is a zip bomb (office sheets inflate 5-30 times): refused without inflating the rest."""
     tail = b""
     seen = 0
     while piece := fh.read(CHUNK):
@@ -119,6 +126,8 @@ def _pieces(fh: IO[bytes], budget: _Budget, member_limit: int | None = None) -> 
         seen += len(piece)
         if member_limit is not None and seen > member_limit:
             raise refuse("shared_strings", limit=member_limit >> 20)
+        if seen > BOMB_AFTER and seen > BOMB_RATIO * max(packed, 1):
+            raise refuse("unzipped", limit=budget.limits.unzipped_bytes >> 20)
         yield tail + piece
         tail = piece[-_OVERLAP:]
 
@@ -158,7 +167,7 @@ def check_zip_workbook(path: Path, kind: str, limits: Limits = DEFAULT_LIMITS) -
                 sheet = kind == "xlsx" and name.startswith("xl/worksheets/") and is_xml
                 with zf.open(info) as fh:
                     limit = limits.shared_strings_bytes if strings else None
-                    for piece in _pieces(fh, budget, limit):
+                    for piece in _pieces(fh, budget, info.compress_size, limit):
                         if not is_xml:
                             continue
                         if _ENTITY.search(piece):
@@ -178,18 +187,21 @@ def check_zip_workbook(path: Path, kind: str, limits: Limits = DEFAULT_LIMITS) -
 
 
 def _measure_sheet_piece(piece: bytes, limits: Limits) -> None:
-    last_row = 0
-    last_col = 0
-    for m in _CELL_REF.finditer(piece):
-        last_col = max(last_col, column_index(m.group(1).decode()) + 1)
-        last_row = max(last_row, int(m.group(2)))
-    for m in _ROW_REF.finditer(piece):
-        last_row = max(last_row, int(m.group(1)))
+    """The furthest row and column any cell, row or merged range of this piece names."""
+    last_row = last_col = 0
+    refs = _CELL_REF.findall(piece)
+    if refs:
+        letters, digits = zip(*refs, strict=True)
+        last_col = max(column_index(a.decode()) for a in set(letters)) + 1
+        last_row = max(map(int, digits))
+    rows = _ROW_REF.findall(piece)
+    if rows:
+        last_row = max(last_row, max(map(int, rows)))
     if last_row or last_col:
         check_grid(last_row, max(last_col, 1), limits)
-    for m in _MERGE_REF.finditer(piece):
-        for ref in m.group(1).decode().split(":"):
-            _check_ref(ref, limits)
+    for ref in _MERGE_REF.findall(piece):
+        for part in ref.decode().split(":"):
+            _check_ref(part, limits)
 
 
 def check_file_size(path: Path, limits: Limits = DEFAULT_LIMITS) -> int:

@@ -517,6 +517,11 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
         )
         return JSONResponse(doc)
 
+    # Routers of other parts of the server (the town console ...) are mounted here:
+    from .console import mount_console
+
+    mount_console(app, town)
+
     return app
 
 

@@ -595,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .passes_cli import register as register_passes
 
     register_passes(sub, common)
+    from .users_cli import register as register_users
+
+    register_users(sub, common)
 
     p = sub.add_parser("stats", parents=[common], help="records per day, checkpoint, device")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,357 @@
+"""Console pages that change what devices do: key-person list (any signed-in user), and for
+admins devices, area mode and rules, ledger conflicts, accounts and the audit chain."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from fieldkit.crypto import blind_index
+from scanners.idnumber import parse_identity
+
+from ..app import token_hash
+from .kpfile import UploadError, read_upload
+from .web import Console, ConsoleError, Ctx, add_page
+
+MODES = ("normal", "low", "medium", "high", "sealed")
+
+
+# --- key-person list ---------------------------------------------------------------------------
+
+
+def _kp_counts(c: Ctx) -> tuple[list[tuple], dict[str, int]]:
+    today = date.today().isoformat()
+    rows = c.console.db.q(
+        "SELECT COALESCE(category, '-'), count(*), "
+        "SUM(CASE WHEN end_date IS NOT NULL AND end_date < ? THEN 1 ELSE 0 END), "
+        "min(end_date), max(end_date) FROM keypersons WHERE active = ? "
+        "GROUP BY category ORDER BY 2 DESC",
+        (today, True if c.console.db.pg else 1),
+    )
+    total = sum(r[1] for r in rows)
+    expired = sum(r[2] or 0 for r in rows)
+    return rows, {"total": total, "expired": expired}
+
+
+def keypersons_page(c: Ctx) -> Response:
+    rows, totals = _kp_counts(c)
+    return c.render("keypersons.html", rows=rows, totals=totals, preview=None)
+
+
+def keyperson_upload(c: Ctx) -> Response:
+    name, data = c.files.get("file", ("", b""))
+    if not data:
+        raise ConsoleError("console.kp.err_nofile")
+    category = c.arg("category") or "重点人员"
+    try:
+        preview = read_upload(data, name, c.console.town.keys.index_key, category)
+    except UploadError as err:
+        raise ConsoleError(err.key, **err.params) from None
+    upload_id = uuid.uuid4().hex
+    now = time.time()
+    db = c.console.db
+    with db.tx():
+        db.q("DELETE FROM console_staged WHERE created_at < ?", (now - 86400,))
+        db.insert_ignore(
+            "console_staged",
+            "upload_id, id_hash, category, end_date, created_at",
+            [(upload_id, e["id_hash"], e["category"], e["end_date"], now) for e in preview.entries],
+        )
+    rows, totals = _kp_counts(c)
+    by_cat: dict[str, int] = {}
+    for e in preview.entries:
+        by_cat[e["category"]] = by_cat.get(e["category"], 0) + 1
+    return c.render(
+        "keypersons.html",
+        rows=rows,
+        totals=totals,
+        preview=preview,
+        upload_id=upload_id,
+        by_cat=by_cat,
+        filename=name,
+    )
+
+
+def keyperson_publish(c: Ctx) -> Response:
+    db, upload_id = c.console.db, c.arg("upload_id")
+    staged = db.q(
+        "SELECT id_hash, category, end_date FROM console_staged WHERE upload_id = ?", (upload_id,)
+    )
+    if not staged:
+        raise ConsoleError("console.kp.err_gone")
+    entries = [{"id_hash": h, "category": cat, "end_date": end} for h, cat, end in staged]
+    replace = c.arg("replace") == "1"
+    removed = []
+    if replace:
+        keep = {e["id_hash"] for e in entries}
+        removed = [{"id_hash": h} for h in sorted(c.console.repo.keyperson_hashes() - keep)]
+    now = time.time()
+    c.console.repo.add_changes("keyperson", entries, now)
+    if removed:
+        c.console.repo.add_changes("keyperson_removed", removed, now)
+    db.q("DELETE FROM console_staged WHERE upload_id = ?", (upload_id,))
+    c.console.audit.append(
+        c.user, "keyperson_publish", {"added": len(entries), "removed": len(removed)}
+    )
+    return c.redirect("/console/keypersons", ok="console.kp.published")
+
+
+def keyperson_remove(c: Ctx) -> Response:
+    db, repo = c.console.db, c.console.repo
+    how = c.arg("how")
+    active = True if db.pg else 1
+    if how == "expired":
+        hashes = [
+            r[0]
+            for r in db.q(
+                "SELECT id_hash FROM keypersons WHERE active = ? AND end_date IS NOT NULL "
+                "AND end_date < ?",
+                (active, date.today().isoformat()),
+            )
+        ]
+    elif how == "category":
+        hashes = [
+            r[0]
+            for r in db.q(
+                "SELECT id_hash FROM keypersons WHERE active = ? AND category = ?",
+                (active, c.arg("category")),
+            )
+        ]
+    elif how == "id":
+        ident = parse_identity(c.arg("id_number"))
+        if not ident.number or ident.problem:
+            raise ConsoleError("console.trace.err_id")
+        h = blind_index(c.console.town.keys.index_key, ident.number)
+        hashes = [h] if h in repo.keyperson_hashes() else []
+    else:
+        raise ConsoleError("console.err.bad_form")
+    if not hashes:
+        raise ConsoleError("console.kp.err_none")
+    repo.add_changes("keyperson_removed", [{"id_hash": h} for h in hashes], time.time())
+    c.console.audit.append(c.user, "keyperson_remove", {"how": how, "removed": len(hashes)})
+    return c.redirect("/console/keypersons", ok="console.kp.removed")
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+def devices_page(c: Ctx) -> Response:
+    return c.render(
+        "devices.html", devices=c.console.repo.list_devices(), now=time.time(), new=None
+    )
+
+
+def device_enroll(c: Ctx) -> Response:
+    import segno
+
+    from ..repository import RepositoryError
+
+    name = c.arg("name")
+    if not name or len(name) > 64:
+        raise ConsoleError("console.dev.err_name")
+    keys, settings = c.console.town.keys, c.console.town.settings
+    token = f"{base64.b32encode(secrets.token_bytes(15)).decode()}.{keys.fingerprint}"
+    now = time.time()
+    try:
+        device = c.console.repo.add_device(name, token_hash(token), now + settings.token_ttl_s, now)
+    except RepositoryError:
+        raise ConsoleError("console.dev.err_exists", name=name) from None
+    url = c.arg("url") or str(c.request.base_url).rstrip("/")
+    enroll_text = f"fieldkit enroll {url} {token}"
+    qr = segno.make(enroll_text, error="m").png_data_uri(scale=5, border=2)
+    c.console.audit.append(c.user, "device_enroll", {"device": device.device_id, "name": name})
+    return c.render(
+        "devices.html",
+        devices=c.console.repo.list_devices(),
+        now=now,
+        new={
+            "name": name,
+            "token": token,
+            "command": enroll_text,
+            "qr": qr,
+            "expires": now + settings.token_ttl_s,
+        },
+    )
+
+
+def device_revoke(c: Ctx) -> Response:
+    device_id = c.arg("device_id")
+    device = c.console.repo.revoke_device(device_id, time.time())
+    if device is None:
+        raise ConsoleError("console.dev.err_unknown")
+    c.console.audit.append(c.user, "device_revoke", {"device": device_id, "name": device.name})
+    return c.redirect("/console/devices", ok="console.dev.revoked")
+
+
+# --- mode and rules ------------------------------------------------------------------------------
+
+
+def _current(c: Ctx) -> tuple[str, dict[str, Any]]:
+    repo = c.console.repo
+    mode = repo.latest_change("mode")
+    rules = repo.latest_change("rules")
+    return (
+        (mode.data.get("mode") if mode else "") or "",
+        rules.data if rules and isinstance(rules.data, dict) else {},
+    )
+
+
+def _parse_rules(c: Ctx) -> dict[str, Any]:
+    import json
+    import tomllib
+
+    from fieldkit.errors import ConfigError
+    from fieldkit.shared.rulecheck import validate_rules
+
+    text = c.arg("rules")
+    if not text:
+        return {}
+    try:
+        data = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except ValueError:
+        raise ConsoleError("console.rules.err_syntax") from None
+    if isinstance(data, dict) and set(data) == {"rules"}:
+        data = data["rules"]
+    try:
+        return validate_rules(data, "console")
+    except ConfigError as err:
+        raise ConsoleError("console.rules.err_invalid", why=str(err)) from None
+
+
+def rules_page(c: Ctx) -> Response:
+    mode, rules = _current(c)
+    return c.render("rules.html", mode=mode, rules=rules, modes=MODES, confirm=None)
+
+
+def rules_preview(c: Ctx) -> Response:
+    from ..cli import rules_diff
+
+    mode, rules = _current(c)
+    new_mode = c.arg("mode")
+    if new_mode not in MODES:
+        raise ConsoleError("console.rules.err_mode")
+    new_rules = _parse_rules(c)
+    if c.arg("confirmed") == "1":
+        now = time.time()
+        if new_mode != mode:
+            c.console.repo.add_changes("mode", [{"mode": new_mode, "note": c.arg("note")}], now)
+        if new_rules != rules:
+            c.console.repo.add_changes("rules", [new_rules], now)
+        c.console.audit.append(
+            c.user, "rules_push", {"mode": new_mode, "rules": new_rules}, c.arg("note")
+        )
+        return c.redirect("/console/rules", ok="console.rules.sent")
+    changes = []
+    if new_mode != mode:
+        changes.append(c.t("console.rules.mode_change", old=mode or "—", new=new_mode))
+    changes += [line.strip() for line in rules_diff(rules, new_rules) if "unchanged" not in line]
+    return c.render(
+        "rules.html",
+        mode=mode,
+        rules=rules,
+        modes=MODES,
+        confirm={
+            "mode": new_mode,
+            "rules": c.arg("rules"),
+            "changes": changes,
+            "note": c.arg("note"),
+        },
+    )
+
+
+# --- ledger conflicts, accounts, audit -----------------------------------------------------------
+
+
+def conflicts_page(c: Ctx) -> Response:
+    rows = c.console.repo.ledger_conflicts(include_resolved=c.arg("all") == "1")
+    return c.render("conflicts.html", rows=rows)
+
+
+def conflict_resolve(c: Ctx) -> Response:
+    from ..ledger import LedgerError
+
+    keep, cid = c.arg("keep"), c.arg("conflict_id")
+    if keep not in ("kept", "other") or not cid.isdigit():
+        raise ConsoleError("console.err.bad_form")
+    try:
+        c.console.repo.resolve_ledger_conflict(int(cid), keep, c.user, time.time())
+    except LedgerError:
+        raise ConsoleError("console.conflicts.err_unknown") from None
+    c.console.audit.append(c.user, "ledger_resolve", {"conflict": int(cid), "keep": keep})
+    return c.redirect("/console/conflicts", ok="console.conflicts.resolved")
+
+
+def users_page(c: Ctx) -> Response:
+    con = c.console
+    return c.render(
+        "users.html",
+        users=con.accounts.list(),
+        now=time.time(),
+        deadline=con.setting("deadline", "10:30"),
+        minutes=con.setting("copresence_minutes", "30"),
+        late=con.setting("late_minutes", "60"),
+    )
+
+
+def user_action(c: Ctx) -> Response:
+    acc, name, action = c.console.accounts, c.arg("name"), c.arg("action")
+    if action == "add":
+        acc.add(name, c.arg("role"), str(c.form.get("password", "")))
+    elif action in ("disable", "enable"):
+        if name == c.user:
+            raise ConsoleError("console.users.err_self")
+        acc.set_disabled(name, action == "disable")
+    elif action == "reset":
+        acc.reset_password(name, str(c.form.get("password", "")))
+    else:
+        raise ConsoleError("console.err.bad_form")
+    c.console.audit.append(c.user, "user_" + action, {"name": name})
+    return c.redirect("/console/users", ok="console.users.done")
+
+
+def settings_save(c: Ctx) -> Response:
+    db = c.console.db
+    deadline, minutes, late = c.arg("deadline"), c.arg("minutes"), c.arg("late")
+    try:
+        hh, mm = (int(x) for x in deadline.split(":"))
+        assert 0 <= hh < 24 and 0 <= mm < 60
+        assert minutes.isdigit() and 1 <= int(minutes) <= 1440
+        assert late.isdigit() and 1 <= int(late) <= 10080
+    except (ValueError, AssertionError):
+        raise ConsoleError("console.settings.err") from None
+    db.set_meta("setting.deadline", f"{hh:02d}:{mm:02d}")
+    db.set_meta("setting.copresence_minutes", minutes)
+    db.set_meta("setting.late_minutes", late)
+    c.console.audit.append(c.user, "settings", {"deadline": deadline, "minutes": minutes})
+    return c.redirect("/console/users", ok="console.settings.saved")
+
+
+def audit_page(c: Ctx) -> Response:
+    broken = c.console.audit.verify()
+    return c.render("audit.html", rows=c.console.audit.rows(), broken=broken)
+
+
+def register(router: APIRouter, console: Console) -> None:
+    add_page(router, console, "/keypersons", keypersons_page)
+    add_page(router, console, "/keypersons/upload", keyperson_upload, ("POST",))
+    add_page(router, console, "/keypersons/publish", keyperson_publish, ("POST",))
+    add_page(router, console, "/keypersons/remove", keyperson_remove, ("POST",))
+    admin = "admin"
+    add_page(router, console, "/devices", devices_page, role=admin)
+    add_page(router, console, "/devices/enroll", device_enroll, ("POST",), role=admin)
+    add_page(router, console, "/devices/revoke", device_revoke, ("POST",), role=admin)
+    add_page(router, console, "/rules", rules_page, role=admin)
+    add_page(router, console, "/rules/preview", rules_preview, ("POST",), role=admin)
+    add_page(router, console, "/conflicts", conflicts_page)
+    add_page(router, console, "/conflicts/resolve", conflict_resolve, ("POST",), role=admin)
+    add_page(router, console, "/users", users_page, role=admin)
+    add_page(router, console, "/users/action", user_action, ("POST",), role=admin)
+    add_page(router, console, "/settings", settings_save, ("POST",), role=admin)
+    add_page(router, console, "/audit", audit_page, role=admin)

@@ -1,0 +1,242 @@
+"""What each console page shows, as plain data (the routes render it; the bench times it)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from ..repository import Passage
+from .db import ConsoleDB
+
+OVERVIEW_SQL = (
+    "SELECT checkpoint, "
+    "SUM(CASE WHEN direction = 'in' AND decision = 'admit' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN direction = 'out' AND decision = 'admit' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN decision IN ('turn_back', 'deny') THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN decision = 'refer' THEN 1 ELSE 0 END), "
+    "SUM(fever), SUM(keyperson), count(*) "
+    "FROM console_facts WHERE day = ? GROUP BY checkpoint ORDER BY checkpoint"
+)
+HOURLY_SQL = (
+    "SELECT checkpoint, hour, count(*) FROM console_facts WHERE day = ? GROUP BY checkpoint, hour"
+)
+ALERTS_SQL = (
+    "SELECT f.record_id, f.checkpoint, f.occurred_at, f.decision, f.fever, f.keyperson, "
+    "f.leaving, f.kp_category, r.name_masked, r.id_masked FROM console_facts f "
+    "JOIN records r ON r.record_id = f.record_id "
+    "WHERE (f.decision = 'refer' OR f.keyperson = 1 OR f.leaving = 1) AND f.occurred_at >= ? "
+    "AND NOT EXISTS (SELECT 1 FROM console_acks a WHERE a.record_id = f.record_id) "
+    "ORDER BY f.occurred_at DESC LIMIT 100"
+)
+
+
+def today() -> str:
+    return datetime.now().astimezone().date().isoformat()
+
+
+@dataclass
+class CheckpointRow:
+    checkpoint: str
+    inn: int = 0
+    out: int = 0
+    turned_back: int = 0
+    referred: int = 0
+    fever: int = 0
+    keyperson: int = 0
+    total: int = 0
+    devices: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def inside(self) -> int:
+        return max(0, self.inn - self.out)
+
+
+def overview(db: ConsoleDB, repo: Any, day: str, late_s: float, now: float | None = None):
+    """(checkpoint rows, hourly counts {checkpoint: [24]}, open alerts, unplaced devices)."""
+    now = now or time.time()
+    rows: dict[str, CheckpointRow] = {}
+    for cp, *n in db.q(OVERVIEW_SQL, (day,)):
+        rows[cp or "-"] = CheckpointRow(cp or "-", *(int(x or 0) for x in n))
+    hourly: dict[str, list[int]] = {}
+    for cp, hour, n in db.q(HOURLY_SQL, (day,)):
+        if hour is not None and 0 <= hour < 24:
+            hourly.setdefault(cp or "-", [0] * 24)[hour] += n
+    places = dict((d, cp) for d, cp in db.q("SELECT device_id, checkpoint FROM console_device_cp"))
+    loose = []
+    for d in repo.list_devices():
+        if d.status == "revoked":
+            continue
+        info = {
+            "id": d.device_id,
+            "name": d.name,
+            "status": d.status,
+            "last_seen": d.last_seen,
+            "age_s": (now - d.last_seen) if d.last_seen else None,
+            "late": d.status == "active" and (d.last_seen is None or now - d.last_seen > late_s),
+        }
+        cp = places.get(d.device_id)
+        if cp:
+            rows.setdefault(cp, CheckpointRow(cp)).devices.append(info)
+        else:
+            loose.append(info)
+    alerts = [
+        dict(
+            zip(
+                (
+                    "record_id",
+                    "checkpoint",
+                    "at",
+                    "decision",
+                    "fever",
+                    "keyperson",
+                    "leaving",
+                    "kp_category",
+                    "name",
+                    "id",
+                ),
+                r,
+                strict=True,
+            )
+        )
+        for r in db.q(ALERTS_SQL, (now - 3 * 86400,))
+    ]
+    return sorted(rows.values(), key=lambda r: r.checkpoint), hourly, alerts, loose
+
+
+def acknowledge(db: ConsoleDB, record_id: str, user: str, now: float | None = None) -> None:
+    db.insert_ignore(
+        "console_acks", "record_id, user_name, at", [(record_id, user, now or time.time())]
+    )
+
+
+# --- tracing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TraceResult:
+    passages: list[Passage]
+    decisions: dict[str, str]
+    copresent: list[tuple[Passage, Passage, float]]  # (theirs, the person's, minutes apart)
+    ledger: list[dict[str, Any]]
+
+
+def decisions_of(db: ConsoleDB, record_ids: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i in range(0, len(record_ids), 500):
+        chunk = record_ids[i : i + 500]
+        out.update(
+            db.q(
+                "SELECT record_id, decision FROM console_facts WHERE record_id IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return out
+
+
+def trace_person(
+    db: ConsoleDB, repo: Any, id_hash: str, minutes: int, limit: int = 200
+) -> TraceResult:
+    passages = repo.trace_person(id_hash)[-limit:]
+    window = minutes * 60.0
+    co: list[tuple[Passage, Passage, float]] = []
+    seen: set[tuple[str, str]] = set()
+    for mine in passages:
+        if mine.occurred_at is None or not mine.checkpoint:
+            continue
+        for other in repo.trace_checkpoint(
+            mine.checkpoint, mine.occurred_at - window, mine.occurred_at + window + 0.001
+        ):
+            if other.id_hash == id_hash or other.record_id == mine.record_id:
+                continue
+            key = (other.id_hash or other.record_id, mine.record_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            co.append((other, mine, ((other.occurred_at or 0) - mine.occurred_at) / 60))
+    ids = [p.record_id for p in passages] + [o.record_id for o, _, _ in co]
+    ledger = repo.ledger_state("member:id:" + id_hash)
+    return TraceResult(passages, decisions_of(db, ids), co, ledger)
+
+
+def day_bounds(day: str) -> tuple[float, float]:
+    d = date.fromisoformat(day)
+    start = datetime(d.year, d.month, d.day).astimezone()
+    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+# --- daily report ----------------------------------------------------------------------------
+
+
+def daily_report(db: ConsoleDB, repo: Any, day: str, deadline: str) -> dict[str, Any]:
+    """Totals per checkpoint for ``day``; which checkpoints reported by the deadline (the next
+    day at ``deadline``, HH:MM local), which sent a zero report, which nothing."""
+    start, end = day_bounds(day)
+    hh, mm = (int(x) for x in deadline.split(":"))
+    due = end + hh * 3600 + mm * 60
+    rows = {r.checkpoint: r for r in overview(db, repo, day, 1e12)[0]}
+    places = dict(db.q("SELECT device_id, checkpoint FROM console_device_cp"))
+    contact: dict[str, float] = {}
+    for device_id, first in db.q(
+        "SELECT device_id, max(received_at) FROM batches WHERE received_at >= ? AND "
+        "received_at <= ? GROUP BY device_id",
+        (start, due),
+    ):
+        contact[device_id] = first
+    late_cp: set[str] = set()
+    for (cp,) in db.q(
+        "SELECT DISTINCT checkpoint FROM console_facts WHERE day = ? AND received_at > ?",
+        (day, due),
+    ):
+        late_cp.add(cp or "-")
+    status = {}
+    for cp in sorted(set(rows) | set(places.values())):
+        cp = cp or "-"
+        devices = [d for d, c in places.items() if c == cp]
+        on_time = any(d in contact for d in devices)
+        total = rows[cp].total if cp in rows else 0
+        if on_time and total == 0:
+            status[cp] = "zero"
+        elif on_time and cp not in late_cp:
+            status[cp] = "on_time"
+        elif total:
+            status[cp] = "late"
+        else:
+            status[cp] = "missing"
+    categories = dict(
+        db.q(
+            "SELECT COALESCE(category, '-'), count(*) FROM console_facts WHERE day = ? "
+            "GROUP BY category ORDER BY 2 DESC",
+            (day,),
+        )
+    )
+    kp = dict(
+        db.q(
+            "SELECT COALESCE(kp_category, '-'), count(*) FROM console_facts WHERE day = ? "
+            "AND keyperson = 1 GROUP BY kp_category",
+            (day,),
+        )
+    )
+    health: dict[str, int] = {}
+    for r in repo.ledger_state():
+        if (
+            r["entity"] == "member"
+            and r["field"] == "health_status"
+            and ((r.get("set_ts") or "")[:10] <= day)
+        ):
+            health[r["masked"]] = health.get(r["masked"], 0) + 1
+    return {
+        "day": day,
+        "deadline": deadline,
+        "rows": [rows.get(cp) or _empty(cp) for cp in status],
+        "status": status,
+        "categories": categories,
+        "keypersons": kp,
+        "health": health,
+    }
+
+
+def _empty(cp: str):
+    return CheckpointRow(cp)
