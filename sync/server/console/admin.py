@@ -126,7 +126,7 @@ def keyperson_remove(c: Ctx) -> Response:
         ]
     elif how == "id":
         ident = parse_identity(c.arg("id_number"))
-        if not ident.number or ident.problem:
+        if not ident.number or ident.problem or ident.kind == "other":
             raise ConsoleError("console.trace.err_id")
         h = blind_index(c.console.town.keys.index_key, ident.number)
         hashes = [h] if h in repo.keyperson_hashes() else []

@@ -115,9 +115,9 @@ def parse_id_cell(value: Any) -> str:
     if not text:
         raise RowError("id_missing")
     ident = parse_identity(text)
-    if not ident.number or ident.problem:
+    if not ident.number or ident.problem or ident.kind == "other":
         code = "id_check_digit" if "check digit" in (ident.problem or "") else "id_invalid"
-        raise RowError(code, value=mask_id(ident.number or text), why=ident.problem or "")
+        raise RowError(code, value=mask_id(ident.number or text), why=ident.problem or "?")
     return ident.number
 
 

@@ -131,7 +131,7 @@ def _id_hash(c: Ctx) -> str:
     if len(carried) == 64 and not carried.strip("0123456789abcdef"):
         return carried
     ident = parse_identity(c.arg("id_number"))
-    if not ident.number or ident.problem:
+    if not ident.number or ident.problem or ident.kind == "other":
         raise ConsoleError("console.trace.err_id")
     return blind_index(c.console.town.keys.index_key, ident.number)
 

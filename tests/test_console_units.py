@@ -1,0 +1,185 @@
+"""Console pieces without a browser: accounts (Argon2id, lock-out back-off, idle expiry), the
+audit chain, transport refusal, key-person sheets (GBK CSV, formulas, zip bombs), the user CLI;
+storage pieces on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+
+from sync.server.console.auth import IDLE_S, Accounts, Audit, AuthError
+from sync.server.console.kpfile import UploadError, read_upload
+from sync.testing import LoopbackServer, TestTown, drop_repo, make_repo
+
+from .console_support import PASSWORD, ServerProcess, id_number, pg_or_skip
+
+FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def town(request, tmp_path):
+    if request.param == "postgresql":
+        pg_or_skip()
+    repo = make_repo(request.param, str(tmp_path))
+    town = TestTown(repo)
+    town.app.state.console.accounts.hasher = FAST
+    yield town
+    town.app.state.console.db.close()
+    drop_repo(repo)
+
+
+def test_argon2id_hash_and_lockout_with_back_off(town):
+    acc: Accounts = town.app.state.console.accounts
+    acc.add("clerk", "officer", PASSWORD, now=1000.0)
+    stored = town.app.state.console.db.one("SELECT pw_hash FROM console_users")[0]
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    for i in range(4):
+        with pytest.raises(AuthError) as err:
+            acc.login("clerk", "wrong password", "zh", now=1000.0 + i)
+        assert err.value.key == "console.err.login"
+    with pytest.raises(AuthError) as err:  # the fifth wrong one locks for 30 s
+        acc.login("clerk", "wrong password", "zh", now=1010.0)
+    assert err.value.key == "console.err.locked" and err.value.params["s"] == 31
+    with pytest.raises(AuthError) as err:  # the right password does not open a locked account
+        acc.login("clerk", PASSWORD, "zh", now=1020.0)
+    assert err.value.key == "console.err.locked"
+    with pytest.raises(AuthError) as err:  # after the lock, one more wrong one: twice as long
+        acc.login("clerk", "wrong password", "zh", now=1041.0)
+    assert err.value.params["s"] == 61
+    token = acc.login("clerk", PASSWORD, "zh", now=1103.0)
+    assert acc.session(token, now=1104.0).user.name == "clerk"
+    assert acc.get("clerk").failed == 0
+    with pytest.raises(AuthError) as err:  # unknown user: the same sentence as a wrong password
+        acc.login("nobody", PASSWORD, "zh")
+    assert err.value.key == "console.err.login"
+
+
+def test_idle_session_expires_and_disable_ends_sessions(town):
+    acc: Accounts = town.app.state.console.accounts
+    acc.add("clerk", "officer", PASSWORD)
+    token = acc.login("clerk", PASSWORD, "zh", now=5000.0)
+    assert acc.session(token, now=5000.0 + IDLE_S - 60) is not None  # renewed by use
+    assert acc.session(token, now=5000.0 + 2 * IDLE_S - 120) is not None
+    assert acc.session(token, now=5000.0 + 3 * IDLE_S) is None
+    token = acc.login("clerk", PASSWORD, "zh")
+    acc.set_disabled("clerk")
+    assert acc.session(token) is None
+    with pytest.raises(AuthError):
+        acc.login("clerk", PASSWORD, "zh")
+    with pytest.raises(AuthError) as err:
+        acc.add("short", "officer", "abc")
+    assert err.value.key == "console.err.password_short"
+
+
+def test_audit_chain_shows_an_edited_entry(town):
+    audit: Audit = town.app.state.console.audit
+    for i in range(3):
+        audit.append("chief", "trace_unmask", {"n": i}, reason=f"流调 {i}")
+    assert audit.verify() is None
+    town.app.state.console.db.q("UPDATE console_audit SET reason = 'nothing' WHERE seq = 2")
+    assert audit.verify() == 2
+
+
+def test_plain_http_from_another_machine_is_refused_or_bannered(town):
+    """A client that is not this machine, over plain HTTP: one sentence, 403; with
+    ``serve --insecure-http`` the pages are served under a red banner."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(town.app, base_url="http://10.0.0.5") as http:  # client host: testclient
+        r = http.get("/console/login")
+        assert r.status_code == 403 and "不通过未加密的 HTTP" in r.text
+        assert "<form" not in r.text
+        town.app.state.insecure_http = True
+        r = http.get("/console/login")
+        assert r.status_code == 200 and "banner-insecure" in r.text
+
+
+def login(http: httpx.Client, name: str) -> str:
+    tok = re.search(r'name="login_csrf" value="([^"]+)"', http.get("/console/login").text)[1]
+    r = http.post("/console/login", data={"name": name, "password": PASSWORD, "login_csrf": tok})
+    assert r.status_code == 303, r.text
+    http.cookies.set("fk_console", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
+    return re.search(r'name="csrf" value="([^"]+)"', http.get("/console/trace").text)[1]
+
+
+def test_unmasking_needs_a_reason_and_is_audited(town):
+    con = town.app.state.console
+    con.accounts.add("clerk", "officer", PASSWORD)
+    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as http:
+        csrf = login(http, "clerk")
+        r = http.post("/console/trace", data={"csrf": csrf, "id_number": id_number(1), "full": "1"})
+        assert r.status_code == 400 and "请填写事由" in r.text
+        assert not [a for a in con.audit.rows() if a["action"] == "trace_unmask"]
+        r = http.post(
+            "/console/trace",
+            data={"csrf": csrf, "id_number": id_number(1), "full": "1", "reason": "流调 4月3日"},
+        )
+        assert r.status_code == 200
+        row = next(a for a in con.audit.rows() if a["action"] == "trace_unmask")
+        assert row["user"] == "clerk" and row["reason"] == "流调 4月3日"
+        assert id_number(1) not in row["detail"]
+        r = http.post("/console/trace", data={"csrf": csrf, "id_number": "123"})
+        assert r.status_code == 400 and "身份证号无效" in r.text
+        r = http.post("/console/rules/preview", data={"csrf": csrf, "mode": "sealed"})
+        assert r.status_code == 403 and "只有管理员" in r.text
+        assert town.repo.latest_change("mode") is None
+
+
+# --- key-person sheets --------------------------------------------------------------------------
+
+
+def test_gbk_csv_with_title_row_and_formula_text():
+    key = b"k" * 32
+    a, b = id_number(21), id_number(22)
+    text = (
+        "东风镇重点人员名单,,\n"
+        "序号,身份证号码,人员类别\n"
+        f"1,{a},密接\n"
+        f'2,{b[:9]} {b[9:]},=HYPERLINK("http://x")\n'
+        "合计,2 人,\n"
+    )
+    preview = read_upload(text.encode("gbk"), "名单.csv", key)
+    assert len(preview.entries) == 2 and not preview.errors
+    assert preview.rows[0].row == 3  # the row number the clerk sees in Excel
+    assert preview.entries[1]["category"] == '=HYPERLINK("http://x")'  # kept as text
+    assert all(a not in str(r) and b not in str(r) for r in preview.rows)
+
+
+def test_zip_bomb_and_non_sheets_refused_in_one_sentence():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"<" + b" " * (80 * 1024 * 1024) + b"/>")
+    with pytest.raises(UploadError) as err:
+        read_upload(buf.getvalue(), "名单.xlsx", b"k" * 32)
+    assert err.value.key == "console.kp.err_bomb"
+    for data, name, key in (
+        (b"PK\x03\x04junk", "a.xlsx", "console.kp.err_unreadable"),
+        (b"MZ\x90\x00", "a.exe", "console.kp.err_type"),
+        (b"x" * (6 * 1024 * 1024), "a.csv", "console.kp.err_size"),
+        ("姓名,电话\n张三,123\n".encode(), "a.csv", "console.kp.err_header"),
+    ):
+        with pytest.raises(UploadError) as err:
+            read_upload(data, name, b"k" * 32)
+        assert err.value.key == key
+
+
+def test_user_cli(tmp_path):
+    srv = ServerProcess(tmp_path, "sqlite")
+    out = srv.cli("user", "add", "chief", "--role", "admin", password=PASSWORD).stdout
+    assert "chief" in out and PASSWORD not in out
+    assert "chief" in srv.cli("user", "list").stdout
+    r = srv.cli("user", "add", "chief", "--role", "admin", password=PASSWORD, check=False)
+    assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
+    r = srv.cli("user", "add", "x", "--role", "officer", password="short", check=False)
+    assert r.returncode == 2 and "at least" in r.stderr
+    srv.cli("user", "disable", "chief")
+    assert "disabled" in srv.cli("user", "list").stdout
+    srv.cli("user", "reset-password", "chief", password="another-password-1")
+    r = srv.cli("user", "disable", "nobody", check=False)
+    assert r.returncode == 2 and "no account" in r.stderr
