@@ -1,6 +1,8 @@
 """Identity numbers: Chinese resident ID (GB 11643-1999), passports and permits.
 
-Pure functions, no I/O; used by the payload parsers, the rules engine, manual entry and imports.
+Pure functions, no I/O; used by the payload parsers, the rules engine, manual entry and imports
+on the device, and by the town server (key-person lists, ``trace``, the ledger's masked values):
+one rule for both, so it lives with the shared pieces. ``scanners.idnumber`` re-exports it.
 A wrong check digit is *flagged* (``check_ok=False``), never silently accepted or silently
 dropped: the caller must ask the operator to confirm.
 """

@@ -1,4 +1,4 @@
-"""The town's signed pass (出入证 / 通行证), issued by the town server, verified offline at the gate.
+"""The town's signed pass (出入证 / 通行证): issued by the town server, verified offline at a gate.
 
 Format, version 1
 -----------------
@@ -22,6 +22,9 @@ by the town key over ``b"FK1" + payload`` (the prefix binds the signature to thi
 A typical household pass is ~60 bytes of payload + 64 of signature → a version-6 QR.
 The gate checks, in order: prefix, encoding, structure, signature (against any of the town's
 public keys, so keys can rotate), revocation, validity window, and (optionally) direction.
+
+The server issues and the gate verifies, so the format lives with the shared pieces;
+``scanners.payloads.passes`` re-exports it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..idnumber import mask_name
 from .base45 import Base45Error, b45decode, b45encode
+from .identity import mask_name
 
 PREFIX_B45 = "FK1:"
 PREFIX_B64 = "FK1."

@@ -271,8 +271,8 @@ def read_rules_file(path: Path) -> dict[str, Any]:
     """The town's rule overrides from a JSON object of ``[rules]`` keys (or ``{"rules": {…}}``)
     or a TOML file with a ``[rules]`` table, each value checked as a device checks its config
     file. ``{}`` is allowed: every device goes back to its own config."""
-    from fieldkit.config import validate_rules
     from fieldkit.errors import ConfigError
+    from fieldkit.shared.rulecheck import validate_rules
 
     toml = path.suffix.lower() == ".toml"
     try:
@@ -382,7 +382,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     _, _, keys, repo = _open(args)
     if args.id_number:
         from fieldkit.crypto import blind_index
-        from scanners.idnumber import parse_identity
+        from fieldkit.shared.identity import parse_identity
 
         number = parse_identity(args.id_number).number
         if not number:

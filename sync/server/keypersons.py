@@ -1,7 +1,7 @@
 """Read a key-person list (重点人员名单) from a spreadsheet, hashing ID numbers as it reads.
 
 The plaintext number lives only in a local variable for one row: it is normalised
-(:func:`scanners.idnumber.parse_identity`, so 15-digit numbers match their 18-digit form) and
+(:func:`fieldkit.shared.identity.parse_identity`, so 15-digit numbers match their 18-digit form) and
 turned into ``blind_index(town index key, number)`` at once.
 
 Header names are matched in Chinese or English: 身份证号/证件号码/id_number, 类别/人员类别/category,
@@ -17,10 +17,10 @@ from typing import Any
 
 from fieldkit.crypto import blind_index
 from fieldkit.i18n import t
+from fieldkit.shared.identity import parse_identity
 from fieldkit.sheets import SheetError
 from fieldkit.sheets.layout import cell_text, find_header, is_blank, is_footer
 from fieldkit.sheets.reader import read_rows
-from scanners.idnumber import parse_identity
 
 ID_HEADERS = {
     "身份证号",

@@ -61,6 +61,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fieldkit.crypto import blind_index
 from fieldkit.shared.address import address_key
+from fieldkit.shared.identity import mask_id, mask_name, mask_phone
 
 KIND = "ledger_edit"
 ENTITIES = ("household", "member")
@@ -88,8 +89,6 @@ def canonical(value: Any) -> bytes:
 
 def mask_value(field: str, value: Any) -> str:
     """What a listing shows: personal values masked, the rest as short text."""
-    from scanners.idnumber import mask_id, mask_name, mask_phone
-
     if value is None:
         return "-"
     if field in SECRET_FIELDS:

@@ -1,6 +1,6 @@
 """``fieldkit-server pass issue|revoke``: signed passes (出入证/通行证) and their revocation.
 
-Passes are made by :func:`scanners.payloads.passes.issue_pass` with the town's Ed25519 key, so
+Passes are made by :func:`fieldkit.shared.passes.issue_pass` with the town's Ed25519 key, so
 every gate can verify them offline with the key it pinned at enrollment; revocations reach the
 gates with the next sync.
 """
@@ -15,6 +15,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from fieldkit.i18n import t
 
 CJK_FONTS = (  # first one present draws the labels; without any, labels fall back to ASCII
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -34,7 +36,7 @@ def cmd_pass_revoke(args: argparse.Namespace) -> int:
         time.time(),
     )
     repo.close()
-    print(f"{len(args.pass_id)} pass(es) revoked; gates refuse them after their next sync")
+    print(t("server.pass.revoked", n=len(args.pass_id)))
     return 0
 
 
@@ -53,7 +55,7 @@ def _date(text: str, end: bool = False) -> datetime:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(f"{text!r} is not a date (YYYY-MM-DD or ISO date-time)") from None
+        raise CliError(t("server.pass.err_date", value=text)) from None
     if end and len(text) <= 10:
         dt = dt.replace(hour=23, minute=59, second=59)
     return dt.astimezone() if dt.tzinfo is None else dt
@@ -68,7 +70,7 @@ def _subjects(args: argparse.Namespace) -> list[dict[str, str]]:
     try:
         text = Path(args.csv).read_text(encoding="utf-8-sig")
     except OSError as err:
-        raise CliError(f"cannot read {args.csv}: {err.strerror}") from None
+        raise CliError(t("server.pass.err_read", path=args.csv, why=err.strerror)) from None
     rows = []
     for row in csv.DictReader(io.StringIO(text)):
         subject = (row.get("subject") or row.get("户号") or row.get("车牌") or "").strip()
@@ -81,7 +83,7 @@ def _subjects(args: argparse.Namespace) -> list[dict[str, str]]:
                 }
             )
     if not rows:
-        raise CliError(f"{args.csv}: no rows with a 'subject' column")
+        raise CliError(t("server.pass.err_no_subject", path=args.csv))
     return rows
 
 
@@ -126,14 +128,14 @@ def render_sheet(passes: list[dict[str, Any]], title: str) -> Any:
 
 
 def cmd_pass_issue(args: argparse.Namespace) -> int:
-    from scanners.idnumber import mask_name
-    from scanners.payloads.passes import issue_pass
+    from fieldkit.shared.identity import mask_name
+    from fieldkit.shared.passes import issue_pass
 
     from .cli import CliError, _open
 
     start, end = _date(args.valid_from), _date(args.valid_to, end=True)
     if end <= start:
-        raise CliError("--valid-to must be after --valid-from")
+        raise CliError(t("server.pass.err_order"))
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]
     _, _, keys, repo = _open(args)
     repo.close()
@@ -152,7 +154,7 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
                 directions=directions,
             )
         except ValueError as err:
-            raise CliError(f"cannot issue a pass for {row['subject']!r}: {err}") from None
+            raise CliError(t("server.pass.err_issue", subject=row["subject"], why=err)) from None
         issued.append(
             {
                 "pass_id": pass_id,
@@ -176,11 +178,18 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
         )
         w.writeheader()
         w.writerows(issued)
+    more = t("server.pass.more_pages", n=len(pages) - 1) if len(pages) > 1 else ""
     print(
-        f"{len(issued)} pass(es) signed with town key {keys.fingerprint}: sheet {out}"
-        f"{f' (+{len(pages) - 1} more pages)' if len(pages) > 1 else ''}, list {listing}"
+        t(
+            "server.pass.issued",
+            n=len(issued),
+            fingerprint=keys.fingerprint,
+            sheet=str(out),
+            more=more,
+            listing=str(listing),
+        )
     )
-    print("Revoke one with: fieldkit-server pass revoke PASS_ID")
+    print(t("server.pass.how_revoke"))
     return 0
 
 
