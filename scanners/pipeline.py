@@ -203,6 +203,8 @@ class Pipeline:
             )
         if "opencv" in by_name:
             steps.append(("opencv", by_name["opencv"].decode))
+        if "wechat" in by_name:  # CNN detector + super-resolution: the costliest, so last
+            steps.append(("wechat", by_name["wechat"].decode))
         return steps
 
     # -- decoding ----------------------------------------------------------------------------
@@ -217,12 +219,7 @@ class Pipeline:
             found = self._zxing.decode(grey)
             if found:
                 return FrameDecode([(c, "fast") for c in found], _ms(start), tried)
-            regions = find_code_regions(grey)
-            if grey.shape[0] * grey.shape[1] <= 640 * 640:
-                # small stills: the whole image is a candidate too (the gate is for camera frames)
-                regions.append(Region(0, 0, grey.shape[1], grey.shape[0], 0.0))
-        else:
-            regions = [Region(0, 0, grey.shape[1], grey.shape[0], 0.0)]
+        regions = self.candidate_regions(grey)
         for name, step in self.steps:
             for region in regions:
                 if time.perf_counter() > deadline:
@@ -236,6 +233,17 @@ class Pipeline:
                         [(replace(c, corners=box), name) for c in found], _ms(start), tried
                     )
         return FrameDecode([], _ms(start), tried)
+
+    def candidate_regions(self, grey: np.ndarray) -> list[Region]:
+        """Where escalation looks: code-like regions (the whole image when there is no fast
+        path, and for small stills, where the gate is not needed)."""
+        whole = Region(0, 0, grey.shape[1], grey.shape[0], 0.0)
+        if self._zxing is None:
+            return [whole]
+        regions = find_code_regions(grey)
+        if grey.shape[0] * grey.shape[1] <= 640 * 640:
+            regions.append(whole)
+        return regions
 
     def process(self, frame: np.ndarray) -> list[Read]:
         """Decode, parse, and drop payloads already seen within ``dedupe_seconds``."""
