@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from fieldkit.errors import ConfigError, SyncError
+from fieldkit.i18n import t as word_t
+from fieldkit.i18n import word
 
 from . import protocol as p
 
@@ -168,23 +170,18 @@ class TownClient:
         except httpx.ConnectError as err:
             if _tls_failure(err):
                 raise SyncTLSError(
-                    f"the town server at {self.base_url} has a TLS certificate this device does "
-                    f"not trust ({_reason(err)}): get the town's CA file from the town office "
-                    "and enroll with --ca-file CA.pem; nothing was sent"
+                    "syncerr.tls_untrusted", url=self.base_url, reason=_reason(err)
                 ) from None
             raise SyncNetworkError(
-                f"cannot reach the town server at {self.base_url} ({_reason(err)}): check the "
-                "network and that the server runs; records stay pending"
+                "syncerr.unreachable", url=self.base_url, reason=_reason(err)
             ) from None
         except httpx.TimeoutException:
             raise SyncNetworkError(
-                f"the town server at {self.base_url} did not answer within {self.timeout:g} s: "
-                "check the network or try later; records stay pending"
+                "syncerr.timeout", url=self.base_url, seconds=f"{self.timeout:g}"
             ) from None
         except (httpx.TransportError, httpx.DecodingError) as err:
             raise SyncNetworkError(
-                f"the connection to {self.base_url} broke ({_reason(err)}): sync again when "
-                "the network is stable; nothing is lost"
+                "syncerr.broken", url=self.base_url, reason=_reason(err)
             ) from None
 
 
@@ -199,10 +196,7 @@ def _tls_context(ca_pem: str | None) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cadata=ca_pem)
     except (ssl.SSLError, ValueError) as err:
-        raise SyncError(
-            f"the CA file is not a PEM certificate ({err.__class__.__name__}"
-            "): ask the town office for the CA file (ca.pem)"
-        ) from None
+        raise SyncError("syncerr.ca_not_pem", why=err.__class__.__name__) from None
 
 
 def _tls_failure(err: Exception) -> bool:
@@ -238,16 +232,16 @@ def _raise_for(resp: httpx.Response, what: str) -> None:
     if resp.status_code < 400:
         return
     code, message = _server_message(resp)
+    what_shown = word(what)
     if resp.status_code in (401, 403):
-        raise SyncAuthError(f"the town server refused this device: {message}")
+        raise SyncAuthError("syncerr.refused_device", message=message)
     if resp.status_code == 413:
-        raise SyncServerError(f"{what} too large for the server: {message}")
+        raise SyncServerError("syncerr.too_large", what=what_shown, message=message)
     if resp.status_code >= 500:
-        raise SyncServerError(
-            f"the town server failed (HTTP {resp.status_code}) on {what}: tell the town office; "
-            "records stay pending"
-        )
-    raise SyncServerError(f"the town server refused {what} ({code or resp.status_code}): {message}")
+        raise SyncServerError("syncerr.server_failed_on", status=resp.status_code, what=what_shown)
+    raise SyncServerError(
+        "syncerr.refused", what=what_shown, code=code or resp.status_code, message=message
+    )
 
 
 # --- enrollment -------------------------------------------------------------------------------
@@ -274,16 +268,14 @@ def enroll(
     """Register this device with the town server. The store must be unlocked (supervisor)."""
     if store.kv.get("sync.device_id") and not force:
         raise SyncError(
-            f"this device is already enrolled as {store.kv.get('sync.device_id')} at "
-            f"{store.kv.get('sync.server_url')}: use --force to enroll again"
+            "syncerr.already_enrolled",
+            device=store.kv.get("sync.device_id"),
+            url=store.kv.get("sync.server_url"),
         )
     token = token.strip()
     secret, _, expected_fp = token.partition(".")
     if not secret or len(expected_fp) != 16:
-        raise SyncError(
-            "the enrollment token looks wrong (expected XXXX….fingerprint): copy it "
-            "again from `fieldkit-server device add`"
-        )
+        raise SyncError("syncerr.token_shape")
     device_key = Ed25519PrivateKey.generate()
     seal_key = X25519PrivateKey.generate()
     with TownClient(url, timeout=timeout, transport=transport, ca_pem=ca_pem) as town:
@@ -304,12 +296,9 @@ def enroll(
         )
         town_ed, town_x = p.b64d(payload["town_ed25519"]), p.b64d(payload["town_x25519"])
     except (ValueError, KeyError, p.ProtocolError) as err:
-        raise SyncError(f"the enrollment reply is not valid ({err}): wrong server URL?") from None
+        raise SyncError("syncerr.enroll_reply", why=str(err)[:120]) from None
     if p.key_fingerprint(town_ed, town_x) != expected_fp:
-        raise SyncError(
-            "the server's keys do not match the token's fingerprint: wrong server, or "
-            "someone is intercepting; do not use this network for enrollment"
-        )
+        raise SyncError("syncerr.fingerprint")
     sealed = payload["index_key_sealed"]
     index_key = p.open_sealed(
         seal_key,
@@ -356,16 +345,13 @@ class _Identity:
 def _identity(store: Any, settings: Any) -> _Identity:
     device_id = store.kv.get("sync.device_id")
     if not device_id:
-        raise NotEnrolledError(
-            "this device is not enrolled: run `fieldkit enroll URL TOKEN` "
-            "with a token from the town office"
-        )
+        raise NotEnrolledError("syncerr.not_enrolled")
     url = getattr(getattr(settings, "sync", None), "server_url", "") or store.kv.get(
         "sync.server_url"
     )
     raw_key = store.secrets.get("device_ed25519")
     if raw_key is None:
-        raise NotEnrolledError("the device key is missing from the store: enroll again")
+        raise NotEnrolledError("syncerr.device_key_missing")
     return _Identity(
         device_id,
         url,
@@ -429,7 +415,7 @@ class _Uploader:
                     },
                 )
             except SyncNetworkError as err:
-                if "cannot reach" in str(err):  # refused: the server is not there, stop now
+                if err.code == "syncerr.unreachable":  # refused: no server there, stop now
                     raise
                 last = err
                 continue
@@ -437,13 +423,10 @@ class _Uploader:
             if resp.status_code == 429:
                 wait = float(resp.headers.get("Retry-After", "1") or 1)
                 self.sleep(min(wait, 10.0))
-                last = SyncServerError("the town server is busy (rate limit): sync again later")
+                last = SyncServerError("syncerr.busy")
                 continue
             if resp.status_code >= 500:
-                last = SyncServerError(
-                    f"the town server failed (HTTP {resp.status_code}): tell the town office "
-                    "if it repeats; records stay pending"
-                )
+                last = SyncServerError("syncerr.server_failed", status=resp.status_code)
                 continue
             if (
                 resp.status_code == 400
@@ -455,7 +438,7 @@ class _Uploader:
             try:
                 return batch_id, resp.json()
             except ValueError:
-                last = SyncServerError("the town server sent an unreadable reply")
+                last = SyncServerError("syncerr.unreadable_reply")
         assert last is not None
         raise last
 
@@ -587,7 +570,7 @@ class _Pipeline:
             self.finish()
             return []
         except SyncServerError as err:
-            if "too large" not in str(err) or len(items) <= 1:
+            if err.code != "syncerr.too_large" or len(items) <= 1:
                 raise
             # The server's limits are lower than ours: send these again in halves, and halve
             # the batches from now on.
@@ -650,12 +633,9 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
         try:
             doc = p.verify_document(resp.json(), ident.town_ed25519)
         except (ValueError, p.ProtocolError) as err:
-            raise SyncServerError(
-                f"the update from the server is not valid ({err}): not "
-                "applied; tell the town office"
-            ) from None
+            raise SyncServerError("syncerr.update_invalid", why=str(err)[:120]) from None
         if doc.get("device_id") != ident.device_id or doc.get("cursor_from") != cursor:
-            raise SyncServerError("the update was made for another request: not applied")
+            raise SyncServerError("syncerr.update_other_request")
         added, removed = doc.get("keypersons", []), doc.get("keypersons_removed", [])
         if added or removed:
             store.keypersons.apply(added, removed)
@@ -694,12 +674,9 @@ def _apply_town_rules(store: Any, rules: Any, report: SyncReport) -> None:
     try:
         changes, skipped = store.set_town_rules(rules)
     except ConfigError as err:
-        report.warnings.append(f"the town's rules were not applied ({err}): tell the town office")
+        report.warnings.append(word_t("syncerr.warn.rules_not_applied", err=err))
         return
-    report.warnings.extend(
-        f"{line}: rule skipped, the config file's value applies; tell the town office"
-        for line in skipped
-    )
+    report.warnings.extend(word_t("syncerr.warn.rule_skipped", line=line) for line in skipped)
     report.rules_changed = True
     report.rules_changed_keys += [k for k in changes if k not in report.rules_changed_keys]
 
@@ -715,21 +692,15 @@ def freshness(store: Any, settings: Any, now: float | None = None) -> dict[str, 
     age = None if updated is None else max(0.0, now - float(updated))
     warnings = []
     if not store.kv.get("sync.device_id"):
-        warnings.append(
-            "not enrolled with a town server: key-person list and revocations are not received"
-        )
+        warnings.append(word_t("syncerr.warn.not_enrolled"))
     elif age is None:
-        warnings.append("no update from the town server yet: sync to receive the key-person list")
+        warnings.append(word_t("syncerr.warn.no_update"))
     elif age > stale_h * 3600:
         warnings.append(
-            f"key-person list is {age / 3600:.0f} h old (limit {stale_h:g} h): "
-            "sync with the town server"
+            word_t("syncerr.warn.stale", hours=f"{age / 3600:.0f}", limit=f"{stale_h:g}")
         )
     if skew is not None and abs(float(skew)) > max_skew:
-        warnings.append(
-            f"this device's clock differs from the server's by {abs(skew) / 60:.0f} "
-            "min: set the clock, times on records will be wrong"
-        )
+        warnings.append(word_t("syncerr.warn.skew", minutes=f"{abs(skew) / 60:.0f}"))
     return {
         "updated_at": updated,
         "age_s": age,

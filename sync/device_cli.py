@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fieldkit.i18n import t
+
 EXIT_SYNC_FAILED = 6
 
 
@@ -21,7 +23,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         try:
             ca_pem = Path(args.ca_file).read_text()
         except OSError as err:
-            raise InputError(f"cannot read --ca-file {args.ca_file}: {err.strerror}") from None
+            raise InputError(
+                "syncerr.cli.ca_unreadable", path=args.ca_file, why=err.strerror
+            ) from None
     store = open_cli_store(args)
     try:
         login(store, args)
@@ -43,8 +47,13 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             "server_url": result.server_url,
             "fingerprint": result.fingerprint,
         },
-        f"Enrolled as {result.name!r} ({result.device_id}) at {result.server_url}; town key "
-        f"{result.fingerprint} pinned. Next: fieldkit sync",
+        t(
+            "syncerr.cli.enrolled",
+            name=result.name,
+            device=result.device_id,
+            url=result.server_url,
+            fingerprint=result.fingerprint,
+        ),
     )
     return 0
 
@@ -63,11 +72,46 @@ def cmd_sync(args: argparse.Namespace) -> int:
     finally:
         store.close()
     data: dict[str, Any] = report.to_dict()
-    emit(args, data, report.summary())
+    emit(args, data, summary(report))
     if not args.json:
         for warning in report.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(t("syncerr.cli.warning", text=warning), file=sys.stderr)
     return 0 if report.ok else EXIT_SYNC_FAILED
+
+
+def summary(report: Any) -> str:
+    """One line on what a sync did, in the run's language."""
+    if report.error:
+        return t("syncerr.cli.failed", error=report.error)
+    parts = [
+        t(
+            "syncerr.cli.sent",
+            sent=report.sent,
+            stored=report.stored,
+            duplicate=report.duplicate,
+        )
+    ]
+    if report.quarantined:
+        parts.append(t("syncerr.cli.quarantined", n=report.quarantined))
+    parts.append(t("syncerr.cli.pending", n=report.pending))
+    added, removed = report.keypersons_added, report.keypersons_removed
+    parts.append(t("syncerr.cli.keypersons", added=added, removed=removed))
+    if report.revocations:
+        parts.append(t("syncerr.cli.revocations", n=report.revocations))
+    if report.mode:
+        parts.append(t("syncerr.cli.mode", mode=t("mode." + report.mode)))
+    if report.rules_changed:
+        keys = ", ".join(report.rules_changed_keys)
+        parts.append(
+            t("syncerr.cli.rules_changed", keys=keys) if keys else t("syncerr.cli.rules_unchanged")
+        )
+    return t("syncerr.cli.synced", parts="，".join(parts) if _zh() else ", ".join(parts))
+
+
+def _zh() -> bool:
+    from fieldkit.i18n import current_language
+
+    return current_language() == "zh"
 
 
 def register(sub: Any) -> None:

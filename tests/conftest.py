@@ -112,10 +112,12 @@ def _language_reset():
 
 
 @pytest.fixture
-def english():
-    """For tests that read the core's messages in English (``pytestmark`` in their module)."""
+def english(monkeypatch):
+    """For tests that read the messages in English (``pytestmark`` in their module): the
+    process language, and FIELDKIT_LANG for command lines run in-process."""
     from fieldkit.i18n import set_language
 
+    monkeypatch.setenv("FIELDKIT_LANG", "en")
     set_language("en")
     yield
     set_language(None)

@@ -25,6 +25,8 @@ from sync.server.repository import open_repository
 from sync.server.town import TownKeys
 from sync.testing import fake_record, free_port, new_pg_schema, pg_available, pg_url
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 ADMIT = Decision(Outcome.ADMIT, ())
 
 

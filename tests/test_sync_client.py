@@ -28,6 +28,8 @@ from sync.testing import (
     pg_available,
 )
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 ADMIT = Decision(Outcome.ADMIT, ())
 
 

@@ -27,6 +27,8 @@ from sync.server.town import TownKeys
 from sync.testing import SyncASGITransport, TestTown, new_pg_schema, pg_available, pg_url
 from tests.ledger_support import make_id
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 ID = make_id(7)
 PHONE_0, PHONE_A, PHONE_B = "13800001111", "13900002222", "13700003333"
 HOUSE = {"community": "幸福社区", "building": "3栋", "unit": "2单元", "room": "301"}

@@ -23,6 +23,8 @@ from sync.server.repository import open_repository
 from sync.server.town import ServerSettings, TownKeys
 from sync.testing import SyncASGITransport
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 CONFIG = (
     "[security]\nscrypt_n = 1024\nargon2_memory_kib = 1024\nargon2_time_cost = 1\n"
     "argon2_parallelism = 1\nmin_pin_length = 4\n\n[rules]\nfever_threshold = 37.2\n"

@@ -32,6 +32,8 @@ from sync.server.cli import main as server_main
 from sync.server.repository import open_repository
 from sync.testing import free_port
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 ADMIT = Decision(Outcome.ADMIT, ())
 
 

@@ -18,6 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fieldkit.clirun import run_guarded
+from fieldkit.i18n import LANGUAGES, env_language, set_language, t
+
 from .keypersons import KeypersonFileError
 from .repository import Passage, Repository, RepositoryError, open_repository
 from .town import ServerSettings, TownKeys, TownSetupError
@@ -44,17 +47,32 @@ def default_data_dir() -> str:
 def _open(args: argparse.Namespace) -> tuple[Path, ServerSettings, TownKeys, Repository]:
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
-        raise TownSetupError(
-            f"{data_dir} does not exist: run `fieldkit-server init --data-dir {data_dir}`"
-        )
+        raise TownSetupError(t("server.err.no_data_dir", path=str(data_dir)))
     settings = ServerSettings.load(data_dir)
+    _follow_server_language(settings)
     keys = TownKeys.load(data_dir)
     repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
     return data_dir, settings, keys, repo
 
 
+def _follow_server_language(settings: ServerSettings) -> None:
+    """The town's own language setting applies unless --lang or FIELDKIT_LANG chose one."""
+    if _LANG_CHOSEN[0]:
+        return
+    lang = getattr(settings, "language", "") or ""
+    if lang and lang not in LANGUAGES:
+        raise CliError(t("server.err.language", value=lang, allowed=", ".join(LANGUAGES)))
+    set_language(lang or None)
+
+
+_LANG_CHOSEN = [False]
+
+
 def _emit(args: argparse.Namespace, data: Any, text_lines: list[str]) -> None:
+    """``--json``: stable English keys; a dict result also gets ``message`` (the human text)."""
     if getattr(args, "json", False):
+        if isinstance(data, dict) and "message" not in data and text_lines:
+            data = {**data, "message": "\n".join(text_lines)}
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print("\n".join(text_lines))
@@ -71,9 +89,7 @@ def parse_time(text: str) -> float:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise CliError(
-            f"time {text!r} is not ISO 8601 (e.g. 2022-04-01T08:00 or 2022-04-01T08:00+08:00)"
-        ) from None
+        raise CliError(t("server.err.time", value=text)) from None
     if dt.tzinfo is None:
         dt = dt.astimezone()
     return dt.timestamp()
@@ -86,10 +102,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if (data_dir / "town-keys.json").exists():
-        raise CliError(
-            f"{data_dir} already holds town keys: refusing to replace them (devices "
-            "have pinned them). Use another --data-dir for a new town."
-        )
+        raise CliError(t("server.err.keys_exist", path=str(data_dir)))
     settings = ServerSettings(database_url=args.database_url or "", db_schema=args.db_schema or "")
     repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
     try:
@@ -99,14 +112,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     keys = TownKeys.generate()
     keys.save(data_dir)
     settings.save(data_dir)
-    print(f"Town server initialised in {data_dir}")
-    print(f"  storage: {repo.backend}" + (f" ({args.database_url})" if args.database_url else ""))
-    print(f"  town key fingerprint: {keys.fingerprint}")
-    print(f"  keep {data_dir / 'town-keys.json'} secret and backed up: it cannot be recreated")
-    print(
-        f"Next: fieldkit-server device add NAME --data-dir {data_dir}, then "
-        f"fieldkit-server serve --data-dir {data_dir}"
-    )
+    print(t("server.init.done", path=str(data_dir)))
+    storage = repo.backend + (f" ({args.database_url})" if args.database_url else "")
+    print(t("server.init.storage", storage=storage))
+    print(t("server.init.fingerprint", fingerprint=keys.fingerprint))
+    print(t("server.init.keep_secret", path=str(data_dir / "town-keys.json")))
+    print(t("server.init.next", path=str(data_dir)))
     return 0
 
 
@@ -131,8 +142,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(keys, repo, settings)
     scheme = "https" if args.tls_cert else "http"
     print(
-        f"FieldKit town server on {scheme}://{args.host}:{args.port} ({repo.backend}, "
-        f"key {keys.fingerprint})",
+        t(
+            "server.serve.listening",
+            url=f"{scheme}://{args.host}:{args.port}",
+            backend=repo.backend,
+            fingerprint=keys.fingerprint,
+        ),
         flush=True,
     )
     options = {
@@ -182,12 +197,16 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         )
         return 0
     print(
-        f"Device {device.name!r} ({device.device_id}) created. One-time enrollment token, "
-        f"valid until {_iso(now + settings.token_ttl_s)}:"
+        t(
+            "server.device.created",
+            name=device.name,
+            id=device.device_id,
+            until=_iso(now + settings.token_ttl_s),
+        )
     )
     print(f"\n  {token}\n")
     if args.url:
-        print(f"On the device: fieldkit enroll {args.url} {token}\n")
+        print(t("server.device.on_device", command=f"fieldkit enroll {args.url} {token}") + "\n")
     if not args.no_qr:
         import segno
 
@@ -210,9 +229,13 @@ def cmd_device_list(args: argparse.Namespace) -> int:
         }
         for d in devices
     ]
-    lines = [f"{'ID':16}  {'NAME':20}  {'STATUS':8}  LAST SEEN"]
-    lines += [f"{d.device_id:16}  {d.name:20}  {d.status:8}  {_iso(d.last_seen)}" for d in devices]
-    _emit(args, rows, lines if devices else ["No devices yet: fieldkit-server device add NAME"])
+    lines = [t("server.device.list_head")]
+    lines += [
+        f"{d.device_id:16}  {d.name:20}  {t('server.device.status.' + d.status):8}  "
+        f"{_iso(d.last_seen)}"
+        for d in devices
+    ]
+    _emit(args, rows, lines if devices else [t("server.device.none")])
     return 0
 
 
@@ -221,12 +244,8 @@ def cmd_device_revoke(args: argparse.Namespace) -> int:
     device = repo.revoke_device(args.device, time.time())
     repo.close()
     if device is None:
-        raise CliError(
-            f"no active or pending device {args.device!r}: see fieldkit-server device list"
-        )
-    print(
-        f"Device {device.name!r} ({device.device_id}) revoked: its uploads are refused from now on"
-    )
+        raise CliError(t("server.err.no_device", device=args.device))
+    print(t("server.device.revoked", name=device.name, id=device.device_id))
     return 0
 
 
@@ -238,9 +257,9 @@ def cmd_keyperson_import(args: argparse.Namespace) -> int:
         Path(args.file), keys.index_key, args.category, args.end_date
     )
     for problem in problems[:20]:
-        print(f"  skipped: {problem}", file=sys.stderr)
+        print("  " + t("server.keyperson.skipped", problem=problem), file=sys.stderr)
     if len(problems) > 20:
-        print(f"  … and {len(problems) - 20} more skipped rows", file=sys.stderr)
+        print("  " + t("server.keyperson.more_skipped", n=len(problems) - 20), file=sys.stderr)
     now = time.time()
     removed: list[dict[str, str]] = []
     if args.replace:
@@ -252,10 +271,14 @@ def cmd_keyperson_import(args: argparse.Namespace) -> int:
         repo.add_changes("keyperson_removed", removed, now)
     repo.close()
     print(
-        f"Key-person list: {len(entries)} imported, {len(removed)} removed, "
-        f"{len(problems)} rows skipped. ID numbers were hashed at once; none were stored."
+        t(
+            "server.keyperson.done",
+            imported=len(entries),
+            removed=len(removed),
+            skipped=len(problems),
+        )
     )
-    print("Devices receive the change at their next sync.")
+    print(t("server.next_sync"))
     return 0 if entries or not problems else 2
 
 
@@ -263,7 +286,7 @@ def cmd_mode_set(args: argparse.Namespace) -> int:
     _, _, _, repo = _open(args)
     repo.add_changes("mode", [{"mode": args.mode, "note": args.note or ""}], time.time())
     repo.close()
-    print(f"Mode {args.mode!r} sent to devices (applied at their next sync)")
+    print(t("server.mode_sent", mode=t("mode." + args.mode)))
     return 0
 
 
@@ -278,20 +301,18 @@ def read_rules_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise CliError(
-            f"cannot read rules from {path}: {getattr(err, 'strerror', None) or err}"
-        ) from None
+        why = getattr(err, "strerror", None) or err
+        raise CliError(t("server.err.rules_unreadable", path=str(path), why=why)) from None
     try:
         data = tomllib.loads(text) if toml else json.loads(text)
     except ValueError as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
-        raise CliError(f"{path}: not valid {'TOML' if toml else 'JSON'} ({err})") from None
+        raise CliError(
+            t("server.err.rules_syntax", path=str(path), kind="TOML" if toml else "JSON", why=err)
+        ) from None
     if toml:
         if "rules" not in data or set(data) != {"rules"}:
-            others = ", ".join(f"[{k}]" for k in data if k != "rules") or "no [rules] table"
-            raise CliError(
-                f"{path}: expected only a [rules] table (the other settings stay "
-                f"each device's own), found {others}"
-            )
+            others = ", ".join(f"[{k}]" for k in data if k != "rules") or t("server.rules.no_table")
+            raise CliError(t("server.err.rules_only", path=str(path), found=others))
         data = data["rules"]
     elif isinstance(data, dict) and set(data) == {"rules"}:
         data = data["rules"]
@@ -302,7 +323,7 @@ def read_rules_file(path: Path) -> dict[str, Any]:
 
 
 def _rule_value(value: Any) -> str:
-    return (", ".join(value) or "(none)") if isinstance(value, list) else str(value)
+    return (", ".join(value) or t("server.rules.none")) if isinstance(value, list) else str(value)
 
 
 def rules_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -310,14 +331,14 @@ def rules_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     lines = []
     for key, value in after.items():
         if key not in before:
-            was = "until now each device's config"
+            was = t("server.rules.was_config")
         elif before[key] == value:
-            was = "unchanged"
+            was = t("server.rules.unchanged")
         else:
-            was = f"was {_rule_value(before[key])}"
+            was = t("server.rules.was", value=_rule_value(before[key]))
         lines.append(f"  {key} = {_rule_value(value)}  ({was})")
     lines += [
-        f"  {key}: back to each device's config  (was {_rule_value(value)})"
+        "  " + t("server.rules.back", key=key, value=_rule_value(value))
         for key, value in before.items()
         if key not in after
     ]
@@ -336,11 +357,11 @@ def cmd_rules_push(args: argparse.Namespace) -> int:
         repo.close()
     lines = rules_diff(before, rules)
     if rules:
-        print(f"Town rules from {path} (every other rule is each device's own config):")
+        print(t("server.rules.from", path=str(path)))
     else:
-        print(f"No town rules in {path}: every device goes back to its own config.")
-    print("\n".join(lines) if lines else "  nothing changes")
-    print("Sent to devices (applied at their next sync).")
+        print(t("server.rules.empty", path=str(path)))
+    print("\n".join(lines) if lines else "  " + t("server.rules.nothing"))
+    print(t("server.rules.sent"))
     return 0
 
 
@@ -351,14 +372,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
     open_conflicts = repo.ledger_open_conflicts()
     repo.close()
     total = sum(r["records"] for r in rows)
-    lines = [f"{'DAY':10}  {'CHECKPOINT':20}  {'DEVICE':20}  RECORDS"]
+    lines = [t("server.stats.head")]
     lines += [
         f"{r['day'] or '-':10}  {r['checkpoint'] or '-':20}  {r['device']:20}  {r['records']:>7}"
         for r in rows
     ]
-    lines.append(f"{'total':10}  {'':20}  {'':20}  {total:>7}")
+    lines.append(f"{t('server.stats.total'):10}  {'':20}  {'':20}  {total:>7}")
     lines.append(
-        f"Open ledger conflicts: {open_conflicts}"
+        t("server.stats.conflicts", n=open_conflicts)
         + (" (fieldkit-server ledger-conflicts)" if open_conflicts else "")
     )
     _emit(args, {"rows": rows, "total": total, "ledger_conflicts_open": open_conflicts}, lines)
@@ -386,17 +407,23 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
         number = parse_identity(args.id_number).number
         if not number:
-            raise CliError("--id-number is empty")
+            raise CliError(t("server.err.id_empty"))
         passages = repo.trace_person(blind_index(keys.index_key, number))
-        title = f"Passages of {number[:6]}…{number[-4:]}: {len(passages)}"
+        title = t("server.trace.person", who=f"{number[:6]}…{number[-4:]}", n=len(passages))
     elif args.checkpoint:
         if not (args.start and args.end):
-            raise CliError("trace --checkpoint needs --from and --to")
+            raise CliError(t("server.err.trace_window"))
         start, end = parse_time(args.start), parse_time(args.end)
         passages = repo.trace_checkpoint(args.checkpoint, start, end)
-        title = f"Through {args.checkpoint} from {_iso(start)} to {_iso(end)}: {len(passages)}"
+        title = t(
+            "server.trace.checkpoint",
+            checkpoint=args.checkpoint,
+            start=_iso(start),
+            end=_iso(end),
+            n=len(passages),
+        )
     else:
-        raise CliError("trace needs --id-number X, or --checkpoint C --from T --to T")
+        raise CliError(t("server.err.trace_how"))
     repo.close()
     rows = [_passage_dict(pa) for pa in passages]
     lines = [title] + [
@@ -413,9 +440,15 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     rows = repo.conflicts()
     repo.close()
     lines = [
-        f"{r['record_id']}  {r['kind']}  device {r['device_id']}  {_iso(r['received_at'])}"
+        t(
+            "server.conflict_line",
+            record=r["record_id"],
+            kind=r["kind"],
+            device=r["device_id"],
+            at=_iso(r["received_at"]),
+        )
         for r in rows
-    ] or ["No conflicts."]
+    ] or [t("server.no_conflicts")]
     _emit(args, rows, lines)
     return 0
 
@@ -452,12 +485,12 @@ def _conflict_dict(c: dict[str, Any]) -> dict[str, Any]:
 def _entity_label(key: str) -> str:
     if key.startswith("household:"):
         parts = key.removeprefix("household:").split("|")
-        return "household " + "/".join(p for p in parts if p)
+        return t("server.ledger.household", address="/".join(p for p in parts if p))
     if key.startswith("member:id:"):
-        return f"member #{key.removeprefix('member:id:')[:8]}"
+        return t("server.ledger.member", id=key.removeprefix("member:id:")[:8])
     if key.startswith("member:name:"):
         house = key.removeprefix("member:name:").rsplit("/", 1)[0]
-        return "member (no ID) of " + _entity_label(house)
+        return t("server.ledger.member_no_id", household=_entity_label(house))
     return key
 
 
@@ -472,18 +505,26 @@ def cmd_ledger_conflicts(args: argparse.Namespace) -> int:
     for r in rows:
         k, o = r["kept"], r["other"]
         state = (
-            f"resolved ({r['resolution']}) by {r['resolved_by']}" if r["resolved_at"] else "open"
+            t("server.ledger.resolved", how=r["resolution"], by=r["resolved_by"])
+            if r["resolved_at"]
+            else t("server.ledger.open")
         )
         lines.append(f"#{r['id']}  {_entity_label(r['entity_key'])}  {r['field']}  [{state}]")
-        lines.append(f"    kept : {k['value']}  by {k['writer']} on {k['device']} at {k['ts']}")
-        lines.append(f"    other: {o['value']}  by {o['writer']} on {o['device']} at {o['ts']}")
+        for side, v in (("kept", k), ("other", o)):
+            lines.append(
+                "    "
+                + t(
+                    "server.ledger." + side,
+                    value=v["value"],
+                    writer=v["writer"],
+                    device=v["device"],
+                    ts=v["ts"],
+                )
+            )
     if not rows:
-        lines = ["No open ledger conflicts." if not args.all else "No ledger conflicts."]
+        lines = [t("server.ledger.none_open" if not args.all else "server.ledger.none")]
     elif not args.all:
-        lines.append(
-            f"{len(rows)} open. Resolve one: fieldkit-server ledger-conflicts resolve "
-            "ID --keep kept|other"
-        )
+        lines.append(t("server.ledger.how_resolve", n=len(rows)))
     _emit(args, rows, lines)
     return 0
 
@@ -501,14 +542,11 @@ def cmd_ledger_resolve(args: argparse.Namespace) -> int:
     finally:
         repo.close()
     if result["already"]:
-        text = f"Ledger conflict #{args.conflict_id} was already resolved ({args.keep}): nothing changed"
+        text = t("server.ledger.already", id=args.conflict_id, keep=args.keep)
     elif args.keep == "other":
-        text = (
-            f"Ledger conflict #{args.conflict_id} resolved by {by}: the other value is now "
-            "the current one"
-        )
+        text = t("server.ledger.resolved_other", id=args.conflict_id, by=by)
     else:
-        text = f"Ledger conflict #{args.conflict_id} resolved by {by}: the kept value stays"
+        text = t("server.ledger.resolved_kept", id=args.conflict_id, by=by)
     _emit(args, result, [text])
     return 0
 
@@ -519,6 +557,12 @@ def cmd_ledger_resolve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=argparse.SUPPRESS,
+        help="language of this run's messages (default: FIELDKIT_LANG, the town's setting, zh)",
+    )
+    common.add_argument(
         "--data-dir",
         default=default_data_dir(),
         help="town data directory (keys, settings, SQLite file; env FIELDKIT_SERVER_DIR)",
@@ -528,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="FieldKit town server: receives checkpoint "
         "records, sends key-person lists to gates",
     )
+    parser.add_argument("--lang", choices=LANGUAGES, help="language of this run's messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", parents=[common], help="create the town's keys and database")
@@ -649,15 +694,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _early_language(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv):
+            return argv[i + 1] if argv[i + 1] in LANGUAGES else None
+        if a.startswith("--lang="):
+            value = a.split("=", 1)[1]
+            return value if value in LANGUAGES else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (CliError, TownSetupError, RepositoryError, KeypersonFileError) as err:
-        print(f"fieldkit-server: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    """Every outcome is a line in the server's language and an exit code, never a traceback.
+    Language: --lang, else FIELDKIT_LANG, else ``language`` in the town's settings, else zh."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = _early_language(argv) or env_language()
+    _LANG_CHOSEN[0] = bool(chosen)
+    set_language(chosen)
+    holder: dict[str, Any] = {}
+
+    def run() -> int:
+        args = holder["args"] = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+
+    user_errors = (CliError, TownSetupError, RepositoryError, KeypersonFileError)
+    return run_guarded(
+        "fieldkit-server",
+        run,
+        lambda: getattr(holder.get("args"), "json", False),
+        user_errors=user_errors,
+    )
 
 
 if __name__ == "__main__":

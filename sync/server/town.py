@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from fieldkit.i18n import t
+
 from ..protocol import b64d, b64e, key_fingerprint, raw_private, raw_public
 
 KEYS_FILE = "town-keys.json"
@@ -96,11 +98,9 @@ class TownKeys:
         try:
             return cls.from_json(path.read_text())
         except FileNotFoundError:
-            raise TownSetupError(
-                f"no town keys in {data_dir}: run `fieldkit-server init --data-dir {data_dir}`"
-            ) from None
+            raise TownSetupError(t("server.err.no_keys", path=str(data_dir))) from None
         except (ValueError, KeyError) as err:
-            raise TownSetupError(f"{path} is damaged ({err}): restore it from backup") from None
+            raise TownSetupError(t("server.err.damaged", path=str(path), why=err)) from None
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ class ServerSettings:
     request_window_s: float = 86400  # accepted clock difference for signed GET requests
     token_ttl_s: float = 72 * 3600  # enrollment tokens expire after this
     updates_page: int = 5000  # changes per download reply
+    language: str = ""  # messages of fieldkit-server: zh or en ("" = FIELDKIT_LANG, else zh)
 
     @classmethod
     def load(cls, data_dir: Path) -> ServerSettings:
@@ -129,12 +130,20 @@ class ServerSettings:
         values = {}
         for key, value in raw.items():
             if key not in known:
-                raise TownSetupError(f"{path}: unknown setting {key!r}")
+                raise TownSetupError(t("server.err.unknown_setting", path=str(path), key=key))
             expected = type(getattr(cls(), key))
             if expected is float and isinstance(value, int):
                 value = float(value)
             if not isinstance(value, expected):
-                raise TownSetupError(f"{path}: {key} must be {expected.__name__}, got {value!r}")
+                raise TownSetupError(
+                    t(
+                        "server.err.setting_type",
+                        path=str(path),
+                        key=key,
+                        expected=t("server.type." + expected.__name__),
+                        value=repr(value),
+                    )
+                )
             values[key] = value
         return cls(**values)
 
