@@ -107,12 +107,14 @@ def test_console_end_to_end(server, browser, tmp_path):
 
     # enroll two devices in the console, each token used by a real device store
     tokens = {}
-    for name in ("东门一号", "西门一号"):
+    for name, scope in (("东门一号", "CP-E"), ("西门一号", "")):
         page.goto(url + "/console/devices")
         page.fill("input[name=name]", name)
+        page.fill("input[name=checkpoints]", scope)
         page.click("text=登记新设备")
         assert page.is_visible("#new-device img.qr")
         tokens[name] = page.inner_text("#token").strip()
+        assert ("只能上报这些卡口的记录：CP-E" if scope else "未限定") in page.inner_text("main")
     shot("devices")
     east = gate_store(tmp_path / "east", "CP-E", "东门")
     west = gate_store(tmp_path / "west", "CP-W", "西门")
@@ -194,6 +196,15 @@ def test_console_end_to_end(server, browser, tmp_path):
     )
     assert ev.keyperson == "密接"
     assert "keyperson_hit" in {r.code for r in ev.decision.reasons}
+    pass_gate(east, KP, "钱七", "in")  # recorded: the office sees the hit and acknowledges it
+    sync(east)
+    page.goto(url + "/console/overview")
+    assert cell(page, "CP-E", "keyperson") == 1
+    assert page.locator("#alerts tr.alert-row").count() == 2
+    assert "重点人员 密接" in page.inner_text("#alerts")
+    page.click("#alerts tr.alert-row:has-text('重点人员') button")
+    assert "已标记为已处置" in page.inner_text("main")
+    assert page.locator("#alerts tr.alert-row").count() == 1
 
     # daily report, downloaded and read back
     page.goto(url + "/console/reports")
@@ -204,7 +215,7 @@ def test_console_end_to_end(server, browser, tmp_path):
     dl.value.save_as(tmp_path / "report.xlsx")
     rows = list(openpyxl.load_workbook(tmp_path / "report.xlsx").active.iter_rows(values_only=True))
     total = next(r for r in rows if r[0] == "合计")
-    assert total[-1] == 5 and total[7] == 1  # five passages, one fever
+    assert total[-1] == 6 and total[7] == 1 and total[8] == 1  # six passages, a fever, a hit
 
     # revoke the west device: its next sync is refused
     page.goto(url + "/console/devices")

@@ -156,29 +156,53 @@ def device_enroll(c: Ctx) -> Response:
     name = c.arg("name")
     if not name or len(name) > 64:
         raise ConsoleError("console.dev.err_name")
-    keys, settings = c.console.town.keys, c.console.town.settings
+    town = c.console.town
+    keys, settings = town.keys, town.settings
+    codes = sorted({x.strip() for x in c.arg("checkpoints").replace("，", ",").split(",")} - {""})
+    scopes = getattr(town, "scopes", None)  # the checkpoints a device may write for
+    data_dir = getattr(getattr(scopes, "path", None), "parent", None)
+    if codes and data_dir is None:
+        raise ConsoleError("console.dev.err_scope")
     token = f"{base64.b32encode(secrets.token_bytes(15)).decode()}.{keys.fingerprint}"
+    pin = _certificate_pin(data_dir)
+    if pin:  # the device pins the town's own TLS certificate from the token, as the CLI's
+        token += f".{pin}"
     now = time.time()
     try:
         device = c.console.repo.add_device(name, token_hash(token), now + settings.token_ttl_s, now)
     except RepositoryError:
         raise ConsoleError("console.dev.err_exists", name=name) from None
+    if codes:
+        scopes.bind(device.device_id, codes)
     url = c.arg("url") or str(c.request.base_url).rstrip("/")
     enroll_text = f"fieldkit enroll {url} {token}"
     qr = segno.make(enroll_text, error="m").png_data_uri(scale=5, border=2)
-    c.console.audit.append(c.user, "device_enroll", {"device": device.device_id, "name": name})
+    c.console.audit.append(
+        c.user, "device_enroll", {"device": device.device_id, "name": name, "checkpoints": codes}
+    )
     return c.render(
         "devices.html",
         devices=c.console.repo.list_devices(),
         now=now,
         new={
             "name": name,
+            "checkpoints": codes,
             "token": token,
             "command": enroll_text,
             "qr": qr,
             "expires": now + settings.token_ttl_s,
         },
     )
+
+
+def _certificate_pin(data_dir: Any) -> str | None:
+    if data_dir is None:
+        return None
+    try:
+        from ..tls import town_certificate_fingerprint
+    except ImportError:  # a server without its own TLS certificate support
+        return None
+    return town_certificate_fingerprint(data_dir)
 
 
 def device_revoke(c: Ctx) -> Response:
