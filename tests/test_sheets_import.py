@@ -5,6 +5,7 @@ an update, and hostile workbooks are refused with one line, importing nothing.""
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,14 @@ def test_shared_strings_bound_on_its_own(tmp_path):
         read_rows(path, Limits(shared_strings_bytes=1 << 20))
     assert err.value.code == "sheets.refused.shared_strings"
     assert read_rows(path)[1] == ["张三", 1.0, 101.0]  # within the default bounds it reads
+
+
+DATA = Path(__file__).parent / "data" / "sheets"
+
+
+@pytest.mark.parametrize("name", ["messy_ledger.xls", "messy_ledger.ods"])
+def test_ledgers_saved_by_libreoffice_import_like_xlsx(store, name):
+    """The same messy ledger saved by LibreOffice Calc 7 as .xls (BIFF8) and .ods (made with
+    `soffice --headless --convert-to xls|ods` from the openpyxl .xlsx; committed, so the test
+    needs no LibreOffice)."""
+    check_messy_import(store, DATA / name)
