@@ -3,12 +3,15 @@ with two enrolled gate devices syncing real records; on SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
+import base64
 import io
 from datetime import date
 
 import httpx
 import openpyxl
 import pytest
+import zxingcpp
+from PIL import Image
 
 from sync.client import enroll, run_sync
 
@@ -114,6 +117,10 @@ def test_console_end_to_end(server, browser, tmp_path):
         page.click("text=登记新设备")
         assert page.is_visible("#new-device img.qr")
         tokens[name] = page.inner_text("#token").strip()
+        qr = page.get_attribute("#new-device img.qr", "src")  # the QR says the same, offline
+        assert qr.startswith("data:image/png;base64,")
+        image = Image.open(io.BytesIO(base64.b64decode(qr.split(",", 1)[1])))
+        assert zxingcpp.read_barcodes(image)[0].text == f"fieldkit enroll {url} {tokens[name]}"
         assert ("只能上报这些卡口的记录：CP-E" if scope else "未限定") in page.inner_text("main")
     shot("devices")
     east = gate_store(tmp_path / "east", "CP-E", "东门")
