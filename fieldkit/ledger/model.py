@@ -8,8 +8,11 @@ and the catalogues ``fieldkit/locale/ledger.*.toml`` render them back (``cat.<co
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..errors import InputError
 
 # The address rule is shared with the town server; the ledger's modules read it from here too.
 from ..shared.address import address_key, clean_text  # noqa: F401
@@ -158,6 +161,24 @@ SYMPTOM_LABELS = {
     "咳嗽": "cough",
     "胸闷": "chest_tightness",
 }
+
+
+def parse_symptoms(text: str) -> list[str]:
+    """'15' or '1 5' → fever, cough: one digit per symptom, in the order of SYMPTOMS."""
+    out: list[str] = []
+    for ch in text.replace(" ", "").replace(",", ""):
+        if not ch.isdigit() or not 1 <= int(ch) <= len(SYMPTOMS):
+            raise InputError(f"unknown symptom {ch!r}")
+        code = SYMPTOMS[int(ch) - 1]
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def symptom_legend(t: Callable[[str], str]) -> str:
+    """'1发热 2干咳 …': the digit of each symptom and its name in the catalogue."""
+    return " ".join(f"{i}{t('ledger.symptom.' + s)}" for i, s in enumerate(SYMPTOMS, 1))
+
 
 _SPLIT = re.compile(r"[、,，;；/|\s]+")
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
-from .patrol import parse_symptoms, symptom_legend
+from ..ledger.model import parse_symptoms, symptom_legend
 from .registry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
 

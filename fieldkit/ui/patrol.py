@@ -25,28 +25,12 @@ from textual.widgets.option_list import Option
 
 from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
-from ..ledger.model import SYMPTOMS
+from ..ledger.model import parse_symptoms, symptom_legend
 from .messages import ScanRead
 from .registry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
 
 OUTCOME_KEYS = {"1": "seen", "2": "nobody_home", "3": "refused"}
-
-
-def parse_symptoms(text: str) -> list[str]:
-    """'15' or '1 5' → fever, cough: one digit per symptom, in the order of SYMPTOMS."""
-    out: list[str] = []
-    for ch in text.replace(" ", "").replace(",", ""):
-        if not ch.isdigit() or not 1 <= int(ch) <= len(SYMPTOMS):
-            raise InputError(f"unknown symptom {ch!r}")
-        code = SYMPTOMS[int(ch) - 1]
-        if code not in out:
-            out.append(code)
-    return out
-
-
-def symptom_legend(t) -> str:
-    return " ".join(f"{i}{t('ledger.symptom.' + s)}" for i, s in enumerate(SYMPTOMS, 1))
 
 
 def flag_text(flags: tuple[str, ...], t, limit: int = 3) -> str:
