@@ -183,3 +183,66 @@ def test_user_cli(tmp_path):
     srv.cli("user", "reset-password", "chief", password="another-password-1")
     r = srv.cli("user", "disable", "nobody", check=False)
     assert r.returncode == 2 and "no account" in r.stderr
+
+
+# --- ledger: conflicts resolved in the console, status shown when tracing ------------------------
+
+
+def test_ledger_conflict_listed_resolved_and_status_in_trace(town, tmp_path):
+    from fieldkit.config import load_settings
+    from fieldkit.store import init_store
+    from scanners.idnumber import mask_phone
+    from sync import client as sc
+    from sync.testing import SyncASGITransport
+
+    transport = SyncASGITransport(town.app)
+    person = id_number(31)
+    house = {"community": "幸福社区", "building": "3栋", "unit": "2单元", "room": "301"}
+    stores = []
+    for name, code, phone in (("dev-a", "CP-A", "13900002222"), ("dev-b", "CP-B", "13700003333")):
+        settings = load_settings(None, tmp_path / name)
+        settings.security.scrypt_n = 2**10
+        for k, v in (("argon2_memory_kib", 1024), ("argon2_time_cost", 1)):
+            if hasattr(settings.security, k):
+                setattr(settings.security, k, v)
+        if hasattr(settings.security, "min_pin_length"):
+            settings.security.min_pin_length = 4
+        s = init_store(settings)
+        s.setup("sup", "1234", checkpoint_name=f"Gate {code}", checkpoint_code=code)
+        sc.enroll(s, "http://town", town.new_token(name), transport=transport)
+        hid, _ = s.ledger.save_household(dict(house, resident_count=3), source="import")
+        mid, _ = s.ledger.save_member(
+            hid,
+            {"name": "张三", "id_number": person, "phone": "13800001111", "relation": "户主"},
+            source="import",
+        )
+        assert sc.run_sync(s, s.settings, transport=transport).stored >= 2
+        stores.append((s, hid, mid, phone))
+    for s, hid, mid, phone in stores:  # both change the phone before hearing of each other
+        s.ledger.save_member(hid, {"phone": phone}, member_id=mid)
+    for s, *_ in stores:
+        sc.run_sync(s, s.settings, transport=transport)
+    (conflict,) = town.repo.ledger_conflicts()
+    con = town.app.state.console
+    con.accounts.add("chief", "admin", PASSWORD)
+    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as http:
+        csrf = login(http, "chief")
+        page = http.get("/console/conflicts").text
+        assert mask_phone("13900002222") in page and mask_phone("13700003333") in page
+        assert "13900002222" not in page
+        r = http.post(
+            "/console/conflicts/resolve",
+            data={"csrf": csrf, "conflict_id": conflict["conflict_id"], "keep": "other"},
+        )
+        assert r.status_code == 303
+        assert town.repo.ledger_open_conflicts() == 0
+        page = http.post("/console/trace", data={"csrf": csrf, "id_number": person}).text
+        assert mask_phone("13700003333") in page and "张*" in page  # the ledger, masked
+        assert person not in page and "张三" not in page
+        r = http.post(
+            "/console/conflicts/resolve", data={"csrf": csrf, "conflict_id": "999", "keep": "kept"}
+        )
+        assert r.status_code == 400 and "没有这条冲突记录" in r.text
+    transport.shutdown()
+    for s, *_ in stores:
+        s.close()
