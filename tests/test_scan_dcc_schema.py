@@ -230,3 +230,33 @@ def test_decode_reports_schema_step_without_failing_the_read():
     res = decode_dcc(long_tc["PREFIX"])
     assert res.steps["cbor"] and res.steps["schema"] is False
     assert any("tc is longer than 50" in p for p in res.summary()["schema_problems"])
+
+
+def test_schema_1_3_is_the_published_file_validated_by_jsonschema():
+    import hashlib
+
+    from scanners.payloads.dcc_jsonschema import SCHEMA_DIR, SCHEMA_FILES, _validator
+
+    path = SCHEMA_FILES["1.3"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest in (SCHEMA_DIR / "README.md").read_text(encoding="utf-8")
+    assert _validator("1.3").schema["$comment"] == "Schema version 1.3.0"
+    assert any("at most 1" in p for p in problems(cert("1.3.0", v=[VACC["v"][0]] * 2)))
+
+
+@needs_dcc
+def test_published_schema_and_hand_rules_agree_on_every_1_3_corpus_certificate():
+    from scanners.payloads.dcc_jsonschema import validate_published
+    from scanners.payloads.dcc_schema import _validate
+
+    seen = 0
+    for path in DCC.rglob("*.json"):
+        try:
+            case = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        hcert = case.get("JSON") if isinstance(case, dict) else None
+        if isinstance(hcert, dict) and str(hcert.get("ver", "")).startswith("1.3"):
+            seen += 1
+            assert validate_published(hcert, hcert["ver"])[0] == _validate(hcert).ok, path
+    assert seen >= 50

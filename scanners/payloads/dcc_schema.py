@@ -1,8 +1,11 @@
 """EU DCC payload validation against the eHealth Network JSON schema (versions 1.0.x – 1.3.x).
 
-The official ``DCC.combined-schema.json`` cannot be fetched offline, so its rules are written out
-here by hand, per schema generation (chosen from the certificate's own ``ver``, as the reference
-test runner does):
+The schema generation is chosen from the certificate's own ``ver``, as the reference test runner
+does. 1.3.x (and later) is validated with ``jsonschema`` against the published
+``DCC.combined-schema.json`` shipped in ``dcc_schemas/1.3.0`` (source and sha256 in its README),
+with a ``valueset-uri`` keyword for the closed value sets. The published files of the earlier
+generations could not be obtained offline (only drafts), so their rules are still written out
+here by hand:
 
 =============  ===========================================================================
 1.0.x          dob ``(19|20)\\d{2}-\\d{2}-\\d{2}`` (unanchored, so a date-time form matches too);
@@ -104,6 +107,11 @@ class SchemaResult:
 def validate_hcert(hcert: object) -> SchemaResult:
     """Validate a decoded health certificate (claim -260/1, JSON-like). Never raises."""
     try:
+        ver = hcert.get("ver") if isinstance(hcert, Mapping) else None
+        if _is_str(ver) and VER_RE.match(ver) and generation_of(ver) is GEN_1_3:
+            from .dcc_jsonschema import validate_published
+
+            return SchemaResult(*validate_published(hcert, ver))
         return _validate(hcert)
     except Exception as exc:  # noqa: BLE001 - a validator never crashes the gate
         return SchemaResult(False, None, [f"unvalidatable certificate ({type(exc).__name__})"])
