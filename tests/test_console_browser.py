@@ -232,6 +232,27 @@ def test_console_end_to_end(server, browser, tmp_path):
     assert not report.ok and ("revoked" in report.error or "吊销" in report.error), report.error
     assert "device_revoked" in (server.dir.parent / "serve.log").read_text()
 
+    # everyone through the west gate today, by checkpoint and time window
+    page.goto(url + "/console/trace/checkpoint")
+    page.fill("input[name=checkpoint]", "CP-W")
+    page.fill("input[name=start]", f"{today}T00:00")
+    page.fill("input[name=end]", f"{today}T23:59")
+    page.click("form.row button.primary")
+    assert "CP-W 通行记录 3 条" in page.inner_text("main")
+    shot("trace-checkpoint")
+
+    # area mode for the town, with a confirmation that says what changes at the gates
+    page.goto(url + "/console/rules")
+    page.select_option("select[name=mode]", "high")
+    page.fill("textarea[name=rules]", "fever_threshold = 37.2")
+    page.click("text=预览变化")
+    confirm = page.inner_text("#confirm")
+    assert "区域模式：各设备自己的设置 → 高风险" in confirm and "fever_threshold = 37.2" in confirm
+    shot("rules-confirm")
+    page.click("#confirm button.primary")
+    assert "已下发" in page.inner_text("main")
+    assert sync(east).mode == "high"
+
     for name in ("rules", "users", "audit", "conflicts"):
         page.goto(f"{url}/console/{name}")
         shot(name)

@@ -274,7 +274,10 @@ def rules_preview(c: Ctx) -> Response:
         return c.redirect("/console/rules", ok="console.rules.sent")
     changes = []
     if new_mode != mode:
-        changes.append(c.t("console.rules.mode_change", old=mode or "—", new=new_mode))
+        old_label = c.t(f"console.mode.{mode}") if mode else c.t("console.rules.device_own")
+        changes.append(
+            c.t("console.rules.mode_change", old=old_label, new=c.t(f"console.mode.{new_mode}"))
+        )
     changes += [line.strip() for line in rules_diff(rules, new_rules) if "unchanged" not in line]
     return c.render(
         "rules.html",
