@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .engines import ENGINE_NAMES, all_engines, make_engine
 from .masking import mask_ids
@@ -26,7 +27,7 @@ from .sources import ENDED, IMAGE_SUFFIXES, SourceSpec, load_image, open_source
 
 
 def _payload_config(args: argparse.Namespace) -> PayloadConfig:
-    keys = []
+    keys: list[Any] = []
     for path in args.pass_key or []:
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 

@@ -220,7 +220,12 @@ class ZbarEngine(Engine):
             with pz._image() as img:
                 pz.zbar_image_set_format(img, pz._FOURCC["L800"])
                 pz.zbar_image_set_size(img, width, height)
-                pz.zbar_image_set_data(img, ctypes.cast(pixels, ctypes.c_void_p), len(pixels), None)
+                pz.zbar_image_set_data(
+                    img,
+                    ctypes.cast(pixels, ctypes.c_void_p),  # type: ignore[arg-type]
+                    len(pixels),
+                    None,
+                )
                 if pz.zbar_scan_image(scanner, img) < 0:
                     return []
                 for sym in pz._decode_symbols(pz._symbols_for_image(img)):

@@ -310,6 +310,7 @@ class LatestFrameScanner:
                 if self._stop:
                     return
                 frame, self._frame = self._frame, None
+            assert frame is not None  # the wait ends on a frame or on stop
             reads = self.pipeline.process(frame)
             self.decoded += 1
             if reads:

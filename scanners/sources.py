@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -76,7 +76,7 @@ class FrameSource:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def frames(self) -> iter:
+    def frames(self) -> Iterator[np.ndarray]:
         """Frames until the source ends (a camera never ends: use read() in a loop)."""
         while self.status.state != ENDED:
             frame = self.read()

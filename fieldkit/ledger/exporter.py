@@ -186,7 +186,7 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
             hf["landlord_name"] = mask_name(name) if name else None
             hf["landlord_phone"] = mask_phone(phone) if phone else None
         hf["is_rental"] = "是" if hf.get("is_rental") else ""
-        for m in members.get(h["id"]) or [None]:
+        for m in members.get(h["id"]) or [None]:  # type: ignore[list-item]
             row = dict(hf)
             if m is not None:
                 if full:

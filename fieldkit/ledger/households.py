@@ -183,7 +183,7 @@ class Ledger:
 
     def edit_body(self, r: dict[str, Any]) -> dict[str, Any]:
         """A ledger edit as it goes to the town server."""
-        changes = json.loads(self._s.cipher.decrypt(r["id"], "changes", r["changes_enc"]))
+        changes = json.loads(self._s.cipher.decrypt(r["id"], "changes", r["changes_enc"]) or "{}")
         body = {
             k: r[k]
             for k in (
@@ -305,7 +305,10 @@ class Ledger:
             changes = {k: v for k, v in full.items() if v not in (None, "")}
             values = self._household_values(hid, full)
             akey = address_key(
-                full.get("community") or "", full["building"], full.get("unit") or "", full["room"]
+                full.get("community") or "",
+                str(full["building"]),
+                full.get("unit") or "",
+                str(full["room"]),
             )
             self._insert(
                 "INSERT INTO households(id, address_key, "
@@ -879,7 +882,9 @@ class Ledger:
             for r in totals
             for key in [(r["grid"], r["building"], r["unit"])]
         ]
-        units, buildings, grids = [], {}, {}
+        units: list[Any] = []
+        buildings: dict[Any, Any] = {}
+        grids: dict[Any, Any] = {}
         total = {"total": 0, "visited": 0, "people": 0}
         for r in sorted(
             rows, key=lambda r: (r["grid"], sort_key(r["building"]), sort_key(r["unit"]))

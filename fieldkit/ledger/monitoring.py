@@ -149,7 +149,7 @@ class Monitoring:
         member_id: str,
         temperature: float | None,
         *,
-        symptoms: list[str] = (),
+        symptoms: list[str] | tuple[str, ...] = (),
         measured_by: str = "doctor",
         slot: str | None = None,
         notes: str | None = None,
@@ -422,7 +422,7 @@ class Monitoring:
             "'home_monitoring') OR m.id IN (SELECT member_id FROM readings) "
             "ORDER BY h.building, h.unit, h.sort_key"
         )
-        readings = {}
+        readings: dict[Any, Any] = {}
         for r in self._s.g.query(
             "SELECT member_id, day, slot, temperature, symptoms, abnormal "
             "FROM readings WHERE day >= ? ORDER BY ts",

@@ -293,6 +293,7 @@ def build_document(
         if shift_id:
             raise InputError("the daily report covers a date: use --date, not --shift")
         d = _day(day, True)
+        assert d is not None  # required=True: a date or InputError
         report = builders.daily_report(store, d)
         title = t("export.title.daily", lang)
         summary = _head(store, lang, full, title, d, by)

@@ -57,6 +57,11 @@ class SessionLocked(AuthError):
 
 
 class Store:
+    # Facades plug-ins add (fieldkit.ledger.attach): typed where they are made, Any here, since
+    # the store never imports the layers above it.
+    ledger: Any
+    monitoring: Any
+
     def __init__(self, settings: Settings, path: Path, *, create: bool = False) -> None:
         self.settings = settings
         if settings.config_rules is None:  # once: a reopen must not take town values for config

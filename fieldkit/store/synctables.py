@@ -254,7 +254,7 @@ class Secrets:
         blob = self._s.g.scalar("SELECT blob FROM secrets WHERE name = ?", [name])
         if blob is None:
             return None
-        return bytes.fromhex(self._s.cipher.decrypt("secret", name, blob))
+        return bytes.fromhex(self._s.cipher.decrypt("secret", name, blob) or "")
 
     def set(self, name: str, value: bytes) -> None:
         blob = self._s.cipher.encrypt("secret", name, value.hex())
@@ -268,7 +268,9 @@ class KeyPersons:
     def __init__(self, store: Store) -> None:
         self._s = store
 
-    def apply(self, entries: list[dict[str, Any]], removed: list[str] = ()) -> None:
+    def apply(
+        self, entries: list[dict[str, Any]], removed: list[str] | tuple[str, ...] = ()
+    ) -> None:
         now = _now()
         with self._s.g.tx() as db:
             db.conn.executemany(

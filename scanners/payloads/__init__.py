@@ -98,14 +98,14 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
         return ScanResult("dcc", res.ok, res.problem, res.summary(), text)
 
     if stripped.startswith(PASS_PREFIXES):
-        res = verify_pass(
+        passed = verify_pass(
             stripped,
             config.pass_public_keys,
             config.revoked_passes,
             config.clock(),
             config.direction,
         )
-        return ScanResult("pass", res.ok, res.problem, res.to_dict(), text)
+        return ScanResult("pass", passed.ok, passed.problem, passed.to_dict(), text)
 
     match = match_health_code(stripped, config.health_code_patterns)
     if match:

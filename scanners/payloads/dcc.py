@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import cbor2
 from cryptography import x509
@@ -190,7 +191,9 @@ def _unwrap_cose(obj) -> tuple:
     return protected, unprotected, payload, signature
 
 
-def _verify_signature(cert: x509.Certificate, alg: int, to_sign: bytes, signature: bytes) -> None:
+def _verify_signature(
+    cert: x509.Certificate, alg: int | None, to_sign: bytes, signature: bytes
+) -> None:
     key = cert.public_key()
     if alg == ALG_ES256:
         if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -316,7 +319,7 @@ def _decode_cose(
     res.steps["schema"] = schema.ok
     res.schema_problems = schema.problems
 
-    alg = protected.get(1) if 1 in protected else unprotected.get(1)
+    alg: Any = protected.get(1) if 1 in protected else unprotected.get(1)
     res.alg = ALG_NAMES.get(alg, str(alg))
     kid = protected.get(4) if 4 in protected else unprotected.get(4)
     res.kid = base64.b64encode(kid).decode() if isinstance(kid, bytes) else None

@@ -119,7 +119,7 @@ class SqliteDialect(Dialect):
     name = "sqlite"
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.path: str = path
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
             raise RepositoryError(f"directory {parent} does not exist: run fieldkit-server init")

@@ -168,8 +168,8 @@ class LedgerCodec:
         if not isinstance(changes, dict):
             raise ValueError("ledger edit changes must be an object")  # noqa: TRY004
         try:
-            base, version = int(body.get("base_version")), int(body.get("version"))
-        except (TypeError, ValueError):
+            base, version = int(body["base_version"]), int(body["version"])
+        except (KeyError, TypeError, ValueError):
             raise ValueError("ledger edit base_version and version must be integers") from None
         writer = str(body.get("writer") or "?")[:128]
         natural = household = name_digest = None

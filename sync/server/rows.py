@@ -40,7 +40,7 @@ class IngestRecord(NamedTuple):
     """One record of a batch, parsed and ready for storage (body already encrypted at rest).
     A tuple: thousands are made per batch, and a frozen dataclass costs five times as much."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field, not tuple.index
     record_id: str
     kind: str
     content_hash: str
