@@ -10,7 +10,7 @@ SYSPKGS := libzbar0 tmux chromium
 help:
 	@echo "make run    - set up .venv and start FieldKit (embedded SQLite in your data directory)"
 	@echo "make test   - set up .venv and run the whole test suite"
-	@echo "make lint   - ruff format --check and ruff check"
+	@echo "make lint   - ruff format --check, ruff check, mypy and the import contracts"
 	@echo "make bench  - run the benchmarks in bench/"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -46,9 +46,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# Style, types and the import contracts (pyproject.toml: [tool.ruff], [tool.mypy],
+# [tool.importlinter]); CI runs it before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff format --check fieldkit scanners sync tests bench
 	$(BIN)/ruff check fieldkit scanners sync tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
