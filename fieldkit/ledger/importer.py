@@ -215,6 +215,8 @@ class RowError(Exception):
 
 
 def _text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
@@ -425,6 +427,7 @@ def import_rows(
     household_fields: dict[str, dict[str, Any]] = {}
     seen_people: dict[str, int] = {}
     previous: dict[str, Any] = {}  # for 同上 (same as above)
+    columns = [(col, lbl) for col, lbl in enumerate(labels) if lbl and not lbl.startswith("_")]
     for index in range(data_start, len(rows)):
         raw = rows[index]
         if layout.is_blank(raw):
@@ -436,13 +439,15 @@ def import_rows(
         excel_row = index + 1
         summary.rows += 1
         cells: dict[str, Any] = {}
-        for col, lbl in enumerate(labels):
-            if lbl and not lbl.startswith("_") and col < len(raw):
+        for col, lbl in columns:
+            if col < len(raw):
                 value = raw[col]
-                if isinstance(value, str) and value.strip() in SAME_AS_ABOVE:
+                if value is None or value == "":
+                    continue  # an empty cell is an absent field
+                if value.__class__ is str and value.strip() in SAME_AS_ABOVE:
                     value = previous.get(lbl)
                 cells[lbl] = value
-        previous.update((k, v) for k, v in cells.items() if v is not None and v != "")
+        previous.update(cells)
         try:
             h, m = parse_row(cells)
             akey = address_key(h["community"] or "", h["building"], h["unit"] or "", h["room"])

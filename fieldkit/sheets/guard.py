@@ -79,7 +79,8 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 _ENTITY = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
-_CELL_REF = re.compile(rb"<(?:\w+:)?c\b[^>]{0,200}?\sr=\"([A-Z]{1,7})([0-9]{1,12})\"")
+# Any ``r="B12"`` attribute: only cells carry a letters-and-digits ``r`` (rows carry digits).
+_CELL_REF = re.compile(rb"\sr=\"([A-Z]{1,7})([0-9]{1,12})\"")
 _ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]{0,200}?\sr=\"([0-9]{1,12})\"")
 _MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]{0,200}?\sref=\"([A-Z0-9:$]{1,40})\"")
 _A1 = re.compile(r"\$?([A-Z]{1,7})\$?([0-9]{1,12})")

@@ -42,10 +42,10 @@ def is_blank(row: list[Any]) -> bool:
 def is_footer(row: list[Any]) -> bool:
     """A totals or signature line under the data: its first non-empty cell says so
     (合计, 总计, 小计, 制表人 …), and it carries no ID-shaped value."""
+    first = next((v for v in row if v is not None and v != ""), None)
+    if not isinstance(first, str) or not FOOTER.match(cell_text(first)):
+        return False  # the common case costs one look at the first cell
     texts = [cell_text(v) for v in row]
-    first = next((s for s in texts if s), "")
-    if not FOOTER.match(first):
-        return False
     return not any(re.fullmatch(r"\d{15}|\d{17}[\dXx]", s.replace(" ", "")) for s in texts)
 
 
