@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.old_xlsx_reader import read_first_sheet
-from fieldkit.config import Settings
-from fieldkit.ledger.importer import import_file, import_rows
-from fieldkit.store import open_store
-from tests.ledger_support import simple_rows
-from tests.sheets_support import write_ods, write_xls
+from bench.old_xlsx_reader import read_first_sheet  # noqa: E402
+from fieldkit.config import Settings  # noqa: E402
+from fieldkit.ledger.importer import import_file, import_rows  # noqa: E402
+from fieldkit.store import open_store  # noqa: E402
+from tests.ledger_support import simple_rows  # noqa: E402
+from tests.sheets_support import write_ods, write_xls  # noqa: E402
 
 IMPORT_GOAL = 2000.0  # rows/s
 LIST_GOAL_MS = 200.0

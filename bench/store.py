@@ -169,10 +169,12 @@ def main() -> int:
     print(f"  ratio                    {enc_rate / raw_rate:>10.2f}x   (goal >= 0.50)")
     print(f"single durable event via GateService.commit ({args.single} commits, synchronous=FULL)")
     print(
-        f"  encrypted store          p50 {p50:6.2f} ms   p95 {pct(times, 95):6.2f} ms   (goal p50 <= 5 ms)"
+        f"  encrypted store          p50 {p50:6.2f} ms   p95 {pct(times, 95):6.2f} ms   "
+        "(goal p50 <= 5 ms)"
     )
     print(
-        f"  with audit (correction)  p50 {statistics.median(corr):6.2f} ms   p95 {pct(corr, 95):6.2f} ms"
+        f"  with audit (correction)  p50 {statistics.median(corr):6.2f} ms   "
+        f"p95 {pct(corr, 95):6.2f} ms"
     )
     print(
         f"  raw sqlite3 1-row commit p50 {statistics.median(raw_single):6.2f} ms   "

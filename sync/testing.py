@@ -16,7 +16,8 @@ import httpx
 
 
 class SyncASGITransport(httpx.BaseTransport):
-    """Drive an ASGI app from the synchronous client, in-process, through ``httpx.ASGITransport``."""
+    """Drive an ASGI app from the synchronous client, in-process, through
+    ``httpx.ASGITransport``."""
 
     def __init__(self, app: Any) -> None:
         self._inner = httpx.ASGITransport(app=app)

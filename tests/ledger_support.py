@@ -102,7 +102,7 @@ def simple_rows(
         unit = f"{h // building_count % 4 + 1}单元"
         room = f"{h // (building_count * 4) + 101}"
         # 2.5 per household: alternately 2 and 3 members.
-        for m in range(int(per_household) + (h % 2 if per_household % 1 else 0)):
+        for _m in range(int(per_household) + (h % 2 if per_household % 1 else 0)):
             day = n // 1000
             birth = f"{1950 + day // 365:04d}{(day // 28) % 12 + 1:02d}{day % 28 + 1:02d}"
             rows.append(

@@ -78,9 +78,9 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     path = tmp_path / "kp.csv"
     path.write_bytes(
         "身份证号,类别,截止日期\n".encode("gb18030")
-        + f"{ids[0]},密接,2022/05/01\n{ids[1]},次密接,\n110105194912310021,密接,\n12345,密接,\n".encode(
-            "gb18030"
-        )
+        + (
+            f"{ids[0]},密接,2022/05/01\n{ids[1]},次密接,\n110105194912310021,密接,\n12345,密接,\n"
+        ).encode("gb18030")
     )
     code, out, err = run(capsys, "keyperson", "import", path, "--data-dir", town_dir)
     # The 15-digit number is the same person as ids[0]: one entry.

@@ -213,7 +213,8 @@ def test_a_toml_rules_table_is_pushed_like_json(town, device, tmp_path):
             "modes.json",
             '{"test_required_in": ["high", "lockdown"]}',
             (
-                "key rules.test_required_in: expected a list of area modes (normal, low, medium, high, "
+                "key rules.test_required_in: expected a list of area modes "
+                "(normal, low, medium, high, "
                 "sealed), found ['high', 'lockdown']"
             ),
         ),

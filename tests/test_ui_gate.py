@@ -87,7 +87,9 @@ def test_core_errors_are_translated():
     from fieldkit.errors import InputError
     from fieldkit.i18n import t
 
-    zh = lambda k, **p: t(k, "zh", **p)
+    def zh(k, **p):
+        return t(k, "zh", **p)
+
     # By code and parameters, never by the text (issue 11: no regex on messages).
     assert "重新测量" in translate_error(
         InputError("err.temp_range", value="45.0", min="34.0", max="43.0"), zh
@@ -131,7 +133,7 @@ def test_common_gate_errors_from_the_core_show_in_the_screen_language(store, eng
             raise_it()
         english = str(info.value)
         for lang in ("zh", "en"):
-            shown = translate_error(info.value, lambda k, **p: t(k, lang, **p))
+            shown = translate_error(info.value, lambda k, lang=lang, **p: t(k, lang, **p))
             assert shown and "{" not in shown, (what, lang, shown)
             if lang == "zh":
                 assert shown != english, (what, english)

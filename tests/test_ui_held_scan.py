@@ -17,7 +17,10 @@ from tests.test_ui_app import SIZE, login, ready_store, settle  # noqa: F401
 ID = "11010519491231002X"
 
 
-async def test_scan_on_the_supervisor_console_is_used_when_the_gate_opens(settings, ready_store):
+async def test_scan_on_the_supervisor_console_is_used_when_the_gate_opens(
+    settings,
+    ready_store,  # noqa: F811  (the fixture imported above)
+):
     modules = ("fieldkit.ui.gate", "fieldkit.ui.vehicle", "fieldkit.ui.supervisor")
     app = make_app(settings, ready_store, entries=screen_entries(modules))
     async with app.run_test(size=SIZE) as pilot:

@@ -708,7 +708,8 @@ class Ledger:
         return [
             self._member_row(r)
             for r in self._s.g.query(
-                "SELECT * FROM members WHERE household_id = ? AND removed = 0 ORDER BY created_at, rowid",
+                "SELECT * FROM members WHERE household_id = ? AND removed = 0 "
+                "ORDER BY created_at, rowid",
                 [household_id],
             )
         ]

@@ -370,8 +370,9 @@ class Monitoring:
         early_reason: str | None = None,
         today: str | None = None,
     ) -> None:
-        """End home isolation/monitoring (or central isolation, daily monitoring). Needs a supervisor's PIN; before the planned end date
-        also a reason. Clears the gate's alert for this person; audited."""
+        """End home isolation/monitoring (or central isolation, daily monitoring). Needs a
+        supervisor's PIN; before the planned end date also a reason. Clears the gate's alert for
+        this person; audited."""
         s = self._s
         op = s.require_operator().name
         member = s.ledger.member(member_id)
