@@ -35,7 +35,8 @@ class CheckpointSettings:
     area_mode: str = field(
         default="normal",
         metadata=_meta(
-            "Risk mode of the area: normal 常态化, low 低风险, medium 中风险, high 高风险, sealed 封控",
+            "Risk mode of the area: normal 常态化, low 低风险, medium 中风险, high 高风险, "
+            "sealed 封控",
             choices=AREA_MODES,
         ),
     )

@@ -163,7 +163,7 @@ def register(sub: Any) -> None:
 
     p = lsub.add_parser(
         "import",
-        help="import an office ledger (.xlsx, or .csv in UTF-8/GBK); "
+        help="import an office ledger (.xlsx, .xls, .ods, .xlsb, or .csv in UTF-8/GBK); "
         "exits 1 when some rows were rejected (they are listed)",
     )
     p.add_argument("file")

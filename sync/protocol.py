@@ -4,7 +4,8 @@ Nothing here does I/O. Both sides import it; it imports neither side.
 
 Upload batch (``POST /v1/batches``, ``application/octet-stream``)::
 
-    b"FKB1" | u32 header length | header (canonical JSON) | nonce (12) | AES-GCM ciphertext | sig (64)
+    b"FKB1" | u32 header length | header (canonical JSON) | nonce (12) | AES-GCM ciphertext
+           | sig (64)
 
 - The plaintext is zlib-compressed JSON lines, one record per line, so the server can keep each
   record's bytes as they came and never re-serialises them. A line is
