@@ -61,7 +61,8 @@ def test_env_and_flag_choose_file_and_data_dir(monkeypatch, tmp_path):
         ),
         (
             '[checkpoint]\narea_mode = "lockdown"\n',
-            "key checkpoint.area_mode: expected one of normal, low, medium, high, sealed, found 'lockdown'",
+            "key checkpoint.area_mode: expected one of normal, low, medium, high, sealed, "
+            "found 'lockdown'",
         ),
         ('[ui]\nlanguage = "fr"\n', "key ui.language: expected one of zh, en, found 'fr'"),
         (
@@ -79,7 +80,8 @@ def test_env_and_flag_choose_file_and_data_dir(monkeypatch, tmp_path):
             "key security.scrypt_n: expected a power of two, found 3000",
         ),
         (
-            "[rules]\ntemperature_min = 36.0\ntemperature_max = 38.0\nfever_threshold = 37.3\n[rules.x]\n",
+            "[rules]\ntemperature_min = 36.0\ntemperature_max = 38.0\nfever_threshold = 37.3\n"
+            "[rules.x]\n",
             "unknown key rules.x",
         ),
         (
