@@ -12,8 +12,10 @@ camera-a frames with the code painted out (inpainted from its surroundings, sens
 back), pipeline vs zxing-cpp alone.
 
 Escalation steps: on every image the fast path misses, every step is run on every candidate
-region (no early exit), so each step's reads and cost are known; a step *adds* an image when no
-other step reads it. A step earns its place when it adds reads on more than one corpus.
+region (no early exit), so each step's reads and cost are known. A step *adds* an image when no
+step before it in the ladder reads it (``first``); ``only`` counts the images no other step reads
+(what removing that step alone would lose). A step earns its place when it adds reads on more
+than one corpus.
 
 The pipeline has no time budget here (``--budget-ms`` sets one): reads do not change with the
 machine's load. Images are loaded (grey) before timing; only decoding is timed.
@@ -91,11 +93,11 @@ def step_matrix(pipeline: Pipeline, grey: np.ndarray, expected: str | None):
     """{step: (read the expected text?, ms)} over every candidate region, no early exit."""
     out = {}
     regions = pipeline.candidate_regions(grey)
-    crops = [r.crop(grey)[0] for r in regions]
     for name, step in pipeline.steps:
         start = time.perf_counter()
         hit = False
-        for crop in crops:
+        for region in pipeline.targets(name, grey, regions):
+            crop = grey if name in pipeline.frame_steps else region.crop(grey)[0]
             hit = hit or any(normalise(c.text) == expected for c in step(crop))
         out[name] = (hit, (time.perf_counter() - start) * 1000)
     return out
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         times = {e.name: [] for e in engines}
         pipe_reads, pipe_times, steps = set(), [], {}
         zx_read_ratio = []
-        per_step = {n: [0, 0, 0.0, 0] for n, _ in pipeline.steps}
+        per_step = {n: [0, 0, 0.0, 0, 0] for n, _ in pipeline.steps}
         for label, grey, expected in items:
             for engine in engines:
                 found, ms = timed(engine.decode, grey)
@@ -156,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             readers = [s for s, (ok, _) in matrix.items() if ok]
             for s, (ok, ms) in matrix.items():
                 stat = per_step[s]
-                stat[0] += ok
-                stat[1] += ok and len(readers) == 1
+                stat[0] += ok  # reads
+                stat[1] += ok and len(readers) == 1  # only this step reads it
                 stat[2] += ms
                 stat[3] += 1
+                stat[4] += bool(readers) and readers[0] == s  # first in ladder order
         step_stats[name] = per_step
         union = set().union(*reads.values())
         total = len(items)
@@ -188,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  pipeline reads by step: {dict(sorted(steps.items(), key=lambda kv: -kv[1]))}")
         escalated = max((v[3] for v in per_step.values()), default=0)
         print(f"  escalation steps on the {escalated} images the fast path misses:")
-        for s, (n_read, n_add, ms, calls) in per_step.items():
+        for s, (n_read, n_only, ms, calls, n_first) in per_step.items():
             mean = ms / calls if calls else 0.0
-            print(f"    {s:24} reads {n_read:3}  adds {n_add:3}  {mean:8.1f} ms/image")
+            print(
+                f"    {s:24} reads {n_read:3}  first {n_first:3}  only {n_only:3}"
+                f"  {mean:8.1f} ms/image"
+            )
         missed_union = sorted(union - pipe_reads)
         if missed_union:
             print(f"  union read but pipeline missed: {missed_union}")
@@ -225,18 +231,22 @@ def main(argv: list[str] | None = None) -> int:
         summary.append(("empty", 0, 0, len(empties), ratio, ratio))
 
     if step_stats:
-        print("\nescalation steps: images added (read by no other step) per corpus, and cost")
+        print(
+            "\nescalation steps: images each adds per corpus as first/only (first: read by no step"
+            " before it in the ladder; only: read by no other step), and cost"
+        )
         names = list(step_stats)
         print(f"  {'step':24} " + " ".join(f"{n.split('/')[-1]:>10}" for n in names) + "  verdict")
         for s, _ in pipeline.steps:
-            adds = [step_stats[n][s][1] for n in names]
+            adds = [step_stats[n][s][4] for n in names]
+            only = [step_stats[n][s][1] for n in names]
             ms = sum(step_stats[n][s][2] for n in names)
             calls = sum(step_stats[n][s][3] for n in names)
             corpora = sum(1 for a in adds if a)
             verdict = "keep" if corpora > 1 else "DROP? adds on <= 1 corpus"
             print(
                 f"  {s:24} "
-                + " ".join(f"{a:>10}" for a in adds)
+                + " ".join(f"{a:>5}/{o:<4}" for a, o in zip(adds, only, strict=True))
                 + f"  {verdict}; {ms / max(calls, 1):.1f} ms/image"
             )
 

@@ -156,6 +156,7 @@ class Pipeline:
         self._seen: dict[bytes, float] = {}
         self._zxing = next((e for e in engines if isinstance(e, ZxingEngine)), None)
         self._others = [e for e in engines if not isinstance(e, ZxingEngine)]
+        self.frame_steps: set[str] = set()
         self.steps = self._build_steps()
 
     # -- escalation ladder -------------------------------------------------------------------
@@ -203,9 +204,20 @@ class Pipeline:
             )
         if "opencv" in by_name:
             steps.append(("opencv", by_name["opencv"].decode))
-        if "wechat" in by_name:  # CNN detector + super-resolution: the costliest, so last
+        if "wechat" in by_name:
+            # CNN detector + super-resolution: the costliest, so last. Its detector finds codes
+            # better than the texture gate, and it scales the input down for detection (a whole
+            # frame costs about what a crop does), so it gets the whole frame, once.
             steps.append(("wechat", by_name["wechat"].decode))
+            self.frame_steps.add("wechat")
         return steps
+
+    def targets(self, name: str, grey: np.ndarray, regions: list[Region]) -> list[Region]:
+        """Where a step runs: the candidate regions, or the whole frame for a frame step (only
+        when the gate saw something, so a frame without a code never pays for it)."""
+        if name in self.frame_steps:
+            return [Region(0, 0, grey.shape[1], grey.shape[0], 0.0)] if regions else []
+        return regions
 
     # -- decoding ----------------------------------------------------------------------------
     def decode(self, frame: np.ndarray) -> FrameDecode:
@@ -221,17 +233,17 @@ class Pipeline:
                 return FrameDecode([(c, "fast") for c in found], _ms(start), tried)
         regions = self.candidate_regions(grey)
         for name, step in self.steps:
-            for region in regions:
+            frame_step = name in self.frame_steps
+            for region in self.targets(name, grey, regions):
                 if time.perf_counter() > deadline:
                     return FrameDecode([], _ms(start), tried, budget_exhausted=True)
-                crop, _, _ = region.crop(grey)
+                crop = grey if frame_step else region.crop(grey)[0]
                 tried.append(name)
                 found = step(crop)
                 if found:
-                    box = _box(region)
-                    return FrameDecode(
-                        [(replace(c, corners=box), name) for c in found], _ms(start), tried
-                    )
+                    if not frame_step:  # a rescaled crop: the region box is where it is
+                        found = [replace(c, corners=_box(region)) for c in found]
+                    return FrameDecode([(c, name) for c in found], _ms(start), tried)
         return FrameDecode([], _ms(start), tried)
 
     def candidate_regions(self, grey: np.ndarray) -> list[Region]:

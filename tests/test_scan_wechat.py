@@ -96,3 +96,24 @@ def test_text_only_binding_loses_gbk_without_raising_and_says_so():
     image = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
     assert engine.decode(image) == []
     assert engine.errors == 1 and "UnicodeDecodeError" in engine.last_error
+
+
+def test_wechat_is_the_last_escalation_step_on_the_whole_frame_only_after_the_gate():
+    from scanners.pipeline import Pipeline, Region
+
+    pipeline = Pipeline(budget_ms=None)
+    assert pipeline.steps[-1][0] == "wechat" and "wechat" in pipeline.frame_steps
+    grey = np.zeros((720, 1280), np.uint8)
+    region = Region(100, 100, 200, 200, 1.0)
+    assert pipeline.targets("wechat", grey, []) == []  # no code-like region: no CNN cost
+    whole = pipeline.targets("wechat", grey, [region, region])
+    assert [(r.x, r.y, r.w, r.h) for r in whole] == [(0, 0, 1280, 720)]
+    assert pipeline.targets("pyzbar", grey, [region]) == [region]
+
+
+def test_frame_without_code_never_reaches_the_cnn():
+    from scanners.pipeline import Pipeline
+
+    frame = np.full((720, 1280), 90, np.uint8)
+    decoded = Pipeline(budget_ms=None).decode(frame)
+    assert decoded.codes == [] and "wechat" not in decoded.steps_tried
