@@ -318,6 +318,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         audit=t("cli.chain_intact", lang) if problem is None else problem.message,
     )
     emit(args, data, text)
+    from .store.protection import describe  # keys, TPM, audit anchor
+
+    data["protection"], protection = describe(store, lang)
+    text += "\n" + protection
     return EXIT_OK
 
 
@@ -335,6 +339,8 @@ def _town_rules_text(town_rules: dict[str, Any], config_rules: Any) -> str:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     checked, problem = store.audit.verify()
+    if args.pin_stdin or os.environ.get("FIELDKIT_PIN"):
+        login(store, args)  # with a PIN the keyed links are checked too
     if problem:
         emit(
             args,
@@ -347,7 +353,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             t("cli.audit_broken", seq=problem.seq, problem=problem.message, checked=checked),
         )
         return 1
-    emit(args, {"ok": True, "checked": checked}, t("cli.audit_intact", checked=checked))
+    emit(
+        args,
+        {"ok": True, "checked": checked, "keys_checked": store.audit.keyed},
+        t("cli.audit_intact", checked=checked),
+    )
     return EXIT_OK
 
 
@@ -478,7 +488,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="the tamper-evident audit trail")
     asub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     p = asub.add_parser("verify", help="check the hash chain; exits 1 at the first broken entry")
-    _common(p)
+    _common(p, pin=True)
     p.set_defaults(func=cmd_audit_verify)
     p = asub.add_parser("list", help="latest audit entries")
     p.add_argument("--limit", type=int, default=50)
@@ -505,6 +515,7 @@ EXTENSIONS = {
     "fieldkit.ledger_cli": ("ledger",),
     "fieldkit.reports_cli": ("report", "export", "purge", "shift"),
 }
+    "fieldkit.wipe": ("wipe",),
 _BUILT_IN = {"init", "operator", "recover", "record", "status", "audit", "mode"}
 
 

@@ -41,6 +41,7 @@ from fieldkit.i18n import word
 
 from . import protocol as p
 
+from .anchor_client import exchange_anchor, revoked
 log = logging.getLogger("fieldkit.sync")
 
 RETRIES = 2  # resends of one batch on a cut connection, a timeout or a 5xx
@@ -234,7 +235,9 @@ def _raise_for(resp: httpx.Response, what: str) -> None:
     code, message = _server_message(resp)
     what_shown = word(what)
     if resp.status_code in (401, 403):
-        raise SyncAuthError("syncerr.refused_device", message=message)
+        refused = SyncAuthError("syncerr.refused_device", message=message)
+        refused.server_code = code  # e.g. device_revoked: see sync.anchor_client.revoked
+        raise refused
     if resp.status_code == 413:
         raise SyncServerError("syncerr.too_large", what=what_shown, message=message)
     if resp.status_code >= 500:
@@ -784,6 +787,7 @@ class AutoSync:
         self.next_at = 0.0
         self.backoff = min(30.0, interval_s)
 
+    revoked_by_town = False
     def due(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.next_at
 
@@ -795,3 +799,9 @@ class AutoSync:
         else:
             self.next_at = now + self.backoff
             self.backoff = min(self.interval_s, self.backoff * 2)
+            exchange_anchor(store, town, ident, report)  # the audit head, kept by the town
+        revoked_by_town = revoked(err)
+    if not report.ok and revoked_by_town:  # the town revoked this device: crypto-erase it
+        from fieldkit.wipe import wipe_revoked
+
+        wipe_revoked(store, report)

@@ -232,3 +232,15 @@ def test_sealed_key_swapped_between_operators_fails_closed(store, settings):
     )
     with pytest.raises(TamperedError):
         open_store(settings).unlock(GATE, GATE_PIN)
+
+
+def test_status_says_which_protection_is_active_and_verify_checks_keys_with_a_pin(cli):
+    cli.init()
+    status = cli.json("status")
+    prot = status["protection"]
+    assert prot["kdf"] == {"argon2id": 1} and prot["epoch"] == 0
+    assert prot["tpm"] == ("none" if not tpm.DEVICE.exists() else prot["tpm"])
+    text = cli.run("--lang", "en", "status").stdout
+    assert "PIN KDF argon2id" in text and "TPM none on this machine" in text
+    assert cli.json("audit", "verify", pin=SUPERVISOR_PIN)["keys_checked"] is True
+    assert cli.json("audit", "verify")["keys_checked"] is False

@@ -132,7 +132,27 @@ class Store:
         self._open_session(op, master)
         return recovery
 
+    def days_unsynced(self) -> float | None:
+        """Days since the last successful sync of an enrolled device (None: not enrolled,
+        or never synced)."""
+        if not self.kv.get("sync.device_id"):
+            return None
+        last = self.kv.get("sync.last_sync")
+        return None if last is None else max(0.0, (time.time() - float(last)) / 86400)
+
+    def _refuse_if_unsynced(self, name: str) -> None:
+        """A device not synced for ``security.lock_unsynced_days`` opens for supervisors only
+        (a lost device stops working for whoever found it with a gate PIN)."""
+        limit = self.settings.security.lock_unsynced_days
+        days = self.days_unsynced() if limit > 0 else None
+        if days is None or days <= limit:
+            return
+        op = self.keyring.get(name)
+        if op is not None and not op.is_supervisor:
+            raise AuthError("security.err.unsynced_lock", days=int(days), limit=f"{limit:g}")
+
     def unlock(self, name: str, pin: str) -> Operator:
+        self._refuse_if_unsynced(name)
         operator, master = self.keyring.unlock(name, pin)
         self._open_session(operator, master)
         return operator

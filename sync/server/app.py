@@ -537,3 +537,7 @@ def create_app_from_env() -> FastAPI:
     settings = ServerSettings.load(data_dir)
     repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
     return create_app(TownKeys.load(data_dir), repo, settings)
+    from .anchors import mount_anchors  # audit-chain heads kept off the device
+
+    mount_anchors(app, town)
+

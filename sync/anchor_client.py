@@ -1,0 +1,65 @@
+"""Device side of the audit anchor (see :mod:`sync.server.anchors`) and of remote wipe.
+
+:func:`exchange_anchor` runs at the end of every sync: it sends the audit chain's head and the
+link at the count the town last acknowledged, keeps the anchor the town answers with, and turns
+a flag into a warning. :func:`revoked` tells whether a sync failed because the town revoked this
+device (then :func:`fieldkit.wipe.wipe_revoked` destroys keys and data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from . import protocol as p
+
+PATH_ANCHOR = "/v1/audit-anchor"
+REVOKED = "device_revoked"
+
+
+def _query(store: Any, at_count: int | None, event: str | None) -> str:
+    head = store.audit.head()
+    fields: dict[str, Any] = {"count": head["count"], "head": head["hash"]}
+    if at_count is not None and at_count <= head["count"]:
+        fields["at_count"] = at_count
+        link = store.audit.link_at(at_count) if at_count else None
+        if link:
+            fields["at_link"] = link
+    if event:
+        fields["event"] = event
+    return urlencode(fields)
+
+
+def exchange_anchor(
+    store: Any, town: Any, ident: Any, report: Any, event: str | None = None
+) -> dict[str, Any] | None:
+    """Send the head, keep the town's anchor; returns the town's reply (None: no anchor
+    endpoint on this server, an older one)."""
+    from .client import _raise_for, _server_message
+
+    anchor = store.audit.anchor()
+    at_count = anchor["count"] if anchor else None
+    for _ in range(2):
+        query = _query(store, at_count, event)
+        headers = p.sign_request(ident.key, ident.device_id, "GET", PATH_ANCHOR, query)
+        resp = town.request("GET", f"{PATH_ANCHOR}?{query}", headers=headers)
+        if resp.status_code == 404 and _server_message(resp)[0] != REVOKED:
+            return None
+        _raise_for(resp, "the audit anchor")
+        data = resp.json()
+        if "need" in data:
+            at_count = int(data["need"])
+            continue
+        if data.get("flag") and report is not None:
+            report.warnings.append(
+                f"the town flagged this device's audit trail ({data['flag']}): "
+                f"{data.get('message', '')}"
+            )
+        if data.get("anchor"):
+            store.audit.set_anchor(data["anchor"])
+        return data
+    return None
+
+
+def revoked(err: BaseException) -> bool:
+    return getattr(err, "server_code", None) == REVOKED

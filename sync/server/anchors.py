@@ -1,0 +1,196 @@
+"""Audit anchors: the town keeps each device's audit-chain head, off the device.
+
+At every sync the device sends its chain head (entry count + last link) and its own link at the
+count the town last acknowledged, in a signed GET (``/v1/audit-anchor``, the query is covered by
+the device's signature). The town
+
+* moves the anchor forward when the chain grew and still holds the anchored entry;
+* **flags** the device, and keeps the old anchor, when the chain went backwards (fewer entries
+  than the town has seen) or changed under the anchor (another link at the anchored count);
+* answers ``{"need": n}`` when the device did not say what it holds at the town's count (it lost
+  or never had the anchor), and the device asks again with that link.
+
+The reply carries the anchor the town holds; the device keeps it, and ``fieldkit audit verify``
+checks the chain against it. Storage: two tables of its own, made on first use, through the
+repository's dialect (SQLite and PostgreSQL alike).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+PATH_ANCHOR = "/v1/audit-anchor"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _schema(dialect: Any) -> list[str]:
+    return [
+        "CREATE TABLE IF NOT EXISTS audit_anchors (device_id TEXT PRIMARY KEY,"
+        f" entries BIGINT NOT NULL, head TEXT NOT NULL, received_at {dialect.real} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS audit_anchor_flags (id {dialect.serial},"
+        " device_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,"
+        f" flagged_at {dialect.real} NOT NULL)",
+    ]
+
+
+_ready: set[int] = set()
+
+
+def _ensure(repo: Any) -> None:
+    if id(repo) in _ready:
+        return
+    with repo.dialect.write() as con:
+        for stmt in _schema(repo.dialect):
+            con.execute(stmt)
+    _ready.add(id(repo))
+
+
+def held(repo: Any, device_id: str) -> dict[str, Any] | None:
+    _ensure(repo)
+    with repo.dialect.read() as con:
+        row = con.execute(
+            repo.dialect.sql(
+                "SELECT entries, head, received_at FROM audit_anchors WHERE device_id = ?"
+            ),
+            (device_id,),
+        ).fetchone()
+    return {"count": int(row[0]), "hash": row[1], "at": float(row[2])} if row else None
+
+
+def flags(repo: Any, device_id: str | None = None) -> list[dict[str, Any]]:
+    """Devices whose chain went backwards or changed under the anchor, newest first."""
+    _ensure(repo)
+    where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+    with repo.dialect.read() as con:
+        rows = con.execute(
+            repo.dialect.sql(
+                "SELECT device_id, kind, detail, flagged_at FROM audit_anchor_flags "
+                f"{where} ORDER BY id DESC"
+            ),
+            params,
+        ).fetchall()
+    return [{"device_id": r[0], "kind": r[1], "detail": r[2], "at": float(r[3])} for r in rows]
+
+
+def record_head(
+    repo: Any,
+    device_id: str,
+    count: int,
+    head: str,
+    at_count: int | None,
+    at_link: str | None,
+    now: float | None = None,
+    event: str | None = None,
+) -> dict[str, Any]:
+    """Check a device's chain head against the anchor held, move it or flag the device.
+    ``event`` ``wipe``: the device says it is about to crypto-erase itself (kept as a flag)."""
+    _ensure(repo)
+    now = time.time() if now is None else now
+    sql = repo.dialect.sql
+    if event == "wipe":
+        with repo.dialect.write() as con:
+            con.execute(
+                sql(
+                    "INSERT INTO audit_anchor_flags(device_id, kind, detail, flagged_at)"
+                    " VALUES (?,?,?,?)"
+                ),
+                (device_id, "wiped", f"the device wiped itself at audit entry {count}", now),
+            )
+    with repo.dialect.write() as con:
+        repo.dialect.lock(con, "audit_anchors")
+        row = con.execute(
+            sql("SELECT entries, head, received_at FROM audit_anchors WHERE device_id = ?"),
+            (device_id,),
+        ).fetchone()
+        old = {"count": int(row[0]), "hash": row[1], "at": float(row[2])} if row else None
+        flag = None
+        if old is not None:
+            if count < old["count"]:
+                flag = (
+                    "backwards",
+                    f"the chain has {count} entries; the town holds entry {old['count']}",
+                )
+            elif at_count != old["count"]:
+                return {"need": old["count"], "anchor": old}
+            elif (at_link if old["count"] < count else head) != old["hash"]:
+                flag = ("rewritten", f"entry {old['count']} is not the one the town holds")
+        if flag is not None:
+            con.execute(
+                sql(
+                    "INSERT INTO audit_anchor_flags(device_id, kind, detail, flagged_at)"
+                    " VALUES (?,?,?,?)"
+                ),
+                (device_id, flag[0], flag[1], now),
+            )
+            return {"flag": flag[0], "message": flag[1], "anchor": old}
+        if old is None:
+            con.execute(
+                sql(
+                    "INSERT INTO audit_anchors(device_id, entries, head, received_at)"
+                    " VALUES (?,?,?,?)"
+                ),
+                (device_id, count, head, now),
+            )
+        else:
+            con.execute(
+                sql("UPDATE audit_anchors SET entries=?, head=?, received_at=? WHERE device_id=?"),
+                (count, head, now, device_id),
+            )
+    return {"anchor": {"count": count, "hash": head, "at": now}}
+
+
+def parse_query(query: str) -> tuple[int, str, int | None, str | None, str | None]:
+    """(count, head, at_count, at_link, event) from the signed query, or ValueError."""
+    q = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    count = int(q["count"])
+    head = q["head"]
+    at_count = int(q["at_count"]) if q.get("at_count") else None
+    at_link = q.get("at_link") or None
+    if not 0 <= count < 2**62 or not _HEX64.match(head):
+        raise ValueError("count or head out of shape")
+    if at_count is not None and not 0 <= at_count <= count:
+        raise ValueError("at_count out of range")
+    if at_link is not None and not _HEX64.match(at_link):
+        raise ValueError("at_link out of shape")
+    event = q.get("event") or None
+    if event not in (None, "wipe"):
+        raise ValueError("unknown event")
+    return count, head, at_count, at_link, event
+
+
+def mount_anchors(app: Any, town: Any) -> None:
+    """``GET /v1/audit-anchor?count=&head=&at_count=&at_link=`` for enrolled devices."""
+    import anyio
+
+    from .app import Refusal, _client
+
+    @app.get(PATH_ANCHOR)
+    async def audit_anchor(request: Request) -> JSONResponse:
+        address = _client(request)
+        town.gate_address(address)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = request.url.query
+        try:
+            device, _ = await anyio.to_thread.run_sync(
+                town.authenticate_request, headers, request.url.path, query
+            )
+        except Refusal:
+            town.charge_address(address)
+            raise
+        town.charge_device(device.device_id)
+        try:
+            count, head, at_count, at_link, event = parse_query(query)
+        except (KeyError, ValueError):
+            raise Refusal(400, "bad_request", "audit anchor: count and head needed") from None
+        reply = await anyio.to_thread.run_sync(
+            lambda: record_head(
+                town.repo, device.device_id, count, head, at_count, at_link, event=event
+            )
+        )
+        return JSONResponse(reply)
