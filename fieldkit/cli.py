@@ -59,8 +59,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         settings = load_settings(args.config, args.data_dir)
     except ConfigError as exc:
-        if not (getattr(args, "lang", None) or env_language()) and exc.params.get("language"):
-            set_language(exc.params["language"])  # the broken file still says its language
+        file_lang = getattr(exc, "language", None)
+        if file_lang and not (getattr(args, "lang", None) or env_language()):
+            set_language(file_lang)  # the broken file still says its language
         raise
     lang = getattr(args, "lang", None) or env_language() or settings.ui.language
     settings.ui.language = lang
@@ -514,8 +515,8 @@ EXTENSIONS = {
     "sync.device_cli": ("enroll", "sync"),
     "fieldkit.ledger_cli": ("ledger",),
     "fieldkit.reports_cli": ("report", "export", "purge", "shift"),
-}
     "fieldkit.wipe": ("wipe",),
+}
 _BUILT_IN = {"init", "operator", "recover", "record", "status", "audit", "mode"}
 
 

@@ -7,6 +7,7 @@ naming the file, the key, what was expected and what was found.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 import re
@@ -226,11 +227,14 @@ def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Setti
     for section, table in data.items():
         if section not in SECTIONS:
             raise ConfigError(
-                f"{file}: unknown section [{section}]; expected one of " + ", ".join(SECTIONS)
+                "config.err.unknown_section",
+                file=file,
+                section=section,
+                known=", ".join(SECTIONS),
             )
         if not isinstance(table, dict):
             raise ConfigError(
-                f"{file}: key {section}: expected a table [{section}], found {table!r}"
+                "config.err.not_table", file=file, section=section, found=repr(table)
             )
         target = getattr(settings, section)
         known = {f.name: f for f in dataclasses.fields(target)}
@@ -239,7 +243,7 @@ def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Setti
     _check_temperature_bounds(file, settings.rules)
     n = settings.security.scrypt_n
     if n & (n - 1):
-        raise ConfigError(f"{file}: key security.scrypt_n: expected a power of two, found {n}")
+        raise ConfigError("config.err.power_of_two", file=file, found=n)
     return settings
 
 
@@ -250,23 +254,38 @@ def load_settings(
     path = paths.config_file(config)
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(
-                f"{path}: config file not found; check --config or FIELDKIT_CONFIG"
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{path}: not valid TOML ({exc}); fix the file or start without it"
-            ) from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-    settings = settings_from_mapping(data, str(path) if path else "<defaults>")
+        data = read_config_file(path)
+    try:
+        settings = settings_from_mapping(data, str(path) if path else "<defaults>")
+    except ConfigError as exc:
+        # Said in the language the file asks for, if it names a valid one.
+        ui = data.get("ui") if isinstance(data.get("ui"), dict) else {}
+        exc.language = ui.get("language") if ui.get("language") in LANGUAGES else None
+        raise
     settings.data_dir = paths.data_dir(data_dir)
     settings.source = path
     return settings
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML table of a config file: UTF-8, with or without a byte-order mark (Notepad
+    writes one). Any other encoding (GBK …) is one line naming the file, never a traceback."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config.err.not_found", path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError("config.err.unreadable", path=str(path), why=exc.strerror) from None
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("config.err.encoding", path=str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config.err.toml", path=str(path), why=str(exc)) from None
 
 
 def documented_keys() -> list[tuple[str, str, Any, str]]:

@@ -6,6 +6,8 @@ import pytest
 from fieldkit.config import Settings, documented_keys, load_settings
 from fieldkit.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..i18n import Msg, has_key
 
 AREA_MODES = ("normal", "low", "medium", "high", "sealed")
 
@@ -91,32 +92,40 @@ class RuleSettings:
     )
 
 
-def _type_name(tp: Any) -> str:
-    return {
-        "str": "a string",
-        "int": "a whole number",
-        "float": "a number",
-        "list[str]": "a list of strings",
-    }.get(str(tp), str(tp))
+def _type_name(tp: Any) -> Msg | str:
+    name = {"str": "string", "int": "whole", "float": "number", "list[str]": "strings"}.get(str(tp))
+    return Msg("config.expect." + name) if name else str(tp)
+
+
+def _expected(text: str | None, default: str) -> Msg | str:
+    """A field's own ``expected`` text (``list of area modes``) as a catalogue word if it has
+    one; formats such as ``HH:MM-HH:MM`` stay as they are. No text: the default word."""
+    if not text:
+        return Msg("config.expect." + default)
+    key = "config.expect." + re.sub(r"[^a-z]+", "_", text.lower()).strip("_")
+    return Msg(key) if has_key(key) else text
 
 
 def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
     meta = f.metadata
     tp = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
 
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{file}: key {key}: expected {expected}, found {value!r}")
+    def bad(expected: Msg | str) -> ConfigError:
+        return ConfigError(
+            "config.err.key", file=file, key=key, expected=expected, found=repr(value)
+        )
 
     if tp == "str":
         if not isinstance(value, str):
-            raise bad(meta.get("expected") or "a string")
+            raise bad(_expected(meta.get("expected"), "string"))
         if meta.get("choices") and value not in meta["choices"]:
-            raise bad("one of " + ", ".join(meta["choices"]))
+            raise bad(Msg("config.expect.one_of", values=", ".join(meta["choices"])))
         if meta.get("pattern") and not meta["pattern"].match(value):
-            raise bad(meta.get("expected") or "a matching string")
+            raise bad(_expected(meta.get("expected"), "matching"))
     elif tp in ("int", "float"):
         lo, hi = meta.get("lo"), meta.get("hi")
-        expected = _type_name(tp) + (f" from {lo} to {hi}" if lo is not None else "")
+        kind = _type_name(tp)
+        expected = Msg("config.expect.range", what=kind, lo=lo, hi=hi) if lo is not None else kind
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
@@ -128,15 +137,15 @@ def _check(file: str, key: str, f: dataclasses.Field[Any], value: Any) -> Any:
         value = float(value) if tp == "float" else value
     elif tp == "list[str]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad(meta.get("expected") or "a list of strings")
+            raise bad(_expected(meta.get("expected"), "strings"))
         if key.startswith("rules.test_required") and any(v not in AREA_MODES for v in value):
-            raise bad("a list of area modes (" + ", ".join(AREA_MODES) + ")")
+            raise bad(Msg("config.expect.area_modes", modes=", ".join(AREA_MODES)))
         if key.endswith("health_code_patterns"):
             for pattern in value:
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise bad(f"valid regular expressions ({exc})") from None
+                    raise bad(Msg("config.expect.regex", why=exc)) from None
     return value
 
 
@@ -145,7 +154,7 @@ def check_key(
 ) -> Any:
     if key not in known:
         raise ConfigError(
-            f"{file}: unknown key {section}.{key}; expected one of " + ", ".join(known)
+            "config.err.unknown_key", file=file, key=f"{section}.{key}", known=", ".join(known)
         )
     return _check(file, f"{section}.{key}", known[key], value)
 
@@ -153,8 +162,7 @@ def check_key(
 def check_temperature_bounds(file: str, r: RuleSettings) -> None:
     if r.temperature_min >= r.temperature_max:
         raise ConfigError(
-            f"{file}: key rules.temperature_min: expected below "
-            f"rules.temperature_max ({r.temperature_max}), found {r.temperature_min}"
+            "config.err.temp_bounds", file=file, max=r.temperature_max, min=r.temperature_min
         )
 
 
@@ -174,9 +182,7 @@ def validate_rules(
     that is older or wrong. A mapping that is not a table is always an error.
     """
     if not isinstance(mapping, dict):
-        raise ConfigError(
-            f"{source}: key rules: expected a table of rule settings, found {mapping!r}"
-        )
+        raise ConfigError("config.err.rules_table", file=source, found=repr(mapping))
     known = {f.name: f for f in dataclasses.fields(RuleSettings)}
     checked: dict[str, Any] = {}
     for key, value in mapping.items():

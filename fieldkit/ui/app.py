@@ -44,9 +44,11 @@ from scanners.wedge import KeyboardWedge
 
 from ..config import Settings
 from ..errors import FieldkitError
+from ..i18n import set_language
 from ..i18n import t as translate
 from .messages import CameraStatus, LoggedIn, ScanRead, StatusRefreshed, SyncFinished
 from .registry import PROBLEMS, ScreenEntry, home_entry, screen_entries
+from .textual_text import LocalCommandPalette, help_quit, translate_palette_binding
 from .widgets.statusbar import StatusBar
 
 WEDGE_MIN_LENGTH = 6  # shorter bursts are a person typing (a temperature is 3-4 keys)
@@ -133,6 +135,8 @@ class FieldkitApp(App[int]):
     ) -> None:
         super().__init__()
         self.settings = settings
+        set_language(settings.ui.language)  # core messages (str(err)) in the screen language
+        translate_palette_binding(self, lambda key, **p: translate(key, settings.ui.language, **p))
         # None: the app opens the store itself in a worker once the first screen is painted.
         self.store = store
         self.store_ready = threading.Event()
@@ -738,6 +742,14 @@ class FieldkitApp(App[int]):
                     refresh()
 
         self.push_screen(ModeChangeScreen(), changed)
+
+    def action_command_palette(self) -> None:
+        """Textual's command palette, its prompt and "no matches" in the screen language."""
+        if self.use_command_palette and not LocalCommandPalette.is_open(self):
+            self.push_screen(LocalCommandPalette(self.t, id="--command-palette"))
+
+    def action_help_quit(self) -> None:
+        help_quit(self, self.t)
 
     async def action_quit(self) -> None:
         if self._camera_worker is not None:
