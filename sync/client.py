@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import math
 import ssl
 import time
 from collections import deque
@@ -40,8 +41,8 @@ from fieldkit.i18n import t as word_t
 from fieldkit.i18n import word
 
 from . import protocol as p
-
 from .anchor_client import exchange_anchor, revoked
+
 log = logging.getLogger("fieldkit.sync")
 
 RETRIES = 2  # resends of one batch on a cut connection, a timeout or a 5xx
@@ -277,8 +278,11 @@ def enroll(
         )
     token = token.strip()
     secret, _, expected_fp = token.partition(".")
+    expected_fp, _, cert_pin = expected_fp.partition(".")
     if not secret or len(expected_fp) != 16:
         raise SyncError("syncerr.token_shape")
+    if cert_pin:  # the town's own certificate: fetched, checked against the token, trusted
+        ca_pem = pinned_certificate(url, cert_pin, timeout)
     device_key = Ed25519PrivateKey.generate()
     seal_key = X25519PrivateKey.generate()
     with TownClient(url, timeout=timeout, transport=transport, ca_pem=ca_pem) as town:
@@ -330,6 +334,32 @@ def enroll(
         {"device_id": payload["device_id"], "server": url, "fingerprint": expected_fp},
     )
     return Enrollment(payload["device_id"], payload["name"], url.rstrip("/"), expected_fp)
+
+
+def pinned_certificate(url: str, pin: str, timeout: float = 20.0) -> str:
+    """The town server's TLS certificate (PEM) when its SHA-256 is ``pin`` (from the token,
+    made by ``fieldkit-server init --tls-self-signed``); a refusal, before anything is sent,
+    when it is not. The device then trusts this certificate alone for the town."""
+    from fieldkit.i18n import t
+
+    pin = pin.strip().lower()
+    if len(pin) != 64 or pin.strip("0123456789abcdef"):
+        raise SyncError(t("server_security.client.token_bad_pin"))
+    parsed = httpx.URL(url)
+    if parsed.scheme != "https":
+        raise SyncError(t("server_security.client.pin_needs_https", url=url))
+    try:
+        pem = ssl.get_server_certificate((parsed.host, parsed.port or 443), timeout=timeout)
+        got = p.sha256_hex(ssl.PEM_cert_to_DER_cert(pem))
+    except (OSError, ValueError) as err:
+        raise SyncTLSError(
+            t("server_security.client.cert_unreachable", url=url, reason=_reason(err))
+        ) from None
+    if got != pin:
+        raise SyncTLSError(
+            t("server_security.client.cert_mismatch", url=url, got=got[:16], want=pin[:16])
+        )
+    return pem
 
 
 # --- one sync run -----------------------------------------------------------------------------
@@ -639,6 +669,7 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
             raise SyncServerError("syncerr.update_invalid", why=str(err)[:120]) from None
         if doc.get("device_id") != ident.device_id or doc.get("cursor_from") != cursor:
             raise SyncServerError("syncerr.update_other_request")
+        _refuse_stale_update(store, doc, headers["X-Fieldkit-Time"])
         added, removed = doc.get("keypersons", []), doc.get("keypersons_removed", [])
         if added or removed:
             store.keypersons.apply(added, removed)
@@ -665,11 +696,42 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
         cursor = int(doc["cursor"])
         store.kv.set("sync.cursor", cursor)
         store.kv.set("sync.updates_at", float(doc["issued_at"]))
+        if "seq" in doc:
+            store.kv.set("sync.update_seq", int(doc["seq"]))
         skew = float(doc["issued_at"]) - time.time()
         store.kv.set("sync.skew_s", skew)
         if not doc.get("more"):
             break
     report.cursor = cursor
+
+
+UPDATE_CLOCK_SLACK_S = 300.0  # the town's clock may step back this much between updates
+
+
+def _refuse_stale_update(store: Any, doc: dict[str, Any], request_time: str) -> None:
+    """An update older than the one this device holds is refused (a replay by someone on the
+    way, withholding the town's newer changes): it must answer this very request (its
+    ``request_time``), reach at least the sequence already held, and not be issued before
+    the update already applied. A town server from before sequences (no ``seq``) is taken
+    as before, until the device has once seen one that has it."""
+    held_seq = store.kv.get("sync.update_seq")
+    if "seq" not in doc and held_seq is None:
+        return
+    from fieldkit.i18n import t
+
+    try:
+        seq, issued = int(doc["seq"]), float(doc["issued_at"])
+    except (KeyError, TypeError, ValueError):
+        raise SyncServerError(t("server_security.client.update_unsequenced")) from None
+    held_at = store.kv.get("sync.updates_at")
+    if (
+        doc.get("request_time") != request_time
+        or (held_seq is not None and seq < int(held_seq))
+        or not math.isfinite(issued)
+        or (held_at is not None and issued < float(held_at) - UPDATE_CLOCK_SLACK_S)
+    ):
+        log.warning("refused a stale or replayed update (seq %s, issued %s)", seq, issued)
+        raise SyncServerError(t("server_security.client.update_stale"))
 
 
 def _apply_town_rules(store: Any, rules: Any, report: SyncReport) -> None:
@@ -725,6 +787,7 @@ def run_sync(
     """Upload every pending record, then download updates. Never raises for network or server
     trouble: the report says what failed (``report.error``) and what to do."""
     report = SyncReport()
+    revoked_by_town = False
     sync_settings = getattr(settings, "sync", None)
     timeout = float(getattr(sync_settings, "timeout_s", 20.0))
     batch_size = int(getattr(sync_settings, "batch_size", 500))
@@ -737,7 +800,9 @@ def run_sync(
             _upload(store, town, ident, batch_size, report, sleep)
             if download:
                 _download(store, town, ident, report)
+            exchange_anchor(store, town, ident, report)  # the audit head, kept by the town
     except SyncError as err:
+        revoked_by_town = revoked(err)
         report.ok = False
         report.error = str(err)
         report.error_kind = {
@@ -772,6 +837,10 @@ def run_sync(
             "error": report.error,
         },
     )
+    if not report.ok and revoked_by_town:  # the town revoked this device: crypto-erase it
+        from fieldkit.wipe import wipe_revoked
+
+        wipe_revoked(store, report)
     return report
 
 
@@ -787,7 +856,6 @@ class AutoSync:
         self.next_at = 0.0
         self.backoff = min(30.0, interval_s)
 
-    revoked_by_town = False
     def due(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.next_at
 
@@ -799,9 +867,3 @@ class AutoSync:
         else:
             self.next_at = now + self.backoff
             self.backoff = min(self.interval_s, self.backoff * 2)
-            exchange_anchor(store, town, ident, report)  # the audit head, kept by the town
-        revoked_by_town = revoked(err)
-    if not report.ok and revoked_by_town:  # the town revoked this device: crypto-erase it
-        from fieldkit.wipe import wipe_revoked
-
-        wipe_revoked(store, report)

@@ -29,13 +29,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import os
 import struct
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 try:  # faster and smaller than zlib; both sides fall back to zlib without it
     import zstandard
@@ -273,6 +275,8 @@ def read_batch_header(body: bytes) -> tuple[BatchHeader, bytes, bytes, bytes]:
             eph_pub=b64d(h["eph_pub"]),
             compression=str(h.get("compression")),
         )
+        if not math.isfinite(header.created_at) or not 0 <= header.count <= 1 << 31:
+            raise ProtocolError("bad_envelope", "batch header time or count is out of range")
         if h.get("v") != PROTOCOL_VERSION:
             raise ProtocolError("bad_envelope", f"unsupported batch version {h.get('v')!r}")
         if header.compression not in COMPRESSIONS:
@@ -283,7 +287,7 @@ def read_batch_header(body: bytes) -> tuple[BatchHeader, bytes, bytes, bytes]:
             )
     except ProtocolError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
         raise ProtocolError("bad_envelope", "batch header is not valid") from None
     signed = body[:-SIG_LEN]
     return header, header_bytes, body[8 + hlen : -SIG_LEN], signed
@@ -336,6 +340,97 @@ def decompress(data: bytes, compression: str, limit: int) -> bytes:
     return plain
 
 
+class OversizedLine(NamedTuple):
+    """A line longer than the per-line bound: its bytes were counted and dropped, never held."""
+
+    size: int
+
+
+STREAM_CHUNK = 64 * 1024  # bytes decompressed per step: the most a batch holds beyond its lines
+
+
+def _decompressed_chunks(data: bytes, compression: str) -> Iterator[bytes]:
+    """The plaintext in chunks of at most :data:`STREAM_CHUNK` bytes, never all at once."""
+    if compression == "zstd":
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+                while chunk := reader.read(STREAM_CHUNK):
+                    yield chunk
+        except zstandard.ZstdError:
+            raise ProtocolError("bad_envelope", "batch content is not valid zstd data") from None
+        return
+    d = zlib.decompressobj()
+    pending = data
+    try:
+        while pending:
+            chunk = d.decompress(pending, STREAM_CHUNK)
+            pending = d.unconsumed_tail
+            if chunk:
+                yield chunk
+            elif not pending:
+                break
+        if not d.eof:
+            tail = d.flush()
+            if tail:
+                yield tail
+    except zlib.error:
+        raise ProtocolError("bad_envelope", "batch content is not valid zlib data") from None
+
+
+def iter_batch_lines(
+    data: bytes, compression: str, *, max_total: int, max_line: int, max_lines: int
+) -> Iterator[bytes | OversizedLine]:
+    """Decompress and split a batch's plaintext as a stream, with bounds.
+
+    Yields each line (the record's bytes as sent), or :class:`OversizedLine` for a line beyond
+    ``max_line`` bytes (its bytes are skipped as they come: the record is refused alone).
+    Raises :class:`ProtocolError` as soon as the plaintext passes ``max_total`` bytes
+    (``batch_too_large``) or holds more than ``max_lines`` lines (``bad_envelope``). At most
+    one chunk and one line are held at a time, whatever the data expands to."""
+    total = lines = 0
+    part = bytearray()
+    skipped = -1  # bytes of the line being skipped, -1 when none is
+
+    def count_line() -> None:
+        nonlocal lines
+        lines += 1
+        if lines > max_lines:
+            raise ProtocolError(
+                "bad_envelope", f"batch holds more than the {max_lines} records its header says"
+            )
+
+    for chunk in _decompressed_chunks(data, compression):
+        total += len(chunk)
+        if total > max_total:
+            raise ProtocolError(
+                "batch_too_large", f"batch expands beyond {max_total} bytes: send smaller batches"
+            )
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if skipped >= 0:
+                skipped += len(piece)
+            elif len(part) + len(piece) > max_line:
+                skipped = len(part) + len(piece)
+                part.clear()
+            else:
+                part += piece
+            if end < 0:
+                break
+            count_line()
+            if skipped >= 0:
+                yield OversizedLine(skipped)
+                skipped = -1
+            else:
+                yield bytes(part)
+                part.clear()
+            start = end + 1
+    if total:
+        count_line()
+        yield OversizedLine(skipped) if skipped >= 0 else bytes(part)
+
+
 def verify_batch_signature(body: bytes, signed: bytes, device_public: Ed25519PublicKey) -> None:
     try:
         device_public.verify(body[-SIG_LEN:], signed)
@@ -362,6 +457,36 @@ def open_batch(
             "bad_envelope", f"header says {header.count} records, the batch holds {len(lines)}"
         )
     return OpenedBatch(header, lines)
+
+
+def open_batch_stream(
+    header: BatchHeader,
+    header_bytes: bytes,
+    ciphertext: bytes,
+    town_x25519: X25519PrivateKey,
+    *,
+    max_plain_bytes: int,
+    max_line_bytes: int,
+) -> Iterator[bytes | OversizedLine]:
+    """Open a batch and stream its lines (see :func:`iter_batch_lines`): exactly
+    ``header.count`` of them, or a :class:`ProtocolError` once that is known to be false."""
+    compressed = open_sealed(
+        town_x25519, header.eph_pub, ciphertext, header.batch_id.encode(), header_bytes
+    )
+    count = 0
+    for line in iter_batch_lines(
+        compressed,
+        header.compression,
+        max_total=max_plain_bytes,
+        max_line=max_line_bytes,
+        max_lines=header.count,
+    ):
+        count += 1
+        yield line
+    if count != header.count:
+        raise ProtocolError(
+            "bad_envelope", f"header says {header.count} records, the batch holds {count}"
+        )
 
 
 # --- signed documents (town → device) ---------------------------------------------------------
@@ -430,8 +555,11 @@ def verify_request(
         sig = b64d(headers["x-fieldkit-signature"])
         device_id = headers["x-fieldkit-device"]
         public.verify(sig, request_signing_text(method, path, query, device_id, ts))
-        return float(ts)
+        claimed = float(ts)
     except (KeyError, InvalidSignature, ValueError):
         raise ProtocolError(
             "bad_signature", "request signature does not match the device key"
         ) from None
+    if not math.isfinite(claimed):
+        raise ProtocolError("bad_request_time", f"request time {ts[:32]!r} is not a time")
+    return claimed

@@ -268,6 +268,9 @@ def test_limits_size_count_and_rate(repo, tmp_path):
         assert r.status_code == 413 and r.json()["error"] == "too_large"
         _, body = town.seal(device_id, key, [fake_record(1)])
         assert post_batch(http, device_id, body).status_code == 200
+        # The junk body above proved no device: it counted against the address, not the
+        # device's quota (burst 3: the 413, the batch, and its replay).
+        assert post_batch(http, device_id, body).json()["replayed"] is True
         r = post_batch(http, device_id, body)
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     transport.shutdown()

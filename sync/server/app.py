@@ -28,10 +28,12 @@ from typing import Any
 import anyio
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from .. import protocol as p
+from .device_scope import DeviceScopes
 from .ledger import KIND as LEDGER_KIND
 from .ledger import LedgerCodec, LedgerEdit
 from .repository import (
@@ -70,8 +72,16 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: str) -> float:
+        """0 if one request would be allowed now, else seconds to wait; nothing is taken."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def check(self, key: str) -> float:
-        """0 if allowed, else seconds to wait."""
+        """0 if allowed (one token taken), else seconds to wait."""
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key, (float(self.burst), now))
@@ -106,15 +116,26 @@ def _short_text(value: Any, name: str, limit: int = 128) -> str | None:
     raise ValueError(f"{name} must be text of at most {limit} characters")
 
 
+MIN_RECORD_TIME = 946684800.0  # 2000-01-01T00:00Z: no record is older than FieldKit
+MAX_RECORD_FUTURE_S = 2 * 86400.0  # a record time further ahead of the server clock is refused
+
+
 def parse_record(
-    index: int, line: bytes, cipher: AESGCM, max_bytes: int, nonce: bytes | None = None
+    index: int,
+    line: bytes,
+    cipher: AESGCM,
+    max_bytes: int,
+    nonce: bytes | None = None,
+    latest: float | None = None,
 ) -> IngestRecord:
     """One wire record → a row; ValueError says in plain words what is wrong with it.
 
     This runs once per record on the server's hot path (about half of its CPU time per record
     before the database): orjson, pre-compiled patterns and no helper calls in the common case.
     ``nonce``: 12 random bytes for the at-rest encryption (the caller draws them for a whole
-    batch at once); drawn here when not given.
+    batch at once); drawn here when not given. ``latest``: the latest record time taken (the
+    server clock plus :data:`MAX_RECORD_FUTURE_S` when not given); record times must fall
+    between :data:`MIN_RECORD_TIME` and it.
     """
     if len(line) > max_bytes:
         raise ValueError(f"record is {len(line)} bytes, the limit is {max_bytes}")
@@ -122,6 +143,8 @@ def parse_record(
         obj = _loads(line)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("record is not valid JSON") from None
+    except RecursionError:
+        raise ValueError("record is nested too deeply") from None
     if obj.__class__ is not dict:
         raise ValueError("record is not a JSON object")
     get = obj.get
@@ -152,12 +175,18 @@ def parse_record(
     if at_text is not None:
         try:
             at = datetime.fromisoformat(at_text)
-        except (TypeError, ValueError):
-            raise ValueError(f"time {at_text!r} is not ISO 8601") from None
-        day = at.date().isoformat()  # the gate's local day, as the device wrote it
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        occurred_at = at.timestamp()
+            day = at.date().isoformat()  # the gate's local day, as the device wrote it
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            occurred_at = at.timestamp()
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"time {str(at_text)[:40]!r} is not ISO 8601") from None
+        if latest is None:
+            latest = time.time() + MAX_RECORD_FUTURE_S
+        if not MIN_RECORD_TIME <= occurred_at <= latest:
+            raise ValueError(
+                f"time {at_text[:40]!r} is out of range (before 2000 or ahead of the server clock)"
+            )
     if id_hash is not None and not _is_hash(id_hash):
         raise ValueError("id_hash must be 64 lower-case hex digits")
     nonce = nonce or os.urandom(12)
@@ -178,26 +207,67 @@ def parse_record(
 
 
 @dataclass
+class AuthenticatedBatch:
+    """A batch whose signature verified: what ingest needs next."""
+
+    header: p.BatchHeader
+    header_bytes: bytes
+    ciphertext: bytes
+    device: Any
+
+
+@dataclass
 class TownServer:
-    """What the endpoints share: keys, settings, storage, limits."""
+    """What the endpoints share: keys, settings, storage, limits.
+
+    ``scopes``: the checkpoints each device may write for; ``insecure_http``: serving plain
+    HTTP beyond this machine (``serve --insecure-http``), warned about at every enrollment.
+    """
 
     keys: TownKeys
     repo: Repository
     settings: ServerSettings
+    scopes: DeviceScopes | None = None
+    insecure_http: bool = False
 
     def __post_init__(self) -> None:
         self.cipher = AESGCM(self.keys.data_key)
         self.ledger_codec = LedgerCodec(self.keys.data_key, self.keys.index_key)
+        # A device's quota counts only requests its signature proved; everything not (yet)
+        # proved to come from a device counts against the client's address.
         self.limiter = RateLimiter(self.settings.rate_per_second, self.settings.rate_burst)
+        self.address_limiter = RateLimiter(
+            self.settings.address_rate_per_second, self.settings.address_burst
+        )
+        self.scopes = self.scopes or DeviceScopes(None)
+
+    # limits ----------------------------------------------------------------------------------
+    def gate_address(self, address: str) -> None:
+        """Before any work: an address whose unauthenticated quota is spent waits."""
+        wait = self.address_limiter.peek(address)
+        if wait:
+            raise _too_many(f"client {address}", wait)
+
+    def charge_address(self, address: str) -> None:
+        self.address_limiter.check(address)
+
+    def charge_device(self, device_id: str) -> None:
+        wait = self.limiter.check(device_id)
+        if wait:
+            raise _too_many(f"device {device_id}", wait)
 
     # enrollment ------------------------------------------------------------------------------
     def enroll(self, req: dict[str, Any]) -> dict[str, Any]:
         try:
-            token = str(req["token"])
-            public_key = p.b64d(req["public_key"])
+            token = req["token"]
+            if not isinstance(token, str) or not 0 < len(token) <= 512:
+                raise TypeError("token must be text")
+            public_key = p.b64d(_text(req["public_key"]))
             p.load_ed25519_public(public_key)
-            seal_to = p.load_x25519_public(p.b64d(req["seal_to"]))
-        except (KeyError, TypeError, p.ProtocolError) as err:
+            seal_to = p.load_x25519_public(p.b64d(_text(req["seal_to"])))
+        except KeyError as err:
+            raise Refusal(400, "bad_request", f"enrollment request lacks {err}") from None
+        except (TypeError, p.ProtocolError) as err:
             raise Refusal(400, "bad_request", f"enrollment request is malformed ({err})") from None
         device = self.repo.enroll_device(token_hash(token), public_key, time.time())
         if device is None:
@@ -209,6 +279,13 @@ class TownServer:
             )
         eph, sealed = p.seal(seal_to, self.keys.index_key, b"enroll:" + device.device_id.encode())
         log.info("device %s (%s) enrolled", device.device_id, device.name)
+        if self.insecure_http:
+            log.warning(
+                "device %s (%s) enrolled over plain HTTP (--insecure-http): its token and "
+                "records crossed the network unencrypted; serve with TLS",
+                device.device_id,
+                device.name,
+            )
         return p.sign_document(
             self.keys.ed25519,
             {
@@ -226,12 +303,12 @@ class TownServer:
         )
 
     def _active_device(self, device_id: str):
-        device = self.repo.get_device(device_id)
+        device = self.repo.get_device(device_id) if 0 < len(device_id) <= 64 else None
         if device is None or device.status == "pending" or device.public_key is None:
             raise Refusal(
                 401,
                 "unknown_device",
-                f"device {device_id!r} is not enrolled at this server: enroll it "
+                f"device {device_id[:64]!r} is not enrolled at this server: enroll it "
                 "with a new token (fieldkit-server device add NAME)",
             )
         if device.status == "revoked":
@@ -244,7 +321,8 @@ class TownServer:
         return device
 
     # upload ----------------------------------------------------------------------------------
-    def ingest(self, body: bytes, claimed_device: str | None) -> dict[str, Any]:
+    def authenticate_batch(self, body: bytes, claimed_device: str | None) -> AuthenticatedBatch:
+        """Envelope and signature only (cheap): nothing is decrypted or decompressed."""
         try:
             header, header_bytes, ciphertext, signed = p.read_batch_header(body)
         except p.ProtocolError as err:
@@ -256,6 +334,13 @@ class TownServer:
             p.verify_batch_signature(body, signed, p.load_ed25519_public(device.public_key))
         except p.ProtocolError as err:
             raise Refusal(401, err.code, str(err)) from None
+        return AuthenticatedBatch(header, header_bytes, ciphertext, device)
+
+    def ingest(self, body: bytes, claimed_device: str | None) -> dict[str, Any]:
+        return self.ingest_verified(self.authenticate_batch(body, claimed_device))
+
+    def ingest_verified(self, auth: AuthenticatedBatch) -> dict[str, Any]:
+        header, device = auth.header, auth.device
         if header.count > self.settings.max_batch_records:
             raise Refusal(
                 413,
@@ -272,7 +357,7 @@ class TownServer:
             )
             return {**previous, "replayed": True}
         now = time.time()
-        if abs(now - header.created_at) > self.settings.max_batch_age_s:
+        if not abs(now - header.created_at) <= self.settings.max_batch_age_s:
             raise Refusal(
                 400,
                 "stale_batch",
@@ -280,35 +365,66 @@ class TownServer:
                 f"time {_iso(now)} (a replay, or the device clock is wrong): check "
                 "the device clock and sync again",
             )
-        try:
-            opened = p.open_batch(
-                header, header_bytes, ciphertext, self.keys.x25519, self.settings.max_plain_bytes
-            )
-        except p.ProtocolError as err:
-            status = 413 if err.code == "batch_too_large" else 400
-            raise Refusal(status, err.code, str(err)) from None
         records: list[IngestRecord] = []
         rejected: dict[int, tuple[str, str]] = {}
         ids: dict[int, str | None] = {}
         edits: list[LedgerEdit] = []
-        nonces = os.urandom(12 * len(opened.lines))  # one system call for the whole batch
+        nonces = os.urandom(12 * header.count)  # one system call for the whole batch
         max_record = self.settings.max_record_bytes
-        for i, line in enumerate(opened.lines):
-            try:
-                rec = parse_record(i, line, self.cipher, max_record, nonces[12 * i : 12 * i + 12])
-            except ValueError as err:
-                rejected[i] = (p.REJECTED, f"rejected: {err}")
-                ids[i] = _best_effort_id(line)
-                continue
-            if rec.kind == LEDGER_KIND:
-                try:
-                    edits.append(self.ledger_codec.parse(i, rec.record_id, _loads(line)["body"]))
-                except ValueError as err:
-                    rejected[i] = (p.REJECTED, f"rejected: {err}")
-                    ids[i] = rec.record_id
+        latest = now + MAX_RECORD_FUTURE_S
+        allowed = self.scopes.checkpoints(device.device_id)
+        lines = p.open_batch_stream(
+            header,
+            auth.header_bytes,
+            auth.ciphertext,
+            self.keys.x25519,
+            max_plain_bytes=self.settings.max_plain_bytes,
+            max_line_bytes=max_record,
+        )
+        try:
+            for i, line in enumerate(lines):
+                if line.__class__ is p.OversizedLine:
+                    rejected[i] = (
+                        p.REJECTED,
+                        f"rejected: record is {line.size} bytes, the limit is {max_record}",
+                    )
+                    ids[i] = None
                     continue
-            records.append(rec)
-            ids[i] = rec.record_id
+                try:
+                    rec = parse_record(
+                        i, line, self.cipher, max_record, nonces[12 * i : 12 * i + 12], latest
+                    )
+                    if (
+                        allowed is not None
+                        and rec.checkpoint is not None
+                        and rec.checkpoint not in allowed
+                    ):
+                        codes = ", ".join(sorted(allowed))
+                        raise ValueError(
+                            f"this device is enrolled for checkpoint(s) {codes}, "
+                            f"not {rec.checkpoint!r}"
+                        )
+                    if rec.kind == LEDGER_KIND:
+                        edits.append(
+                            self.ledger_codec.parse(i, rec.record_id, _loads(line)["body"])
+                        )
+                except (ValueError, RecursionError) as err:
+                    rejected[i] = (p.REJECTED, f"rejected: {_one_line(err)}")
+                    ids[i] = _best_effort_id(line)
+                    continue
+                except Exception as err:  # noqa: BLE001 - one record never sinks its batch
+                    log.exception("record %d of batch %s could not be read", i, header.batch_id)
+                    rejected[i] = (
+                        p.REJECTED,
+                        f"rejected: the server could not read this record ({type(err).__name__})",
+                    )
+                    ids[i] = _best_effort_id(line)
+                    continue
+                records.append(rec)
+                ids[i] = rec.record_id
+        except p.ProtocolError as err:
+            status = 413 if err.code == "batch_too_large" else 400
+            raise Refusal(status, err.code, str(err)) from None
 
         def build_reply(outcome: IngestOutcome) -> dict[str, Any]:
             return {
@@ -342,9 +458,10 @@ class TownServer:
         return reply
 
     # download --------------------------------------------------------------------------------
-    def updates(
-        self, headers: dict[str, str], path: str, query: str, cursor: int
-    ) -> dict[str, Any]:
+    def authenticate_request(
+        self, headers: dict[str, str], path: str, query: str
+    ) -> tuple[Any, float]:
+        """A signed GET: (device, its claimed time), or a refusal."""
         device = self._active_device(headers.get("x-fieldkit-device", ""))
         try:
             claimed = p.verify_request(
@@ -353,13 +470,27 @@ class TownServer:
         except p.ProtocolError as err:
             raise Refusal(401, err.code, str(err)) from None
         now = time.time()
-        if abs(now - claimed) > self.settings.request_window_s:
+        if not abs(now - claimed) <= self.settings.request_window_s:
             raise Refusal(
                 401,
                 "clock_skew",
                 f"request time {_iso(claimed)} is too far from the server time "
                 f"{_iso(now)}: set the device clock",
             )
+        return device, claimed
+
+    def updates(
+        self, headers: dict[str, str], path: str, query: str, cursor: int
+    ) -> dict[str, Any]:
+        device, _ = self.authenticate_request(headers, path, query)
+        return self.updates_for(device, headers, cursor)
+
+    def updates_for(self, device: Any, headers: dict[str, str], cursor: int) -> dict[str, Any]:
+        """The signed update. ``seq`` (the newest change it reaches: never lower than the
+        cursor the device holds) and ``issued_at`` let a device refuse an older update;
+        ``request_time`` echoes the signed request's time, so an update recorded on the way
+        and replayed to a later request does not match it."""
+        now = time.time()
         changes = self.repo.changes_since(cursor, self.settings.updates_page)
         keypersons: dict[str, dict[str, Any] | None] = {}
         revocations: list[str] = []
@@ -375,14 +506,17 @@ class TownServer:
                 rules = ch.data
             elif ch.kind == "mode":
                 mode = ch.data
+        new_cursor = changes[-1].seq if changes else cursor
         return p.sign_document(
             self.keys.ed25519,
             {
                 "device_id": device.device_id,
                 "cursor_from": cursor,
-                "cursor": changes[-1].seq if changes else cursor,
+                "cursor": new_cursor,
+                "seq": new_cursor,
                 "more": len(changes) >= self.settings.updates_page,
                 "issued_at": now,
+                "request_time": headers.get("x-fieldkit-time", "")[:32],
                 "keypersons": [e for e in keypersons.values() if e is not None],
                 "keypersons_removed": [h for h, e in keypersons.items() if e is None],
                 "revocations": revocations,
@@ -409,10 +543,48 @@ def _iso(ts: float) -> str:
 
 def _best_effort_id(line: bytes) -> str | None:
     try:
-        value = json.loads(line).get("id")
+        value = _loads(line).get("id")
         return value if isinstance(value, str) and len(value) <= 64 else None
-    except (ValueError, AttributeError, UnicodeDecodeError):
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
         return None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:300] or type(err).__name__
+
+
+def _too_many(who: str, wait: float) -> Refusal:
+    return Refusal(
+        429,
+        "rate_limited",
+        f"too many requests from {who}: wait {wait:.1f} s",
+        {"Retry-After": str(max(1, round(wait)))},
+    )
+
+
+MAX_CURSOR = (1 << 63) - 1
+
+
+def _cursor(request: Request) -> int:
+    text = request.query_params.get("cursor", "0")
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_CURSOR):
+        raise Refusal(
+            400,
+            "bad_cursor",
+            f"cursor {text[:24]!r} is not a whole number from 0 to {MAX_CURSOR}: "
+            "sync again from the cursor the last update gave",
+        )
+    return int(text)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 def _refusal_response(err: Refusal, request: Request) -> JSONResponse:
@@ -431,28 +603,46 @@ def _refusal_response(err: Refusal, request: Request) -> JSONResponse:
     )
 
 
-def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None = None) -> FastAPI:
-    """The ASGI app. Storage calls run in worker threads; the event loop only moves bytes."""
-    town = TownServer(keys, repo, settings or ServerSettings())
+def create_app(
+    keys: TownKeys,
+    repo: Repository,
+    settings: ServerSettings | None = None,
+    *,
+    scopes: DeviceScopes | None = None,
+    insecure_http: bool = False,
+) -> FastAPI:
+    """The ASGI app. Storage calls run in worker threads; the event loop only moves bytes.
+
+    At most ``settings.max_concurrent_batches`` uploads are read and opened at once (the others
+    wait, unread, in the socket): whatever the batches expand to, the server's memory is
+    bounded by that many batches of ``max_plain_bytes``."""
+    town = TownServer(keys, repo, settings or ServerSettings(), scopes, insecure_http)
     app = FastAPI(title="FieldKit town server", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.town = town
+    gates: dict[str, anyio.Semaphore] = {}
+
+    def batch_gate() -> anyio.Semaphore:
+        if "batches" not in gates:  # made on the event loop that serves the requests
+            gates["batches"] = anyio.Semaphore(max(1, town.settings.max_concurrent_batches))
+        return gates["batches"]
 
     @app.exception_handler(Refusal)
     async def _refused(request: Request, err: Refusal) -> JSONResponse:
         return _refusal_response(err, request)
 
-    def rate_limit(request: Request) -> None:
-        key = request.headers.get("x-fieldkit-device") or (
-            request.client.host if request.client else "?"
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        return _refusal_response(
+            Refusal(400, "bad_request", "request parameters are not valid"), request
         )
-        wait = town.limiter.check(key)
-        if wait:
-            raise Refusal(
-                429,
-                "rate_limited",
-                f"too many requests from {key}: wait {wait:.1f} s",
-                {"Retry-After": str(max(1, round(wait)))},
-            )
+
+    @app.exception_handler(Exception)
+    async def _failed(request: Request, err: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "server_error", "message": "the town server failed: see its log"},
+            status_code=500,
+        )
 
     async def read_body(request: Request, limit: int) -> bytes:
         length = request.headers.get("content-length")
@@ -486,11 +676,14 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
 
     @app.post(p.PATH_ENROLL)
     async def enroll(request: Request) -> JSONResponse:
-        rate_limit(request)
+        # Nobody is known before enrollment: every attempt counts against the address.
+        address = _client(request)
+        town.gate_address(address)
+        town.charge_address(address)
         body = await read_body(request, 64 * 1024)
         try:
             req = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise Refusal(400, "bad_request", "enrollment request is not JSON") from None
         if not isinstance(req, dict):
             raise Refusal(400, "bad_request", "enrollment request is not a JSON object")
@@ -498,23 +691,40 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
 
     @app.post(p.PATH_BATCHES)
     async def batches(request: Request) -> Response:
-        rate_limit(request)
-        body = await read_body(request, town.settings.max_body_bytes)
-        reply = await anyio.to_thread.run_sync(
-            town.ingest, body, request.headers.get("x-fieldkit-device")
-        )
+        address = _client(request)
+        town.gate_address(address)
+        async with batch_gate():
+            try:
+                body = await read_body(request, town.settings.max_body_bytes)
+                auth = await anyio.to_thread.run_sync(
+                    town.authenticate_batch, body, request.headers.get("x-fieldkit-device")
+                )
+            except Refusal:
+                town.charge_address(address)
+                raise
+            del body
+            town.charge_device(auth.device.device_id)
+            reply = await anyio.to_thread.run_sync(town.ingest_verified, auth)
         return Response(
             json.dumps(reply, separators=(",", ":"), ensure_ascii=False).encode(),
             media_type="application/json",
         )
 
     @app.get(p.PATH_UPDATES)
-    async def updates(request: Request, cursor: int = 0) -> JSONResponse:
-        rate_limit(request)
+    async def updates(request: Request) -> JSONResponse:
+        address = _client(request)
+        town.gate_address(address)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        doc = await anyio.to_thread.run_sync(
-            town.updates, headers, request.url.path, request.url.query, cursor
-        )
+        try:
+            cursor = _cursor(request)
+            device, _ = await anyio.to_thread.run_sync(
+                town.authenticate_request, headers, request.url.path, request.url.query
+            )
+        except Refusal:
+            town.charge_address(address)
+            raise
+        town.charge_device(device.device_id)
+        doc = await anyio.to_thread.run_sync(town.updates_for, device, headers, cursor)
         return JSONResponse(doc)
 
     # Routers of other parts of the server (the town console ...) are mounted here:
@@ -522,12 +732,17 @@ def create_app(keys: TownKeys, repo: Repository, settings: ServerSettings | None
 
     mount_console(app, town)
 
+    from .anchors import mount_anchors  # audit-chain heads kept off the device
+
+    mount_anchors(app, town)
+
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` and multi-worker ``serve``: reads the data
-    directory from ``FIELDKIT_SERVER_DIR``."""
+    directory from ``FIELDKIT_SERVER_DIR`` (and ``FIELDKIT_INSECURE_HTTP=1`` from
+    ``serve --insecure-http``)."""
     from pathlib import Path
 
     from .repository import open_repository
@@ -536,8 +751,10 @@ def create_app_from_env() -> FastAPI:
     data_dir = Path(os.environ["FIELDKIT_SERVER_DIR"])
     settings = ServerSettings.load(data_dir)
     repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
-    return create_app(TownKeys.load(data_dir), repo, settings)
-    from .anchors import mount_anchors  # audit-chain heads kept off the device
-
-    mount_anchors(app, town)
-
+    return create_app(
+        TownKeys.load(data_dir),
+        repo,
+        settings,
+        scopes=DeviceScopes(data_dir),
+        insecure_http=os.environ.get("FIELDKIT_INSECURE_HTTP") == "1",
+    )

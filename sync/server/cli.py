@@ -98,10 +98,27 @@ def parse_time(text: str) -> float:
 # --- commands -----------------------------------------------------------------------------------
 
 
+LOCAL_HOSTS = ("127.0.0.1", "::1", "localhost")  # plain HTTP there never leaves this machine
+
+
+def _print_town_cert(cert: Path, fingerprint: str, names: list[str] | None = None) -> None:
+    from fieldkit.i18n import t
+
+    print(t("server_security.serve.town_cert", path=cert, fingerprint=fingerprint))
+    if names:
+        print(t("server_security.serve.tls_host", names=", ".join(names)))
+
+
 def cmd_init(args: argparse.Namespace) -> int:
+    from .tls import cert_paths, make_self_signed
+
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if (data_dir / "town-keys.json").exists():
+        if args.tls_self_signed and not cert_paths(data_dir)[0].exists():
+            # An existing town gains its own certificate; its keys stay as they are.
+            _print_town_cert(*make_self_signed(data_dir, args.tls_host or []))
+            return 0
         raise CliError(t("server.err.keys_exist", path=str(data_dir)))
     settings = ServerSettings(database_url=args.database_url or "", db_schema=args.db_schema or "")
     repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
@@ -116,17 +133,50 @@ def cmd_init(args: argparse.Namespace) -> int:
     storage = repo.backend + (f" ({args.database_url})" if args.database_url else "")
     print(t("server.init.storage", storage=storage))
     print(t("server.init.fingerprint", fingerprint=keys.fingerprint))
+    if args.tls_self_signed:
+        _print_town_cert(*make_self_signed(data_dir, args.tls_host or []))
     print(t("server.init.keep_secret", path=str(data_dir / "town-keys.json")))
     print(t("server.init.next", path=str(data_dir)))
     return 0
 
 
+def _tls_files(args: argparse.Namespace, data_dir: Path) -> tuple[str | None, str | None]:
+    """The certificate and key to serve with: given ones, else the town's own, else none."""
+    from fieldkit.i18n import t
+
+    from .tls import cert_paths
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CliError(t("server_security.serve.tls_pair"))
+    if not args.tls_cert:
+        cert, key = cert_paths(data_dir)
+        if not (cert.exists() and key.exists()):
+            return None, None
+        args.tls_cert, args.tls_key = str(cert), str(key)
+    for path in (args.tls_cert, args.tls_key):
+        try:
+            Path(path).read_bytes()
+        except OSError as err:
+            raise CliError(
+                t("server_security.serve.tls_missing", path=path, reason=err.strerror or err)
+            ) from None
+    return args.tls_cert, args.tls_key
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from fieldkit.i18n import t
+
     from .app import create_app
+    from .device_scope import DeviceScopes
 
     data_dir, settings, keys, repo = _open(args)
+    tls_cert, tls_key = _tls_files(args, data_dir)
+    insecure = not tls_cert and args.host not in LOCAL_HOSTS
+    if insecure and not args.insecure_http:
+        repo.close()
+        raise CliError(t("server_security.serve.plain_http_refused", host=args.host))
     repo.create_schema()  # idempotent; upgrades a database made by an older version
     handlers: list[logging.Handler] = [
         logging.StreamHandler(),
@@ -137,10 +187,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         handlers=handlers,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise CliError("TLS needs both --tls-cert and --tls-key")
-    app = create_app(keys, repo, settings)
-    scheme = "https" if args.tls_cert else "http"
+    if insecure:
+        logging.getLogger("fieldkit.server").warning(
+            t("server_security.serve.insecure_warning", host=args.host)
+        )
+    app = create_app(keys, repo, settings, scopes=DeviceScopes(data_dir), insecure_http=insecure)
+    scheme = "https" if tls_cert else "http"
     print(
         t(
             "server.serve.listening",
@@ -153,8 +205,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = {
         "host": args.host,
         "port": args.port,
-        "ssl_certfile": args.tls_cert,
-        "ssl_keyfile": args.tls_key,
+        "ssl_certfile": tls_cert,
+        "ssl_keyfile": tls_key,
         "log_level": "warning",
         "access_log": False,
         "timeout_keep_alive": 30,
@@ -163,6 +215,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             # Each worker process builds its own app (and storage connections).
             os.environ["FIELDKIT_SERVER_DIR"] = str(data_dir)
+            os.environ["FIELDKIT_INSECURE_HTTP"] = "1" if insecure else "0"
             uvicorn.run(
                 "sync.server.app:create_app_from_env", factory=True, workers=args.workers, **options
             )
@@ -174,14 +227,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
-    from .app import token_hash
+    from fieldkit.i18n import t
 
-    _, settings, keys, repo = _open(args)
+    from .app import token_hash
+    from .device_scope import DeviceScopes
+    from .tls import town_certificate_fingerprint
+
+    data_dir, settings, keys, repo = _open(args)
     secret = base64.b32encode(secrets.token_bytes(15)).decode()
     token = f"{secret}.{keys.fingerprint}"
+    cert_pin = town_certificate_fingerprint(data_dir)
+    if cert_pin:  # the device pins the town's own TLS certificate from the token
+        token += f".{cert_pin}"
     now = time.time()
     device = repo.add_device(args.name, token_hash(token), now + settings.token_ttl_s, now)
     repo.close()
+    codes = sorted({c.strip() for c in args.checkpoint or [] if c.strip()})
+    if codes:
+        DeviceScopes(data_dir).bind(device.device_id, codes)
+    scope_line = (
+        t("server_security.device.scoped", codes=", ".join(codes))
+        if codes
+        else t("server_security.device.unscoped")
+    )
     enroll_text = f"fieldkit enroll {args.url} {token}" if args.url else token
     if args.json:
         print(
@@ -190,6 +258,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
                     "device_id": device.device_id,
                     "name": device.name,
                     "token": token,
+                    "checkpoints": codes or None,
                     "expires_at": now + settings.token_ttl_s,
                     "enroll": enroll_text,
                 }
@@ -204,6 +273,7 @@ def cmd_device_add(args: argparse.Namespace) -> int:
             until=_iso(now + settings.token_ttl_s),
         )
     )
+    print(scope_line)
     print(f"\n  {token}\n")
     if args.url:
         print(t("server.device.on_device", command=f"fieldkit enroll {args.url} {token}") + "\n")
@@ -578,13 +648,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", parents=[common], help="create the town's keys and database")
     p.add_argument("--database-url", help="postgresql://… (default: SQLite in the data dir)")
     p.add_argument("--db-schema", help="PostgreSQL schema for the tables (default public)")
+    p.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="also make the town's own TLS certificate (serve uses it; device tokens pin it); "
+        "on an existing town: add one",
+    )
+    p.add_argument(
+        "--tls-host",
+        action="append",
+        help="name or address devices reach the server by (repeatable; localhost, "
+        "127.0.0.1 and this host's name are always in)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("serve", parents=[common], help="run the HTTP server")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; any other needs TLS or --insecure-http)",
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key of the certificate")
+    p.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP on a non-local address (warned at start and every enrollment)",
+    )
     p.add_argument(
         "--workers", type=int, default=1, help="worker processes (PostgreSQL; SQLite gains little)"
     )
@@ -595,6 +686,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = dev.add_parser("add", parents=[common], help="create a one-time enrollment token")
     p.add_argument("name")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        help="checkpoint code the device may write records for (repeatable; without it, any)",
+    )
     p.add_argument("--url", help="server URL as devices reach it (printed in the QR)")
     p.add_argument("--no-qr", action="store_true")
     p.add_argument("--json", action="store_true")

@@ -109,10 +109,13 @@ class ServerSettings:
     db_schema: str = ""  # PostgreSQL schema ("" = public)
     max_body_bytes: int = 8 * 1024 * 1024  # larger requests get 413 before they are read
     max_batch_records: int = 2000  # advertised to devices; bigger batches are refused
-    max_plain_bytes: int = 64 * 1024 * 1024  # decompressed size limit of one batch
+    max_plain_bytes: int = 16 * 1024 * 1024  # decompressed size limit of one batch
     max_record_bytes: int = 64 * 1024  # one record larger than this is rejected alone
-    rate_per_second: float = 20.0  # per device (or per address before enrollment)
+    max_concurrent_batches: int = 4  # uploads read and opened at once (bounds memory)
+    rate_per_second: float = 20.0  # per device, counted once its signature verified
     rate_burst: int = 60
+    address_rate_per_second: float = 20.0  # per client address: enrollments and requests
+    address_burst: int = 60  # that failed to prove a device (junk, bad signatures ...)
     max_batch_age_s: float = 30 * 86400  # an unseen batch older than this is refused (replay)
     request_window_s: float = 86400  # accepted clock difference for signed GET requests
     token_ttl_s: float = 72 * 3600  # enrollment tokens expire after this
