@@ -226,12 +226,11 @@ class Audit:
             row = self.db.one("SELECT hash FROM console_audit ORDER BY seq DESC LIMIT 1")
             prev = row[0] if row else GENESIS
             h = _chain_hash(prev, now, who, action, text, reason)
-            self.db.q(
+            return self.db.one(
                 "INSERT INTO console_audit (at, user_name, action, detail, reason, prev_hash, "
-                "hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
                 (now, who, action, text, reason, prev, h),
-            )
-            return self.db.one("SELECT max(seq) FROM console_audit")[0]
+            )[0]
 
     def rows(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = self.db.q(

@@ -136,26 +136,45 @@ def decisions_of(db: ConsoleDB, record_ids: list[str]) -> dict[str, str]:
     return out
 
 
+_PASSAGE_COLS = (
+    "{a}.record_id, {a}.kind, COALESCE(d.name, {a}.device_id), {a}.checkpoint, "
+    "{a}.occurred_at, {a}.direction, {a}.name_masked, {a}.id_masked, {a}.id_hash"
+)
+PERSON_SQL = (
+    f"SELECT {_PASSAGE_COLS.format(a='r')} FROM records r "
+    "LEFT JOIN devices d ON d.device_id = r.device_id "
+    "WHERE r.id_hash = ? ORDER BY r.occurred_at DESC LIMIT ?"
+)
+# Everyone through the same checkpoint within the window of each of the person's passages:
+# one query, each window read on the (checkpoint, occurred_at) index.
+COPRESENT_SQL = (
+    f"SELECT m.record_id, {_PASSAGE_COLS.format(a='o')} FROM "
+    "(SELECT record_id, checkpoint, occurred_at FROM records WHERE id_hash = ? "
+    "AND checkpoint IS NOT NULL AND occurred_at IS NOT NULL ORDER BY occurred_at DESC LIMIT ?) m "
+    "JOIN records o ON o.checkpoint = m.checkpoint AND o.occurred_at >= m.occurred_at - ? "
+    "AND o.occurred_at <= m.occurred_at + ? "
+    "LEFT JOIN devices d ON d.device_id = o.device_id "
+    "WHERE o.record_id <> m.record_id AND (o.id_hash IS NULL OR o.id_hash <> ?) "
+    "ORDER BY m.occurred_at, o.occurred_at"
+)
+
+
 def trace_person(
     db: ConsoleDB, repo: Any, id_hash: str, minutes: int, limit: int = 200
 ) -> TraceResult:
-    passages = repo.trace_person(id_hash)[-limit:]
+    """The person's latest ``limit`` passages (oldest first), everyone within ±``minutes`` of
+    each at the same checkpoint, and the person's household-ledger fields (masked)."""
+    passages = [Passage(*r) for r in db.q(PERSON_SQL, (id_hash, limit))][::-1]
+    by_id = {p.record_id: p for p in passages}
     window = minutes * 60.0
     co: list[tuple[Passage, Passage, float]] = []
     seen: set[tuple[str, str]] = set()
-    for mine in passages:
-        if mine.occurred_at is None or not mine.checkpoint:
-            continue
-        for other in repo.trace_checkpoint(
-            mine.checkpoint, mine.occurred_at - window, mine.occurred_at + window + 0.001
-        ):
-            if other.id_hash == id_hash or other.record_id == mine.record_id:
-                continue
-            key = (other.id_hash or other.record_id, mine.record_id)
-            if key in seen:
-                continue
+    for mine_id, *row in db.q(COPRESENT_SQL, (id_hash, limit, window, window, id_hash)):
+        other, mine = Passage(*row), by_id[mine_id]
+        key = (other.id_hash or other.record_id, mine_id)
+        if key not in seen:
             seen.add(key)
-            co.append((other, mine, ((other.occurred_at or 0) - mine.occurred_at) / 60))
+            co.append((other, mine, ((other.occurred_at or 0) - (mine.occurred_at or 0)) / 60))
     ids = [p.record_id for p in passages] + [o.record_id for o, _, _ in co]
     ledger = repo.ledger_state("member:id:" + id_hash)
     return TraceResult(passages, decisions_of(db, ids), co, ledger)
