@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from .cli import EXIT_OK, PinSource, _common, emit, login, open_cli_store
-from .i18n import t
+from .i18n import Msg, current_language, t
 
 
 def _lang(store) -> str:
@@ -54,7 +54,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     from .ledger.exporter import write_template
 
     path = write_template(args.file)
-    lang = args.lang or "zh"
+    lang = args.lang or current_language()
     emit(args, {"file": str(path)}, t("ledger.cli.template_done", lang, file=path))
     return EXIT_OK
 
@@ -68,11 +68,8 @@ def _supervisor(store, args: argparse.Namespace, pins: PinSource):
     from .errors import InputError
 
     if not args.supervisor:
-        raise InputError(
-            "--full needs a supervisor: log in as one, or name one with "
-            "--supervisor NAME and give that supervisor's PIN"
-        )
-    pin = pins.get("FIELDKIT_SUPERVISOR_PIN", f"PIN of supervisor {args.supervisor}")
+        raise InputError("ledger.cli.full_needs_supervisor")
+    pin = pins.get("FIELDKIT_SUPERVISOR_PIN", Msg("cli.what.supervisor_pin", who=args.supervisor))
     return store.keyring.verify_pin(args.supervisor, pin)
 
 
@@ -115,7 +112,8 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         f"{b['grid'] or '-'} {b['building']}: {b['visited']}/{b['total']}" for b in cov["buildings"]
     ]
     tot = cov["total"]
-    lines.append(f"= {tot['visited']}/{tot['total']} ({tot['people']} persons)")
+    total = t("ledger.cli.coverage_total", **{k: tot[k] for k in ("visited", "total", "people")})
+    lines.append("= " + total)
     emit(args, cov, "\n".join(lines))
     return EXIT_OK
 
@@ -139,13 +137,18 @@ def cmd_monitoring(args: argparse.Namespace) -> int:
             for e in store.monitoring.ending()
         ],
     }
+
+    def word(prefix: str, code: str | None) -> str:
+        return t(prefix + code, lang) if code else ""
+
     lines = [
-        f"{d['state']:<8} {d['slot']:<8} {d['place']:<14} {d['name_masked'] or ''}"
+        f"{word('mon.state.', d['state']):<8} {word('mon.slot.', d['slot']):<8} "
+        f"{d['place']:<14} {d['name_masked'] or ''}"
         for d in data["due"]
     ]
     lines += [
-        f"! {a['kind']:<8} {a['day']} {a['slot'] or '':<8} {a['place']:<14} "
-        f"{a['name_masked'] or ''}"
+        f"! {word('mon.alert.', a['kind']):<8} {a['day']} {word('mon.slot.', a['slot']):<8} "
+        f"{a['place']:<14} {a['name_masked'] or ''}"
         for a in data["alerts"]
     ]
     lines += [

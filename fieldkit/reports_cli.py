@@ -78,7 +78,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     login(store, args)
     if args.date and args.shift:
-        raise InputError("give either --date or --shift, not both")
+        raise InputError("cli.date_or_shift")
     result = export(
         store,
         args.kind,

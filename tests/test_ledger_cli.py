@@ -153,4 +153,5 @@ def test_coverage_and_monitoring_commands(cli, tmp_path):
     cov = cli.json("ledger", "coverage", pin=SUPERVISOR_PIN)
     assert cov["total"] == {"total": 2, "visited": 0, "people": 2}
     mon = cli.json("ledger", "monitoring", pin=SUPERVISOR_PIN)
-    assert set(mon) == {"new_missed_alerts", "due", "alerts", "ending"}
+    # --json: stable keys, plus the human text in the chosen language (issue 12)
+    assert set(mon) == {"new_missed_alerts", "due", "alerts", "ending", "message"}

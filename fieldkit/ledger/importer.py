@@ -547,4 +547,5 @@ def import_rows(
 def iter_rejected_text(summary: ImportSummary) -> Iterable[str]:
     for r in summary.rejected:
         who = " ".join(x for x in (r.name_masked, r.id_masked) if x)
-        yield f"  row {r.row}: {r.message}" + (f" ({who})" if who else "")
+        line = t("ledger.cli.rejected_row", row=r.row, message=r.message)
+        yield "  " + line + (f" ({who})" if who else "")
