@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from scanners.idnumber import mask_id, mask_name, parse_identity
 
 from ..errors import InputError
-from ..i18n import t
+from ..i18n import id_problem, t
 from ..sheets import SheetError, layout
 from ..sheets.reader import read_rows as sheet_rows
 from .households import now_local
@@ -289,7 +289,7 @@ def parse_id_cell(value: Any) -> tuple[str, str] | None:
             and "check digit" in (ident.problem or "")
             else "id_invalid"
         )
-        raise RowError(code, value=mask_id(ident.number or text), why=ident.problem or "")
+        raise RowError(code, value=mask_id(ident.number or text), why=id_problem(ident))
     return ident.number, ident.kind
 
 
