@@ -37,9 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scanners.engines import all_engines
-from scanners.payloads.base45 import b45decode
 from scanners.payloads.dcc import (
     TrustList,
+    b45decode,
     decode_cose,
     inflate_guarded,
     key_usage_problem,

@@ -226,3 +226,28 @@ def test_unknown_text_kept_as_is():
     assert result.kind == "unknown" and not result.ok
     assert result.parsed["text"] == "  WIFI:S:gate;T:WPA;P:x;;  "
     assert parse_payload(b"\x00\x01binary").problem == "binary payload, not text"
+
+
+def test_dcc_base45_by_the_package_agrees_with_the_strict_decoder_and_says_why():
+    import random
+
+    from fieldkit.shared.base45 import b45decode as strict
+    from scanners.payloads.dcc import b45decode as dcc_b45decode
+
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:a\n"
+    rnd = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 9)))
+        try:
+            want = strict(text)
+        except Base45Error:
+            want = None
+        try:
+            got = dcc_b45decode(text)
+        except Base45Error:
+            got = None
+        assert got == want, repr(text)
+    with pytest.raises(Base45Error, match="not in the base45 alphabet"):
+        dcc_b45decode("AB!")
+    with pytest.raises(Base45Error, match="impossible"):
+        dcc_b45decode("ABCD")
