@@ -246,3 +246,36 @@ def test_ledger_conflict_listed_resolved_and_status_in_trace(town, tmp_path):
     transport.shutdown()
     for s, *_ in stores:
         s.close()
+
+
+# --- daily report: who reported by the deadline --------------------------------------------------
+
+
+def test_daily_report_on_time_zero_late_and_missing(town):
+    """A sends today's passages (on time today); B sends only passages of three days ago, now:
+    for today that is a zero report, for that day it is late; A reported nothing that day."""
+    from datetime import date, timedelta
+
+    from sync import protocol as p
+    from sync.server.console import views
+    from sync.server.console.facts import catch_up
+    from sync.testing import SyncASGITransport, fake_record
+
+    today = date.today().isoformat()
+    before = (date.today() - timedelta(days=3)).isoformat()
+    transport = SyncASGITransport(town.app)
+    with httpx.Client(transport=transport, base_url="http://town") as http:
+        for name, cp, day in (("gate-a", "CP-A", today), ("gate-b", "CP-B", before)):
+            device_id, key = town.enroll_raw(http, name)
+            records = [fake_record(i, checkpoint=cp, day=day) for i in range(4)]
+            _, body = town.seal(device_id, key, records)
+            r = http.post(p.PATH_BATCHES, content=body, headers={"X-Fieldkit-Device": device_id})
+            assert r.json()["counts"]["stored"] == 4
+    transport.shutdown()
+    con = town.app.state.console
+    catch_up(con.db, town.keys.data_key)
+    now = views.daily_report(con.db, town.repo, today, "10:30")
+    assert now["status"] == {"CP-A": "on_time", "CP-B": "zero"}
+    then = views.daily_report(con.db, town.repo, before, "10:30")
+    assert then["status"] == {"CP-A": "missing", "CP-B": "late"}
+    assert [r.total for r in then["rows"]] == [0, 4]
