@@ -279,3 +279,44 @@ def test_daily_report_on_time_zero_late_and_missing(town):
     then = views.daily_report(con.db, town.repo, before, "10:30")
     assert then["status"] == {"CP-A": "missing", "CP-B": "late"}
     assert [r.total for r in then["rows"]] == [0, 4]
+
+
+def test_admin_manages_accounts_and_settings_in_the_browser_forms(town):
+    con = town.app.state.console
+    con.accounts.add("chief", "admin", PASSWORD)
+    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as http:
+        csrf = login(http, "chief")
+
+        def act(**data):
+            return http.post("/console/users/action", data={"csrf": csrf, **data})
+
+        assert act(action="add", name="clerk", role="officer", password=PASSWORD).status_code == 303
+        assert con.accounts.get("clerk").role == "officer"
+        r = act(action="add", name="clerk", role="officer", password=PASSWORD)
+        assert r.status_code == 400 and "已存在" in r.text
+        r = act(action="add", name="x", role="officer", password="short")
+        assert r.status_code == 400 and "密码至少" in r.text
+        assert act(action="disable", name="clerk").status_code == 303
+        assert con.accounts.get("clerk").disabled
+        r = act(action="disable", name="chief")
+        assert r.status_code == 400 and "不能停用自己" in r.text
+        assert act(action="reset", name="clerk", password="new-password-22").status_code == 303
+        r = http.post(
+            "/console/settings",
+            data={"csrf": csrf, "deadline": "9:05", "minutes": "15", "late": "30"},
+        )
+        assert r.status_code == 303
+        assert (
+            con.setting("deadline", "") == "09:05" and con.setting("copresence_minutes", "") == "15"
+        )
+        r = http.post(
+            "/console/settings",
+            data={"csrf": csrf, "deadline": "25:00", "minutes": "x", "late": "1"},
+        )
+        assert (
+            r.status_code == 400 and "设置无效" in r.text and con.setting("deadline", "") == "09:05"
+        )
+        assert "次日 09:05" in http.get("/console/reports").text
+        actions = [a["action"] for a in con.audit.rows()]
+        assert {"user_add", "user_disable", "user_reset", "settings"} <= set(actions)
+        assert con.audit.verify() is None
