@@ -155,19 +155,25 @@ def test_monitoring_ledger_rows_per_day(filled, tmp_path):
     assert rows[3][9] == "未测"
 
 
-def test_read_only_folder_gives_a_clear_error_and_no_file(filled, tmp_path):
+def test_read_only_folder_gives_a_clear_error_and_no_file(filled, tmp_path, english):
     target = Path("/sys/fieldkit-export-test.xlsx")
     if os.access("/sys", os.W_OK) and not _really_read_only(Path("/sys")):
         pytest.skip("/sys is writable here")
-    with pytest.raises(ExportError, match="could not write"):
+    with pytest.raises(ExportError, match="was not written"):
         export_households(filled, target)
     assert not target.exists()
     assert not filled.audit.entries(5, "export")
 
 
-def test_missing_folder_gives_a_clear_error(filled, tmp_path):
-    with pytest.raises(ExportError, match="nothing was written"):
-        export_households(filled, tmp_path / "no" / "such" / "x.xlsx")
+def test_missing_folder_gives_a_clear_error(filled, tmp_path, english):
+    target = tmp_path / "no" / "such" / "x.xlsx"
+    with pytest.raises(ExportError) as err:
+        export_households(filled, target)
+    assert str(err.value) == (
+        f"the folder {target.parent} does not exist (is the USB stick mounted?): "
+        f"{target} was not written"
+    )
+    assert not filled.audit.entries(5, "export")
 
 
 def test_full_disk_leaves_no_half_written_file(filled, tmp_path, settings):
@@ -209,9 +215,10 @@ def test_full_disk_leaves_no_half_written_file(filled, tmp_path, settings):
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
         timeout=120,
+        env={**os.environ, "FIELDKIT_LANG": "en"},
     )
     assert proc.returncode == 7, proc.stdout + proc.stderr
-    assert "could not write" in proc.stdout and "File too large" in proc.stdout
+    assert proc.stdout.startswith("the disk is full:") and "no partial file was left" in proc.stdout
     assert target.read_bytes() == b"the previous export"  # the old file is intact
     assert [p.name for p in target.parent.iterdir()] == ["ledger.xlsx"]  # no temp file left
 

@@ -9,8 +9,6 @@ place, so a full disk or a read-only folder leaves no half-written file behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,17 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from scanners.idnumber import mask_name, mask_phone
 
-from ..errors import FieldkitError, PermissionDenied
-from ..i18n import t
+from ..errors import PermissionDenied
+from ..i18n import current_language, t
+from ..reports.atomic import ExportError
+from ..reports.atomic import write_atomic as _write_atomic
 from .households import now_local
 
 if TYPE_CHECKING:
     from ..store import Store
     from ..store.keyring import Operator
-
-
-class ExportError(FieldkitError):
-    exit_code = 7
 
 
 # The template layout: (field, Chinese header). Household fields first, then the member's.
@@ -81,29 +77,11 @@ MONITORING_TITLE = "居家隔离/健康监测人员台账"
 
 
 def write_atomic(path: str | Path, write: Callable[[Any], None]) -> Path:
-    """Write through ``write(binary file)`` to a temp file, fsync, rename over ``path``."""
+    """The one atomic write every export uses (:func:`fieldkit.reports.atomic.write_atomic`:
+    temp file beside the target, fsync, rename; a full disk, a read-only or missing folder is
+    one line saying so, and leaves no partial file and the older file as it was)."""
     path = Path(path)
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ExportError(
-            f"{path}: could not write the export ({reason}); nothing was "
-            "written there. Free some space or choose another folder."
-        ) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    _write_atomic(path, write, lang=current_language())
     return path
 
 
@@ -126,7 +104,7 @@ def _save_table(
     if path.suffix.lower() == ".csv":
         return write_atomic(path, lambda fh: write_csv(fh, headers, rows))
     if path.suffix.lower() != ".xlsx":
-        raise ExportError(f"{path}: choose a file name ending in .xlsx or .csv")
+        raise ExportError("err.export_suffix", path=str(path))
 
     def write_xlsx(fh) -> None:
         book = Book(fh, title=title)
