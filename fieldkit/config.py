@@ -18,6 +18,7 @@ from typing import Any
 
 from . import paths
 from .errors import ConfigError
+from .i18n import syntax_position
 from .shared.rulecheck import AREA_MODES, RuleSettings, validate_rules  # noqa: F401
 from .shared.rulecheck import check_key as _check_key
 from .shared.rulecheck import check_temperature_bounds as _check_temperature_bounds
@@ -233,9 +234,7 @@ def settings_from_mapping(data: dict[str, Any], file: str = "<config>") -> Setti
                 known=", ".join(SECTIONS),
             )
         if not isinstance(table, dict):
-            raise ConfigError(
-                "config.err.not_table", file=file, section=section, found=repr(table)
-            )
+            raise ConfigError("config.err.not_table", file=file, section=section, found=repr(table))
         target = getattr(settings, section)
         known = {f.name: f for f in dataclasses.fields(target)}
         for key, value in table.items():
@@ -285,7 +284,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config.err.toml", path=str(path), why=str(exc)) from None
+        raise ConfigError("config.err.toml", path=str(path), why=syntax_position(exc)) from None
 
 
 def documented_keys() -> list[tuple[str, str, Any, str]]:

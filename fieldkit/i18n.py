@@ -201,3 +201,17 @@ def id_problem(ident: Any) -> Msg:
 
 def outcome_text(outcome: str, lang: str | None = None) -> str:
     return t(f"outcome.{outcome}", lang)
+
+
+_POSITION = re.compile(r"line (\d+),? column (\d+)")
+
+
+def syntax_position(err: BaseException) -> Msg:
+    """Where a TOML/JSON parser stopped, as a message (the parsers' own words are English)."""
+    line, col = getattr(err, "lineno", None), getattr(err, "colno", None)
+    if line is None:
+        m = _POSITION.search(str(err))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+    if line is None:
+        return Msg("core.syntax_somewhere")
+    return Msg("core.syntax_at", line=line, column=col)

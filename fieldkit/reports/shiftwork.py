@@ -39,7 +39,7 @@ def close_shift(store: Store, note: str, *, by: Any = None) -> ShiftSummary:
     if current is None:
         from ..errors import InputError
 
-        raise InputError("no shift is open: `fieldkit shift open` starts one")
+        raise InputError("err.no_shift_to_close")
     summary = shift_summary(store, current["id"])
     data = summary.to_dict()
     stored = {

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldkit.clirun import run_guarded
-from fieldkit.i18n import LANGUAGES, env_language, set_language, t
+from fieldkit.i18n import LANGUAGES, env_language, set_language, syntax_position, t
 
 from .keypersons import KeypersonFileError
 from .repository import Passage, Repository, RepositoryError, open_repository
@@ -376,8 +376,9 @@ def read_rules_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text) if toml else json.loads(text)
     except ValueError as err:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        where = syntax_position(err)
         raise CliError(
-            t("server.err.rules_syntax", path=str(path), kind="TOML" if toml else "JSON", why=err)
+            t("server.err.rules_syntax", path=str(path), kind="TOML" if toml else "JSON", why=where)
         ) from None
     if toml:
         if "rules" not in data or set(data) != {"rules"}:

@@ -89,7 +89,7 @@ def read_keyperson_file(
 
     A problem never quotes the row: no name and no ID number, masked or not, leaves here."""
     if not path.exists():
-        raise KeypersonFileError(f"{path} does not exist")
+        raise KeypersonFileError(t("server.err.file_missing", path=str(path)))
     default_end = _date_text(default_end) if default_end else None
     entries: dict[str, dict[str, Any]] = {}
     problems: list[str] = []

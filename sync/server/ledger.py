@@ -60,6 +60,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fieldkit.crypto import blind_index
+from fieldkit.i18n import t
 from fieldkit.shared.address import address_key
 from fieldkit.shared.identity import mask_id, mask_name, mask_phone
 
@@ -434,7 +435,7 @@ class LedgerTx:
         choice for a resolved conflict is refused.
         """
         if keep not in KEEP_CHOICES:
-            raise LedgerError(f"--keep must be kept or other, not {keep!r}")
+            raise LedgerError(t("server.err.keep", value=keep))
         row = self._q(
             "SELECT entity_key, field, resolved_at, resolution, other_value_enc, other_masked, "
             "other_record, other_device, other_writer, other_ts, other_version, other_digest "
@@ -442,14 +443,10 @@ class LedgerTx:
             (conflict_id,),
         ).fetchone()
         if row is None:
-            raise LedgerError(
-                f"no ledger conflict {conflict_id}: see fieldkit-server ledger-conflicts --all"
-            )
+            raise LedgerError(t("server.err.no_conflict", id=conflict_id))
         if row[2] is not None:
             if row[3] != keep:
-                raise LedgerError(
-                    f"ledger conflict {conflict_id} was already resolved (kept {row[3]})"
-                )
+                raise LedgerError(t("server.err.conflict_resolved", id=conflict_id, kept=row[3]))
             return {"conflict_id": conflict_id, "resolution": keep, "already": True}
         if keep == "other":
             self._set_field(
