@@ -144,7 +144,8 @@ def test_export_to_a_missing_folder_fails_cleanly(cli, tmp_path):
         "ledger", "export", str(tmp_path / "nope" / "e.xlsx"), pin=SUPERVISOR_PIN, check=False
     )
     assert out.returncode == 7 and out.stderr.count("\n") == 1
-    assert "nothing was written" in out.stderr
+    assert "does not exist (is the USB stick mounted?)" in out.stderr
+    assert out.stderr.rstrip().endswith("e.xlsx was not written")
 
 
 def test_coverage_and_monitoring_commands(cli, tmp_path):
