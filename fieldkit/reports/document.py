@@ -245,12 +245,23 @@ def _head(
     ]
 
 
-def _charts(store: Store, *, day: str | None = None, shift_id: str | None = None) -> ChartData:
+def _charts(
+    store: Store,
+    *,
+    day: str | None = None,
+    shift_id: str | None = None,
+    hours: builders.HourlySeries | None = None,
+) -> ChartData:
+    """``hours``: already counted with the summary (same scope), so not counted twice."""
     return ChartData(
-        builders.hourly(store, day=day, shift_id=shift_id),
+        hours or builders.hourly(store, day=day, shift_id=shift_id),
         builders.temperature_histogram(store, day=day, shift_id=shift_id),
         ledger_data.coverage_per_building(store),
     )
+
+
+def _no_hours() -> builders.HourlySeries:
+    return builders.HourlySeries(list(range(24)), [0] * 24, [0] * 24)
 
 
 def _day(value: date | str | None, default_today: bool) -> str | None:
@@ -341,8 +352,9 @@ def build_document(
         if d and not shift_id:
             where, params, scope = "p.day = ?", [d], d
             meta: dict[str, Any] = {"day": d}
+            hours = _no_hours()
             extra: list[tuple[str, Any]] = _counts_summary(
-                builders.count_gate(store, where, params), lang
+                builders.count_gate(store, where, params, hours=hours), lang
             )
         else:
             summ = builders.shift_summary(store, shift_id)
@@ -355,6 +367,7 @@ def build_document(
                 closed=(summ.closed_at or "")[:16].replace("T", " ") or "…",
             )
             meta = {"shift_id": summ.shift_id}
+            hours = None
             rec = summ.reconciliation
             extra = (
                 [
@@ -394,7 +407,7 @@ def build_document(
             scope,
             summary,
             Table("export.sheet.log", columns, rows),
-            _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")),
+            _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id"), hours=hours),
             meta,
         )
 
@@ -425,8 +438,9 @@ def build_document(
         full=full,
         columns=columns,
     )
+    hours = _no_hours()
     summary = _head(store, lang, full, title, scope, by) + _counts_summary(
-        builders.count_gate(store, where, params), lang
+        builders.count_gate(store, where, params, hours=hours), lang
     )
     return Document(
         kind,
@@ -436,6 +450,6 @@ def build_document(
         scope,
         summary,
         Table("export.sheet.passages", columns, rows),
-        _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id")),
+        _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id"), hours=hours),
         meta,
     )
