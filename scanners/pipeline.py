@@ -146,6 +146,7 @@ class Pipeline:
         dedupe_seconds: float = DEFAULT_DEDUPE_SECONDS,
         payload_config: PayloadConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        candidates: bool = False,
     ) -> None:
         engines = [e for e in (engines if engines is not None else all_engines()) if e.available]
         self.engines = engines
@@ -157,13 +158,33 @@ class Pipeline:
         self._zxing = next((e for e in engines if isinstance(e, ZxingEngine)), None)
         self._others = [e for e in engines if not isinstance(e, ZxingEngine)]
         self.frame_steps: set[str] = set()
+        self.candidates = candidates
         self.steps = self._build_steps()
 
     # -- escalation ladder -------------------------------------------------------------------
     def _build_steps(self) -> list[Step]:
-        """Escalation steps on a code-like region, best reads per millisecond first (measured
-        with bench/decode.py on the camera corpora)."""
+        """Escalation steps, cheapest reads first. A step is kept only when it adds reads on
+        more than one corpus (bench/decode.py, 2026-12-02: eight corpora, every step run on
+        every image the fast path misses; "first" = read by no step before it):
+
+        ====================== ======================================================== =====
+        step                   adds (first) per corpus                                   kept
+        ====================== ======================================================== =====
+        zxing-up2-sharp        zxing/qrcode-4 1, camera-b 6                              yes
+        pyzbar                 zxing/qrcode-2 1, zxing/qrcode-4 1                        yes
+        zxing-up3-sharp        camera-a 1, camera-b 2                                    yes
+        wechat (whole frame)   zxing/qrcode-2 1, camera-a 1                              yes
+        zxing-up2-sharp-fixed  camera-b 2 only                                           no
+        zxing-up2-normalised   camera-b 1 only                                           no
+        opencv-aruco, opencv,  nothing on any corpus                                     no
+        pyzbar-up2-sharp
+        ====================== ======================================================== =====
+
+        ``candidates=True`` builds the dropped steps too (after the kept ones), so the bench
+        keeps measuring them.
+        """
         steps: list[Step] = []
+        dropped: list[Step] = []
         zx = self._zxing
         by_name = {e.name: e for e in self._others}
         if zx is not None:
@@ -174,10 +195,9 @@ class Pipeline:
             def zx_step(prepare, **opts):
                 return lambda c: zx.decode_with(prepare(c), **crop_opts, **opts)
 
-            steps.append(
-                ("zxing-up2-sharp", zx_step(lambda c: _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0)))
-            )
-            steps.append(
+            up2_sharp = zx_step(lambda c: _sharpen(_upscale(_stretch(c), 2), 3.0, 2.0))
+            steps.append(("zxing-up2-sharp", up2_sharp))
+            dropped.append(
                 (
                     "zxing-up2-sharp-fixed",
                     zx_step(
@@ -187,30 +207,28 @@ class Pipeline:
                 )
             )
         if "pyzbar" in by_name:
-            steps.append(("pyzbar", by_name["pyzbar"].decode))
+            zbar = by_name["pyzbar"]
+            steps.append(("pyzbar", zbar.decode))
+            dropped.append(
+                ("pyzbar-up2-sharp", lambda c: zbar.decode(_sharpen(_upscale(c, 2), 2.0, 1.0)))
+            )
         if zx is not None:
             steps.append(
                 ("zxing-up3-sharp", zx_step(lambda c: _sharpen(_upscale(_stretch(c), 3), 4.5, 2.0)))
             )
-            steps.append(
+            dropped.append(
                 ("zxing-up2-normalised", zx_step(lambda c: _normalise(_upscale(c, 2), 8.0)))
             )
-        if "opencv-aruco" in by_name:
-            steps.append(("opencv-aruco", by_name["opencv-aruco"].decode))
-        if "pyzbar" in by_name:
-            zbar = by_name["pyzbar"]
-            steps.append(
-                ("pyzbar-up2-sharp", lambda c: zbar.decode(_sharpen(_upscale(c, 2), 2.0, 1.0)))
-            )
-        if "opencv" in by_name:
-            steps.append(("opencv", by_name["opencv"].decode))
+        for name in ("opencv-aruco", "opencv"):
+            if name in by_name:
+                dropped.append((name, by_name[name].decode))
         if "wechat" in by_name:
             # CNN detector + super-resolution: the costliest, so last. Its detector finds codes
             # better than the texture gate, and it scales the input down for detection (a whole
             # frame costs about what a crop does), so it gets the whole frame, once.
             steps.append(("wechat", by_name["wechat"].decode))
             self.frame_steps.add("wechat")
-        return steps
+        return steps + dropped if self.candidates else steps
 
     def targets(self, name: str, grey: np.ndarray, regions: list[Region]) -> list[Region]:
         """Where a step runs: the candidate regions, or the whole frame for a frame step (only

@@ -117,3 +117,19 @@ def test_frame_without_code_never_reaches_the_cnn():
     frame = np.full((720, 1280), 90, np.uint8)
     decoded = Pipeline(budget_ms=None).decode(frame)
     assert decoded.codes == [] and "wechat" not in decoded.steps_tried
+
+
+def test_ladder_keeps_only_steps_that_add_reads_on_two_corpora_and_bench_sees_the_rest():
+    from scanners.pipeline import Pipeline
+
+    kept = [n for n, _ in Pipeline().steps]
+    assert kept == ["zxing-up2-sharp", "pyzbar", "zxing-up3-sharp", "wechat"]
+    every = [n for n, _ in Pipeline(candidates=True).steps]
+    assert every[: len(kept)] == kept
+    assert set(every) - set(kept) == {
+        "zxing-up2-sharp-fixed",
+        "zxing-up2-normalised",
+        "pyzbar-up2-sharp",
+        "opencv-aruco",
+        "opencv",
+    }
