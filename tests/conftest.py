@@ -121,3 +121,42 @@ def english(monkeypatch):
     set_language("en")
     yield
     set_language(None)
+
+
+# -- town server repositories (sync tests): the same tests run on SQLite and PostgreSQL ----------
+
+
+def require_pg() -> None:
+    """Skip when PostgreSQL is unavailable; fail instead when CI requires it
+    (``FIELDKIT_REQUIRE_PG=1``)."""
+    from sync.testing import pg_available
+
+    why = pg_available()
+    if why:
+        if os.environ.get("FIELDKIT_REQUIRE_PG") == "1":
+            pytest.fail(f"PostgreSQL required (FIELDKIT_REQUIRE_PG=1) but unavailable: {why}")
+        pytest.skip(f"PostgreSQL unavailable: {why}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def repo(request, tmp_path: Path):
+    """A fresh, empty town repository: an SQLite file, or a new PostgreSQL schema."""
+    from sync.testing import drop_repo, make_repo
+
+    if request.param == "postgresql":
+        require_pg()
+    (tmp_path / "town").mkdir(exist_ok=True)
+    r = make_repo(request.param, str(tmp_path / "town"))
+    yield r
+    drop_repo(r)
+
+
+@pytest.fixture
+def sqlite_repo(tmp_path: Path):
+    """A fresh town repository in an SQLite file (tests that need one backend only)."""
+    from sync.testing import drop_repo, make_repo
+
+    (tmp_path / "town").mkdir(exist_ok=True)
+    r = make_repo("sqlite", str(tmp_path / "town"))
+    yield r
+    drop_repo(r)

@@ -23,7 +23,8 @@ from sync import client as sc
 from sync.server.cli import main as server_main
 from sync.server.repository import open_repository
 from sync.server.town import TownKeys
-from sync.testing import fake_record, free_port, new_pg_schema, pg_available, pg_url
+from sync.testing import fake_record, free_port, new_pg_schema, pg_url
+from tests.conftest import require_pg
 
 pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
 
@@ -230,11 +231,7 @@ def test_server_killed_mid_ingest_and_restarted(backend, tmp_path, capsys):
     schema = None
     args = ["init", "--data-dir", tmp_path / "town"]
     if backend == "postgresql":
-        why = pg_available()
-        if why:
-            if os.environ.get("FIELDKIT_REQUIRE_PG") == "1":
-                pytest.fail(f"PostgreSQL required (FIELDKIT_REQUIRE_PG=1) but unavailable: {why}")
-            pytest.skip(f"PostgreSQL unavailable: {why}")
+        require_pg()
         schema = new_pg_schema()
         args += ["--database-url", pg_url(), "--db-schema", schema]
     assert run(capsys, *args)[0] == 0

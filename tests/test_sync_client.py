@@ -6,7 +6,6 @@ hashes equal on both sides) and nothing is lost on the device.
 
 from __future__ import annotations
 
-import os
 import random
 
 import httpx
@@ -22,10 +21,7 @@ from sync.testing import (
     StallServer,
     SyncASGITransport,
     TestTown,
-    drop_repo,
     free_port,
-    make_repo,
-    pg_available,
 )
 
 pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
@@ -33,24 +29,7 @@ pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
 ADMIT = Decision(Outcome.ADMIT, ())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def repo(request, tmp_path):
-    if request.param == "postgresql":
-        why = pg_available()
-        if why:
-            if os.environ.get("FIELDKIT_REQUIRE_PG") == "1":
-                pytest.fail(f"PostgreSQL required (FIELDKIT_REQUIRE_PG=1) but unavailable: {why}")
-            pytest.skip(f"PostgreSQL unavailable: {why}")
-    r = make_repo(request.param, str(tmp_path / "town"))
-    yield r
-    drop_repo(r)
-
-
-@pytest.fixture
-def sqlite_repo(tmp_path):
-    r = make_repo("sqlite", str(tmp_path / "town"))
-    yield r
-    drop_repo(r)
+# ``repo`` (both backends) and ``sqlite_repo`` come from tests/conftest.py.
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ on a device, merges edits of different fields, and the supervisor resolves throu
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from sync.server.cli import main as server_main
 from sync.server.ledger import LedgerCodec
 from sync.server.repository import open_repository
 from sync.server.town import TownKeys
-from sync.testing import SyncASGITransport, TestTown, new_pg_schema, pg_available, pg_url
+from sync.testing import SyncASGITransport, TestTown, new_pg_schema, pg_url
+from tests.conftest import require_pg
 from tests.ledger_support import make_id
 
 pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
@@ -47,11 +47,7 @@ def town(request, tmp_path, capsys):
     extra: list[str] = []
     schema = None
     if request.param == "postgresql":
-        why = pg_available()
-        if why:
-            if os.environ.get("FIELDKIT_REQUIRE_PG") == "1":
-                pytest.fail(f"PostgreSQL required (FIELDKIT_REQUIRE_PG=1) but unavailable: {why}")
-            pytest.skip(f"PostgreSQL unavailable: {why}")
+        require_pg()
         schema = new_pg_schema()
         extra = ["--database-url", pg_url(), "--db-schema", schema]
     code, _, err = run(capsys, "init", "--data-dir", d, *extra)

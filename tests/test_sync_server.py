@@ -20,24 +20,10 @@ from sync.testing import (
     LoopbackServer,
     SyncASGITransport,
     TestTown,
-    drop_repo,
     fake_record,
-    make_repo,
-    pg_available,
 )
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def repo(request, tmp_path):
-    if request.param == "postgresql":
-        why = pg_available()
-        if why:
-            if os.environ.get("FIELDKIT_REQUIRE_PG") == "1":
-                pytest.fail(f"PostgreSQL required (FIELDKIT_REQUIRE_PG=1) but unavailable: {why}")
-            pytest.skip(f"PostgreSQL unavailable: {why}")
-    r = make_repo(request.param, str(tmp_path))
-    yield r
-    drop_repo(r)
+# ``repo`` (SQLite and PostgreSQL) comes from tests/conftest.py.
 
 
 @pytest.fixture
