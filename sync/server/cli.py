@@ -21,51 +21,14 @@ from typing import Any
 from fieldkit.clirun import run_guarded
 from fieldkit.i18n import LANGUAGES, env_language, set_language, syntax_position, t
 
+from .cli_base import LANG_CHOSEN as _LANG_CHOSEN
+from .cli_base import CliError, default_data_dir
+from .cli_base import open_town as _open
 from .keypersons import KeypersonFileError
-from .repository import Passage, Repository, RepositoryError, open_repository
+from .repository import Passage, RepositoryError, open_repository
 from .town import ServerSettings, TownKeys, TownSetupError
 
 DEFAULT_PORT = 8470
-
-
-class CliError(Exception):
-    """A user mistake: printed as one line, exit code 2."""
-
-
-def default_data_dir() -> str:
-    env = os.environ.get("FIELDKIT_SERVER_DIR")
-    if env:
-        return env
-    import platformdirs
-
-    return str(platformdirs.user_data_path("fieldkit-server"))
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def _open(args: argparse.Namespace) -> tuple[Path, ServerSettings, TownKeys, Repository]:
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        raise TownSetupError(t("server.err.no_data_dir", path=str(data_dir)))
-    settings = ServerSettings.load(data_dir)
-    _follow_server_language(settings)
-    keys = TownKeys.load(data_dir)
-    repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
-    return data_dir, settings, keys, repo
-
-
-def _follow_server_language(settings: ServerSettings) -> None:
-    """The town's own language setting applies unless --lang or FIELDKIT_LANG chose one."""
-    if _LANG_CHOSEN[0]:
-        return
-    lang = getattr(settings, "language", "") or ""
-    if lang and lang not in LANGUAGES:
-        raise CliError(t("server.err.language", value=lang, allowed=", ".join(LANGUAGES)))
-    set_language(lang or None)
-
-
-_LANG_CHOSEN = [False]
 
 
 def _emit(args: argparse.Namespace, data: Any, text_lines: list[str]) -> None:

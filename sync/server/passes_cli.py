@@ -27,7 +27,7 @@ CJK_FONTS = (  # first one present draws the labels; without any, labels fall ba
 
 
 def cmd_pass_revoke(args: argparse.Namespace) -> int:
-    from .cli import _open
+    from .cli_base import open_town as _open
 
     _, _, _, repo = _open(args)
     repo.add_changes(
@@ -50,7 +50,7 @@ def _font(size: int) -> tuple[Any, bool]:
 
 
 def _date(text: str, end: bool = False) -> datetime:
-    from .cli import CliError
+    from .cli_base import CliError
 
     try:
         dt = datetime.fromisoformat(text)
@@ -63,7 +63,7 @@ def _date(text: str, end: bool = False) -> datetime:
 
 def _subjects(args: argparse.Namespace) -> list[dict[str, str]]:
     """(subject, holder, pass_id) from --subject or a CSV with subject,holder[,pass_id]."""
-    from .cli import CliError
+    from .cli_base import CliError
 
     if args.subject:
         return [{"subject": s, "holder": args.holder or "", "pass_id": ""} for s in args.subject]
@@ -131,7 +131,8 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
     from fieldkit.shared.identity import mask_name
     from fieldkit.shared.passes import issue_pass
 
-    from .cli import CliError, _open
+    from .cli_base import CliError
+    from .cli_base import open_town as _open
 
     start, end = _date(args.valid_from), _date(args.valid_to, end=True)
     if end <= start:
