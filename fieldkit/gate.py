@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from typing import Any
 
 from scanners.idnumber import IdentityNumber, mask_id, parse_identity
 
@@ -25,8 +26,13 @@ from .domain import (
 )
 from .errors import InputError
 from .i18n import id_problem, word
-from .i18n import id_problem, word
-from .rules import check_temperature, decide, decide_vehicle
+from .rules import (
+    check_temperature,
+    decide,
+    decide_vehicle,
+    hold_fever_companions,
+    with_vehicle_reasons,
+)
 from .store import PassageInput, PassageRow, Store
 from .store.passages import Capture
 
@@ -205,12 +211,43 @@ class GateService:
         ev = ev or self.evaluate(entry)
         return ev, self.store.passages.record(self._input(entry, ev), ev.decision)
 
-    def correct(self, passage_id: str, entry: GateEntry) -> tuple[Evaluation, PassageRow]:
-        """Record a corrected version of a passage; the old one is marked superseded (audited)."""
+    def needs_supervisor(self, passage_id: str, ev: Evaluation) -> bool:
+        """A correction that lets in someone the gate turned back, denied or referred."""
+        old = self.store.passages.get(passage_id)
+        return old is not None and old.decision != "admit" and ev.decision.outcome.value == "admit"
+
+    def correct(
+        self, passage_id: str, entry: GateEntry, supervisor: Any = None
+    ) -> tuple[Evaluation, PassageRow]:
+        """Record a corrected version of a passage; the old one is marked superseded (audited).
+
+        Turning a turn-back, denial or referral into an admit takes a supervisor (verified by
+        the caller): ``PermissionDenied`` without one; the supervisor is recorded and audited."""
+        from .errors import PermissionDenied
+
         ev = self.evaluate(entry)
-        return ev, self.store.passages.record(
-            self._input(entry, ev, supersedes=passage_id), ev.decision
-        )
+        override = self.needs_supervisor(passage_id, ev)
+        if override and (supervisor is None or not supervisor.is_supervisor):
+            raise PermissionDenied("gate.err.correction_needs_supervisor")
+        data = self._input(entry, ev, supersedes=passage_id)
+        if override:
+            data = replace(data, confirmed_by=supervisor.name)
+        row = self.store.passages.record(data, ev.decision)
+        if override:
+            old = self.store.passages.get(passage_id)
+            with self.store.g.tx():
+                self.store.audit.append(
+                    "correction_override",
+                    self.store.operator.name if self.store.operator else None,
+                    {
+                        "record": passage_id,
+                        "by": row.id,
+                        "from": old.decision if old else None,
+                        "to": "admit",
+                        "confirmed_by": supervisor.name,
+                    },
+                )
+        return ev, row
 
     def evaluate_vehicle(
         self,
@@ -226,6 +263,8 @@ class GateService:
         if kind not in ("resident", "outside", "supply"):
             raise InputError("err.vehicle_kind", value=kind)
         evs = [self.evaluate(replace(o, direction=direction)) for o in occupants]
+        held = hold_fever_companions([e.decision for e in evs], self.rules)
+        evs = [replace(e, decision=d) for e, d in zip(evs, held, strict=True)]
         decision = decide_vehicle(
             VehicleSituation(
                 direction=_choice(direction, Direction, "direction"),
@@ -237,6 +276,7 @@ class GateService:
             ),
             self.rules,
         )
+        evs = [replace(e, decision=with_vehicle_reasons(e.decision, decision)) for e in evs]
         return decision, evs
 
     def commit_vehicle(

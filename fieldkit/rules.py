@@ -163,6 +163,34 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
     return _combine(r)
 
 
+def hold_fever_companions(decisions: list[Decision], rules: RuleSettings) -> list[Decision]:
+    """Occupants of one vehicle: when one is referred for fever and the rule
+    ``fever_companions`` is "hold" (the default: people who shared the vehicle are close
+    contacts, and a referral is not let go, 不得让患者自行离开), the others are held too."""
+    feverish = [any(r.code == "fever" for r in d.reasons) for d in decisions]
+    if rules.fever_companions != "hold" or not any(feverish):
+        return decisions
+    held = Reason("fever_companion_held", Outcome.DENY, True)
+    return [
+        d if fever else _combine([r for r in d.reasons if r.code != "ok"] + [held])
+        for d, fever in zip(decisions, feverish, strict=True)
+    ]
+
+
+def with_vehicle_reasons(occupant: Decision, vehicle: Decision) -> Decision:
+    """An occupant passes only if the vehicle does: the vehicle's own reasons against it
+    (barred, no pass, sealed …) join the occupant's. Another occupant's outcome does not: a
+    companion of a feverish person is held by :func:`hold_fever_companions`, not referred."""
+    own = [
+        r
+        for r in vehicle.reasons
+        if r.outcome != Outcome.ADMIT and r.code != "occupant_not_admitted"
+    ]
+    if not own:
+        return occupant
+    return _combine([r for r in occupant.reasons if r.code != "ok"] + own)
+
+
 def decide_vehicle(v: VehicleSituation, rules: RuleSettings) -> Decision:
     """A vehicle passes only if its own rule and every occupant's decision admit it."""
     r: list[Reason] = []

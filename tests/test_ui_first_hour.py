@@ -12,8 +12,9 @@ from textual import events
 from textual.widgets import Input
 
 from fieldkit.gate import is_id_shaped, looks_like_id, parse_temperature, scrub_ids
-from tests.test_ui_app import SIZE, app_for, ready_store, settle  # noqa: F401
+from tests.test_ui_app import SIZE, app_for, ready_store  # noqa: F401
 from tests.test_ui_gate import banner, open_gate, passages, value
+from tests.test_ui_pin_dialogs import settle
 
 TYPED = "440305197809233450"  # valid check digit
 TYPED_MASKED = "440305********3450"
@@ -213,3 +214,156 @@ async def test_a_ledger_import_elsewhere_shows_in_the_open_patrol_screen(setting
             other.close()
         assert await wait_for(pilot, lambda: options.option_count == 1)
         assert "5栋 1单元" in str(options.get_option_at_index(0).prompt)
+
+
+# -- item 4: the release dialog -------------------------------------------------------------
+
+
+async def test_release_reason_typed_after_tab_never_reaches_the_pin(
+    settings, ready_store, monkeypatch
+):
+    """Item 4: the release dialog's PIN, then Tab and the early-release reason, no delay."""
+    from textual.widgets import DataTable
+
+    from fieldkit.ledger import households, monitoring
+    from fieldkit.ui.monitoring import ReleaseDialog
+    from tests.conftest import SUPERVISOR_PIN
+    from tests.test_ui_monitoring import NOW, open_monitoring, seed
+    from tests.test_ui_patrol import patrol_app
+    from tests.test_ui_pin_dialogs import burst, pin_fields_masked
+
+    monkeypatch.setattr(monitoring, "now_local", lambda: NOW["value"])
+    monkeypatch.setattr(households, "now_local", lambda: NOW["value"])
+    seed(ready_store)
+    app = patrol_app(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_monitoring(pilot)
+        screen.query_one("#alerts", DataTable).focus()
+        await pilot.press("f7")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ReleaseDialog)
+        pin_fields_masked(dialog)
+        burst(app, [*SUPERVISOR_PIN[:2], "tab", *"ok", "shift+tab"])
+        await settle(pilot)
+        assert dialog.query_one("#rel-pin", Input).value == SUPERVISOR_PIN[:2]
+        assert dialog.query_one("#rel-reason", Input).value == "ok"
+        assert app.focused is dialog.query_one("#rel-pin")
+
+
+# -- item 5: the last person's decision goes when the next starts; no shift open -------------
+
+
+async def test_the_last_decision_goes_when_the_next_person_starts(settings, ready_store):
+    from tests.test_ui_gate import ID, scan
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await scan(pilot, ID)
+        await human(pilot, "365\n")
+        assert "放 行" in banner(gate)
+        await human(pilot, "3")  # the next person's reading starts
+        assert "放 行" not in banner(gate) and "110105" not in banner(gate)
+        await human(pilot, "66\n")
+        assert "放 行" in banner(gate)
+        await scan(pilot, ID)  # the next person's scan
+        assert "放 行" not in banner(gate) or "预判" in banner(gate)
+
+
+async def test_recording_with_no_shift_warns_once_and_marks_the_records(settings, ready_store):
+    from tests.test_ui_gate import ID, scan
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        for _ in range(2):
+            await scan(pilot, ID)
+            await human(pilot, "365\n")
+            assert "未开班" in banner(gate)
+        warnings = [n for n in app._notifications if "没有开班" in n.message]
+        assert len(warnings) == 1
+    rows = passages(ready_store)
+    assert len(rows) == 2 and all(r["shift_id"] is None for r in rows)
+
+
+# -- item 6: a correction that admits someone the gate stopped needs the supervisor ----------
+
+
+async def test_correcting_a_denial_into_an_admit_needs_the_supervisor_pin(settings, ready_store):
+    from fieldkit.ui.gate_dialogs import CorrectionOverrideDialog
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+    from tests.test_ui_gate import ID, scan
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await scan(pilot, ID)
+        await pilot.press("f7")  # red code: denied
+        await human(pilot, "365\n")
+        await pilot.press("f10")  # the alert acknowledged
+        await settle(pilot)
+        assert passages(ready_store)[0]["decision"] == "deny"
+        await pilot.press("ctrl+r", "f7")  # the code was green after all
+        await human(pilot, "\n")
+        assert isinstance(app.screen, CorrectionOverrideDialog)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(passages(ready_store)) == 1  # nothing recorded without the supervisor
+        assert value(gate, "#f-temp") == "36.5" and gate.correcting
+        await human(pilot, "\n")
+        dialog = app.screen
+        assert isinstance(dialog, CorrectionOverrideDialog)
+        dialog.query_one("#pin-name", Input).value = SUPERVISOR
+        dialog.query_one("#pin-pin", Input).focus()
+        await pilot.press(*SUPERVISOR_PIN, "enter")
+        await settle(pilot)
+        assert app.screen is gate and "已更正" in banner(gate)
+    old, new = passages(ready_store)
+    assert old["superseded"] == 1 and new["decision"] == "admit"
+    assert new["confirmed_by"] == SUPERVISOR
+    audit = ready_store.audit.entries(5, "correction_override")
+    assert audit and audit[0]["detail"]["confirmed_by"] == SUPERVISOR
+
+
+async def test_a_correction_that_does_not_admit_needs_no_pin(settings, ready_store):
+    from tests.test_ui_gate import ID, scan
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await scan(pilot, ID)
+        await human(pilot, "365\n")
+        await pilot.press("ctrl+r", "f7")  # admit → deny: no supervisor needed
+        await human(pilot, "\n")
+        await pilot.press("f10")
+        await settle(pilot)
+        assert app.screen is gate
+    assert [r["decision"] for r in passages(ready_store)] == ["admit", "deny"]
+
+
+# -- item 14: shift close names each cause of an unbalanced count ----------------------------
+
+
+def test_reconciliation_names_double_entries_exits_without_entry_and_purges(store):
+    from fieldkit.gate import GateEntry, GateService
+    from fieldkit.reports.builders import shift_summary
+    from fieldkit.reports.shiftwork import open_shift
+    from fieldkit.reports.text import reconciliation_lines
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+
+    if not store.is_unlocked:
+        store.unlock(SUPERVISOR, SUPERVISOR_PIN)
+    open_shift(store, "x", by=store.operator)
+    gate = GateService(store)
+    person = dict(temperature=36.5, code_colour="green")
+    for direction, number in (("in", TYPED), ("in", TYPED), ("out", OLD15 + "")):
+        gate.commit(GateEntry(direction=direction, id_number=number, **person))
+    rec = shift_summary(store).reconciliation
+    assert rec.double_entries == 1 and rec.unmatched_exits == 1 and rec.purged == 0
+    text = "\n".join(reconciliation_lines(shift_summary(store), "zh"))
+    assert "相差 +1" in text
+    assert "重复进入（未出又进）1 人次" in text and "出去时无进入记录 1 人次" in text
+    assert "清理旧记录 0 条" in text
+    english = "\n".join(reconciliation_lines(shift_summary(store), "en"))
+    assert "entered again without leaving 1" in english

@@ -377,8 +377,10 @@ async def test_fever_referral_holds_until_acknowledged_and_stores_the_acknowledg
         assert isinstance(app.screen, GateScreen)
         ack = json.loads(passages(ready_store)[0]["alerts_ack"])
         assert ack == {"by": GATE, "alerts": ["fever"]}
-        assert "已确认" in banner(gate)
-        assert value(gate, "#f-id") == "110105********0016"  # the queued scan came through
+        # the queued scan came through: the referred person's decision has left the banner
+        # (issue 13 item 5: it is never read as the next person's); the ack is stored above
+        assert "转 诊" not in banner(gate)
+        assert value(gate, "#f-id") == "110105********0016"
     audit = [e for e in ready_store.audit.entries(50) if e["action"] == "alert_ack"]
     assert audit and audit[0]["detail"]["alerts"] == ["fever"]
 

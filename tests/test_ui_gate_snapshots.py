@@ -29,6 +29,17 @@ def frozen_clock(monkeypatch):
     monkeypatch.setattr(passages, "_now", lambda: FROZEN)
 
 
+@pytest.fixture(autouse=True)
+def shift_open(ready_store):
+    """A gate at work: a shift is open (no "no shift" warning over the picture)."""
+    from fieldkit.reports.shiftwork import open_shift
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+
+    ready_store.unlock(SUPERVISOR, SUPERVISOR_PIN)
+    open_shift(ready_store, "早班", by=ready_store.operator)
+    ready_store.lock("test")
+
+
 def gate_app(settings, store, lang: str):
     settings.ui.language = lang
     return app_for(settings, store)

@@ -1,4 +1,4 @@
-"""Vehicle lane behaviour with Pilot on a real store: occupants, outside vehicles, supply whitelist."""
+"""Vehicle lane with Pilot on a real store: occupants, outside vehicles, supply whitelist."""
 
 # ruff: noqa: F811  (the ready_store fixture is imported from test_ui_app)
 from __future__ import annotations
@@ -101,3 +101,62 @@ async def test_whitelisted_supply_vehicle_passes_in_sealed_mode(settings, ready_
         assert isinstance(app.screen, VehicleScreen)
     vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
     assert "supply_whitelisted" in vehicle["reasons"]
+
+
+# -- issue 13 item 7 ---------------------------------------------------------------------------
+
+
+async def test_direction_disinfection_and_kind_show_their_values_from_the_start(
+    settings, ready_store
+):
+    from textual.widgets import Static
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        shown = {w: str(screen.query_one(f"#{w}", Static).render()) for w in ("v-dir", "v-kind")}
+        shown["v-disinfected"] = str(screen.query_one("#v-disinfected", Static).render())
+        assert shown == {"v-dir": "进", "v-kind": "本区车辆", "v-disinfected": "未消毒"}, shown
+
+
+async def test_companions_of_a_feverish_occupant_are_held_by_rule_and_said_in_words(
+    settings, ready_store
+):
+    from fieldkit.reports.document import _reasons_text
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        screen.query_one("#v-plate", Input).value = "京A12345"
+        await add_person(pilot, screen, ID, "390", scanned=True)
+        await add_person(pilot, screen, ID_B, "365", scanned=False)
+        await pilot.press("f8", "ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertScreen)
+        alert = " ".join(str(w.render()) for w in app.screen.query(".alert-line"))
+        assert "转诊" in alert and "refer" not in alert and "deny" not in alert
+        await pilot.press("f10")
+        await settle(pilot)
+    people = ready_store.g.query("SELECT * FROM passages ORDER BY ts")
+    assert [p["decision"] for p in people] == ["refer", "deny"]  # the companion is held
+    companion = json.loads(people[1]["reasons"])
+    assert any(r["code"] == "fever_companion_held" for r in companion)
+    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    exported = _reasons_text(vehicle["reasons"], "zh")
+    assert "转诊" in exported and "refer" not in exported
+
+
+async def test_with_the_rule_set_to_each_companions_are_judged_on_their_own(settings, ready_store):
+    settings.rules.fever_companions = "each"
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        screen.query_one("#v-plate", Input).value = "京A12345"
+        await add_person(pilot, screen, ID, "390", scanned=True)
+        await add_person(pilot, screen, ID_B, "365", scanned=False)
+        await pilot.press("f8", "ctrl+s")
+        await settle(pilot)
+        await pilot.press("f10")
+        await settle(pilot)
+    people = ready_store.g.query("SELECT * FROM passages ORDER BY ts")
+    assert [p["decision"] for p in people] == ["refer", "admit"]

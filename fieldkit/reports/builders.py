@@ -79,6 +79,8 @@ class Reconciliation:
     inside_now: int
     unmatched_exits: int  # exits that match no recorded entry (e.g. residents who never left)
     difference: int  # inside_now − expected_inside
+    double_entries: int = 0  # entries of someone already inside (no exit in between)
+    purged: int = 0  # passages deleted by a retention purge during the shift
 
     @property
     def balanced(self) -> bool:
@@ -259,6 +261,42 @@ def inside_at(store: Store, when: str | None) -> int:
     )
 
 
+def double_entries(store: Store, shift_id: str) -> int:
+    """Admitted entries in the shift of someone whose earlier admitted entry had no exit yet."""
+    return (
+        store.g.scalar(
+            "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'in' AND "
+            "p.decision = 'admit' AND p.superseded = 0 AND p.id_hash IS NOT NULL AND EXISTS ("
+            "SELECT 1 FROM passages q WHERE q.id_hash = p.id_hash AND q.id != p.id AND "
+            "q.direction = 'in' AND q.decision = 'admit' AND q.superseded = 0 AND q.ts < p.ts "
+            "AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = q.id AND "
+            "x.superseded = 0 AND x.ts <= p.ts))",
+            [shift_id],
+        )
+        or 0
+    )
+
+
+def purged_during(store: Store, opened_at: str, closed_at: str | None) -> int:
+    """Passages deleted by retention purges between the shift's opening and closing."""
+    from datetime import datetime as _dt
+
+    start = _dt.fromisoformat(opened_at)
+    end = _dt.fromisoformat(closed_at) if closed_at else None
+    total = 0
+    for entry in store.audit.entries(10_000, "purge"):
+        try:
+            ts = _dt.fromisoformat(entry.get("ts") or "")
+        except ValueError:
+            continue
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=start.tzinfo)
+        if ts >= start and (end is None or ts <= end):
+            deleted = (entry.get("detail") or {}).get("deleted") or {}
+            total += int(deleted.get("passages", 0))
+    return total
+
+
 def unsynced(store: Store) -> dict[str, int]:
     counts = store.outbox.counts()
     return {"pending": counts.get("pending", 0), "quarantined": counts.get("quarantined", 0)}
@@ -338,6 +376,8 @@ def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
         now_inside,
         unmatched,
         now_inside - expected,
+        double_entries(store, sid),
+        purged_during(store, row["opened_at"], closed_at),
     )
     meta = shift_meta(row)
     previous = None

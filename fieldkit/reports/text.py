@@ -84,13 +84,17 @@ def reconciliation_lines(s: ShiftSummary, lang: str) -> list[str]:
     ]
     if rec.balanced:
         lines.append(t("report.reconcile_ok", lang))
+        if getattr(rec, "double_entries", 0):  # balanced, yet someone is counted twice inside
+            lines.append(t("report.reconcile_double", lang, n=rec.double_entries))
     else:
         lines.append(
             t(
-                "report.reconcile_diff",
+                "report.reconcile_causes",
                 lang,
                 difference=f"{rec.difference:+d}",
+                double=getattr(rec, "double_entries", 0),
                 unmatched=rec.unmatched_exits,
+                purged=getattr(rec, "purged", 0),
             )
         )
     return lines

@@ -90,6 +90,14 @@ class RuleSettings:
     emergency_number: str = field(
         default="120", metadata=meta("Number to call for a fever referral (转送定点医院)")
     )
+    fever_companions: str = field(
+        default="hold",
+        metadata=meta(
+            "People in a vehicle with a feverish occupant: 'hold' them at the gate with the "
+            "referral (same-vehicle close contacts, 密接) or judge 'each' on their own",
+            choices=("hold", "each"),
+        ),
+    )
 
 
 def _type_name(tp: Any) -> Msg | str:

@@ -417,12 +417,9 @@ class VehiclePassages:
             )
             for p, d in occupants:
                 p.vehicle_id = vid
-                # An occupant passes only if the vehicle does.
-                stored.append(
-                    s.passages.record(
-                        p, d if decision.outcome == Outcome.ADMIT else _worst(d, decision)
-                    )
-                )
+                # Each occupant's own decision (GateService.evaluate_vehicle gives them the
+                # vehicle's own reasons): another occupant's fever is not theirs.
+                stored.append(s.passages.record(p, d))
         return vid, stored
 
     def body(self, r: dict[str, Any]) -> dict[str, Any]:
@@ -434,10 +431,3 @@ class VehiclePassages:
 
     def count_day(self, day: str) -> int:
         return self._s.g.scalar("SELECT count(*) FROM vehicle_passages WHERE day = ?", [day]) or 0
-
-
-def _worst(a: Decision, b: Decision) -> Decision:
-    from ..domain import OUTCOME_RANK
-
-    outcome = max(a.outcome, b.outcome, key=OUTCOME_RANK.__getitem__)
-    return Decision(outcome, a.reasons + tuple(r for r in b.reasons if r not in a.reasons))

@@ -22,6 +22,7 @@ sync runs on a timer (``sync.interval_s``, backing off while the server cannot b
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import time
@@ -62,6 +63,12 @@ HOLD_S = 0.040
 # presentation scanner reads a phone whenever it is held under it: within ms of a typed key.
 CADENCE_FACTOR = 2.0
 CADENCE_SLACK_S = 0.008
+# Keys that move the focus: later keys wait (polled every BARRIER_POLL_S) until the screen has
+# handled them, at most BARRIER_MAX_S.
+FOCUS_KEYS = ("tab", "shift+tab", "enter")
+BARRIER_POLL_S = 0.001
+BARRIER_QUIET_ROUNDS = 3
+BARRIER_MAX_S = 1.0
 SYNC_TICK_S = 5.0  # how often the background-sync timer asks whether a run is due
 # How often the app asks the store whether another process committed (``fieldkit mode``, a
 # ledger import, an operator added): ``PRAGMA data_version`` is one cheap read.
@@ -118,6 +125,7 @@ class FieldkitApp(App[int]):
     BINDINGS = [
         Binding("ctrl+l", "lock", "lock", id="app.lock", show=False),
         Binding("ctrl+q", "quit", "quit", id="app.quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", "quit", id="app.quit_c", show=False, priority=True),
     ]
 
     # Values for the status bar; screens never poke it, they ask for a refresh.
@@ -152,6 +160,8 @@ class FieldkitApp(App[int]):
         self.wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
         self._wedge_keys: list[tuple[str, float, tuple[Any, str, int] | None, Any]] = []
         self._held: list[events.Key] = []  # keys held back while a burst may be a scan
+        self._barrier = False  # Tab/Enter handed on; later keys wait in _after_barrier
+        self._after_barrier: list[events.Key] = []
         self._hold_timer = None
         self.hold_s = HOLD_S
         self.last_input = clock()
@@ -164,6 +174,7 @@ class FieldkitApp(App[int]):
         self.sync_transport = sync_transport  # tests: an in-process town server
         self.auto_sync = None  # sync.client.AutoSync once enrolled
         self._sync_error_shown: str | None = None
+        self.warned_no_shift = False  # recording with no shift open: said once per session
         for entry in self.entries:
             if entry.key:
                 self.bind(
@@ -272,6 +283,8 @@ class FieldkitApp(App[int]):
             await self.pop_screen()
         previous = getattr(self, "_session_operator", None)
         self._session_operator = operator
+        if previous != operator:
+            self.warned_no_shift = False
         self.last_input = self.clock()
         self._payload_config = None
         self.refresh_status()
@@ -357,6 +370,9 @@ class FieldkitApp(App[int]):
 
     # -- keys: idle timer and keyboard-wedge scanners ---------------------------------------
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._barrier:
+            self._after_barrier.append(event)  # after the focus has moved
+            return
         if isinstance(event, events.InputEvent) and not event.is_forwarded:
             self.last_input = self.clock()
             if isinstance(event, events.Key):
@@ -369,11 +385,74 @@ class FieldkitApp(App[int]):
                     return
                 if self._held:
                     await self._release_held()
+                if event.key in ("tab", "shift+tab") and self._move_focus_now(event.key):
+                    return
+                if event.key in FOCUS_KEYS:
+                    await super().on_event(event)
+                    self._raise_barrier()
+                    return
             elif self._held and not isinstance(
                 event, (events.MouseMove, events.MouseScrollDown, events.MouseScrollUp)
             ):
                 await self._release_held()  # a click may move the focus: keys go first
         await super().on_event(event)
+
+    # -- keys after Tab or Enter go where the focus went ------------------------------------
+    # The app hands a key to the field focused *when it handles the key*, but Tab or Enter
+    # moves the focus only once the field and the screen have handled them, in their own
+    # queues: keys that came right behind (a scanner, a fast typist) would land in the field
+    # being left (a PIN in a note, shown). So after Tab/Enter later keys wait until the
+    # screen has settled, then go on in order.
+    def _move_focus_now(self, key: str) -> bool:
+        """Tab / Shift+Tab between fields, done here and now (not in the field's queue), so
+        the very next key already goes to the new field. False where Tab means something else
+        (a text area) or a dialog binds it itself."""
+        from textual.widgets import TextArea
+
+        screen = self.screen
+        default = ("app.focus_next", "app.focus_previous")
+        own = [
+            b
+            for node in (self.focused, screen)
+            if node is not None
+            for b in node._bindings.key_to_bindings.get(key, [])
+            if b.action not in default
+        ]
+        if isinstance(self.focused, TextArea) or own:
+            return False
+        if key == "tab":
+            screen.focus_next()
+        else:
+            screen.focus_previous()
+        return True
+
+    def _raise_barrier(self) -> None:
+        self._barrier = True
+        self._barrier_since = time.monotonic()
+        self._barrier_quiet = 0
+        self.call_later(self._check_barrier)
+
+    def _settled(self) -> bool:
+        screen = self.screen
+        return all(n._message_queue.empty() for n in (screen, *screen.walk_children()))
+
+    async def _check_barrier(self) -> None:
+        # Through the app's own queue (no timer): the app is never idle while keys wait here,
+        # and each round lets the screen's tasks run first.
+        await asyncio.sleep(0)
+        quiet = self._settled()
+        self._barrier_quiet = self._barrier_quiet + 1 if quiet else 0
+        waited = time.monotonic() - self._barrier_since
+        if self._barrier_quiet < BARRIER_QUIET_ROUNDS and waited < BARRIER_MAX_S:
+            if not quiet:
+                await asyncio.sleep(BARRIER_POLL_S)
+            self.call_later(self._check_barrier)
+            return
+        self._barrier = False
+        waiting, self._after_barrier = self._after_barrier, []
+        while waiting and not self._barrier:
+            await self.on_event(waiting.pop(0))
+        self._after_barrier = waiting + self._after_barrier
 
     def _hold(self, event: events.Key) -> None:
         """Hold a printable key back while it may belong to a scanner burst."""
@@ -752,6 +831,32 @@ class FieldkitApp(App[int]):
         help_quit(self, self.t)
 
     async def action_quit(self) -> None:
+        """Quit; with a shift open, only once the operator confirms (y or F10)."""
+        from .supervisor_common import ConfirmDialog
+
+        if isinstance(self.screen, ConfirmDialog) and getattr(self, "_quit_asked", False):
+            return  # the question is on screen: answer it
+        shift = None
+        if self.store is not None and self.store_error is None:
+            try:
+                shift = self.store.shifts.current_id()
+            except FieldkitError:
+                shift = None
+        if shift:
+            self._quit_asked = True
+
+            def answered(yes: bool | None) -> None:
+                self._quit_asked = False
+                if yes:
+                    self.call_later(self.quit_now)
+
+            lines = [self.t("quit.shift_open"), self.t("quit.how")]
+            self.push_screen(ConfirmDialog(self.t("quit.title"), lines), answered)
+            return
+        await self.quit_now()
+
+    async def quit_now(self) -> None:
+        """Leave: the session is locked (audited as a lock, reason "quit") first."""
         if self._camera_worker is not None:
             self._camera_worker.cancel()
         if self.unlocked:

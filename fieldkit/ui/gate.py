@@ -250,6 +250,8 @@ class GateScreen(Screen):
         self.queued_scan: ScanRead | None = None
         self.busy = False
         self.check_digit_confirmed = False
+        self.showing_last = False  # the banner shows the person just recorded
+        self.no_shift = False  # the last record was filed under no shift
         self.service = GateService(self.app.store)
         # benchmark: scan → decision shown ("preview"); Enter → committed / banner ("shown")
         self.timings: list[dict[str, float]] = []
@@ -400,6 +402,7 @@ class GateScreen(Screen):
             if self.holding:
                 self.app.notify(self.app.t("gate.ack_first"), severity="warning")
             return
+        self._next_person_started()
         t = self.app.t
         result = message.result
         parsed = result.parsed or {}
@@ -575,6 +578,8 @@ class GateScreen(Screen):
     @work(thread=True, exit_on_error=False, group="gate-commit")
     def save(self, entry: GateEntry, correcting: str | None, t0: float) -> None:
         try:
+            # the store files a record under the open shift, or none: say so when none
+            self.no_shift = self.app.store.shifts.current_id() is None
             if correcting:
                 ev, row = self.service.correct(correcting, entry)
             else:
@@ -584,6 +589,9 @@ class GateScreen(Screen):
                 entry_row = self.app.store.passages.get(row.entry_id)
                 matched = entry_row.ts if entry_row else None
         except FieldkitError as exc:
+            if correcting and getattr(exc, "code", None) == "gate.err.correction_needs_supervisor":
+                self.app.call_from_thread(self._ask_supervisor, entry, correcting, t0)
+                return
             self.app.call_from_thread(self._save_failed, exc)
             return
         except Exception:
@@ -591,6 +599,22 @@ class GateScreen(Screen):
             raise
         committed = time.perf_counter()
         self.app.call_from_thread(self._saved, entry, ev, row, matched, correcting, t0, committed)
+
+    def _ask_supervisor(self, entry: GateEntry, correcting: str, t0: float) -> None:
+        """A correction to admit someone the gate stopped: the supervisor's PIN first."""
+        from .gate_dialogs import CorrectionOverrideDialog
+
+        was = self.last[0].decision if self.last else "deny"
+
+        def done(result) -> None:
+            if result is None:  # cancelled: the form stays as it was, nothing recorded
+                self.busy = False
+                self.banner("none", self.app.t("gate.override_cancelled"), [])
+                return
+            ev, row = result
+            self._saved(entry, ev, row, None, correcting, t0, time.perf_counter())
+
+        self.app.push_screen(CorrectionOverrideDialog(self.service, correcting, entry, was), done)
 
     def _save_failed(self, exc: Exception | None) -> None:
         self.busy = False
@@ -619,11 +643,17 @@ class GateScreen(Screen):
             )
         if correcting:
             lines.append(t("gate.corrected"))
+        if self.no_shift:
+            lines.append(t("gate.no_shift_mark"))
+            if not self.app.warned_no_shift:  # once per session: the banner line stays
+                self.app.warned_no_shift = True
+                self.app.notify(t("gate.no_shift_warning"), severity="warning", timeout=10)
         self.banner(decision.outcome.value, outcome_text(decision.outcome.value, lang), lines)
         shown = time.perf_counter()
         self.timings.append({"committed": committed - t0, "shown": shown - t0})
         self.last = (row, entry)
         self.reset_form()
+        self.showing_last = True  # until the next person's scan or first key
         self.busy = False
         self.post_message(RecordCommitted(row.id))
         self.app.refresh_status()
@@ -633,6 +663,18 @@ class GateScreen(Screen):
         elif self.queued_scan is not None:
             queued, self.queued_scan = self.queued_scan, None
             self.handle_scan(queued)
+
+    def _next_person_started(self) -> None:
+        """The last person's decision leaves the banner once the next person's scan or
+        typing starts: it is never read as the new person's."""
+        if self.showing_last:
+            self.showing_last = False
+            self.banner("none", self.app.t("gate.ready"), [])
+
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value and event.input.value == event.value:  # not one from before a reset
+            self._next_person_started()
 
     # -- alerts -----------------------------------------------------------------------------
     def hold(self, record_id: str, decision) -> None:
@@ -755,6 +797,7 @@ class GateScreen(Screen):
             return
         row, entry = self.last
         self.reset_form()
+        self.showing_last = False  # the fields filled below are the last person's own
         cap = Captured(
             id_number=entry.id_number,
             id_kind=entry.id_kind,

@@ -104,12 +104,14 @@ class VehicleScreen(Screen):
             t("vehicle.col_n"), t("vehicle.col_who"), t("vehicle.col_temp"), t("vehicle.col_code")
         )
         table.can_focus = False
-        self._show()
+        self._paint()  # the toggles show their values from the start
         self.query_one("#v-plate", Input).focus()
 
     def _show(self) -> None:
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self._paint()
+
+    def _paint(self) -> None:
         t = self.app.t
         self.query_one("#v-kind", Static).update(t(f"vehicle.kind_name.{self.kind}"))
         self.query_one("#v-dir", Static).update(t(f"direction.{self.direction}"))
