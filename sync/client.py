@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import orjson
@@ -41,6 +41,9 @@ from fieldkit.i18n import t as word_t
 from fieldkit.i18n import word
 
 from . import protocol as p
+
+if TYPE_CHECKING:  # the store's real type, for checkers: the client never imports it
+    from fieldkit.store import Store
 from .anchor_client import exchange_anchor, revoked
 
 log = logging.getLogger("fieldkit.sync")
@@ -260,7 +263,7 @@ class Enrollment:
 
 
 def enroll(
-    store: Any,
+    store: Store,
     url: str,
     token: str,
     *,
@@ -327,7 +330,7 @@ def enroll(
     kv.set("sync.cursor", 0)
     if ca_pem:
         kv.set("sync.tls_ca_pem", ca_pem)
-    operator = store.operator.name if getattr(store, "operator", None) else None
+    operator = store.operator.name if store.operator else None
     store.audit.append(
         "sync_enroll",
         operator,
@@ -375,7 +378,7 @@ class _Identity:
     compression: str = "zlib"  # the best both sides read, as the server last said
 
 
-def _identity(store: Any, settings: Any) -> _Identity:
+def _identity(store: Store, settings: Any) -> _Identity:
     device_id = store.kv.get("sync.device_id")
     if not device_id:
         raise NotEnrolledError("syncerr.not_enrolled")
@@ -477,7 +480,7 @@ class _Uploader:
 
 
 def _apply_reply(
-    store: Any, items: list[Any], reply: dict[str, Any], batch_id: str, report: SyncReport
+    store: Store, items: list[Any], reply: dict[str, Any], batch_id: str, report: SyncReport
 ) -> None:
     fates = {int(f[0]): (f[2], f[3]) for f in reply.get("fates", [])}
     synced: dict[str, list[Any]] = {}
@@ -533,7 +536,7 @@ class _Pipeline:
 
     DEPTH = 2
 
-    def __init__(self, store: Any, uploader: _Uploader, report: SyncReport, size: int) -> None:
+    def __init__(self, store: Store, uploader: _Uploader, report: SyncReport, size: int) -> None:
         self.store, self.uploader, self.report = store, uploader, report
         self.size = size  # records per request; halved when the server says it is too large
         self.sender = ThreadPoolExecutor(self.DEPTH, thread_name_prefix="fieldkit-sync-send")
@@ -621,7 +624,7 @@ class _Pipeline:
         self.report.sent += len(items)
 
 
-def _encode(store: Any, items: list[Any], report: SyncReport) -> tuple[list[bytes], list[Any]]:
+def _encode(store: Store, items: list[Any], report: SyncReport) -> tuple[list[bytes], list[Any]]:
     lines, sendable = [], []
     for item in items:
         try:
@@ -638,7 +641,12 @@ def _encode(store: Any, items: list[Any], report: SyncReport) -> tuple[list[byte
 
 
 def _upload(
-    store: Any, town: TownClient, ident: _Identity, batch_size: int, report: SyncReport, sleep: Any
+    store: Store,
+    town: TownClient,
+    ident: _Identity,
+    batch_size: int,
+    report: SyncReport,
+    sleep: Any,
 ) -> None:
     limit = max(1, min(batch_size, int(store.kv.get("sync.max_batch_records", batch_size))))
     pipeline = _Pipeline(store, _Uploader(town, ident, report, sleep), report, limit)
@@ -656,7 +664,7 @@ def _upload(
         pipeline.close()
 
 
-def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport) -> None:
+def _download(store: Store, town: TownClient, ident: _Identity, report: SyncReport) -> None:
     cursor = int(store.kv.get("sync.cursor", 0) or 0)
     for _ in range(1000):  # pages; a bound so a misbehaving server cannot loop us forever
         query = f"cursor={cursor}"
@@ -708,7 +716,7 @@ def _download(store: Any, town: TownClient, ident: _Identity, report: SyncReport
 UPDATE_CLOCK_SLACK_S = 300.0  # the town's clock may step back this much between updates
 
 
-def _refuse_stale_update(store: Any, doc: dict[str, Any], request_time: str) -> None:
+def _refuse_stale_update(store: Store, doc: dict[str, Any], request_time: str) -> None:
     """An update older than the one this device holds is refused (a replay by someone on the
     way, withholding the town's newer changes): it must answer this very request (its
     ``request_time``), reach at least the sequence already held, and not be issued before
@@ -734,7 +742,7 @@ def _refuse_stale_update(store: Any, doc: dict[str, Any], request_time: str) -> 
         raise SyncServerError(t("server_security.client.update_stale"))
 
 
-def _apply_town_rules(store: Any, rules: Any, report: SyncReport) -> None:
+def _apply_town_rules(store: Store, rules: Any, report: SyncReport) -> None:
     """The town's rules take effect at once; keys this device's checks refuse are skipped."""
     try:
         changes, skipped = store.set_town_rules(rules)
@@ -746,7 +754,7 @@ def _apply_town_rules(store: Any, rules: Any, report: SyncReport) -> None:
     report.rules_changed_keys += [k for k in changes if k not in report.rules_changed_keys]
 
 
-def freshness(store: Any, settings: Any, now: float | None = None) -> dict[str, Any]:
+def freshness(store: Store, settings: Any, now: float | None = None) -> dict[str, Any]:
     """How old the town's updates are on this device, and whether to warn (for the status bar)."""
     now = time.time() if now is None else now
     sync_settings = getattr(settings, "sync", None)
@@ -776,7 +784,7 @@ def freshness(store: Any, settings: Any, now: float | None = None) -> dict[str, 
 
 
 def run_sync(
-    store: Any,
+    store: Store,
     settings: Any,
     *,
     transport: httpx.BaseTransport | None = None,
