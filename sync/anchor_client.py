@@ -2,8 +2,10 @@
 
 :func:`exchange_anchor` runs at the end of every sync: it sends the audit chain's head and the
 link at the count the town last acknowledged, keeps the anchor the town answers with, and turns
-a flag into a warning. :func:`revoked` tells whether a sync failed because the town revoked this
-device (then :func:`fieldkit.wipe.wipe_revoked` destroys keys and data).
+a flag into a warning. When the town has ordered this device wiped (a lost or stolen device:
+:func:`sync.server.anchors.order_wipe`), everything pending has been uploaded by then; the
+device acknowledges (``event=wipe``: the town marks the order done and revokes the device) and
+the sync ends with :func:`fieldkit.wipe.wipe_revoked`, which destroys keys and data.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def exchange_anchor(
             )
         if data.get("anchor"):
             store.audit.set_anchor(data["anchor"])
+        if data.get("wipe") and event != "wipe" and report is not None:
+            exchange_anchor(store, town, ident, None, event="wipe")
+            report.wipe_ordered = True
         return data
     return None
 

@@ -44,7 +44,7 @@ from . import protocol as p
 
 if TYPE_CHECKING:  # the store's real type, for checkers: the client never imports it
     from fieldkit.store import Store
-from .anchor_client import exchange_anchor, revoked
+from .anchor_client import exchange_anchor
 
 log = logging.getLogger("fieldkit.sync")
 
@@ -98,7 +98,8 @@ class SyncReport:
     cursor: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
-    error_kind: str | None = None  # network | auth | server | clock | protocol
+    error_kind: str | None = None  # network | auth | server | clock | protocol | wiped
+    wipe_ordered: bool = False  # the town ordered a wipe (sync.anchor_client): done at the end
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -795,7 +796,6 @@ def run_sync(
     """Upload every pending record, then download updates. Never raises for network or server
     trouble: the report says what failed (``report.error``) and what to do."""
     report = SyncReport()
-    revoked_by_town = False
     sync_settings = getattr(settings, "sync", None)
     timeout = float(getattr(sync_settings, "timeout_s", 20.0))
     batch_size = int(getattr(sync_settings, "batch_size", 500))
@@ -810,7 +810,6 @@ def run_sync(
                 _download(store, town, ident, report)
             exchange_anchor(store, town, ident, report)  # the audit head, kept by the town
     except SyncError as err:
-        revoked_by_town = revoked(err)
         report.ok = False
         report.error = str(err)
         report.error_kind = {
@@ -845,7 +844,7 @@ def run_sync(
             "error": report.error,
         },
     )
-    if not report.ok and revoked_by_town:  # the town revoked this device: crypto-erase it
+    if report.wipe_ordered:  # the town ordered this device wiped: crypto-erase it
         from fieldkit.wipe import wipe_revoked
 
         wipe_revoked(store, report)

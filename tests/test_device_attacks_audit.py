@@ -211,16 +211,22 @@ def _leftovers(path) -> bytes:
     return out
 
 
-def test_a_revoked_device_erases_itself_at_its_next_sync(device, repo):
+def test_a_device_the_town_orders_wiped_uploads_then_erases_itself(device, repo):
     town, transport = _enrolled(device, repo)
     add_passages(device, 2)
     _sync(device, transport)
-    repo.revoke_device(device.kv.get("sync.device_id"), time.time())
+    device_id = device.kv.get("sync.device_id")
+    anchors.order_wipe(repo, device_id)
+    add_passages(device, 3)  # written after the order, before the next contact
     path = device.path
     report = sc.run_sync(device, device.settings, transport=transport, operator="sup")
-    assert not report.ok and report.error_kind == "wiped"
+    assert not report.ok and report.error_kind == "wiped" and report.wipe_ordered
     assert "destroyed" in report.error or "销毁" in report.error
     assert not path.exists() and not _leftovers(path)
+    assert repo.record_count() == 5  # what it could upload went up first
+    assert repo.get_device(device_id).status == "revoked"
+    assert anchors.wipe_order(repo, device_id)["done_at"] is not None
+    assert anchors.flags(repo, device_id)[0]["kind"] == "wiped"
     transport.shutdown()
 
 

@@ -7,6 +7,9 @@ the device's signature). The town
 * moves the anchor forward when the chain grew and still holds the anchored entry;
 * **flags** the device, and keeps the old anchor, when the chain went backwards (fewer entries
   than the town has seen) or changed under the anchor (another link at the anchored count);
+* tells a device the town ordered wiped (:func:`order_wipe`: lost or stolen) ``"wipe": true``;
+  the device has uploaded what was pending by then, acknowledges with ``event=wipe`` (the order
+  is marked done, the device revoked) and crypto-erases itself;
 * answers ``{"need": n}`` when the device did not say what it holds at the town's count (it lost
   or never had the anchor), and the device asks again with that link.
 
@@ -36,6 +39,8 @@ def _schema(dialect: Any) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS audit_anchor_flags (id {dialect.serial},"
         " device_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,"
         f" flagged_at {dialect.real} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS wipe_orders (device_id TEXT PRIMARY KEY,"
+        f" ordered_at {dialect.real} NOT NULL, done_at {dialect.real})",
     ]
 
 
@@ -61,6 +66,28 @@ def held(repo: Any, device_id: str) -> dict[str, Any] | None:
             (device_id,),
         ).fetchone()
     return {"count": int(row[0]), "hash": row[1], "at": float(row[2])} if row else None
+
+
+def order_wipe(repo: Any, device_id: str, now: float | None = None) -> None:
+    """The town orders a (lost, stolen) device to erase itself at its next sync."""
+    _ensure(repo)
+    now = time.time() if now is None else now
+    with repo.dialect.write() as con:
+        con.execute(repo.dialect.sql("DELETE FROM wipe_orders WHERE device_id = ?"), (device_id,))
+        con.execute(
+            repo.dialect.sql("INSERT INTO wipe_orders(device_id, ordered_at) VALUES (?, ?)"),
+            (device_id, now),
+        )
+
+
+def wipe_order(repo: Any, device_id: str) -> dict[str, Any] | None:
+    _ensure(repo)
+    with repo.dialect.read() as con:
+        row = con.execute(
+            repo.dialect.sql("SELECT ordered_at, done_at FROM wipe_orders WHERE device_id = ?"),
+            (device_id,),
+        ).fetchone()
+    return {"ordered_at": row[0], "done_at": row[1]} if row else None
 
 
 def flags(repo: Any, device_id: str | None = None) -> list[dict[str, Any]]:
@@ -93,6 +120,7 @@ def record_head(
     _ensure(repo)
     now = time.time() if now is None else now
     sql = repo.dialect.sql
+    order = wipe_order(repo, device_id)
     if event == "wipe":
         with repo.dialect.write() as con:
             con.execute(
@@ -102,6 +130,29 @@ def record_head(
                 ),
                 (device_id, "wiped", f"the device wiped itself at audit entry {count}", now),
             )
+            if order is not None:
+                con.execute(
+                    sql("UPDATE wipe_orders SET done_at = ? WHERE device_id = ?"),
+                    (now, device_id),
+                )
+        if order is not None:
+            repo.revoke_device(device_id, now)
+    reply = _record(repo, device_id, count, head, at_count, at_link, now)
+    if order is not None and order["done_at"] is None and event != "wipe":
+        reply["wipe"] = True
+    return reply
+
+
+def _record(
+    repo: Any,
+    device_id: str,
+    count: int,
+    head: str,
+    at_count: int | None,
+    at_link: str | None,
+    now: float,
+) -> dict[str, Any]:
+    sql = repo.dialect.sql
     with repo.dialect.write() as con:
         repo.dialect.lock(con, "audit_anchors")
         row = con.execute(
