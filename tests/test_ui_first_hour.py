@@ -367,3 +367,65 @@ def test_reconciliation_names_double_entries_exits_without_entry_and_purges(stor
     assert "清理旧记录 0 条" in text
     english = "\n".join(reconciliation_lines(shift_summary(store), "en"))
     assert "entered again without leaving 1" in english
+
+
+# -- item 11: people imported already under monitoring: no 漏测 before the import -----------
+
+
+def test_no_missed_windows_before_the_import_or_the_device_start(store, monkeypatch):
+    from datetime import datetime, timedelta
+
+    from fieldkit.ledger import households
+    from tests.ledger_support import make_id
+
+    tz = datetime.now().astimezone().tzinfo
+    imported = datetime(2022, 4, 10, 11, 0, tzinfo=tz)  # the morning window has closed
+    monkeypatch.setattr(households, "now_local", lambda: imported)
+    store.g.db.execute("UPDATE operators SET created_at = ?", ["2022-04-09T12:00:00+00:00"])
+    store.settings.monitoring.morning_window = "07:00-09:00"
+    store.settings.monitoring.evening_window = "18:00-20:00"
+    hid, _ = store.ledger.save_household({"building": "3栋", "unit": "1", "room": "101"})
+    for n in range(8):  # under home isolation since 1 April, imported on the 10th
+        store.ledger.save_member(
+            hid,
+            {
+                "name": f"张{n}",
+                "id_number": make_id(70 + n),
+                "health_status": "home_isolation",
+                "status_start": "2022-04-01",
+            },
+        )
+    mon = store.monitoring
+    assert mon.check_missed(imported + timedelta(minutes=5)) == 0  # nothing before the import
+    # the evening window after the import is a real miss, for each of the 8
+    assert mon.check_missed(datetime(2022, 4, 10, 21, 0, tzinfo=tz)) == 8
+    days = {a["day"] for a in mon.alerts() if a["kind"] == "missed"}
+    assert days == {"2022-04-10"}
+
+
+def test_no_missed_windows_before_the_device_was_set_up(store, monkeypatch):
+    from datetime import datetime
+
+    from fieldkit.ledger import households
+    from tests.ledger_support import make_id
+
+    tz = datetime.now().astimezone().tzinfo
+    monkeypatch.setattr(households, "now_local", lambda: datetime(2022, 4, 1, 6, 0, tzinfo=tz))
+    # the device was first set up on the 5th at noon; the person was entered (backdated) before
+    store.g.db.execute("UPDATE operators SET created_at = ?", ["2022-04-05T12:00:00+08:00"])
+    store.settings.monitoring.morning_window = "07:00-09:00"
+    store.settings.monitoring.evening_window = "18:00-20:00"
+    hid, _ = store.ledger.save_household({"building": "3栋", "unit": "1", "room": "101"})
+    store.ledger.save_member(
+        hid,
+        {
+            "name": "张三",
+            "id_number": make_id(80),
+            "health_status": "home_isolation",
+            "status_start": "2022-04-01",
+        },
+    )
+    mon = store.monitoring
+    mon.check_missed(datetime(2022, 4, 6, 10, 0, tzinfo=tz))
+    days = sorted(a["day"] for a in mon.alerts() if a["kind"] == "missed")
+    assert days and days[0] >= "2022-04-05"

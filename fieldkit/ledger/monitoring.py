@@ -81,7 +81,7 @@ class Monitoring:
         today = today or now_local().date().isoformat()
         return self._s.g.query(
             "SELECT m.id, m.household_id, m.name_masked, m.id_masked, m.health_status, "
-            "m.status_start, m.status_end, h.building, h.unit, h.room FROM members m "
+            "m.status_start, m.status_end, m.created_at, h.building, h.unit, h.room FROM members m "
             "JOIN households h ON h.id = m.household_id WHERE m.removed = 0 AND "
             f"m.health_status IN ({', '.join('?' * len(HOME_STATUSES))}) AND "
             "(m.status_start IS NULL OR m.status_start <= ?) "
@@ -160,23 +160,23 @@ class Monitoring:
         operator = s.require_operator().name
         rules = s.settings.rules
         if temperature is None and not symptoms:
-            raise InputError("a reading needs a temperature (or the symptoms seen)")
+            raise InputError("err.reading_needs_temperature")
         if (
             temperature is not None
             and not rules.temperature_min <= temperature <= rules.temperature_max
         ):
-            raise InputError(f"temperature {temperature} °C is not plausible: measure again")
+            raise InputError("err.temp_implausible", value=temperature)
         bad = [x for x in symptoms if x not in SYMPTOMS]
         if bad:
-            raise InputError(f"unknown symptom {bad[0]!r}")
+            raise InputError("err.symptom", value=bad[0])
         if measured_by not in MEASURED_BY:
-            raise InputError(f"measured by must be one of {', '.join(MEASURED_BY)}")
+            raise InputError("err.measured_by", allowed=", ".join(MEASURED_BY))
         if not s.g.scalar("SELECT 1 FROM members WHERE id = ?", [member_id]):
-            raise InputError(f"no member {member_id}")
+            raise InputError("err.no_member", id=member_id)
         ts = (ts or now_local()).astimezone()
         slot = slot or self.slot_for(ts)
         if slot not in SLOTS:
-            raise InputError(f"slot must be morning or evening, not {slot!r}")
+            raise InputError("err.slot", value=slot)
         abnormal = (temperature is not None and temperature >= rules.fever_threshold) or bool(
             symptoms
         )
@@ -293,15 +293,21 @@ class Monitoring:
                 "SELECT member_id, day, slot FROM readings WHERE day >= ?", [first.isoformat()]
             )
         }
+        device_start = self._device_start()
         new = 0
         with s.g.tx() as db:
             for m in members:
                 start = date.fromisoformat(m["status_start"]) if m["status_start"] else first
                 end = date.fromisoformat(m["status_end"]) if m["status_end"] else today
-                day = max(start, first)
+                # A window that closed before this device knew the person (imported already
+                # under monitoring) or before the device was first set up was nobody's to keep.
+                known = max(filter(None, (_when(m.get("created_at")), device_start)), default=None)
+                day = max(start, first, known.date() if known else first)
                 while day <= min(end, today):
                     for slot in SLOTS:
                         _, closes = self._window_dt(day, slot, now.tzinfo)
+                        if known is not None and closes <= known:
+                            continue
                         missed = closes < now and (m["id"], day.isoformat(), slot) not in taken
                         if missed and self._alert(
                             db,
@@ -315,6 +321,10 @@ class Monitoring:
                             new += 1
                     day += timedelta(days=1)
         return new
+
+    def _device_start(self) -> datetime | None:
+        """When this device was first set up (its first operator)."""
+        return _when(self._s.g.scalar("SELECT min(created_at) FROM operators"))
 
     def alerts(self, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
         where = "WHERE a.acknowledged_at IS NULL" if open_only else ""
@@ -338,7 +348,7 @@ class Monitoring:
                 [op, _iso(now_local()), alert_id],
             )
             if not cur.rowcount:
-                raise InputError(f"no open alert {alert_id}")
+                raise InputError("err.no_alert", id=alert_id)
             s.audit.append("alert_ack", op, {"monitoring_alert": alert_id, "note": bool(note)})
 
     def alert_body(self, r: dict[str, Any]) -> dict[str, Any]:
@@ -377,23 +387,16 @@ class Monitoring:
         op = s.require_operator().name
         member = s.ledger.member(member_id)
         if member is None:
-            raise InputError(f"no member {member_id}")
+            raise InputError("err.no_member", id=member_id)
         if member.health_status not in RELEASABLE:
-            raise InputError(
-                "this person is not under home isolation or monitoring (nor "
-                "central isolation or daily monitoring): nothing to release"
-            )
+            raise InputError("err.nothing_to_release")
         confirmer = s.keyring.verify_pin(supervisor, pin)
         if not confirmer.is_supervisor:
-            raise PermissionDenied(
-                f"{supervisor} is not a supervisor: release needs a supervisor's PIN"
-            )
+            raise PermissionDenied("err.release_needs_supervisor", name=supervisor)
         today = today or now_local().date().isoformat()
         early = bool(member.status_end and today < member.status_end)
         if early and not (early_reason or "").strip():
-            raise InputError(
-                f"the planned end is {member.status_end}: releasing earlier needs a reason"
-            )
+            raise InputError("err.early_release_reason", end=member.status_end)
         with s.g.tx():
             s.ledger.save_member(
                 member.household_id,
@@ -431,3 +434,14 @@ class Monitoring:
         ):
             readings.setdefault(r["member_id"], []).append(r)
         return [r | {"readings": readings.get(r["id"], []), "place": self._place(r)} for r in rows]
+
+
+def _when(text: str | None) -> datetime | None:
+    """A stored timestamp as an aware datetime (None when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.astimezone()
