@@ -247,7 +247,10 @@ def test_console_end_to_end(server, browser, tmp_path):
     page.fill("textarea[name=rules]", "fever_threshold = 37.2")
     page.click("text=预览变化")
     confirm = page.inner_text("#confirm")
-    assert "区域模式：各设备自己的设置 → 高风险" in confirm and "fever_threshold = 37.2" in confirm
+    assert (
+        "区域模式：各设备自己的设置 → 高风险" in confirm
+        and "fever_threshold = 37.2（此前按各设备自己的配置）" in confirm
+    )
     shot("rules-confirm")
     page.click("#confirm button.primary")
     assert "已下发" in page.inner_text("main")

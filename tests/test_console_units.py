@@ -175,14 +175,15 @@ def test_user_cli(tmp_path):
     assert "chief" in out and PASSWORD not in out
     assert "chief" in srv.cli("user", "list").stdout
     r = srv.cli("user", "add", "chief", "--role", "admin", password=PASSWORD, check=False)
-    assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "账号 chief 已存在" in r.stderr and "Traceback" not in r.stderr
     r = srv.cli("user", "add", "x", "--role", "officer", password="short", check=False)
-    assert r.returncode == 2 and "at least" in r.stderr
+    assert r.returncode == 2 and "密码至少 10 位" in r.stderr
     srv.cli("user", "disable", "chief")
-    assert "disabled" in srv.cli("user", "list").stdout
+    assert "已停用" in srv.cli("user", "list").stdout
     srv.cli("user", "reset-password", "chief", password="another-password-1")
     r = srv.cli("user", "disable", "nobody", check=False)
-    assert r.returncode == 2 and "no account" in r.stderr
+    assert r.returncode == 2 and "没有账号 nobody" in r.stderr
+    assert "chief" in srv.cli("user", "list", "--json").stdout
 
 
 # --- ledger: conflicts resolved in the console, status shown when tracing ------------------------
@@ -320,3 +321,20 @@ def test_admin_manages_accounts_and_settings_in_the_browser_forms(town):
         actions = [a["action"] for a in con.audit.rows()]
         assert {"user_add", "user_disable", "user_reset", "settings"} <= set(actions)
         assert con.audit.verify() is None
+
+
+def test_console_reads_the_servers_own_formats():
+    """The console restates two formats to avoid importing the app that mounts it: they must
+    stay byte-equal to the app's."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from sync.server import app
+    from sync.server.console import sealed
+
+    cipher = AESGCM(os.urandom(32))
+    blob = app.encrypt_body(cipher, "rid-1", b'{"body":{}}')
+    assert sealed.decrypt_body(cipher, "rid-1", blob) == app.decrypt_body(cipher, "rid-1", blob)
+    token = "ABCDEFGH234567ABCDEFGH234567.0123456789abcdef.ffff"
+    assert sealed.token_hash(token) == app.token_hash(token)

@@ -10,39 +10,53 @@ import argparse
 import getpass
 import json
 import os
+from pathlib import Path
 from typing import Any
+
+from fieldkit.errors import FieldkitError
+from fieldkit.i18n import t
+
+
+class UserCliError(FieldkitError):
+    """A refusal of the user command: one line in the run's language, exit code 2."""
+
+    exit_code = 2
 
 
 def _password(args: argparse.Namespace) -> str:
     env = os.environ.get("FIELDKIT_CONSOLE_PASSWORD")
     if env:
         return env
-    first = getpass.getpass("Password: ")
-    if first != getpass.getpass("Again: "):
-        from .cli import CliError
-
-        raise CliError("the two passwords differ: nothing changed")
+    first = getpass.getpass(t("console.cli.password"))
+    if first != getpass.getpass(t("console.cli.again")):
+        raise UserCliError("console.cli.differ")
     return first
 
 
 def _run(args: argparse.Namespace, action: Any) -> int:
-    from fieldkit.i18n import t
-
-    from .cli import CliError, _open
     from .console.auth import Accounts, Audit, AuthError
     from .console.db import ConsoleDB
+    from .repository import open_repository
+    from .town import ServerSettings, TownSetupError
 
-    _, _, _, repo = _open(args)
-    repo.create_schema()
-    db = ConsoleDB(repo)
+    data_dir = Path(args.data_dir)
+    if not (data_dir / "server.toml").exists() and not (data_dir / "town-keys.json").exists():
+        raise TownSetupError(
+            f"{data_dir} does not exist: run `fieldkit-server init --data-dir {data_dir}`"
+        )
+    settings = ServerSettings.load(data_dir)
+    repo = open_repository(settings.database_url or None, str(data_dir), settings.db_schema or None)
     try:
-        db.create_schema()
+        repo.create_schema()
+        db = ConsoleDB(repo)
         try:
+            db.create_schema()
             return action(Accounts(db), Audit(db))
         except AuthError as err:
-            raise CliError(t(err.key, "en", **err.params)) from None
+            raise UserCliError(err.key, **err.params) from None
+        finally:
+            db.close()
     finally:
-        db.close()
         repo.close()
 
 
@@ -50,7 +64,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     def act(acc: Any, audit: Any) -> int:
         user = acc.add(args.name, args.role, _password(args))
         audit.append("cli", "user_add", {"name": user.name, "role": user.role})
-        print(f"Console account {user.name!r} ({user.role}) created.")
+        print(t("console.cli.added", name=user.name, role=t(f"console.role.{user.role}")))
         return 0
 
     return _run(args, act)
@@ -61,11 +75,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         users = acc.list()
         if args.json:
             print(json.dumps([u.__dict__ for u in users], ensure_ascii=False, indent=2))
-        elif not users:
-            print("No console accounts yet: fieldkit-server user add NAME --role admin")
+            return 0
+        if not users:
+            print(t("console.cli.none"))
         for u in users:
-            state = "disabled" if u.disabled else "active"
-            print(f"{u.name:20}  {u.role:8}  {state}")
+            state = t("console.users.disabled" if u.disabled else "console.users.active")
+            print(f"{u.name:20}  {t(f'console.role.{u.role}'):8}  {state}")
         return 0
 
     return _run(args, act)
@@ -75,7 +90,7 @@ def cmd_disable(args: argparse.Namespace, disabled: bool = True) -> int:
     def act(acc: Any, audit: Any) -> int:
         acc.set_disabled(args.name, disabled)
         audit.append("cli", "user_disable" if disabled else "user_enable", {"name": args.name})
-        print(f"Console account {args.name!r} {'disabled' if disabled else 'enabled'}.")
+        print(t("console.cli.disabled" if disabled else "console.cli.enabled", name=args.name))
         return 0
 
     return _run(args, act)
@@ -85,7 +100,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     def act(acc: Any, audit: Any) -> int:
         acc.reset_password(args.name, _password(args))
         audit.append("cli", "user_reset", {"name": args.name})
-        print(f"Password of {args.name!r} reset; its sessions were ended and lock-out cleared.")
+        print(t("console.cli.reset", name=args.name))
         return 0
 
     return _run(args, act)

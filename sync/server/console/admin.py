@@ -14,10 +14,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from fieldkit.crypto import blind_index
-from scanners.idnumber import parse_identity
+from fieldkit.shared.identity import parse_identity
 
-from ..app import token_hash
 from .kpfile import UploadError, read_upload
+from .sealed import token_hash
 from .web import Console, ConsoleError, Ctx, add_page
 
 MODES = ("normal", "low", "medium", "high", "sealed")
@@ -249,14 +249,39 @@ def _parse_rules(c: Ctx) -> dict[str, Any]:
         raise ConsoleError("console.rules.err_invalid", why=str(err)) from None
 
 
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) or "—" if isinstance(value, list) else str(value)
+
+
+def _rules_diff(c: Ctx, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """One line per rule the push sets, changes, or gives back to the devices' own config."""
+    lines = []
+    for key, value in after.items():
+        if key not in before:
+            lines.append(c.t("console.rules.set_new", key=key, value=_shown(value)))
+        elif before[key] != value:
+            lines.append(
+                c.t(
+                    "console.rules.set_changed",
+                    key=key,
+                    old=_shown(before[key]),
+                    value=_shown(value),
+                )
+            )
+    lines += [
+        c.t("console.rules.set_removed", key=key, old=_shown(value))
+        for key, value in before.items()
+        if key not in after
+    ]
+    return lines
+
+
 def rules_page(c: Ctx) -> Response:
     mode, rules = _current(c)
     return c.render("rules.html", mode=mode, rules=rules, modes=MODES, confirm=None)
 
 
 def rules_preview(c: Ctx) -> Response:
-    from ..cli import rules_diff
-
     mode, rules = _current(c)
     new_mode = c.arg("mode")
     if new_mode not in MODES:
@@ -278,7 +303,7 @@ def rules_preview(c: Ctx) -> Response:
         changes.append(
             c.t("console.rules.mode_change", old=old_label, new=c.t(f"console.mode.{new_mode}"))
         )
-    changes += [line.strip() for line in rules_diff(rules, new_rules) if "unchanged" not in line]
+    changes += _rules_diff(c, rules, new_rules)
     return c.render(
         "rules.html",
         mode=mode,

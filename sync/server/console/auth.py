@@ -36,7 +36,7 @@ _hasher = PasswordHasher()  # argon2id, 64 MiB, t=3 by default
 class AuthError(Exception):
     """A refusal with a message catalogue key and its parameters."""
 
-    def __init__(self, key: str, **params: Any) -> None:
+    def __init__(self, key: str, /, **params: Any) -> None:
         super().__init__(key)
         self.key, self.params = key, params
 

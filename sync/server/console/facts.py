@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..app import decrypt_body
 from .db import ConsoleDB
+from .sealed import decrypt_body
 
 OVERLAP_S = 60.0
 FEVER_DEFAULT = 37.3

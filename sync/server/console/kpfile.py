@@ -19,9 +19,9 @@ from datetime import date, datetime
 from typing import Any
 
 from fieldkit.crypto import blind_index
+from fieldkit.shared.identity import mask_id, parse_identity
 from fieldkit.sheets.layout import cell_text, find_header, is_blank, is_footer
 from fieldkit.sheets.reader import read_rows
-from scanners.idnumber import mask_id, parse_identity
 
 from ..keypersons import CATEGORY_HEADERS, END_HEADERS, ID_HEADERS
 
@@ -38,7 +38,7 @@ class RowError(Exception):
 
 
 class UploadError(Exception):
-    def __init__(self, key: str, **params: Any) -> None:
+    def __init__(self, key: str, /, **params: Any) -> None:
         super().__init__(key)
         self.key, self.params = key, params
 

@@ -14,13 +14,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from fieldkit.crypto import blind_index
-from scanners.idnumber import parse_identity
+from fieldkit.shared.identity import parse_identity
 
-from ..app import decrypt_body
 from . import views
 from .chart import hourly_svg
 from .exports import ledger_xlsx, report_xlsx
 from .facts import catch_up
+from .sealed import decrypt_body
 from .web import LANG_COOKIE, Console, ConsoleError, Ctx, add_page, set_session_cookie
 
 LOGIN_CSRF = "fk_login_csrf"

@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
 class ConsoleError(Exception):
     """Shown as one sentence on the page (catalogue key + parameters), with a status."""
 
-    def __init__(self, key: str, status: int = 400, **params: Any) -> None:
+    def __init__(self, key: str, status: int = 400, /, **params: Any) -> None:
         super().__init__(key)
         self.key, self.status, self.params = key, status, params
 
@@ -121,7 +121,7 @@ class Ctx:
     def user(self) -> str:
         return self.session.user.name if self.session else ""
 
-    def t(self, key: str, **params: Any) -> str:
+    def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.lang, **params)
 
     def arg(self, name: str, default: str = "") -> str:
