@@ -237,6 +237,8 @@ def test_missing_folder_and_path_under_a_file(store, tmp_path):
     assert store.audit.entries(1)[0]["action"] == "export_failed"
 
 
+# A half-written zip must not be finalised later onto the closed file (a warning at exit).
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_full_disk_leaves_no_half_written_file(store, tmp_mount):
     busy_day(store)
     stick = tmp_mount(size="256k")

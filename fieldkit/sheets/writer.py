@@ -105,8 +105,9 @@ class Book:
     def __post_init__(self) -> None:
         name = getattr(self.fh, "name", None)
         tmpdir = os.path.dirname(name) if isinstance(name, str) and name else None
+        self._sink = _Sink(self.fh)
         self.wb = Workbook(
-            self.fh,
+            self._sink,
             {
                 "constant_memory": True,
                 "strings_to_formulas": False,
@@ -238,7 +239,48 @@ class Book:
         return spans
 
     def close(self) -> None:
-        self.wb.close()
+        try:
+            self.wb.close()
+        except BaseException:
+            # The zip writer XlsxWriter opened is left half-written; its finaliser must not
+            # touch the caller's file again (the atomic write removes it).
+            self._sink.die()
+            raise
+
+
+class _Sink:
+    """The caller's file as XlsxWriter's zip target; inert once writing has failed, at the
+    furthest offset reached, so the zip finaliser's arithmetic stays in range."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.dead, self.high = fh, False, 0
+
+    def die(self) -> None:
+        self.dead = True
+
+    def write(self, data: bytes) -> int:
+        if self.dead:
+            return len(data)
+        n = self.fh.write(data)
+        self.high = max(self.high, self.fh.tell())
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self.dead:
+            return self.high
+        pos = self.fh.seek(offset, whence)
+        self.high = max(self.high, pos)
+        return pos
+
+    def tell(self) -> int:
+        return self.high if self.dead else self.fh.tell()
+
+    def flush(self) -> None:
+        if not self.dead:
+            self.fh.flush()
+
+    def seekable(self) -> bool:
+        return True
 
 
 def _sheet_name(name: str) -> str:
