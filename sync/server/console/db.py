@@ -27,12 +27,15 @@ CREATE TABLE IF NOT EXISTS console_audit (
     detail TEXT NOT NULL, reason TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS console_acks (
     record_id TEXT PRIMARY KEY, user_name TEXT NOT NULL, at {real} NOT NULL);
+-- the overview and the report read only the columns of console_facts_by_day (an index-only scan)
 CREATE TABLE IF NOT EXISTS console_facts (
     record_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, checkpoint TEXT, day TEXT,
     hour INTEGER, occurred_at {real}, direction TEXT, decision TEXT, fever INTEGER NOT NULL,
     keyperson INTEGER NOT NULL, leaving INTEGER NOT NULL, kp_category TEXT, category TEXT,
     received_at {real} NOT NULL);
-CREATE INDEX IF NOT EXISTS console_facts_day ON console_facts (day, checkpoint);
+DROP INDEX IF EXISTS console_facts_day;
+CREATE INDEX IF NOT EXISTS console_facts_by_day ON console_facts (day, checkpoint, hour,
+    direction, decision, fever, keyperson);
 CREATE INDEX IF NOT EXISTS console_facts_alerts ON console_facts (occurred_at)
     WHERE decision = 'refer' OR keyperson = 1 OR leaving = 1;
 CREATE TABLE IF NOT EXISTS console_device_cp (

@@ -186,8 +186,6 @@ def trace_page(c: Ctx) -> Response:
             {"id_hash": id_hash[:16], "records": len(ids), "minutes": minutes},
             reason,
         )
-    else:
-        con.audit.append(c.user, "trace", {"id_hash": id_hash[:16], "minutes": minutes})
     return c.render(
         "trace.html",
         result=result,
@@ -219,7 +217,6 @@ def trace_checkpoint_page(c: Ctx) -> Response:
     cp, start, end = _window(c)
     passages = con.repo.trace_checkpoint(cp, start, end)
     decisions = views.decisions_of(con.db, [p.record_id for p in passages])
-    con.audit.append(c.user, "trace_checkpoint", {"checkpoint": cp, "from": start, "to": end})
     return c.render(
         "trace_cp.html",
         passages=passages,
