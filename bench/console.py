@@ -27,6 +27,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -247,6 +248,7 @@ def bench(backend: str, args: argparse.Namespace) -> None:
     if backend == "postgresql":
         repo.drop_schema()
     repo.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
