@@ -11,6 +11,8 @@ from fieldkit.errors import InputError, TamperedError
 from fieldkit.gate import GateEntry, GateService
 from tests.ledger_support import make_id
 
+pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
+
 A, B, C = make_id(11), make_id(12), make_id(13)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from scanners.idnumber import mask_id, mask_name, mask_phone, parse_identity
 
 from ..errors import InputError
+from ..i18n import id_problem
 from .model import (
     FLAG_CATEGORIES,
     HEALTH_STATUSES,
@@ -90,7 +91,7 @@ def normalise_id(text: str) -> tuple[str, str]:
     """(normalised number, kind); raises InputError with the parser's reason when unusable."""
     ident = parse_identity(text)
     if ident.problem or not ident.number:
-        raise InputError(f"ID {text!r}: {ident.problem or 'not an identity number'}")
+        raise InputError("err.id_invalid", id=mask_id(text or ""), problem=id_problem(ident))
     return ident.number, ident.kind
 
 
@@ -295,11 +296,11 @@ class Ledger:
             if household_id:
                 rows = s.g.query("SELECT * FROM households WHERE id = ?", [household_id])
                 if not rows:
-                    raise InputError(f"no household {household_id}")
+                    raise InputError("err.no_household", id=household_id)
                 current = rows[0]
         if current is None:
             if not fields.get("building") or not fields.get("room"):
-                raise InputError("a household needs at least a building and a room number")
+                raise InputError("err.household_address")
             hid = str(uuid.uuid4())
             full = {f: fields.get(f) for f in HOUSEHOLD_FIELDS}
             changes = {k: v for k, v in full.items() if v not in (None, "")}
@@ -455,7 +456,7 @@ class Ledger:
         """Decrypted household fields: audited as a full-data view."""
         row = self._s.read_full("households", household_id, entity="household", purpose=purpose)
         if row is None:
-            raise InputError(f"no household {household_id}")
+            raise InputError("err.no_household", id=household_id)
         return self.household_fields(row)
 
     # -- members ------------------------------------------------------------------------------
@@ -497,7 +498,7 @@ class Ledger:
         if id_number:
             return "id:" + self._index(id_number)
         if not name:
-            raise InputError("a member needs an ID number or a name")
+            raise InputError("err.member_needs_id_or_name")
         return "name:" + self._s.index(f"{household_id}/{name}")
 
     def _check_member(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -514,7 +515,7 @@ class Ledger:
             and f["health_status"] is not None
             and f["health_status"] not in HEALTH_STATUSES
         ):
-            raise InputError(f"unknown health management status {f['health_status']!r}")
+            raise InputError("err.health_status", value=f["health_status"])
         if f.get("categories") is not None:
             f["categories"] = list(f["categories"])
         return f
@@ -611,10 +612,7 @@ class Ledger:
         if new_key != current["match_key"] and s.g.scalar(
             "SELECT 1 FROM members WHERE match_key = ? AND id != ?", [new_key, mid]
         ):
-            raise InputError(
-                "this ID number (or this name in the household) already belongs "
-                "to another member: open that member instead"
-            )
+            raise InputError("err.member_duplicate")
         s.g.db.conn.execute(
             "UPDATE members SET "
             + ", ".join(f"{k} = ?" for k in values)
@@ -664,7 +662,7 @@ class Ledger:
         with s.g.tx() as db:
             rows = s.g.query("SELECT * FROM members WHERE id = ?", [member_id])
             if not rows:
-                raise InputError(f"no member {member_id}")
+                raise InputError("err.no_member", id=member_id)
             cur = rows[0]
             version = cur["version"] + 1
             db.execute(
@@ -730,7 +728,7 @@ class Ledger:
         """Decrypted member fields: audited as a full-data view."""
         row = self._s.read_full("members", member_id, entity="member", purpose=purpose)
         if row is None:
-            raise InputError(f"no member {member_id}")
+            raise InputError("err.no_member", id=member_id)
         return self.member_fields(row)
 
     # -- rounds and visits ------------------------------------------------------------------
@@ -781,20 +779,20 @@ class Ledger:
         s = self._s
         operator = s.require_operator().name
         if outcome not in VISIT_OUTCOMES:
-            raise InputError(f"visit outcome must be one of {', '.join(VISIT_OUTCOMES)}")
+            raise InputError("err.visit_outcome", allowed=", ".join(VISIT_OUTCOMES))
         if not s.g.scalar("SELECT 1 FROM households WHERE id = ?", [household_id]):
-            raise InputError(f"no household {household_id}")
+            raise InputError("err.no_household", id=household_id)
         rules = s.settings.rules
         checked: list[dict[str, Any]] = []
         abnormal: list[str] = []
         for m in members:
             temp = m.get("temperature")
             if temp is not None and not rules.temperature_min <= temp <= rules.temperature_max:
-                raise InputError(f"temperature {temp} °C is not plausible: measure again")
+                raise InputError("err.temp_implausible", value=temp)
             symptoms = [x for x in m.get("symptoms") or ()]
             bad = [x for x in symptoms if x not in SYMPTOMS]
             if bad:
-                raise InputError(f"unknown symptom {bad[0]!r}")
+                raise InputError("err.symptom", value=bad[0])
             checked.append({"member_id": m["member_id"], "temperature": temp, "symptoms": symptoms})
             if (temp is not None and temp >= rules.fever_threshold) or symptoms:
                 abnormal.append(m["member_id"])

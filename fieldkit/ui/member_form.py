@@ -380,13 +380,16 @@ class FormError(InputError):
         self.key, self.params = key, params
 
 
+# Ledger error codes said in the form's own words (by code, never by the text).
+_FORM_KEYS = {
+    "err.member_duplicate": "patrol.mform.err.duplicate",
+    "err.member_needs_id_or_name": "patrol.need_id_or_name",
+}
+
+
 def member_error_text(exc: BaseException, app) -> str:
-    text = str(exc)
-    if "already belongs to another member" in text:
-        return app.t("patrol.mform.err.duplicate")
-    if "needs an ID number or a name" in text:
-        return app.t("patrol.need_id_or_name")
-    return app.error_text(exc)
+    key = _FORM_KEYS.get(getattr(exc, "code", None) or "")
+    return app.t(key) if key else app.error_text(exc)
 
 
 class RemoveMemberDialog(ModalScreen[str | None]):

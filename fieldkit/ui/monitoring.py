@@ -175,7 +175,7 @@ class ReleaseDialog(ModalScreen[bool]):
         message = self.query_one("#release-message", Static)
         message.update(self.app.error_text(exc))
         message.add_class("error")
-        if "reason" in str(exc):
+        if getattr(exc, "code", None) == "err.early_release_reason":
             self.query_one("#rel-reason", Input).focus()
         else:
             self.query_one("#rel-pin", Input).value = ""

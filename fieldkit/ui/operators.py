@@ -237,12 +237,12 @@ class OperatorDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+# Keyring error codes said in this screen's own words; any other is rendered from its code.
+_OPS_KEYS = {"err.operator_exists": "ops.exists", "err.last_supervisor": "ops.last_supervisor"}
+
+
 def ops_error_text(exc: FieldkitError, t: Any) -> str:
-    text = str(exc)
-    if "at least 4" in text:
-        return t("ops.pin_short")
-    if "already exists" in text:
-        return t("ops.exists")
-    if "last supervisor" in text:
-        return t("ops.last_supervisor")
-    return text
+    code = getattr(exc, "code", None)
+    if code is None:
+        return str(exc)
+    return t(_OPS_KEYS.get(code, code), **exc.params)
