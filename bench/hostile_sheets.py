@@ -49,6 +49,7 @@ CASES = [
     ("zip bomb (210 MB of XML)", hostile.zip_bomb),
     ("80 MB of shared strings", hostile.huge_shared_strings),
     ("billion laughs", hostile.billion_laughs),
+    (".xls with cells at A1 and IV65536", hostile.far_cells_xls),
 ]
 
 
@@ -56,7 +57,8 @@ def main() -> int:
     worst_s = worst_mb = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for label, build in CASES:
-            path = build(Path(tmp) / "h.xlsx")
+            suffix = ".xls" if build is hostile.far_cells_xls else ".xlsx"
+            path = build(Path(tmp) / f"h{suffix}")
             size = path.stat().st_size
             out = subprocess.run(
                 [sys.executable, "-c", CHILD.format(root=str(ROOT), path=str(path))],

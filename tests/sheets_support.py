@@ -242,3 +242,15 @@ def billion_laughs(path: Path) -> Path:
         "<si><t>&lol9;</t></si></sst>"
     )
     return write_raw_xlsx(path, "", extra={"xl/sharedStrings.xml": iter([lol.encode()])})
+
+
+def far_cells_xls(path: Path) -> Path:
+    """6 KB .xls with a value in A1 and one in IV65536: opened, a 65,536 × 256 grid (~1 GB)."""
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("台账")
+    ws.write(0, 0, "姓名")
+    ws.write(65535, 255, 1)
+    wb.save(str(path))
+    return path

@@ -191,3 +191,13 @@ def test_ledgers_saved_by_libreoffice_import_like_xlsx(store, name):
     `soffice --headless --convert-to xls|ods` from the openpyxl .xlsx; committed, so the test
     needs no LibreOffice)."""
     check_messy_import(store, DATA / name)
+
+
+def test_hostile_xls_refused_without_building_its_grid(store, tmp_path):
+    path = hostile.far_cells_xls(tmp_path / "far.xls")
+    assert path.stat().st_size < 10_000
+    with pytest.raises(ImportFileError) as err:
+        import_file(store, path)
+    assert err.value.code == "sheets.refused.xls_memory"
+    assert "nothing was imported" in err.value.render("en")
+    assert store.g.scalar("SELECT count(*) FROM households") == 0

@@ -9,8 +9,9 @@ every merged range measured against :class:`Limits`. Nothing is kept but a few n
 check runs in a few MB whatever the file claims; it stops at the first bound crossed, with one
 line saying which. Time is bounded too (a very slow disk or a pathological file).
 
-.xls is not a zip: its size is bounded, and the grid calamine built is measured before a single
-Python value is made from it (the dense grid of an .xls is at most 65,536 × 256 cells).
+.xls is not a zip: its size is bounded, and it is first opened in a child process with a capped
+address space (:func:`.reader.probe_xls`), since calamine builds its dense grid (at most
+65,536 × 256 cells, ~1 GB) before anything can be measured.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class Limits:
     shared_strings_bytes: int = 64 << 20  # xl/sharedStrings.xml inflated
     rows: int = 200_000
     columns: int = 256
-    cells: int = 6_000_000  # rows × columns of the grid from A1 to the last cell
+    cells: int = 4_000_000  # rows × columns of the grid from A1 to the last cell
     seconds: float = 30.0
+    xls_probe_bytes: int = 320 << 20  # address space of the child that first opens an .xls
 
 
 DEFAULT_LIMITS = Limits()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
-from .guard import DEFAULT_LIMITS, Limits, SheetError, check_file_size, check_grid
+from .guard import DEFAULT_LIMITS, Limits, SheetError, check_file_size, check_grid, refuse
 
 ZIP_KINDS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".xlsb": "xlsb", ".ods": "ods"}
 SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".csv", ".txt")
@@ -53,6 +54,8 @@ def read_workbook(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[lis
 
     suffix = path.suffix.lower()
     ods_merges: list[Merge] | None = None
+    if suffix == ".xls":
+        probe_xls(path, limits)
     if suffix in ZIP_KINDS:
         check_zip_workbook(path, ZIP_KINDS[suffix], limits)
         if suffix == ".ods":
@@ -83,6 +86,50 @@ def read_workbook(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[lis
     except (OSError, ValueError) as exc:  # calamine's own I/O and format errors
         raise SheetError("sheets.error.not_workbook", why=_short(exc)) from None
     return rows, merges
+
+
+# Opens the .xls in a child whose address space is capped, and prints the sheet's last cell.
+_PROBE = """
+import json, resource, sys
+cap = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+from python_calamine import CalamineWorkbook, SheetTypeEnum
+with CalamineWorkbook.from_path(sys.argv[1]) as wb:
+    kinds = [m.typ for m in wb.sheets_metadata]
+    if SheetTypeEnum.WorkSheet in kinds:
+        print(json.dumps(wb.get_sheet_by_index(kinds.index(SheetTypeEnum.WorkSheet)).end))
+    else:
+        print("null")
+"""
+
+
+def probe_xls(path: Path, limits: Limits) -> None:
+    """An .xls is no zip to stream: calamine builds its whole grid (up to 65,536 x 256 cells,
+    1 GB, from a 6 KB file with two cells far apart) before anything can be measured. So it is
+    first opened in a child process capped at :attr:`Limits.xls_probe_bytes` of address space
+    and ``Limits.seconds``; a child that runs out is a refusal, and the grid it reports is
+    checked against the limits before this process opens the file."""
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path), str(limits.xls_probe_bytes)],
+            capture_output=True,
+            text=True,
+            timeout=limits.seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise refuse("time", limit=int(limits.seconds)) from None
+    if proc.returncode < 0 or "MemoryError" in proc.stderr or "memory allocation" in proc.stderr:
+        raise refuse("xls_memory", limit=limits.xls_probe_bytes >> 20)
+    if proc.returncode != 0:
+        lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
+        raise SheetError("sheets.error.not_workbook", why=(lines or ["?"])[-1][:120])
+    end = json.loads(proc.stdout or "null")
+    if end:
+        check_grid(end[0] + 1, end[1] + 1, limits)
 
 
 def _short(exc: BaseException) -> str:
