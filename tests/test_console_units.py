@@ -125,6 +125,23 @@ def test_unmasking_needs_a_reason_and_is_audited(town):
         assert id_number(1) not in row["detail"]
         r = http.post("/console/trace", data={"csrf": csrf, "id_number": "123"})
         assert r.status_code == 400 and "身份证号无效" in r.text
+        big = http.post(
+            "/console/keypersons/upload",
+            data={"csrf": csrf},
+            files={"file": ("a.csv", b"x" * (7 * 1024 * 1024))},
+        )
+        assert big.status_code == 413 and "太大" in big.text
+
+        def chunks():
+            yield f"csrf={csrf}&id_number=".encode()
+            yield b"1" * 100
+
+        chunked = http.post(
+            "/console/trace",
+            content=chunks(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert chunked.status_code == 413
         r = http.post("/console/rules/preview", data={"csrf": csrf, "mode": "sealed"})
         assert r.status_code == 403 and "只有管理员" in r.text
         assert town.repo.latest_change("mode") is None

@@ -169,7 +169,9 @@ def add_page(
         files: dict[str, Any] = {}
         if request.method == "POST":
             length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_FORM:
+            # Browsers state the length of a form; a body without one (chunked) could be any
+            # size before the parser sees its end, so it is refused unread.
+            if not length.isdigit() or int(length) > MAX_FORM:
                 return await anyio.to_thread.run_sync(
                     _fail, console, request, ConsoleError("console.err.too_large", 413)
                 )
