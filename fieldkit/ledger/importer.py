@@ -428,6 +428,7 @@ def import_rows(
     seen_people: dict[str, int] = {}
     previous: dict[str, Any] = {}  # for 同上 (same as above)
     columns = [(col, lbl) for col, lbl in enumerate(labels) if lbl and not lbl.startswith("_")]
+    akeys: dict[tuple[str, ...], str] = {}  # members of one household share its address
     for index in range(data_start, len(rows)):
         raw = rows[index]
         if layout.is_blank(raw):
@@ -450,7 +451,8 @@ def import_rows(
         previous.update(cells)
         try:
             h, m = parse_row(cells)
-            akey = address_key(h["community"] or "", h["building"], h["unit"] or "", h["room"])
+            where = (h["community"] or "", h["building"], h["unit"] or "", h["room"])
+            akey = akeys.get(where) or akeys.setdefault(where, address_key(*where))
             person = m.get("id_number") or (m.get("name") and f"{akey}/{m['name']}")
             if person and person in seen_people:
                 raise RowError("duplicate_in_file", first=seen_people[person])
