@@ -8,101 +8,24 @@ line, in that order), or from a prompt when a terminal is attached.
 from __future__ import annotations
 
 import argparse
-import getpass
-import importlib
 import json
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from .config import AREA_MODES, Settings, load_settings
-from .errors import ConfigError, InputError
+from .cliparts import (  # the helpers every command module uses; names kept here too
+    EXIT_OK,
+    PinSource,
+    emit,
+    login,
+    open_cli_store,
+)
+from .cliparts import common_options as _common
+from .cliparts import settings_from_args as _settings
+from .config import AREA_MODES
+from .errors import InputError
 from .i18n import Msg, env_language, set_language, t
-
-EXIT_OK, EXIT_USAGE = 0, 2
-
-
-class PinSource:
-    """Hands out PINs in order: current operator's first, then a new one."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self._stdin_lines: list[str] | None = None
-        self._use_stdin = getattr(args, "pin_stdin", False)
-
-    def _next_stdin(self, what: str | Msg) -> str:
-        if self._stdin_lines is None:
-            self._stdin_lines = [line.rstrip("\r\n") for line in sys.stdin.readlines()]
-        if not self._stdin_lines:
-            raise InputError("cli.pin_stdin_empty", what=what)
-        return self._stdin_lines.pop(0)
-
-    def get(self, env: str, what: str | Msg) -> str:
-        if self._use_stdin:
-            return self._next_stdin(what)
-        if os.environ.get(env):
-            return os.environ[env]
-        if sys.stdin.isatty():
-            return getpass.getpass(f"{what}: ")
-        raise InputError("cli.pin_needed", what=what, env=env)
-
-    def current(self) -> str:
-        return self.get("FIELDKIT_PIN", Msg("cli.what.pin"))
-
-    def new(self, who: str) -> str:
-        return self.get("FIELDKIT_NEW_PIN", Msg("cli.what.new_pin", who=who))
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    """The config, in the language of this run: ``--lang``, else FIELDKIT_LANG, else the
-    config's ``ui.language`` (the process language follows, for every message)."""
-    try:
-        settings = load_settings(args.config, args.data_dir)
-    except ConfigError as exc:
-        file_lang = getattr(exc, "language", None)
-        if file_lang and not (getattr(args, "lang", None) or env_language()):
-            set_language(file_lang)  # the broken file still says its language
-        raise
-    lang = getattr(args, "lang", None) or env_language() or settings.ui.language
-    settings.ui.language = lang
-    set_language(lang)
-    return settings
-
-
-def open_cli_store(args: argparse.Namespace, *, create: bool = False):
-    from . import ledger  # noqa: F401  (plugs the household ledger into the store)
-    from .store import open_store
-
-    return open_store(_settings(args), create=create)
-
-
-def pick_operator(store, args: argparse.Namespace) -> str:
-    name = getattr(args, "operator", None) or os.environ.get("FIELDKIT_OPERATOR")
-    if name:
-        return name
-    ops = store.keyring.list()
-    if len(ops) == 1:
-        return ops[0].name
-    raise InputError("cli.several_operators")
-
-
-def login(store, args: argparse.Namespace, pins: PinSource | None = None):
-    """Unlock the store for a CLI command; returns the PinSource for any further PINs."""
-    pins = pins or PinSource(args)
-    store.unlock(pick_operator(store, args), pins.current())
-    return pins
-
-
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """``--json``: stable English keys and codes (a dict result also gets ``message``, the
-    human line in the chosen language); otherwise the human text."""
-    if getattr(args, "json", False):
-        if isinstance(data, dict) and "message" not in data and text:
-            data = {**data, "message": text}
-        print(json.dumps(data, ensure_ascii=False, indent=None, default=str))
-    else:
-        print(text)
-
 
 # -- commands -----------------------------------------------------------------------------
 
@@ -248,9 +171,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         for r in ev.decision.reasons
     ]
     head = t("cli.record_line", outcome=outcome_text(ev.decision.outcome.value, lang), id=row.id)
-    text = head + "\n" + "\n".join(
-        f"  {'!' if r['alert'] else '-'} {r['text']}" for r in reasons
-    )
+    text = head + "\n" + "\n".join(f"  {'!' if r['alert'] else '-'} {r['text']}" for r in reasons)
     emit(
         args,
         {
@@ -388,18 +309,6 @@ def cmd_mode(args: argparse.Namespace) -> int:
 # -- parser -------------------------------------------------------------------------------
 
 
-def _common(p: argparse.ArgumentParser, *, pin: bool = False, json_flag: bool = True) -> None:
-    if json_flag:
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-    if pin:
-        p.add_argument(
-            "--operator", help="who you are (default: FIELDKIT_OPERATOR, or the only operator)"
-        )
-        p.add_argument(
-            "--pin-stdin", action="store_true", help="read PINs from standard input, one per line"
-        )
-
-
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser; with ``argv``, extension modules whose commands are not asked for are
     left out, so that starting the app does not import the scanning engines, openpyxl …"""
@@ -502,20 +411,50 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _common(p, pin=True)
     p.set_defaults(func=cmd_mode)
 
-    for module, commands in EXTENSIONS.items():
+    for register, commands in EXTENSIONS.items():
         if argv is None or _asks_for(argv, commands):
-            _register(module, sub)
+            register(sub)
     return parser
 
 
-# Modules that add their own subcommands through ``register(subparsers)``, with the command
-# names they add (so the module is imported only when one of them is used).
-EXTENSIONS = {
-    "scanners.cli": ("decode", "scan"),
-    "sync.device_cli": ("enroll", "sync"),
-    "fieldkit.ledger_cli": ("ledger",),
-    "fieldkit.reports_cli": ("report", "export", "purge", "shift"),
-    "fieldkit.wipe": ("wipe",),
+# Modules that add their own subcommands (``register(subparsers)``): each is imported, with a
+# plain import, only when one of its commands is used (starting the app imports none of them).
+def _scanner_commands(sub: Any) -> None:
+    from scanners.cli import register
+
+    register(sub)
+
+
+def _sync_commands(sub: Any) -> None:
+    from sync.device_cli import register
+
+    register(sub)
+
+
+def _ledger_commands(sub: Any) -> None:
+    from .ledger_cli import register
+
+    register(sub)
+
+
+def _report_commands(sub: Any) -> None:
+    from .reports_cli import register
+
+    register(sub)
+
+
+def _wipe_commands(sub: Any) -> None:
+    from .wipe import register
+
+    register(sub)
+
+
+EXTENSIONS: dict[Callable[[Any], None], tuple[str, ...]] = {
+    _scanner_commands: ("decode", "scan"),
+    _sync_commands: ("enroll", "sync"),
+    _ledger_commands: ("ledger",),
+    _report_commands: ("report", "export", "purge", "shift"),
+    _wipe_commands: ("wipe",),
 }
 _BUILT_IN = {"init", "operator", "recover", "record", "status", "audit", "mode"}
 
@@ -535,17 +474,6 @@ def _asks_for(argv: list[str], commands: tuple[str, ...]) -> bool:
         all_commands = _BUILT_IN.union(*EXTENSIONS.values())
         return a not in all_commands
     return False
-
-
-def _register(module: str, sub: Any) -> None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:  # not written yet, or not installed: its commands are absent
-            return
-        raise
-    register: Callable[[Any], None] = mod.register
-    register(sub)
 
 
 def _early_language(argv: list[str]) -> str | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .cli import EXIT_OK, PinSource, _common, emit, login, open_cli_store
+from .cliparts import EXIT_OK, PinSource, emit, login, open_cli_store
+from .cliparts import common_options as _common
 from .i18n import Msg, current_language, t
 
 

@@ -11,7 +11,8 @@ import sys
 from datetime import date
 from typing import Any
 
-from .cli import EXIT_OK, _common, emit, login, open_cli_store
+from .cliparts import EXIT_OK, emit, login, open_cli_store
+from .cliparts import common_options as _common
 from .errors import InputError
 from .i18n import t
 

@@ -118,7 +118,7 @@ def wipe_device(store: Any, transport: Any = None) -> tuple[int, bool]:
 
 
 def cmd_wipe(args: argparse.Namespace) -> int:
-    from .cli import emit, login, open_cli_store
+    from .cliparts import emit, login, open_cli_store
     from .errors import InputError
     from .store.keyring import Keyring
 
@@ -141,7 +141,7 @@ def cmd_wipe(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from .cli import _common
+    from .cliparts import common_options as _common
 
     p = sub.add_parser(
         "wipe", help="crypto-erase this device: keys first, then files (supervisor PIN)"

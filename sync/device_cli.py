@@ -1,4 +1,5 @@
-"""``fieldkit enroll URL TOKEN`` and ``fieldkit sync``: registered by :mod:`fieldkit.cli`."""
+"""``fieldkit enroll URL TOKEN`` and ``fieldkit sync``: registered by :mod:`fieldkit.cli`; the
+helpers every command module shares come from :mod:`fieldkit.cliparts`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ EXIT_SYNC_FAILED = 6
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from fieldkit.cli import emit, login, open_cli_store
+    from fieldkit.cliparts import emit, login, open_cli_store
     from fieldkit.errors import InputError
 
     from .client import enroll
@@ -59,7 +60,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from fieldkit.cli import emit, login, open_cli_store
+    from fieldkit.cliparts import emit, login, open_cli_store
 
     from .client import run_sync
 
@@ -115,17 +116,17 @@ def _zh() -> bool:
 
 
 def register(sub: Any) -> None:
-    from fieldkit.cli import _common
+    from fieldkit.cliparts import common_options
 
     p = sub.add_parser("enroll", help="register this device with the town server (once)")
     p.add_argument("url", help="town server URL, e.g. http://10.0.0.2:8470")
     p.add_argument("token", help="one-time token from `fieldkit-server device add`")
     p.add_argument("--ca-file", help="PEM certificate to trust for an https URL (pinned)")
     p.add_argument("--force", action="store_true", help="enroll again (new device key)")
-    _common(p, pin=True)
+    common_options(p, pin=True)
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("sync", help="send pending records, receive key persons and revocations")
     p.add_argument("--upload-only", action="store_true", help="do not download updates")
-    _common(p, pin=True)
+    common_options(p, pin=True)
     p.set_defaults(func=cmd_sync)
