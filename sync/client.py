@@ -37,8 +37,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from fieldkit.errors import ConfigError, SyncError
-from fieldkit.i18n import t as word_t
 from fieldkit.i18n import word
+from fieldkit.i18n import has_key, word
+from fieldkit.i18n import t as word_t
 
 from . import protocol as p
 
@@ -132,10 +133,15 @@ class SyncReport:
 
 
 def _server_message(resp: httpx.Response) -> tuple[str, str]:
+    """The refusal's code, and what to tell the person: by the code in this device's language
+    when the catalogue knows it (``http.<code>``), else the server's own line."""
     try:
         data = resp.json()
-        return str(data.get("error", "")), str(data.get("message", resp.text[:200]))
-    except ValueError:
+        code = str(data.get("error", ""))
+        if code and has_key("http." + code):
+            return code, word_t("http." + code)
+        return code, str(data.get("message", resp.text[:200]))
+    except (ValueError, AttributeError):
         return "", (resp.text[:200].strip() or resp.reason_phrase)
 
 
