@@ -387,17 +387,9 @@ def iter_batch_lines(
     Raises :class:`ProtocolError` as soon as the plaintext passes ``max_total`` bytes
     (``batch_too_large``) or holds more than ``max_lines`` lines (``bad_envelope``). At most
     one chunk and one line are held at a time, whatever the data expands to."""
-    total = lines = 0
-    part = bytearray()
+    total = newlines = 0
+    part = bytearray()  # the line being read, when it started in an earlier chunk
     skipped = -1  # bytes of the line being skipped, -1 when none is
-
-    def count_line() -> None:
-        nonlocal lines
-        lines += 1
-        if lines > max_lines:
-            raise ProtocolError(
-                "bad_envelope", f"batch holds more than the {max_lines} records its header says"
-            )
 
     for chunk in _decompressed_chunks(data, compression):
         total += len(chunk)
@@ -405,29 +397,37 @@ def iter_batch_lines(
             raise ProtocolError(
                 "batch_too_large", f"batch expands beyond {max_total} bytes: send smaller batches"
             )
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
+        ends = chunk.count(b"\n")
+        newlines += ends
+        if newlines >= max_lines:  # the text after the last newline is one more line
+            raise ProtocolError(
+                "bad_envelope", f"batch holds more than the {max_lines} records its header says"
+            )
+        if not ends:
             if skipped >= 0:
-                skipped += len(piece)
-            elif len(part) + len(piece) > max_line:
-                skipped = len(part) + len(piece)
-                part.clear()
+                skipped += len(chunk)
+            elif len(part) + len(chunk) > max_line:
+                skipped, part = len(part) + len(chunk), bytearray()
             else:
-                part += piece
-            if end < 0:
-                break
-            count_line()
-            if skipped >= 0:
-                yield OversizedLine(skipped)
-                skipped = -1
-            else:
-                yield bytes(part)
-                part.clear()
-            start = end + 1
+                part += chunk
+            continue
+        pieces = chunk.split(b"\n")
+        first = pieces[0]
+        if skipped >= 0:  # the line begun before ends here
+            yield OversizedLine(skipped + len(first))
+        elif part:
+            size = len(part) + len(first)
+            yield OversizedLine(size) if size > max_line else bytes(part) + first
+        else:
+            yield first if len(first) <= max_line else OversizedLine(len(first))
+        for piece in pieces[1:-1]:  # whole lines: the common case, no copy
+            yield piece if len(piece) <= max_line else OversizedLine(len(piece))
+        last = pieces[-1]
+        if len(last) > max_line:
+            skipped, part = len(last), bytearray()
+        else:
+            skipped, part = -1, bytearray(last)
     if total:
-        count_line()
         yield OversizedLine(skipped) if skipped >= 0 else bytes(part)
 
 

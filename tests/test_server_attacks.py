@@ -253,3 +253,38 @@ def test_device_writes_only_for_its_enrolled_checkpoints(town_dir, capsys):
             assert r.json()["counts"]["stored"] == 2
     finally:
         server.stop()
+
+
+# --- the streaming reader itself ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", ["zstd", "zlib"])
+def test_streamed_lines_are_the_split_lines_with_oversize_marked(compression):
+    import random
+
+    rnd = random.Random(15)
+    sizes = [0, 1, 5, 100, 65_535, 65_536, 65_537, 70_000, 200_000]
+    for _ in range(60):  # lines across chunk boundaries, at and around the per-line bound
+        plain = b"\n".join(b"x" * rnd.choice(sizes) for _ in range(rnd.randint(1, 6)))
+        if not plain:
+            continue  # no plaintext is no line (a batch of zero records)
+        data = p.compress(plain, compression)
+        want = [
+            line if len(line) <= 65_536 else p.OversizedLine(len(line))
+            for line in plain.split(b"\n")
+        ]
+        got = p.iter_batch_lines(data, compression, max_total=10**8, max_line=65_536, max_lines=6)
+        assert list(got) == want
+        with pytest.raises(p.ProtocolError):
+            short = len(want) - 1
+            list(
+                p.iter_batch_lines(
+                    data, compression, max_total=10**8, max_line=65_536, max_lines=short
+                )
+            )
+        with pytest.raises(p.ProtocolError):
+            list(
+                p.iter_batch_lines(
+                    data, compression, max_total=len(plain) - 1, max_line=65_536, max_lines=6
+                )
+            )
