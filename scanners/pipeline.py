@@ -158,6 +158,7 @@ class Pipeline:
         self._zxing = next((e for e in engines if isinstance(e, ZxingEngine)), None)
         self._others = [e for e in engines if not isinstance(e, ZxingEngine)]
         self.frame_steps: set[str] = set()
+        self.step_cost: dict[str, float] = {}  # seconds, moving average per step
         self.candidates = candidates
         self.steps = self._build_steps()
 
@@ -253,11 +254,16 @@ class Pipeline:
         for name, step in self.steps:
             frame_step = name in self.frame_steps
             for region in self.targets(name, grey, regions):
-                if time.perf_counter() > deadline:
+                now = time.perf_counter()
+                # a step that would not finish inside the budget is not started (live camera)
+                if now + self.step_cost.get(name, 0.0) > deadline:
                     return FrameDecode([], _ms(start), tried, budget_exhausted=True)
                 crop = grey if frame_step else region.crop(grey)[0]
                 tried.append(name)
                 found = step(crop)
+                cost = time.perf_counter() - now
+                last = self.step_cost.get(name)
+                self.step_cost[name] = cost if last is None else 0.8 * last + 0.2 * cost
                 if found:
                     if not frame_step:  # a rescaled crop: the region box is where it is
                         found = [replace(c, corners=_box(region)) for c in found]

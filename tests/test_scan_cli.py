@@ -134,3 +134,20 @@ def test_legacy_15_digit_id_masked_too(tmp_path, capsys):
     cli.main(["decode", "--json", str(tmp_path)])
     out = capsys.readouterr().out
     assert "110105491231002" not in out and "11010519491231002" not in out
+
+
+def test_live_budget_does_not_start_a_step_that_cannot_finish_in_time():
+    rng = np.random.default_rng(3)
+    blob = (rng.integers(0, 2, (40, 40)) * 255).astype(np.uint8)
+    frame = np.full((720, 1280), 128, np.uint8)
+    frame[300:460, 500:660] = cv2.resize(blob, (160, 160), interpolation=cv2.INTER_NEAREST)
+    live = Pipeline(budget_ms=5000)
+    first = live.steps[0][0]
+    live.step_cost[first] = 10.0  # learnt: this step takes 10 s, the budget is 5 s
+    decoded = live.decode(frame)
+    assert decoded.budget_exhausted and decoded.steps_tried == ["fast"]
+    files = Pipeline(budget_ms=None)
+    files.step_cost[first] = 10.0  # no budget: every step runs whatever it costs
+    decoded = files.decode(frame)
+    assert not decoded.budget_exhausted and first in decoded.steps_tried
+    assert files.step_cost[first] < 10.0  # the estimate follows what it measures
