@@ -7,8 +7,6 @@ when and what to do.
 
 from __future__ import annotations
 
-import time
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,24 +14,11 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from ..errors import AuthError, FieldkitError, InputError, LockedError
+from ..errors import AuthError, FieldkitError, InputError
 from .messages import LoggedIn
 from .widgets import translate_bindings
+from .widgets.authtext import auth_error_text
 from .widgets.statusbar import StatusBar
-
-
-def auth_error_text(app, exc: Exception, name: str) -> str:
-    """Login errors in the screen language."""
-    if isinstance(exc, LockedError):
-        wait = max(1, int(exc.until - time.time()) + 1)
-        return app.t("login.locked_out", name=name, seconds=wait)
-    if isinstance(exc, AuthError):
-        op = app.store.keyring.get(name)
-        if op is None:
-            return app.t("login.unknown_operator", name=name)
-        left = max(0, app.settings.security.max_pin_failures - op.failures)
-        return app.t("login.wrong_pin", name=name, left=left)
-    return app.error_text(exc)
 
 
 class LoginScreen(Screen):

@@ -77,7 +77,7 @@ class ModeChangeScreen(ModalScreen[str | None]):
                 return
             store.set_area_mode(mode, op)
         except FieldkitError as exc:
-            from ..login import auth_error_text
+            from .authtext import auth_error_text
 
             self.app.call_from_thread(self._fail, auth_error_text(self.app, exc, name))
             return
