@@ -169,7 +169,7 @@ class GateService:
             isolation = self.store.isolation.status(self.store.index(ident.number))
         pass_problem = entry.pass_problem
         if entry.pass_id and not pass_problem and self.store.revocations.is_revoked(entry.pass_id):
-            pass_problem = f"pass {entry.pass_id} was revoked"
+            pass_problem = "why.pass.revoked"
         situation = GateSituation(
             direction=direction,
             mode=self.mode,

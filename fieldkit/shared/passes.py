@@ -65,6 +65,7 @@ class PassResult:
     directions: tuple[str, ...] = ()
     signature_ok: bool = False
     revoked: bool = False
+    problem_code: str | None = None  # the problem as a catalogue word: why.pass.<code>
 
     def to_dict(self) -> dict:
         return {
@@ -120,8 +121,8 @@ def issue_pass(
     raise ValueError("encoding must be 'base45' or 'base64url'")
 
 
-def _invalid(problem: str, **fields) -> PassResult:
-    return PassResult(False, problem, **fields)
+def _invalid(problem: str, code: str = "invalid", **fields) -> PassResult:
+    return PassResult(False, problem, problem_code=code, **fields)
 
 
 def verify_pass(
@@ -135,12 +136,12 @@ def verify_pass(
     try:
         return _verify(text, public_key, revoked, now, direction)
     except Exception as exc:  # noqa: BLE001 - a gate never crashes on a bad code
-        return _invalid(f"unreadable pass ({type(exc).__name__})")
+        return _invalid(f"unreadable pass ({type(exc).__name__})", "unreadable")
 
 
 def _verify(text, public_key, revoked, now, direction) -> PassResult:
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        return _invalid("not a pass: too long or not text")
+        return _invalid("not a pass: too long or not text", "not_a_pass")
     text = text.strip()
     try:
         if text.startswith(PREFIX_B45):
@@ -149,21 +150,25 @@ def _verify(text, public_key, revoked, now, direction) -> PassResult:
             tail = text[len(PREFIX_B64) :]
             body = base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
         else:
-            return _invalid(f"not a town pass: it must start with {PREFIX_B45} or {PREFIX_B64}")
+            return _invalid(
+                f"not a town pass: it must start with {PREFIX_B45} or {PREFIX_B64}", "not_a_pass"
+            )
     except (Base45Error, binascii.Error, ValueError) as exc:
-        return _invalid(f"pass text is damaged: {exc}")
+        return _invalid(f"pass text is damaged: {exc}", "damaged")
     if len(body) <= 64:
-        return _invalid("pass is too short to hold a signature")
+        return _invalid("pass is too short to hold a signature", "damaged")
     payload, signature = body[:-64], body[-64:]
     try:
         fields = cbor2.loads(payload)
     except Exception as exc:  # noqa: BLE001 - cbor2 raises many types on junk
-        return _invalid(f"pass content is damaged ({type(exc).__name__})")
+        return _invalid(f"pass content is damaged ({type(exc).__name__})", "damaged")
     if not isinstance(fields, list | tuple) or len(fields) < 8:
-        return _invalid("pass content has the wrong structure")
+        return _invalid("pass content has the wrong structure", "damaged")
     version, pass_id, subject_kind, subject, holder, start, end, mask = fields[:8]
     if version != VERSION:
-        return _invalid(f"pass version {version!r} is not supported (this gate reads {VERSION})")
+        return _invalid(
+            f"pass version {version!r} is not supported (this gate reads {VERSION})", "version"
+        )
     types_ok = (
         isinstance(pass_id, str)
         and isinstance(subject_kind, str)
@@ -175,7 +180,7 @@ def _verify(text, public_key, revoked, now, direction) -> PassResult:
         )
     )
     if not types_ok:
-        return _invalid("pass content has the wrong field types")
+        return _invalid("pass content has the wrong field types", "damaged")
     info = {
         "pass_id": pass_id,
         "subject_kind": subject_kind,
@@ -187,7 +192,7 @@ def _verify(text, public_key, revoked, now, direction) -> PassResult:
     }
     keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
     if not keys:
-        return _invalid("no town public key configured: cannot check passes", **info)
+        return _invalid("no town public key configured: cannot check passes", "no_key", **info)
     for key in keys:
         try:
             key.verify(signature, SIGNED_CONTEXT + payload)
@@ -195,15 +200,17 @@ def _verify(text, public_key, revoked, now, direction) -> PassResult:
         except InvalidSignature:
             continue
     else:
-        return _invalid("wrong signature: not issued by this town, or altered", **info)
+        return _invalid("wrong signature: not issued by this town, or altered", "signature", **info)
     info["signature_ok"] = True
     if pass_id in revoked:
-        return _invalid(f"pass {pass_id} has been revoked", revoked=True, **info)
+        return _invalid(f"pass {pass_id} has been revoked", "revoked", revoked=True, **info)
     now = _utc(now or datetime.now(UTC))
     if now < info["valid_from"]:
-        return _invalid(f"pass not valid yet: from {info['valid_from']:%Y-%m-%d %H:%M} UTC", **info)
+        return _invalid(
+            f"pass not valid yet: from {info['valid_from']:%Y-%m-%d %H:%M} UTC", "not_yet", **info
+        )
     if now > info["valid_to"]:
-        return _invalid(f"pass expired on {info['valid_to']:%Y-%m-%d %H:%M} UTC", **info)
+        return _invalid(f"pass expired on {info['valid_to']:%Y-%m-%d %H:%M} UTC", "expired", **info)
     if direction is not None and direction not in info["directions"]:
-        return _invalid(f"pass does not allow going {direction}", **info)
+        return _invalid(f"pass does not allow going {direction}", "direction", **info)
     return PassResult(True, None, **info)

@@ -417,7 +417,7 @@ class GateScreen(Screen):
             self.check_digit_confirmed = False
         elif result.kind == "pass":
             cap.pass_id = parsed.get("pass_id")
-            cap.pass_problem = None if result.ok else (result.problem or "invalid")
+            cap.pass_problem = None if result.ok else (result.problem_code or "why.pass.invalid")
             holder = mask_name(parsed.get("holder") or "")
             detail = f"{holder} {cap.pass_id or ''}".strip()
         elif result.kind == "health_code":
@@ -431,7 +431,8 @@ class GateScreen(Screen):
         self.correcting = None
         self.query_one("#f-id", Input).value = cap.shown_id
         self.query_one("#f-name", Input).value = cap.shown_name
-        problem = "" if result.ok else f" — {result.problem}"
+        shown = t(result.problem_code) if result.problem_code else (result.problem or "")
+        problem = "" if result.ok else f" — {shown}"
         source = t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
         self.query_one("#scan-line", Static).update(
             scrub_ids(t("gate.scan_read", what=what, detail=detail, source=source) + problem)

@@ -49,6 +49,8 @@ class ScanResult:
     problem: str | None  # why not valid (None when ok)
     parsed: dict  # JSON-able
     text: str | None = None  # the payload as read (None for binary)
+    # The problem as a catalogue key (why.pass.<code>, id.problem.<code>) where it has one.
+    problem_code: str | None = None
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "ok": self.ok, "problem": self.problem, "parsed": self.parsed}
@@ -105,7 +107,8 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
             config.clock(),
             config.direction,
         )
-        return ScanResult("pass", passed.ok, passed.problem, passed.to_dict(), text)
+        code = f"why.pass.{passed.problem_code}" if passed.problem_code else None
+        return ScanResult("pass", passed.ok, passed.problem, passed.to_dict(), text, code)
 
     match = match_health_code(stripped, config.health_code_patterns)
     if match:
@@ -133,7 +136,8 @@ def _resident(ident, text: str, embedded: bool) -> ScanResult:
         "upgraded_from": ident.upgraded_from,
         "embedded_in_text": embedded,
     }
-    return ScanResult("resident_id", ident.valid, ident.problem, parsed, text)
+    code = f"id.problem.{ident.problem_code}" if ident.problem_code else None
+    return ScanResult("resident_id", ident.valid, ident.problem, parsed, text, code)
 
 
 __all__ = [
