@@ -3,6 +3,13 @@
 Screens, the CLI and the importer call this; nothing else touches the ledger tables. Every
 change to a household or member bumps its ``version``, records ``last_writer`` and appends a
 ``ledger_edits`` event (the fields that changed, encrypted) that syncs to the town server.
+
+Why one module of ~950 lines: it is one facade (``store.ledger``) over tables that are written
+together. A household save and a member save share the edit-event, versioning, blind-index and
+encryption helpers at the top, and the round/visit/coverage part reads the same household rows
+with the same "reached today" state. The seam, if it grows: rounds, visits and coverage (the
+last third) into their own module; the tests patch ``households.now_local``, so the clock moves
+with it.
 """
 
 from __future__ import annotations

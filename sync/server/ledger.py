@@ -41,6 +41,10 @@ The merge rule (per field, edits applied in arrival order)
     ``other`` the current state takes the other value (and that edit as its setter).
     Resolution is server-side state: devices are not told (the ledger does not sync down yet).
 
+Why one module (~530 lines): the parse of an edit, the merge rule above and the conflict
+resolution read and write the same four tables under the same keys; split, each half would need
+the other's private helpers.
+
 At rest
     Every value is encrypted with the town data key (AES-256-GCM, field name as associated data)
     and compared through a keyed digest; listings show a masked form only (names 张*, ID numbers
