@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.old_xlsx_reader import read_first_sheet  # noqa: E402
+from bench.old_importer import import_file as old_import_file  # noqa: E402
 from fieldkit.config import Settings  # noqa: E402
-from fieldkit.ledger.importer import import_file, import_rows  # noqa: E402
+from fieldkit.ledger.importer import import_file  # noqa: E402
 from fieldkit.store import open_store  # noqa: E402
 from tests.ledger_support import simple_rows  # noqa: E402
 from tests.sheets_support import write_ods, write_xls  # noqa: E402
@@ -49,8 +49,8 @@ ROUNDS = 3
 
 
 def compare_readers(tmp_path: Path, households: int, per_household: float) -> tuple[float, float]:
-    """Best rows/s of the import through today's reader (bench/old_xlsx_reader.py, then
-    ``import_rows``) and through ``import_file`` (calamine), alternating on fresh stores, so a
+    """Best rows/s of today's import (bench/old_importer.py with bench/old_xlsx_reader.py: the
+    code before fieldkit/sheets) and of ``import_file`` now, alternating on fresh stores, so a
     machine busy with other work slows both alike."""
     path = tmp_path / "compare.xlsx"
     persons = write_ledger(path, households, per_household)
@@ -61,8 +61,7 @@ def compare_readers(tmp_path: Path, households: int, per_household: float) -> tu
             store.setup(SUPERVISOR, PIN, checkpoint_name="东门卡口", checkpoint_code="CP-0101")
             t0 = time.perf_counter()
             if kind == "old":
-                rows, merged = read_first_sheet(str(path))
-                done = import_rows(store, rows, name=path.name)
+                done = old_import_file(store, path)
             else:
                 done = import_file(store, path)
             rate = persons / (time.perf_counter() - t0)
@@ -181,7 +180,7 @@ def main() -> int:
         old_rate, new_rate = compare_readers(tmp_path, args.compare_households, args.per_household)
         print(
             f"import .xlsx vs today's   {new_rate:8.0f} rows/s   {new_rate / old_rate:.2f}x the "
-            f"import through the hand-written XML reader ({old_rate:.0f} rows/s; best of "
+            f"import before (hand-written reader and importer: {old_rate:.0f} rows/s; best of "
             f"{ROUNDS}, alternating, {args.compare_households} households); goal >= 1.5x "
             f"{'OK' if new_rate >= 1.5 * old_rate else 'MISSED'}"
         )
