@@ -54,7 +54,7 @@ def read_workbook(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[lis
 
     suffix = path.suffix.lower()
     ods_merges: list[Merge] | None = None
-    if suffix == ".xls":
+    if suffix in (".xls", ".xlsb"):  # binary sheets: no references to scan as text
         probe_xls(path, limits)
     if suffix in ZIP_KINDS:
         check_zip_workbook(path, ZIP_KINDS[suffix], limits)
@@ -104,10 +104,11 @@ with CalamineWorkbook.from_path(sys.argv[1]) as wb:
 
 
 def probe_xls(path: Path, limits: Limits) -> None:
-    """An .xls is no zip to stream: calamine builds its whole grid (up to 65,536 x 256 cells,
-    1 GB, from a 6 KB file with two cells far apart) before anything can be measured. So it is
-    first opened in a child process capped at :attr:`Limits.xls_probe_bytes` of address space
-    and ``Limits.seconds``; a child that runs out is a refusal, and the grid it reports is
+    """An .xls (or the binary sheets of an .xlsb) cannot be scanned as text, and calamine
+    builds its whole grid (an .xls up to 65,536 x 256 cells: 1 GB from a 6 KB file with two
+    cells far apart) before anything can be measured. So it is first opened in a child process
+    capped at :attr:`Limits.xls_probe_bytes` of address space and ``Limits.seconds``; a child
+    that runs out is a refusal, and the grid it reports is
     checked against the limits before this process opens the file."""
     import subprocess
     import sys
