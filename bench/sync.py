@@ -234,7 +234,7 @@ def make_device(root: Path, backend: str, n: int, batch: int):
     settings.sync.batch_size = batch
     settings.sync.timeout_s = 120
     store = init_store(settings)
-    store.setup("sup", "1234", checkpoint_name="East gate", checkpoint_code="CP-E")
+    store.setup("sup", "123456", checkpoint_name="East gate", checkpoint_code="CP-E")
     start = datetime.now().astimezone() - timedelta(days=1)
     admit = Decision(Outcome.ADMIT, ())
     for k in range(0, n, 5000):
