@@ -849,6 +849,37 @@ class Ledger:
             )
         return out
 
+    # -- figures for reports (counts only: no personal field leaves) ---------------------------
+    def households_visited_on(self, day: str) -> int:
+        """Households someone went to the door of on ``day`` (any outcome)."""
+        return int(
+            self._s.g.scalar("SELECT count(DISTINCT household_id) FROM visits WHERE day = ?", [day])
+            or 0
+        )
+
+    def category_counts(self, as_of: str, observing: Iterable[str]) -> dict[str, int]:
+        """Members registered by ``as_of`` per category (``category.<code>``), and those still
+        under one of the ``observing`` statuses on that day (``observing.<status>``)."""
+        watched = set(observing)
+        out: dict[str, int] = {}
+        for r in self._s.g.query(
+            "SELECT categories, health_status, status_end FROM members "
+            "WHERE removed = 0 AND substr(created_at, 1, 10) <= ?",
+            [as_of],
+        ):
+            try:
+                cats = json.loads(r["categories"] or "[]")
+            except ValueError:
+                cats = []
+            for c in cats:
+                key = f"category.{c}"
+                out[key] = out.get(key, 0) + 1
+            status = r["health_status"]
+            if status in watched and (not r["status_end"] or r["status_end"] >= as_of):
+                key = f"observing.{status}"
+                out[key] = out.get(key, 0) + 1
+        return dict(sorted(out.items()))
+
     # -- coverage (不漏一户, 不漏一人) ----------------------------------------------------------
     def coverage(self, round_id: str | None = None) -> dict[str, Any]:
         """Visited (someone seen) / total households per unit, building and grid this round."""

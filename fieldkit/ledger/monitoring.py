@@ -281,6 +281,15 @@ class Monitoring:
         )
         return aid if cur.rowcount else None
 
+    def missed_on(self, day: str) -> int:
+        """Reading windows of ``day`` that were missed (the "missed" alerts), for reports."""
+        return int(
+            self._s.g.scalar(
+                "SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' AND day = ?", [day]
+            )
+            or 0
+        )
+
     def check_missed(self, now: datetime | None = None) -> int:
         """Raise one alert per window that closed without a reading; returns how many are new."""
         now = (now or now_local()).astimezone()
