@@ -330,15 +330,13 @@ def _shift_row(store: Store, shift_id: str | None) -> dict[str, Any]:
             [shift_id, f"{shift_id}%"],
         )
         if not rows:
-            raise InputError(
-                f"no shift {shift_id!r}: `fieldkit report shift` lists the current one"
-            )
+            raise InputError("err.no_shift_id", id=shift_id)
         if len(rows) > 1:
-            raise InputError(f"shift id {shift_id!r} is ambiguous: give more characters")
+            raise InputError("err.shift_ambiguous", id=shift_id)
         return rows[0]
     row = store.shifts.current() or store.shifts.last_closed()
     if row is None:
-        raise InputError("no shift has been opened yet: `fieldkit shift open` starts one")
+        raise InputError("err.no_shift_yet")
     return row
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, PermissionDenied
-from ..i18n import outcome_text, reason_text, t
+from ..i18n import outcome_text, reason_text, t, word
 from . import builders, ledger_data
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ def build_document(
 ) -> Document:
     lang = lang or store.settings.ui.language
     if kind not in KINDS:
-        raise InputError(f"export kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise InputError("err.choice", what=word("kind"), allowed=", ".join(KINDS), value=kind)
     if full:
         operator = by or store.require_operator()
         if not operator.is_supervisor:
@@ -302,7 +302,7 @@ def build_document(
 
     if kind == "daily":
         if shift_id:
-            raise InputError("the daily report covers a date: use --date, not --shift")
+            raise InputError("err.daily_needs_date")
         d = _day(day, True)
         assert d is not None  # required=True: a date or InputError
         report = builders.daily_report(store, d)
@@ -414,7 +414,7 @@ def build_document(
     # passages
     d = _day(day, False)
     if d and shift_id:
-        raise InputError("give either --date or --shift, not both")
+        raise InputError("cli.date_or_shift")
     if shift_id:
         sid = builders.shift_summary(store, shift_id).shift_id
         where, params, scope = (

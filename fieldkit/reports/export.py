@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import InputError
+from ..i18n import word
 from .atomic import ExportError, write_atomic
 from .csvfile import write_csv
 from .document import FORMATS, Document, build_document
@@ -39,12 +40,13 @@ class ExportResult:
 def guess_format(out: str | os.PathLike[str], fmt: str | None) -> str:
     if fmt:
         if fmt not in FORMATS:
-            raise InputError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+            allowed = ", ".join(FORMATS)
+            raise InputError("err.choice", what=word("format"), allowed=allowed, value=fmt)
         return fmt
     suffix = Path(out).suffix.lower().lstrip(".")
     if suffix in FORMATS:
         return suffix
-    raise InputError("say --format xlsx or --format csv (the file name does not tell)")
+    raise InputError("err.format_unknown")
 
 
 def export(
