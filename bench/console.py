@@ -15,8 +15,9 @@ Then, in the same run:
   logged-in session), against the bare SQL that returns the same numbers (today's per-checkpoint
   counts and per-hour counts);
 - **trace**: ``POST /console/trace`` of a random person (timeline + co-presence ±30 min),
-  against the bare SQL that returns the same rows (the person's passages, then each passage's
-  window at its checkpoint).
+  against the bare SQL that returns the same rows (the page's two queries alone: the person's
+  passages, and every passage in each one's window at its checkpoint), for other random people
+  so that neither finds the other's rows cached.
 
 p50/p95 in ms and the page/bare ratio. Goals (issue 18): overview p95 ≤ 300 ms, trace p95 ≤ 200 ms.
 """
@@ -191,7 +192,13 @@ def bench(backend: str, args: argparse.Namespace) -> None:
     console.db.q("ANALYZE")
     console.accounts.add("bench", "admin", PASSWORD)
     db = console.db
-    from sync.server.console.views import HOURLY_SQL, OVERVIEW_SQL, today
+    from sync.server.console.views import (
+        COPRESENT_SQL,
+        HOURLY_SQL,
+        OVERVIEW_SQL,
+        PERSON_SQL,
+        today,
+    )
 
     day = today()
     rng = random.Random(3)
@@ -232,19 +239,10 @@ def bench(backend: str, args: argparse.Namespace) -> None:
 
         hit = iter(hashes)
 
-        def trace_bare() -> None:
-            rows = db.q(
-                "SELECT record_id, checkpoint, occurred_at, name_masked, id_masked FROM records "
-                "WHERE id_hash = ? ORDER BY occurred_at",
-                (next(hit),),
-            )
-            for _, cp, at, _, _ in rows:
-                db.q(
-                    "SELECT record_id, occurred_at, name_masked, id_masked, id_hash FROM records "
-                    "WHERE checkpoint = ? AND occurred_at >= ? AND occurred_at < ? "
-                    "ORDER BY occurred_at",
-                    (cp, at - 1800, at + 1800),
-                )
+        def trace_bare() -> None:  # the two queries that return the page's rows, alone
+            h = next(hit)
+            db.q(PERSON_SQL, (h, 200))
+            db.q(COPRESENT_SQL, (h, 200, 1800.0, 1800.0, h))
 
         line("trace", timed(trace_page, args.runs), timed(trace_bare, args.runs), 200)
     console.db.close()

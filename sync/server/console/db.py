@@ -32,7 +32,13 @@ CREATE TABLE IF NOT EXISTS console_facts (
     record_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, checkpoint TEXT, day TEXT,
     hour INTEGER, occurred_at {real}, direction TEXT, decision TEXT, fever INTEGER NOT NULL,
     keyperson INTEGER NOT NULL, leaving INTEGER NOT NULL, kp_category TEXT, category TEXT,
-    received_at {real} NOT NULL);
+    received_at {real} NOT NULL, id_hash TEXT, name_masked TEXT, id_masked TEXT);
+-- tracing reads a person's passages and each one's window at its checkpoint from these two
+-- covering indexes alone (no table row is read: a cold trace touches a few index pages)
+CREATE INDEX IF NOT EXISTS console_facts_by_person ON console_facts (id_hash, occurred_at,
+    checkpoint, record_id);
+CREATE INDEX IF NOT EXISTS console_facts_by_cp ON console_facts (checkpoint, occurred_at,
+    id_hash, direction, decision, name_masked, id_masked, device_id, record_id);
 DROP INDEX IF EXISTS console_facts_day;
 CREATE INDEX IF NOT EXISTS console_facts_by_day ON console_facts (day, checkpoint, hour,
     direction, decision, fever, keyperson);

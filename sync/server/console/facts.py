@@ -25,7 +25,7 @@ FEVER_DEFAULT = 37.3
 ALERT_CODES = {"keyperson_hit", "home_isolation_leaving", "fever"}
 FACT_COLUMNS = (
     "record_id, device_id, checkpoint, day, hour, occurred_at, direction, decision, fever, "
-    "keyperson, leaving, kp_category, category, received_at"
+    "keyperson, leaving, kp_category, category, received_at, id_hash, name_masked, id_masked"
 )
 _lock = threading.Lock()
 _settled: dict[int, float] = {}  # per ConsoleDB: newest record known fully read
@@ -78,6 +78,9 @@ def fact_row(record_id: str, device_id: str, line: bytes, received_at: float) ->
         body.get("direction"),
         *facts_of(body),
         received_at,
+        body.get("id_hash_town"),
+        body.get("name_masked"),
+        body.get("id_masked"),
     )
 
 

@@ -136,22 +136,23 @@ def decisions_of(db: ConsoleDB, record_ids: list[str]) -> dict[str, str]:
     return out
 
 
-_PASSAGE_COLS = (
-    "{a}.record_id, {a}.kind, COALESCE(d.name, {a}.device_id), {a}.checkpoint, "
-    "{a}.occurred_at, {a}.direction, {a}.name_masked, {a}.id_masked, {a}.id_hash"
+# Tracing reads the console's passage facts (one row per passage, masked fields only) through
+# two covering indexes: the person's passages, then every passage at the same checkpoint
+# within the window of each, in one query.
+_COLS = (
+    "{a}.record_id, 'passage', COALESCE(d.name, {a}.device_id), {a}.checkpoint, "
+    "{a}.occurred_at, {a}.direction, {a}.name_masked, {a}.id_masked, {a}.id_hash, {a}.decision"
 )
 PERSON_SQL = (
-    f"SELECT {_PASSAGE_COLS.format(a='r')} FROM records r "
-    "LEFT JOIN devices d ON d.device_id = r.device_id "
-    "WHERE r.id_hash = ? ORDER BY r.occurred_at DESC LIMIT ?"
+    f"SELECT {_COLS.format(a='f')} FROM console_facts f "
+    "LEFT JOIN devices d ON d.device_id = f.device_id "
+    "WHERE f.id_hash = ? ORDER BY f.occurred_at DESC LIMIT ?"
 )
-# Everyone through the same checkpoint within the window of each of the person's passages:
-# one query, each window read on the (checkpoint, occurred_at) index.
 COPRESENT_SQL = (
-    f"SELECT m.record_id, {_PASSAGE_COLS.format(a='o')} FROM "
-    "(SELECT record_id, checkpoint, occurred_at FROM records WHERE id_hash = ? "
+    f"SELECT m.record_id, {_COLS.format(a='o')} FROM "
+    "(SELECT record_id, checkpoint, occurred_at FROM console_facts WHERE id_hash = ? "
     "AND checkpoint IS NOT NULL AND occurred_at IS NOT NULL ORDER BY occurred_at DESC LIMIT ?) m "
-    "JOIN records o ON o.checkpoint = m.checkpoint AND o.occurred_at >= m.occurred_at - ? "
+    "JOIN console_facts o ON o.checkpoint = m.checkpoint AND o.occurred_at >= m.occurred_at - ? "
     "AND o.occurred_at <= m.occurred_at + ? "
     "LEFT JOIN devices d ON d.device_id = o.device_id "
     "WHERE o.record_id <> m.record_id AND (o.id_hash IS NULL OR o.id_hash <> ?) "
@@ -164,20 +165,24 @@ def trace_person(
 ) -> TraceResult:
     """The person's latest ``limit`` passages (oldest first), everyone within ±``minutes`` of
     each at the same checkpoint, and the person's household-ledger fields (masked)."""
-    passages = [Passage(*r) for r in db.q(PERSON_SQL, (id_hash, limit))][::-1]
+    decisions: dict[str, str] = {}
+    passages = []
+    for *row, decision in db.q(PERSON_SQL, (id_hash, limit))[::-1]:
+        passages.append(Passage(*row))
+        decisions[row[0]] = decision
     by_id = {p.record_id: p for p in passages}
     window = minutes * 60.0
     co: list[tuple[Passage, Passage, float]] = []
     seen: set[tuple[str, str]] = set()
-    for mine_id, *row in db.q(COPRESENT_SQL, (id_hash, limit, window, window, id_hash)):
+    for mine_id, *row, decision in db.q(COPRESENT_SQL, (id_hash, limit, window, window, id_hash)):
         other, mine = Passage(*row), by_id[mine_id]
+        decisions[other.record_id] = decision
         key = (other.id_hash or other.record_id, mine_id)
         if key not in seen:
             seen.add(key)
             co.append((other, mine, ((other.occurred_at or 0) - (mine.occurred_at or 0)) / 60))
-    ids = [p.record_id for p in passages] + [o.record_id for o, _, _ in co]
     ledger = repo.ledger_state("member:id:" + id_hash)
-    return TraceResult(passages, decisions_of(db, ids), co, ledger)
+    return TraceResult(passages, decisions, co, ledger)
 
 
 def day_bounds(day: str) -> tuple[float, float]:
