@@ -145,7 +145,12 @@ def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> d
         "code_colour": _word("colour", r["code_colour"], lang),
         "test_date": date.fromisoformat(r["test_date"]) if r["test_date"] else None,
         "test_result": _word("export.test", r["test_result"], lang),
-        "trip_reason": r["trip_reason"] or "",
+        "trip_reason": (  # encrypted since schema m003; older rows until their first login
+            store.cipher.decrypt(r["id"], "trip_reason", r["trip_reason_enc"])
+            if r.get("trip_reason_enc")
+            else r["trip_reason"]
+        )
+        or "",
         "plate": r.get("plate") or "",
         "decision": _word("outcome", r["decision"], lang),
         "reasons": _reasons_text(r["reasons"], lang),

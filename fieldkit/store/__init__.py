@@ -109,6 +109,9 @@ class Store:
         self._cipher = FieldCipher(master[:32], epoch, older)
         self._index_key = master[32:]
         self.audit.use_master(master, older)
+        if self.kv.get("sealed.trip_reason") is None:  # rows from before it was encrypted
+            self.passages.seal_plaintext()
+            self.kv.set("sealed.trip_reason", True)
         self.operator = operator
         self.unlocked_at = time.time()
 

@@ -17,7 +17,10 @@ from ..shared.canonical import loads
 if TYPE_CHECKING:
     from . import Store
 
-PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort")
+PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort", "trip_reason")
+# Fields that had a plaintext column before they were encrypted: a row written then keeps its
+# value there (``None`` in ``<field>_enc``) until :meth:`Passages.seal_plaintext` moves it.
+_WAS_PLAINTEXT = frozenset({"trip_reason"})
 _PERSONAL_COLUMNS = tuple((f, f"{f}_enc") for f in PERSONAL)
 _ENCRYPTED_COLUMNS = frozenset(c for _, c in _PERSONAL_COLUMNS)
 # Local bookkeeping that never goes to the town server (and the local blind index).
@@ -138,6 +141,7 @@ class Passages:
                 "raw_scan": p.raw_scan,
                 "notes": p.notes,
                 "escort": p.escort,
+                "trip_reason": p.trip_reason,
             },
         )
         return {
@@ -158,13 +162,14 @@ class Passages:
             "raw_scan_enc": enc["raw_scan"],
             "notes_enc": enc["notes"],
             "escort_enc": enc["escort"],
+            "trip_reason_enc": enc["trip_reason"],
             "temperature": p.temperature,
             "temperature_skipped": p.temperature_skipped,
             "code_colour": p.code_colour,
             "test_date": p.test_date.isoformat() if p.test_date else None,
             "test_result": p.test_result,
             "category": p.category,
-            "trip_reason": p.trip_reason,
+            "trip_reason": None,  # encrypted: trip_reason_enc (free text, personal)
             "approval_ref": p.approval_ref,
             "pass_id": p.pass_id,
             "vehicle_id": p.vehicle_id,
@@ -182,7 +187,7 @@ class Passages:
         "id_masked name_enc id_number_enc phone_enc raw_scan_enc notes_enc escort_enc "
         "temperature temperature_skipped code_colour test_date test_result category "
         "trip_reason approval_ref pass_id vehicle_id source decision reasons operator "
-        "confirmed_by entry_id supersedes"
+        "confirmed_by entry_id supersedes trip_reason_enc"
     ).split()
     _INSERT = (
         f"INSERT INTO passages({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
@@ -301,9 +306,27 @@ class Passages:
         out = {k: v for k, v in r.items() if k not in _ENCRYPTED_COLUMNS}
         decrypt, rid = self._s.cipher.decrypt, r["id"]
         for f, column in _PERSONAL_COLUMNS:
-            out[f] = decrypt(rid, f, r.get(column))
+            blob = r.get(column)
+            if blob is not None or f not in _WAS_PLAINTEXT:
+                out[f] = decrypt(rid, f, blob)
         out["reasons"] = json.loads(r["reasons"]) if isinstance(r["reasons"], str) else r["reasons"]
         return out
+
+    def seal_plaintext(self) -> int:
+        """Encrypt what rows written before a field was encrypted still hold in clear (the
+        trip reason); the record's synced body is unchanged. Returns the rows sealed."""
+        s = self._s
+        rows = s.g.query("SELECT id, trip_reason FROM passages WHERE trip_reason IS NOT NULL")
+        if rows:
+            with s.g.tx() as db:
+                db.conn.executemany(
+                    "UPDATE passages SET trip_reason_enc = ?, trip_reason = NULL WHERE id = ?",
+                    [
+                        (s.cipher.encrypt(r["id"], "trip_reason", r["trip_reason"]), r["id"])
+                        for r in rows
+                    ],
+                )
+        return len(rows)
 
     def inside_now(self) -> int:
         return (
@@ -358,7 +381,10 @@ class Passages:
         decrypt, rid, pop = self._s.cipher.decrypt, r["id"], r.pop
         for f, column in _PERSONAL_COLUMNS:
             blob = pop(column, None)
-            r[f] = None if blob is None else decrypt(rid, f, blob)
+            if blob is not None:
+                r[f] = decrypt(rid, f, blob)
+            elif f not in _WAS_PLAINTEXT:
+                r[f] = None
         for k in LOCAL_ONLY:
             pop(k, None)
         reasons = r["reasons"]

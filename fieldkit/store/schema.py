@@ -113,3 +113,10 @@ def m002_device_security(db: Database) -> None:
         ALTER TABLE audit ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;
         """
     )
+
+
+@migrations()
+def m003_trip_reason_encrypted(db: Database) -> None:
+    """The free-text trip reason is personal: encrypted like the other personal fields (rows
+    written before keep it in ``trip_reason`` until the first login seals them)."""
+    db.execute("ALTER TABLE passages ADD COLUMN trip_reason_enc BLOB")

@@ -1,0 +1,97 @@
+"""The one list of every personal or health field the device stores, and how it is protected.
+
+``ENCRYPTED``: AES-256-GCM under the data key of the record's epoch, record id + field name as
+associated data (a ``<field>_enc`` column). ``BLIND_INDEX``: HMAC-SHA256 of the normalised ID
+number under the index key (look-ups, exit matching). ``MASKED``: a masked copy in clear for
+lists and reports (张*, 110105********1234). ``CLEAR``: still in clear — an open gap, named so
+nobody mistakes it for protected (issue 14 item 7 asks for these to be encrypted too; it needs
+the screens, reports and SQL filters that read them to decrypt instead, which is not done yet).
+
+A test (tests/test_device_attacks_plaintext.py) writes a distinctive value into every
+``ENCRYPTED`` field through the store's own API and scans the database, WAL and journal files
+for it; and checks that every ``*_enc`` column of the schema is listed here.
+"""
+
+from __future__ import annotations
+
+ENCRYPTED, BLIND_INDEX, MASKED, CLEAR = "encrypted", "blind index", "masked in clear", "CLEAR"
+
+# table -> {column: protection} for the columns that hold personal or health data.
+PERSONAL_FIELDS: dict[str, dict[str, str]] = {
+    "passages": {
+        "name_enc": ENCRYPTED,
+        "id_number_enc": ENCRYPTED,
+        "phone_enc": ENCRYPTED,
+        "raw_scan_enc": ENCRYPTED,
+        "notes_enc": ENCRYPTED,
+        "escort_enc": ENCRYPTED,
+        "trip_reason_enc": ENCRYPTED,
+        "id_hash": BLIND_INDEX,
+        "name_masked": MASKED,
+        "id_masked": MASKED,
+        "trip_reason": CLEAR,  # only rows from before m003, until the first login seals them
+        "temperature": CLEAR,  # health
+        "temperature_skipped": CLEAR,
+        "code_colour": CLEAR,  # health
+        "test_date": CLEAR,  # health
+        "test_result": CLEAR,  # health
+        "category": CLEAR,
+    },
+    "vehicle_passages": {"plate": CLEAR, "pass_no": CLEAR},
+    "households": {
+        "address_enc": ENCRYPTED,
+        "landlord_name_enc": ENCRYPTED,
+        "landlord_phone_enc": ENCRYPTED,
+        "notes_enc": ENCRYPTED,
+        "building": CLEAR,  # building / unit / room: the address, in clear for the patrol lists
+        "unit": CLEAR,
+        "room": CLEAR,
+        "address_key": CLEAR,
+    },
+    "members": {
+        "name_enc": ENCRYPTED,
+        "id_number_enc": ENCRYPTED,
+        "phone_enc": ENCRYPTED,
+        "notes_enc": ENCRYPTED,
+        "id_hash": BLIND_INDEX,
+        "match_key": BLIND_INDEX,
+        "name_masked": MASKED,
+        "id_masked": MASKED,
+        "phone_masked": MASKED,
+        "categories": CLEAR,  # health (PIPL sensitive)
+        "health_status": CLEAR,  # health (PIPL sensitive)
+        "status_start": CLEAR,
+        "status_end": CLEAR,
+        "found_via": CLEAR,
+        "vaccination": CLEAR,  # health
+        "last_test_date": CLEAR,  # health
+        "last_test_result": CLEAR,  # health
+    },
+    "ledger_edits": {"changes_enc": ENCRYPTED},
+    "visits": {
+        "supply_enc": ENCRYPTED,
+        "medical_enc": ENCRYPTED,
+        "notes_enc": ENCRYPTED,
+        "follow_up_enc": ENCRYPTED,
+        "members": CLEAR,  # member ids with temperatures and symptoms (health)
+    },
+    "readings": {"notes_enc": ENCRYPTED, "temperature": CLEAR, "symptoms": CLEAR},
+    "monitoring_alerts": {"detail": CLEAR},
+    "shifts": {"handover_note": CLEAR, "summary": CLEAR},
+    "audit": {"detail": CLEAR},  # by rule: record ids, counts, file names only
+    "keypersons": {"id_hash": BLIND_INDEX, "category": CLEAR},
+    "isolation_index": {"id_hash": BLIND_INDEX, "status": CLEAR},
+    "secrets": {"blob": ENCRYPTED},
+}
+
+
+def fields(protection: str) -> list[tuple[str, str]]:
+    """(table, column) of every field with this protection."""
+    return [
+        (t, c) for t, cols in PERSONAL_FIELDS.items() for c, p in cols.items() if p == protection
+    ]
+
+
+def gaps() -> list[tuple[str, str]]:
+    """Personal or health fields still stored in clear."""
+    return fields(CLEAR)
