@@ -3,8 +3,8 @@ purpose ends). Records not yet synced are never deleted, whatever their age: the
 copy of them yet.
 
 Covers every event table registered with the outbox (gate passages, vehicles, and the ledger's
-visits, readings … when present). Deleted pages are overwritten (``secure_delete``) and the
-write-ahead log is checkpointed, so the personal data does not linger in the file.
+visits, readings … when present). The counting and deleting (secure_delete, WAL checkpoint) are
+the store's: :mod:`fieldkit.store.retention`; this module is the policy.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PermissionDenied
+from ..store import retention
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -39,27 +40,11 @@ class PurgePlan:
         return {**asdict(self), "total": self.total, "total_kept": self.total_kept}
 
 
-def _tables(store: Store) -> list[str]:
-    seen: list[str] = []
-    for kind in store.outbox.kinds.values():
-        if kind.table not in seen:
-            seen.append(kind.table)
-    return seen
-
-
 def plan_purge(store: Store, today: date | None = None) -> PurgePlan:
     days = store.settings.privacy.retention_days
     cutoff = ((today or date.today()) - timedelta(days=days)).isoformat()
-    plan = PurgePlan(cutoff, days)
-    for table in _tables(store):
-        for r in store.g.query(
-            f"SELECT sync_state = 'synced' AS synced, count(*) AS n "
-            f"FROM {table} WHERE day < ? GROUP BY 1",
-            [cutoff],
-        ):
-            target = plan.to_delete if r["synced"] else plan.kept_unsynced
-            target[table] = r["n"]
-    return plan
+    synced, unsynced = retention.count_before(store, cutoff)
+    return PurgePlan(cutoff, days, synced, unsynced)
 
 
 def purge(store: Store, today: date | None = None, *, by: Any = None) -> PurgePlan:
@@ -71,31 +56,16 @@ def purge(store: Store, today: date | None = None, *, by: Any = None) -> PurgePl
             f"{operator.name} is not a supervisor: purging old records needs the supervisor's PIN"
         )
     plan = plan_purge(store, today)
-    deleted: dict[str, int] = {}
-    with store.g.lock:
-        store.g.db.execute("PRAGMA secure_delete = ON")
-        try:
-            with store.g.tx() as db:
-                for table in _tables(store):
-                    cur = db.execute(
-                        f"DELETE FROM {table} WHERE sync_state = 'synced' AND day < ?",
-                        [plan.cutoff],
-                    )
-                    if cur.rowcount:
-                        deleted[table] = cur.rowcount
-                store.audit.append(
-                    "purge",
-                    operator.name,
-                    {
-                        "cutoff": plan.cutoff,
-                        "retention_days": plan.retention_days,
-                        "deleted": deleted,
-                        "kept_unsynced": plan.kept_unsynced,
-                    },
-                )
-        finally:
-            store.g.db.execute("PRAGMA secure_delete = OFF")
-        store.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    deleted = retention.delete_synced_before(
+        store,
+        plan.cutoff,
+        operator.name,
+        {
+            "cutoff": plan.cutoff,
+            "retention_days": plan.retention_days,
+            "kept_unsynced": plan.kept_unsynced,
+        },
+    )
     plan.to_delete = deleted
     plan.done = True
     return plan
