@@ -47,6 +47,8 @@ def make_settings(data_dir: Path):
     s = Settings()
     s.data_dir = data_dir
     s.security.scrypt_n = 1024
+    s.security.argon2_memory_kib, s.security.argon2_time_cost = 1024, 1
+    s.security.argon2_parallelism, s.security.min_pin_length = 1, 4
     return s
 
 
@@ -182,6 +184,8 @@ else:
     from fieldkit.config import Settings
     from fieldkit.ui.app import make_app
     s = Settings(); s.data_dir = Path({data!r}); s.security.scrypt_n = 1024
+    s.security.min_pin_length, s.security.argon2_memory_kib = 4, 1024
+    s.security.argon2_time_cost = 1
     app = make_app(s)  # as run_app: the app opens the store itself
     shown = []
     def ready():
@@ -250,6 +254,8 @@ else:
     from fieldkit.ui.app import make_app
     from scanners.sources import SourceSpec
     s = Settings(); s.data_dir = Path({data!r}); s.security.scrypt_n = 1024
+    s.security.min_pin_length, s.security.argon2_memory_kib = 4, 1024
+    s.security.argon2_time_cost = 1
     s.camera.fps = 30
     store = open_store(s, create=True)
     if not store.initialised:

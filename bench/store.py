@@ -58,6 +58,8 @@ def new_store(root: Path):
     s = Settings()
     s.data_dir = root
     s.security.scrypt_n = 1024
+    s.security.argon2_memory_kib, s.security.argon2_time_cost = 1024, 1
+    s.security.argon2_parallelism, s.security.min_pin_length = 1, 4
     store = open_store(s, create=True)
     store.setup("bench", "1234")
     return store

@@ -231,6 +231,8 @@ def make_device(root: Path, backend: str, n: int, batch: int):
 
     settings = load_settings(None, root / f"device-{backend}")
     settings.security.scrypt_n = 2**10
+    settings.security.argon2_memory_kib, settings.security.argon2_time_cost = 1024, 1
+    settings.security.argon2_parallelism, settings.security.min_pin_length = 1, 4
     settings.sync.batch_size = batch
     settings.sync.timeout_s = 120
     store = init_store(settings)
