@@ -91,7 +91,8 @@ def test_corrections_are_not_counted_twice(store):
 
     gate = GateService(store)
     _, row = gate.commit(person("in", ID_ZHANG, "张三", 38.5))
-    gate.correct(row.id, person("in", ID_ZHANG, "张三", 36.5))  # misread thermometer
+    # A misread thermometer: the referral becomes an admit, which takes the supervisor.
+    gate.correct(row.id, person("in", ID_ZHANG, "张三", 36.5), supervisor=store.operator)
     report = daily_report(store, TODAY)
     assert report.counts.total == 1 and report.counts.fever == 0 and report.zero_report
 
