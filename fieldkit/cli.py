@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -91,7 +92,7 @@ def cmd_operator_list(args: argparse.Namespace) -> int:
             "created_at": o.created_at,
             "last_login": o.last_login,
             "failures": o.failures,
-            "locked": o.locked_until > __import__("time").time(),
+            "locked": o.locked_until > time.time(),
         }
         for o in ops
     ]
