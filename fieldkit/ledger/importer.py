@@ -250,6 +250,8 @@ def parse_date(value: Any, column: str) -> str | None:
 
 
 def parse_count(value: Any, column: str) -> int | None:
+    if value is None:
+        return None
     s = clean_text(value).rstrip("人")
     if not s or s.lower() in EMPTY_WORDS:
         return None
@@ -259,6 +261,8 @@ def parse_count(value: Any, column: str) -> int | None:
 
 
 def parse_phone(value: Any, column: str) -> str | None:
+    if value is None:
+        return None
     s = clean_text(value)
     if not s or s.lower() in EMPTY_WORDS:
         return None
@@ -304,21 +308,26 @@ def parse_bool(value: Any, column: str) -> bool | None:
     raise RowError("bad_yes_no", column=column, value=s)
 
 
+_HOUSEHOLD_TEXT = (
+    "grid",
+    "community",
+    "building",
+    "unit",
+    "room",
+    "address",
+    "worker",
+    "landlord_name",
+)
+
+
 def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(household fields, member fields) of one row; raises RowError."""
     h: dict[str, Any] = {}
     m: dict[str, Any] = {}
-    for key in (
-        "grid",
-        "community",
-        "building",
-        "unit",
-        "room",
-        "address",
-        "worker",
-        "landlord_name",
-    ):
-        v = _text(cells.get(key))
+    for key in _HOUSEHOLD_TEXT:
+        v = cells.get(key)  # an empty cell is absent (import_rows leaves it out)
+        if v is not None:
+            v = _text(v)
         h[key] = v if v and v.lower() not in EMPTY_WORDS else None
     for key in ("registered_count", "resident_count", "tested_count"):
         h[key] = parse_count(cells.get(key), key)
@@ -338,11 +347,13 @@ def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     name = _text(cells.get("name"))
     m["name"] = name if name and name.lower() not in EMPTY_WORDS else None
     m["phone"] = parse_phone(cells.get("phone"), "phone")
-    cats, unknown = parse_categories(_text(cells.get("categories")))
-    occ, unknown_occ = parse_categories(_text(cells.get("occupation")))
-    if unknown or unknown_occ:
-        raise RowError("unknown_category", value=(unknown + unknown_occ)[0])
-    cats += [c for c in occ if c not in cats]
+    cats: list[str] = []
+    for key in ("categories", "occupation"):
+        if cells.get(key) is not None:
+            found, unknown = parse_categories(_text(cells[key]))
+            if unknown:
+                raise RowError("unknown_category", value=unknown[0])
+            cats += [c for c in found if c not in cats]
     m["categories"] = cats or None
     if cells.get("health_status") not in (None, ""):
         status = parse_status(_text(cells.get("health_status")))
@@ -353,10 +364,12 @@ def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     m["status_end"] = parse_date(cells.get("status_end"), "status_end")
     m["last_test_date"] = parse_date(cells.get("last_test_date"), "last_test_date")
     for key in ("relation", "vaccination", "last_test_result", "notes"):
-        v = _text(cells.get(key))
+        v = cells.get(key)
+        if v is not None:
+            v = _text(v)
         m[key] = v if v and v.lower() not in EMPTY_WORDS else None
-    fv = parse_found_via(_text(cells.get("found_via")))
-    m["found_via"] = fv or None
+    fv = cells.get("found_via")
+    m["found_via"] = (parse_found_via(_text(fv)) or None) if fv is not None else None
     if not (h["building"] and h["room"]):
         raise RowError("address_missing")
     return h, m
