@@ -142,6 +142,33 @@ def blind_index(index_key: bytes, id_number: str) -> str:
     return _hmac_sha256(index_key, normalised.encode()).hex()
 
 
+# The key-person list's lookup hash: Argon2id over the normalised ID number, salted per town
+# (a salt derived from the town's index key). Fixed parameters: the town and every device must
+# compute the same hash. ≈ 25 ms on one core of the build machine (bench/keyperson_hash.py), so
+# reversing the list over ~1.1e11 plausible resident ID numbers costs about a century of core
+# time, against ~2 core-days for the HMAC blind index it replaces; one hash per scan at the gate.
+KEYPERSON_PREFIX = "k1:"
+KEYPERSON_T, KEYPERSON_M_KIB = 1, 16384
+
+
+def keyperson_hash(town_index_key: bytes, id_number: str) -> str:
+    """The key-person list's slow, town-salted hash of an ID number (``k1:`` + 64 hex)."""
+    from argon2.low_level import Type, hash_secret_raw
+
+    salt = _hmac_sha256(town_index_key, b"fieldkit-keyperson-salt-v1")[:16]
+    normalised = "".join(id_number.split()).upper()
+    digest = hash_secret_raw(
+        normalised.encode(),
+        salt,
+        time_cost=KEYPERSON_T,
+        memory_cost=KEYPERSON_M_KIB,
+        parallelism=1,
+        hash_len=32,
+        type=Type.ID,
+    )
+    return KEYPERSON_PREFIX + digest.hex()
+
+
 def derive_pin_key(pin: str, salt: bytes, n: int, r: int = 8, p: int = 1) -> bytes:
     """scrypt: the PIN KDF of stores made before Argon2id (still opened, rewrapped at login)."""
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(pin.encode())

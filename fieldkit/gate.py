@@ -165,7 +165,7 @@ class GateService:
         check_temperature(entry.temperature, self.rules)
         keyperson = isolation = None
         if ident:
-            keyperson = self.store.keypersons.lookup(self.town_hash(ident.number))
+            keyperson = self.store.keypersons.lookup_id(ident.number)
             isolation = self.store.isolation.status(self.store.index(ident.number))
         pass_problem = entry.pass_problem
         if entry.pass_id and not pass_problem and self.store.revocations.is_revoked(entry.pass_id):

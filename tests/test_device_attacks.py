@@ -244,3 +244,31 @@ def test_status_says_which_protection_is_active_and_verify_checks_keys_with_a_pi
     assert "PIN KDF argon2id" in text and "TPM none on this machine" in text
     assert cli.json("audit", "verify", pin=SUPERVISOR_PIN)["keys_checked"] is True
     assert cli.json("audit", "verify")["keys_checked"] is False
+
+
+# -- 3. key-person list brute force ---------------------------------------------------------------
+
+
+def test_key_person_list_is_a_slow_town_salted_hash_and_the_gate_still_finds_people(
+    store, tmp_path
+):
+    from fieldkit.crypto import KEYPERSON_PREFIX, blind_index, keyperson_hash
+    from sync.server.keypersons import read_keyperson_file
+
+    town_key = b"t" * 32
+    store.secrets.set("town_index_key", town_key)
+    wanted = "11010519491231002X"
+    sheet = tmp_path / "kp.csv"
+    sheet.write_text(f"身份证号,类别\n{wanted},密接\n", encoding="utf-8")
+    entries, problems = read_keyperson_file(sheet, town_key)
+    assert problems == [] and entries[0]["id_hash"].startswith(KEYPERSON_PREFIX)
+    store.keypersons.apply(entries)
+    # The attack: the device's town key and a fast keyed hash over candidate IDs (0.75 M/s)
+    # no longer finds the person — the list holds only Argon2id hashes.
+    listed = {r["id_hash"] for r in store.g.query("SELECT id_hash FROM keypersons")}
+    assert blind_index(town_key, wanted) not in listed
+    # Another town (another salt) gets another hash for the same person.
+    assert keyperson_hash(b"u" * 32, wanted) not in listed
+    # The gate, with one slow hash per scan, still finds the person.
+    assert store.keypersons.lookup_id(wanted) == "密接"
+    assert store.keypersons.lookup_id("110105194912310021") is None

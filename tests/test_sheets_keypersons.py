@@ -8,7 +8,7 @@ import re
 
 from openpyxl import Workbook
 
-from fieldkit.crypto import blind_index
+from fieldkit.crypto import keyperson_hash
 from sync.server.keypersons import read_keyperson_file
 from tests.ledger_support import make_id
 from tests.sheets_support import write_ods
@@ -32,7 +32,7 @@ def office_sheet() -> list[list]:
 
 
 def check(entries, problems) -> None:
-    assert {e["id_hash"] for e in entries} == {blind_index(KEY, i) for i in GOOD}
+    assert {e["id_hash"] for e in entries} == {keyperson_hash(KEY, i) for i in GOOD}
     assert {e["category"] for e in entries} == {"密接", "次密接"}
     assert [p.split(":")[0].split("：")[0] for p in problems] in (
         ["row 5", "row 6"],

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from fieldkit.config import load_settings
-from fieldkit.crypto import blind_index
+from fieldkit.crypto import blind_index, keyperson_hash
 from fieldkit.domain import Decision, Outcome
 from fieldkit.i18n import t
 from fieldkit.store import PassageInput, init_store
@@ -102,7 +102,7 @@ def test_init_device_keyperson_stats_trace(town_dir, tmp_path, capsys):
     assert all(i.encode() not in raw for i in ids)
     keys = TownKeys.load(town_dir)
     repo = open_repository(None, str(town_dir))
-    assert repo.keyperson_hashes() == {blind_index(keys.index_key, ids[2])}
+    assert repo.keyperson_hashes() == {keyperson_hash(keys.index_key, ids[2])}
 
     # Records, then stats and both traces.
     from sync.server.app import TownServer

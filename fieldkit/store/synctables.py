@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..crypto import blind_index
+from ..crypto import blind_index, keyperson_hash
 from ..errors import TamperedError
 from ..shared.canonical import canonical_json
 
@@ -283,6 +283,22 @@ class KeyPersons:
                 "INSERT OR REPLACE INTO kv(key, value) VALUES ('keypersons_updated_at', ?)",
                 [json.dumps(now)],
             )
+
+    def lookup_id(self, id_number: str | None, today: str | None = None) -> str | None:
+        """The category when this ID number is on the list: one slow, town-salted hash
+        (:func:`fieldkit.crypto.keyperson_hash`) per scan; a list still in the older HMAC
+        form (a town server not yet updated) is looked up by the blind index too."""
+        if not id_number:
+            return None
+        key = self._s.secrets.get("town_index_key")
+        if key is None:
+            return None
+        found = self.lookup(keyperson_hash(key, id_number), today)
+        if found is None and self._s.g.scalar(
+            "SELECT 1 FROM keypersons WHERE id_hash NOT LIKE 'k1:%' LIMIT 1"
+        ):
+            found = self.lookup(blind_index(key, id_number), today)
+        return found
 
     def lookup(self, town_hash: str | None, today: str | None = None) -> str | None:
         """The category when this hash is on the list (and not past its end date)."""

@@ -2,7 +2,7 @@
 
 The plaintext number lives only in a local variable for one row: it is normalised
 (:func:`fieldkit.shared.identity.parse_identity`, so 15-digit numbers match their 18-digit form) and
-turned into ``blind_index(town index key, number)`` at once.
+turned into ``keyperson_hash(town index key, number)`` at once (Argon2id, salted per town).
 
 Header names are matched in Chinese or English: 身份证号/证件号码/id_number, 类别/人员类别/category,
 截止日期/结束日期/end_date, on the first rows that name them (an office sheet has a title row
@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fieldkit.crypto import blind_index
+from fieldkit.crypto import keyperson_hash
 from fieldkit.i18n import t
 from fieldkit.shared.identity import parse_identity
 from fieldkit.sheets import SheetError
@@ -123,7 +123,7 @@ def read_keyperson_file(
         except ValueError as err:
             problems.append(t("sheets.keyperson.row", row=n, why=str(err)))
             continue
-        id_hash = blind_index(index_key, identity.number)
+        id_hash = keyperson_hash(index_key, identity.number)  # slow, town-salted: not reversible
         del value, identity
         entries[id_hash] = {
             "id_hash": id_hash,

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from fieldkit.crypto import blind_index
+from fieldkit.crypto import keyperson_hash
 from fieldkit.shared.identity import parse_identity
 
 from .kpfile import UploadError, read_upload
@@ -128,7 +128,7 @@ def keyperson_remove(c: Ctx) -> Response:
         ident = parse_identity(c.arg("id_number"))
         if not ident.number or ident.problem or ident.kind == "other":
             raise ConsoleError("console.trace.err_id")
-        h = blind_index(c.console.town.keys.index_key, ident.number)
+        h = keyperson_hash(c.console.town.keys.index_key, ident.number)
         hashes = [h] if h in repo.keyperson_hashes() else []
     else:
         raise ConsoleError("console.err.bad_form")
