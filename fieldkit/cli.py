@@ -415,6 +415,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for register, commands in EXTENSIONS.items():
         if argv is None or _asks_for(argv, commands):
             register(sub)
+    from .clirun import translate_help
+
+    translate_help(parser, "fieldkit")  # --help in the run's language
     return parser
 
 

@@ -127,3 +127,30 @@ def _say(prog: str, message: str) -> None:
         print(f"{prog}: {message}", file=sys.stderr)
     except (BrokenPipeError, OSError):
         pass
+
+
+def translate_help(parser: argparse.ArgumentParser, prefix: str) -> None:
+    """Help texts from the catalogue: ``help.<prefix>.about`` (the description),
+    ``help.<prefix>.<command>.about`` for each sub-command, ``help.<prefix>[.<command>].<dest>``
+    for an option, else ``help.option.<dest>``. A text without a key keeps the one in the code."""
+    from .i18n import has_key
+
+    def key(*parts: str) -> str:
+        return ".".join(p.replace("-", "_") for p in parts)
+
+    if has_key(key("help", prefix, "about")):
+        parser.description = t(key("help", prefix, "about"))
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                k = key("help", prefix, name, "about")
+                if name in helps and has_key(k):
+                    helps[name].help = t(k)
+                    sub.description = sub.description or t(k)
+                translate_help(sub, f"{prefix}.{name}")
+        elif action.help and action.help != argparse.SUPPRESS and action.dest != "help":
+            for k in (key("help", prefix, action.dest), key("help.option", action.dest)):
+                if has_key(k):
+                    action.help = t(k)
+                    break

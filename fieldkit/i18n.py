@@ -69,7 +69,11 @@ def catalogue(lang: str) -> dict[str, str]:
     out: dict[str, str] = {}
     base = resources.files("fieldkit.locale")
     for name in catalogue_files(lang):
-        _flatten("", tomllib.loads(base.joinpath(name).read_text("utf-8")), out)
+        try:
+            _flatten("", tomllib.loads(base.joinpath(name).read_text("utf-8")), out)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            # One broken catalogue file must not take every message down with it.
+            log.error("catalogue %s cannot be read (%s): its keys fall back", name, exc)
     return out
 
 

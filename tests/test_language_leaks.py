@@ -311,6 +311,10 @@ def test_every_fieldkit_command_speaks_chinese(runner, tmp_path):
     r.device("status")
     r.config.write_text("[rules\n", "utf-8")
     r.device("status")
+    # --help: the command list and the record options.
+    r.device("--help")
+    r.device("record", "--help")
+    r.device("ledger", "--help")
     assert r.ran >= 50
     assert r.leaks == [], "\n".join(f"{cmd}: {leak}" for cmd, leak in r.leaks)
 
@@ -380,5 +384,7 @@ def test_every_fieldkit_server_command_speaks_chinese(runner, tmp_path):
     )
     r.server("serve", "--tls-cert", "x.pem", "--data-dir", town)
     r.server("nonsense")
+    r.server("--help")
+    r.server("device", "--help")
     assert r.ran >= 25
     assert r.leaks == [], "\n".join(f"{cmd}: {leak}" for cmd, leak in r.leaks)

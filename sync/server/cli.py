@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fieldkit.clirun import run_guarded
+from fieldkit.clirun import run_guarded, translate_help
 from fieldkit.i18n import LANGUAGES, env_language, set_language, syntax_position, t
 
 from .cli_base import LANG_CHOSEN as _LANG_CHOSEN
@@ -753,6 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--by", help="who decided (default: $USER)")
     r.set_defaults(func=cmd_ledger_resolve)
+    translate_help(parser, "server")  # --help in the run's language
     return parser
 
 
