@@ -37,7 +37,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from fieldkit.errors import ConfigError, SyncError
-from fieldkit.i18n import word
 from fieldkit.i18n import has_key, word
 from fieldkit.i18n import t as word_t
 
