@@ -178,6 +178,31 @@ def _ledger_file(tmp_path: Path) -> Path:
     )
 
 
+def _command_paths(parser, path=()):
+    """Every command and sub-command of a parser, as argv prefixes."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name)
+                yield from _command_paths(sub, (*path, name))
+
+
+def test_every_help_page_speaks_chinese(runner):
+    from fieldkit.cli import build_parser
+    from sync.server.cli import build_parser as server_parser
+
+    runner.device("--help")
+    for path in _command_paths(build_parser(None)):
+        runner.device(*path, "--help")
+    runner.server("--help")
+    for path in _command_paths(server_parser()):
+        runner.server(*path, "--help")
+    assert runner.ran >= 40
+    assert runner.leaks == [], "\n".join(f"{cmd}: {leak}" for cmd, leak in runner.leaks)
+
+
 def test_every_fieldkit_command_speaks_chinese(runner, tmp_path):
     r = runner
     r.device("status")  # no store yet
