@@ -127,14 +127,17 @@ def probe_xls(path: Path, limits: Limits) -> None:
         raise refuse("xls_memory", limit=limits.xls_probe_bytes >> 20)
     if proc.returncode != 0:
         lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
-        raise SheetError("sheets.error.not_workbook", why=(lines or ["?"])[-1][:120])
+        # "python_calamine.CalamineError: …": the kind of error, not the library's English text
+        kind = (lines or ["?"])[-1].split(":")[0].rsplit(".", 1)[-1].strip()
+        raise SheetError("sheets.error.not_workbook", why=kind[:40] or "?")
     end = json.loads(proc.stdout or "null")
     if end:
         check_grid(end[0] + 1, end[1] + 1, limits)
 
 
 def _short(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+    """The kind of error (``XmlError``, ``ZipError`` …): the library's own sentence is English."""
+    return type(exc).__name__
 
 
 def fill_merged(rows: list[list[Any]], merges: list[Merge]) -> None:
