@@ -1,4 +1,5 @@
-"""DCC schema validation (hand-written rules per schema generation) and the conformance run."""
+"""DCC schema validation (jsonschema against the published file of each generation) and the
+conformance run."""
 
 from __future__ import annotations
 
@@ -109,6 +110,9 @@ def test_names():
     long_name = {"fnt": "A" * 60}
     assert problems(cert("1.3.0", nam=long_name)) == []
     assert any("longer than 50" in p for p in problems(cert("1.0.0", nam=long_name)))
+    # the published 1.1.0 and 1.2.1 files still say 50; 80 came with 1.3.0
+    assert problems(cert("1.2.1", nam=long_name)) == ["nam.fnt is longer than 50 characters"]
+    assert problems(cert("1.1.0", nam=long_name)) == ["nam.fnt is longer than 50 characters"]
     assert any("longer than 80" in p for p in problems(cert("1.3.0", nam={"fnt": "A" * 81})))
     assert any("string" in p for p in problems(cert(nam={"fnt": 7})))
 
@@ -116,7 +120,14 @@ def test_names():
 def test_date_of_birth_by_version():
     for dob in ("1979", "1979-04", "1979-04-14", ""):
         assert problems(cert("1.3.0", dob=dob)) == [], dob
+    for dob in ("1979", "1979-04", "1979-04-14"):
         assert problems(cert("1.2.1", dob=dob)) == [], dob
+        assert problems(cert("1.1.0", dob=dob)) == [], dob
+    # the empty form came with 1.3.0: the published 1.1.0 and 1.2.1 patterns refuse it
+    assert problems(cert("1.2.1", dob="")) == [
+        "dob '' does not match ^(19|20)\\d\\d(-\\d\\d){0,2}$"
+    ]
+    assert problems(cert("1.1.0", dob=""))
     for dob in ("1899-12-31", "1979-4-14", "14.04.1979", "2100-01-01", "1979-04-14T00:00:00"):
         assert problems(cert("1.3.0", dob=dob)), dob
     # 1.0.x: full date required, pattern unanchored (a date-time form passes)
@@ -140,8 +151,15 @@ def test_entry_fields():
     assert any("integer" in p for p in problems(with_v(dn="1")))
     assert any("integer" in p for p in problems(with_v(sd=True)))
     assert problems(with_v("1.3.0", dn=10, sd=10)) == []  # no upper bound from 1.3.0 on
-    assert any("out of range" in p for p in problems(with_v("1.2.1", dn=10, sd=10)))
-    assert any("ISO 3166" in p for p in problems(with_v(co="XY")))
+    assert problems(with_v("1.2.1", dn=10)) == ["v[0].dn = 10 is out of range (1–9)"]
+    assert problems(with_v(dn=0)) == ["v[0].dn = 0 is out of range (1 or more)"]
+    # exactly one group and the country value set: in the 1.3.0 file, applied to every generation
+    for ver in ("1.0.0", "1.1.0", "1.2.1", "1.3.0"):
+        assert problems(with_v(ver, co="XY")) == [
+            "v[0].co 'XY' is not an ISO 3166-1 alpha-2 country code"
+        ]
+        assert any("exactly one" in p for p in problems(cert(ver, t=[dict(TEST)])))
+        assert any("exactly one" in p for p in problems(cert(ver, v=...)))
     assert any("does not match" in p for p in problems(with_v(co="")))
     assert any("longer than 80" in p for p in problems(with_v(ci="U" * 81)))
     assert any("longer than 50" in p for p in problems(with_v("1.0.0", **{"is": "I" * 51})))
@@ -149,8 +167,9 @@ def test_entry_fields():
     assert any("at most 1" in p for p in problems(cert("1.3.0", v=[VACC["v"][0]] * 2)))
     assert problems(cert("1.2.1", v=[VACC["v"][0]] * 2)) == []
     bad_test = dict(TEST, tt="a test", tr="")
-    got = problems(cert(v=..., t=[bad_test]))
-    assert any("test type" in p for p in got) and any("test result" in p for p in got)
+    for ver in ("1.0.0", "1.0.1", "1.1.0", "1.2.1", "1.3.0"):
+        got = problems(cert(ver, v=..., t=[bad_test]))
+        assert any("test type" in p for p in got) and any("test result" in p for p in got), ver
     assert any(
         "lacks required field(s) du" in p
         for p in problems(cert(v=..., r=[{k: v for k, v in RECOVERY.items() if k != "du"}]))
@@ -232,31 +251,45 @@ def test_decode_reports_schema_step_without_failing_the_read():
     assert any("tc is longer than 50" in p for p in res.summary()["schema_problems"])
 
 
-def test_schema_1_3_is_the_published_file_validated_by_jsonschema():
+def test_every_generation_is_a_published_file_validated_by_jsonschema():
     import hashlib
 
-    from scanners.payloads.dcc_jsonschema import SCHEMA_DIR, SCHEMA_FILES, _validator
+    from scanners.payloads.dcc_jsonschema import RELEASES, SCHEMA_DIR, SCHEMA_FILES, _validator
 
-    path = SCHEMA_FILES["1.3"]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert digest in (SCHEMA_DIR / "README.md").read_text(encoding="utf-8")
-    assert _validator("1.3").schema["$comment"] == "Schema version 1.3.0"
+    readme = (SCHEMA_DIR / "README.md").read_text(encoding="utf-8")
+    assert RELEASES == ("1.0.1", "1.1.0", "1.2.1", "1.3.0")
+    for release in RELEASES:
+        digest = hashlib.sha256(SCHEMA_FILES[release].read_bytes()).hexdigest()
+        assert f"| `{release}/` |" in readme and digest in readme, release
+        assert _validator(release).schema["$comment"] == f"Schema version {release}"
     assert any("at most 1" in p for p in problems(cert("1.3.0", v=[VACC["v"][0]] * 2)))
 
 
-@needs_dcc
-def test_published_schema_and_hand_rules_agree_on_every_1_3_corpus_certificate():
-    from scanners.payloads.dcc_jsonschema import validate_published
-    from scanners.payloads.dcc_schema import _validate
+def test_each_ver_is_routed_to_the_latest_patch_of_its_generation():
+    from scanners.payloads.dcc_jsonschema import release_for
 
-    seen = 0
-    for path in DCC.rglob("*.json"):
-        try:
-            case = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            continue
-        hcert = case.get("JSON") if isinstance(case, dict) else None
-        if isinstance(hcert, dict) and str(hcert.get("ver", "")).startswith("1.3"):
-            seen += 1
-            assert validate_published(hcert, hcert["ver"])[0] == _validate(hcert).ok, path
-    assert seen >= 50
+    routes = {
+        "1.0.0": "1.0.1",
+        "1.0.1": "1.0.1",
+        "1.1.0": "1.1.0",
+        "1.2.0": "1.2.1",
+        "1.2.1": "1.2.1",
+        "1.3.0": "1.3.0",
+        "1.3.2": "1.3.0",
+        "1.4.0": "1.3.0",
+        "2.0.0": "1.3.0",
+        "1.3": "1.3.0",
+        None: "1.3.0",
+    }
+    for ver, release in routes.items():
+        assert release_for(ver) == release, ver
+    bad = validate_hcert(cert(ver="1.3"))
+    assert bad.version is None and not bad.ok
+    assert validate_hcert(cert("1.2.0")).version == "1.2.0"
+
+
+def test_the_hand_written_validator_is_gone():
+    import scanners.payloads.dcc_schema as facade
+
+    for name in ("_validate", "GEN_1_0", "GEN_1_2", "DOB_RE", "REQUIRED"):
+        assert not hasattr(facade, name), name
