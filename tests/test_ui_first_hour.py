@@ -38,13 +38,16 @@ def test_id_shapes():
     assert TYPED not in str(info.value) and "4403" not in str(info.value)
 
 
-async def human(pilot, text: str, gap: float = 0.06) -> int:
+async def human(pilot, text: str, gap: float = 0.06, settled: bool = True) -> int:
     """A person's keys, really ``gap`` apart (longer than the scanner hold-back); keys used."""
     for ch in text:
         event = events.Key("enter", "\r") if ch == "\n" else events.Key(ch, ch)
         pilot.app.post_message(event)
         await asyncio.sleep(gap)
-    await settle(pilot)
+    if settled:
+        await settle(pilot)
+    else:
+        await asyncio.sleep(0.3)
     return len(text)
 
 
@@ -429,3 +432,68 @@ def test_no_missed_windows_before_the_device_was_set_up(store, monkeypatch):
     mon.check_missed(datetime(2022, 4, 6, 10, 0, tzinfo=tz))
     days = sorted(a["day"] for a in mon.alerts() if a["kind"] == "missed")
     assert days and days[0] >= "2022-04-05"
+
+
+# -- item 8: --images DIR is a queue of people -----------------------------------------------
+
+
+def write_qr(folder, name: str, text: str) -> None:
+    import segno
+
+    segno.make_qr(text).save(str(folder / name), kind="png", scale=6, border=4)
+
+
+async def open_gate_with_camera(pilot):
+    """Log in while the image queue runs (it never completes: wait for the others only)."""
+    from fieldkit.ui.gate import GateScreen
+    from tests.test_ui_app import GATE, GATE_PIN
+
+    app = pilot.app
+    await pilot.pause()
+    app.screen.query_one("#login-operator", Input).value = GATE
+    app.screen.query_one("#login-pin", Input).focus()
+    await pilot.press(*GATE_PIN, "enter")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, GateScreen), 10)
+    return app.screen
+
+
+async def test_images_play_as_a_queue_of_people(settings, ready_store, tmp_path):
+    from scanners.sources import SourceSpec
+    from tests.test_ui_gate import ID, ID_MASKED
+
+    second = "110105198001010016"
+    folder = tmp_path / "people"
+    folder.mkdir()
+    write_qr(folder, "01.png", ID)
+    write_qr(folder, "02.png", second)
+    app = app_for(settings, ready_store, sources=SourceSpec("images", str(folder)))
+    app.IMAGE_POLL_S = 0.1
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate_with_camera(pilot)
+        assert await wait_for(pilot, lambda: value(gate, "#f-id") == ID_MASKED, 10)
+        await asyncio.sleep(0.5)
+        assert value(gate, "#f-id") == ID_MASKED  # the second waits for this record
+        await human(pilot, "365\n", settled=False)
+        assert await wait_for(pilot, lambda: value(gate, "#f-id").endswith("0016"), 10)
+        await human(pilot, "366\n", settled=False)
+        assert await wait_for(pilot, lambda: any("读完" in n.message for n in app._notifications))
+        write_qr(folder, "03.png", ID)  # added later: picked up
+        assert await wait_for(pilot, lambda: value(gate, "#f-id") == ID_MASKED, 10)
+        await human(pilot, "367\n", settled=False)
+        assert await wait_for(pilot, lambda: len(passages(ready_store)) == 3)
+    rows = passages(ready_store)
+    assert [r["temperature"] for r in rows] == [36.5, 36.6, 36.7]
+    assert [r["id_masked"][-4:] for r in rows] == ["002X", "0016", "002X"]
+
+
+async def test_a_missing_or_empty_images_folder_says_so(settings, ready_store, tmp_path):
+    from scanners.sources import SourceSpec
+
+    for folder, word in ((tmp_path / "nope", "不存在"), (tmp_path, "还没有图片")):
+        app = app_for(settings, ready_store, sources=SourceSpec("images", str(folder)))
+        async with app.run_test(size=SIZE) as pilot:
+            await open_gate_with_camera(pilot)
+            assert await wait_for(
+                pilot, lambda w=word, a=app: any(w in n.message for n in a._notifications), 5
+            )
+        ready_store.lock("test")

@@ -169,6 +169,7 @@ class FieldkitApp(App[int]):
         self.camera_detail = ""
         self.camera_source = None  # the FrameSource while the camera worker runs
         self._camera_worker: Worker | None = None
+        self._presented = threading.Event()  # --images: the last presentation was recorded
         self._payload_config = None
         self._opened: dict[str, Screen] = {}
         self.sync_transport = sync_transport  # tests: an in-process town server
@@ -677,7 +678,71 @@ class FieldkitApp(App[int]):
     def start_camera(self) -> None:
         if self.sources is None or self._camera_worker is not None:
             return
+        if getattr(self.sources, "kind", None) == "images":
+            self._camera_worker = self.image_queue_loop(self.sources.target)
+            return
         self._camera_worker = self.camera_loop()
+
+    IMAGE_POLL_S = 1.0  # how often an empty (or emptied) folder is looked at again
+
+    @work(thread=True, exit_on_error=False, group="camera", name="image queue")
+    def image_queue_loop(self, folder: str) -> None:
+        """``--images DIR``: one image = one person; the next once the last one is recorded."""
+        from textual.worker import get_current_worker
+
+        from scanners.pipeline import Pipeline
+        from scanners.sources import load_image
+
+        from .image_queue import PresentationQueue
+
+        worker = get_current_worker()
+        queue = PresentationQueue(folder)
+        cam = self.settings.camera
+        said = None
+
+        def say(state: str, key: str, **params) -> None:
+            nonlocal said
+            if said != key:
+                said = key
+                text = self.t(key, folder=folder, **params)
+                self.post_message(CameraStatus(state, text))
+                self.notify(text, timeout=8)  # thread-safe
+
+        while not worker.is_cancelled:
+            if queue.missing:
+                say("missing", "images.missing")
+                time.sleep(self.IMAGE_POLL_S)
+                continue
+            path = queue.next()
+            if path is None:
+                say("connected", "images.empty" if not queue.seen else "images.done")
+                time.sleep(self.IMAGE_POLL_S)
+                continue
+            frame, problem = load_image(path)
+            if frame is None:
+                self.notify(self.t("images.unreadable", name=path.name, problem=problem))
+                continue
+            pipeline = Pipeline(
+                budget_ms=cam.frame_budget_ms,
+                dedupe_seconds=0,
+                payload_config=self.payload_config(),
+            )
+            reads = list(pipeline.process(frame))
+            if not reads:
+                self.notify(self.t("images.no_code", name=path.name))
+                continue
+            said = None
+            self._presented.clear()
+            self.post_message(CameraStatus("connected", path.name))
+            read = reads[0]
+            text = read.text if read.text is not None else ""
+            self.post_message(ScanRead(text, read.result, "scan", time.perf_counter()))
+            while not worker.is_cancelled and not self._presented.wait(0.2):
+                pass  # the operator records this person before the next one comes
+
+    def on_record_committed(self, message) -> None:
+        """A record was saved: the image queue may present the next person."""
+        self._presented.set()
 
     @work(thread=True, exit_on_error=False, group="camera", name="camera")
     def camera_loop(self) -> None:
