@@ -98,11 +98,16 @@ class AuditLog:
             row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
             ts = _now()
-            digest = entry_hash(prev, seq, ts, operator, action, detail_json, key)
+            plain = entry_hash(prev, seq, ts, operator, action, detail_json)
+            digest = (
+                plain
+                if key is None
+                else entry_hash(prev, seq, ts, operator, action, detail_json, key)
+            )
             db.execute(
-                "INSERT INTO audit(seq, ts, operator, action, detail, prev, hash, keyed)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                [seq, ts, operator, action, detail_json, prev, digest, keyed],
+                "INSERT INTO audit(seq, ts, operator, action, detail, prev, hash, keyed, plain)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [seq, ts, operator, action, detail_json, prev, digest, keyed, plain],
             )
             db.execute(
                 "INSERT OR REPLACE INTO fieldkit_meta(key, value) VALUES ('audit_head', ?)",
@@ -150,10 +155,10 @@ class AuditLog:
         prev, expected_seq, count, keyed_seen = GENESIS, 1, 0, False
         with self._g.lock:
             cur = self._g.db.execute(
-                "SELECT seq, ts, operator, action, detail, prev, hash, keyed FROM audit "
+                "SELECT seq, ts, operator, action, detail, prev, hash, keyed, plain FROM audit "
                 "ORDER BY seq"
             )
-            for seq, ts, operator, action, detail, stored_prev, stored_hash, keyed in cur:
+            for seq, ts, operator, action, detail, stored_prev, stored_hash, keyed, plain in cur:
                 if seq != expected_seq:
                     return count, AuditProblem(
                         expected_seq, f"entry {expected_seq} is missing (next entry found is {seq})"
@@ -163,9 +168,15 @@ class AuditLog:
                 if keyed:
                     keyed_seen = True
                     key = self._keys.get(keyed - 1)
-                    if key is not None and not hmac.compare_digest(
-                        entry_hash(prev, seq, ts, operator, action, detail, key), stored_hash
-                    ):
+                    if key is not None:
+                        ok = hmac.compare_digest(
+                            entry_hash(prev, seq, ts, operator, action, detail, key), stored_hash
+                        )
+                    else:  # no PIN: the plain link still catches a careless edit
+                        ok = plain is None or plain == entry_hash(
+                            prev, seq, ts, operator, action, detail
+                        )
+                    if not ok:
                         return count, AuditProblem(seq, f"entry {seq} ({action}) was altered")
                 else:
                     if entry_hash(prev, seq, ts, operator, action, detail) != stored_hash:

@@ -120,3 +120,10 @@ def m003_trip_reason_encrypted(db: Database) -> None:
     """The free-text trip reason is personal: encrypted like the other personal fields (rows
     written before keep it in ``trip_reason`` until the first login seals them)."""
     db.execute("ALTER TABLE passages ADD COLUMN trip_reason_enc BLOB")
+
+
+@migrations()
+def m004_audit_plain_link(db: Database) -> None:
+    """Beside each keyed link, a plain SHA-256 link over the same bytes: a careless edit is seen
+    without a PIN too (recomputing it is caught by the keyed link, with a PIN)."""
+    db.execute("ALTER TABLE audit ADD COLUMN plain TEXT")
