@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import islice
 from typing import Any, BinaryIO
 
 from xlsxwriter import Workbook
@@ -306,10 +307,10 @@ def write_csv(fh: BinaryIO, headers: Sequence[str], rows: Iterable[Sequence[Any]
     writer = csv.writer(buf, dialect="excel")
     writer.writerow([csv_text(h) for h in headers])
     fh.write(b"\xef\xbb\xbf")
-    for n, row in enumerate(rows, start=1):
-        writer.writerow([csv_text(v) for v in row])
-        if n % 5000 == 0:  # in pieces: a 100,000-row export never holds its whole text
-            fh.write(buf.getvalue().encode("utf-8"))
-            buf.seek(0)
-            buf.truncate()
+    it = iter(rows)
+    while piece := list(islice(it, 5000)):  # in pieces: 100,000 rows never held as one text
+        writer.writerows([list(map(csv_text, row)) for row in piece])
+        fh.write(buf.getvalue().encode("utf-8"))
+        buf.seek(0)
+        buf.truncate()
     fh.write(buf.getvalue().encode("utf-8"))
