@@ -194,44 +194,49 @@ def count_gate(
     adds up to the summary beside it."""
     c = GateCounts()
     threshold = store.settings.rules.fever_threshold
+    # One row per distinct combination (a day of 100,000 passages has a few hundred): SQLite
+    # groups, Python adds the counts, and each distinct reasons text is parsed once.
     rows = store.g.query(
-        f"SELECT direction, decision, code_colour, temperature, temperature_skipped, "
-        f"test_result, reasons, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour "
-        f"FROM passages p WHERE p.superseded = 0 AND ({where})",
-        params,
+        f"SELECT direction, decision, code_colour, temperature IS NULL AS not_measured, "
+        f"coalesce(temperature >= ?, 0) AS fever, test_result = 'positive' AS positive, "
+        f"reasons, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour, count(*) AS n "
+        f"FROM passages p WHERE p.superseded = 0 AND ({where}) "
+        f"GROUP BY direction, decision, code_colour, not_measured, fever, positive, reasons, hour",
+        [threshold, *params],
     )
     for r in rows:
-        c.total += 1
+        n = r["n"]
+        c.total += n
         decision = r["decision"]
         if decision == "admit":
             if r["direction"] == "in":
-                c.entries += 1
+                c.entries += n
                 if hours is not None:
-                    hours.entries[r["hour"]] += 1
+                    hours.entries[r["hour"]] += n
             else:
-                c.exits += 1
+                c.exits += n
                 if hours is not None:
-                    hours.exits[r["hour"]] += 1
+                    hours.exits[r["hour"]] += n
         elif decision == "turn_back":
-            c.turned_back += 1
+            c.turned_back += n
         elif decision == "deny":
-            c.denied += 1
+            c.denied += n
         else:
-            c.referred += 1
-        if r["temperature"] is not None and r["temperature"] >= threshold:
-            c.fever += 1
-        if r["temperature"] is None:
-            c.not_measured += 1
+            c.referred += n
+        if r["fever"]:
+            c.fever += n
+        if r["not_measured"]:
+            c.not_measured += n
         colour = r["code_colour"]
         if colour in ("green", "yellow", "red"):
-            setattr(c, colour, getattr(c, colour) + 1)
+            setattr(c, colour, getattr(c, colour) + n)
         else:
-            c.no_code += 1
-        if r["test_result"] == "positive":
-            c.positive_tests += 1
+            c.no_code += n
+        if r["positive"]:
+            c.positive_tests += n
         codes = {x.get("code") for x in _reasons(r["reasons"])}
-        c.keyperson_hits += "keyperson_hit" in codes
-        c.isolation_leaving += "home_isolation_leaving" in codes
+        c.keyperson_hits += n * ("keyperson_hit" in codes)
+        c.isolation_leaving += n * ("home_isolation_leaving" in codes)
     vrows = store.g.query(
         f"SELECT direction, decision FROM vehicle_passages p WHERE ({where})", params
     )
