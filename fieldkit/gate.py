@@ -227,26 +227,27 @@ class GateService:
 
         ev = self.evaluate(entry)
         override = self.needs_supervisor(passage_id, ev)
+        op = self.store.operator
+        if override and supervisor is None and op is not None and op.is_supervisor:
+            supervisor = op  # a supervisor at the gate has given their PIN at login
         if override and (supervisor is None or not supervisor.is_supervisor):
             raise PermissionDenied("gate.err.correction_needs_supervisor")
         data = self._input(entry, ev, supersedes=passage_id)
         if override:
             data = replace(data, confirmed_by=supervisor.name)
-        row = self.store.passages.record(data, ev.decision)
-        if override:
             old = self.store.passages.get(passage_id)
-            with self.store.g.tx():
+            with self.store.g.tx():  # the supervisor's word first, then the correction itself
                 self.store.audit.append(
                     "correction_override",
-                    self.store.operator.name if self.store.operator else None,
+                    op.name if op else None,
                     {
                         "record": passage_id,
-                        "by": row.id,
                         "from": old.decision if old else None,
                         "to": "admit",
                         "confirmed_by": supervisor.name,
                     },
                 )
+        row = self.store.passages.record(data, ev.decision)
         return ev, row
 
     def evaluate_vehicle(
