@@ -119,6 +119,29 @@ def _reasons_words(reasons: list[dict[str, Any]], lang: str) -> str:
     return sep.join(reason_text(r["code"], r.get("params") or {}, lang) for r in reasons)
 
 
+MASKED_FIELDS = (
+    "id",
+    "ts",
+    "direction",
+    "name_masked",
+    "id_masked",
+    "category",
+    "temperature",
+    "temperature_skipped",
+    "code_colour",
+    "test_date",
+    "test_result",
+    "trip_reason",
+    "trip_reason_enc",
+    "decision",
+    "reasons",
+    "operator",
+    "confirmed_by",
+    "superseded",
+    "sync_state",
+)
+
+
 def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
     if full:
         clear = store.passages.decrypt_row(r)
@@ -191,8 +214,10 @@ def _passage_rows(
     columns: list[Column],
 ) -> list[list[Any]]:
     corrected = "" if include_corrected else "AND p.superseded = 0"
+    # A masked export reads only what it shows: no sealed name, ID, phone or scan is fetched.
+    fields = "p.*" if full else ", ".join(f"p.{c}" for c in MASKED_FIELDS)
     rows = store.g.query(
-        f"SELECT p.*, v.plate AS plate FROM passages p LEFT JOIN vehicle_passages v "
+        f"SELECT {fields}, v.plate AS plate FROM passages p LEFT JOIN vehicle_passages v "
         f"ON v.id = p.vehicle_id WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
         params,
     )
