@@ -238,7 +238,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         updated=data["keypersons_updated_at"] or t("cli.never", lang),
         rules=_town_rules_text(town_rules, store.settings.config_rules),
         entries=checked,
-        audit=t("cli.chain_intact", lang) if problem is None else problem.message,
+        audit=t("cli.chain_intact", lang) if problem is None else problem.text(lang),
     )
     emit(args, data, text)
     from .store.protection import describe  # keys, TPM, audit anchor
@@ -273,7 +273,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 "first_broken": problem.seq,
                 "problem": problem.message,
             },
-            t("cli.audit_broken", seq=problem.seq, problem=problem.message, checked=checked),
+            t("cli.audit_broken", seq=problem.seq, problem=problem.text(), checked=checked),
         )
         return 1
     emit(

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fieldkit.i18n import t
+
 from .engines import ENGINE_NAMES, all_engines, make_engine
 from .masking import mask_ids
 from .payloads import PayloadConfig
@@ -48,8 +50,20 @@ def _pipeline(args: argparse.Namespace, dedupe_seconds: float) -> Pipeline:
     engines = [make_engine(n) for n in args.engine] if args.engine else all_engines()
     for e in engines:
         if not e.available:
-            print(f"note: {e.name} {e.why_unavailable}", file=sys.stderr)
+            print(t("scanout.note", engine=e.name, why=e.why_unavailable), file=sys.stderr)
     return Pipeline(engines, args.budget_ms, dedupe_seconds, _payload_config(args))
+
+
+NO_CODE = "no_code"  # decode's error_code when an image was read but held no code
+
+
+def _verdict(result: Any) -> str:
+    """ "ok" or "INVALID: why" in the reader's language (the problem by its code if it has one)."""
+    if result.ok:
+        return t("scanout.ok")
+    params = dict(getattr(result, "problem_params", ()) or ())
+    why = t(result.problem_code, **params) if result.problem_code else (result.problem or "")
+    return t("scanout.invalid", problem=why)
 
 
 def _code_dict(read: Read) -> dict:
@@ -60,6 +74,7 @@ def _code_dict(read: Read) -> dict:
         "step": read.step,
         **mask_ids(read.result.to_dict()),
     }
+    out["message"] = mask_ids(_verdict(read.result))
     if read.text is None or out["text"] == read.text:  # never an ID in full, not even in base64
         out["bytes_base64"] = base64.b64encode(read.raw).decode()
     return out
@@ -79,10 +94,13 @@ def decode_file(pipeline: Pipeline, path: Path) -> dict:
     """One result object for one image file (never raises)."""
     image, problem = load_image(path)
     if image is None:
+        code = getattr(problem, "code", "unreadable")
         return {
             "path": str(path),
             "ok": False,
             "error": problem,
+            "error_code": code,
+            "message": t("scanout.problem." + code, **getattr(problem, "params", {})),
             "texts": [],
             "engine": None,
             "ms": 0.0,
@@ -101,7 +119,8 @@ def decode_file(pipeline: Pipeline, path: Path) -> dict:
         "kind": first.kind if first else None,
         "parsed": mask_ids(first.result.parsed) if first else None,
         "codes": [_code_dict(r) for r in reads],
-        **({} if reads else {"error": "no code found"}),
+        **({} if reads else {"error": "no code found", "error_code": NO_CODE}),
+        **({} if reads else {"message": t("scanout.no_code")}),
     }
 
 
@@ -114,15 +133,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
             print(json.dumps(result, ensure_ascii=False), flush=True)
         elif result["ok"]:
             for code in result["codes"]:
-                verdict = "ok" if code["ok"] else f"INVALID: {code['problem']}"
                 text = code["text"]
                 print(
-                    f"{path}: [{code['kind']}] {verdict} ({code['engine']}, {result['ms']:.1f} ms)"
-                    f"\n    {_printable(text) if text is not None else '<binary>'}"
+                    f"{path}: [{t('scan.kind.' + code['kind'])}] {code['message']} "
+                    f"({code['engine']}, {result['ms']:.1f} ms)"
+                    f"\n    {_printable(text) if text is not None else t('scanout.binary')}"
                 )
         else:
-            print(f"{path}: {result['error']}")
-        if "error" in result and result["error"] != "no code found":
+            print(f"{path}: {result['message']}")
+        if "error_code" in result and result["error_code"] != NO_CODE:
             worst = 2
         elif not result["ok"]:
             worst = max(worst, 1)
@@ -154,11 +173,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             else:
-                verdict = "ok" if read.result.ok else f"INVALID: {read.result.problem}"
+                shown = t("scanout.binary")
+                if read.text is not None:
+                    shown = _printable(mask_ids(read.text))
                 print(
-                    f"{time.strftime('%H:%M:%S')} [{read.kind}] {verdict} "
-                    f"({read.engine}/{read.step}, {read.ms:.0f} ms): "
-                    f"{_printable(mask_ids(read.text)) if read.text is not None else '<binary>'}",
+                    f"{time.strftime('%H:%M:%S')} [{t('scan.kind.' + read.kind)}] "
+                    f"{_verdict(read.result)} "
+                    f"({read.engine}/{read.step}, {read.ms:.0f} ms): {shown}",
                     flush=True,
                 )
 
@@ -187,7 +208,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         if scanner is not None:
             scanner.close()
-            print(f"decoded {scanner.decoded} frames, skipped {scanner.skipped}", file=sys.stderr)
+            print(
+                t("scanout.frames", decoded=scanner.decoded, skipped=scanner.skipped),
+                file=sys.stderr,
+            )
         source.close()
     return 0
 

@@ -262,6 +262,19 @@ class ImageFolderSource(FrameSource):
 MAX_PIXELS = 40_000_000  # 40 MP: a phone photo is ~12 MP; 8000×8000 is refused
 
 
+class Problem(str):
+    """Why an image was refused: the English text (as before) plus a catalogue code
+    (``scan.problem.<code>``) and its parameters, so a screen can say it in its own language."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, text: str, code: str, **params: object) -> Problem:
+        self = super().__new__(cls, text)
+        self.code, self.params = code, params
+        return self
+
+
 def load_image(
     path: str | Path, max_pixels: int = MAX_PIXELS, flags: int = cv2.IMREAD_GRAYSCALE
 ) -> tuple[np.ndarray | None, str | None]:
@@ -270,9 +283,9 @@ def load_image(
     try:
         size = path.stat().st_size
     except OSError as exc:
-        return None, f"cannot open: {exc.strerror or exc}"
+        return None, Problem(f"cannot open: {exc.strerror or exc}", "open", why=exc.strerror or exc)
     if size == 0:
-        return None, "empty file"
+        return None, Problem("empty file", "empty")
     truncated = _truncation(path, size)
     if truncated:
         return None, truncated
@@ -280,16 +293,22 @@ def load_image(
     if width * height > max_pixels:
         return (
             None,
-            f"image too large: {width}×{height} is over {max_pixels // 1_000_000} megapixels",
+            Problem(
+                f"image too large: {width}×{height} is over {max_pixels // 1_000_000} megapixels",
+                "too_large",
+                size=f"{width}×{height}",
+            ),
         )
     try:
         image = cv2.imread(str(path), flags)
     except cv2.error as exc:
-        return None, f"not a readable image ({exc.msg if hasattr(exc, 'msg') else exc})"
+        why = exc.msg if hasattr(exc, "msg") else exc
+        return None, Problem(f"not a readable image ({why})", "not_image")
     if image is None:
-        return None, "not an image, or truncated/corrupt"
+        return None, Problem("not an image, or truncated/corrupt", "not_image")
     if image.shape[0] * image.shape[1] > max_pixels:
-        return None, f"image too large: {image.shape[1]}×{image.shape[0]}"
+        size = f"{image.shape[1]}×{image.shape[0]}"
+        return None, Problem(f"image too large: {size}", "too_large", size=size)
     return image, None
 
 
@@ -312,11 +331,11 @@ def _truncation(path: Path, size: int) -> str | None:
             f.seek(max(0, size - 32))
             tail = f.read()
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
+        return Problem(f"cannot read: {exc.strerror or exc}", "open", why=exc.strerror or exc)
     if head.startswith(b"\xff\xd8") and b"\xff\xd9" not in tail:
-        return "truncated JPEG (no end-of-image marker)"
+        return Problem("truncated JPEG (no end-of-image marker)", "truncated", format="JPEG")
     if head.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" not in tail:
-        return "truncated PNG (no IEND chunk)"
+        return Problem("truncated PNG (no IEND chunk)", "truncated", format="PNG")
     return None
 
 

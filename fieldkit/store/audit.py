@@ -61,7 +61,17 @@ def entry_hash(
 @dataclass(frozen=True)
 class AuditProblem:
     seq: int
-    message: str
+    message: str  # English, for logs and tests
+    code: str | None = None  # catalogue key audit.problem.<code>
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def text(self, lang: str | None = None) -> str:
+        """The problem in the reader's language (the English message if it has no code)."""
+        if self.code is None:
+            return self.message
+        from ..i18n import t
+
+        return t("audit.problem." + self.code, lang, **dict(self.params))
 
 
 class AuditLog:
@@ -161,10 +171,18 @@ class AuditLog:
             for seq, ts, operator, action, detail, stored_prev, stored_hash, keyed, plain in cur:
                 if seq != expected_seq:
                     return count, AuditProblem(
-                        expected_seq, f"entry {expected_seq} is missing (next entry found is {seq})"
+                        expected_seq,
+                        f"entry {expected_seq} is missing (next entry found is {seq})",
+                        "missing",
+                        (("seq", expected_seq), ("next", seq)),
                     )
                 if stored_prev != prev:
-                    return count, AuditProblem(seq, f"entry {seq} does not link to entry {seq - 1}")
+                    return count, AuditProblem(
+                        seq,
+                        f"entry {seq} does not link to entry {seq - 1}",
+                        "unlinked",
+                        (("seq", seq), ("prev", seq - 1)),
+                    )
                 if keyed:
                     keyed_seen = True
                     key = self._keys.get(keyed - 1)
@@ -177,20 +195,35 @@ class AuditLog:
                             prev, seq, ts, operator, action, detail
                         )
                     if not ok:
-                        return count, AuditProblem(seq, f"entry {seq} ({action}) was altered")
+                        return count, AuditProblem(
+                            seq,
+                            f"entry {seq} ({action}) was altered",
+                            "altered",
+                            (("seq", seq), ("action", action)),
+                        )
                 else:
                     if entry_hash(prev, seq, ts, operator, action, detail) != stored_hash:
-                        return count, AuditProblem(seq, f"entry {seq} ({action}) was altered")
+                        return count, AuditProblem(
+                            seq,
+                            f"entry {seq} ({action}) was altered",
+                            "altered",
+                            (("seq", seq), ("action", action)),
+                        )
                     if keyed_seen and action not in UNKEYED_ACTIONS:
                         return count, AuditProblem(
-                            seq, f"entry {seq} ({action}) was rewritten without the key"
+                            seq,
+                            f"entry {seq} ({action}) was rewritten without the key",
+                            "unkeyed",
+                            (("seq", seq), ("action", action)),
                         )
                 prev, expected_seq, count = stored_hash, seq + 1, count + 1
             head = self._g.scalar("SELECT value FROM fieldkit_meta WHERE key='audit_head'")
             operators = self._g.scalar("SELECT count(*) FROM operators") or 0
         if self._keys and operators and not keyed_seen:
             return count, AuditProblem(
-                count + 1, "no entry carries the store's key: the trail was replaced"
+                count + 1,
+                "no entry carries the store's key: the trail was replaced",
+                "replaced",
             )
         if head:
             head_seq, head_hash = head.split(":", 1)
@@ -198,9 +231,11 @@ class AuditLog:
                 return count, AuditProblem(
                     count + 1,
                     f"entries after {count} were removed (the chain head says {head_seq})",
+                    "cut",
+                    (("count", count), ("head", head_seq)),
                 )
         elif operators:
-            return count, AuditProblem(count + 1, "the chain head is missing")
+            return count, AuditProblem(count + 1, "the chain head is missing", "no_head")
         anchor = self.anchor()
         if anchor:
             n, link = int(anchor["count"]), anchor["hash"]
@@ -208,9 +243,14 @@ class AuditLog:
                 return count, AuditProblem(
                     count + 1,
                     f"the chain went backwards: the town holds entry {n}, the device has {count}",
+                    "backwards",
+                    (("town", n), ("count", count)),
                 )
             if n and self.link_at(n) != link:
                 return count, AuditProblem(
-                    n, f"entry {n} differs from the copy the town holds (rewritten)"
+                    n,
+                    f"entry {n} differs from the copy the town holds (rewritten)",
+                    "town_differs",
+                    (("seq", n),),
                 )
         return count, None

@@ -51,6 +51,7 @@ class ScanResult:
     text: str | None = None  # the payload as read (None for binary)
     # The problem as a catalogue key (why.pass.<code>, id.problem.<code>) where it has one.
     problem_code: str | None = None
+    problem_params: tuple[tuple[str, object], ...] = ()  # the catalogue text's parameters
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "ok": self.ok, "problem": self.problem, "parsed": self.parsed}
@@ -137,7 +138,8 @@ def _resident(ident, text: str, embedded: bool) -> ScanResult:
         "embedded_in_text": embedded,
     }
     code = f"id.problem.{ident.problem_code}" if ident.problem_code else None
-    return ScanResult("resident_id", ident.valid, ident.problem, parsed, text, code)
+    params = tuple(getattr(ident, "problem_params", ()) or ())
+    return ScanResult("resident_id", ident.valid, ident.problem, parsed, text, code, params)
 
 
 __all__ = [
