@@ -20,10 +20,10 @@ def ids(store, where: str) -> list[str]:
 def old_and_new(store) -> dict[str, list[str]]:
     """40-day-old records in every sync state, and recent synced ones (retention is 30 days)."""
     now = datetime.now().astimezone()
-    passages_at(store, now - timedelta(days=40), 5, trip_reason="PURGE-MARKER-OLD")
-    passages_at(store, now - timedelta(days=2), 3, trip_reason="recent")
-    old = ids(store, "trip_reason = 'PURGE-MARKER-OLD'")
-    recent = ids(store, "trip_reason = 'recent'")
+    passages_at(store, now - timedelta(days=40), 5, approval_ref="PURGE-MARKER-OLD")
+    passages_at(store, now - timedelta(days=2), 3, approval_ref="recent")
+    old = ids(store, "approval_ref = 'PURGE-MARKER-OLD'")
+    recent = ids(store, "approval_ref = 'recent'")
     store.outbox.mark_synced(old[:3] + recent, "batch-1", kind="passage")
     store.outbox.mark_quarantined(old[4], "server: conflict")
     return {
@@ -68,9 +68,9 @@ def test_retention_days_come_from_the_settings(store):
 
 def test_purged_data_does_not_linger_in_the_file(store, settings):
     when = datetime.now().astimezone() - timedelta(days=40)
-    passages_at(store, when, 20, trip_reason="PURGE-ME")
-    passages_at(store, when, 2, trip_reason="KEEP-ME")  # old but never synced
-    store.outbox.mark_synced(ids(store, "trip_reason = 'PURGE-ME'"), "b", kind="passage")
+    passages_at(store, when, 20, approval_ref="PURGE-ME")
+    passages_at(store, when, 2, approval_ref="KEEP-ME")  # old but never synced
+    store.outbox.mark_synced(ids(store, "approval_ref = 'PURGE-ME'"), "b", kind="passage")
     purge(store)
 
     def file_bytes() -> bytes:
