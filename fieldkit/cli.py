@@ -240,11 +240,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         entries=checked,
         audit=t("cli.chain_intact", lang) if problem is None else problem.text(lang),
     )
-    emit(args, data, text)
     from .store.protection import describe  # keys, TPM, audit anchor
 
     data["protection"], protection = describe(store, lang)
     text += "\n" + protection
+    emit(args, data, text)
     return EXIT_OK
 
 
@@ -261,9 +261,9 @@ def _town_rules_text(town_rules: dict[str, Any], config_rules: Any) -> str:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
-    checked, problem = store.audit.verify()
     if args.pin_stdin or os.environ.get("FIELDKIT_PIN"):
         login(store, args)  # with a PIN the keyed links are checked too
+    checked, problem = store.audit.verify()
     if problem:
         emit(
             args,
