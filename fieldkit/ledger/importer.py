@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +157,7 @@ _FALSE = {"否", "n", "no", "0", "×", "自住", "false"}
 
 
 def normalise_header(value: Any) -> str:
-    s = _clean(value)
+    s = clean_text(value)
     s = re.sub(r"[\s*＊:：]", "", s)
     return s.replace("（", "(").replace("）", ")")
 
@@ -205,12 +204,6 @@ def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list
     return first, data_start, labels, unknown
 
 
-# The household's cells repeat on every member's row (楼栋, 单元, 是/否, counts): each distinct
-# value is normalised once per import (typed: 1, 1.0 and True are different cells). Cleared when
-# an import ends, so no name or ID number stays behind in the cache.
-_clean = lru_cache(maxsize=16384, typed=True)(clean_text)
-
-
 # -- one row ---------------------------------------------------------------------------------
 
 
@@ -228,7 +221,7 @@ def _text(value: Any) -> str:
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    return _clean(value)
+    return clean_text(value)
 
 
 def parse_date(value: Any, column: str) -> str | None:
@@ -238,7 +231,7 @@ def parse_date(value: Any, column: str) -> str | None:
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    s = _clean(value)
+    s = clean_text(value)
     if s.lower() in EMPTY_WORDS:
         return None
     s2 = re.sub(r"[年月./]", "-", s).replace("日", "").strip("-")
@@ -259,7 +252,7 @@ def parse_date(value: Any, column: str) -> str | None:
 def parse_count(value: Any, column: str) -> int | None:
     if value is None:
         return None
-    s = _clean(value).rstrip("人")
+    s = clean_text(value).rstrip("人")
     if not s or s.lower() in EMPTY_WORDS:
         return None
     if re.fullmatch(r"\d{1,3}", s):
@@ -270,7 +263,7 @@ def parse_count(value: Any, column: str) -> int | None:
 def parse_phone(value: Any, column: str) -> str | None:
     if value is None:
         return None
-    s = _clean(value)
+    s = clean_text(value)
     if not s or s.lower() in EMPTY_WORDS:
         return None
     parts = [re.sub(r"[\s\-()]", "", p) for p in re.split(r"[/,，、;；]", s) if p.strip()]
@@ -287,7 +280,7 @@ def parse_id_cell(value: Any) -> tuple[str, str] | None:
         if not value.is_integer() or value >= 1e15:
             raise RowError("id_as_number")
         value = int(value)
-    text = _clean(value)
+    text = clean_text(value)
     if not text or text.lower() in EMPTY_WORDS:
         return None
     ident = parse_identity(text)
@@ -305,7 +298,7 @@ def parse_id_cell(value: Any) -> tuple[str, str] | None:
 
 
 def parse_bool(value: Any, column: str) -> bool | None:
-    s = _clean(value).lower()
+    s = clean_text(value).lower()
     if not s:
         return None
     if s in _TRUE:
@@ -439,15 +432,6 @@ def import_rows(
 ) -> ImportSummary:
     """Parse every row first, then save each household once (its fields gathered from all of
     its rows: the first value given wins) and each member; all in one transaction."""
-    try:
-        return _import_rows(store, rows, name=name, lang=lang, source=source)
-    finally:
-        _clean.cache_clear()
-
-
-def _import_rows(
-    store: Store, rows: list[list[Any]], *, name: str, lang: str | None, source: str
-) -> ImportSummary:
     operator = store.require_operator().name
     lang = lang or store.settings.ui.language
     first, data_start, labels, unknown = find_header(rows)
