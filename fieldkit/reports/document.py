@@ -229,7 +229,8 @@ def _passage_rows(
             records.append((v["ts"], _vehicle_values(v, lang)))
         # Vehicles are stamped just before their occupants, so time order keeps them together.
         records.sort(key=lambda pair: pair[0])
-    return [[values.get(c.key) for c in columns] for _, values in records]
+    keys = [c.key for c in columns]
+    return [[values.get(k) for k in keys] for _, values in records]
 
 
 def _counts_summary(counts: builders.GateCounts, lang: str) -> list[tuple[str, Any]]:
