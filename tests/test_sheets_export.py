@@ -82,3 +82,31 @@ def test_chart_sheet_agrees_with_table_and_summary_cell_by_cell(store, tmp_path)
     summary = {r[0].value: r[1].value for r in wb["汇总"].iter_rows(min_row=2)}
     assert sum(r[1] for r in chart) == summary["进入"] == 3
     assert sum(r[2] for r in chart) == summary["外出"] == 2
+
+
+def test_csv_cell_text_for_every_kind_of_value():
+    """The CSV cell rule, fast path and slow path alike: formula-like text escaped after the
+    characters a workbook cannot hold are removed, seconds without microseconds, numbers never
+    escaped, non-ASCII spaces kept."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from fieldkit.sheets.cells import csv_text
+
+    cases = [
+        ("=1+1", "'=1+1"),
+        ("\x01=HYPERLINK(1)", "'=HYPERLINK(1)"),
+        ("a\x00b", "ab"),
+        ("\tx", "'\tx"),
+        ("＝SUM(A1)", "'＝SUM(A1)"),
+        ("\u3000全角 空格", "\u3000全角 空格"),
+        ("", ""),
+        (None, ""),
+        (True, "是"),
+        (False, ""),
+        (36.55, "36.5"),
+        (-3, "-3"),
+        (datetime(2024, 3, 1, 8, 5, 0, 123456), "2024-03-01 08:05:00"),
+        (datetime(2024, 3, 1, 8, 5, tzinfo=timezone(timedelta(hours=8))), "2024-03-01 08:05:00"),
+        (date(2024, 3, 1), "2024-03-01"),
+    ]
+    assert [csv_text(value) for value, _ in cases] == [text for _, text in cases]
