@@ -305,9 +305,21 @@ def main() -> int:
     ap.add_argument("--frames", type=Path, default=FRAMES)
     ap.add_argument("--camera-seconds", type=float, default=20.0)
     ap.add_argument(
-        "--only", choices=("scan", "start"), help="run only part 1 (scan) or part 2 (start)"
+        "--only",
+        choices=("scan", "start", "operator"),
+        help="run only part 1 (scan), part 2 (start) or part 4 (the operator loop)",
+    )
+    ap.add_argument("--entrants", type=int, default=300, help="operator loop: people")
+    ap.add_argument("--key-ms", type=float, default=150.0, help="operator loop: ms per key")
+    ap.add_argument(
+        "--thermometer-scale",
+        type=float,
+        default=1.0,
+        help="operator loop: scale of the 1-2 s thermometer wait (keys keep their pace)",
     )
     args = ap.parse_args()
+    if args.only == "operator":
+        return operator_loop(args)
 
     results = {}
     if args.only != "start":
@@ -342,6 +354,43 @@ def main() -> int:
         else:
             print(f"  skipped: {args.frames} not found")
     return 0
+
+
+def operator_loop(args) -> int:
+    """4. The operator loop: keys per person by case, app-added time, persons per minute."""
+    from bench.gate_operator import operator_part
+
+    print(
+        f"4. operator loop: {args.entrants} entrants, {args.key_ms:.0f} ms a key, thermometer "
+        f"× {args.thermometer_scale}, beside a no-op Textual app (same script, same run)"
+    )
+    real, noop, real_s, noop_s, problems = operator_part(
+        args.entrants, args.key_ms, args.thermometer_scale, 7, make_settings, person_id
+    )
+    print(f"  {'case':<8} {'n':>4} {'keys':>5} {'app p50':>9} {'app p95':>9} {'no-op p95':>10}")
+    for case, r in real.items():
+        base = noop.get(case, {})
+        print(
+            f"  {case:<8} {r['n']:>4} {r['keys']:>5} {r['p50']:>7.1f}ms {r['p95']:>7.1f}ms "
+            f"{base.get('p95', float('nan')):>8.1f}ms"
+        )
+    n = real["all"]["n"]
+    print(
+        f"  persons/min: app {n / real_s * 60:.1f}, no-op {n / noop_s * 60:.1f} "
+        f"(ratio {noop_s / real_s:.2f})"
+    )
+    scan_keys = max(real[c]["keys"] for c in ("camera", "scanner") if c in real)
+    typed = real.get("typed", {}).get("keys", 0)
+    p95 = real["all"]["p95"]
+    print(
+        f"  goals: scan keys {scan_keys} ≤ 4 {'ok' if scan_keys <= 4 else 'MISSED'}; typed "
+        f"keys {typed} ≤ 24 {'ok' if typed <= 24 else 'MISSED'}; app-added p95 {p95:.0f} ms "
+        f"≤ 100 ms {'ok' if p95 <= 100 else 'MISSED'}; records checked against the script: "
+        f"{'all right' if not problems else f'{len(problems)} WRONG'}"
+    )
+    for line in problems[:10]:
+        print("   ", line)
+    return 0 if not problems else 1
 
 
 def scan_part(args, results) -> None:
