@@ -1,80 +1,25 @@
 """Crypto-erase a device: ``fieldkit wipe`` for a retired one, and the wipe a revoked device
 does at its next contact with the town.
 
-Keys go first: every wrapped key (operators, recovery, data-key epochs, device secrets) is
-overwritten with random bytes and deleted, with ``secure_delete`` on, and the WAL is truncated
-into the database; only then are the files overwritten and removed. Flash storage may keep old
-blocks whatever is overwritten, which is why the keys go first: without them every personal
-field left anywhere is AES-256-GCM ciphertext under a key that no longer exists.
+The erase itself (keys first, then files) is :func:`fieldkit.store.erase.crypto_erase`, in the
+store layer, so that the sync client (imported by the screens) can erase a revoked device
+without importing this entry point; it is re-exported here.
 
 A retired device tells the town before it erases (pending records uploaded, then the audit head
 with ``event=wipe``, which the town keeps as a flag on the device). A revoked device cannot: the
-town refuses it; it erases itself and the sync report says so.
+town refuses it; it erases itself (:func:`sync.anchor_client.wipe_revoked`) and the sync
+report says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
 from .i18n import t
+from .store.erase import crypto_erase
 
-_KEY_TABLES = (
-    ("operators", ("salt", "wrapped", "sealed", "pubkey")),
-    ("recovery", ("salt", "wrapped", "sealed", "pubkey")),
-    ("key_epochs", ("wrapped",)),
-    ("secrets", ("blob",)),
-)
-
-
-def _store_files(path: Path) -> list[Path]:
-    return [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
-
-
-def crypto_erase(store: Any) -> int:
-    """Destroy the store's keys, then its files. Returns the number of files removed."""
-    g = store.g
-    with g.lock:
-        conn = g.db.conn
-        conn.execute("PRAGMA secure_delete=ON")
-        with g.tx() as db:
-            for table, columns in _KEY_TABLES:
-                sets = ", ".join(
-                    f"{c} = CASE WHEN {c} IS NULL THEN NULL"
-                    f" ELSE randomblob(max(length({c}), 1)) END"
-                    for c in columns
-                )
-                db.execute(f"UPDATE {table} SET {sets}")
-                db.execute(f"DELETE FROM {table}")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    removed = 0
-    for f in _store_files(store.path):
-        try:
-            size = f.stat().st_size
-        except FileNotFoundError:
-            continue
-        with open(f, "r+b") as fh:
-            fh.write(os.urandom(min(size, 64 * 1024 * 1024)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        f.unlink()
-        removed += 1
-    return removed
-
-
-def wipe_revoked(store: Any, report: Any) -> None:
-    """The town revoked this device (found at a sync): erase it, and say so in the report."""
-    try:
-        store.audit.append("wipe", "town", {"reason": "device revoked by the town"})
-    except Exception:  # noqa: BLE001 - the erase must happen even if the audit cannot be written
-        pass
-    crypto_erase(store)
-    report.ok = False
-    report.error = t("security.err.revoked_wiped")
-    report.error_kind = "wiped"
+__all__ = ["cmd_wipe", "crypto_erase", "register", "tell_town", "wipe_device"]
 
 
 def tell_town(store: Any, transport: Any = None) -> bool:

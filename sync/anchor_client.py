@@ -5,7 +5,8 @@ link at the count the town last acknowledged, keeps the anchor the town answers 
 a flag into a warning. When the town has ordered this device wiped (a lost or stolen device:
 :func:`sync.server.anchors.order_wipe`), everything pending has been uploaded by then; the
 device acknowledges (``event=wipe``: the town marks the order done and revokes the device) and
-the sync ends with :func:`fieldkit.wipe.wipe_revoked`, which destroys keys and data.
+the sync ends with :func:`wipe_revoked`, which destroys keys and data
+(:func:`fieldkit.store.erase.crypto_erase`, the same erase as ``fieldkit wipe``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from fieldkit.i18n import t
+from fieldkit.store.erase import crypto_erase
+
 from . import protocol as p
+from .transport import _raise_for, _server_message
 
 PATH_ANCHOR = "/v1/audit-anchor"
 REVOKED = "device_revoked"
@@ -37,8 +42,6 @@ def exchange_anchor(
 ) -> dict[str, Any] | None:
     """Send the head, keep the town's anchor; returns the town's reply (None: no anchor
     endpoint on this server, an older one)."""
-    from .client import _raise_for, _server_message
-
     anchor = store.audit.anchor()
     at_count = anchor["count"] if anchor else None
     for _ in range(2):
@@ -68,3 +71,15 @@ def exchange_anchor(
 
 def revoked(err: BaseException) -> bool:
     return getattr(err, "server_code", None) == REVOKED
+
+
+def wipe_revoked(store: Any, report: Any) -> None:
+    """The town revoked this device (found at a sync): erase it, and say so in the report."""
+    try:
+        store.audit.append("wipe", "town", {"reason": "device revoked by the town"})
+    except Exception:  # noqa: BLE001 - the erase must happen even if the audit cannot be written
+        pass
+    crypto_erase(store)
+    report.ok = False
+    report.error = t("security.err.revoked_wiped")
+    report.error_kind = "wiped"
