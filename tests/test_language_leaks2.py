@@ -120,3 +120,59 @@ def test_every_audit_problem_has_words_in_both_languages():
         assert english_runs(zh) == [] and "?" not in zh and "?" not in en, (code, zh, en)
         assert zh != en
     assert AuditProblem(1, "plain english").text("zh") == "plain english"
+
+
+def _post(http, device_id, body):
+    from sync import protocol as p
+
+    return http.post(p.PATH_BATCHES, content=body, headers={"X-Fieldkit-Device": device_id})
+
+
+def _refusals(repo, tag: str) -> list[tuple[str, dict]]:
+    """(what, body) of refusals a town server gives, in the process language."""
+    import time
+
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from sync import protocol as p
+    from sync.server.town import ServerSettings
+    from sync.testing import SyncASGITransport, TestTown, fake_record
+
+    town = TestTown(repo, ServerSettings(max_batch_records=10))
+    transport = SyncASGITransport(town.app)
+    out = []
+    with httpx.Client(transport=transport, base_url="http://town") as http:
+        device_id, key = town.enroll_raw(http, "gate-1" + tag)
+        records = [fake_record(i) for i in range(3)]
+        _, body = town.seal("0123456789abcdef", Ed25519PrivateKey.generate(), records)
+        out.append(("unknown device", _post(http, "0123456789abcdef", body).json()))
+        _, old = town.seal(device_id, key, records, created_at=time.time() - 90 * 86400)
+        out.append(("stale", _post(http, device_id, old).json()))
+        _, big = town.seal(device_id, key, [fake_record(i) for i in range(11)])
+        out.append(("too many", _post(http, device_id, big).json()))
+        out.append(("not json", http.post(p.PATH_ENROLL, content=b"{").json()))
+        token = town.new_token("gate-2" + tag)
+        req = {
+            "token": token,
+            "public_key": p.b64e(p.raw_public(Ed25519PrivateKey.generate().public_key())),
+            "seal_to": p.b64e(p.raw_public(Ed25519PrivateKey.generate().public_key())),
+        }
+        out.append(("bad token", http.post(p.PATH_ENROLL, json={**req, "token": "X.1"}).json()))
+    transport.shutdown()
+    return out
+
+
+def test_server_refusals_speak_the_servers_language(repo, monkeypatch):
+    monkeypatch.delenv("FIELDKIT_LANG", raising=False)  # the default: Chinese
+    zh = _refusals(repo, "zh")
+    codes = [body["error"] for _, body in zh]
+    assert codes == ["unknown_device", "stale_batch", "batch_too_large", "bad_request", "bad_token"]
+    for what, body in zh:
+        assert english_runs(body["message"]) == [], (what, body)
+        assert "?" not in body["message"], (what, body)
+    assert "最多收 10 条" in zh[2][1]["message"]
+    monkeypatch.setenv("FIELDKIT_LANG", "en")
+    en = _refusals(repo, "en")
+    assert [body["error"] for _, body in en] == codes  # the machine field never changes
+    assert "at most 10" in en[2][1]["message"] and "clock" in en[1][1]["message"]

@@ -100,7 +100,7 @@ def _stream_of_records_bomb(device: RawDevice) -> bytes:
     return device.seal_raw(plain, 2000)
 
 
-def test_decompression_bombs_keep_server_memory_bounded(town_dir, capsys):
+def test_decompression_bombs_keep_server_memory_bounded(town_dir, capsys, english):
     init_town(capsys, town_dir, {"rate_burst": 500, "rate_per_second": 100.0})
     server = _serve(town_dir)
     try:
@@ -171,7 +171,7 @@ def test_malformed_enrollment_is_a_4xx_sentence(town_dir, capsys):
         server.stop()
 
 
-def test_poison_record_and_cursor_are_refused_alone(town_dir, capsys):
+def test_poison_record_and_cursor_are_refused_alone(town_dir, capsys, english):
     init_town(capsys, town_dir)
     server = _serve(town_dir)
     try:

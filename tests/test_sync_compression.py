@@ -79,7 +79,7 @@ def test_a_zstd_bomb_is_refused_without_expanding_it(town):
     assert p.decompress(p.compress(b"a\nb", "zstd"), "zstd", limit) == b"a\nb"
 
 
-def test_an_unknown_compression_is_refused_with_a_clear_reason(town, http):
+def test_an_unknown_compression_is_refused_with_a_clear_reason(town, http, english):
     device_id, key = town.enroll_raw(http, "gate-1")
     _, body = town.seal(device_id, key, [fake_record(1)])
     header_len = int.from_bytes(body[4:8], "big")

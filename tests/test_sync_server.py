@@ -167,7 +167,7 @@ def test_records_from_older_devices_are_indexed_the_same(town, http):
     assert {t.id_masked for t in trace} == {"110105********002X"}
 
 
-def test_refusals_store_nothing_and_are_logged(town, http, caplog):
+def test_refusals_store_nothing_and_are_logged(town, http, caplog, english):
     caplog.set_level(logging.WARNING, logger="fieldkit.server")
     device_id, key = town.enroll_raw(http, "gate-1")
     records = [fake_record(i) for i in range(5)]
@@ -217,7 +217,7 @@ def test_refusals_store_nothing_and_are_logged(town, http, caplog):
     assert any("device_revoked" in m for m in refused)
 
 
-def test_enrollment_token_is_one_time(town, http):
+def test_enrollment_token_is_one_time(town, http, english):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -235,7 +235,7 @@ def test_enrollment_token_is_one_time(town, http):
     assert [d.status for d in town.repo.list_devices()] == ["active", "pending"]
 
 
-def test_limits_size_count_and_rate(repo, tmp_path):
+def test_limits_size_count_and_rate(repo, tmp_path, english):
     from sync.server.town import ServerSettings
 
     town = TestTown(

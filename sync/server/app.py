@@ -32,6 +32,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from fieldkit.i18n import current_language, has_key, t
+
 from .. import protocol as p
 from .device_scope import DeviceScopes
 from .ledger import KIND as LEDGER_KIND
@@ -54,9 +56,32 @@ _loads = p.loads  # orjson on the ingest path, with the standard library's accep
 
 
 class Refusal(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
+    """``message`` is the English sentence (log, English servers); ``key`` + ``params`` say it
+    in the server's language (else the code's ``http.<code>`` words)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict | None = None,
+        key: str | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.key, self.params = key, params
+
+    def text(self, lang: str | None = None) -> str:
+        """The human sentence of the HTTP body, in the server's language."""
+        lang = lang or current_language()
+        if lang == "en":
+            return self.message
+        if self.key:
+            return t(self.key, lang, **self.params)
+        if has_key("http." + self.code):
+            return t("http." + self.code, lang)
+        return self.message
 
 
 def token_hash(token: str) -> str:
@@ -276,6 +301,7 @@ class TownServer:
                 "bad_token",
                 "enrollment token is unknown, used or expired: ask the town office "
                 "for a new one (fieldkit-server device add NAME)",
+                key="srvhttp.bad_token",
             )
         eph, sealed = p.seal(seal_to, self.keys.index_key, b"enroll:" + device.device_id.encode())
         log.info("device %s (%s) enrolled", device.device_id, device.name)
@@ -310,6 +336,8 @@ class TownServer:
                 "unknown_device",
                 f"device {device_id[:64]!r} is not enrolled at this server: enroll it "
                 "with a new token (fieldkit-server device add NAME)",
+                key="srvhttp.unknown_device",
+                device=device_id[:64],
             )
         if device.status == "revoked":
             raise Refusal(
@@ -317,6 +345,8 @@ class TownServer:
                 "device_revoked",
                 f"device {device.name!r} was revoked by the town office: ask them to "
                 "enroll it again",
+                key="srvhttp.device_revoked",
+                device=device.name,
             )
         return device
 
@@ -347,6 +377,9 @@ class TownServer:
                 "batch_too_large",
                 f"batch has {header.count} records, the server takes at most "
                 f"{self.settings.max_batch_records}: lower sync.batch_size",
+                key="srvhttp.batch_too_large",
+                count=header.count,
+                max=self.settings.max_batch_records,
             )
         previous = self.repo.batch_reply(header.batch_id)
         if previous is not None:
@@ -364,6 +397,9 @@ class TownServer:
                 f"batch was made at {_iso(header.created_at)}, too far from the server "
                 f"time {_iso(now)} (a replay, or the device clock is wrong): check "
                 "the device clock and sync again",
+                key="srvhttp.stale_batch",
+                made=_iso(header.created_at),
+                now=_iso(now),
             )
         records: list[IngestRecord] = []
         rejected: dict[int, tuple[str, str]] = {}
@@ -476,6 +512,9 @@ class TownServer:
                 "clock_skew",
                 f"request time {_iso(claimed)} is too far from the server time "
                 f"{_iso(now)}: set the device clock",
+                key="srvhttp.clock_skew",
+                time=_iso(claimed),
+                now=_iso(now),
             )
         return device, claimed
 
@@ -565,6 +604,8 @@ def _too_many(who: str, wait: float) -> Refusal:
         "rate_limited",
         f"too many requests from {who}: wait {wait:.1f} s",
         {"Retry-After": str(max(1, round(wait)))},
+        key="srvhttp.rate_limited",
+        wait=f"{wait:.1f}",
     )
 
 
@@ -579,12 +620,19 @@ def _cursor(request: Request) -> int:
             "bad_cursor",
             f"cursor {text[:24]!r} is not a whole number from 0 to {MAX_CURSOR}: "
             "sync again from the cursor the last update gave",
+            key="srvhttp.bad_cursor",
+            value=text[:24],
+            max=MAX_CURSOR,
         )
     return int(text)
 
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "?"
+
+
+def _server_failed() -> str:
+    return Refusal(500, "server_error", "the town server failed: see its log").text()
 
 
 def _refusal_response(err: Refusal, request: Request) -> JSONResponse:
@@ -599,7 +647,7 @@ def _refusal_response(err: Refusal, request: Request) -> JSONResponse:
         err.message,
     )
     return JSONResponse(
-        {"error": err.code, "message": err.message}, status_code=err.status, headers=err.headers
+        {"error": err.code, "message": err.text()}, status_code=err.status, headers=err.headers
     )
 
 
@@ -633,14 +681,15 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         return _refusal_response(
-            Refusal(400, "bad_request", "request parameters are not valid"), request
+            Refusal(400, "bad_request", "request parameters are not valid", key="srvhttp.params"),
+            request,
         )
 
     @app.exception_handler(Exception)
     async def _failed(request: Request, err: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
         return JSONResponse(
-            {"error": "server_error", "message": "the town server failed: see its log"},
+            {"error": "server_error", "message": _server_failed()},
             status_code=500,
         )
 
@@ -650,6 +699,8 @@ def create_app(
             413,
             "too_large",
             f"request is larger than the server limit of {limit} bytes: lower sync.batch_size",
+            key="srvhttp.too_large",
+            limit=limit,
         )
         if length is not None and length.isdigit() and int(length) > limit:
             raise too_big
@@ -662,7 +713,11 @@ def create_app(
                 chunks.append(chunk)
         except ClientDisconnect:
             raise Refusal(
-                400, "disconnected", f"connection dropped after {size} bytes: nothing stored"
+                400,
+                "disconnected",
+                f"connection dropped after {size} bytes: nothing stored",
+                key="srvhttp.disconnected",
+                size=size,
             ) from None
         return b"".join(chunks)
 
