@@ -491,12 +491,33 @@ def _early_language(argv: list[str]) -> str | None:
     return None
 
 
+def _config_language(argv: list[str]) -> str | None:
+    """``ui.language`` of the config file the run will read (so ``--help`` and argparse's own
+    words follow it too); None when unset or unreadable (the command itself reports that)."""
+    from . import paths
+    from .config import read_config_file
+
+    chosen = None
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            chosen = argv[i + 1]
+        elif a.startswith("--config="):
+            chosen = a.split("=", 1)[1]
+    try:
+        path = paths.config_file(chosen)
+        ui = read_config_file(path).get("ui") if path is not None else None
+    except Exception:  # noqa: BLE001 - a broken file is said by the command that reads it
+        return None
+    lang = ui.get("language") if isinstance(ui, dict) else None
+    return lang if lang in ("zh", "en") else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Every outcome is a line in the user's language and an exit code, never a traceback."""
     from .clirun import run_guarded
 
     argv = sys.argv[1:] if argv is None else argv
-    set_language(_early_language(argv) or env_language())
+    set_language(_early_language(argv) or env_language() or _config_language(argv))
     holder: dict[str, Any] = {}
 
     def run() -> int:

@@ -176,3 +176,19 @@ def test_server_refusals_speak_the_servers_language(repo, monkeypatch):
     en = _refusals(repo, "en")
     assert [body["error"] for _, body in en] == codes  # the machine field never changes
     assert "at most 10" in en[2][1]["message"] and "clock" in en[1][1]["message"]
+
+
+def test_help_follows_the_config_files_language(runner):
+    r = runner
+    _, zh = r.device("--help")
+    assert english_runs(zh) == []
+    base = r.config.read_text("utf-8")
+    r.config.write_text(base + '[ui]\nlanguage = "en"\n', "utf-8")
+    _, en = r.device("--help")
+    _, en_sub = r.device("record", "--help")
+    r.leaks.clear()  # English asked for
+    assert english_runs(en) != [] and english_runs(en_sub) != [], en
+    _, back = r.device("--lang", "zh", "--help")  # --lang still beats the file
+    r.config.write_text(base + '[ui]\nlanguage = "zh"\n', "utf-8")
+    _, zh_file = r.device("--help", env={"FIELDKIT_LANG": "en"})  # and so does FIELDKIT_LANG
+    assert english_runs(back) == [] and english_runs(zh_file) != []
