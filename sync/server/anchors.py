@@ -28,6 +28,8 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from .refusal import Refusal, _client
+
 PATH_ANCHOR = "/v1/audit-anchor"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -218,8 +220,6 @@ def parse_query(query: str) -> tuple[int, str, int | None, str | None, str | Non
 def mount_anchors(app: Any, town: Any) -> None:
     """``GET /v1/audit-anchor?count=&head=&at_count=&at_link=`` for enrolled devices."""
     import anyio
-
-    from .app import Refusal, _client
 
     @app.get(PATH_ANCHOR)
     async def audit_anchor(request: Request) -> JSONResponse:
