@@ -307,8 +307,8 @@ def load_image(
     if image is None:
         return None, Problem("not an image, or truncated/corrupt", "not_image")
     if image.shape[0] * image.shape[1] > max_pixels:
-        size = f"{image.shape[1]}×{image.shape[0]}"
-        return None, Problem(f"image too large: {size}", "too_large", size=size)
+        shown = f"{image.shape[1]}×{image.shape[0]}"
+        return None, Problem(f"image too large: {shown}", "too_large", size=shown)
     return image, None
 
 
