@@ -60,6 +60,8 @@ async def person(pilot, temperature: str) -> None:
     await settle(pilot)
     await pilot.press(*temperature, "f5", "enter")
     await settle(pilot)
+    app.refresh_status()  # the bar as it stands now, not as a refresh from before the login saw it
+    await settle(pilot)
     for field in app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
