@@ -26,6 +26,7 @@ from .payloads.dcc import TrustList
 from .payloads.healthcode import DEFAULT_PATTERNS, HealthCodePattern
 from .pipeline import DEFAULT_BUDGET_MS, DEFAULT_DEDUPE_SECONDS, LatestFrameScanner, Pipeline, Read
 from .sources import ENDED, IMAGE_SUFFIXES, SourceSpec, load_image, open_source
+from .words import engine_why, health_pattern_error, result_problem, state_text, status_text
 
 
 def _payload_config(args: argparse.Namespace) -> PayloadConfig:
@@ -38,7 +39,7 @@ def _payload_config(args: argparse.Namespace) -> PayloadConfig:
     for item in args.health_pattern or []:
         system, sep, regex = item.partition("=")
         if not sep:
-            raise SystemExit(f"--health-pattern must be SYSTEM=REGEX, not {item!r}")
+            raise SystemExit(health_pattern_error(repr(item)))
         patterns.insert(0, HealthCodePattern(system, regex))
     trust = TrustList.load(args.trust) if args.trust else None
     now = datetime.fromisoformat(args.now) if args.now else None
@@ -50,7 +51,9 @@ def _pipeline(args: argparse.Namespace, dedupe_seconds: float) -> Pipeline:
     engines = [make_engine(n) for n in args.engine] if args.engine else all_engines()
     for e in engines:
         if not e.available:
-            print(t("scanout.note", engine=e.name, why=e.why_unavailable), file=sys.stderr)
+            print(
+                t("scanout.note", engine=e.name, why=engine_why(e.why_unavailable)), file=sys.stderr
+            )
     return Pipeline(engines, args.budget_ms, dedupe_seconds, _payload_config(args))
 
 
@@ -61,9 +64,7 @@ def _verdict(result: Any) -> str:
     """ "ok" or "INVALID: why" in the reader's language (the problem by its code if it has one)."""
     if result.ok:
         return t("scanout.ok")
-    params = dict(getattr(result, "problem_params", ()) or ())
-    why = t(result.problem_code, **params) if result.problem_code else (result.problem or "")
-    return t("scanout.invalid", problem=why)
+    return t("scanout.invalid", problem=result_problem(result))
 
 
 def _code_dict(read: Read) -> dict:
@@ -192,7 +193,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             if source.status != last_status:
                 last_status = source.status
                 print(
-                    f"[{source.status.state}] {source.status.message}", file=sys.stderr, flush=True
+                    f"[{state_text(source.status.state)}] {status_text(source.status)}",
+                    file=sys.stderr,
+                    flush=True,
                 )
             if frame is None:
                 if source.status.state == ENDED:

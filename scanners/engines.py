@@ -20,7 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-ZBAR_MISSING = "unavailable: libzbar0 missing; run: sudo apt-get install libzbar0"
+from .coded import Problem
+
+ZBAR_COMMAND = "sudo apt-get install libzbar0"
+ZBAR_MISSING = Problem(
+    f"unavailable: libzbar0 missing; run: {ZBAR_COMMAND}", "zbar_missing", command=ZBAR_COMMAND
+)
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,11 @@ class ZxingEngine(Engine):
         except Exception as exc:  # noqa: BLE001
             self.available, self.why_unavailable = (
                 False,
-                f"unavailable: zxing-cpp not importable ({exc})",
+                Problem(
+                    f"unavailable: zxing-cpp not importable ({exc})",
+                    "not_importable",
+                    module="zxing-cpp",
+                ),
             )
             return
         self._zx = zxingcpp
@@ -202,7 +211,11 @@ class ZbarEngine(Engine):
         except ImportError as exc:
             missing = "zbar" in str(exc).lower()
             self.available = False
-            self.why_unavailable = ZBAR_MISSING if missing else f"unavailable: pyzbar ({exc})"
+            self.why_unavailable = (
+                ZBAR_MISSING
+                if missing
+                else Problem(f"unavailable: pyzbar ({exc})", "not_importable", module="pyzbar")
+            )
             return
         self._pyzbar = pyzbar
         self._qr = pyzbar.ZBarSymbol.QRCODE
@@ -245,14 +258,21 @@ class OpenCVEngine(Engine):
         except Exception as exc:  # noqa: BLE001
             self.available, self.why_unavailable = (
                 False,
-                f"unavailable: opencv not importable ({exc})",
+                Problem(
+                    f"unavailable: opencv not importable ({exc})",
+                    "not_importable",
+                    module="opencv",
+                ),
             )
             return
         cls = getattr(cv2, "QRCodeDetectorAruco" if aruco else "QRCodeDetector", None)
         if cls is None:
             self.available = False
-            self.why_unavailable = (
-                f"unavailable: this OpenCV ({cv2.__version__}) has no {self.name} detector"
+            self.why_unavailable = Problem(
+                f"unavailable: this OpenCV ({cv2.__version__}) has no {self.name} detector",
+                "no_detector",
+                version=cv2.__version__,
+                detector=self.name,
             )
             return
         self._detector = cls()
@@ -319,9 +339,17 @@ def check_wechat_models(folder: Path = MODEL_DIR) -> str | None:
         try:
             data = path.read_bytes()
         except OSError:
-            return f"unavailable: model file {path} missing; reinstall fieldkit"
+            return Problem(
+                f"unavailable: model file {path} missing; reinstall fieldkit",
+                "model_missing",
+                path=str(path),
+            )
         if hashlib.sha256(data).hexdigest() != digest:
-            return f"unavailable: model file {path} altered (sha256 differs); reinstall fieldkit"
+            return Problem(
+                f"unavailable: model file {path} altered (sha256 differs); reinstall fieldkit",
+                "model_altered",
+                path=str(path),
+            )
     return None
 
 
@@ -341,14 +369,20 @@ class WeChatEngine(Engine):
         try:
             import cv2
         except Exception as exc:  # noqa: BLE001
-            self.available, self.why_unavailable = False, f"unavailable: opencv ({exc})"
+            self.available = False
+            self.why_unavailable = Problem(
+                f"unavailable: opencv ({exc})", "not_importable", module="opencv"
+            )
             return
         cls = getattr(cv2, "wechat_qrcode_WeChatQRCode", None)
         if cls is None:
             self.available = False
-            self.why_unavailable = (
+            self.why_unavailable = Problem(
                 f"unavailable: this OpenCV ({cv2.__version__}) has no wechat_qrcode; "
-                "install opencv-contrib-python-headless"
+                "install opencv-contrib-python-headless",
+                "no_wechat",
+                version=cv2.__version__,
+                package="opencv-contrib-python-headless",
             )
             return
         problem = check_wechat_models(model_dir)
@@ -360,9 +394,12 @@ class WeChatEngine(Engine):
             self._detector = cls(*paths)
         except Exception as exc:  # noqa: BLE001 - e.g. OpenCV 5 (ONNX only) or a broken build
             self.available = False
-            self.why_unavailable = (
+            self.why_unavailable = Problem(
                 f"unavailable: OpenCV {cv2.__version__} cannot load the WeChat models "
-                f"({type(exc).__name__}); it needs opencv-contrib-python-headless 4.x"
+                f"({type(exc).__name__}); it needs opencv-contrib-python-headless 4.x",
+                "wechat_models",
+                version=cv2.__version__,
+                package="opencv-contrib-python-headless 4.x",
             )
 
     def _decode(self, grey: np.ndarray) -> list[Decoded]:

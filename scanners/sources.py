@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
 import cv2
 import numpy as np
+
+from .coded import Problem
 
 CONNECTED, RECONNECTING, MISSING, ENDED = "connected", "reconnecting", "missing", "ended"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -28,11 +30,24 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 @dataclass(frozen=True)
 class SourceStatus:
     state: str  # connected | reconnecting | missing | ended
-    message: str = ""
+    message: str = ""  # English (logs); people read ``source.status.<code>`` with ``params``
+    code: str = ""
+    params: tuple[tuple[str, object], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.state == CONNECTED
+
+
+def _status(state: str, message: str, code: str, source: object, **params: object) -> SourceStatus:
+    """A status with its code; the source's own name part (device, file, folder) is a parameter."""
+    where = {
+        "device": getattr(source, "device", None),
+        "file": getattr(getattr(source, "path", None), "name", None),
+        "folder": getattr(source, "folder", None),
+    }
+    params = {**{k: str(v) for k, v in where.items() if v is not None}, **params}
+    return SourceStatus(state, message, code, tuple(params.items()))
 
 
 @dataclass(frozen=True)
@@ -61,7 +76,7 @@ class SourceSpec:
 class FrameSource:
     """Base: subclasses implement ``read``; ``status`` tells the UI what is going on."""
 
-    status: SourceStatus = SourceStatus(MISSING, "not opened")
+    status: SourceStatus = SourceStatus(MISSING, "not opened", "not_opened")
     name: str = "source"
 
     def read(self) -> np.ndarray | None:  # pragma: no cover - abstract
@@ -106,7 +121,7 @@ class CameraSource(FrameSource):
         self._cap: cv2.VideoCapture | None = None
         self._next_try = 0.0
         self._failures = 0
-        self.status = SourceStatus(MISSING, f"{self.name}: not opened yet")
+        self.status = _status(MISSING, f"{self.name}: not opened yet", "camera_not_opened", self)
         self._open()
 
     def _device_exists(self) -> bool:
@@ -117,9 +132,11 @@ class CameraSource(FrameSource):
     def _open(self) -> None:
         self._next_try = self.clock() + self.reconnect_seconds
         if not self._device_exists():
-            self.status = SourceStatus(
+            self.status = _status(
                 MISSING,
                 f"{self.name}: no such camera; plug it in or check the camera setting (retrying)",
+                "camera_missing",
+                self,
             )
             return
         try:
@@ -127,10 +144,12 @@ class CameraSource(FrameSource):
             cap = cv2.VideoCapture(self.device, backend)
             if not cap.isOpened():
                 cap.release()
-                self.status = SourceStatus(
+                self.status = _status(
                     RECONNECTING,
                     f"{self.name}: present but cannot be opened "
                     f"(busy in another program?); retrying",
+                    "camera_busy",
+                    self,
                 )
                 return
             if self.width:
@@ -141,12 +160,16 @@ class CameraSource(FrameSource):
                 cap.set(cv2.CAP_PROP_FPS, self.fps)
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale queue
         except cv2.error as exc:
-            self.status = SourceStatus(RECONNECTING, f"{self.name}: {exc}; retrying")
+            self.status = _status(
+                RECONNECTING, f"{self.name}: {exc}; retrying", "camera_error", self
+            )
             return
         self._cap = cap
         self._failures = 0
         w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self.status = SourceStatus(CONNECTED, f"{self.name}: {w}×{h}")
+        self.status = _status(
+            CONNECTED, f"{self.name}: {w}×{h}", "camera_connected", self, size=f"{w}×{h}"
+        )
 
     def read(self) -> np.ndarray | None:
         if self._cap is None:
@@ -166,8 +189,8 @@ class CameraSource(FrameSource):
             self._cap.release()
             self._cap = None
             self._next_try = self.clock() + self.reconnect_seconds
-            self.status = SourceStatus(
-                RECONNECTING, f"{self.name}: lost (unplugged?); reconnecting"
+            self.status = _status(
+                RECONNECTING, f"{self.name}: lost (unplugged?); reconnecting", "camera_lost", self
             )
         return None
 
@@ -175,7 +198,7 @@ class CameraSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-        self.status = SourceStatus(ENDED, f"{self.name}: closed")
+        self.status = _status(ENDED, f"{self.name}: closed", "camera_closed", self)
 
 
 class VideoFileSource(FrameSource):
@@ -188,27 +211,35 @@ class VideoFileSource(FrameSource):
         self.frames_read = 0
         self._cap = None
         if not self.path.is_file():
-            self.status = SourceStatus(MISSING, f"{self.name}: file not found")
+            self.status = _status(MISSING, f"{self.name}: file not found", "video_missing", self)
             return
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             cap.release()
-            self.status = SourceStatus(MISSING, f"{self.name}: not a video OpenCV can read")
+            self.status = _status(
+                MISSING, f"{self.name}: not a video OpenCV can read", "video_unreadable", self
+            )
             return
         self._cap = cap
-        self.status = SourceStatus(CONNECTED, f"{self.name}: playing")
+        self.status = _status(CONNECTED, f"{self.name}: playing", "video_playing", self)
 
     def read(self) -> np.ndarray | None:
         if self._cap is None:
             if self.status.state == MISSING:
-                self.status = SourceStatus(ENDED, self.status.message)
+                self.status = replace(self.status, state=ENDED)
             return None
         ok, frame = self._cap.read()
         if not ok and self.loop and self.frames_read:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self._cap.read()
         if not ok:
-            self.status = SourceStatus(ENDED, f"{self.name}: ended after {self.frames_read} frames")
+            self.status = _status(
+                ENDED,
+                f"{self.name}: ended after {self.frames_read} frames",
+                "video_ended",
+                self,
+                frames=self.frames_read,
+            )
             self._cap.release()
             self._cap = None
             return None
@@ -219,7 +250,7 @@ class VideoFileSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-        self.status = SourceStatus(ENDED, f"{self.name}: closed")
+        self.status = _status(ENDED, f"{self.name}: closed", "video_closed", self)
 
 
 class ImageFolderSource(FrameSource):
@@ -234,13 +265,19 @@ class ImageFolderSource(FrameSource):
         self.current: Path | None = None
         if not self.folder.is_dir():
             self.paths: list[Path] = []
-            self.status = SourceStatus(MISSING, f"{self.name}: folder not found")
+            self.status = _status(MISSING, f"{self.name}: folder not found", "images_missing", self)
             return
         self.paths = sorted(
             p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         )
         state = CONNECTED if self.paths else ENDED
-        self.status = SourceStatus(state, f"{self.name}: {len(self.paths)} images")
+        self.status = _status(
+            state,
+            f"{self.name}: {len(self.paths)} images",
+            "images_count",
+            self,
+            count=len(self.paths),
+        )
 
     def read(self) -> np.ndarray | None:
         while self.index < len(self.paths) or (
@@ -255,24 +292,20 @@ class ImageFolderSource(FrameSource):
                 self.current = path
                 return frame
             self.skipped.append((path, problem or "unreadable"))
-        self.status = SourceStatus(ENDED, f"{self.name}: ended ({len(self.skipped)} unreadable)")
+        if self.status.state == MISSING:  # say "folder not found", not "ended (0 unreadable)"
+            self.status = replace(self.status, state=ENDED)
+            return None
+        self.status = _status(
+            ENDED,
+            f"{self.name}: ended ({len(self.skipped)} unreadable)",
+            "images_ended",
+            self,
+            unreadable=len(self.skipped),
+        )
         return None
 
 
 MAX_PIXELS = 40_000_000  # 40 MP: a phone photo is ~12 MP; 8000×8000 is refused
-
-
-class Problem(str):
-    """Why an image was refused: the English text (as before) plus a catalogue code
-    (``scan.problem.<code>``) and its parameters, so a screen can say it in its own language."""
-
-    code: str
-    params: dict
-
-    def __new__(cls, text: str, code: str, **params: object) -> Problem:
-        self = super().__new__(cls, text)
-        self.code, self.params = code, params
-        return self
 
 
 def load_image(

@@ -750,6 +750,7 @@ class FieldkitApp(App[int]):
 
         from scanners.pipeline import Pipeline
         from scanners.sources import FrameSource, SourceSpec, open_source
+        from scanners.words import status_text
 
         worker = get_current_worker()
         cam = self.settings.camera
@@ -774,7 +775,7 @@ class FieldkitApp(App[int]):
                 status = source.status
                 if status.state != last_state:
                     last_state = status.state
-                    self.post_message(CameraStatus(status.state, status.message))
+                    self.post_message(CameraStatus(status.state, status_text(status)))
                 if frame is None:
                     if status.state == "ended":
                         return

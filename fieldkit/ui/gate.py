@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from scanners.idnumber import mask_id, mask_name, parse_identity
+from scanners.words import result_problem
 
 from ..errors import FieldkitError, InputError
 from ..gate import (
@@ -431,7 +432,7 @@ class GateScreen(Screen):
         self.correcting = None
         self.query_one("#f-id", Input).value = cap.shown_id
         self.query_one("#f-name", Input).value = cap.shown_name
-        shown = t(result.problem_code) if result.problem_code else (result.problem or "")
+        shown = result_problem(result)  # coded problems in the reader's language
         problem = "" if result.ok else f" — {shown}"
         source = t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
         self.query_one("#scan-line", Static).update(

@@ -69,6 +69,7 @@ def parse_payload(payload: str | bytes, config: PayloadConfig | None = None) -> 
             f"could not parse this code ({type(exc).__name__})",
             {},
             payload if isinstance(payload, str) else None,
+            "payload.problem.crash",
         )
 
 
@@ -82,6 +83,8 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
                 "bytes_base64": base64.b64encode(bytes(payload[:MAX_PAYLOAD])).decode(),
                 "length": len(payload),
             },
+            None,
+            "payload.problem.binary",
         )
     text = payload
     if len(text) > MAX_PAYLOAD:
@@ -91,14 +94,21 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
             f"payload too long ({len(text)} characters)",
             {"length": len(text)},
             None,
+            "payload.problem.too_long",
+            (("length", len(text)), ("limit", MAX_PAYLOAD)),
         )
     stripped = text.strip()
     if not stripped:
-        return ScanResult("unknown", False, "empty payload", {"text": text}, text)
+        return ScanResult(
+            "unknown", False, "empty payload", {"text": text}, text, "payload.problem.empty"
+        )
 
     if stripped.startswith(DCC_PREFIX):
         res = decode_dcc(stripped, config.dcc_trust, config.clock())
-        return ScanResult("dcc", res.ok, res.problem, res.summary(), text)
+        coded = getattr(res.problem, "code", None)
+        code = f"dcc.problem.{coded}" if coded else None
+        params = tuple(getattr(res.problem, "params", {}).items())
+        return ScanResult("dcc", res.ok, res.problem, res.summary(), text, code, params)
 
     if stripped.startswith(PASS_PREFIXES):
         passed = verify_pass(
@@ -124,7 +134,14 @@ def _parse(payload: str | bytes, config: PayloadConfig) -> ScanResult:
     found = find_resident_id(stripped)
     if found:
         return _resident(parse_identity(found, "resident_id"), text, embedded=True)
-    return ScanResult("unknown", False, "not a recognised code (kept as is)", {"text": text}, text)
+    return ScanResult(
+        "unknown",
+        False,
+        "not a recognised code (kept as is)",
+        {"text": text},
+        text,
+        "payload.problem.unrecognised",
+    )
 
 
 def _resident(ident, text: str, embedded: bool) -> ScanResult:

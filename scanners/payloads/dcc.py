@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from fieldkit.shared.base45 import Base45Error
 from fieldkit.shared.base45 import b45decode as b45decode_explained
 
+from ..coded import Problem
 from .dcc_schema import validate_hcert
 
 PREFIX = "HC1:"
@@ -177,16 +178,18 @@ def to_jsonable(value):
 def inflate_guarded(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
     """zlib-inflate at most ``limit`` bytes; raises ValueError on a bomb, junk or truncation."""
     if len(data) < 2 or data[0] & 0x0F != 8 or ((data[0] << 8) | data[1]) % 31:
-        raise ValueError("payload is not zlib-compressed (no zlib header)")
+        raise ValueError(Problem("payload is not zlib-compressed (no zlib header)", "not_zlib"))
     inflater = zlib.decompressobj()
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise ValueError(f"zlib data is broken ({exc})") from None
+        raise ValueError(Problem(f"zlib data is broken ({exc})", "zlib_broken")) from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise ValueError(f"decompressed payload exceeds {limit} bytes (zip bomb?)")
+        raise ValueError(
+            Problem(f"decompressed payload exceeds {limit} bytes (zip bomb?)", "bomb", limit=limit)
+        )
     if not inflater.eof:
-        raise ValueError("zlib data is truncated")
+        raise ValueError(Problem("zlib data is truncated", "zlib_truncated"))
     return out
 
 
@@ -259,7 +262,7 @@ def decode_dcc(
     try:
         return _decode(res, text, trust, now, max_decompressed, check_key_usage)
     except Exception as exc:  # noqa: BLE001 - last line of defence: a parser never crashes the gate
-        return res.fail("cbor", f"undecodable DCC ({type(exc).__name__})")
+        return res.fail("cbor", Problem(f"undecodable DCC ({type(exc).__name__})", "undecodable"))
 
 
 def _decode(
@@ -271,19 +274,28 @@ def _decode(
     check_key_usage: bool,
 ) -> DccResult:
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        return res.fail("unprefix", "not a DCC text (too long or not text)")
+        return res.fail("unprefix", Problem("not a DCC text (too long or not text)", "not_text"))
     if not text.startswith(PREFIX):
-        return res.fail("unprefix", f"a DCC starts with {PREFIX!r}, this starts with {text[:4]!r}")
+        return res.fail(
+            "unprefix",
+            Problem(
+                f"a DCC starts with {PREFIX!r}, this starts with {text[:4]!r}",
+                "prefix",
+                prefix=PREFIX,
+                start=text[:4],
+            ),
+        )
     res.steps["unprefix"] = True
     try:
         compressed = b45decode(text[len(PREFIX) :])
     except Base45Error as exc:
-        return res.fail("base45", f"base45 is broken: {exc}")
+        return res.fail("base45", Problem(f"base45 is broken: {exc}", "base45"))
     res.steps["base45"] = True
     try:
         cose_bytes = inflate_guarded(compressed, max_decompressed)
     except ValueError as exc:
-        return res.fail("decompress", str(exc))
+        coded = exc.args[0] if exc.args and isinstance(exc.args[0], Problem) else None
+        return res.fail("decompress", coded or Problem(str(exc), "zlib_broken"))
     res.steps["decompress"] = True
     return _decode_cose(res, cose_bytes, trust, now, check_key_usage)
 
@@ -300,7 +312,7 @@ def decode_cose(
     try:
         return _decode_cose(res, cose_bytes, trust, now, check_key_usage)
     except Exception as exc:  # noqa: BLE001
-        return res.fail("cbor", f"undecodable DCC ({type(exc).__name__})")
+        return res.fail("cbor", Problem(f"undecodable DCC ({type(exc).__name__})", "undecodable"))
 
 
 def _decode_cose(
@@ -316,7 +328,7 @@ def _decode_cose(
         if not isinstance(protected, Mapping):
             raise TypeError("protected header is not a map")
     except Exception as exc:  # noqa: BLE001 - cbor2 raises many types on junk
-        return res.fail("cose", f"not a valid COSE_Sign1 message: {exc}")
+        return res.fail("cose", Problem(f"not a valid COSE_Sign1 message: {exc}", "cose"))
     res.steps["cose"] = True
 
     try:
@@ -330,7 +342,9 @@ def _decode_cose(
         res.certificate = to_jsonable(hcert)
         json.dumps(res.certificate)
     except Exception as exc:  # noqa: BLE001
-        return res.fail("cbor", f"CWT payload is not a valid health certificate: {exc}")
+        return res.fail(
+            "cbor", Problem(f"CWT payload is not a valid health certificate: {exc}", "hcert")
+        )
     res.steps["cbor"] = True
     res.issuer = claims.get(1) if isinstance(claims.get(1), str) else None
     res.issued_at, res.expires_at = _instant(claims.get(6)), _instant(claims.get(4))
@@ -346,25 +360,42 @@ def _decode_cose(
     cert = None
     if trust is not None:
         if not isinstance(kid, bytes):
-            res.fail("verify", "no key id (kid) in the COSE header")
+            res.fail("verify", Problem("no key id (kid) in the COSE header", "no_kid"))
         elif (cert := trust.by_kid.get(kid)) is None:
-            res.fail("verify", f"unknown signer: kid {res.kid} is not in the trust list")
+            res.fail(
+                "verify",
+                Problem(
+                    f"unknown signer: kid {res.kid} is not in the trust list",
+                    "unknown_signer",
+                    kid=res.kid,
+                ),
+            )
         else:
             sig_structure = cbor2.dumps(["Signature1", protected_raw, b"", payload])
             try:
                 _verify_signature(cert, alg, sig_structure, signature)
                 res.steps["verify"] = True
             except (InvalidSignature, ValueError) as exc:
-                res.fail("verify", f"wrong signature ({exc or 'does not match the signer key'})")
+                res.fail(
+                    "verify",
+                    Problem(
+                        f"wrong signature ({exc or 'does not match the signer key'})",
+                        "wrong_signature",
+                    ),
+                )
 
     if now is not None:
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         if res.expires_at is None:
-            res.fail("expiry", "no expiry date (claim 4)")
+            res.fail("expiry", Problem("no expiry date (claim 4)", "no_expiry"))
         elif res.issued_at is not None and now < res.issued_at:
-            res.fail("expiry", f"not valid yet: issued at {res.issued_at.isoformat()}")
+            issued = res.issued_at.isoformat()
+            res.fail(
+                "expiry", Problem(f"not valid yet: issued at {issued}", "not_yet", issued=issued)
+            )
         elif now > res.expires_at:
-            res.fail("expiry", f"expired on {res.expires_at.isoformat()}")
+            expires = res.expires_at.isoformat()
+            res.fail("expiry", Problem(f"expired on {expires}", "expired", expires=expires))
         else:
             res.steps["expiry"] = True
 
@@ -377,7 +408,7 @@ def _decode_cose(
 
     res.ok = res.problem is None and res.steps.get("verify") is True
     if res.problem is None and trust is None:
-        res.problem = "signature not checked: no trust list"
+        res.problem = Problem("signature not checked: no trust list", "no_trust")
     return res
 
 
@@ -421,10 +452,15 @@ def key_usage_problem(cert: x509.Certificate, cert_type: str | None) -> str | No
         return None
     names = {"v": "vaccination", "t": "test", "r": "recovery", None: "unknown"}
     if not allowed:
-        return "signer's extended key usage does not allow signing health certificates"
+        return Problem(
+            "signer's extended key usage does not allow signing health certificates", "eku_none"
+        )
     if cert_type not in allowed:
-        return (
+        return Problem(
             f"signer may only sign {', '.join(sorted(names[a] for a in allowed))} "
-            f"certificates, this is a {names[cert_type]} certificate"
+            f"certificates, this is a {names[cert_type]} certificate",
+            "eku_type",
+            allowed_types=",".join(sorted(a for a in allowed if a)),
+            cert_types=cert_type or "",
         )
     return None
