@@ -25,6 +25,7 @@ from scanners.sources import ENDED, open_source
 from scanners.words import engine_why, result_problem, state_text, status_text
 from tests.test_language_leaks import english_runs
 from tests.test_language_leaks import runner as runner  # the fixture
+from tests.test_ui_app import ready_store as ready_store  # the fixture
 
 DCC = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dcc"
 needs_dcc = pytest.mark.skipif(not DCC.is_dir(), reason="shared corpus absent")
@@ -255,3 +256,27 @@ def test_a_bad_health_pattern_is_told_in_chinese(runner, tmp_path):
     text = str(exc.value.code)
     assert "--health-pattern" in text and "must be" not in text
     _clean(text)
+
+
+async def test_the_gate_screen_shows_a_broken_health_certificate_in_chinese(settings, ready_store):
+    import time
+
+    from textual.widgets import Static
+
+    from fieldkit.ui.gate import GateScreen
+    from fieldkit.ui.messages import ScanRead
+    from tests.test_ui_app import GATE, GATE_PIN, SIZE, app_for, login, settle
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await login(pilot, GATE, GATE_PIN)
+        assert isinstance(app.screen, GateScreen)
+        for payload, key in (("HC1:!!!!", "dcc.problem.base45"), ("XYZ", None)):
+            result = parse_payload(payload)
+            app.post_message(ScanRead(payload, result, "scan", time.perf_counter()))
+            await settle(pilot)
+            line = str(app.screen.query_one("#scan-line", Static).render())
+            assert result.problem not in line, line
+            assert t(key or result.problem_code, "zh") in line, line
+            assert english_runs(line) == [], line

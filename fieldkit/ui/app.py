@@ -775,7 +775,7 @@ class FieldkitApp(App[int]):
                 status = source.status
                 if status.state != last_state:
                     last_state = status.state
-                    self.post_message(CameraStatus(status.state, status_text(status)))
+                    self.post_message(CameraStatus(status.state, status_text(status, self.lang)))
                 if frame is None:
                     if status.state == "ended":
                         return

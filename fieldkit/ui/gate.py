@@ -432,7 +432,7 @@ class GateScreen(Screen):
         self.correcting = None
         self.query_one("#f-id", Input).value = cap.shown_id
         self.query_one("#f-name", Input).value = cap.shown_name
-        shown = result_problem(result)  # coded problems in the reader's language
+        shown = result_problem(result, self.app.lang)  # coded problems in the screen language
         problem = "" if result.ok else f" — {shown}"
         source = t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
         self.query_one("#scan-line", Static).update(
