@@ -41,10 +41,16 @@ def _download(store: Store, town: TownClient, ident: _Identity, report: SyncRepo
             store.keypersons.apply(added, removed)
         if doc.get("revocations"):
             store.revocations.apply(doc["revocations"])
+        scoped_rules = _take_scoped(store, doc.get("scoped"), report)
         if doc.get("rules") is not None:
             _apply_town_rules(store, doc["rules"], report)
+        elif scoped_rules:  # over the town-wide rules held (before this kept: those applied)
+            wide = store.kv.get("town_rules_wide")
+            _apply_town_rules(store, wide if wide is not None else store.town_rules(), report)
         if doc.get("mode") is not None:
             mode = doc["mode"].get("mode")
+            store.kv.set("town_area_mode", mode)
+            mode = store.kv.get("cp_area_mode") or mode  # this checkpoint's own mode wins
             store.kv.set("area_mode", mode)
             if hasattr(store, "apply_kv_overrides"):
                 store.apply_kv_overrides()
@@ -100,8 +106,50 @@ def _refuse_stale_update(store: Store, doc: dict[str, Any], request_time: str) -
         raise SyncServerError(t("server_security.client.update_stale"))
 
 
+def _take_scoped(store: Store, scoped: Any, report: SyncReport) -> bool:
+    """Keep the mode and rules the town set for this device's checkpoint only (changes naming
+    other checkpoints are passed over). Their mode is applied here; returns whether this
+    checkpoint's rules changed (the caller applies them over the town-wide ones)."""
+    code = store.settings.checkpoint.code
+    rules_changed = False
+    for item in scoped if isinstance(scoped, list) else []:
+        if not isinstance(item, dict) or code not in (item.get("checkpoints") or []):
+            continue
+        if "rules" in item:
+            if not isinstance(item["rules"], dict):
+                report.warnings.append(word_t("console3.sync.cp_rules_not_table"))
+                continue
+            store.kv.set("cp_rules", item["rules"] or None)
+            rules_changed = True
+        if "mode" in item:
+            own = item["mode"] or None  # "" / None: back to the town-wide mode
+            store.kv.set("cp_area_mode", own)
+            mode = own or store.kv.get("town_area_mode")
+            if mode:
+                store.kv.set("area_mode", mode)
+                if hasattr(store, "apply_kv_overrides"):
+                    store.apply_kv_overrides()
+                store.audit.append(
+                    "setting_change",
+                    "town",
+                    {
+                        "key": "checkpoint.area_mode",
+                        "to": mode,
+                        "by": "town server",
+                        "checkpoint": code,
+                    },
+                )
+                report.mode = mode
+    return rules_changed
+
+
 def _apply_town_rules(store: Store, rules: Any, report: SyncReport) -> None:
-    """The town's rules take effect at once; keys this device's checks refuse are skipped."""
+    """The town's rules take effect at once; keys this device's checks refuse are skipped.
+    Rules the town set for this checkpoint only win over the town-wide ones."""
+    store.kv.set("town_rules_wide", rules)
+    own = store.kv.get("cp_rules")
+    if own and isinstance(rules, dict):
+        rules = {**rules, **own}
     try:
         changes, skipped = store.set_town_rules(rules)
     except ConfigError as err:

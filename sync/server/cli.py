@@ -385,12 +385,21 @@ def cmd_rules_push(args: argparse.Namespace) -> int:
     path = Path(args.file)
     rules = read_rules_file(path)
     _, _, _, repo = _open(args)
+    code = (getattr(args, "checkpoint", None) or "").strip()
     try:
-        last = repo.latest_change("rules")
-        before = last.data if last and isinstance(last.data, dict) else {}
-        repo.add_changes("rules", [rules], time.time())
+        if code:  # this checkpoint's own overrides, over the town-wide ones
+            from . import scoped
+
+            before = scoped.current(repo, code, "rules") or {}
+            scoped.push(repo, code, "rules", rules, time.time())
+        else:
+            last = repo.latest_change("rules")
+            before = last.data if last and isinstance(last.data, dict) else {}
+            repo.add_changes("rules", [rules], time.time())
     finally:
         repo.close()
+    if code:
+        print(t("console3.cli.only", code=code))
     lines = rules_diff(before, rules)
     if rules:
         print(t("server.rules.from", path=str(path)))
@@ -697,6 +706,11 @@ def build_parser() -> argparse.ArgumentParser:
         "goes back to each device's config)",
     )
     p.add_argument("file", help="JSON object of [rules] keys, or TOML with a [rules] table")
+    p.add_argument(
+        "--checkpoint",
+        metavar="CODE",
+        help="for this checkpoint only (wins over the town-wide rules there)",
+    )
     p.set_defaults(func=cmd_rules_push)
 
     from .passes_cli import register as register_passes

@@ -320,6 +320,13 @@ class Repository:
         )
         return [_change(r) for r in rows]
 
+    def changes_of(self, kind: str) -> list[Change]:
+        """Every change of one kind, newest first (the checkpoint-scoped mode and rules)."""
+        rows = self._all(
+            f"SELECT {_CHANGE_COLS} FROM changes WHERE kind = ? ORDER BY seq DESC", (kind,)
+        )
+        return [_change(r) for r in rows]
+
     def latest_change(self, kind: str) -> Change | None:
         """The newest change of one kind (the rules in force, the mode), or None."""
         row = self._one(

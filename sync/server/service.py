@@ -376,6 +376,7 @@ class TownServer:
         keypersons: dict[str, dict[str, Any] | None] = {}
         revocations: list[str] = []
         rules = mode = None
+        scoped: list[dict[str, Any]] = []  # for some checkpoints only, oldest first
         for ch in changes:
             if ch.kind == "keyperson":
                 keypersons[ch.data["id_hash"]] = ch.data
@@ -387,6 +388,8 @@ class TownServer:
                 rules = ch.data
             elif ch.kind == "mode":
                 mode = ch.data
+            elif ch.kind == "scoped":
+                scoped.append(ch.data)
         new_cursor = changes[-1].seq if changes else cursor
         return p.sign_document(
             self.keys.ed25519,
@@ -404,7 +407,8 @@ class TownServer:
                 "rules": rules,
                 "mode": mode,
                 "compression": list(p.COMPRESSIONS),
-            },
+            }
+            | ({"scoped": scoped} if scoped else {}),
         )
 
     def info(self) -> dict[str, Any]:
