@@ -34,6 +34,7 @@ def _query(store: Any, at_count: int | None, event: str | None) -> str:
             fields["at_link"] = link
     if event:
         fields["event"] = event
+    fields["pending"] = store.outbox.counts().get("pending", 0)  # shown on the town's console
     return urlencode(fields)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 
 import httpx
@@ -16,7 +17,7 @@ from sync.server.console.auth import IDLE_S, Accounts, Audit, AuthError
 from sync.server.console.kpfile import UploadError, read_upload
 from sync.testing import LoopbackServer, TestTown, drop_repo, make_repo
 
-from .console_support import PASSWORD, ServerProcess, id_number, pg_or_skip
+from .console_support import PASSWORD, ServerProcess, form_token, id_number, pg_or_skip
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
@@ -355,3 +356,119 @@ def test_console_reads_the_servers_own_formats():
     assert sealed.decrypt_body(cipher, "rid-1", blob) == app.decrypt_body(cipher, "rid-1", blob)
     token = "ABCDEFGH234567ABCDEFGH234567.0123456789abcdef.ffff"
     assert sealed.token_hash(token) == app.token_hash(token)
+
+
+# --- devices report their outbox; a sync with nothing to send is a zero report -------------------
+
+
+def _device(town, transport, tmp_path, name, code):
+    from sync import client as sc
+
+    from .console_support import gate_store
+
+    store = gate_store(tmp_path / name, code, f"Gate {code}")
+    sc.enroll(store, "http://town", town.new_token(name), transport=transport)
+    return store
+
+
+def test_overview_shows_each_devices_outbox_as_last_reported(town, tmp_path, monkeypatch):
+    """A real device syncs (nothing left: 待上报 0), then reports 2 records still waiting at its
+    anchor exchange; an older device that sends no count is shown as not reported, and its
+    sync still succeeds."""
+    from sync import anchor_client
+    from sync import client as sc
+    from sync.server import contacts
+    from sync.testing import SyncASGITransport
+    from sync.transport import TownClient
+
+    from .console_support import pass_gate
+
+    transport = SyncASGITransport(town.app)
+    east = _device(town, transport, tmp_path, "east", "CP-E")
+    old = _device(town, transport, tmp_path, "old", "CP-O")
+    pass_gate(east, id_number(41), "王五")
+    pass_gate(old, id_number(42), "赵六")
+    report = sc.run_sync(east, east.settings, transport=transport)
+    assert report.ok and report.stored >= 1, report.error
+    east_id = east.kv.get("sync.device_id")
+    assert contacts.last_reported(town.repo)[east_id][0] == 0
+    pass_gate(east, id_number(43), "孙七", direction="out")
+    pass_gate(east, id_number(44), "周八")
+    assert east.outbox.counts().get("pending") == 2
+    ident = sc._identity(east, east.settings)
+    with TownClient(ident.url, transport=transport) as client:  # the exchange that ends a sync
+        assert anchor_client.exchange_anchor(east, client, ident, None).get("anchor")
+    pending, at = contacts.last_reported(town.repo)[east_id]
+    assert pending == 2
+    # an older device: its anchor exchange carries no count field (and its sync still works)
+    newer = anchor_client._query
+    with monkeypatch.context() as m:
+        m.setattr(
+            anchor_client,
+            "_query",
+            lambda *a: "&".join(f for f in newer(*a).split("&") if not f.startswith("pending=")),
+        )
+        report = sc.run_sync(old, old.settings, transport=transport)
+    assert report.ok and not report.warnings, (report.error, report.warnings)
+    old_id = old.kv.get("sync.device_id")
+    assert old_id not in contacts.last_reported(town.repo)
+    assert old_id in contacts.contacted(town.repo, 0, 2e9)
+    transport.shutdown()
+    con = town.app.state.console
+    con.accounts.add("chief", "admin", PASSWORD)
+    hhmm = time.strftime("%H:%M", time.localtime(at))
+    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as http:
+        login(http, "chief")
+        page = http.get("/console/overview").text
+        assert f"待上报 2 条（{hhmm} 报告）" in page
+        assert "待上报：设备未报告" in page  # the older device
+        assert "设备尚未向服务器报告" not in page
+        http.post("/console/lang", data={"csrf": form_token(page), "lang": "en"})
+        page = http.get("/console/overview").text
+        assert f"2 waiting (reported {hhmm})" in page
+    for s in (east, old):
+        s.close()
+
+
+def test_sync_with_nothing_to_send_counts_as_zero_report(town, tmp_path, monkeypatch):
+    """A device placed at CP-Z (it sent a passage today) synced on a day three days ago with
+    nothing to send: that day's report is a zero report for CP-Z, not "not reported". CP-L's
+    device synced only after that day's deadline: still not reported."""
+    from datetime import date, datetime, timedelta
+
+    from sync import client as sc
+    from sync.server import contacts
+    from sync.server.console import views
+    from sync.server.console.facts import catch_up
+    from sync.testing import SyncASGITransport
+
+    from .console_support import pass_gate
+
+    before = date.today() - timedelta(days=3)
+    transport = SyncASGITransport(town.app)
+    stores = []
+    for name, code, when in (
+        ("zero", "CP-Z", datetime(before.year, before.month, before.day, 18, 0)),
+        ("late", "CP-L", datetime(before.year, before.month, before.day) + timedelta(hours=35)),
+    ):
+        s = _device(town, transport, tmp_path, name, code)
+        pass_gate(s, id_number(50 + len(stores)), "吴九")
+        assert sc.run_sync(s, s.settings, transport=transport).ok  # today's passage: placed
+        fake = when.astimezone().timestamp()
+        clock = type("Clock", (), {"time": staticmethod(lambda at=fake: at)})
+        with monkeypatch.context() as m:  # the town's clock at that sync
+            m.setattr(contacts, "time", clock)
+            report = sc.run_sync(s, s.settings, transport=transport)  # nothing to send
+        assert report.ok and report.sent == 0, report.error
+        stores.append(s)
+    transport.shutdown()
+    con = town.app.state.console
+    catch_up(con.db, town.keys.data_key)
+    day = views.daily_report(con.db, town.repo, before.isoformat(), "10:30")
+    assert day["status"] == {"CP-L": "missing", "CP-Z": "zero"}
+    assert views.daily_report(con.db, town.repo, date.today().isoformat(), "10:30")["status"] == {
+        "CP-L": "on_time",
+        "CP-Z": "on_time",
+    }
+    for s in stores:
+        s.close()

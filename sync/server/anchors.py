@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from . import contacts
 from .refusal import Refusal, _client
 
 PATH_ANCHOR = "/v1/audit-anchor"
@@ -239,9 +240,13 @@ def mount_anchors(app: Any, town: Any) -> None:
             count, head, at_count, at_link, event = parse_query(query)
         except (KeyError, ValueError):
             raise Refusal(400, "bad_request", "audit anchor: count and head needed") from None
-        reply = await anyio.to_thread.run_sync(
-            lambda: record_head(
+        pending = contacts.parse_pending(parse_qs(query).get("pending", [None])[0])
+
+        def run() -> dict[str, Any]:
+            contacts.record(town.repo, device.device_id, pending)  # for the console
+            return record_head(
                 town.repo, device.device_id, count, head, at_count, at_link, event=event
             )
-        )
+
+        reply = await anyio.to_thread.run_sync(run)
         return JSONResponse(reply)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .. import contacts
 from ..repository import Passage
 from .db import ConsoleDB
 
@@ -65,6 +66,7 @@ def overview(db: ConsoleDB, repo: Any, day: str, late_s: float, now: float | Non
             hourly.setdefault(cp or "-", [0] * 24)[hour] += n
     places = dict((d, cp) for d, cp in db.q("SELECT device_id, checkpoint FROM console_device_cp"))
     loose = []
+    waiting = contacts.last_reported(repo)  # the outbox count each device sent at its last sync
     for d in repo.list_devices():
         if d.status == "revoked":
             continue
@@ -75,6 +77,7 @@ def overview(db: ConsoleDB, repo: Any, day: str, late_s: float, now: float | Non
             "last_seen": d.last_seen,
             "age_s": (now - d.last_seen) if d.last_seen else None,
             "late": d.status == "active" and (d.last_seen is None or now - d.last_seen > late_s),
+            "waiting": waiting.get(d.device_id),
         }
         cp = places.get(d.device_id)
         if cp:
@@ -209,6 +212,7 @@ def daily_report(db: ConsoleDB, repo: Any, day: str, deadline: str) -> dict[str,
         (start, due),
     ):
         contact[device_id] = first
+    synced = contacts.contacted(repo, start, due)  # syncs with nothing to send leave no batch
     late_cp: set[str] = set()
     for (cp,) in db.q(
         "SELECT DISTINCT checkpoint FROM console_facts WHERE day = ? AND received_at > ?",
@@ -221,7 +225,7 @@ def daily_report(db: ConsoleDB, repo: Any, day: str, deadline: str) -> dict[str,
         devices = [d for d, c in places.items() if c == cp]
         on_time = any(d in contact for d in devices)
         total = rows[cp].total if cp in rows else 0
-        if on_time and total == 0:
+        if (on_time or any(d in synced for d in devices)) and total == 0:
             status[cp] = "zero"
         elif on_time and cp not in late_cp:
             status[cp] = "on_time"
