@@ -249,39 +249,28 @@ def _parse_rules(c: Ctx) -> dict[str, Any]:
         raise ConsoleError("console.rules.err_invalid", why=str(err)) from None
 
 
-def _shown(value: Any) -> str:
-    return ", ".join(map(str, value)) or "—" if isinstance(value, list) else str(value)
-
-
-def _rules_diff(c: Ctx, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """One line per rule the push sets, changes, or gives back to the devices' own config."""
-    lines = []
-    for key, value in after.items():
-        if key not in before:
-            lines.append(c.t("console.rules.set_new", key=key, value=_shown(value)))
-        elif before[key] != value:
-            lines.append(
-                c.t(
-                    "console.rules.set_changed",
-                    key=key,
-                    old=_shown(before[key]),
-                    value=_shown(value),
-                )
-            )
-    lines += [
-        c.t("console.rules.set_removed", key=key, old=_shown(value))
-        for key, value in before.items()
-        if key not in after
-    ]
-    return lines
-
-
 def rules_page(c: Ctx) -> Response:
+    from . import scoped_rules
+
+    if c.arg("scope"):
+        return scoped_rules.page(c, c.arg("scope"), MODES)
     mode, rules = _current(c)
-    return c.render("rules.html", mode=mode, rules=rules, modes=MODES, confirm=None)
+    return c.render(
+        "rules.html",
+        mode=mode,
+        rules=rules,
+        modes=MODES,
+        confirm=None,
+        scope="",
+        scopes=scoped_rules.known_checkpoints(c),
+    )
 
 
 def rules_preview(c: Ctx) -> Response:
+    from . import scoped_rules
+
+    if c.arg("scope"):
+        return scoped_rules.preview(c, c.arg("scope"), MODES, _parse_rules(c))
     mode, rules = _current(c)
     new_mode = c.arg("mode")
     if new_mode not in MODES:
@@ -303,12 +292,14 @@ def rules_preview(c: Ctx) -> Response:
         changes.append(
             c.t("console.rules.mode_change", old=old_label, new=c.t(f"console.mode.{new_mode}"))
         )
-    changes += _rules_diff(c, rules, new_rules)
+    changes += scoped_rules.rules_diff(c, rules, new_rules)
     return c.render(
         "rules.html",
         mode=mode,
         rules=rules,
         modes=MODES,
+        scope="",
+        scopes=scoped_rules.known_checkpoints(c),
         confirm={
             "mode": new_mode,
             "rules": c.arg("rules"),
