@@ -127,9 +127,17 @@ def test_cli_rules_for_one_checkpoint(tmp_path, capsys):
         )
         assert (code, err) == (0, "")
         assert out.splitlines()[0].startswith("Only CP-E:")
-        assert "  fever_threshold = 36.9  (until now each device's config)" in out.splitlines()
+        assert "  fever_threshold = 36.9  (until now the town-wide rules)" in out.splitlines()
         assert scoped.current(town.repo, "CP-E", "rules") == {"fever_threshold": 36.9}
         assert scoped.current(town.repo, "CP-W", "rules") is None
         assert town.repo.latest_change("rules") is None  # the town-wide rules untouched
+        path.write_text("{}", encoding="utf-8")
+        code, out, err = server(
+            capsys, "rules", path, "--checkpoint", "CP-E", "--data-dir", town.dir
+        )
+        assert code == 0, err
+        assert "checkpoint CP-E follows the town-wide rules again" in out
+        assert "  fever_threshold: back to the town-wide rules  (was 36.9)" in out.splitlines()
+        assert scoped.current(town.repo, "CP-E", "rules") == {}
     finally:
         town.close()

@@ -362,19 +362,22 @@ def _rule_value(value: Any) -> str:
     return (", ".join(value) or t("server.rules.none")) if isinstance(value, list) else str(value)
 
 
-def rules_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """One line per rule the push sets or gives back to the devices' own config."""
+def rules_diff(
+    before: dict[str, Any], after: dict[str, Any], words: str = "server.rules"
+) -> list[str]:
+    """One line per rule the push sets or gives back to the devices' own config (``words``:
+    the section saying what a rule had before, for one checkpoint the town-wide rules)."""
     lines = []
     for key, value in after.items():
         if key not in before:
-            was = t("server.rules.was_config")
+            was = t(f"{words}.was_config")
         elif before[key] == value:
             was = t("server.rules.unchanged")
         else:
             was = t("server.rules.was", value=_rule_value(before[key]))
         lines.append(f"  {key} = {_rule_value(value)}  ({was})")
     lines += [
-        "  " + t("server.rules.back", key=key, value=_rule_value(value))
+        "  " + t(f"{words}.back", key=key, value=_rule_value(value))
         for key, value in before.items()
         if key not in after
     ]
@@ -400,9 +403,11 @@ def cmd_rules_push(args: argparse.Namespace) -> int:
         repo.close()
     if code:
         print(t("console3.cli.only", code=code))
-    lines = rules_diff(before, rules)
+    lines = rules_diff(before, rules, "console3.cli" if code else "server.rules")
     if rules:
         print(t("server.rules.from", path=str(path)))
+    elif code:
+        print(t("console3.cli.empty", path=str(path), code=code))
     else:
         print(t("server.rules.empty", path=str(path)))
     print("\n".join(lines) if lines else "  " + t("server.rules.nothing"))
