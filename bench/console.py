@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -54,9 +54,10 @@ PEOPLE = 100_000
 
 
 def id_number(serial: int) -> str:
-    body = (
-        f"110105{1950 + serial % 50}{1 + serial % 12:02d}{1 + serial % 28:02d}{serial % 1000:03d}"
-    )
+    """A distinct resident ID number per serial (a birth date per thousand people, then the
+    sequence): every one of the PEOPLE is a different person, as in a real town."""
+    born = date(1950, 1, 1) + timedelta(days=serial // 1000)
+    body = f"110105{born:%Y%m%d}{serial % 1000:03d}"
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
 
