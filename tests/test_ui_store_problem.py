@@ -9,8 +9,11 @@ from fieldkit.ui.app import StoreProblemScreen, make_app
 from tests.test_ui_app import SIZE, settle
 
 
-@pytest.mark.parametrize("lang, title", [("zh", "无法打开数据库"), ("en", "cannot be opened")])
-async def test_corrupt_store_shows_a_lasting_problem_screen(settings, lang, title):
+@pytest.mark.parametrize(
+    "lang, title, untouched",
+    [("zh", "无法打开数据库", "未被改动"), ("en", "cannot be opened", "left untouched")],
+)
+async def test_corrupt_store_shows_a_lasting_problem_screen(settings, lang, title, untouched):
     settings.ui.language = lang
     settings.data_dir.mkdir(parents=True)
     content = b"this is not a database at all\n" * 10
@@ -24,7 +27,7 @@ async def test_corrupt_store_shows_a_lasting_problem_screen(settings, lang, titl
         screen = app.screen
         assert isinstance(screen, StoreProblemScreen)
         text = " ".join(str(w.render()) for w in screen.query(Static))
-        assert title in text and "left untouched" in text
+        assert title in text and untouched in text
         await pilot.press("enter", "a", "1")  # nothing typed gets anywhere
         assert isinstance(app.screen, StoreProblemScreen)
         await pilot.press("q")
