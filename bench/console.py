@@ -2,6 +2,7 @@
 
     python bench/console.py [--passages 1000000] [--checkpoints 50] [--days 30]
                             [--backends sqlite,postgresql] [--runs 40] [--sample 20000]
+                            [--people 100000]
 
 For each backend, a fresh database is filled with ``--passages`` gate passages from
 ``--checkpoints`` checkpoints (one device each) over the last ``--days`` days (bodies sealed at
@@ -241,13 +242,19 @@ def bench(backend: str, args: argparse.Namespace) -> None:
             assert r.status_code == 200 and "timeline" in r.text
 
         hit = iter(hashes)
+        found: list[tuple[int, int]] = []
 
         def trace_bare() -> None:  # the two queries that return the page's rows, alone
             h = next(hit)
-            db.q(PERSON_SQL, (h, 200))
-            db.q(COPRESENT_SQL, (h, 200, 1800.0, 1800.0, h))
+            mine = db.q(PERSON_SQL, (h, 200))
+            co = db.q(COPRESENT_SQL, (h, 200, 1800.0, 1800.0, h))
+            found.append((len(mine), len(co)))
 
         line("trace", timed(trace_page, args.runs), timed(trace_bare, args.runs), 200)
+        print(
+            f"  (a traced person: {sum(m for m, _ in found) / len(found):.1f} passages and "
+            f"{sum(c for _, c in found) / len(found):.0f} co-present passages on average)"
+        )
     console.db.close()
     if backend == "postgresql":
         repo.drop_schema()
@@ -256,6 +263,7 @@ def bench(backend: str, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    global PEOPLE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--passages", type=int, default=1_000_000)
     ap.add_argument("--checkpoints", type=int, default=50)
@@ -265,7 +273,14 @@ def main() -> None:
         "--sample", type=int, default=20_000, help="passages read by the real catch-up (timed)"
     )
     ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument(
+        "--people",
+        type=int,
+        default=PEOPLE,
+        help="distinct people passing (fewer people: more passages and co-present rows each)",
+    )
     args = ap.parse_args()
+    PEOPLE = args.people
     for backend in args.backends.split(","):
         if backend == "postgresql" and (why := pg_available()):
             print(f"== postgresql: skipped ({why})")
