@@ -23,10 +23,9 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from scanners.idnumber import mask_id, mask_name, mask_phone, parse_identity
-
 from ..errors import InputError
 from ..i18n import id_problem
+from ..shared.identity import mask_id, mask_name, mask_phone, parse_identity
 from .model import (
     FLAG_CATEGORIES,
     HEALTH_STATUSES,

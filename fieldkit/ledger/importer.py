@@ -17,13 +17,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanners.idnumber import mask_id, mask_name, parse_identity
-
 from ..errors import InputError
 from ..i18n import id_problem, t
+from ..shared.identity import mask_id, mask_name, parse_identity
 from ..sheets import SheetError, layout
 from ..sheets.reader import read_rows as sheet_rows
-from .households import now_local
+from .households import HOUSEHOLD_FIELDS, MEMBER_FIELDS, now_local
 from .model import (
     EMPTY_WORDS,
     address_key,
@@ -114,36 +113,9 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "_age": ("年龄",),
 }
 _ALIAS = {alias: f for f, aliases in HEADERS.items() for alias in aliases}
-HOUSEHOLD_KEYS = (
-    "grid",
-    "community",
-    "building",
-    "unit",
-    "room",
-    "address",
-    "worker",
-    "registered_count",
-    "resident_count",
-    "tested_count",
-    "is_rental",
-    "landlord_name",
-    "landlord_phone",
-)
-MEMBER_KEYS = (
-    "name",
-    "id_number",
-    "phone",
-    "relation",
-    "categories",
-    "health_status",
-    "status_start",
-    "status_end",
-    "found_via",
-    "vaccination",
-    "last_test_date",
-    "last_test_result",
-    "notes",
-)
+# The sheet fills every ledger field but the household's notes (a member's 备注 column is theirs).
+HOUSEHOLD_KEYS = tuple(f for f in HOUSEHOLD_FIELDS if f != "notes")
+MEMBER_KEYS = MEMBER_FIELDS
 SAME_AS_ABOVE = layout.SAME_AS_ABOVE
 _ADDRESS = re.compile(
     r"(?P<community>.*?(?:小区|花园|苑|村|组|社区))?\s*"
