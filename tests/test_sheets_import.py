@@ -35,7 +35,7 @@ def messy_sheet() -> tuple[list[list], list[tuple[int, int, int, int]]]:
     return rows, merges
 
 
-def check_messy_import(store, path) -> None:
+def assert_messy_import(store, path) -> None:
     s = import_file(store, path, lang="en")
     assert s.header_rows == (2, 3)
     assert (s.imported, s.updated, s.unchanged) == (3, 0, 0)
@@ -62,12 +62,12 @@ def check_messy_import(store, path) -> None:
 
 def test_xls_ledger_imports_with_row_level_rejections(store, tmp_path):
     rows, merges = messy_sheet()
-    check_messy_import(store, write_xls(tmp_path / "台账.xls", rows, merges))
+    assert_messy_import(store, write_xls(tmp_path / "台账.xls", rows, merges))
 
 
 def test_ods_ledger_imports_with_row_level_rejections(store, tmp_path):
     rows, merges = messy_sheet()
-    check_messy_import(store, write_ods(tmp_path / "台账.ods", rows, merges))
+    assert_messy_import(store, write_ods(tmp_path / "台账.ods", rows, merges))
 
 
 def test_xlsx_written_by_the_export_writer_reads_back_cell_by_cell(tmp_path):
@@ -190,7 +190,7 @@ def test_ledgers_saved_by_libreoffice_import_like_xlsx(store, name):
     """The same messy ledger saved by LibreOffice Calc 7 as .xls (BIFF8) and .ods (made with
     `soffice --headless --convert-to xls|ods` from the openpyxl .xlsx; committed, so the test
     needs no LibreOffice)."""
-    check_messy_import(store, DATA / name)
+    assert_messy_import(store, DATA / name)
 
 
 def test_hostile_xls_refused_without_building_its_grid(store, tmp_path):

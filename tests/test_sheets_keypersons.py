@@ -31,7 +31,7 @@ def office_sheet() -> list[list]:
     ]
 
 
-def check(entries, problems) -> None:
+def assert_keyperson_rows(entries, problems) -> None:
     assert {e["id_hash"] for e in entries} == {keyperson_hash(KEY, i) for i in GOOD}
     assert {e["category"] for e in entries} == {"密接", "次密接"}
     assert [p.split(":")[0].split("：")[0] for p in problems] in (
@@ -50,12 +50,12 @@ def test_title_row_and_footer_xlsx(tmp_path):
     for row in office_sheet():
         wb.active.append(row)
     wb.save(tmp_path / "kp.xlsx")
-    check(*read_keyperson_file(tmp_path / "kp.xlsx", KEY))
+    assert_keyperson_rows(*read_keyperson_file(tmp_path / "kp.xlsx", KEY))
 
 
 def test_title_row_and_footer_ods(tmp_path):
     path = write_ods(tmp_path / "kp.ods", office_sheet(), [(0, 0, 0, 3)])
-    check(*read_keyperson_file(path, KEY))
+    assert_keyperson_rows(*read_keyperson_file(path, KEY))
 
 
 def test_no_header_first_column_is_the_id(tmp_path):
