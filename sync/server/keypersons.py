@@ -65,16 +65,25 @@ def _rows(path: Path) -> tuple[list[list[Any]], int, dict[str, int | None]]:
     return rows, start, columns
 
 
-def _date_text(value: Any) -> str | None:
+def list_date(value: Any) -> str | None:
+    """An end date from a key-person sheet as ISO text (a date cell, 2026-12-31, 2026/12/31,
+    2026.12.31 or 20261231); None for an empty cell; ValueError when it is no date. Shared by
+    ``fieldkit-server keyperson import`` and the console's upload."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value).strip().replace("/", "-").replace(".", "-")
+    text = cell_text(value).replace("/", "-").replace(".", "-")
+    if len(text) == 8 and text.isdigit():
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return date.fromisoformat(text).isoformat()
+
+
+def _date_text(value: Any) -> str | None:
     try:
-        return date.fromisoformat(text).isoformat()
+        return list_date(value)
     except ValueError:
         raise ValueError(t("sheets.keyperson.bad_date")) from None
 

@@ -15,7 +15,6 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from fieldkit.crypto import blind_index
@@ -23,7 +22,7 @@ from fieldkit.shared.identity import mask_id, parse_identity
 from fieldkit.sheets.layout import cell_text, find_header, is_blank, is_footer
 from fieldkit.sheets.reader import read_rows
 
-from ..keypersons import CATEGORY_HEADERS, END_HEADERS, ID_HEADERS
+from ..keypersons import CATEGORY_HEADERS, END_HEADERS, ID_HEADERS, list_date
 
 MAX_UPLOAD = 5 * 1024 * 1024
 MAX_UNZIPPED = 64 * 1024 * 1024
@@ -76,17 +75,8 @@ def _check_zip(path: str) -> None:
 
 
 def _date(value: Any) -> str | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    text = cell_text(value).replace("/", "-").replace(".", "-")
-    if len(text) == 8 and text.isdigit():
-        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
     try:
-        return date.fromisoformat(text).isoformat()
+        return list_date(value)
     except ValueError:
         raise RowError("date", value=str(value)[:20]) from None
 
