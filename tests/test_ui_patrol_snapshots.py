@@ -43,6 +43,10 @@ async def monitoring(pilot) -> None:
     await login_patrol(pilot)
     await pilot.press("f9")
     await settle(pilot)
+    # The screen's tables fill in a worker: the picture is taken once it has finished (in one
+    # CI run the columns were caught before the rows had widened them).
+    await pilot.app.workers.wait_for_complete()
+    await settle(pilot)
     pilot.app.clear_notifications()
     await pilot.pause()
 
