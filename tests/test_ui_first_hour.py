@@ -372,6 +372,30 @@ def test_reconciliation_names_double_entries_exits_without_entry_and_purges(stor
     assert "entered again without leaving 1" in english
 
 
+def test_double_entry_counted_when_both_entries_share_a_timestamp(store, monkeypatch):
+    """Two entries within one millisecond (a fast second scan) are still in order: the store's
+    insertion order breaks the tie, so the second is a double entry (was 0 by chance)."""
+    from datetime import datetime
+
+    from fieldkit.gate import GateEntry, GateService
+    from fieldkit.reports.builders import shift_summary
+    from fieldkit.reports.shiftwork import open_shift
+    from fieldkit.store import passages
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+
+    if not store.is_unlocked:
+        store.unlock(SUPERVISOR, SUPERVISOR_PIN)
+    open_shift(store, "x", by=store.operator)
+    frozen = datetime.now().astimezone()
+    monkeypatch.setattr(passages, "_now", lambda: frozen)
+    gate = GateService(store)
+    for _ in range(2):
+        gate.commit(
+            GateEntry(direction="in", id_number=TYPED, temperature=36.5, code_colour="green")
+        )
+    assert shift_summary(store).reconciliation.double_entries == 1
+
+
 # -- item 11: people imported already under monitoring: no 漏测 before the import -----------
 
 

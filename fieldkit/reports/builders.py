@@ -273,7 +273,8 @@ def double_entries(store: Store, shift_id: str) -> int:
             "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'in' AND "
             "p.decision = 'admit' AND p.superseded = 0 AND p.id_hash IS NOT NULL AND EXISTS ("
             "SELECT 1 FROM passages q WHERE q.id_hash = p.id_hash AND q.id != p.id AND "
-            "q.direction = 'in' AND q.decision = 'admit' AND q.superseded = 0 AND q.ts < p.ts "
+            "q.direction = 'in' AND q.decision = 'admit' AND q.superseded = 0 AND "
+            "(q.ts < p.ts OR (q.ts = p.ts AND q.rowid < p.rowid)) "
             "AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = q.id AND "
             "x.superseded = 0 AND x.ts <= p.ts))",
             [shift_id],
