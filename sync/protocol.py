@@ -37,12 +37,9 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, NamedTuple
 
-try:  # faster and smaller than zlib; both sides fall back to zlib without it
-    import zstandard
-except ImportError:  # pragma: no cover - a dependency; a safety net for odd installs
-    zstandard = None
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -52,6 +49,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # Canonical JSON lives with the pieces the device and the server share; the wire format uses it.
 from fieldkit.shared.canonical import canonical_json, loads  # noqa: F401 (re-exported)
+
+zstandard: ModuleType | None
+try:  # faster and smaller than zlib; both sides fall back to zlib without it
+    import zstandard
+except ImportError:  # pragma: no cover - a dependency; a safety net for odd installs
+    zstandard = None
 
 PROTOCOL_VERSION = 1
 MAGIC = b"FKB1"
@@ -293,11 +296,21 @@ def read_batch_header(body: bytes) -> tuple[BatchHeader, bytes, bytes, bytes]:
     return header, header_bytes, body[8 + hlen : -SIG_LEN], signed
 
 
+def _zstd() -> ModuleType:
+    """The zstandard module; "zstd" is offered only where it loaded (:data:`COMPRESSIONS`),
+    so this refuses only a caller that asks for it anyway."""
+    if zstandard is None:  # pragma: no cover - a dependency; a safety net for odd installs
+        raise ProtocolError(
+            "unsupported_compression", "this side cannot read zstd: send it with zlib"
+        )
+    return zstandard
+
+
 def compress(data: bytes, compression: str) -> bytes:
     if compression == "zstd":
         # A compressor per call: one is not to be shared between threads, and making one is
         # cheap beside compressing a batch.
-        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+        return _zstd().ZstdCompressor(level=ZSTD_LEVEL).compress(data)
     return zlib.compress(data, ZLIB_LEVEL)
 
 
@@ -308,16 +321,17 @@ def decompress(data: bytes, compression: str, limit: int) -> bytes:
         "batch_too_large", f"batch expands beyond {limit} bytes: send smaller batches"
     )
     if compression == "zstd":
+        zstd = _zstd()
         try:
-            stated = zstandard.frame_content_size(data)
+            stated = zstd.frame_content_size(data)
             if 0 <= stated <= limit:  # the frame states a size within the limit: one go
-                plain = zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+                plain = zstd.ZstdDecompressor().decompress(data, max_output_size=limit)
                 if len(plain) != stated:
-                    raise zstandard.ZstdError("frame content size mismatch")
+                    raise zstd.ZstdError("frame content size mismatch")
                 return plain
             if stated > limit:
                 raise too_large
-            with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+            with zstd.ZstdDecompressor().stream_reader(data) as reader:
                 chunks, size = [], 0
                 while size <= limit:
                     chunk = reader.read(min(1 << 20, limit + 1 - size))
@@ -325,7 +339,7 @@ def decompress(data: bytes, compression: str, limit: int) -> bytes:
                         break
                     chunks.append(chunk)
                     size += len(chunk)
-        except zstandard.ZstdError:
+        except zstd.ZstdError:
             raise ProtocolError("bad_envelope", "batch content is not valid zstd data") from None
         if size > limit:
             raise too_large
@@ -352,11 +366,12 @@ STREAM_CHUNK = 64 * 1024  # bytes decompressed per step: the most a batch holds 
 def _decompressed_chunks(data: bytes, compression: str) -> Iterator[bytes]:
     """The plaintext in chunks of at most :data:`STREAM_CHUNK` bytes, never all at once."""
     if compression == "zstd":
+        zstd = _zstd()
         try:
-            with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+            with zstd.ZstdDecompressor().stream_reader(data) as reader:
                 while chunk := reader.read(STREAM_CHUNK):
                     yield chunk
-        except zstandard.ZstdError:
+        except zstd.ZstdError:
             raise ProtocolError("bad_envelope", "batch content is not valid zstd data") from None
         return
     d = zlib.decompressobj()

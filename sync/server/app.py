@@ -140,7 +140,9 @@ def create_app(
     At most ``settings.max_concurrent_batches`` uploads are read and opened at once (the others
     wait, unread, in the socket): whatever the batches expand to, the server's memory is
     bounded by that many batches of ``max_plain_bytes``."""
-    town = TownServer(keys, repo, settings or ServerSettings(), scopes, insecure_http)
+    town = TownServer(
+        keys, repo, settings or ServerSettings(), scopes or DeviceScopes(None), insecure_http
+    )
     app = FastAPI(title="FieldKit town server", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.town = town
     gates: dict[str, anyio.Semaphore] = {}

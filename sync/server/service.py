@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,7 +94,7 @@ class TownServer:
     keys: TownKeys
     repo: Repository
     settings: ServerSettings
-    scopes: DeviceScopes | None = None
+    scopes: DeviceScopes = field(default_factory=lambda: DeviceScopes(None))
     insecure_http: bool = False
 
     def __post_init__(self) -> None:
@@ -106,7 +106,6 @@ class TownServer:
         self.address_limiter = RateLimiter(
             self.settings.address_rate_per_second, self.settings.address_burst
         )
-        self.scopes = self.scopes or DeviceScopes(None)
 
     # limits ----------------------------------------------------------------------------------
     def gate_address(self, address: str) -> None:
@@ -261,7 +260,7 @@ class TownServer:
         )
         try:
             for i, line in enumerate(lines):
-                if line.__class__ is p.OversizedLine:
+                if isinstance(line, p.OversizedLine):
                     rejected[i] = (
                         p.REJECTED,
                         f"rejected: record is {line.size} bytes, the limit is {max_record}",

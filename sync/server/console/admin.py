@@ -161,7 +161,8 @@ def device_enroll(c: Ctx) -> Response:
     codes = sorted({x.strip() for x in c.arg("checkpoints").replace("，", ",").split(",")} - {""})
     scopes = getattr(town, "scopes", None)  # the checkpoints a device may write for
     data_dir = getattr(getattr(scopes, "path", None), "parent", None)
-    if codes and data_dir is None:
+    binder = scopes if codes and data_dir is not None else None
+    if codes and binder is None:
         raise ConsoleError("console.dev.err_scope")
     token = f"{base64.b32encode(secrets.token_bytes(15)).decode()}.{keys.fingerprint}"
     pin = _certificate_pin(data_dir)
@@ -172,8 +173,8 @@ def device_enroll(c: Ctx) -> Response:
         device = c.console.repo.add_device(name, token_hash(token), now + settings.token_ttl_s, now)
     except RepositoryError:
         raise ConsoleError("console.dev.err_exists", name=name) from None
-    if codes:
-        scopes.bind(device.device_id, codes)
+    if binder is not None:
+        binder.bind(device.device_id, codes)
     url = c.arg("url") or str(c.request.base_url).rstrip("/")
     enroll_text = f"fieldkit enroll {url} {token}"
     qr = segno.make(enroll_text, error="m").png_data_uri(scale=5, border=2)

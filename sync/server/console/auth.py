@@ -226,11 +226,14 @@ class Audit:
             row = self.db.one("SELECT hash FROM console_audit ORDER BY seq DESC LIMIT 1")
             prev = row[0] if row else GENESIS
             h = _chain_hash(prev, now, who, action, text, reason)
-            return self.db.one(
+            seq = self.db.scalar(
                 "INSERT INTO console_audit (at, user_name, action, detail, reason, prev_hash, "
                 "hash) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
                 (now, who, action, text, reason, prev, h),
-            )[0]
+            )
+            if seq is None:  # RETURNING gives the inserted row; none means nothing was written
+                raise RuntimeError("console audit entry was not written")
+            return int(seq)
 
     def rows(self, limit: int = 200) -> list[dict[str, Any]]:
         rows = self.db.q(

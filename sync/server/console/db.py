@@ -70,21 +70,24 @@ class ConsoleDB:
 
     # connections -----------------------------------------------------------------------------
     def _connect(self) -> Any:
-        if self.pg:
-            import psycopg
-
-            con = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            con.execute(f'SET search_path TO "{self.schema}"')
-        else:
-            import sqlite3
-
-            con = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA busy_timeout=30000")
+        con = self._connect_pg() if self.pg else self._connect_sqlite()
         with self._lock:
             self._all.append(con)
+        return con
+
+    def _connect_pg(self) -> Any:
+        import psycopg
+
+        con = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        con.execute(f'SET search_path TO "{self.schema}"')
+        return con
+
+    def _connect_sqlite(self) -> Any:
+        import sqlite3
+
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA busy_timeout=30000")
         return con
 
     @property
@@ -114,6 +117,11 @@ class ConsoleDB:
     def one(self, text: str, params: tuple | list = ()) -> tuple | None:
         rows = self.q(text, params)
         return rows[0] if rows else None
+
+    def scalar(self, text: str, params: tuple | list = ()) -> Any:
+        """The first column of the first row, ``None`` when there is no row."""
+        row = self.one(text, params)
+        return row[0] if row else None
 
     def many(self, text: str, rows: list[tuple]) -> None:
         if not rows:

@@ -62,12 +62,17 @@ def fact_row(record_id: str, device_id: str, line: bytes, received_at: float) ->
         return None
     from datetime import datetime
 
-    try:
-        at = datetime.fromisoformat(body.get("ts"))
-        day, hour = at.date().isoformat(), at.hour  # the gate's local day and hour
-        occurred = at.timestamp()
-    except (TypeError, ValueError):
-        day, hour, occurred = None, None, None
+    ts = body.get("ts")
+    day: str | None = None
+    hour: int | None = None
+    occurred: float | None = None
+    if isinstance(ts, str):
+        try:
+            at = datetime.fromisoformat(ts)
+            day, hour = at.date().isoformat(), at.hour  # the gate's local day and hour
+            occurred = at.timestamp()
+        except ValueError:
+            day, hour, occurred = None, None, None
     return (
         record_id,
         device_id,
@@ -92,7 +97,7 @@ def catch_up(db: ConsoleDB, data_key: bytes, page: int = 20000) -> int:
         # Fast path (an index probe): nothing received since the last run, and that run came
         # long enough after its newest record that no batch received before it can still be
         # committing (transactions take seconds, not a minute).
-        newest = db.one("SELECT max(received_at) FROM records")[0]
+        newest = db.scalar("SELECT max(received_at) FROM records")
         mark = float(db.meta("facts_mark", "0") or 0)
         if newest is None or (newest <= mark and _settled.get(id(db), -1.0) >= newest):
             return 0
@@ -107,7 +112,8 @@ def catch_up(db: ConsoleDB, data_key: bytes, page: int = 20000) -> int:
             )
             if not rows:
                 break
-            facts, places = [], {}
+            facts: list[tuple] = []
+            places: dict[str, tuple[str, float]] = {}
             for record_id, device_id, blob, received_at in rows:
                 try:
                     line = decrypt_body(cipher, record_id, blob)

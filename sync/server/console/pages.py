@@ -229,8 +229,8 @@ def _trace_rows(
             when(p.occurred_at),
             word("console.dir." + p.direction) if p.direction else "—",
             word("console.decision." + result.decisions.get(p.record_id, "unknown")),
-            shown["name"] if shown else p.name_masked,
-            shown["id"] if shown else p.id_masked,
+            (shown["name"] if shown else p.name_masked) or "—",
+            (shown["id"] if shown else p.id_masked) or "—",
         )
 
     timeline = []

@@ -59,7 +59,10 @@ def overview(db: ConsoleDB, repo: Any, day: str, late_s: float, now: float | Non
     now = now or time.time()
     rows: dict[str, CheckpointRow] = {}
     for cp, *n in db.q(OVERVIEW_SQL, (day,)):
-        rows[cp or "-"] = CheckpointRow(cp or "-", *(int(x or 0) for x in n))
+        inn, out, back, referred, fever, keyperson, total = (int(x or 0) for x in n)
+        rows[cp or "-"] = CheckpointRow(
+            cp or "-", inn, out, back, referred, fever, keyperson, total
+        )
     hourly: dict[str, list[int]] = {}
     for cp, hour, n in db.q(HOURLY_SQL, (day,)):
         if hour is not None and 0 <= hour < 24:

@@ -178,10 +178,10 @@ def add_page(
             try:
                 async with request.form(max_files=1, max_fields=200) as data:
                     for key, value in data.multi_items():
-                        if hasattr(value, "read"):
-                            files[key] = (value.filename or "", await value.read(MAX_FORM + 1))
-                        else:
+                        if isinstance(value, str):
                             form[key] = value
+                        else:
+                            files[key] = (value.filename or "", await value.read(MAX_FORM + 1))
             except Exception:  # noqa: BLE001 - a malformed body is a bad request, not a crash
                 return await anyio.to_thread.run_sync(
                     _fail, console, request, ConsoleError("console.err.bad_form")
