@@ -1,0 +1,304 @@
+"""Members of the ledger's households: add/update/move/remove (versioned, with an edit event),
+the blind-indexed match key, home-status dates and the gate's isolation index."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from ..shared.identity import mask_id, mask_name, mask_phone
+from .model import (
+    HEALTH_STATUSES,
+    HOME_STATUSES,
+    MemberRow,
+)
+
+if TYPE_CHECKING:
+    pass
+
+from .base import (
+    MEMBER_FIELDS,
+    MEMBER_SECRET,
+    UNKNOWN,
+    LedgerBase,
+    _iso,
+    end_date_for,
+    normalise_id,
+)
+
+
+class Members(LedgerBase):
+    # -- members ------------------------------------------------------------------------------
+    def _member_values(self, mid: str, f: dict[str, Any]) -> dict[str, Any]:
+        s = self._s
+        enc = s.cipher.encrypt
+        idn = f.get("id_number")
+        return {
+            "id_hash": self._index(idn) if idn else None,
+            "id_kind": f.get("id_kind"),
+            "name_masked": mask_name(f["name"]) if f.get("name") else None,
+            "id_masked": mask_id(idn) if idn else None,
+            "phone_masked": mask_phone(f["phone"]) if f.get("phone") else None,
+            "name_enc": enc(mid, "name", f.get("name")),
+            "id_number_enc": enc(mid, "id_number", idn),
+            "phone_enc": enc(mid, "phone", f.get("phone")),
+            "notes_enc": enc(mid, "notes", f.get("notes")),
+            "relation": f.get("relation"),
+            "categories": json.dumps(list(f.get("categories") or []), ensure_ascii=False),
+            "health_status": f.get("health_status") or "none",
+            "status_start": f.get("status_start"),
+            "status_end": f.get("status_end"),
+            "found_via": f.get("found_via"),
+            "vaccination": f.get("vaccination"),
+            "last_test_date": f.get("last_test_date"),
+            "last_test_result": f.get("last_test_result"),
+        }
+
+    def member_fields(self, row: dict[str, Any]) -> dict[str, Any]:
+        dec = self._s.cipher.decrypt
+        out = {f: row.get(f) for f in MEMBER_FIELDS if f not in MEMBER_SECRET}
+        out["categories"] = json.loads(row["categories"])
+        for f in MEMBER_SECRET:
+            out[f] = dec(row["id"], f, row.get(f"{f}_enc"))
+        return out
+
+    def match_key(self, household_id: str, id_number: str | None, name: str | None) -> str:
+        """A person is found again by ID number; without one, by name within the household."""
+        if id_number:
+            return "id:" + self._index(id_number)
+        if not name:
+            raise InputError("err.member_needs_id_or_name")
+        return "name:" + self._s.index(f"{household_id}/{name}")
+
+    def _check_member(self, fields: dict[str, Any]) -> dict[str, Any]:
+        f = {k: v for k, v in fields.items() if k in MEMBER_FIELDS or k == "id_kind"}
+        if f.get("id_number"):
+            f["id_number"], kind = (
+                (f["id_number"], f.get("id_kind"))
+                if f.get("id_kind")
+                else normalise_id(f["id_number"])
+            )
+            f["id_kind"] = kind
+        if (
+            "health_status" in f
+            and f["health_status"] is not None
+            and f["health_status"] not in HEALTH_STATUSES
+        ):
+            raise InputError("err.health_status", value=f["health_status"])
+        if f.get("categories") is not None:
+            f["categories"] = list(f["categories"])
+        return f
+
+    def save_member(
+        self,
+        household_id: str,
+        fields: dict[str, Any],
+        *,
+        member_id: str | None = None,
+        source: str = "manual",
+        ts: datetime | None = None,
+    ) -> tuple[str, str]:
+        """Add or update a member; returns (id, 'created' | 'updated' | 'unchanged').
+
+        Without ``member_id`` the ID number (or the name inside this household) finds an
+        existing member, who moves to this household if registered elsewhere.
+        """
+        ts = ts or self._now()
+        with self._s.g.tx():
+            return self._save_member(
+                household_id, self._check_member(fields), member_id, source, ts
+            )
+
+    def _save_member(
+        self,
+        household_id: str,
+        f: dict[str, Any],
+        member_id: str | None,
+        source: str,
+        ts: datetime,
+        current: Any = UNKNOWN,
+    ) -> tuple[str, str]:
+        s = self._s
+        if current is UNKNOWN:
+            if member_id:
+                rows = s.g.query("SELECT * FROM members WHERE id = ?", [member_id])
+            else:
+                rows = s.g.query(
+                    "SELECT * FROM members WHERE match_key = ?",
+                    [self.match_key(household_id, f.get("id_number"), f.get("name"))],
+                )
+                if not rows and f.get("id_number") and f.get("name"):
+                    # Registered before by name only: the ID number now joins that record.
+                    rows = s.g.query(
+                        "SELECT * FROM members WHERE match_key = ?",
+                        [self.match_key(household_id, None, f["name"])],
+                    )
+            current = rows[0] if rows else None
+        self._apply_status_dates(f, current)
+        if current is None:
+            mid = str(uuid.uuid4())
+            full = {k: f.get(k) for k in MEMBER_FIELDS}
+            full["id_kind"] = f.get("id_kind")
+            values = self._member_values(mid, full)
+            changes = {k: v for k, v in full.items() if v not in (None, "", [])}
+            changes["household_id"] = household_id
+            self._insert(
+                "INSERT INTO members(id, household_id, match_key, "
+                + ", ".join(values)
+                + ", created_at, updated_at, version, last_writer) VALUES ("
+                + ", ".join("?" * (len(values) + 7))
+                + ")",
+                [
+                    mid,
+                    household_id,
+                    self.match_key(household_id, full["id_number"], full["name"]),
+                    *values.values(),
+                    _iso(ts),
+                    _iso(ts),
+                    1,
+                    self.writer,
+                ],
+            )
+            self._insert(
+                self._EDIT_INSERT, self._edit_row("member", mid, 0, 1, changes, source, ts)
+            )
+            self._sync_isolation(None, values)
+            return mid, "created"
+        old = self.member_fields(current)
+        old["id_kind"] = current["id_kind"]
+        changes = {k: v for k, v in f.items() if v is not None and old.get(k) != v}
+        if current["household_id"] != household_id:
+            changes["household_id"] = household_id
+        if current["removed"]:
+            changes["removed"] = 0
+        if not changes:
+            return current["id"], "unchanged"
+        merged = {**old, **changes}
+        mid = current["id"]
+        values = self._member_values(mid, merged)
+        version = current["version"] + 1
+        new_key = self.match_key(household_id, merged["id_number"], merged["name"])
+        if new_key != current["match_key"] and s.g.scalar(
+            "SELECT 1 FROM members WHERE match_key = ? AND id != ?", [new_key, mid]
+        ):
+            raise InputError("err.member_duplicate")
+        s.g.db.conn.execute(
+            "UPDATE members SET "
+            + ", ".join(f"{k} = ?" for k in values)
+            + ", household_id = ?, match_key = ?, removed = 0, updated_at = ?, version = ?, "
+            "last_writer = ? WHERE id = ?",
+            [*values.values(), household_id, new_key, _iso(ts), version, self.writer, mid],
+        )
+        changes.pop("id_kind", None)
+        self._insert(
+            self._EDIT_INSERT,
+            self._edit_row("member", mid, current["version"], version, changes, source, ts),
+        )
+        self._sync_isolation(current, values)
+        return mid, "updated"
+
+    def _apply_status_dates(self, f: dict[str, Any], current: dict[str, Any] | None) -> None:
+        """A home status without dates starts today; the end is start + configured days."""
+        status = f.get("health_status")
+        if status not in HOME_STATUSES:
+            return
+        if current is not None and current["health_status"] == status and not f.get("status_start"):
+            return
+        f["status_start"] = f.get("status_start") or self._now().date().isoformat()
+        if not f.get("status_end"):
+            f["status_end"] = end_date_for(status, f["status_start"], self._s.settings.rules)
+
+    def _sync_isolation(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        """Keep the gate's isolation index in step with the member's health status."""
+        iso = self._s.isolation
+        if old and old["id_hash"] and old["id_hash"] != new["id_hash"]:
+            iso.set(old["id_hash"], None)
+        if not new["id_hash"]:
+            return
+        if old is None and new["health_status"] not in HOME_STATUSES:
+            return  # a new person with no home status: nothing to tell the gate
+        if new["health_status"] in HOME_STATUSES:
+            iso.set(new["id_hash"], new["health_status"], new["status_end"])
+        elif (
+            old is None or old["health_status"] in HOME_STATUSES or old["id_hash"] != new["id_hash"]
+        ):
+            iso.set(new["id_hash"], None)
+
+    def remove_member(self, member_id: str, reason: str) -> None:
+        """Moved away or deceased: the record stays (with its history), hidden from lists."""
+        s = self._s
+        ts = self._now()
+        with s.g.tx() as db:
+            rows = s.g.query("SELECT * FROM members WHERE id = ?", [member_id])
+            if not rows:
+                raise InputError("err.no_member", id=member_id)
+            cur = rows[0]
+            version = cur["version"] + 1
+            db.execute(
+                "UPDATE members SET removed = 1, version = ?, last_writer = ?, "
+                "updated_at = ? WHERE id = ?",
+                [version, self.writer, _iso(ts), member_id],
+            )
+            db.execute(
+                self._EDIT_INSERT,
+                self._edit_row(
+                    "member",
+                    member_id,
+                    cur["version"],
+                    version,
+                    {"removed": 1, "reason": reason},
+                    "manual",
+                    ts,
+                ),
+            )
+            if cur["id_hash"]:
+                s.isolation.set(cur["id_hash"], None)
+
+    @staticmethod
+    def _member_row(r: dict[str, Any]) -> MemberRow:
+        return MemberRow(
+            id=r["id"],
+            household_id=r["household_id"],
+            name_masked=r["name_masked"],
+            id_masked=r["id_masked"],
+            phone_masked=r["phone_masked"],
+            relation=r["relation"],
+            categories=tuple(json.loads(r["categories"])),
+            health_status=r["health_status"],
+            status_start=r["status_start"],
+            status_end=r["status_end"],
+            found_via=r["found_via"],
+            version=r["version"],
+        )
+
+    def members(self, household_id: str) -> list[MemberRow]:
+        return [
+            self._member_row(r)
+            for r in self._s.g.query(
+                "SELECT * FROM members WHERE household_id = ? AND removed = 0 "
+                "ORDER BY created_at, rowid",
+                [household_id],
+            )
+        ]
+
+    def member(self, member_id: str) -> MemberRow | None:
+        rows = self._s.g.query("SELECT * FROM members WHERE id = ?", [member_id])
+        return self._member_row(rows[0]) if rows else None
+
+    def find_member(self, id_number: str) -> MemberRow | None:
+        """The member with this ID number (scanned or typed), wherever registered."""
+        number, _ = normalise_id(id_number)
+        rows = self._s.g.query(
+            "SELECT * FROM members WHERE id_hash = ? AND removed = 0", [self._s.index(number)]
+        )
+        return self._member_row(rows[0]) if rows else None
+
+    def member_full(self, member_id: str, *, purpose: str) -> dict[str, Any]:
+        """Decrypted member fields: audited as a full-data view."""
+        row = self._s.read_full("members", member_id, entity="member", purpose=purpose)
+        if row is None:
+            raise InputError("err.no_member", id=member_id)
+        return self.member_fields(row)

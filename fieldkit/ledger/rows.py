@@ -1,0 +1,337 @@
+"""A ledger sheet's rows to ledger fields: the header words offices use, finding the header
+under title rows, and parsing one row (dates, counts, phones, ID cells, yes/no, addresses) into
+(household fields, member fields) or a :class:`RowError` with its reason code.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..i18n import id_problem
+from ..shared.identity import mask_id, parse_identity
+from ..sheets import SheetError, layout
+from ..sheets.reader import read_rows as sheet_rows
+from .households import HOUSEHOLD_FIELDS, MEMBER_FIELDS, now_local
+from .model import (
+    EMPTY_WORDS,
+    clean_text,
+    parse_categories,
+    parse_found_via,
+    parse_status,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+class ImportFileError(SheetError):
+    """The file as a whole cannot be read (not a spreadsheet, no header found ...)."""
+
+    exit_code = 2
+
+
+# Field → header variants seen in office ledgers (normalised: no spaces, no '*').
+HEADERS: dict[str, tuple[str, ...]] = {
+    "name": ("姓名", "名字", "居民姓名", "人员姓名", "户主姓名", "成员姓名"),
+    "id_number": (
+        "身份证号",
+        "身份证号码",
+        "证件号码",
+        "证件号",
+        "公民身份号码",
+        "身份证",
+        "身份证件号码",
+    ),
+    "phone": ("联系电话", "手机号", "手机号码", "电话", "联系方式", "电话号码", "手机"),
+    "grid": ("网格", "所属网格", "网格名称", "网格号"),
+    "community": ("小区", "小区名称", "村组", "村民小组", "小区(村组)"),
+    "building": ("楼栋", "楼栋号", "栋", "楼号", "幢", "栋号", "楼栋名称"),
+    "unit": ("单元", "单元号"),
+    "room": ("房号", "门牌号", "房间号", "室", "户号", "房屋号", "门牌"),
+    "address": ("详细地址", "住址", "地址", "现住址", "家庭住址", "居住地址"),
+    "relation": ("与户主关系", "关系", "家庭关系"),
+    "categories": ("人员类别", "人员分类", "类别", "重点人群类别", "人员类型", "重点人员类别"),
+    "occupation": ("职业", "职业类别", "工作类别", "重点行业", "从业类别"),
+    "health_status": (
+        "健康管理状态",
+        "管控状态",
+        "管理状态",
+        "健康管理措施",
+        "管控措施",
+        "管理措施",
+        "隔离状态",
+    ),
+    "status_start": (
+        "开始时间",
+        "开始日期",
+        "隔离开始时间",
+        "管控开始日期",
+        "隔离开始日期",
+        "管控开始时间",
+    ),
+    "status_end": (
+        "解除时间",
+        "计划解除日期",
+        "结束日期",
+        "预计解除时间",
+        "解除日期",
+        "计划解除时间",
+    ),
+    "worker": ("包户干部", "包户人", "包户", "责任人", "包户责任人", "网格员", "包保人"),
+    "registered_count": ("户籍人口数", "户籍人数", "户籍人口"),
+    "resident_count": ("常住人口数", "常住人数", "常住人口"),
+    "tested_count": ("核酸检测人数", "已检测人数", "检测人数"),
+    "is_rental": ("是否出租", "出租房", "是否出租房"),
+    "landlord_name": ("房东", "房东姓名", "房主", "房主姓名"),
+    "landlord_phone": ("房东电话", "房东联系电话", "房主电话"),
+    "found_via": ("来源", "发现途径", "排查来源", "信息来源", "发现方式"),
+    "vaccination": ("疫苗接种", "疫苗接种情况", "接种情况", "疫苗接种剂次"),
+    "last_test_date": (
+        "最近核酸时间",
+        "核酸检测时间",
+        "末次核酸",
+        "最近一次核酸时间",
+        "最近核酸日期",
+        "核酸检测日期",
+    ),
+    "last_test_result": ("核酸结果", "核酸检测结果", "最近核酸结果"),
+    "notes": ("备注", "说明", "其他情况"),
+    "_seq": ("序号", "编号", "序"),
+    "_sex": ("性别",),
+    "_age": ("年龄",),
+}
+_ALIAS = {alias: f for f, aliases in HEADERS.items() for alias in aliases}
+# The sheet fills every ledger field but the household's notes (a member's 备注 column is theirs).
+HOUSEHOLD_KEYS = tuple(f for f in HOUSEHOLD_FIELDS if f != "notes")
+MEMBER_KEYS = MEMBER_FIELDS
+_ADDRESS = re.compile(
+    r"(?P<community>.*?(?:小区|花园|苑|村|组|社区))?\s*"
+    r"(?P<building>[0-9A-Za-z一二三四五六七八九十]+)(?:栋|幢|号楼)\s*"
+    r"(?:(?P<unit>[0-9A-Za-z一二三四五六七八九十]+)单元)?\s*"
+    r"(?P<room>[0-9A-Za-z\-]+)(?:室|号)?\s*$"
+)
+_DASHED = re.compile(r"^(?P<building>\d+)-(?P<unit>\d+)-(?P<room>\d+)$")
+_TRUE = {"是", "y", "yes", "1", "√", "✓", "出租", "true"}
+_FALSE = {"否", "n", "no", "0", "×", "自住", "false"}
+
+
+def normalise_header(value: Any) -> str:
+    s = clean_text(value)
+    s = re.sub(r"[\s*＊:：]", "", s)
+    return s.replace("（", "(").replace("）", ")")
+
+
+def header_field(value: Any) -> str | None:
+    s = normalise_header(value)
+    if not s:
+        return None
+    if s in _ALIAS:
+        return _ALIAS[s]
+    base = re.sub(r"\(.*?\)$", "", s)
+    if base in _ALIAS:
+        return _ALIAS[base]
+    # '户主身份证号码', '联系电话(手机)': the longest known alias inside the header.
+    best = max((a for a in _ALIAS if len(a) >= 2 and a in s), key=len, default=None)
+    return _ALIAS[best] if best else None
+
+
+# -- reading the file -----------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[list[Any]]:
+    """The first sheet (or the CSV) as rows of raw cell values, merged ranges filled: the one
+    reader every import shares (:mod:`fieldkit.sheets.reader`), bounded against hostile files."""
+    try:
+        return sheet_rows(path)
+    except SheetError as err:
+        raise ImportFileError(err.code or "", **err.params) from None
+
+
+def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list[str]]:
+    """(first header row, first data row, field per column, unknown header labels)."""
+    try:
+        first, data_start, labels, unknown = layout.find_header(
+            rows, header_field, examples="姓名, 身份证号, 楼栋, 单元, 房号"
+        )
+    except SheetError as err:
+        raise ImportFileError(err.code or "", **err.params) from None
+    if not ({"building", "room", "address"} & set(filter(None, labels))):
+        raise ImportFileError(
+            "the header has no address columns (楼栋/单元/房号 or 地址): "
+            "every household needs an address"
+        )
+    return first, data_start, labels, unknown
+
+
+# -- one row ---------------------------------------------------------------------------------
+
+
+class RowError(Exception):
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return clean_text(value)
+
+
+def parse_date(value: Any, column: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    s = clean_text(value)
+    if s.lower() in EMPTY_WORDS:
+        return None
+    s2 = re.sub(r"[年月./]", "-", s).replace("日", "").strip("-")
+    s2 = s2.split(" ")[0].split("T")[0]
+    try:
+        if re.fullmatch(r"\d{8}", s2):
+            return date(int(s2[:4]), int(s2[4:6]), int(s2[6:])).isoformat()
+        parts = [int(p) for p in s2.split("-")]
+        if len(parts) == 3:
+            return date(*parts).isoformat()
+        if len(parts) == 2:  # '4月1日': this year
+            return date(now_local().year, *parts).isoformat()
+    except ValueError:
+        pass
+    raise RowError("bad_date", column=column, value=s)
+
+
+def parse_count(value: Any, column: str) -> int | None:
+    if value is None:
+        return None
+    s = clean_text(value).rstrip("人")
+    if not s or s.lower() in EMPTY_WORDS:
+        return None
+    if re.fullmatch(r"\d{1,3}", s):
+        return int(s)
+    raise RowError("bad_count", column=column, value=s)
+
+
+def parse_phone(value: Any, column: str) -> str | None:
+    if value is None:
+        return None
+    s = clean_text(value)
+    if not s or s.lower() in EMPTY_WORDS:
+        return None
+    parts = [re.sub(r"[\s\-()]", "", p) for p in re.split(r"[/,，、;；]", s) if p.strip()]
+    if not parts or not all(re.fullmatch(r"\+?\d{5,20}", p) for p in parts):
+        raise RowError("bad_phone", column=column, value=s)
+    return "/".join(parts)
+
+
+def parse_id_cell(value: Any) -> tuple[str, str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        # Excel kept the number as a float: the last digits of an 18-digit ID are gone.
+        if not value.is_integer() or value >= 1e15:
+            raise RowError("id_as_number")
+        value = int(value)
+    text = clean_text(value)
+    if not text or text.lower() in EMPTY_WORDS:
+        return None
+    ident = parse_identity(text)
+    if ident.problem or not ident.number:
+        code = (
+            "id_check_digit"
+            if ident.kind == "resident_id"
+            and not ident.check_ok
+            and ident.birth_date is not None
+            and "check digit" in (ident.problem or "")
+            else "id_invalid"
+        )
+        raise RowError(code, value=mask_id(ident.number or text), why=id_problem(ident))
+    return ident.number, ident.kind
+
+
+def parse_bool(value: Any, column: str) -> bool | None:
+    s = clean_text(value).lower()
+    if not s:
+        return None
+    if s in _TRUE:
+        return True
+    if s in _FALSE or s in EMPTY_WORDS:
+        return False
+    raise RowError("bad_yes_no", column=column, value=s)
+
+
+_HOUSEHOLD_TEXT = (
+    "grid",
+    "community",
+    "building",
+    "unit",
+    "room",
+    "address",
+    "worker",
+    "landlord_name",
+)
+
+
+def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(household fields, member fields) of one row; raises RowError."""
+    h: dict[str, Any] = {}
+    m: dict[str, Any] = {}
+    for key in _HOUSEHOLD_TEXT:
+        v = cells.get(key)  # an empty cell is absent (import_rows leaves it out)
+        if v is not None:
+            v = _text(v)
+        h[key] = v if v and v.lower() not in EMPTY_WORDS else None
+    for key in ("registered_count", "resident_count", "tested_count"):
+        h[key] = parse_count(cells.get(key), key)
+    h["is_rental"] = parse_bool(cells.get("is_rental"), "is_rental")
+    h["landlord_phone"] = parse_phone(cells.get("landlord_phone"), "landlord_phone")
+    if h["room"] and not h["building"] and (dm := _DASHED.match(h["room"])):
+        h.update(building=dm["building"], unit=dm["unit"], room=dm["room"])
+    if not (h["building"] and h["room"]) and h["address"]:
+        am = _ADDRESS.search(h["address"].replace(" ", ""))
+        if am:
+            for key in ("community", "building", "unit", "room"):
+                if am[key] and not h[key]:
+                    h[key] = am[key]
+    ident = parse_id_cell(cells.get("id_number"))
+    if ident:
+        m["id_number"], m["id_kind"] = ident
+    name = _text(cells.get("name"))
+    m["name"] = name if name and name.lower() not in EMPTY_WORDS else None
+    m["phone"] = parse_phone(cells.get("phone"), "phone")
+    cats: list[str] = []
+    for key in ("categories", "occupation"):
+        if cells.get(key) is not None:
+            found, unknown = parse_categories(_text(cells[key]))
+            if unknown:
+                raise RowError("unknown_category", value=unknown[0])
+            cats += [c for c in found if c not in cats]
+    m["categories"] = cats or None
+    if cells.get("health_status") not in (None, ""):
+        status = parse_status(_text(cells.get("health_status")))
+        if status is None:
+            raise RowError("unknown_status", value=_text(cells.get("health_status")))
+        m["health_status"] = status or None
+    m["status_start"] = parse_date(cells.get("status_start"), "status_start")
+    m["status_end"] = parse_date(cells.get("status_end"), "status_end")
+    m["last_test_date"] = parse_date(cells.get("last_test_date"), "last_test_date")
+    for key in ("relation", "vaccination", "last_test_result", "notes"):
+        v = cells.get(key)
+        if v is not None:
+            v = _text(v)
+        m[key] = v if v and v.lower() not in EMPTY_WORDS else None
+    fv = cells.get("found_via")
+    m["found_via"] = (parse_found_via(_text(fv)) or None) if fv is not None else None
+    if not (h["building"] and h["room"]):
+        raise RowError("address_missing")
+    return h, m
