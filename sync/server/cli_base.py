@@ -1,15 +1,20 @@
 """What every ``fieldkit-server`` command module shares: the user-mistake error, the data
 directory, and opening the town (settings, keys, repository) in the town's language.
 
-Its own module so that the command modules (:mod:`.cli`, :mod:`.passes_cli`, :mod:`.users_cli`)
-import it instead of one another: ``cli`` registers the others, they never import ``cli``.
+Its own module so that the command modules (:mod:`.serve_cli`, :mod:`.devices_cli`,
+:mod:`.push_cli`, :mod:`.query_cli`, :mod:`.passes_cli`, :mod:`.users_cli`) import it instead
+of one another: ``cli`` registers them all, they never import ``cli``. ``emit`` and ``iso``
+print every command's ``--json`` and times alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fieldkit.i18n import LANGUAGES, set_language, t
 
@@ -53,3 +58,30 @@ def follow_server_language(settings: ServerSettings) -> None:
     if lang and lang not in LANGUAGES:
         raise CliError(t("server.err.language", value=lang, allowed=", ".join(LANGUAGES)))
     set_language(lang or None)
+
+
+def emit(args: argparse.Namespace, data: Any, text_lines: list[str]) -> None:
+    """``--json``: stable English keys; a dict result also gets ``message`` (the human text)."""
+    if getattr(args, "json", False):
+        if isinstance(data, dict) and "message" not in data and text_lines:
+            data = {**data, "message": "\n".join(text_lines)}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(text_lines))
+
+
+def iso(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def parse_time(text: str) -> float:
+    """ISO 8601 date or date-time; without an offset it is the server's local time."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(t("server.err.time", value=text)) from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()
+    return dt.timestamp()
