@@ -9,15 +9,18 @@ without knowing their PINs: removing an operator starts a new data-key epoch (ne
 sealed under a key the removed PIN never saw; older epochs' keys are kept wrapped under the new
 one), and the removed operator's wrap is destroyed.
 
-Where a TPM 2.0 holds a device secret (:mod:`.tpm`), it is mixed into every PIN key, so the
-file alone is useless. Wrong PINs are counted in the database, atomically (one ``BEGIN
-IMMEDIATE`` transaction per wrong PIN, so parallel guesses each count): after
+Where the machine has a TPM 2.0, a device secret sealed to it (:mod:`.tpm`; the sealed blob is
+kept in ``fieldkit_meta``) is mixed into every PIN key, so the file alone is useless.
+
+Wrong PINs are counted in the database, atomically (one ``BEGIN IMMEDIATE`` transaction per
+wrong PIN, so parallel guesses each count): after
 ``max_pin_failures`` the operator is locked out for ``lockout_seconds``, doubling with every
 further wrong PIN (at most a day).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -71,6 +74,11 @@ class Operator:
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
+
+
+def _tpm_id(row: dict) -> str | None:
+    """The TPM seal an operator's wrap mixes in (``kdf_params["tpm"]``), if any."""
+    return json.loads(row["kdf_params"]).get("tpm") if row["kdf_params"] else None
 
 
 def check_pin_shape(pin: str, min_length: int = 6) -> None:
@@ -133,20 +141,77 @@ class Keyring:
         return self._g.scalar("SELECT count(*) FROM operators WHERE removed_at IS NULL") or 0
 
     def protection(self) -> dict[str, Any]:
-        """What protects the keys at rest: KDF of each live wrap, and the TPM state."""
-        kdfs = {
-            r["kdf"] if r["pubkey"] is not None else f"{r['kdf']} (legacy)": r["n"]
-            for r in self._g.query(
-                "SELECT kdf, pubkey IS NOT NULL AS pubkey, count(*) AS n FROM operators "
-                "WHERE removed_at IS NULL AND length(wrapped) > 0 GROUP BY kdf, pubkey IS NOT NULL"
-            )
-        }
+        """What protects the keys at rest: KDF of each live wrap (``+tpm`` when the TPM's
+        device secret is mixed in), the TPM state (:meth:`tpm_state`) and the key epoch."""
+        kdfs: dict[str, int] = {}
+        for r in self._g.query(
+            "SELECT kdf, pubkey IS NOT NULL AS pubkey, kdf_params FROM operators"
+            " WHERE removed_at IS NULL AND length(wrapped) > 0"
+        ):
+            label = r["kdf"] + ("+tpm" if _tpm_id(r) else "")
+            label += "" if r["pubkey"] else " (legacy)"
+            kdfs[label] = kdfs.get(label, 0) + 1
         return {
             "kdf": kdfs,
             "epoch": self.current_epoch(),
-            "tpm": tpm.status(),
+            "tpm": self.tpm_state(),
             "min_pin_length": self._sec.min_pin_length,
         }
+
+    # -- TPM ------------------------------------------------------------------------------
+    def _tpm_seal(self) -> dict[str, str] | None:
+        raw = self._g.scalar("SELECT value FROM fieldkit_meta WHERE key = 'tpm_seal'")
+        return json.loads(raw) if raw else None
+
+    def tpm_state(self) -> str:
+        """``active`` (this store's device secret is sealed to this machine's TPM and opens),
+        ``foreign`` (sealed to another TPM, or this one was cleared: no PIN opens this copy),
+        ``ready`` (a TPM here; the store is sealed to it at the next login), ``none``,
+        ``off`` or ``unavailable: reason``."""
+        seal = self._tpm_seal()
+        if seal is None:
+            state = tpm.machine_state()
+            if state != "present":
+                return state
+            why = tpm.probe()
+            return f"unavailable: {why}" if why else "ready"
+        try:
+            tpm.unseal(base64.b64decode(seal["blob"]))
+        except AuthError as exc:
+            return "foreign" if exc.code == "tpm.err.foreign" else f"unavailable: {exc}"
+        return "active"
+
+    def _tpm_secret(self, seal_id: str) -> bytes:
+        seal = self._tpm_seal()
+        if seal is None or seal["id"] != seal_id:  # sealed again after a recovery
+            raise AuthError("tpm.err.resealed")
+        return tpm.unseal(base64.b64decode(seal["blob"]))
+
+    def _seal_to_tpm(self, db) -> None:
+        """Seal a new device secret to this machine's TPM; wraps made from now on mix it in.
+        No TPM, FIELDKIT_TPM=off, or a TPM that refuses (status: ``unavailable``): the store
+        is not sealed and keeps working on the PIN alone."""
+        db.execute("DELETE FROM fieldkit_meta WHERE key = 'tpm_seal'")
+        if tpm.machine_state() != "present":
+            return
+        try:
+            blob = tpm.seal(new_key())
+        except AuthError:
+            return
+        db.execute(
+            "INSERT INTO fieldkit_meta(key, value) VALUES ('tpm_seal', ?)",
+            [json.dumps({"id": os.urandom(8).hex(), "blob": base64.b64encode(blob).decode()})],
+        )
+
+    def _tpm_opens(self) -> bool:
+        seal = self._tpm_seal()
+        if seal is None:
+            return False
+        try:
+            self._tpm_secret(seal["id"])
+        except AuthError:
+            return False
+        return True
 
     # -- epochs ---------------------------------------------------------------------------
     def current_epoch(self) -> int:
@@ -170,10 +235,7 @@ class Keyring:
         else:
             kek = derive_pin_key(pin, salt, params["n"], params["r"], params["p"])
         if params.get("tpm"):
-            secret = tpm.device_secret()
-            if secret is None:
-                raise AuthError("security.err.tpm_missing")
-            kek = hkdf(kek + secret, "fieldkit-pin-tpm-v1")
+            kek = hkdf(kek + self._tpm_secret(str(params["tpm"])), "fieldkit-pin-tpm-v1")
         return kek
 
     def _configured_kdf(self) -> tuple[str, dict[str, Any]]:
@@ -186,8 +248,9 @@ class Keyring:
             }
         else:
             params = {"n": s.scrypt_n, "r": s.scrypt_r, "p": s.scrypt_p}
-        if tpm.device_secret() is not None:
-            params["tpm"] = True
+        seal = self._tpm_seal()
+        if seal is not None:
+            params["tpm"] = seal["id"]
         return s.kdf, params
 
     def _wrap_for(self, pin: str, master: bytes) -> dict[str, Any]:
@@ -269,6 +332,7 @@ class Keyring:
         rsalt = os.urandom(16)
         private, public = new_keypair()
         with self._g.tx() as db:
+            self._seal_to_tpm(db)
             self._insert(db, supervisor, "supervisor", pin, master, None)
             db.execute(
                 "INSERT INTO recovery(id, salt, wrapped, pubkey, sealed, created_at)"
@@ -344,6 +408,8 @@ class Keyring:
                 [_now(), name],
             )
             self._audit.use_master(master, self.epoch_keys(master)[1])
+            if self._tpm_seal() is None and tpm.machine_state() == "present":
+                self._seal_to_tpm(db)  # a store made before this machine's TPM was used
             if self._needs_rewrap(row):
                 self._rewrap(db, row, pin, master)
             self._audit.append("login", name, {"role": row["role"]})
@@ -488,6 +554,8 @@ class Keyring:
         self._check_pin(new_pin)
         with self._g.tx() as db:
             self._audit.use_master(master, self.epoch_keys(master)[1])
+            if not self._tpm_opens():  # moved to a new machine, or its TPM was cleared
+                self._seal_to_tpm(db)
             self._insert(db, supervisor, "supervisor", new_pin, master, "recovery-key")
             self._audit.append("recovery", supervisor, {"operator": supervisor})
         return master
