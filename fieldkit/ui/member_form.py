@@ -33,7 +33,8 @@ from ..ledger import households as _households
 from ..ledger.households import end_date_for, normalise_id
 from ..ledger.model import FOUND_VIA, HEALTH_STATUSES, HOME_STATUSES, OCCUPATION_CATEGORIES
 from ..ledger.monitoring import RELEASABLE
-from .gate import parse_test_date, translate_id_problem
+from .errortext import translate_id_problem
+from .gate_form import parse_test_date
 from .widgets import translate_bindings
 
 STATUS_KEYS = {str(i): s for i, s in enumerate(HEALTH_STATUSES)}  # 0 none … 5 released

@@ -23,10 +23,10 @@ from scanners.idnumber import mask_id, mask_name
 from ..errors import FieldkitError, InputError
 from ..gate import GateEntry, GateService, parse_temperature
 from ..i18n import outcome_text, reason_text
-from .gate import DecisionBanner, decision_lines
 from .messages import RecordCommitted, ScanRead
 from .registry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
+from .widgets.banner import DecisionBanner, decision_lines
 from .widgets.dialogs import AlertScreen
 
 KINDS = ("resident", "outside", "supply")

@@ -1,0 +1,218 @@
+"""Recording at the gate: the decision previewed, Enter records it, alerts held until F10.
+
+:class:`GateRecording` is the part of the gate screen (:mod:`.gate`) that talks to the
+:class:`~fieldkit.gate.GateService`: the preview as soon as a scan arrives, the commit (or a
+correction, with a supervisor's PIN when it admits someone the gate stopped) in a worker, the
+banner after it, and alerts that hold the screen until they are acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.widgets import Input
+
+from ..errors import FieldkitError, InputError
+from ..gate import Evaluation, GateEntry
+from ..i18n import outcome_text, reason_text
+from .gate_form import REFERRAL_CODES, GateForm
+from .messages import RecordCommitted, ScanRead
+from .widgets.banner import decision_lines
+from .widgets.dialogs import AlertScreen
+
+
+class GateRecording(GateForm):
+    """Preview, commit, correction and alerts of the gate screen."""
+
+    if TYPE_CHECKING:  # the gate screen's own (:mod:`.gate`)
+
+        def handle_scan(self, message: ScanRead) -> None: ...
+
+        def refresh_lists(self) -> None: ...
+
+    def commit(self) -> None:
+        if self.busy or self.holding:
+            return
+        try:
+            entry = self.build_entry()
+        except InputError as exc:
+            self.show_error(exc)
+            return
+        self.busy = True
+        self._scan_t0 = None
+        self.save(entry, self.correcting, time.perf_counter())
+
+    @work(thread=True, exit_on_error=False, group="gate-commit")
+    def save(self, entry: GateEntry, correcting: str | None, t0: float) -> None:
+        try:
+            # the store files a record under the open shift, or none: say so when none
+            self.no_shift = self.app.store.shifts.current_id() is None
+            if correcting:
+                ev, row = self.service.correct(correcting, entry)
+            else:
+                ev, row = self.service.commit(entry)
+            matched = None
+            if row.entry_id:
+                entry_row = self.app.store.passages.get(row.entry_id)
+                matched = entry_row.ts if entry_row else None
+        except FieldkitError as exc:
+            if correcting and getattr(exc, "code", None) == "gate.err.correction_needs_supervisor":
+                self.app.call_from_thread(self._ask_supervisor, entry, correcting, t0)
+                return
+            self.app.call_from_thread(self._save_failed, exc)
+            return
+        except Exception:
+            self.app.call_from_thread(self._save_failed, None)
+            raise
+        committed = time.perf_counter()
+        self.app.call_from_thread(self._saved, entry, ev, row, matched, correcting, t0, committed)
+
+    def _ask_supervisor(self, entry: GateEntry, correcting: str, t0: float) -> None:
+        """A correction to admit someone the gate stopped: the supervisor's PIN first."""
+        from .gate_dialogs import CorrectionOverrideDialog
+
+        was = self.last[0].decision if self.last else "deny"
+
+        def done(result) -> None:
+            if result is None:  # cancelled: the form stays as it was, nothing recorded
+                self.busy = False
+                self.banner("none", self.app.t("gate.override_cancelled"), [])
+                return
+            ev, row = result
+            self._saved(entry, ev, row, None, correcting, t0, time.perf_counter())
+
+        self.app.push_screen(CorrectionOverrideDialog(self.service, correcting, entry, was), done)
+
+    def _save_failed(self, exc: Exception | None) -> None:
+        self.busy = False
+        if exc is not None:
+            self.show_error(exc)
+
+    def _saved(
+        self,
+        entry: GateEntry,
+        ev: Evaluation,
+        row,
+        matched: str | None,
+        correcting: str | None,
+        t0: float,
+        committed: float,
+    ) -> None:
+        t, lang = self.app.t, self.app.lang
+        decision = ev.decision
+        lines = decision_lines(decision, t, lang)
+        who = " ".join(x for x in (row.name_masked, row.id_masked) if x)
+        if who:
+            lines.insert(0, who)
+        if entry.direction == "out" and entry.id_number:
+            lines.append(
+                t("gate.exit_matched", time=matched[11:16]) if matched else t("gate.exit_unmatched")
+            )
+        if correcting:
+            lines.append(t("gate.corrected"))
+        if self.no_shift:
+            lines.append(t("gate.no_shift_mark"))
+            if not self.app.warned_no_shift:  # once per session: the banner line stays
+                self.app.warned_no_shift = True
+                self.app.notify(t("gate.no_shift_warning"), severity="warning", timeout=10)
+        self.banner(decision.outcome.value, outcome_text(decision.outcome.value, lang), lines)
+        shown = time.perf_counter()
+        self.timings.append({"committed": committed - t0, "shown": shown - t0})
+        self.last = (row, entry)
+        self.reset_form()
+        self.showing_last = True  # until the next person's scan or first key
+        self.busy = False
+        self.post_message(RecordCommitted(row.id))
+        self.app.refresh_status()
+        self.refresh_lists()
+        if decision.alerts:
+            self.hold(row.id, decision)
+        elif self.queued_scan is not None:
+            queued, self.queued_scan = self.queued_scan, None
+            self.handle_scan(queued)
+
+    def _next_person_started(self) -> None:
+        """The last person's decision leaves the banner once the next person's scan or
+        typing starts: it is never read as the new person's."""
+        if self.showing_last:
+            self.showing_last = False
+            self.banner("none", self.app.t("gate.ready"), [])
+
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value and event.input.value == event.value:  # not one from before a reset
+            self._next_person_started()
+
+    # -- alerts -----------------------------------------------------------------------------
+    def hold(self, record_id: str, decision) -> None:
+        t, lang = self.app.t, self.app.lang
+        alerts = decision.alerts
+        codes = [r.code for r in alerts]
+        referral = any(c in REFERRAL_CODES for c in codes)
+        steps: list[str] = []
+        if "fever" in codes or "test_positive" in codes:
+            call = self.app.settings.rules.emergency_number
+            steps = [
+                t("alert.step_isolate"),
+                t("alert.step_call", call=call),
+                t("alert.step_hold"),
+                t("alert.step_report"),
+            ]
+        elif "keyperson_hit" in codes:
+            steps = [t("alert.step_hold"), t("alert.step_report")]
+        title = t("alert.title_referral") if referral else t("alert.title")
+        self.holding = True
+        screen = AlertScreen(
+            title,
+            [reason_text(r.code, r.params, lang) for r in alerts],
+            steps,
+            "referral" if referral else "warning",
+        )
+        self.app.push_screen(screen, lambda ok: self.acknowledge(record_id, codes))
+
+    @work(thread=True, exit_on_error=False, group="gate-ack")
+    def acknowledge(self, record_id: str, codes: list[str]) -> None:
+        self.app.store.passages.acknowledge(record_id, codes)
+        self.app.call_from_thread(self._released)
+
+    def _released(self) -> None:
+        self.holding = False
+        self.banner_note(self.app.t("alert.acknowledged"))
+        self.query_one("#f-temp", Input).focus()
+        if self.queued_scan is not None:
+            queued, self.queued_scan = self.queued_scan, None
+            self.handle_scan(queued)
+
+    # -- preview: the decision as soon as a scan arrives -----------------------------------
+    def preview(self) -> None:
+        if self.busy or self.holding or not self._value("#f-temp") and not self.skipping:
+            return
+        try:
+            entry = self.build_entry()
+        except InputError:
+            return
+        self.evaluate_preview(entry)
+
+    @work(thread=True, exit_on_error=False, group="gate-preview", exclusive=True)
+    def evaluate_preview(self, entry: GateEntry) -> None:
+        try:
+            ev = self.service.evaluate(entry)
+        except FieldkitError:
+            return
+        self.app.call_from_thread(self._previewed, ev)
+
+    def _previewed(self, ev: Evaluation) -> None:
+        if self.busy or self.holding:
+            return
+        t, lang = self.app.t, self.app.lang
+        outcome = ev.decision.outcome.value
+        self.banner(
+            outcome,
+            t("gate.preview", outcome=outcome_text(outcome, lang)),
+            [*decision_lines(ev.decision, t, lang), t("gate.enter_to_commit")],
+        )
+        if self._scan_t0 is not None:
+            self.timings.append({"preview": time.perf_counter() - self._scan_t0})
+            self._scan_t0 = None
