@@ -1,6 +1,7 @@
 """Report builders: shift summary, daily report (and zero report), category totals as of a date.
 
-Every number here is counted from the store with SQL, once, so the CLI, the screens and the
+Every number here is counted from what the store's reporting facade returns
+(:mod:`fieldkit.store.reporting`; reports hold no SQL), once, so the CLI, the screens and the
 exported workbooks show the same figures. Personal data never appears: only masked names on
 the list of open alerts.
 """
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..store.reporting import Scope
 from . import ledger_data
 
 if TYPE_CHECKING:
@@ -184,103 +186,65 @@ def _reasons(value: Any) -> list[dict[str, Any]]:
     return value or []
 
 
-def count_gate(
-    store: Store, where: str, params: list[Any], hours: HourlySeries | None = None
-) -> GateCounts:
-    """Counts over ``passages p`` and ``vehicle_passages`` filtered by the same ``where``.
+def count_gate(store: Store, scope: Scope, hours: HourlySeries | None = None) -> GateCounts:
+    """Counts over the gate passages and vehicle passages of ``scope``.
 
     ``hours``: filled in the same pass with the entries and exits of each hour, by the very
     rule that counts ``entries``/``exits`` (admitted in/out), so a chart drawn from it always
     adds up to the summary beside it."""
     c = GateCounts()
     threshold = store.settings.rules.fever_threshold
-    # One row per distinct combination (a day of 100,000 passages has a few hundred): SQLite
-    # groups, Python adds the counts, and each distinct reasons text is parsed once.
-    rows = store.g.query(
-        f"SELECT direction, decision, code_colour, temperature IS NULL AS not_measured, "
-        f"coalesce(temperature >= ?, 0) AS fever, test_result = 'positive' AS positive, "
-        f"reasons, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour, count(*) AS n "
-        f"FROM passages p WHERE p.superseded = 0 AND ({where}) "
-        f"GROUP BY direction, decision, code_colour, not_measured, fever, positive, reasons, hour",
-        [threshold, *params],
-    )
-    for r in rows:
-        n = r["n"]
+    for r in store.reporting.gate_groups(scope, threshold):
+        n = r.n
         c.total += n
-        decision = r["decision"]
+        decision = r.decision
         if decision == "admit":
-            if r["direction"] == "in":
+            if r.direction == "in":
                 c.entries += n
                 if hours is not None:
-                    hours.entries[r["hour"]] += n
+                    hours.entries[r.hour] += n
             else:
                 c.exits += n
                 if hours is not None:
-                    hours.exits[r["hour"]] += n
+                    hours.exits[r.hour] += n
         elif decision == "turn_back":
             c.turned_back += n
         elif decision == "deny":
             c.denied += n
         else:
             c.referred += n
-        if r["fever"]:
+        if r.fever:
             c.fever += n
-        if r["not_measured"]:
+        if r.not_measured:
             c.not_measured += n
-        colour = r["code_colour"]
+        colour = r.code_colour
         if colour in ("green", "yellow", "red"):
             setattr(c, colour, getattr(c, colour) + n)
         else:
             c.no_code += n
-        if r["positive"]:
+        if r.positive:
             c.positive_tests += n
-        codes = {x.get("code") for x in _reasons(r["reasons"])}
+        codes = {x.get("code") for x in _reasons(r.reasons)}
         c.keyperson_hits += n * ("keyperson_hit" in codes)
         c.isolation_leaving += n * ("home_isolation_leaving" in codes)
-    vrows = store.g.query(
-        f"SELECT direction, decision FROM vehicle_passages p WHERE ({where})", params
-    )
-    for v in vrows:
-        c.vehicles += 1
-        if v["direction"] == "in":
-            c.vehicles_in += 1
+    for v in store.reporting.vehicle_groups(scope):
+        c.vehicles += v.n
+        if v.direction == "in":
+            c.vehicles_in += v.n
         else:
-            c.vehicles_out += 1
-        c.vehicles_refused += v["decision"] != "admit"
+            c.vehicles_out += v.n
+        c.vehicles_refused += v.n * (v.decision != "admit")
     return c
 
 
 def inside_at(store: Store, when: str | None) -> int:
     """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
-    if when is None:
-        return store.passages.inside_now()
-    return (
-        store.g.scalar(
-            "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' AND "
-            "p.superseded=0 AND julianday(p.ts) <= julianday(?) AND NOT EXISTS (SELECT 1 FROM "
-            "passages x WHERE x.entry_id = p.id AND x.superseded = 0 AND "
-            "julianday(x.ts) <= julianday(?))",
-            [when, when],
-        )
-        or 0
-    )
+    return store.reporting.inside_at(when)
 
 
 def double_entries(store: Store, shift_id: str) -> int:
     """Admitted entries in the shift of someone whose earlier admitted entry had no exit yet."""
-    return (
-        store.g.scalar(
-            "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'in' AND "
-            "p.decision = 'admit' AND p.superseded = 0 AND p.id_hash IS NOT NULL AND EXISTS ("
-            "SELECT 1 FROM passages q WHERE q.id_hash = p.id_hash AND q.id != p.id AND "
-            "q.direction = 'in' AND q.decision = 'admit' AND q.superseded = 0 AND "
-            "(q.ts < p.ts OR (q.ts = p.ts AND q.rowid < p.rowid)) "
-            "AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = q.id AND "
-            "x.superseded = 0 AND x.ts <= p.ts))",
-            [shift_id],
-        )
-        or 0
-    )
+    return store.reporting.double_entries(shift_id)
 
 
 def purged_during(store: Store, opened_at: str, closed_at: str | None) -> int:
@@ -308,19 +272,13 @@ def unsynced(store: Store) -> dict[str, int]:
     return {"pending": counts.get("pending", 0), "quarantined": counts.get("quarantined", 0)}
 
 
-def open_alerts(store: Store, where: str, params: list[Any]) -> list[OpenAlert]:
+def open_alerts(store: Store, scope: Scope) -> list[OpenAlert]:
     """Passages whose alerts nobody has acknowledged yet."""
     out = []
-    for r in store.g.query(
-        f"SELECT id, ts, name_masked, id_masked, decision, reasons FROM passages p "
-        f"WHERE p.superseded = 0 AND p.alerts_ack IS NULL AND ({where}) ORDER BY p.ts",
-        params,
-    ):
-        codes = [x["code"] for x in _reasons(r["reasons"]) if x.get("alert")]
+    for r in store.reporting.unacknowledged(scope):
+        codes = [x["code"] for x in _reasons(r.reasons) if x.get("alert")]
         if codes:
-            out.append(
-                OpenAlert(r["id"], r["ts"], r["name_masked"], r["id_masked"], r["decision"], codes)
-            )
+            out.append(OpenAlert(r.id, r.ts, r.name_masked, r.id_masked, r.decision, codes))
     return out
 
 
@@ -331,10 +289,7 @@ def _shift_row(store: Store, shift_id: str | None) -> dict[str, Any]:
     from ..errors import InputError
 
     if shift_id:
-        rows = store.g.query(
-            "SELECT * FROM shifts WHERE id = ? OR id LIKE ? ORDER BY opened_at DESC",
-            [shift_id, f"{shift_id}%"],
-        )
+        rows = store.shifts.find(shift_id)
         if not rows:
             raise InputError("err.no_shift_id", id=shift_id)
         if len(rows) > 1:
@@ -358,19 +313,12 @@ def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
     """Summary of a shift (default: the open one, else the last closed one)."""
     row = _shift_row(store, shift_id)
     sid = row["id"]
-    where, params = "p.shift_id = ?", [sid]
-    counts = count_gate(store, where, params)
+    scope = Scope(shift_id=sid)
+    counts = count_gate(store, scope)
     closed_at = row["closed_at"]
     at_open = inside_at(store, row["opened_at"])
     now_inside = inside_at(store, closed_at)
-    unmatched = (
-        store.g.scalar(
-            "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'out' AND "
-            "p.decision = 'admit' AND p.superseded = 0 AND p.entry_id IS NULL",
-            [sid],
-        )
-        or 0
-    )
+    unmatched = store.reporting.unmatched_exits(sid)
     expected = at_open + counts.entries - counts.exits
     rec = Reconciliation(
         at_open,
@@ -386,11 +334,9 @@ def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
     meta = shift_meta(row)
     previous = None
     if meta.get("handover_from"):
-        prev = store.g.query(
-            "SELECT id, closed_at, closed_by, handover_note FROM shifts WHERE id = ?",
-            [meta["handover_from"]],
-        )
-        previous = prev[0] if prev else None
+        prev = store.shifts.get(meta["handover_from"])
+        if prev is not None:
+            previous = {k: prev[k] for k in ("id", "closed_at", "closed_by", "handover_note")}
     return ShiftSummary(
         shift_id=sid,
         opened_at=row["opened_at"],
@@ -401,7 +347,7 @@ def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
         open_note=meta.get("open_note"),
         counts=counts,
         reconciliation=rec,
-        open_alerts=open_alerts(store, where, params),
+        open_alerts=open_alerts(store, scope),
         unsynced=unsynced(store),
         previous=previous,
     )
@@ -414,7 +360,7 @@ def _day(value: date | str) -> str:
 def daily_report(store: Store, day: date | str) -> DailyReport:
     """The daily report for one date; a zero report when nothing abnormal happened."""
     d = _day(day)
-    counts = count_gate(store, "p.day = ?", [d])
+    counts = count_gate(store, Scope(day=d))
     ledger = ledger_data.for_day(store, d)
     end_of_day = datetime.fromisoformat(f"{d}T23:59:59.999").astimezone().isoformat()
     cp = store.settings.checkpoint
@@ -436,32 +382,16 @@ def category_totals(store: Store, as_of: date | str) -> CategoryTotals:
     d = _day(as_of)
     persons: dict[str, int] = {}
     passages: dict[str, int] = {}
-    for r in store.g.query(
-        "SELECT category, count(*) AS n, count(DISTINCT id_hash) AS persons, "
-        "sum(id_hash IS NULL) AS anonymous FROM passages WHERE superseded = 0 AND day <= ? "
-        "GROUP BY category ORDER BY category",
-        [d],
-    ):
-        passages[r["category"]] = r["n"]
-        # People without an ID number cannot be told apart: each passage counts as one person.
-        persons[r["category"]] = r["persons"] + (r["anonymous"] or 0)
+    for cat in store.reporting.categories_up_to(d):
+        passages[cat.category] = cat.passages
+        persons[cat.category] = cat.persons
     hits: dict[str, int] = {}
-    for r in store.g.query(
-        "SELECT reasons FROM passages WHERE superseded = 0 AND day <= ? AND "
-        "reasons LIKE '%keyperson_hit%'",
-        [d],
-    ):
-        for x in _reasons(r["reasons"]):
+    for reasons in store.reporting.keyperson_reasons_up_to(d):
+        for x in _reasons(reasons):
             if x.get("code") == "keyperson_hit":
-                cat = (x.get("params") or {}).get("category") or "?"
-                hits[cat] = hits.get(cat, 0) + 1
-    observation: dict[str, int] = {}
-    for r in store.g.query(
-        "SELECT status, count(*) AS n FROM isolation_index WHERE end_date IS "
-        "NULL OR end_date >= ? GROUP BY status ORDER BY status",
-        [d],
-    ):
-        observation[r["status"]] = r["n"]
+                category = (x.get("params") or {}).get("category") or "?"
+                hits[category] = hits.get(category, 0) + 1
+    observation = store.isolation.counts_on(d)
     return CategoryTotals(
         as_of=d,
         persons_by_category=persons,
@@ -491,18 +421,10 @@ class TemperatureHistogram:
         return [n if f else 0 for n, f in zip(self.counts, self.fever, strict=False)]
 
 
-def _scope(day: str | None, shift_id: str | None) -> tuple[str, list[Any]]:
-    if shift_id:
-        return "p.shift_id = ?", [shift_id]
-    if day:
-        return "p.day = ?", [day]
-    return "1 = 1", []
-
-
 def hourly(store: Store, *, day: str | None = None, shift_id: str | None = None) -> HourlySeries:
     """Counted by :func:`count_gate` itself (one rule for the table, the chart, the report)."""
     series = HourlySeries(list(range(24)), [0] * 24, [0] * 24)
-    count_gate(store, *_scope(day, shift_id), hours=series)
+    count_gate(store, Scope(day=day, shift_id=shift_id), hours=series)
     return series
 
 
@@ -519,16 +441,9 @@ def temperature_histogram(
     hi = max(385, round(threshold * 10) + 10)  # first tenth of the top (≥) bin
     tenths = list(range(lo, hi))
     counts = [0] * (len(tenths) + 2)
-    where, params = _scope(day, shift_id)
-    for r in store.g.query(
-        f"SELECT CAST(round(p.temperature * 10) AS INTEGER) AS t, count(*) AS n "
-        f"FROM passages p WHERE p.superseded = 0 AND p.temperature IS NOT NULL "
-        f"AND ({where}) GROUP BY t",
-        params,
-    ):
-        t = r["t"]
+    for t, n in store.reporting.temperature_tenths(Scope(day=day, shift_id=shift_id)):
         idx = 0 if t < lo else len(counts) - 1 if t >= hi else t - lo + 1
-        counts[idx] += r["n"]
+        counts[idx] += n
     labels = [f"<{lo / 10:.1f}"] + [f"{x / 10:.1f}" for x in tenths] + [f"≥{hi / 10:.1f}"]
     thr = round(threshold * 10)
     fever = [False] + [x >= thr for x in tenths] + [True]

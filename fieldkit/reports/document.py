@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, PermissionDenied
 from ..i18n import outcome_text, reason_text, t, word
+from ..store.reporting import Scope
 from . import builders, ledger_data
 
 if TYPE_CHECKING:
@@ -119,41 +120,11 @@ def _reasons_words(reasons: list[dict[str, Any]], lang: str) -> str:
     return sep.join(reason_text(r["code"], r.get("params") or {}, lang) for r in reasons)
 
 
-MASKED_FIELDS = (
-    "id",
-    "ts",
-    "direction",
-    "name_masked",
-    "id_masked",
-    "category",
-    "temperature",
-    "temperature_skipped",
-    "code_colour",
-    "test_date",
-    "test_result",
-    "trip_reason",
-    "trip_reason_enc",
-    "decision",
-    "reasons",
-    "operator",
-    "confirmed_by",
-    "superseded",
-    "sync_state",
-)
-
-
-def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
+def _passage_values(r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
+    """``r``: a row of :meth:`Reporting.passage_rows` (decrypted when ``full``)."""
     if full:
-        clear = store.passages.decrypt_row(r)
-        name, id_number = (
-            clear.get("name") or r["name_masked"],
-            clear.get("id_number") or r["id_masked"],
-        )
-        extra = {
-            "phone": clear.get("phone"),
-            "notes": clear.get("notes"),
-            "escort": clear.get("escort"),
-        }
+        name, id_number = (r.get("name") or r["name_masked"], r.get("id_number") or r["id_masked"])
+        extra = {"phone": r.get("phone"), "notes": r.get("notes"), "escort": r.get("escort")}
     else:
         name, id_number, extra = r["name_masked"], r["id_masked"], {}
     return {
@@ -168,12 +139,7 @@ def _passage_values(store: Store, r: dict[str, Any], lang: str, full: bool) -> d
         "code_colour": _word("colour", r["code_colour"], lang),
         "test_date": date.fromisoformat(r["test_date"]) if r["test_date"] else None,
         "test_result": _word("export.test", r["test_result"], lang),
-        "trip_reason": (  # encrypted since schema m003; older rows until their first login
-            store.cipher.decrypt(r["id"], "trip_reason", r["trip_reason_enc"])
-            if r.get("trip_reason_enc")
-            else r["trip_reason"]
-        )
-        or "",
+        "trip_reason": r.get("trip_reason") or "",
         "plate": r.get("plate") or "",
         "decision": _word("outcome", r["decision"], lang),
         "reasons": _reasons_text(r["reasons"], lang),
@@ -204,8 +170,7 @@ def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
 
 def _passage_rows(
     store: Store,
-    where: str,
-    params: list[Any],
+    scope: Scope,
     *,
     include_corrected: bool,
     include_vehicles: bool,
@@ -213,19 +178,10 @@ def _passage_rows(
     full: bool,
     columns: list[Column],
 ) -> list[list[Any]]:
-    corrected = "" if include_corrected else "AND p.superseded = 0"
-    # A masked export reads only what it shows: no sealed name, ID, phone or scan is fetched.
-    fields = "p.*" if full else ", ".join(f"p.{c}" for c in MASKED_FIELDS)
-    rows = store.g.query(
-        f"SELECT {fields}, v.plate AS plate FROM passages p LEFT JOIN vehicle_passages v "
-        f"ON v.id = p.vehicle_id WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
-        params,
-    )
-    records = [(r["ts"], _passage_values(store, r, lang, full)) for r in rows]
+    rows = store.reporting.passage_rows(scope, include_corrected=include_corrected, full=full)
+    records = [(r["ts"], _passage_values(r, lang, full)) for r in rows]
     if include_vehicles:
-        for v in store.g.query(
-            f"SELECT * FROM vehicle_passages p WHERE ({where}) ORDER BY p.ts", params
-        ):
+        for v in store.reporting.vehicle_rows(scope):
             records.append((v["ts"], _vehicle_values(v, lang)))
         # Vehicles are stamped just before their occupants, so time order keeps them together.
         records.sort(key=lambda pair: pair[0])
@@ -357,8 +313,7 @@ def build_document(
             columns,
             _passage_rows(
                 store,
-                "p.day = ?",
-                [d],
+                Scope(day=d),
                 include_corrected=False,
                 include_vehicles=False,
                 lang=lang,
@@ -381,15 +336,15 @@ def build_document(
     if kind == "shift-log":
         d = _day(day, False)
         if d and not shift_id:
-            where, params, scope = "p.day = ?", [d], d
+            covered, scope = Scope(day=d), d
             meta: dict[str, Any] = {"day": d}
             hours = _no_hours()
             extra: list[tuple[str, Any]] = _counts_summary(
-                builders.count_gate(store, where, params, hours=hours), lang
+                builders.count_gate(store, covered, hours=hours), lang
             )
         else:
             summ = builders.shift_summary(store, shift_id)
-            where, params = "p.shift_id = ?", [summ.shift_id]
+            covered = Scope(shift_id=summ.shift_id)
             scope = t(
                 "export.scope.shift",
                 lang,
@@ -421,8 +376,7 @@ def build_document(
         title = t("export.title.shift_log", lang)
         rows = _passage_rows(
             store,
-            where,
-            params,
+            covered,
             include_corrected=True,
             include_vehicles=True,
             lang=lang,
@@ -448,21 +402,16 @@ def build_document(
         raise InputError("cli.date_or_shift")
     if shift_id:
         sid = builders.shift_summary(store, shift_id).shift_id
-        where, params, scope = (
-            "p.shift_id = ?",
-            [sid],
-            t("export.scope.shift_short", lang, id=sid[:8]),
-        )
+        covered, scope = Scope(shift_id=sid), t("export.scope.shift_short", lang, id=sid[:8])
         meta = {"shift_id": sid}
     elif d:
-        where, params, scope, meta = "p.day = ?", [d], d, {"day": d}
+        covered, scope, meta = Scope(day=d), d, {"day": d}
     else:
-        where, params, scope, meta = "1 = 1", [], t("export.scope.all", lang), {}
+        covered, scope, meta = Scope(), t("export.scope.all", lang), {}
     title = t("export.title.passages", lang)
     rows = _passage_rows(
         store,
-        where,
-        params,
+        covered,
         include_corrected=False,
         include_vehicles=False,
         lang=lang,
@@ -471,7 +420,7 @@ def build_document(
     )
     hours = _no_hours()
     summary = _head(store, lang, full, title, scope, by) + _counts_summary(
-        builders.count_gate(store, where, params, hours=hours), lang
+        builders.count_gate(store, covered, hours=hours), lang
     )
     return Document(
         kind,

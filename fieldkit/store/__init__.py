@@ -16,6 +16,7 @@ from .audit import AuditLog
 from .db import Guarded, connect
 from .keyring import Keyring, Operator
 from .passages import LOCAL_ONLY, PassageInput, PassageRow, Passages, VehiclePassages
+from .reporting import Reporting
 from .shifts import Shifts
 from .synctables import (
     KV,
@@ -81,6 +82,7 @@ class Store:
         self.keypersons = KeyPersons(self)
         self.revocations = Revocations(self)
         self.isolation = IsolationIndex(self)
+        self.reporting = Reporting(self)
         self.outbox.register(EventKind("passage", "passages", self._passage_body, local=LOCAL_ONLY))
         self.outbox.register(EventKind("vehicle", "vehicle_passages", self.vehicles.body))
         self._cipher: FieldCipher | None = None
@@ -201,6 +203,11 @@ class Store:
         if self._index_key is None:
             raise SessionLocked("err.session_locked")
         return blind_index(self._index_key, id_number)
+
+    def data_version(self) -> int:
+        """SQLite's ``data_version``: changes when another connection commits to the file
+        (screens poll it to refresh when a sync or a second terminal wrote)."""
+        return int(self.g.scalar("PRAGMA data_version") or 0)
 
     def read_full(self, table: str, record_id: str, *, entity: str, purpose: str) -> dict | None:
         """One row whose personal fields the caller is about to decrypt, with the audit entry

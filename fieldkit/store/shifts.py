@@ -55,6 +55,13 @@ class Shifts:
         rows = self._s.g.query("SELECT * FROM shifts WHERE id = ?", [shift_id])
         return rows[0] if rows else None
 
+    def find(self, shift_id: str) -> list[dict[str, Any]]:
+        """Shifts whose id is ``shift_id`` or starts with it (newest first)."""
+        return self._s.g.query(
+            "SELECT * FROM shifts WHERE id = ? OR id LIKE ? ORDER BY opened_at DESC",
+            [shift_id, f"{shift_id}%"],
+        )
+
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         return self._s.g.query("SELECT * FROM shifts ORDER BY opened_at DESC LIMIT ?", [limit])
 

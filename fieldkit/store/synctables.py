@@ -378,3 +378,14 @@ class IsolationIndex:
         today = today or datetime.now().date().isoformat()
         end = rows[0]["end_date"]
         return None if end and end < today else rows[0]["status"]
+
+    def counts_on(self, day: str) -> dict[str, int]:
+        """People per status whose isolation or monitoring still runs on ``day``."""
+        return {
+            r["status"]: r["n"]
+            for r in self._s.g.query(
+                "SELECT status, count(*) AS n FROM isolation_index WHERE end_date IS "
+                "NULL OR end_date >= ? GROUP BY status ORDER BY status",
+                [day],
+            )
+        }

@@ -1,0 +1,268 @@
+"""What reports read from the gate tables, as typed values: the store's side of
+:mod:`fieldkit.reports` (reports hold no SQL; they count and lay out what this returns).
+
+A report covers a :class:`Scope` (one shift, one day, or everything); corrected passages
+(``superseded``) are left out unless asked for. Aggregates come back grouped, so a day of
+100,000 passages is a few hundred values, not 100,000 rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import Store
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which gate records a report covers: a shift (wins), a day, or every record."""
+
+    day: str | None = None
+    shift_id: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        if self.shift_id:
+            return "p.shift_id = ?", [self.shift_id]
+        if self.day:
+            return "p.day = ?", [self.day]
+        return "1 = 1", []
+
+
+@dataclass(frozen=True)
+class GateGroup:
+    """``n`` current passages alike in everything reports count them by."""
+
+    direction: str
+    decision: str
+    code_colour: str | None
+    not_measured: bool
+    fever: bool  # temperature at or above the threshold asked for
+    positive: bool  # test result positive
+    reasons: str  # the reasons as stored (JSON text)
+    hour: int  # wall-clock hour of the passage
+    n: int
+
+
+@dataclass(frozen=True)
+class VehicleGroup:
+    direction: str
+    decision: str
+    n: int
+
+
+@dataclass(frozen=True)
+class AlertCandidate:
+    """A current passage nobody acknowledged yet (its reasons say whether it had alerts)."""
+
+    id: str
+    ts: str
+    name_masked: str | None
+    id_masked: str | None
+    decision: str
+    reasons: str
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: str
+    passages: int
+    persons: int  # distinct blind indexes, plus one per passage without an ID number
+
+
+class Reporting:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    # -- counts -----------------------------------------------------------------------------
+    def gate_groups(self, scope: Scope, fever_threshold: float) -> list[GateGroup]:
+        where, params = scope.where()
+        # One row per distinct combination: SQLite groups, the caller adds the counts.
+        rows = self._s.g.query(
+            f"SELECT direction, decision, code_colour, temperature IS NULL AS not_measured, "
+            f"coalesce(temperature >= ?, 0) AS fever, test_result = 'positive' AS positive, "
+            f"reasons, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour, count(*) AS n "
+            f"FROM passages p WHERE p.superseded = 0 AND ({where}) "
+            f"GROUP BY direction, decision, code_colour, not_measured, fever, positive, "
+            f"reasons, hour",
+            [fever_threshold, *params],
+        )
+        return [
+            GateGroup(
+                r["direction"],
+                r["decision"],
+                r["code_colour"],
+                bool(r["not_measured"]),
+                bool(r["fever"]),
+                bool(r["positive"]),
+                r["reasons"],
+                r["hour"],
+                r["n"],
+            )
+            for r in rows
+        ]
+
+    def vehicle_groups(self, scope: Scope) -> list[VehicleGroup]:
+        where, params = scope.where()
+        rows = self._s.g.query(
+            f"SELECT direction, decision, count(*) AS n FROM vehicle_passages p "
+            f"WHERE ({where}) GROUP BY direction, decision",
+            params,
+        )
+        return [VehicleGroup(r["direction"], r["decision"], r["n"]) for r in rows]
+
+    def inside_at(self, when: str | None) -> int:
+        """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
+        if when is None:
+            return self._s.passages.inside_now()
+        return (
+            self._s.g.scalar(
+                "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' "
+                "AND p.superseded=0 AND julianday(p.ts) <= julianday(?) AND NOT EXISTS (SELECT 1 "
+                "FROM passages x WHERE x.entry_id = p.id AND x.superseded = 0 AND "
+                "julianday(x.ts) <= julianday(?))",
+                [when, when],
+            )
+            or 0
+        )
+
+    def double_entries(self, shift_id: str) -> int:
+        """Admitted entries in the shift of someone whose earlier admitted entry had no exit."""
+        return (
+            self._s.g.scalar(
+                "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'in' AND "
+                "p.decision = 'admit' AND p.superseded = 0 AND p.id_hash IS NOT NULL AND EXISTS ("
+                "SELECT 1 FROM passages q WHERE q.id_hash = p.id_hash AND q.id != p.id AND "
+                "q.direction = 'in' AND q.decision = 'admit' AND q.superseded = 0 AND "
+                # Two entries in the same millisecond: insertion order breaks the tie.
+                "(q.ts < p.ts OR (q.ts = p.ts AND q.rowid < p.rowid)) AND NOT EXISTS (SELECT 1 "
+                "FROM passages x WHERE x.entry_id = q.id "
+                "AND x.superseded = 0 AND x.ts <= p.ts))",
+                [shift_id],
+            )
+            or 0
+        )
+
+    def unmatched_exits(self, shift_id: str) -> int:
+        """Admitted exits of the shift that match no recorded entry."""
+        return (
+            self._s.g.scalar(
+                "SELECT count(*) FROM passages p WHERE p.shift_id = ? AND p.direction = 'out' "
+                "AND p.decision = 'admit' AND p.superseded = 0 AND p.entry_id IS NULL",
+                [shift_id],
+            )
+            or 0
+        )
+
+    def unacknowledged(self, scope: Scope) -> list[AlertCandidate]:
+        """Current passages of the scope whose alerts (if any) nobody acknowledged, by time."""
+        where, params = scope.where()
+        return [
+            AlertCandidate(
+                r["id"], r["ts"], r["name_masked"], r["id_masked"], r["decision"], r["reasons"]
+            )
+            for r in self._s.g.query(
+                f"SELECT id, ts, name_masked, id_masked, decision, reasons FROM passages p "
+                f"WHERE p.superseded = 0 AND p.alerts_ack IS NULL AND ({where}) ORDER BY p.ts",
+                params,
+            )
+        ]
+
+    def categories_up_to(self, day: str) -> list[CategoryCount]:
+        """Current passages up to and including ``day``, per category (sorted by category)."""
+        return [
+            # People without an ID number cannot be told apart: each passage counts as one.
+            CategoryCount(r["category"], r["n"], r["persons"] + (r["anonymous"] or 0))
+            for r in self._s.g.query(
+                "SELECT category, count(*) AS n, count(DISTINCT id_hash) AS persons, "
+                "sum(id_hash IS NULL) AS anonymous FROM passages WHERE superseded = 0 AND "
+                "day <= ? GROUP BY category ORDER BY category",
+                [day],
+            )
+        ]
+
+    def keyperson_reasons_up_to(self, day: str) -> list[str]:
+        """The stored reasons (JSON text) of current passages up to ``day`` with a key-person
+        hit among them."""
+        return [
+            r["reasons"]
+            for r in self._s.g.query(
+                "SELECT reasons FROM passages WHERE superseded = 0 AND day <= ? AND "
+                "reasons LIKE '%keyperson_hit%'",
+                [day],
+            )
+        ]
+
+    def temperature_tenths(self, scope: Scope) -> list[tuple[int, int]]:
+        """(temperature in tenths of a degree, passages) for the current measured passages."""
+        where, params = scope.where()
+        return [
+            (r["t"], r["n"])
+            for r in self._s.g.query(
+                f"SELECT CAST(round(p.temperature * 10) AS INTEGER) AS t, count(*) AS n "
+                f"FROM passages p WHERE p.superseded = 0 AND p.temperature IS NOT NULL "
+                f"AND ({where}) GROUP BY t",
+                params,
+            )
+        ]
+
+    # -- rows for exports -------------------------------------------------------------------
+    def passage_rows(
+        self, scope: Scope, *, include_corrected: bool, full: bool
+    ) -> list[dict[str, Any]]:
+        """Passages of the scope in time order, each with the plate of its vehicle (or None).
+
+        Masked (``full`` False): only what a masked export shows, the personal fields as their
+        masked copies, the trip reason decrypted. Full: every field decrypted
+        (:meth:`Passages.decrypt_row`); the caller has checked the supervisor."""
+        where, params = scope.where()
+        corrected = "" if include_corrected else "AND p.superseded = 0"
+        # A masked export reads only what it shows: no sealed name, ID, phone or scan.
+        fields = "p.*" if full else ", ".join(f"p.{c}" for c in MASKED_FIELDS)
+        rows = self._s.g.query(
+            f"SELECT {fields}, v.plate AS plate FROM passages p LEFT JOIN vehicle_passages v "
+            f"ON v.id = p.vehicle_id WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
+            params,
+        )
+        decrypt = self._s.cipher.decrypt
+        if full:
+            decrypt_row = self._s.passages.decrypt_row
+            return [{**decrypt_row(r), "plate": r["plate"]} for r in rows]
+        out = []
+        for r in rows:
+            blob = r.pop("trip_reason_enc")
+            if blob is not None:  # encrypted since schema m003; older rows until first login
+                r["trip_reason"] = decrypt(r["id"], "trip_reason", blob)
+            out.append(r)
+        return out
+
+    def vehicle_rows(self, scope: Scope) -> list[dict[str, Any]]:
+        """Vehicle passages of the scope in time order (every column)."""
+        where, params = scope.where()
+        return self._s.g.query(
+            f"SELECT * FROM vehicle_passages p WHERE ({where}) ORDER BY p.ts", params
+        )
+
+
+MASKED_FIELDS = (
+    "id",
+    "ts",
+    "direction",
+    "name_masked",
+    "id_masked",
+    "category",
+    "temperature",
+    "temperature_skipped",
+    "code_colour",
+    "test_date",
+    "test_result",
+    "trip_reason",
+    "trip_reason_enc",
+    "decision",
+    "reasons",
+    "operator",
+    "confirmed_by",
+    "superseded",
+    "sync_state",
+)
