@@ -27,7 +27,7 @@ from .messages import StatusRefreshed
 if TYPE_CHECKING:
     from scanners.payloads import PayloadConfig
 
-    from .registry import ScreenEntry
+    from .screen_entry import ScreenEntry
 
 
 class FieldkitBase(App[int]):

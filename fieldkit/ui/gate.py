@@ -44,7 +44,7 @@ from .gate_form import (
 )
 from .gate_record import REFERRAL_CODES, GateRecording
 from .messages import ScanRead
-from .registry import ScreenEntry
+from .screen_entry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
 from .widgets.banner import DecisionBanner, decision_lines
 

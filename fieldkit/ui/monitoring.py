@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
 from ..ledger.model import parse_symptoms, symptom_legend
-from .registry import ScreenEntry
+from .screen_entry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
 
 MEASURED_KEYS = {"d": "doctor", "s": "self", "w": "worker"}

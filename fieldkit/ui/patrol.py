@@ -27,7 +27,7 @@ from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
 from ..ledger.model import parse_symptoms, symptom_legend
 from .messages import ScanRead
-from .registry import ScreenEntry
+from .screen_entry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
 
 OUTCOME_KEYS = {"1": "seen", "2": "nobody_home", "3": "refused"}

@@ -10,6 +10,10 @@ and plotext, hundreds of milliseconds on a Pi). So by default the registry *read
 :class:`LazyScreen` factory that imports the module the first time the screen is opened. A module
 whose ``SCREENS`` cannot be read that way is imported as before, so nothing breaks if someone
 builds the list differently.
+
+The app's own screen modules are loaded with plain imports (:data:`BUILTIN_MODULES`, one small
+loader each, so import-linter sees them); only a plug-in module that a caller names explicitly
+(``screen_entries(("my_plugin.screens",))``) is imported by its name.
 """
 
 from __future__ import annotations
@@ -19,30 +23,80 @@ import importlib
 import importlib.util
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from .screen_entry import ScreenEntry
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
+__all__ = [
+    "BUILTIN_MODULES",
+    "HOME_BY_ROLE",
+    "PROBLEMS",
+    "SCREEN_MODULES",
+    "LazyScreen",
+    "ScreenEntry",
+    "ScreenModuleError",
+    "describe_module",
+    "home_entry",
+    "load_module",
+    "module_exists",
+    "screen_entries",
+]
 
-@dataclass(frozen=True)
-class ScreenEntry:
-    id: str  # "gate", "vehicle", "patrol", "monitoring", "supervisor", "sync", "reports", ...
-    title_key: str  # i18n key of its title
-    factory: Callable[[], Screen]  # screens reach app.store / app.settings / app.t / app.lang
-    roles: tuple[str, ...]  # operator roles that may open it ("gate", "patrol", "supervisor")
-    key: str | None = None  # global key binding, e.g. "f2"
+
+# The app's own screen modules, each loaded by a plain import the first time it is needed.
+def _gate() -> ModuleType:
+    from . import gate
+
+    return gate
 
 
-SCREEN_MODULES = (
-    "fieldkit.ui.gate",
-    "fieldkit.ui.vehicle",
-    "fieldkit.ui.patrol",
-    "fieldkit.ui.monitoring",
-    "fieldkit.ui.supervisor",
-)
+def _vehicle() -> ModuleType:
+    from . import vehicle
+
+    return vehicle
+
+
+def _patrol() -> ModuleType:
+    from . import patrol
+
+    return patrol
+
+
+def _monitoring() -> ModuleType:
+    from . import monitoring
+
+    return monitoring
+
+
+def _supervisor() -> ModuleType:
+    from . import supervisor
+
+    return supervisor
+
+
+BUILTIN_MODULES: dict[str, Callable[[], ModuleType]] = {
+    "fieldkit.ui.gate": _gate,
+    "fieldkit.ui.vehicle": _vehicle,
+    "fieldkit.ui.patrol": _patrol,
+    "fieldkit.ui.monitoring": _monitoring,
+    "fieldkit.ui.supervisor": _supervisor,
+}
+
+SCREEN_MODULES = tuple(BUILTIN_MODULES)
+
+
+def load_module(name: str) -> ModuleType:
+    """A screen module: the app's own by a plain import, a plug-in a caller named by its name."""
+    builtin = BUILTIN_MODULES.get(name)
+    if builtin is not None:
+        return builtin()
+    return importlib.import_module(name)
+
 
 # After login the operator lands on the first screen of this list their role may open.
 HOME_BY_ROLE = {
@@ -73,7 +127,7 @@ class LazyScreen:
 
     def resolve(self) -> Callable[[], Screen]:
         try:
-            mod = importlib.import_module(self.module)
+            mod = load_module(self.module)
         except Exception as exc:  # reported to the operator; the app carries on
             PROBLEMS[self.module] = f"{type(exc).__name__}: {exc}"
             raise ScreenModuleError(self.module, PROBLEMS[self.module]) from exc
@@ -192,7 +246,7 @@ def screen_entries(
             if not module_exists(name):
                 continue
             try:
-                module = importlib.import_module(name)
+                module = load_module(name)
             except Exception as exc:  # noqa: BLE001 - one broken screen must not stop the gate
                 PROBLEMS[name] = f"{type(exc).__name__}: {exc}"
                 continue

@@ -30,7 +30,7 @@ from ..reports import (
 from ..reports.builders import ShiftSummary
 from ..reports.text import alert_lines, handover_text, purge_text, reconciliation_lines
 from . import supervisor_common as common
-from .registry import ScreenEntry
+from .screen_entry import ScreenEntry
 from .supervisor_common import PinDialog, abnormal_text, figure_lines, run_in_thread
 from .widgets import StatusBar, translate_bindings
 

@@ -24,7 +24,7 @@ from ..errors import FieldkitError, InputError
 from ..gate import GateEntry, GateService, parse_temperature
 from ..i18n import outcome_text, reason_text
 from .messages import RecordCommitted, ScanRead
-from .registry import ScreenEntry
+from .screen_entry import ScreenEntry
 from .widgets import StatusBar, translate_bindings
 from .widgets.banner import DecisionBanner, decision_lines
 from .widgets.dialogs import AlertScreen
