@@ -50,6 +50,19 @@ def cmd_init(args: argparse.Namespace) -> int:
         checkpoint_code=args.checkpoint_code,
     )
     cp = store.settings.checkpoint
+    tpm = store.keyring.tpm_state()  # "none" on most machines: nothing more is said
+    text = t(
+        "cli.init_done",
+        path=str(store.path),
+        name=cp.name,
+        code=cp.code,
+        supervisor=args.supervisor,
+        recovery=recovery,
+    )
+    if tpm == "active":
+        text += "\n" + t("tpm.init_sealed")
+    elif tpm.startswith("unavailable"):
+        text += "\n" + t("tpm.init_unavailable", why=tpm.partition(": ")[2])
     emit(
         args,
         {
@@ -57,15 +70,9 @@ def cmd_init(args: argparse.Namespace) -> int:
             "checkpoint": {"name": cp.name, "code": cp.code},
             "supervisor": args.supervisor,
             "recovery_key": recovery,
+            "tpm": tpm,
         },
-        t(
-            "cli.init_done",
-            path=str(store.path),
-            name=cp.name,
-            code=cp.code,
-            supervisor=args.supervisor,
-            recovery=recovery,
-        ),
+        text,
     )
     return EXIT_OK
 

@@ -306,10 +306,8 @@ def test_a_tpm_that_does_not_answer_is_one_clear_line_and_no_wrong_pin(
 # -- the command line: what a user (or a thief) sees -----------------------------------------------
 
 
-def test_cli_init_on_a_tpm_status_and_a_stolen_copy_refused_in_one_line(cli, tpms, tmp_path):
-    laptop, thief = tpms("laptop"), tpms("thief")
-    on_laptop = {"FIELDKIT_TPM_TCTI": laptop.tcti}
-    cli.run(
+def _cli_init(cli, env: dict[str, str]):
+    return cli.run(
         "init",
         "--checkpoint-name",
         "东门卡口",
@@ -318,8 +316,15 @@ def test_cli_init_on_a_tpm_status_and_a_stolen_copy_refused_in_one_line(cli, tpm
         "--supervisor",
         SUPERVISOR,
         pin=SUPERVISOR_PIN,
-        env=on_laptop,
+        env=env,
     )
+
+
+def test_cli_init_on_a_tpm_status_and_a_stolen_copy_refused_in_one_line(cli, tpms, tmp_path):
+    laptop, thief = tpms("laptop"), tpms("thief")
+    on_laptop = {"FIELDKIT_TPM_TCTI": laptop.tcti}
+    out = _cli_init(cli, on_laptop).stdout
+    assert "keys sealed to this machine's TPM" in out
     prot = cli.json("status", env=on_laptop)["protection"]
     assert prot["tpm"] == "active" and prot["kdf"] == {"argon2id+tpm": 1} and prot["epoch"] == 0
     text = cli.run("status", env=on_laptop).stdout
@@ -389,3 +394,23 @@ def test_a_store_made_without_a_tpm_is_sealed_at_the_next_login_on_a_machine_wit
     _use(monkeypatch, None)
     with pytest.raises(AuthError):
         _unlock(stolen)
+
+
+def test_cli_init_where_the_tpm_does_not_answer_sets_up_on_the_pin_alone_and_says_so(cli, tpms):
+    dead = tpms("dead")
+    dead.stop()
+    env = {"FIELDKIT_TPM_TCTI": dead.tcti}
+    out = _cli_init(cli, env).stdout
+    assert "TPM cannot be used" in out and "PIN alone" in out
+    prot = cli.json("status", env=env)["protection"]
+    assert prot["tpm"].startswith("unavailable") and prot["kdf"] == {"argon2id": 1}
+    assert cli.json("audit", "verify", pin=SUPERVISOR_PIN, env=env)["keys_checked"]
+
+
+def test_cli_init_without_a_tpm_says_nothing_about_it(cli, tmp_path):
+    env = {"FIELDKIT_TPM_TCTI": "", "TPM2TOOLS_TCTI": ""}
+    if tpm.DEVICE.exists():
+        pytest.skip("this machine has a TPM at /dev/tpmrm0")
+    out = _cli_init(cli, env).stdout
+    assert "TPM" not in out
+    assert cli.json("status", env=env)["protection"]["tpm"] == "none"
