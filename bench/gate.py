@@ -317,6 +317,11 @@ def main() -> int:
         default=1.0,
         help="operator loop: scale of the 1-2 s thermometer wait (keys keep their pace)",
     )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="operator loop: where the app's time goes per case (bench/gate_probe.py)",
+    )
     args = ap.parse_args()
     if args.only == "operator":
         return operator_loop(args)
@@ -360,19 +365,27 @@ def operator_loop(args) -> int:
     """4. The operator loop: keys per person by case, app-added time, persons per minute."""
     from bench.gate_operator import operator_part
 
+    probe = None
+    if args.profile:
+        from bench.gate_probe import Probe
+
+        probe = Probe()
     print(
         f"4. operator loop: {args.entrants} entrants, {args.key_ms:.0f} ms a key, thermometer "
         f"× {args.thermometer_scale}, beside a no-op Textual app (same script, same run)"
     )
     real, noop, real_s, noop_s, problems = operator_part(
-        args.entrants, args.key_ms, args.thermometer_scale, 7, make_settings, person_id
+        args.entrants, args.key_ms, args.thermometer_scale, 7, make_settings, person_id, probe
     )
-    print(f"  {'case':<8} {'n':>4} {'keys':>5} {'app p50':>9} {'app p95':>9} {'no-op p95':>10}")
+    print(
+        f"  {'case':<8} {'n':>4} {'keys':>5} {'app p50':>9} {'app p95':>9} {'no-op p50':>10} "
+        f"{'no-op p95':>10}"
+    )
     for case, r in real.items():
         base = noop.get(case, {})
         print(
             f"  {case:<8} {r['n']:>4} {r['keys']:>5} {r['p50']:>7.1f}ms {r['p95']:>7.1f}ms "
-            f"{base.get('p95', float('nan')):>8.1f}ms"
+            f"{base.get('p50', float('nan')):>8.1f}ms {base.get('p95', float('nan')):>8.1f}ms"
         )
     n = real["all"]["n"]
     print(
@@ -381,7 +394,12 @@ def operator_loop(args) -> int:
     )
     scan_keys = max(real[c]["keys"] for c in ("camera", "scanner") if c in real)
     typed = real.get("typed", {}).get("keys", 0)
-    p95 = real["all"]["p95"]
+    occupant = real.get("vehicle", {}).get("occupant_keys", 0)
+    p95, base95 = real["all"]["p95"], noop["all"]["p95"]
+    print(
+        f"  app-added p95 {p95:.0f} ms, no-op {base95:.0f} ms in the same run "
+        f"(ratio {p95 / max(base95, 0.001):.2f}); vehicles: at most {occupant} keys an occupant"
+    )
     print(
         f"  goals: scan keys {scan_keys} ≤ 4 {'ok' if scan_keys <= 4 else 'MISSED'}; typed "
         f"keys {typed} ≤ 24 {'ok' if typed <= 24 else 'MISSED'}; app-added p95 {p95:.0f} ms "
@@ -390,6 +408,10 @@ def operator_loop(args) -> int:
     )
     for line in problems[:10]:
         print("   ", line)
+    if probe is not None:
+        print("  where the app's time goes (per person; @: started after the last Enter):")
+        for line in probe.report():
+            print(line)
     return 0 if not problems else 1
 
 
