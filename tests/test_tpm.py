@@ -301,6 +301,11 @@ def test_a_tpm_that_does_not_answer_is_one_clear_line_and_no_wrong_pin(
         _unlock(data)
     assert err.value.code == "tpm.err.unreachable" and _failures(data, SUPERVISOR) == 0
     assert "TPM" in err.value.render("zh") and "\n" not in err.value.render("zh")
+    s = open_store(make_settings(data))
+    state = s.keyring.protection()["tpm"]
+    s.close()
+    assert state.startswith("unavailable: ")
+    assert "无法使用" not in state and "cannot be used" not in state  # the reason, not a sentence
 
 
 # -- the command line: what a user (or a thief) sees -----------------------------------------------

@@ -178,7 +178,9 @@ class Keyring:
         try:
             tpm.unseal(base64.b64decode(seal["blob"]))
         except AuthError as exc:
-            return "foreign" if exc.code == "tpm.err.foreign" else f"unavailable: {exc}"
+            if exc.code == "tpm.err.foreign":
+                return "foreign"
+            return f"unavailable: {exc.params.get('why', exc.code)}"
         return "active"
 
     def _tpm_secret(self, seal_id: str) -> bytes:
