@@ -21,14 +21,21 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
+import tempfile
 import unicodedata
+import weakref
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from itertools import islice
 from typing import Any, BinaryIO
 
 from xlsxwriter import Workbook
+from xlsxwriter.format import Format
+from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
 
 from .cells import clean, csv_text
 
@@ -101,16 +108,27 @@ class Book:
 
     fh: BinaryIO
     title: str = ""
+    sheet_class: type[Worksheet] = field(default_factory=lambda: RowSheet)
     wb: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        name = getattr(self.fh, "name", None)
-        tmpdir = os.path.dirname(name) if isinstance(name, str) and name else None
+        folder = _folder_of(self.fh)
+        on_disk = folder is not None
+        # XlsxWriter's temporary files (rows, then each part before zipping) in a private
+        # folder beside the export, removed whole on close, failed or not (XlsxWriter leaves
+        # them behind when a write fails, e.g. on a full disk), or when the Book is dropped.
+        tmpdir = tempfile.mkdtemp(prefix=".fieldkit-xlsx-", dir=folder or None) if on_disk else None
+        self._cleanup = weakref.finalize(self, shutil.rmtree, tmpdir or "", ignore_errors=True)
+        if tmpdir is None:
+            self._cleanup.detach()
         self._sink = _Sink(self.fh)
         self.wb = Workbook(
             self._sink,
             {
-                "constant_memory": True,
+                # A file on disk: constant memory, temporary files beside it. A buffer (the
+                # console's downloads): everything in memory, no temporary file anywhere.
+                "constant_memory": on_disk,
+                "in_memory": not on_disk,
                 "strings_to_formulas": False,
                 "strings_to_numbers": False,
                 "strings_to_urls": False,
@@ -118,10 +136,12 @@ class Book:
                 **({"tmpdir": tmpdir} if tmpdir else {}),
             },
         )
+        self.wb.worksheet_class = self.sheet_class
         self.wb.set_properties({"title": self.title, "author": "FieldKit"})
         fmt = self.wb.add_format
         self.header = fmt({"bold": True, "bg_color": HEADER_FILL, "border": 1})
         self.title_fmt = fmt({"bold": True, "font_size": 14, "align": "center"})
+        self.note_fmt = fmt({"font_size": 10, "font_color": "#555555"})
         self.kind_fmt = {k: fmt({"num_format": v}) for k, v in FORMATS.items()}
 
     # -- tables ---------------------------------------------------------------------------
@@ -136,8 +156,10 @@ class Book:
         title: str | None = None,
         widths: Sequence[int] | None = None,
         sample: Sequence[Sequence[Any]] | None = None,
+        note: str | None = None,
     ) -> TableRef:
-        """A sheet: optional merged title row, a bold frozen header with a filter, the rows.
+        """A sheet: optional merged title and note rows, a bold frozen header with a filter,
+        the rows.
 
         ``kinds`` per column: text | id | datetime | date | number | int (a number format,
         and ``id`` keeps the column text). Column widths: ``widths``, else fitted to
@@ -151,9 +173,13 @@ class Book:
         for c, w in enumerate(widths):
             ws.set_column(c, c, w, self.kind_fmt["id"] if kinds[c] == "id" else None)
         r = 0
-        if title:
-            ws.merge_range(0, 0, 0, max(n - 1, 0), clean(title), self.title_fmt)
-            r = 1
+        for text, style in ((title, self.title_fmt), (note, self.note_fmt)):
+            if text:
+                if n > 1:
+                    ws.merge_range(r, 0, r, n - 1, clean(text), style)
+                else:  # XlsxWriter merges no single cell (it would drop the text)
+                    ws.write_string(r, 0, clean(text), style)
+                r += 1
         header_row = r
         for c, h in enumerate(headers):
             ws.write_string(r, c, clean(str(h)), self.header)
@@ -163,34 +189,11 @@ class Book:
         return TableRef(ws.name, header_row, header_row + 1, last)
 
     def _rows(self, ws: Any, r: int, rows: Iterable[Sequence[Any]], kinds: list[str]) -> int:
-        write_string, write_number = ws._write_string, ws._write_number
-        write_boolean = ws._write_boolean
-        fmt = [self.kind_fmt.get(k) for k in kinds]
-        dt_fmt, d_fmt, t_fmt = (self.kind_fmt[k] for k in ("datetime", "date", "time"))
-        last = r - 1
-        for row in rows:
-            for c, v in enumerate(row):
-                t = type(v)
-                if t is str:
-                    if v:
-                        write_string(r, c, clean(v) if not v.isprintable() else v, fmt[c])
-                elif v is None:
-                    continue
-                elif t is float or t is int:
-                    write_number(r, c, v, fmt[c])
-                elif t is datetime:
-                    write_number(r, c, excel_serial(v), dt_fmt)
-                elif t is date:
-                    write_number(r, c, excel_serial(v), d_fmt)
-                elif t is bool:
-                    write_boolean(r, c, v)
-                elif t is time:
-                    write_number(r, c, (v.hour * 3600 + v.minute * 60 + v.second) / 86400, t_fmt)
-                else:
-                    write_string(r, c, clean(str(v)), fmt[c])
-            last = r
-            r += 1
-        return last
+        fmts = [self.kind_fmt.get(k) for k in kinds]
+        when = (self.kind_fmt["datetime"], self.kind_fmt["date"], self.kind_fmt["time"])
+        if isinstance(ws, RowSheet):
+            return ws.write_rows(r, rows, fmts, when)
+        return stock_rows(ws, r, rows, fmts, when)
 
     def pairs(
         self, name: str, headers: Sequence[str], pairs: Sequence[tuple[str, Any]]
@@ -246,7 +249,219 @@ class Book:
             # The zip writer XlsxWriter opened is left half-written; its finaliser must not
             # touch the caller's file again (the atomic write removes it).
             self._sink.die()
+            for ws in self.wb.worksheets():  # the row files still open
+                with suppress(Exception):
+                    ws._opt_close()
             raise
+        finally:
+            self._cleanup()
+
+
+When = tuple[Format, Format, Format]  # the formats of datetime, date and time cells
+STRMAX = 32767  # characters in a cell (UTF-16 units), as Excel and XlsxWriter count
+CACHE = 4096  # cell tails kept per column: the repeated words, not every ID
+
+
+def stock_rows(
+    ws: Worksheet, r: int, rows: Iterable[Sequence[Any]], fmts: Sequence[Format | None], when: When
+) -> int:
+    """The rows through XlsxWriter's own per-cell calls (the reference :class:`RowSheet`
+    matches, and its fallback)."""
+    write_string, write_number = ws._write_string, ws._write_number
+    write_boolean = ws._write_boolean
+    dt_fmt, d_fmt, t_fmt = when
+    last = r - 1
+    for row in rows:
+        for c, v in enumerate(row):
+            t = type(v)
+            if t is str:
+                if v:
+                    write_string(r, c, clean(v) if not v.isprintable() else v, fmts[c])
+            elif v is None:
+                continue
+            elif t is float or t is int:
+                if v - v == 0:  # not NaN or infinite (XlsxWriter refuses them): empty
+                    write_number(r, c, v, fmts[c])
+            elif t is datetime:
+                write_number(r, c, excel_serial(v), dt_fmt)
+            elif t is date:
+                write_number(r, c, excel_serial(v), d_fmt)
+            elif t is bool:
+                write_boolean(r, c, v)
+            elif t is time:
+                write_number(r, c, (v.hour * 3600 + v.minute * 60 + v.second) / 86400, t_fmt)
+            else:
+                write_string(r, c, clean(str(v)), fmts[c])
+        last = r
+        r += 1
+    return last
+
+
+def _literal_run(text: str) -> str:
+    """``text`` as one rich-text run of itself, escaped: what XlsxWriter writes unescaped for
+    a text shaped ``<r>…</r>`` is then well-formed and reads back as ``text``. Cut so the run
+    stays within Excel's 32,767 characters (XlsxWriter would cut the closing tags instead)."""
+    space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+    while True:
+        body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        run = f"<r><t{space}>{body}</t></r>"
+        over = _utf16_len(run) - STRMAX if len(run) > STRMAX // 2 else 0
+        if over <= 0:
+            return run
+        text = text[: len(text) - over]
+
+
+class RowSheet(Worksheet):
+    """A stock XlsxWriter worksheet whose data rows are written a whole row of XML at a time.
+
+    Stock XlsxWriter in constant-memory mode keeps each cell as a tuple until the next row
+    starts, then writes it through ``_write_cell``: an attribute list, two or three regular
+    expressions per text and one file write per cell. :meth:`write_rows` writes the same bytes
+    per row: the cell reference from a column prefix and the row number, the rest of each text
+    cell (escaping, ``xml:space``, style index) made by XlsxWriter's own escaping functions and
+    kept per column and value (a passage export repeats 进/出, 放行, 本小区居民, the operator),
+    and one file write per thousand rows. ``tests/test_sheets_fast_rows.py`` checks byte for
+    byte that the sheet XML equals stock XlsxWriter's on mixed data (escapes, control
+    characters, ``_xHHHH_`` look-alikes, leading spaces, dates, times, numbers, booleans, empty
+    cells, styles). What the fast path does not cover (in-memory workbooks, row options,
+    comments) goes through the stock per-cell calls.
+
+    One deliberate difference from stock XlsxWriter: a text shaped ``<r>…</r>`` is its
+    convention for a rich string already in XML, written unescaped, so user text could break
+    the file (``<r>&</r>``) or add elements to the cell (a ``<f>`` formula). Here such a text
+    is written as a literal rich run of itself (:func:`_literal_run`), in every mode.
+    """
+
+    def _write_string(
+        self, row: int, col: int, string: str, cell_format: Format | None = None
+    ) -> Any:
+        if string.startswith("<r>") and string.endswith("</r>"):
+            string = _literal_run(string)
+        return super()._write_string(row, col, string, cell_format)
+
+    def write_rows(
+        self, r: int, rows: Iterable[Sequence[Any]], fmts: Sequence[Format | None], when: When
+    ) -> int:
+        """Write ``rows`` from row ``r`` (0-based) and return the last row's index (``r - 1``
+        for none). ``fmts``: each column's format; ``when``: those of date-times, dates and
+        times wherever they are. Cells are typed as in :func:`stock_rows`."""
+        if (
+            not self.constant_memory
+            or self.row_info
+            or self.comments
+            or self.excel_version == 2010
+            or self.default_row_height != self.original_row_height
+            or r <= int(self.previous_row)  # type: ignore[has-type]
+        ):
+            return stock_rows(self, r, rows, fmts, when)
+        n = len(fmts)
+        col_fmt = [
+            f if f is not None else getattr(self.col_info.get(c), "column_format", None)
+            for c, f in enumerate(fmts)
+        ]
+        refs = [f'<c r="{xl_col_to_name(c)}' for c in range(n)]
+        attrs: dict[int, str] = {}  # id(format) -> ' s="N"', in the order stock assigns N
+
+        def attr(fmt: Format | None) -> str:
+            if fmt is None:
+                return ""
+            a = attrs.get(id(fmt))
+            if a is None:
+                a = attrs[id(fmt)] = f' s="{fmt._get_xf_index()}"'
+            return a
+
+        texts: list[dict[str, str]] = [{} for _ in range(n)]
+        text_tail = self._text_tail
+        dt_fmt, d_fmt, t_fmt = when
+        rowmax = self.xls_rowmax
+        fh = self.fh
+        out: list[str] = []
+        first = done = held_at = -1
+        held: Sequence[Any] | None = None
+        cmin, cmax = n, -1
+        last = r - 1
+        # Each row is written when the next row with a cell arrives, and the last one through
+        # XlsxWriter's own calls: stock writes a row when the next one starts, so style
+        # numbers are handed out in the same order (and the last row waits for close()).
+        for last, row in enumerate(rows, start=r):
+            for v in row:
+                if v is not None and v != "":
+                    break
+            else:
+                continue  # no cell: nothing written, as stock
+            i, held_at, todo, held = held_at, last, held, row
+            if todo is None or i >= rowmax:
+                continue  # the first row, held; or beyond Excel's last row (stock ignores it)
+            if first < 0:
+                first = i
+                self._write_single_row(i)  # the header still held, as stock would
+            rn = str(i + 1)
+            cells = [f'<row r="{rn}">']
+            for c, v in enumerate(todo):
+                t = type(v)
+                if t is str:
+                    if not v:
+                        continue
+                    cache = texts[c]
+                    tail = cache.get(v)
+                    if tail is None:
+                        tail = text_tail(v, attr(col_fmt[c]))
+                        if len(cache) < CACHE:
+                            cache[v] = tail
+                    cells.append(f'{refs[c]}{rn}"{tail}')
+                elif v is None:
+                    continue
+                elif t is float or t is int:
+                    if v - v != 0:
+                        continue  # NaN or infinite: an empty cell, as in stock_rows
+                    cells.append(f'{refs[c]}{rn}"{attr(col_fmt[c])}><v>{v:.16G}</v></c>')
+                elif t is datetime or t is date:
+                    a = attr(dt_fmt if t is datetime else d_fmt)
+                    cells.append(f'{refs[c]}{rn}"{a}><v>{excel_serial(v):.16G}</v></c>')
+                elif t is bool:
+                    cells.append(f'{refs[c]}{rn}"{attr(col_fmt[c])} t="b"><v>{int(v)}</v></c>')
+                elif t is time:
+                    day = (v.hour * 3600 + v.minute * 60 + v.second) / 86400
+                    cells.append(f'{refs[c]}{rn}"{attr(t_fmt)}><v>{day:.16G}</v></c>')
+                else:
+                    tail = text_tail(clean(str(v)), attr(col_fmt[c]))
+                    cells.append(f'{refs[c]}{rn}"{tail}')
+                if c < cmin:
+                    cmin = c
+                if c > cmax:
+                    cmax = c
+            if len(cells) == 1:
+                continue  # only NaN: no cell
+            cells.append("</row>")
+            out.append("".join(cells))
+            done = i
+            if len(out) >= 1000:
+                fh.write("".join(out))
+                out.clear()
+        fh.write("".join(out))
+        if first >= 0:
+            self._check_dimensions(first, cmin)
+            self._check_dimensions(done, cmax)
+            self.previous_row = done
+        if held is not None:
+            stock_rows(self, held_at, [held], fmts, when)
+        return last
+
+    def _text_tail(self, text: str, attr: str) -> str:
+        """What follows a text cell's reference, as ``_write_string`` + ``_write_cell`` write
+        it in constant-memory mode (with :func:`_literal_run` for ``<r>…</r>`` text)."""
+        if not text.isprintable():
+            text = clean(text)
+        if text.startswith("<r>") and text.endswith("</r>"):
+            text = _literal_run(text)
+        if len(text) > self.xls_strmax // 2 and _utf16_len(text) > self.xls_strmax:
+            text = _utf16_truncate(text, self.xls_strmax)
+        if "_x" in text or not text.isprintable():
+            text = self._escape_control_characters(text)
+        if text.startswith("<r>") and text.endswith("</r>"):
+            return f'{attr} t="inlineStr"><is>{text}</is></c>'
+        space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+        return f'{attr} t="inlineStr"><is><t{space}>{self._escape_data(text)}</t></is></c>'
 
 
 class _Sink:
@@ -282,6 +497,24 @@ class _Sink:
 
     def seekable(self) -> bool:
         return True
+
+
+def _folder_of(fh: BinaryIO) -> str | None:
+    """The folder of the file ``fh`` writes to (opened by name or by descriptor, as the atomic
+    write's ``os.fdopen``); None for a buffer."""
+    name = getattr(fh, "name", None)
+    if isinstance(name, str) and name:
+        return os.path.dirname(os.path.abspath(name))
+    try:
+        fd = fh.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    try:
+        return os.path.dirname(os.readlink(f"/proc/self/fd/{fd}"))
+    except (
+        OSError
+    ):  # no /proc: a real file all the same, its temporary files where Python puts them
+        return ""
 
 
 def _sheet_name(name: str) -> str:
