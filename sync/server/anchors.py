@@ -20,6 +20,7 @@ repository's dialect (SQLite and PostgreSQL alike).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -83,6 +84,16 @@ def order_wipe(repo: Any, device_id: str, now: float | None = None) -> None:
         )
 
 
+def withdraw_wipe(repo: Any, device_id: str) -> None:
+    """Take back a wipe order the device has not carried out (one that could not be audited)."""
+    _ensure(repo)
+    with repo.dialect.write() as con:
+        con.execute(
+            repo.dialect.sql("DELETE FROM wipe_orders WHERE device_id = ? AND done_at IS NULL"),
+            (device_id,),
+        )
+
+
 def wipe_order(repo: Any, device_id: str) -> dict[str, Any] | None:
     _ensure(repo)
     with repo.dialect.read() as con:
@@ -93,8 +104,36 @@ def wipe_order(repo: Any, device_id: str) -> dict[str, Any] | None:
     return {"ordered_at": row[0], "done_at": row[1]} if row else None
 
 
+def wipe_orders(repo: Any) -> dict[str, dict[str, Any]]:
+    """Every wipe order, by device id: ``{"ordered_at", "done_at"}`` (``done_at`` None: pending)."""
+    _ensure(repo)
+    with repo.dialect.read() as con:
+        rows = con.execute("SELECT device_id, ordered_at, done_at FROM wipe_orders").fetchall()
+    return {r[0]: {"ordered_at": r[1], "done_at": r[2]} for r in rows}
+
+
+# What a flag says, in English (kept in ``detail``' place for the reply to the device); the town's
+# own pages and commands say it from the catalogue (``wipe_orders.flag.<kind>``) with ``params``.
+FLAG_TEXT = {
+    "backwards": "the chain has {count} entries; the town holds entry {held}",
+    "rewritten": "entry {held} is not the one the town holds",
+    "wiped": "the device wiped itself at audit entry {count}",
+}
+
+
+def _flag_params(detail: str) -> dict[str, Any]:
+    """A flag's parameters, stored as a JSON object; a flag stored before they were (an English
+    sentence) has none."""
+    try:
+        params = json.loads(detail)
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def flags(repo: Any, device_id: str | None = None) -> list[dict[str, Any]]:
-    """Devices whose chain went backwards or changed under the anchor, newest first."""
+    """Devices whose chain went backwards or changed under the anchor, newest first.
+    Each: ``device_id``, ``kind``, ``params`` (numbers the words need), ``detail`` (English)."""
     _ensure(repo)
     where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
     with repo.dialect.read() as con:
@@ -105,7 +144,23 @@ def flags(repo: Any, device_id: str | None = None) -> list[dict[str, Any]]:
             ),
             params,
         ).fetchall()
-    return [{"device_id": r[0], "kind": r[1], "detail": r[2], "at": float(r[3])} for r in rows]
+    out = []
+    for r in rows:
+        values = _flag_params(r[2])
+        text = FLAG_TEXT.get(r[1], r[1]).format(**values) if values else r[2]
+        out.append(
+            {"device_id": r[0], "kind": r[1], "params": values, "detail": text, "at": float(r[3])}
+        )
+    return out
+
+
+def _add_flag(
+    con: Any, sql: Any, device_id: str, kind: str, params: dict[str, Any], now: float
+) -> None:
+    con.execute(
+        sql("INSERT INTO audit_anchor_flags(device_id, kind, detail, flagged_at) VALUES (?,?,?,?)"),
+        (device_id, kind, json.dumps(params, sort_keys=True), now),
+    )
 
 
 def record_head(
@@ -126,13 +181,7 @@ def record_head(
     order = wipe_order(repo, device_id)
     if event == "wipe":
         with repo.dialect.write() as con:
-            con.execute(
-                sql(
-                    "INSERT INTO audit_anchor_flags(device_id, kind, detail, flagged_at)"
-                    " VALUES (?,?,?,?)"
-                ),
-                (device_id, "wiped", f"the device wiped itself at audit entry {count}", now),
-            )
+            _add_flag(con, sql, device_id, "wiped", {"count": count}, now)
             if order is not None:
                 con.execute(
                     sql("UPDATE wipe_orders SET done_at = ? WHERE device_id = ?"),
@@ -163,26 +212,18 @@ def _record(
             (device_id,),
         ).fetchone()
         old = {"count": int(row[0]), "hash": row[1], "at": float(row[2])} if row else None
-        flag = None
+        flag: tuple[str, dict[str, Any]] | None = None
         if old is not None:
             if count < old["count"]:
-                flag = (
-                    "backwards",
-                    f"the chain has {count} entries; the town holds entry {old['count']}",
-                )
+                flag = ("backwards", {"count": count, "held": old["count"]})
             elif at_count != old["count"]:
                 return {"need": old["count"], "anchor": old}
             elif (at_link if old["count"] < count else head) != old["hash"]:
-                flag = ("rewritten", f"entry {old['count']} is not the one the town holds")
+                flag = ("rewritten", {"held": old["count"]})
         if flag is not None:
-            con.execute(
-                sql(
-                    "INSERT INTO audit_anchor_flags(device_id, kind, detail, flagged_at)"
-                    " VALUES (?,?,?,?)"
-                ),
-                (device_id, flag[0], flag[1], now),
-            )
-            return {"flag": flag[0], "message": flag[1], "anchor": old}
+            kind, values = flag
+            _add_flag(con, sql, device_id, kind, values, now)
+            return {"flag": kind, "message": FLAG_TEXT[kind].format(**values), "anchor": old}
         if old is None:
             con.execute(
                 sql(
