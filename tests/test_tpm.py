@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,97 +22,17 @@ from fieldkit.store import open_store, tpm
 from fieldkit.store.keyring import _KEY_LABEL
 
 from .conftest import SUPERVISOR, SUPERVISOR_PIN, make_settings
+from .swtpm import SoftTpm, why_no_tpm
 
 GATE, GATE_PIN = "李强", "135790"
 
 
-def _why_no_tpm() -> str | None:
-    if shutil.which("swtpm") is None:
-        return "swtpm is not installed (Debian: apt-get install swtpm swtpm-tools)"
-    try:
-        import tpm2_pytss  # noqa: F401
-    except ImportError as exc:
-        return f"tpm2-pytss is not importable ({exc}; needs libtss2-dev to build)"
-    return None
-
-
 def _require_tpm() -> None:
-    why = _why_no_tpm()
+    why = why_no_tpm()
     if why:
         if os.environ.get("FIELDKIT_REQUIRE_TPM") == "1":
             pytest.fail(f"a software TPM is required (FIELDKIT_REQUIRE_TPM=1): {why}")
         pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SoftTpm:
-    """One swtpm process: a TPM 2.0 with its own seeds, state in ``state_dir``."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def tcti(self) -> str:
-        return f"swtpm:host=127.0.0.1,port={self.port}"
-
-    def start(self) -> SoftTpm:
-        for _ in range(5):  # a port picked free may be taken before swtpm binds it
-            self.port = _free_port()  # the swtpm TCTI talks to port + 1 for control
-            ctrl = self.port + 1
-            self.proc = subprocess.Popen(
-                [
-                    "swtpm",
-                    "socket",
-                    "--tpm2",
-                    "--tpmstate",
-                    f"dir={self.state_dir}",
-                    "--server",
-                    f"type=tcp,port={self.port},bindaddr=127.0.0.1",
-                    "--ctrl",
-                    f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
-                    "--flags",
-                    "not-need-init,startup-clear",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            deadline = time.monotonic() + 20
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return self
-                except OSError:
-                    time.sleep(0.05)
-            self.stop()
-        raise RuntimeError("swtpm did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            if self.proc.stderr:
-                self.proc.stderr.close()
-            self.proc = None
-
-    def clear(self) -> None:
-        """TPM2_Clear with the (empty) lockout authorisation: a new owner seed, as after a
-        'clear TPM' in the firmware set-up."""
-        from tpm2_pytss import ESAPI, ESYS_TR
-
-        with ESAPI(self.tcti) as esys:
-            esys.clear(ESYS_TR.LOCKOUT)
 
 
 @pytest.fixture
