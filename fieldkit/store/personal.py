@@ -1,5 +1,7 @@
 """The one list of every personal or health field the device stores, and how it is protected.
 
+``SEALED_AT_LOGIN``: a former clear column, now empty (its value is in an ``ENCRYPTED``
+column); rows from before the upgrade are sealed at the first login.
 ``ENCRYPTED``: AES-256-GCM under the data key of the record's epoch, record id + field name as
 associated data (a ``<field>_enc`` column). ``BLIND_INDEX``: HMAC-SHA256 of the normalised ID
 number under the index key (look-ups, exit matching). ``MASKED``: a masked copy in clear for
@@ -15,6 +17,9 @@ for it; and checks that every ``*_enc`` column of the schema is listed here.
 from __future__ import annotations
 
 ENCRYPTED, BLIND_INDEX, MASKED, CLEAR = "encrypted", "blind index", "masked in clear", "CLEAR"
+# A column that held the value in clear before its table was encrypted: new rows leave it
+# empty, and the first login after the upgrade seals what older rows still hold there.
+SEALED_AT_LOGIN = "empty; older rows sealed at first login"
 
 # table -> {column: protection} for the columns that hold personal or health data.
 PERSONAL_FIELDS: dict[str, dict[str, str]] = {
@@ -26,18 +31,30 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "notes_enc": ENCRYPTED,
         "escort_enc": ENCRYPTED,
         "trip_reason_enc": ENCRYPTED,
+        # One ciphertext for the masked copies, health values, category and reasons (JSON):
+        # name_masked, id_masked, temperature, temperature_skipped, code_colour, test_date,
+        # test_result, category, reasons (their own columns hold NULL, '' or '[]').
+        "sealed_enc": ENCRYPTED,
         "id_hash": BLIND_INDEX,
-        "name_masked": MASKED,
-        "id_masked": MASKED,
-        "trip_reason": CLEAR,  # only rows from before m003, until the first login seals them
-        "temperature": CLEAR,  # health
-        "temperature_skipped": CLEAR,
-        "code_colour": CLEAR,  # health
-        "test_date": CLEAR,  # health
-        "test_result": CLEAR,  # health
-        "category": CLEAR,
+        # Columns emptied by the seal: only rows from before m003/m005 until the first login.
+        "name_masked": SEALED_AT_LOGIN,
+        "id_masked": SEALED_AT_LOGIN,
+        "trip_reason": SEALED_AT_LOGIN,
+        "temperature": SEALED_AT_LOGIN,
+        "temperature_skipped": SEALED_AT_LOGIN,
+        "code_colour": SEALED_AT_LOGIN,
+        "test_date": SEALED_AT_LOGIN,
+        "test_result": SEALED_AT_LOGIN,
+        "category": SEALED_AT_LOGIN,
+        "reasons": SEALED_AT_LOGIN,
+        "alerts_ack": CLEAR,  # who acknowledged which alert codes (local only, never synced)
     },
-    "vehicle_passages": {"plate": CLEAR, "pass_no": CLEAR},
+    "vehicle_passages": {
+        "sealed_enc": ENCRYPTED,  # plate, pass_no, reasons (JSON)
+        "plate": SEALED_AT_LOGIN,
+        "pass_no": SEALED_AT_LOGIN,
+        "reasons": SEALED_AT_LOGIN,
+    },
     "households": {
         "address_enc": ENCRYPTED,
         "landlord_name_enc": ENCRYPTED,
@@ -77,7 +94,12 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     },
     "readings": {"notes_enc": ENCRYPTED, "temperature": CLEAR, "symptoms": CLEAR},
     "monitoring_alerts": {"detail": CLEAR},
-    "shifts": {"handover_note": CLEAR, "summary": CLEAR},
+    "shifts": {
+        "handover_note_enc": ENCRYPTED,
+        "summary_enc": ENCRYPTED,
+        "handover_note": SEALED_AT_LOGIN,
+        "summary": SEALED_AT_LOGIN,
+    },
     "audit": {"detail": CLEAR},  # by rule: record ids, counts, file names only
     "keypersons": {"id_hash": BLIND_INDEX, "category": CLEAR},
     "isolation_index": {"id_hash": BLIND_INDEX, "status": CLEAR},
