@@ -15,11 +15,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input, Static
 
 from fieldkit.crypto import derive_pin_key_argon2id, unwrap
 from fieldkit.errors import AuthError
 from fieldkit.store import open_store, tpm
 from fieldkit.store.keyring import _KEY_LABEL
+from fieldkit.ui.app import make_app
+from fieldkit.ui.login import LoginScreen
+from fieldkit.ui.registry import screen_entries
 
 from .conftest import SUPERVISOR, SUPERVISOR_PIN, make_settings
 from .swtpm import SoftTpm, why_no_tpm
@@ -336,3 +340,45 @@ def test_cli_init_without_a_tpm_says_nothing_about_it(cli, tmp_path):
     out = _cli_init(cli, env).stdout
     assert "TPM" not in out
     assert cli.json("status", env=env)["protection"]["tpm"] == "none"
+
+
+# -- the app: the login screen says why, not "wrong PIN" -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "lang, words", [("zh", "另一台设备的 TPM"), ("en", "another device's TPM")]
+)
+async def test_login_on_a_copy_under_another_tpm_says_why_not_wrong_pin(
+    tmp_path,
+    tpms,
+    no_tpm,
+    monkeypatch,
+    lang,
+    words,  # noqa: F811
+):
+    laptop, thief = tpms("laptop"), tpms("thief")
+    monkeypatch.setenv("FIELDKIT_TPM_TCTI", laptop.tcti)
+    s = open_store(make_settings(tmp_path / "data"), create=True)
+    s.setup(SUPERVISOR, SUPERVISOR_PIN, checkpoint_name="东门卡口", checkpoint_code="CP-0101")
+    s.close()
+    shutil.copytree(tmp_path / "data", tmp_path / "stolen")
+    monkeypatch.setenv("FIELDKIT_TPM_TCTI", thief.tcti)
+    settings = make_settings(tmp_path / "stolen")
+    settings.ui.language = lang
+    store = open_store(settings)
+    app = make_app(settings, store, entries=screen_entries(("fieldkit.ui.gate",)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LoginScreen)
+        screen.query_one("#login-operator", Input).value = SUPERVISOR
+        screen.query_one("#login-pin", Input).focus()
+        await pilot.press(*SUPERVISOR_PIN, "enter")
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        message = str(app.screen.query_one("#login-message", Static).render())
+        assert words in message, message
+        assert not store.is_unlocked
+    assert store.keyring.get(SUPERVISOR).failures == 0
+    store.close()

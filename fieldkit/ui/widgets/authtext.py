@@ -13,7 +13,7 @@ def auth_error_text(app, exc: Exception, name: str) -> str:
     if isinstance(exc, LockedError):
         wait = max(1, int(exc.until - time.time()) + 1)
         return app.t("login.locked_out", name=name, seconds=wait)
-    if isinstance(exc, AuthError):
+    if isinstance(exc, AuthError) and not (exc.code or "").startswith("tpm."):
         op = app.store.keyring.get(name)
         if op is None:
             return app.t("login.unknown_operator", name=name)
