@@ -197,6 +197,7 @@ def test_after_the_tpm_is_cleared_the_right_pin_is_refused_and_the_recovery_key_
     # The printed recovery key seals a new secret to the TPM as it is now.
     s = open_store(make_settings(data))
     s.recover(recovery, SUPERVISOR, "975310")
+    assert s.audit.entries(5, "recovery")[0]["detail"]["tpm"] is True
     s.close()
     assert _unlock(data, SUPERVISOR, "975310")["tpm"] == "active"
     # The gate operator's PIN was bound to the old seal: one clear line, not a wrong PIN.
@@ -316,6 +317,10 @@ def test_a_store_made_without_a_tpm_is_sealed_at_the_next_login_on_a_machine_wit
     assert _unlock(data)["kdf"] == {"argon2id+tpm": 1, "argon2id": 1}
     prot = _unlock(data, GATE, GATE_PIN)
     assert prot["kdf"] == {"argon2id+tpm": 2} and prot["tpm"] == "active"
+    s = open_store(make_settings(data))
+    rewraps = [e["detail"] for e in s.audit.entries(20, "pin_rewrap")]
+    s.close()
+    assert rewraps == [{"from": "argon2id", "to": "argon2id+tpm"}] * 2
     stolen = _copy(data, tmp_path / "stolen")
     _use(monkeypatch, None)
     with pytest.raises(AuthError):

@@ -434,7 +434,10 @@ class Keyring:
                 row["name"],
             ],
         )
-        self._audit.append("pin_rewrap", row["name"], {"from": row["kdf"], "to": w["kdf"]})
+        tpm_from, tpm_to = ("+tpm" if _tpm_id(r) else "" for r in (row, w))
+        self._audit.append(
+            "pin_rewrap", row["name"], {"from": row["kdf"] + tpm_from, "to": w["kdf"] + tpm_to}
+        )
 
     def verify_pin(self, name: str, pin: str) -> Operator:
         """Check a PIN (e.g. the supervisor confirming a mode change); counts failures too."""
@@ -559,7 +562,8 @@ class Keyring:
             if not self._tpm_opens():  # moved to a new machine, or its TPM was cleared
                 self._seal_to_tpm(db)
             self._insert(db, supervisor, "supervisor", new_pin, master, "recovery-key")
-            self._audit.append("recovery", supervisor, {"operator": supervisor})
+            tpm_sealed = self._tpm_seal() is not None
+            self._audit.append("recovery", supervisor, {"operator": supervisor, "tpm": tpm_sealed})
         return master
 
     @staticmethod
