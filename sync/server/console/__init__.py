@@ -26,7 +26,7 @@ def open_console(town: Any) -> Console:
 def mount_console(app: FastAPI, town: Any) -> Console:
     """Add the console to ``app``. Plain HTTP from another machine is refused unless
     ``app.state.insecure_http`` is set (``serve --insecure-http``), then a red banner shows."""
-    from . import admin, pages
+    from . import admin, pages, wipe_pages
 
     console = open_console(town)
     console.insecure_http = lambda: bool(
@@ -35,6 +35,7 @@ def mount_console(app: FastAPI, town: Any) -> Console:
     router = APIRouter(prefix="/console")
     pages.register(router, console)
     admin.register(router, console)
+    wipe_pages.register(router, console)
 
     @router.get("", include_in_schema=False)
     @router.get("/", include_in_schema=False)

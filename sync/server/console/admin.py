@@ -19,6 +19,7 @@ from fieldkit.shared.identity import parse_identity
 from .kpfile import UploadError, read_upload
 from .sealed import token_hash
 from .web import Console, ConsoleError, Ctx, add_page
+from .wipe_pages import device_marks
 
 MODES = ("normal", "low", "medium", "high", "sealed")
 
@@ -144,7 +145,11 @@ def keyperson_remove(c: Ctx) -> Response:
 
 def devices_page(c: Ctx) -> Response:
     return c.render(
-        "devices.html", devices=c.console.repo.list_devices(), now=time.time(), new=None
+        "devices.html",
+        devices=c.console.repo.list_devices(),
+        now=time.time(),
+        new=None,
+        **device_marks(c),
     )
 
 
@@ -185,6 +190,7 @@ def device_enroll(c: Ctx) -> Response:
         "devices.html",
         devices=c.console.repo.list_devices(),
         now=now,
+        **device_marks(c),
         new={
             "name": name,
             "checkpoints": codes,
