@@ -13,7 +13,7 @@ from pathlib import Path
 
 def why_no_tpm() -> str | None:
     if shutil.which("swtpm") is None:
-        return "swtpm is not installed (Debian: apt-get install swtpm swtpm-tools)"
+        return "swtpm is not installed (Debian: apt-get install swtpm)"
     try:
         import tpm2_pytss  # noqa: F401
     except ImportError as exc:
