@@ -181,3 +181,25 @@ def test_a_chain_cut_on_a_device_is_listed_by_the_town(server, tmp_path):
     assert flags[0]["params"] == {"count": keep, "held": anchored}
     west.close()
     other.close()
+
+
+def test_an_order_that_cannot_be_audited_is_taken_back(repo):
+    """The order and its audit entry stand together: with the town's audit table gone, the
+    order is withdrawn and the error raised (never a wipe nobody can account for)."""
+    from sync.server import anchors, wipe_orders
+
+    device = repo.add_device("东门一号", "0" * 64, 2e9, 1e9)
+    db = ConsoleDB(repo)
+    try:
+        db.create_schema()
+        audit = Audit(db)
+        assert wipe_orders.order(repo, device, audit, "chief", "设备丢失") is True
+        assert anchors.wipe_order(repo, device.device_id)["done_at"] is None
+        other = repo.add_device("西门一号", "1" * 64, 2e9, 1e9)
+        db.q("DROP TABLE console_audit")
+        with pytest.raises(Exception):  # noqa: B017 - the database's own error, whatever its type
+            wipe_orders.order(repo, other, audit, "chief", "设备丢失")
+        assert anchors.wipe_order(repo, other.device_id) is None
+        assert anchors.wipe_order(repo, device.device_id) is not None  # the first one stands
+    finally:
+        db.close()

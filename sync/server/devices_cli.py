@@ -212,9 +212,9 @@ def cmd_device_revoke(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the ``device`` commands to the ``fieldkit-server`` parser."""
-    dev = sub.add_parser("device", help="enroll, list and revoke devices").add_subparsers(
-        dest="device_command", required=True
-    )
+    dev = sub.add_parser(
+        "device", help="enroll, list, revoke and remotely wipe devices; audit flags"
+    ).add_subparsers(dest="device_command", required=True)
     p = dev.add_parser("add", parents=[common], help="create a one-time enrollment token")
     p.add_argument("name")
     p.add_argument(
