@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SYSPKGS := libzbar0 tmux chromium
+# libzbar0: pyzbar; tmux and chromium: the UI and console tests; swtpm, libtss2-dev and
+# pkg-config: a software TPM and the headers tpm2-pytss builds against (the TPM tests);
+# libreoffice-calc-nogui: the test that LibreOffice opens our charts.
+SYSPKGS := libzbar0 tmux chromium swtpm libtss2-dev pkg-config libreoffice-calc-nogui
 
 .PHONY: run test test-fast lint bench system-deps clean help
 
@@ -17,7 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	@# TPM sealing (the tpm extra: tpm2-pytss builds against libtss2-dev) only where that is there.
+	@extras=test; if pkg-config --exists tss2-esys 2>/dev/null; then extras=test,tpm; else \
+	  echo "note: no libtss2-dev: TPM sealing not installed (sudo apt-get install -y libtss2-dev pkg-config)"; fi; \
+	echo "$(BIN)/pip install -c constraints.txt -e '.[$$extras]'"; \
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[$$extras]"
 	@touch $(STAMP)
 
 # System libraries: installed with apt-get when root, otherwise the exact command is printed.
