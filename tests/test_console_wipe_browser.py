@@ -111,6 +111,8 @@ def test_an_admin_orders_a_wipe_from_the_device_page(server, browser, tmp_path):
     assert "擦除命令已下达" in page.inner_text("p.notice")
     assert "待擦除" in row(page, "南门一号").locator("td.marks").inner_text()
     assert row(page, "南门一号").locator("button.wipe").count() == 0  # ordered once
+    # revoking now would stop the order reaching the device: no revoke button while it waits
+    assert row(page, "南门一号").locator("button.danger").count() == 0
     page.screenshot(path=str(shots / f"{server.backend}-wipe-ordered.png"), full_page=True)
 
     # The same form without its CSRF token is refused.

@@ -179,6 +179,11 @@ def test_a_chain_cut_on_a_device_is_listed_by_the_town(server, tmp_path):
     flags = devices(server)["西门一号"]["flags"]
     assert flags[0]["kind"] == "backwards"
     assert flags[0]["params"] == {"count": keep, "held": anchored}
+    # Revoking a device whose wipe is still waiting means the order can never reach it: said.
+    assert cli(server, "device", "wipe", "北门一号", "--reason", "丢失", "--yes").returncode == 0
+    proc = cli(server, "device", "revoke", "北门一号")
+    assert proc.returncode == 0 and "再也送不到" in proc.stderr
+    assert "再也送不到" not in cli(server, "device", "revoke", "西门一号").stderr
     west.close()
     other.close()
 

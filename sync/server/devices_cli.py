@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import secrets
+import sys
 import time
 from typing import Any
 
@@ -202,11 +203,16 @@ def cmd_device_wipe(args: argparse.Namespace) -> int:
 
 def cmd_device_revoke(args: argparse.Namespace) -> int:
     _, _, _, repo = _open(args)
-    device = repo.revoke_device(args.device, time.time())
-    repo.close()
+    try:
+        device = repo.revoke_device(args.device, time.time())
+        order = anchors.wipe_order(repo, device.device_id) if device else None
+    finally:
+        repo.close()
     if device is None:
         raise CliError(t("server.err.no_device", device=args.device))
     print(t("server.device.revoked", name=device.name, id=device.device_id))
+    if order is not None and order["done_at"] is None:  # the town now refuses its contact
+        print(t("wipe_orders.cli.revoked_unwiped", name=device.name), file=sys.stderr)
     return 0
 
 
