@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from . import gridfit
 from .engines import Decoded, Engine, ZxingEngine, all_engines
 from .payloads import PayloadConfig, ScanResult, parse_payload
 
@@ -258,9 +259,29 @@ class Pipeline:
                 return []
 
             steps.append(("zxing-adaptive", adaptive))
+
+            def grid_fitted(crop: np.ndarray) -> list[Decoded]:
+                # a clean synthetic symbol drawn from the fitted grid: pure, upright, binary
+                # (QRCodeModel2 as the format reads nothing in pure mode: zxing-cpp 3.1)
+                return gridfit.read(
+                    crop,
+                    lambda symbol: zx.decode_with(
+                        symbol,
+                        formats=zx._zx.BarcodeFormat.QRCode,
+                        try_rotate=False,
+                        try_downscale=False,
+                        is_pure=True,
+                        try_invert=False,
+                        binarizer=binarizer.FixedThreshold,
+                    ),
+                )
+
         for name in ("opencv-aruco", "opencv"):
             if name in by_name:
                 dropped.append((name, by_name[name].decode))
+        if zx is not None:
+            # costly per region (a grid fitted for a few QR sizes): after every cheaper step
+            steps.append(("zxing-gridfit", grid_fitted))
         if "wechat" in by_name:
             # CNN detector + super-resolution: the costliest, so last. Its detector finds codes
             # better than the texture gate, and it scales the input down for detection (a whole

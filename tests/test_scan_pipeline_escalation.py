@@ -35,10 +35,12 @@ def test_adaptive_binarised_gives_one_clean_binary_image_per_offset_at_twice_the
         assert set(np.unique(image)) <= {0, 255}
 
 
-def test_adaptive_step_sits_before_the_cnn_and_a_frame_without_code_never_runs_it():
+def test_adaptive_step_sits_before_the_grid_fit_and_cnn_and_a_frame_without_code_never_runs_it():
     pipeline = Pipeline(budget_ms=None)
     names = [n for n, _ in pipeline.steps]
-    assert names.index("zxing-adaptive") == names.index("wechat") - 1
+    # then the grid fit, then the CNN
+    assert names.index("zxing-adaptive") == names.index("zxing-gridfit") - 1
+    assert names.index("zxing-gridfit") == names.index("wechat") - 1
     decoded = pipeline.decode(np.full((720, 1280), 90, np.uint8))
     assert decoded.codes == [] and "zxing-adaptive" not in decoded.steps_tried
 

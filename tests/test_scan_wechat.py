@@ -123,7 +123,14 @@ def test_ladder_keeps_only_steps_that_add_reads_on_two_corpora_and_bench_sees_th
     from scanners.pipeline import Pipeline
 
     kept = [n for n, _ in Pipeline().steps]
-    assert kept == ["zxing-up2-sharp", "pyzbar", "zxing-up3-sharp", "zxing-adaptive", "wechat"]
+    assert kept == [
+        "zxing-up2-sharp",
+        "pyzbar",
+        "zxing-up3-sharp",
+        "zxing-adaptive",
+        "zxing-gridfit",
+        "wechat",
+    ]
     every = [n for n, _ in Pipeline(candidates=True).steps]
     assert every[: len(kept)] == kept
     assert set(every) - set(kept) == {
