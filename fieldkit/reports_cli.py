@@ -45,7 +45,9 @@ def cmd_report_daily(args: argparse.Namespace) -> int:
     from .reports.text import daily_text
 
     store = open_cli_store(args)
-    report = daily_report(store, _day(args.date))
+    day = _day(args.date)
+    login(store, args)  # the health values counted are encrypted: the data key is needed
+    report = daily_report(store, day)
     emit(args, report.to_dict(), daily_text(report, _lang(store)))
     return EXIT_OK
 
@@ -55,6 +57,7 @@ def cmd_report_shift(args: argparse.Namespace) -> int:
     from .reports.text import shift_text
 
     store = open_cli_store(args)
+    login(store, args)
     summary = shift_summary(store, args.shift)
     emit(args, summary.to_dict(), shift_text(summary, _lang(store)))
     return EXIT_OK
@@ -65,7 +68,9 @@ def cmd_report_totals(args: argparse.Namespace) -> int:
     from .reports.text import totals_text
 
     store = open_cli_store(args)
-    totals = category_totals(store, _day(args.as_of))
+    as_of = _day(args.as_of)
+    login(store, args)
+    totals = category_totals(store, as_of)
     emit(args, totals.to_dict(), totals_text(totals, _lang(store)))
     return EXIT_OK
 
@@ -181,18 +186,18 @@ def register(sub: Any) -> None:
     rsub = rep.add_subparsers(dest="report_command", metavar="REPORT", required=True)
     p = rsub.add_parser("daily", help="the daily report for a date (a zero report when calm)")
     p.add_argument("--date", help="YYYY-MM-DD (default: today)")
-    _common(p)
+    _common(p, pin=True)
     p.set_defaults(func=cmd_report_daily)
     p = rsub.add_parser("shift", help="summary of a shift: counts, reconciliation, open alerts")
     p.add_argument(
         "--shift",
         help="shift id or its first characters (default: the open one, else the last closed one)",
     )
-    _common(p)
+    _common(p, pin=True)
     p.set_defaults(func=cmd_report_shift)
     p = rsub.add_parser("totals", help="category totals as of a date (截止到X日)")
     p.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
-    _common(p)
+    _common(p, pin=True)
     p.set_defaults(func=cmd_report_totals)
 
     p = sub.add_parser("export", help="shift log, daily report or passages to XLSX or CSV")

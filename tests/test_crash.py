@@ -55,7 +55,7 @@ def test_sigkill_mid_commits_loses_nothing_acknowledged(settings, seed):
 
     store = open_store(settings)
     store.unlock(SUPERVISOR, SUPERVISOR_PIN)
-    stored = {r["id"]: r for r in store.g.query("SELECT * FROM passages")}
+    stored = {r["id"]: r for r in store.passages.rows()}
     missing = [rid for rid in acknowledged if rid not in stored]
     assert not missing, f"{len(missing)} acknowledged records lost"
     for row in stored.values():  # none partial: every stored row opens whole

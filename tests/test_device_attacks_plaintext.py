@@ -4,13 +4,18 @@ the database, WAL and journal files are scanned for it."""
 
 from __future__ import annotations
 
+import struct
+from datetime import date
 from pathlib import Path
 
-from fieldkit.domain import Decision, Outcome
+from fieldkit.domain import Decision, Outcome, Reason
 from fieldkit.store import PassageInput
-from fieldkit.store.personal import ENCRYPTED, PERSONAL_FIELDS, fields, gaps
+from fieldkit.store.personal import CLEAR, ENCRYPTED, PERSONAL_FIELDS, fields, gaps
+from scanners.idnumber import mask_name
 
 ADMIT = Decision(Outcome.ADMIT, ())
+MASKED_ID = "110105********002X"  # the masked form of the ID numbers below
+MASKED_NAME = mask_name("秘passagesnameQ7XZ")  # the masked form of the first passage's name
 
 
 def _mark(table: str, field: str) -> str:
@@ -23,6 +28,14 @@ def _disk(path: Path) -> bytes:
         for s in ("", "-wal", "-journal")
         if Path(f"{path}{s}").exists()
     )
+
+
+def _found(marks: list[bytes], disk: bytes) -> list[bytes]:
+    return [m for m in marks if m in disk]
+
+
+def _text(values) -> list[bytes]:
+    return [v.encode() for v in values] + [v.encode("utf-16-le") for v in values]
 
 
 def test_every_encrypted_field_is_absent_from_the_files(store):
@@ -52,6 +65,136 @@ def test_every_encrypted_field_is_absent_from_the_files(store):
     assert [m for m in marks if m.encode() in disk] == []
 
 
+TEMPERATURE = 39.87  # distinctive: as a REAL (8 bytes) and as text
+
+
+def _gate_tables(store) -> tuple[list[bytes], dict]:
+    """Write a distinctive value into every personal field of passages, vehicle_passages and
+    shifts through the real APIs (gate service, vehicle, shift open/close); return the byte
+    patterns that must not be on disk and what the store must read back."""
+    from fieldkit.gate import GateEntry, GateService
+    from fieldkit.reports.shiftwork import close_shift, open_shift
+
+    open_shift(store, _mark("shifts", "open_note"))
+    gate = GateService(store)
+    # The gate as the operator uses it: a fever (its reason carries the temperature).
+    _, fever = gate.commit(
+        GateEntry(
+            direction="in",
+            id_number="11010519491231002X",
+            name=_mark("passages", "name"),
+            temperature=TEMPERATURE,
+            code_colour="green",
+            trip_reason=_mark("passages", "trip_reason"),
+        )
+    )
+    # Not measured: the reason given is written as typed (and into the decision's reasons).
+    _, skipped = gate.commit(
+        GateEntry(
+            direction="in",
+            name="李四",
+            temperature_skipped=_mark("passages", "temperature_skipped"),
+            code_colour="green",
+        )
+    )
+    # The store's own API takes any value: a distinctive one in every sealed field.
+    odd = store.passages.record(
+        PassageInput(
+            direction="in",
+            id_kind="other",
+            id_number="11010519491231002X",
+            temperature=TEMPERATURE,
+            code_colour=_mark("passages", "code_colour"),
+            test_date=date(1987, 6, 5),
+            test_result=_mark("passages", "test_result"),
+            category=_mark("passages", "category"),
+        ),
+        Decision(
+            Outcome.REFER,
+            (Reason("keyperson_hit", Outcome.REFER, True, {"category": _mark("p", "reason")}),),
+        ),
+    )
+    vid, _ = store.vehicles.record(
+        direction="in",
+        plate="秘PLATEQ7XZ",
+        pass_no=_mark("vehicle_passages", "pass_no"),
+        kind="resident",
+        disinfected=True,
+        occupants=[],
+        decision=Decision(
+            Outcome.DENY,
+            (Reason("supply_not_whitelisted", Outcome.DENY, True, {"plate": _mark("v", "r")}),),
+        ),
+    )
+    closed = close_shift(store, _mark("shifts", "handover_note"))
+    texts = [
+        _mark("shifts", "open_note"),
+        _mark("shifts", "handover_note"),
+        _mark("passages", "temperature_skipped"),
+        _mark("passages", "code_colour"),
+        _mark("passages", "test_result"),
+        _mark("passages", "category"),
+        _mark("p", "reason"),
+        _mark("v", "r"),
+        "秘PLATEQ7XZ",
+        _mark("vehicle_passages", "pass_no"),
+        MASKED_ID,
+        MASKED_NAME,
+        "1987-06-05",
+        "39.87",
+        '"39.9"',  # the fever reason's temperature
+        "supply_not_whitelisted",  # reason codes are sealed too
+        "keyperson_hit",
+        "temperature_not_measured",
+    ]
+    patterns = _text(texts) + [struct.pack(">d", TEMPERATURE), struct.pack("<d", TEMPERATURE)]
+    back = {"fever": fever.id, "skipped": skipped.id, "odd": odd.id, "vid": vid}
+    back["shift"] = closed.shift_id
+    return patterns, back
+
+
+def test_gate_vehicle_and_shift_fields_are_absent_from_the_files(store):
+    patterns, back = _gate_tables(store)
+    disk = _disk(store.path)
+    assert disk and Path(f"{store.path}-wal").exists()  # the scan reads real files
+    assert _found(patterns, disk) == []
+    store.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _found(patterns, _disk(store.path)) == []
+
+    # The store reads every value back: screens, reports and the sync see them unchanged.
+    fever = store.passages.get(back["fever"])
+    assert fever.temperature == TEMPERATURE and fever.id_masked == MASKED_ID
+    assert fever.name_masked == MASKED_NAME and fever.decision == "refer"
+    assert any(r["code"] == "fever" for r in fever.reasons)
+    odd = store.passages.full(back["odd"], purpose="test")
+    assert odd["test_date"] == "1987-06-05" and odd["category"] == _mark("passages", "category")
+    assert odd["test_result"] == _mark("passages", "test_result")
+    skipped = store.passages.full(back["skipped"], purpose="test")
+    assert skipped["temperature_skipped"] == _mark("passages", "temperature_skipped")
+    vehicle = [v for v in store.vehicles.rows() if v["id"] == back["vid"]][0]
+    assert vehicle["plate"] == "秘PLATEQ7XZ"
+    assert vehicle["pass_no"] == _mark("vehicle_passages", "pass_no")
+    shift = store.shifts.get(back["shift"])
+    assert shift["handover_note"] == _mark("shifts", "handover_note")
+    assert '"open_note"' in shift["summary"] and _mark("shifts", "open_note") in shift["summary"]
+    bodies = {i.record_id: i.body for batch in store.outbox.batches(100) for i in batch}
+    assert bodies[back["odd"]]["category"] == _mark("passages", "category")
+    assert bodies[back["fever"]]["temperature"] == TEMPERATURE
+    assert bodies[back["fever"]]["id_masked"] == MASKED_ID
+    assert bodies[back["vid"]]["plate"] == "秘PLATEQ7XZ"
+    assert bodies[back["vid"]]["reasons"][0]["params"] == {"plate": _mark("v", "r")}
+
+
+def test_the_scan_finds_a_value_left_in_clear(store):
+    """The scan can fail: a value written into a former clear column is found."""
+    patterns, back = _gate_tables(store)
+    store.g.db.execute(
+        "UPDATE passages SET temperature = ?, code_colour = ? WHERE id = ?",
+        [TEMPERATURE, _mark("passages", "code_colour"), back["odd"]],
+    )
+    assert len(_found(patterns, _disk(store.path))) >= 2
+
+
 def test_every_encrypted_column_of_the_schema_is_in_the_one_list(store):
     listed = set(fields(ENCRYPTED))
     tables = [r["name"] for r in store.g.query("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -63,9 +206,11 @@ def test_every_encrypted_column_of_the_schema_is_in_the_one_list(store):
 
 
 def test_the_fields_still_in_clear_are_named(store):
-    """The open gaps of item 7, named: closing one means moving it to ENCRYPTED in the list."""
-    assert ("passages", "trip_reason") in gaps()  # legacy rows only, sealed at first login
-    assert ("members", "health_status") in gaps() and ("members", "categories") in gaps()
+    """The open gaps of item 7, named: closing one means moving it to ENCRYPTED in the list.
+    Of the gate's tables only the local acknowledgement record is left in clear."""
+    gate_gaps = [(t, c) for t, c in gaps() if t in ("passages", "vehicle_passages", "shifts")]
+    assert gate_gaps == [("passages", "alerts_ack")]
+    assert PERSONAL_FIELDS["passages"]["alerts_ack"] == CLEAR
 
 
 def test_trip_reason_of_an_older_row_is_sealed_at_login(store, settings):
@@ -88,3 +233,59 @@ def test_trip_reason_of_an_older_row_is_sealed_at_login(store, settings):
     s.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     s.g.db.execute("VACUUM")
     assert _mark("old", "trip").encode() not in _disk(s.path)
+
+
+def test_rows_from_before_m005_are_sealed_at_login(store, settings):
+    """A store upgraded from before m005 holds masked copies, health values, plates and notes
+    in clear: the first login seals them, and what the sync sends is unchanged."""
+    from fieldkit.store import open_store
+    from fieldkit.store.passages import SEALED, VEHICLE_SEALED
+
+    patterns, back = _gate_tables(store)
+    kinds = store.outbox.kinds
+    before = {}
+    for kind, table, key in (
+        ("passage", "passages", "odd"),
+        ("vehicle", "vehicle_passages", "vid"),
+    ):
+        raw = store.g.query(f"SELECT * FROM {table} WHERE id = ?", [back[key]])[0]
+        before[key] = kinds[kind].body(dict(raw))
+    # Put the rows back as an older version wrote them: values in clear, nothing sealed.
+    odd = store.passages.unseal(
+        store.g.query("SELECT * FROM passages WHERE id = ?", [back["odd"]])[0]
+    )
+    store.g.db.execute(
+        f"UPDATE passages SET sealed_enc = NULL, {', '.join(f'{k} = ?' for k in SEALED)} "
+        "WHERE id = ?",
+        [*(odd[k] for k in SEALED), back["odd"]],
+    )
+    vehicle = [v for v in store.vehicles.rows() if v["id"] == back["vid"]][0]
+    store.g.db.execute(
+        "UPDATE vehicle_passages SET sealed_enc = NULL, plate = ?, pass_no = ?, reasons = ? "
+        "WHERE id = ?",
+        [*(vehicle[k] for k in VEHICLE_SEALED), back["vid"]],
+    )
+    shift = store.shifts.get(back["shift"])
+    store.g.db.execute(
+        "UPDATE shifts SET handover_note = ?, summary = ?, handover_note_enc = NULL, "
+        "summary_enc = NULL WHERE id = ?",
+        [shift["handover_note"], shift["summary"], back["shift"]],
+    )
+    store.g.db.execute("DELETE FROM kv WHERE key = 'sealed.m005'")
+    assert _found(patterns, _disk(store.path))  # in clear now, as before the upgrade
+    # Before the login, the older rows read as they are.
+    assert store.passages.get(back["odd"]).category == _mark("passages", "category")
+
+    s = open_store(settings)
+    s.unlock("王芳", "2468")
+    for kind, table, key in (
+        ("passage", "passages", "odd"),
+        ("vehicle", "vehicle_passages", "vid"),
+    ):
+        raw = s.g.query(f"SELECT * FROM {table} WHERE id = ?", [back[key]])[0]
+        assert raw["sealed_enc"] is not None
+        assert s.outbox.kinds[kind].body(dict(raw)) == before[key]
+    assert s.shifts.get(back["shift"]) == shift
+    s.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.g.db.execute("VACUUM")
+    assert _found(patterns, _disk(s.path)) == []

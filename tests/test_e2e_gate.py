@@ -128,4 +128,16 @@ def test_scan_type_temperature_enter_in_the_real_app(tmp_path: Path):
         "SELECT temperature, decision, id_masked, source, operator FROM passages"
     ).fetchall()
     db.close()
-    assert rows == [(36.5, "admit", "110105********002X", "scan", "gate1")]
+    # The temperature and the masked ID are sealed (issue 14 item 7): not in their columns …
+    assert rows == [(None, "admit", None, "scan", "gate1")]
+    # … and read back through the store with the operator's PIN.
+    from fieldkit.config import Settings
+    from fieldkit.store import open_store
+
+    settings = Settings()
+    settings.data_dir = Path(cli.env["FIELDKIT_HOME"])
+    store = open_store(settings)
+    store.unlock("gate1", "1357")
+    row = store.passages.recent(1)[0]
+    store.close()
+    assert (row.temperature, row.decision, row.id_masked) == (36.5, "admit", "110105********002X")

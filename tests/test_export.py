@@ -55,7 +55,7 @@ def test_shift_log_xlsx_masked_cell_by_cell(store, tmp_path):
     assert [c.value for c in log[1]] == [t(f"export.col.{c.key}", "zh") for c in masked_columns]
     assert log.freeze_panes == "A2" and log[1][0].font.bold
     # One row per passage and per vehicle, in time order.
-    passages = store.g.query("SELECT * FROM passages ORDER BY ts")
+    passages = sorted(store.passages.rows(), key=lambda r: r["ts"])
     vehicles = store.g.scalar("SELECT count(*) FROM vehicle_passages")
     assert log.max_row - 1 == len(passages) + vehicles == result.rows == 9
     times = column(log, "时间")

@@ -250,11 +250,14 @@ def test_report_cli_zero_report_and_shift(tmp_path):
         pin=SUPERVISOR_PIN,
     )
     assert r.returncode == 0, r.stderr
-    r = run_cli(tmp_path, "report", "daily", "--date", TODAY, "--json")
+    r = run_cli(tmp_path, "report", "daily", "--date", TODAY, "--json", pin=SUPERVISOR_PIN)
     data = json.loads(r.stdout)
     assert data["zero_report"] and data["counts"]["total"] == 0 and data["day"] == TODAY
-    assert "零报告" in run_cli(tmp_path, "report", "daily").stdout
-    assert "Zero report" in run_cli(tmp_path, "--lang", "en", "report", "daily").stdout
+    assert "零报告" in run_cli(tmp_path, "report", "daily", pin=SUPERVISOR_PIN).stdout
+    assert (
+        "Zero report"
+        in run_cli(tmp_path, "--lang", "en", "report", "daily", pin=SUPERVISOR_PIN).stdout
+    )
     bad = run_cli(tmp_path, "--lang", "en", "report", "daily", "--date", "31/02/2024")
     assert bad.returncode == 2 and "not a date" in bad.stderr
 
@@ -278,11 +281,13 @@ def test_report_cli_zero_report_and_shift(tmp_path):
     )
     r = run_cli(tmp_path, "shift", "close", "--note", "一切正常", pin=SUPERVISOR_PIN)
     assert r.returncode == 0 and "一切正常" in r.stdout and "核对一致" in r.stdout
-    r = run_cli(tmp_path, "report", "shift", "--shift", opened["shift_id"][:8], "--json")
+    r = run_cli(
+        tmp_path, "report", "shift", "--shift", opened["shift_id"][:8], "--json", pin=SUPERVISOR_PIN
+    )
     shift = json.loads(r.stdout)
     assert shift["handover_note"] == "一切正常" and shift["counts"]["entries"] == 1
     assert shift["reconciliation"]["balanced"]
     r = run_cli(tmp_path, "shift", "open", pin=SUPERVISOR_PIN)
     assert "一切正常" in r.stdout
-    r = run_cli(tmp_path, "report", "totals", "--json")
+    r = run_cli(tmp_path, "report", "totals", "--json", pin=SUPERVISOR_PIN)
     assert json.loads(r.stdout)["persons_by_category"] == {"resident": 1}

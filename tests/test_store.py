@@ -49,7 +49,7 @@ def test_personal_fields_are_not_in_the_file(store):
     raw = store.path.read_bytes()
     for secret in ("张三", ID_A, "13800138000", "住3栋2单元"):
         assert secret.encode() not in raw, secret
-    row = store.g.query("SELECT id_hash, name_masked, id_masked FROM passages")[0]
+    row = store.passages.rows()[0]
     assert row["name_masked"] == "张*" and row["id_masked"] == "110105********002X"
     assert len(row["id_hash"]) == 64
 
@@ -288,7 +288,7 @@ def test_vehicle_with_occupants_is_one_transaction(store):
     )
     assert decision.outcome == "refer"
     assert len(rows) == 2 and all(r.vehicle_id == vid for r in rows)
-    assert store.g.scalar("SELECT plate FROM vehicle_passages WHERE id=?", [vid]) == "京A12345"
+    assert [v["plate"] for v in store.vehicles.rows() if v["id"] == vid] == ["京A12345"]
     # Nobody from a refused vehicle counts as admitted.
     assert all(r.decision != "admit" for r in rows)
     with pytest.raises(InputError, match="plate"):

@@ -23,6 +23,7 @@ from sync.testing import (
     TestTown,
     free_port,
 )
+from tests.store_support import resealed
 
 pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
 
@@ -259,7 +260,8 @@ def test_conflicting_record_is_quarantined_not_blocking(store, sqlite_repo):
     # The same record id comes back with other content (e.g. restored from an old backup).
     rid = store.g.query("SELECT id FROM passages ORDER BY ts LIMIT 1")[0]["id"]
     store.g.db.execute(
-        "UPDATE passages SET sync_state='pending', temperature=39.9 WHERE id=?", [rid]
+        "UPDATE passages SET sync_state='pending', sealed_enc=? WHERE id=?",
+        [resealed(store, rid, temperature=39.9), rid],
     )
     record_passages(store, 5, start=100)
     report = sc.run_sync(store, store.settings, transport=inner)

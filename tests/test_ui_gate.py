@@ -45,7 +45,7 @@ ID_MASKED = "110105********002X"
 
 
 def passages(store) -> list[dict]:
-    return store.g.query("SELECT * FROM passages ORDER BY ts")
+    return sorted(store.passages.rows(), key=lambda r: r["ts"])
 
 
 async def open_gate(pilot):

@@ -55,10 +55,10 @@ async def test_resident_vehicle_with_every_occupant_is_admitted(settings, ready_
         await settle(pilot)
         assert "放 行" in str(screen.query_one("#banner").render())
         assert screen.query_one("#occupants", DataTable).row_count == 0
-    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    vehicle = ready_store.vehicles.rows()[0]
     assert vehicle["plate"] == "京A12345" and vehicle["occupants"] == 2
     assert vehicle["disinfected"] == 1 and vehicle["decision"] == "admit"
-    people = ready_store.g.query("SELECT * FROM passages ORDER BY ts")
+    people = sorted(ready_store.passages.rows(), key=lambda r: r["ts"])
     assert [p["vehicle_id"] for p in people] == [vehicle["id"]] * 2
     assert [p["temperature"] for p in people] == [36.5, 36.6]
 
@@ -79,9 +79,9 @@ async def test_outside_vehicle_is_barred_in_medium_mode_and_the_alert_is_acknowl
         assert isinstance(app.screen, AlertScreen)
         await pilot.press("f10")
         await settle(pilot)
-    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    vehicle = ready_store.vehicles.rows()[0]
     assert vehicle["decision"] == "deny" and "outside_vehicle_barred" in vehicle["reasons"]
-    person = ready_store.g.query("SELECT * FROM passages")[0]
+    person = ready_store.passages.rows()[0]
     assert person["decision"] == "deny"
     assert "outside_vehicle_barred" in json.loads(person["alerts_ack"])["alerts"]
 
@@ -99,7 +99,7 @@ async def test_whitelisted_supply_vehicle_passes_in_sealed_mode(settings, ready_
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, VehicleScreen)
-    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    vehicle = ready_store.vehicles.rows()[0]
     assert "supply_whitelisted" in vehicle["reasons"]
 
 
@@ -137,11 +137,11 @@ async def test_companions_of_a_feverish_occupant_are_held_by_rule_and_said_in_wo
         assert "转诊" in alert and "refer" not in alert and "deny" not in alert
         await pilot.press("f10")
         await settle(pilot)
-    people = ready_store.g.query("SELECT * FROM passages ORDER BY ts")
+    people = sorted(ready_store.passages.rows(), key=lambda r: r["ts"])
     assert [p["decision"] for p in people] == ["refer", "deny"]  # the companion is held
     companion = json.loads(people[1]["reasons"])
     assert any(r["code"] == "fever_companion_held" for r in companion)
-    vehicle = ready_store.g.query("SELECT * FROM vehicle_passages")[0]
+    vehicle = ready_store.vehicles.rows()[0]
     exported = _reasons_text(vehicle["reasons"], "zh")
     assert "转诊" in exported and "refer" not in exported
 
@@ -158,5 +158,5 @@ async def test_with_the_rule_set_to_each_companions_are_judged_on_their_own(sett
         await settle(pilot)
         await pilot.press("f10")
         await settle(pilot)
-    people = ready_store.g.query("SELECT * FROM passages ORDER BY ts")
+    people = sorted(ready_store.passages.rows(), key=lambda r: r["ts"])
     assert [p["decision"] for p in people] == ["refer", "admit"]

@@ -32,6 +32,7 @@ from fieldkit.ui.supervisor_common import ConfirmDialog
 from fieldkit.ui.sync_screen import SyncScreen
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
 from tests.reports_support import busy_day, passages_at
+from tests.store_support import resealed
 
 GATE, GATE_PIN = "李明", "1357"
 SIZE = (80, 24)
@@ -378,7 +379,8 @@ async def test_sync_now_with_progress_rejections_and_requeue(settings, ready_sto
         # One record comes back changed (restored from an old backup): the town rejects it.
         rid = ready_store.g.query("SELECT id FROM passages ORDER BY ts LIMIT 1")[0]["id"]
         ready_store.g.db.execute(
-            "UPDATE passages SET sync_state='pending', temperature=39.9 WHERE id=?", [rid]
+            "UPDATE passages SET sync_state='pending', sealed_enc=? WHERE id=?",
+            [resealed(ready_store, rid, temperature=39.9), rid],
         )
         passages_at(ready_store, datetime.now().astimezone(), 7)
         ready_store.lock("test")

@@ -111,9 +111,13 @@ class Store:
         self._cipher = FieldCipher(master[:32], epoch, older)
         self._index_key = master[32:]
         self.audit.use_master(master, older)
-        if self.kv.get("sealed.trip_reason") is None:  # rows from before it was encrypted
+        if self.kv.get("sealed.trip_reason") is None or self.kv.get("sealed.m005") is None:
+            # Rows from before their fields were encrypted (m003 trip reason, m005 the rest).
             self.passages.seal_plaintext()
+            self.vehicles.seal_plaintext()
+            self.shifts.seal_plaintext()
             self.kv.set("sealed.trip_reason", True)
+            self.kv.set("sealed.m005", True)
         self.operator = operator
         self.unlocked_at = time.time()
 
@@ -178,6 +182,7 @@ class Store:
         if self.operator is not None:
             self.audit.append("lock", self.operator.name, {"reason": reason})
         self.audit.forget_keys()
+        self.passages.forget()
         self._cipher = self._index_key = self._master = None
         self.operator = None
         self.unlocked_at = None
@@ -308,6 +313,7 @@ class Store:
 
     def close(self) -> None:
         self.audit.forget_keys()
+        self.passages.forget()
         self._cipher = self._index_key = self._master = None
         with self.g.lock:
             self.g.db.conn.close()

@@ -22,7 +22,41 @@ PERSONAL = ("name", "id_number", "phone", "raw_scan", "notes", "escort", "trip_r
 # value there (``None`` in ``<field>_enc``) until :meth:`Passages.seal_plaintext` moves it.
 _WAS_PLAINTEXT = frozenset({"trip_reason"})
 _PERSONAL_COLUMNS = tuple((f, f"{f}_enc") for f in PERSONAL)
-_ENCRYPTED_COLUMNS = frozenset(c for _, c in _PERSONAL_COLUMNS)
+_ENCRYPTED_COLUMNS = frozenset({*(c for _, c in _PERSONAL_COLUMNS), "sealed_enc"})
+# The masked copies, health values, category and reasons of a passage: sealed together in one
+# ciphertext (``sealed_enc``, field "sealed": JSON of these keys). Their own columns hold
+# NULL (category '' and reasons '[]', being NOT NULL) once a row is sealed; a row from
+# before schema m005 keeps them in clear until :meth:`Passages.seal_plaintext` runs at login.
+SEALED = (
+    "name_masked",
+    "id_masked",
+    "temperature",
+    "temperature_skipped",
+    "code_colour",
+    "test_date",
+    "test_result",
+    "category",
+    "reasons",
+)
+_SEALED_BLANK: dict[str, Any] = {k: None for k in SEALED} | {"category": "", "reasons": "[]"}
+VEHICLE_SEALED = ("plate", "pass_no", "reasons")
+_VEHICLE_BLANK: dict[str, Any] = {"plate": "", "pass_no": None, "reasons": "[]"}
+_CACHE_MAX = 100_000  # opened sealed values kept per session (about 20 MB at most)
+
+
+def seal_json(values: dict[str, Any]) -> str:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+
+
+def unseal(cipher: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its ``sealed_enc`` (popped) opened into the sealed keys, in place; a row
+    not yet sealed is returned as it is (its values still in their columns)."""
+    blob = row.pop("sealed_enc", None)
+    if blob is not None:
+        row.update(json.loads(cipher.decrypt(row["id"], "sealed", blob)))
+    return row
+
+
 # Local bookkeeping that never goes to the town server (and the local blind index).
 LOCAL_ONLY = (
     "id_hash",
@@ -116,6 +150,7 @@ def reasons_json(decision: Decision) -> str:
 class Passages:
     def __init__(self, store: Store) -> None:
         self._s = store
+        self._cache: dict[tuple[str, bytes], tuple[Any, ...]] = {}
 
     # -- writing ------------------------------------------------------------------------
     def _row(
@@ -132,6 +167,18 @@ class Passages:
         s = self._s
         rid = new_record_id()
         ts_text, day = _stamp(p.ts.astimezone()) if p.ts else (now or _stamp(_now()))
+        sealed = {
+            "name_masked": mask_name(p.name) if p.name else None,
+            "id_masked": mask_id(p.id_number) if p.id_number else None,
+            # A float, as the REAL column always gave it (37 and 37.0 differ on the wire).
+            "temperature": None if p.temperature is None else float(p.temperature),
+            "temperature_skipped": p.temperature_skipped,
+            "code_colour": p.code_colour,
+            "test_date": p.test_date.isoformat() if p.test_date else None,
+            "test_result": p.test_result,
+            "category": p.category,
+            "reasons": reasons or reasons_json(decision),
+        }
         enc = s.cipher.encrypt_fields(
             rid,
             {
@@ -142,6 +189,7 @@ class Passages:
                 "notes": p.notes,
                 "escort": p.escort,
                 "trip_reason": p.trip_reason,
+                "sealed": seal_json(sealed),
             },
         )
         return {
@@ -154,8 +202,7 @@ class Passages:
             "id_kind": p.id_kind,
             "id_hash": s.index(p.id_number) if p.id_number else None,
             "id_check_ok": int(p.id_check_ok),
-            "name_masked": mask_name(p.name) if p.name else None,
-            "id_masked": mask_id(p.id_number) if p.id_number else None,
+            **_SEALED_BLANK,
             "name_enc": enc["name"],
             "id_number_enc": enc["id_number"],
             "phone_enc": enc["phone"],
@@ -163,19 +210,13 @@ class Passages:
             "notes_enc": enc["notes"],
             "escort_enc": enc["escort"],
             "trip_reason_enc": enc["trip_reason"],
-            "temperature": p.temperature,
-            "temperature_skipped": p.temperature_skipped,
-            "code_colour": p.code_colour,
-            "test_date": p.test_date.isoformat() if p.test_date else None,
-            "test_result": p.test_result,
-            "category": p.category,
+            "sealed_enc": enc["sealed"],
             "trip_reason": None,  # encrypted: trip_reason_enc (free text, personal)
             "approval_ref": p.approval_ref,
             "pass_id": p.pass_id,
             "vehicle_id": p.vehicle_id,
             "source": p.source,
             "decision": decision.outcome.value,
-            "reasons": reasons or reasons_json(decision),
             "operator": operator,
             "confirmed_by": p.confirmed_by,
             "entry_id": entry_id,
@@ -187,7 +228,7 @@ class Passages:
         "id_masked name_enc id_number_enc phone_enc raw_scan_enc notes_enc escort_enc "
         "temperature temperature_skipped code_colour test_date test_result category "
         "trip_reason approval_ref pass_id vehicle_id source decision reasons operator "
-        "confirmed_by entry_id supersedes trip_reason_enc"
+        "confirmed_by entry_id supersedes trip_reason_enc sealed_enc"
     ).split()
     _INSERT = (
         f"INSERT INTO passages({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
@@ -221,7 +262,7 @@ class Passages:
                     raise ValueError(f"no passage {p.supersedes} to correct")
                 db.execute("UPDATE passages SET superseded = 1 WHERE id = ?", [p.supersedes])
                 s.audit.append("correction", operator, {"record": p.supersedes, "by": row["id"]})
-        return self._to_row(row)
+        return self._to_row(self.unseal(dict(row)))
 
     def record_many(self, items: Iterable[tuple[PassageInput, Decision]]) -> int:
         """Bulk path (imports, benchmarks): one transaction, no exit matching."""
@@ -254,6 +295,35 @@ class Passages:
             s.audit.append("alert_ack", operator, {"record": passage_id, "alerts": alerts})
 
     # -- reading ------------------------------------------------------------------------
+    def unseal(self, r: dict[str, Any]) -> dict[str, Any]:
+        """The row with its sealed values (masked copies, health, category, reasons) back
+        under their own keys, in place (raises TamperedError on a bad ciphertext)."""
+        blob = r.pop("sealed_enc", None)
+        if blob is not None:
+            r.update(zip(SEALED, self._sealed(r["id"], blob), strict=True))
+        return r
+
+    def _sealed(self, rid: str, blob: bytes) -> tuple[Any, ...]:
+        """The sealed values of one record, opened once per session: a record's sealed values
+        never change, and the gate screen and reports count a day's records again and again."""
+        key = (rid, bytes(blob[-16:]))  # the GCM tag: a record sealed again is a new entry
+        hit = self._cache.get(key)
+        if hit is None:
+            values = json.loads(self._s.cipher.decrypt(rid, "sealed", blob) or "{}")
+            hit = tuple(values.get(k) for k in SEALED)
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def forget(self) -> None:
+        """Drop the opened values (the session ends)."""
+        self._cache.clear()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every passage, unsealed (personal fields still encrypted), in insertion order."""
+        return [self.unseal(r) for r in self._s.g.query("SELECT * FROM passages ORDER BY rowid")]
+
     @staticmethod
     def _to_row(r: dict[str, Any]) -> PassageRow:
         reasons = r["reasons"]
@@ -277,7 +347,7 @@ class Passages:
 
     def recent(self, limit: int = 20) -> list[PassageRow]:
         return [
-            self._to_row(r)
+            self._to_row(self.unseal(r))
             for r in self._s.g.query(
                 "SELECT * FROM passages WHERE superseded = 0 ORDER BY ts DESC LIMIT ?", [limit]
             )
@@ -285,14 +355,14 @@ class Passages:
 
     def get(self, passage_id: str) -> PassageRow | None:
         rows = self._s.g.query("SELECT * FROM passages WHERE id = ?", [passage_id])
-        return self._to_row(rows[0]) if rows else None
+        return self._to_row(self.unseal(rows[0])) if rows else None
 
     def last_by(self, operator: str) -> PassageRow | None:
         rows = self._s.g.query(
             "SELECT * FROM passages WHERE operator = ? AND superseded = 0 ORDER BY ts DESC LIMIT 1",
             [operator],
         )
-        return self._to_row(rows[0]) if rows else None
+        return self._to_row(self.unseal(rows[0])) if rows else None
 
     def full(self, passage_id: str, *, purpose: str) -> dict[str, Any]:
         """Decrypted personal fields of one passage: audited as a full-data view."""
@@ -305,28 +375,51 @@ class Passages:
         """Row with personal fields decrypted (raises TamperedError on a bad ciphertext)."""
         out = {k: v for k, v in r.items() if k not in _ENCRYPTED_COLUMNS}
         decrypt, rid = self._s.cipher.decrypt, r["id"]
+        if r.get("sealed_enc") is not None:
+            out.update(zip(SEALED, self._sealed(rid, r["sealed_enc"]), strict=True))
         for f, column in _PERSONAL_COLUMNS:
             blob = r.get(column)
             if blob is not None or f not in _WAS_PLAINTEXT:
                 out[f] = decrypt(rid, f, blob)
-        out["reasons"] = json.loads(r["reasons"]) if isinstance(r["reasons"], str) else r["reasons"]
+        reasons = out["reasons"]
+        out["reasons"] = json.loads(reasons) if isinstance(reasons, str) else reasons
         return out
 
     def seal_plaintext(self) -> int:
         """Encrypt what rows written before a field was encrypted still hold in clear (the
-        trip reason); the record's synced body is unchanged. Returns the rows sealed."""
+        trip reason before m003; masked copies, health values, category and reasons before
+        m005); the record's synced body is unchanged. Returns the rows sealed."""
         s = self._s
-        rows = s.g.query("SELECT id, trip_reason FROM passages WHERE trip_reason IS NOT NULL")
-        if rows:
+        cipher = s.cipher
+        rows = s.g.query(
+            f"SELECT id, trip_reason, sealed_enc IS NULL AS unsealed, {', '.join(SEALED)} "
+            "FROM passages WHERE trip_reason IS NOT NULL OR sealed_enc IS NULL"
+        )
+        updates = []
+        for r in rows:
+            trip = r["trip_reason"]
+            trip_enc = cipher.encrypt(r["id"], "trip_reason", trip) if trip is not None else None
+            sealed = None
+            if r["unsealed"]:
+                sealed = cipher.encrypt(r["id"], "sealed", seal_json({k: r[k] for k in SEALED}))
+            updates.append((trip is not None, trip_enc, sealed, r["id"]))
+        if updates:
+            blank = ", ".join(f"{k} = ?" for k in SEALED)
             with s.g.tx() as db:
                 db.conn.executemany(
-                    "UPDATE passages SET trip_reason_enc = ?, trip_reason = NULL WHERE id = ?",
+                    "UPDATE passages SET trip_reason_enc = CASE WHEN ? THEN ? "
+                    "ELSE trip_reason_enc END, trip_reason = NULL WHERE id = ?",
+                    [(u[0], u[1], u[3]) for u in updates if u[0]],
+                )
+                db.conn.executemany(
+                    f"UPDATE passages SET sealed_enc = ?, {blank} WHERE id = ?",
                     [
-                        (s.cipher.encrypt(r["id"], "trip_reason", r["trip_reason"]), r["id"])
-                        for r in rows
+                        (u[2], *(_SEALED_BLANK[k] for k in SEALED), u[3])
+                        for u in updates
+                        if u[2] is not None
                     ],
                 )
-        return len(rows)
+        return len(updates)
 
     def inside_now(self) -> int:
         return (
@@ -340,11 +433,14 @@ class Passages:
 
     def counters(self, day: str) -> dict[str, int]:
         """Today's counters for the gate screen and the daily report."""
-        rows = self._s.g.query(
-            "SELECT direction, decision, code_colour, temperature, reasons FROM passages "
-            "WHERE day = ? AND superseded = 0",
-            [day],
-        )
+        rows = [
+            self.unseal(r)
+            for r in self._s.g.query(
+                "SELECT id, direction, decision, code_colour, temperature, sealed_enc "
+                "FROM passages WHERE day = ? AND superseded = 0",
+                [day],
+            )
+        ]
         c = {
             "in": 0,
             "out": 0,
@@ -379,6 +475,9 @@ class Passages:
         the row in place: this runs once per record on every sync, and the row is the outbox's
         own copy."""
         decrypt, rid, pop = self._s.cipher.decrypt, r["id"], r.pop
+        sealed = pop("sealed_enc", None)
+        if sealed is not None:
+            r.update(loads(decrypt(rid, "sealed", sealed) or "{}"))
         for f, column in _PERSONAL_COLUMNS:
             blob = pop(column, None)
             if blob is not None:
@@ -396,7 +495,7 @@ class Passages:
 class VehiclePassages:
     _COLUMNS = (
         "id ts day shift_id checkpoint direction plate pass_no kind disinfected occupants "
-        "decision reasons operator"
+        "decision reasons operator sealed_enc"
     ).split()
 
     def __init__(self, store: Store) -> None:
@@ -418,6 +517,11 @@ class VehiclePassages:
         operator = s.require_operator().name
         ts = _now()
         vid = new_record_id()
+        sealed = {
+            "plate": plate.replace(" ", "").upper(),
+            "pass_no": pass_no,
+            "reasons": reasons_json(decision),
+        }
         row = {
             "id": vid,
             "ts": ts.isoformat(timespec="milliseconds"),
@@ -425,14 +529,13 @@ class VehiclePassages:
             "shift_id": s.shifts.current_id(),
             "checkpoint": s.settings.checkpoint.code,
             "direction": direction,
-            "plate": plate.replace(" ", "").upper(),
-            "pass_no": pass_no,
+            **_VEHICLE_BLANK,  # sealed: plate, pass number and reasons (the plate is in them)
             "kind": kind,
             "disinfected": int(disinfected),
             "occupants": len(occupants),
             "decision": decision.outcome.value,
-            "reasons": reasons_json(decision),
             "operator": operator,
+            "sealed_enc": s.cipher.encrypt(vid, "sealed", seal_json(sealed)),
         }
         stored = []
         with s.g.tx() as db:
@@ -448,9 +551,43 @@ class VehiclePassages:
                 stored.append(s.passages.record(p, d))
         return vid, stored
 
+    def unseal(self, r: dict[str, Any]) -> dict[str, Any]:
+        """The row with its plate, pass number and reasons opened, in place."""
+        return unseal(self._s.cipher, r)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every vehicle passage, unsealed, in insertion order."""
+        return [
+            self.unseal(r) for r in self._s.g.query("SELECT * FROM vehicle_passages ORDER BY rowid")
+        ]
+
+    def seal_plaintext(self) -> int:
+        """Seal the plate, pass number and reasons of rows from before schema m005."""
+        s = self._s
+        rows = s.g.query(
+            "SELECT id, plate, pass_no, reasons FROM vehicle_passages WHERE sealed_enc IS NULL"
+        )
+        if rows:
+            with s.g.tx() as db:
+                db.conn.executemany(
+                    "UPDATE vehicle_passages SET sealed_enc = ?, plate = ?, pass_no = ?, "
+                    "reasons = ? WHERE id = ?",
+                    [
+                        (
+                            s.cipher.encrypt(
+                                r["id"], "sealed", seal_json({k: r[k] for k in VEHICLE_SEALED})
+                            ),
+                            *(_VEHICLE_BLANK[k] for k in VEHICLE_SEALED),
+                            r["id"],
+                        )
+                        for r in rows
+                    ],
+                )
+        return len(rows)
+
     def body(self, r: dict[str, Any]) -> dict[str, Any]:
-        out = dict(r)
-        out["reasons"] = json.loads(r["reasons"])
+        out = self.unseal(dict(r))
+        out["reasons"] = json.loads(out["reasons"])
         for k in ("sync_state", "sync_reason", "synced_at", "batch_id"):
             out.pop(k, None)
         return out

@@ -8,8 +8,12 @@ A report covers a :class:`Scope` (one shift, one day, or everything); corrected 
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from .passages import SEALED
 
 if TYPE_CHECKING:
     from . import Store
@@ -76,31 +80,53 @@ class Reporting:
         self._s = store
 
     # -- counts -----------------------------------------------------------------------------
-    def gate_groups(self, scope: Scope, fever_threshold: float) -> list[GateGroup]:
-        where, params = scope.where()
-        # One row per distinct combination: SQLite groups, the caller adds the counts.
-        rows = self._s.g.query(
-            f"SELECT direction, decision, code_colour, temperature IS NULL AS not_measured, "
-            f"coalesce(temperature >= ?, 0) AS fever, test_result = 'positive' AS positive, "
-            f"reasons, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour, count(*) AS n "
-            f"FROM passages p WHERE p.superseded = 0 AND ({where}) "
-            f"GROUP BY direction, decision, code_colour, not_measured, fever, positive, "
-            f"reasons, hour",
-            [fever_threshold, *params],
-        )
+    def _current(self, columns: str, where: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Current passages (``p``) matching ``where``, unsealed: ``columns`` plus the sealed
+        values (rows not yet sealed give theirs from their own columns)."""
+        unseal = self._s.passages.unseal
         return [
-            GateGroup(
-                r["direction"],
-                r["decision"],
-                r["code_colour"],
-                bool(r["not_measured"]),
-                bool(r["fever"]),
-                bool(r["positive"]),
-                r["reasons"],
-                r["hour"],
-                r["n"],
+            unseal(r)
+            for r in self._s.g.query(
+                f"SELECT p.id, {columns}, p.sealed_enc, {_SEALED_COLUMNS} FROM passages p "
+                f"WHERE p.superseded = 0 AND ({where})",
+                params,
             )
-            for r in rows
+        ]
+
+    def gate_groups(self, scope: Scope, fever_threshold: float) -> list[GateGroup]:
+        """The scope's current passages grouped by everything reports count them by. The
+        health values are sealed: each record is opened here (once per session, see
+        :meth:`Passages.unseal`) and grouped in Python."""
+        where, params = scope.where()
+        groups: Counter[tuple[Any, ...]] = Counter()
+        for r in self._current(
+            "p.direction, p.decision, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour", where, params
+        ):
+            temperature = r["temperature"]
+            groups[
+                (
+                    r["direction"],
+                    r["decision"],
+                    r["code_colour"],
+                    temperature is None,
+                    temperature is not None and temperature >= fever_threshold,
+                    r["test_result"] == "positive",
+                    r["reasons"],
+                    r["hour"],
+                )
+            ] += 1
+        return [
+            GateGroup(direction, decision, colour, unmeasured, fever, positive, reasons, hour, n)
+            for (
+                direction,
+                decision,
+                colour,
+                unmeasured,
+                fever,
+                positive,
+                reasons,
+                hour,
+            ), n in groups.items()
         ]
 
     def vehicle_groups(self, scope: Scope) -> list[VehicleGroup]:
@@ -158,28 +184,33 @@ class Reporting:
     def unacknowledged(self, scope: Scope) -> list[AlertCandidate]:
         """Current passages of the scope whose alerts (if any) nobody acknowledged, by time."""
         where, params = scope.where()
+        rows = self._current(
+            "p.ts, p.decision, p.rowid AS n", f"p.alerts_ack IS NULL AND ({where})", params
+        )
+        rows.sort(key=lambda r: (r["ts"], r["n"]))
         return [
             AlertCandidate(
                 r["id"], r["ts"], r["name_masked"], r["id_masked"], r["decision"], r["reasons"]
             )
-            for r in self._s.g.query(
-                f"SELECT id, ts, name_masked, id_masked, decision, reasons FROM passages p "
-                f"WHERE p.superseded = 0 AND p.alerts_ack IS NULL AND ({where}) ORDER BY p.ts",
-                params,
-            )
+            for r in rows
         ]
 
     def categories_up_to(self, day: str) -> list[CategoryCount]:
         """Current passages up to and including ``day``, per category (sorted by category)."""
+        passages: Counter[str] = Counter()
+        persons: dict[str, set[str]] = {}
+        anonymous: Counter[str] = Counter()
+        for r in self._current("p.id_hash", "p.day <= ?", [day]):
+            category = r["category"]
+            passages[category] += 1
+            if r["id_hash"] is None:
+                # People without an ID number cannot be told apart: each passage counts as one.
+                anonymous[category] += 1
+            else:
+                persons.setdefault(category, set()).add(r["id_hash"])
         return [
-            # People without an ID number cannot be told apart: each passage counts as one.
-            CategoryCount(r["category"], r["n"], r["persons"] + (r["anonymous"] or 0))
-            for r in self._s.g.query(
-                "SELECT category, count(*) AS n, count(DISTINCT id_hash) AS persons, "
-                "sum(id_hash IS NULL) AS anonymous FROM passages WHERE superseded = 0 AND "
-                "day <= ? GROUP BY category ORDER BY category",
-                [day],
-            )
+            CategoryCount(c, passages[c], len(persons.get(c, ())) + anonymous[c])
+            for c in sorted(passages)
         ]
 
     def keyperson_reasons_up_to(self, day: str) -> list[str]:
@@ -187,25 +218,18 @@ class Reporting:
         hit among them."""
         return [
             r["reasons"]
-            for r in self._s.g.query(
-                "SELECT reasons FROM passages WHERE superseded = 0 AND day <= ? AND "
-                "reasons LIKE '%keyperson_hit%'",
-                [day],
-            )
+            for r in self._current("p.day", "p.day <= ?", [day])
+            if "keyperson_hit" in r["reasons"]
         ]
 
     def temperature_tenths(self, scope: Scope) -> list[tuple[int, int]]:
         """(temperature in tenths of a degree, passages) for the current measured passages."""
         where, params = scope.where()
-        return [
-            (r["t"], r["n"])
-            for r in self._s.g.query(
-                f"SELECT CAST(round(p.temperature * 10) AS INTEGER) AS t, count(*) AS n "
-                f"FROM passages p WHERE p.superseded = 0 AND p.temperature IS NOT NULL "
-                f"AND ({where}) GROUP BY t",
-                params,
-            )
-        ]
+        tenths: Counter[int] = Counter()
+        for r in self._current("p.day", where, params):
+            if r["temperature"] is not None:
+                tenths[_round_half_away(r["temperature"] * 10)] += 1
+        return sorted(tenths.items())
 
     # -- rows for exports -------------------------------------------------------------------
     def passage_rows(
@@ -221,29 +245,56 @@ class Reporting:
         # A masked export reads only what it shows: no sealed name, ID, phone or scan.
         fields = "p.*" if full else ", ".join(f"p.{c}" for c in MASKED_FIELDS)
         rows = self._s.g.query(
-            f"SELECT {fields}, v.plate AS plate FROM passages p LEFT JOIN vehicle_passages v "
-            f"ON v.id = p.vehicle_id WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
+            f"SELECT {fields}, v.id AS v_id, v.sealed_enc AS v_sealed, v.plate AS plate "
+            f"FROM passages p LEFT JOIN vehicle_passages v ON v.id = p.vehicle_id "
+            f"WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
             params,
         )
-        decrypt = self._s.cipher.decrypt
+        cipher = self._s.cipher
+        plates: dict[str, str] = {}  # a vehicle's occupants share its plate: opened once
+
+        def plate(r: dict[str, Any]) -> str | None:
+            vid, blob = r.pop("v_id"), r.pop("v_sealed")
+            if blob is None:
+                return r["plate"]
+            if vid not in plates:
+                plates[vid] = json.loads(cipher.decrypt(vid, "sealed", blob) or "{}")["plate"]
+            return plates[vid]
+
         if full:
             decrypt_row = self._s.passages.decrypt_row
-            return [{**decrypt_row(r), "plate": r["plate"]} for r in rows]
-        out = []
+            out = []
+            for r in rows:
+                r["plate"] = plate(r)
+                out.append(decrypt_row(r))
+            return out
+        unseal = self._s.passages.unseal
         for r in rows:
+            r["plate"] = plate(r)
+            unseal(r)
             blob = r.pop("trip_reason_enc")
             if blob is not None:  # encrypted since schema m003; older rows until first login
-                r["trip_reason"] = decrypt(r["id"], "trip_reason", blob)
-            out.append(r)
-        return out
+                r["trip_reason"] = cipher.decrypt(r["id"], "trip_reason", blob)
+        return rows
 
     def vehicle_rows(self, scope: Scope) -> list[dict[str, Any]]:
-        """Vehicle passages of the scope in time order (every column)."""
+        """Vehicle passages of the scope in time order (every column, unsealed)."""
         where, params = scope.where()
-        return self._s.g.query(
-            f"SELECT * FROM vehicle_passages p WHERE ({where}) ORDER BY p.ts", params
-        )
+        unseal = self._s.vehicles.unseal
+        return [
+            unseal(r)
+            for r in self._s.g.query(
+                f"SELECT * FROM vehicle_passages p WHERE ({where}) ORDER BY p.ts", params
+            )
+        ]
 
+
+def _round_half_away(x: float) -> int:
+    """SQLite's ``round(x)`` (half away from zero), which the bins were counted with."""
+    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
+
+
+_SEALED_COLUMNS = ", ".join(f"p.{c}" for c in SEALED)
 
 MASKED_FIELDS = (
     "id",
@@ -259,6 +310,7 @@ MASKED_FIELDS = (
     "test_result",
     "trip_reason",
     "trip_reason_enc",
+    "sealed_enc",
     "decision",
     "reasons",
     "operator",

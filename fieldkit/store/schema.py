@@ -127,3 +127,18 @@ def m004_audit_plain_link(db: Database) -> None:
     """Beside each keyed link, a plain SHA-256 link over the same bytes: a careless edit is seen
     without a PIN too (recomputing it is caught by the keyed link, with a PIN)."""
     db.execute("ALTER TABLE audit ADD COLUMN plain TEXT")
+
+
+@migrations()
+def m005_passages_sealed(db: Database) -> None:
+    """Masked copies, health values, category and reasons of a passage; plate, pass number and
+    reasons of a vehicle; a shift's handover note and summary: encrypted (issue 14 item 7).
+    Rows written before keep them in their columns until the first login seals them."""
+    db.executescript(
+        """
+        ALTER TABLE passages ADD COLUMN sealed_enc BLOB;
+        ALTER TABLE vehicle_passages ADD COLUMN sealed_enc BLOB;
+        ALTER TABLE shifts ADD COLUMN handover_note_enc BLOB;
+        ALTER TABLE shifts ADD COLUMN summary_enc BLOB;
+        """
+    )
