@@ -112,7 +112,10 @@ async def test_reading_entry_and_referral(settings, ready_store):
         assert done == [
             ["已测", "早", "3栋-1单元-101", "张*", "居家隔离医学观察", "2022-04-15", "36.6"]
         ]
-        reading = ready_store.g.query("SELECT * FROM readings")[0]
+        # The temperature is sealed on disk (reading_enc): read through the monitoring facade.
+        reading = ready_store.monitoring.reading_body(
+            ready_store.g.query("SELECT * FROM readings")[0]
+        )
         assert (
             reading["temperature"],
             reading["slot"],
@@ -141,9 +144,14 @@ async def test_reading_entry_and_referral(settings, ready_store):
         assert "38.1" in str(app.screen.query_one(".alert-line").render())
         await pilot.press("f10")
         await settle(pilot)
-        assert ready_store.g.query(
-            "SELECT measured_by, slot FROM readings WHERE temperature = 38.1"
-        ) == [{"measured_by": "self", "slot": "evening"}]
+        bodies = map(
+            ready_store.monitoring.reading_body, ready_store.g.query("SELECT * FROM readings")
+        )
+        assert [
+            {"measured_by": b["measured_by"], "slot": b["slot"]}
+            for b in bodies
+            if b["temperature"] == 38.1
+        ] == [{"measured_by": "self", "slot": "evening"}]
         alerts = rows(screen, "#alerts")
         assert alerts[0][0] == "转诊" and "38.1°C" in alerts[0][4] and "咳嗽" in alerts[0][4]
         # F6 acknowledges the highlighted alert (the referral is listed first).

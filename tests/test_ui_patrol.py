@@ -137,9 +137,8 @@ async def test_visit_form_with_fever_raises_a_referral(settings, ready_store):
         assert isinstance(app.screen, PatrolScreen)
         visit = ready_store.g.query("SELECT * FROM visits")[0]
         assert visit["outcome"] == "seen" and visit["follow_up"] == 1 and visit["supply_need"] == 1
-        import json
-
-        members = json.loads(visit["members"])
+        # Temperatures and symptoms are sealed on disk (members_enc): read through the ledger.
+        members = ready_store.ledger.visit_body(visit)["members"]
         assert [(m["temperature"], m["symptoms"]) for m in members] == [
             (38.2, ["fever"]),
             (36.5, []),

@@ -17,10 +17,11 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..crypto import FieldCipher
 from ..errors import InputError
 from ..i18n import id_problem
 from ..shared.identity import mask_id, parse_identity
-from .model import clean_text
+from .model import address_key, clean_text
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -94,11 +95,184 @@ def end_date_for(status: str, start: str | date, rules) -> str | None:
     return (start_d + timedelta(days=days)).isoformat()
 
 
+# Health and address fields sealed together in one ciphertext per record (issue 14 item 7): the
+# clear columns of the same names keep only these placeholders (NOT NULL needs a value).
+PLACE = ("building", "unit", "room")
+PLACE_CLEAR = {"building": "", "unit": "", "room": "", "sort_key": ""}
+PROFILE = (
+    "name_masked",
+    "id_masked",
+    "phone_masked",
+    "categories",
+    "health_status",
+    "status_start",
+    "status_end",
+    "found_via",
+    "vaccination",
+    "last_test_date",
+    "last_test_result",
+)
+PROFILE_CLEAR: dict[str, Any] = dict.fromkeys(PROFILE) | {
+    "categories": "[]",
+    "health_status": "none",
+}
+
+
+def reading_blob(c: FieldCipher, rid: str, temperature: float | None, symptoms: list[str]) -> bytes:
+    """A reading's temperature and symptoms, sealed together (``readings.reading_enc``)."""
+    body = json.dumps({"temperature": temperature, "symptoms": symptoms}, ensure_ascii=False)
+    return c.encrypt(rid, "reading", body) or b""
+
+
 class LedgerBase:
     def __init__(self, store: Store) -> None:
         self._s = store
         self._batch: dict[str, list[Any]] | None = None
         self._index_cache: dict[str, str] = {}
+        self._sealed = False
+        self._cache_owner: Any = None
+        self._open_cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    # -- encryption of the ledger's own fields (issue 14 item 7) ------------------------------
+    def _c(self) -> FieldCipher:
+        """The session's cipher; the first call of a session also seals rows written in clear
+        before the ledger encrypted them (:meth:`seal_plaintext`)."""
+        c = self._s.cipher
+        if self._cache_owner is not c:  # a new session: forget what the last one decrypted
+            self._cache_owner, self._open_cache = c, {}
+        if not self._sealed:
+            self._sealed = True
+            if not self._s.kv.get("sealed.ledger"):
+                self.seal_plaintext()
+                self._s.kv.set("sealed.ledger", True)
+        return c
+
+    def _opened(self, record_id: str, field: str, blob: Any) -> Any:
+        """JSON sealed in ``<field>_enc`` of one record, decrypted once per ciphertext."""
+        cache = self._open_cache
+        hit = cache.get((record_id, field))
+        if hit is not None and hit[0] == blob:
+            return hit[1]
+        value = json.loads(self._c().decrypt(record_id, field, blob) or "null")
+        cache[(record_id, field)] = (blob, value)
+        return value
+
+    def _key(self, kind: str, text: str) -> str:
+        """Keyed look-up hash of an address part (SQL groups and filters on it, not the text)."""
+        cache = self._index_cache
+        k = f"{kind}|{text}"
+        if k not in cache:
+            self._c()
+            cache[k] = self._s.index(k)
+        return cache[k]
+
+    def address_index(self, akey: str) -> str:
+        """The stored ``address_key``: keyed hash of :func:`address_key` (the address itself)."""
+        return self._key("address", akey)
+
+    def place(self, row: dict[str, Any], id_col: str = "id") -> dict[str, str]:
+        """building / unit / room of a household row (``place_enc``; clear columns on a row not
+        yet sealed)."""
+        blob = row.get("place_enc")
+        if blob is None:
+            return {k: row.get(k) or "" for k in PLACE}
+        return self._opened(row[id_col], "place", blob)
+
+    def open_household(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with building / unit / room decrypted and its ``sort_key``."""
+        place = self.place(row)
+        return row | place | {"sort_key": sort_key(place["room"])}
+
+    def profile(self, row: dict[str, Any], id_col: str = "id") -> dict[str, Any]:
+        """Masked name/ID/phone and the health fields of a member row (``profile_enc``;
+        ``categories`` a list)."""
+        blob = row.get("profile_enc")
+        if blob is None:
+            out = {k: row.get(k) for k in PROFILE}
+            out["categories"] = json.loads(out["categories"] or "[]")
+            out["health_status"] = out["health_status"] or "none"
+            return out
+        return self._opened(row[id_col], "profile", blob)
+
+    def open_member(self, row: dict[str, Any]) -> dict[str, Any]:
+        return row | self.profile(row)
+
+    def _place_values(self, hid: str, f: dict[str, Any]) -> dict[str, Any]:
+        place = {k: f.get(k) or "" for k in PLACE}
+        return {
+            "building_key": self._key("building", place["building"]),
+            "unit_key": self._key("unit", place["unit"]),
+            "place_enc": self._c().encrypt(hid, "place", json.dumps(place, ensure_ascii=False)),
+            **PLACE_CLEAR,
+        }
+
+    def seal_plaintext(self) -> dict[str, int]:
+        """Encrypt what ledger rows written before m003 hold in clear (address parts, masked
+        names/IDs/phones, health fields, visit members, readings, alert details) and blank the
+        clear columns; synced bodies stay the same. Returns rows sealed per table."""
+        s, c = self._s, self._s.cipher
+        done: dict[str, int] = {}
+        conn = s.g.db.conn
+        outer = conn.in_transaction
+        # Overwritten cells are zeroed, and (outside a caller's transaction) the write-ahead log
+        # is checkpointed into the file and truncated: the old pages held the clear values.
+        conn.execute("PRAGMA secure_delete = ON")
+        try:
+            self._seal_rows(c, done)
+        finally:
+            conn.execute("PRAGMA secure_delete = OFF")
+        if sum(done.values()) and not outer:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return done
+
+    def _seal_rows(self, c: FieldCipher, done: dict[str, int]) -> None:
+        s = self._s
+        with s.g.tx() as db:
+            rows = s.g.query("SELECT * FROM households WHERE place_enc IS NULL")
+            for r in rows:
+                v = self._place_values(r["id"], r)
+                akey = address_key(r["community"] or "", r["building"], r["unit"], r["room"])
+                db.execute(
+                    "UPDATE households SET "
+                    + ", ".join(f"{k} = ?" for k in v)
+                    + ", address_key = ? WHERE id = ?",
+                    [*v.values(), self.address_index(akey), r["id"]],
+                )
+            done["households"] = len(rows)
+            rows = s.g.query("SELECT * FROM members WHERE profile_enc IS NULL")
+            for r in rows:
+                blob = c.encrypt(
+                    r["id"], "profile", json.dumps(self.profile(r), ensure_ascii=False)
+                )
+                db.execute(
+                    "UPDATE members SET "
+                    + ", ".join(f"{k} = ?" for k in PROFILE_CLEAR)
+                    + ", profile_enc = ? WHERE id = ?",
+                    [*PROFILE_CLEAR.values(), blob, r["id"]],
+                )
+            done["members"] = len(rows)
+            for table, field, clear in (
+                ("visits", "members", {"members": "[]"}),
+                ("monitoring_alerts", "detail", {"detail": "{}"}),
+            ):
+                rows = s.g.query(f"SELECT id, {field} FROM {table} WHERE {field}_enc IS NULL")
+                db.conn.executemany(
+                    f"UPDATE {table} SET {field}_enc = ?, {field} = ? WHERE id = ?",
+                    [(c.encrypt(r["id"], field, r[field]), clear[field], r["id"]) for r in rows],
+                )
+                done[table] = len(rows)
+            rows = s.g.query(
+                "SELECT id, temperature, symptoms FROM readings WHERE reading_enc IS NULL"
+            )
+            db.conn.executemany(
+                "UPDATE readings SET reading_enc = ?, temperature = NULL, symptoms = '[]' "
+                "WHERE id = ?",
+                [
+                    (reading_blob(c, r["id"], r["temperature"], json.loads(r["symptoms"])), r["id"])
+                    for r in rows
+                ],
+            )
+            done["readings"] = len(rows)
 
     def _now(self) -> datetime:
         """The clock (the assembled facade reads ``households.now_local``, which tests set)."""
@@ -151,7 +325,7 @@ class LedgerBase:
         ts: datetime,
     ) -> tuple:
         rid = str(uuid.uuid4())
-        blob = self._s.cipher.encrypt(
+        blob = self._c().encrypt(
             rid, "changes", json.dumps(changes, ensure_ascii=False, sort_keys=True)
         )
         return (
@@ -176,7 +350,7 @@ class LedgerBase:
 
     def edit_body(self, r: dict[str, Any]) -> dict[str, Any]:
         """A ledger edit as it goes to the town server."""
-        changes = json.loads(self._s.cipher.decrypt(r["id"], "changes", r["changes_enc"]) or "{}")
+        changes = json.loads(self._c().decrypt(r["id"], "changes", r["changes_enc"]) or "{}")
         body = {
             k: r[k]
             for k in (

@@ -8,7 +8,6 @@ place, so a full disk or a read-only folder leaves no half-written file behind.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -134,10 +133,14 @@ def _check_full(full: bool, supervisor: Operator | None) -> None:
 def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
     ledger = store.ledger
     out: list[list[Any]] = []
-    households = store.g.query("SELECT * FROM households ORDER BY grid, building, unit, sort_key")
+    # Building, unit and room are sealed: the ledger decrypts them, the order is applied here.
+    households = sorted(
+        (ledger.open_household(h) for h in store.g.query("SELECT * FROM households")),
+        key=lambda h: (h["grid"], h["building"], h["unit"], h["sort_key"]),
+    )
     members: dict[str, list[dict[str, Any]]] = {}
     for m in store.g.query("SELECT * FROM members WHERE removed = 0 ORDER BY created_at, rowid"):
-        members.setdefault(m["household_id"], []).append(m)
+        members.setdefault(m["household_id"], []).append(ledger.open_member(m))
     for h in households:
         hf = (
             ledger.household_fields(h)
@@ -192,7 +195,7 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
                             )
                         }
                     )
-                    row["categories"] = json.loads(m["categories"])
+                    row["categories"] = list(m["categories"])
                 row["categories"] = "、".join(_label("cat", c) for c in row.get("categories") or [])
                 status = row.get("health_status")
                 row["health_status"] = _label("status", status) if status != "none" else ""
@@ -234,7 +237,7 @@ def monitoring_rows(store: Store, *, full: bool, today: date | None = None) -> l
         for r in m["readings"]:
             d = by_day.setdefault(r["day"], {"symptoms": set(), "abnormal": False})
             d[r["slot"]] = r["temperature"]
-            d["symptoms"].update(json.loads(r["symptoms"]))
+            d["symptoms"].update(r["symptoms"])
             d["abnormal"] = d["abnormal"] or bool(r["abnormal"])
         days = set(by_day)
         if m["status_start"]:

@@ -1,14 +1,19 @@
 """Households of the ledger: create/update (versioned, with an edit event), look-ups by
-address, and the patrol lists (a building's or unit's households with today's state and flags)."""
+address, and the patrol lists (a building's or unit's households with today's state and flags).
+
+Building, unit and room are sealed in ``place_enc``; SQL filters and groups on keyed hashes of
+the building and unit (``building_key``, ``unit_key``) and finds an address by a keyed hash of
+its normalised form (``address_key``). Natural room order is applied after decryption.
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InputError
+from .base import HOUSEHOLD_FIELDS, HOUSEHOLD_SECRET, UNKNOWN, LedgerBase, _iso, sort_key
 from .model import (
     FLAG_CATEGORIES,
     HOME_STATUSES,
@@ -16,47 +21,54 @@ from .model import (
     address_key,
 )
 
-if TYPE_CHECKING:
-    pass
 
-from .base import HOUSEHOLD_FIELDS, HOUSEHOLD_SECRET, UNKNOWN, LedgerBase, _iso, sort_key
+def place_order(r: dict[str, Any]) -> tuple[str, str, str]:
+    """The order lists had in SQL: building, unit, then natural room order."""
+    return (r["building"], r["unit"], sort_key(r["room"]))
 
 
 class Households(LedgerBase):
     # -- households ---------------------------------------------------------------------------
     def _household_values(self, hid: str, f: dict[str, Any]) -> dict[str, Any]:
-        enc = self._s.cipher.encrypt
+        enc = self._c().encrypt_fields(
+            hid, {k: f.get(k) for k in ("address", "landlord_name", "landlord_phone", "notes")}
+        )
         return {
             "grid": f.get("grid") or "",
             "community": f.get("community") or "",
-            "building": f["building"],
-            "unit": f.get("unit") or "",
-            "room": f["room"],
-            "sort_key": sort_key(f["room"]),
-            "address_enc": enc(hid, "address", f.get("address")),
+            **self._place_values(hid, f),
+            "address_enc": enc["address"],
             "worker": f.get("worker"),
             "registered_count": f.get("registered_count"),
             "resident_count": f.get("resident_count"),
             "tested_count": f.get("tested_count"),
             "is_rental": int(bool(f.get("is_rental"))),
-            "landlord_name_enc": enc(hid, "landlord_name", f.get("landlord_name")),
-            "landlord_phone_enc": enc(hid, "landlord_phone", f.get("landlord_phone")),
-            "notes_enc": enc(hid, "notes", f.get("notes")),
+            "landlord_name_enc": enc["landlord_name"],
+            "landlord_phone_enc": enc["landlord_phone"],
+            "notes_enc": enc["notes"],
         }
 
     def household_fields(self, row: dict[str, Any]) -> dict[str, Any]:
         """Every editable field of a stored household row, decrypted."""
-        dec = self._s.cipher.decrypt
+        dec = self._c().decrypt
         out = {f: row.get(f) for f in HOUSEHOLD_FIELDS if f not in HOUSEHOLD_SECRET}
+        out |= self.place(row)
         out["is_rental"] = bool(out["is_rental"])
         for f in HOUSEHOLD_SECRET:
             out[f] = dec(row["id"], f, row.get(f"{f}_enc"))
         return out
 
+    def _address(self, f: dict[str, Any]) -> str:
+        return self.address_index(
+            address_key(
+                f.get("community") or "", str(f["building"]), f.get("unit") or "", str(f["room"])
+            )
+        )
+
     def find_household(self, community: str, building: str, unit: str, room: str) -> str | None:
         return self._s.g.scalar(
             "SELECT id FROM households WHERE address_key = ?",
-            [address_key(community, building, unit, room)],
+            [self.address_index(address_key(community, building, unit, room))],
         )
 
     def save_household(
@@ -109,12 +121,7 @@ class Households(LedgerBase):
             full = {f: fields.get(f) for f in HOUSEHOLD_FIELDS}
             changes = {k: v for k, v in full.items() if v not in (None, "")}
             values = self._household_values(hid, full)
-            akey = address_key(
-                full.get("community") or "",
-                str(full["building"]),
-                full.get("unit") or "",
-                str(full["room"]),
-            )
+            akey = self._address(full)
             self._insert(
                 "INSERT INTO households(id, address_key, "
                 + ", ".join(values)
@@ -134,12 +141,7 @@ class Households(LedgerBase):
         merged = {**old, **changes}
         hid = current["id"]
         values = self._household_values(hid, merged)
-        values["address_key"] = address_key(
-            merged.get("community") or "",
-            merged["building"],
-            merged.get("unit") or "",
-            merged["room"],
-        )
+        values["address_key"] = self._address(merged)
         version = current["version"] + 1
         s.g.db.conn.execute(
             "UPDATE households SET "
@@ -157,46 +159,65 @@ class Households(LedgerBase):
         rows = self._household_rows("h.id = ?", [household_id], today)
         return rows[0] if rows else None
 
+    def _names(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows of a GROUP BY over the keyed hashes, each with one household's ``id`` and
+        ``place_enc`` (SQLite's bare columns of the ``min(id)`` row): the group's names."""
+        return [r | self.place(r) for r in rows]
+
     def buildings(self, grid: str | None = None) -> list[dict[str, Any]]:
         """Buildings with their household count, in natural order."""
         where, params = ("WHERE grid = ?", [grid]) if grid else ("", [])
-        rows = self._s.g.query(
-            f"SELECT grid, building, count(*) AS households FROM households "
-            f"{where} GROUP BY grid, building",
-            params,
+        self._c()
+        rows = self._names(
+            self._s.g.query(
+                f"SELECT grid, count(*) AS households, min(id) AS id, place_enc, building, unit, "
+                f"room FROM households {where} GROUP BY grid, building_key",
+                params,
+            )
         )
-        return sorted(rows, key=lambda r: (r["grid"], sort_key(r["building"])))
+        out = [
+            {"grid": r["grid"], "building": r["building"], "households": r["households"]}
+            for r in rows
+        ]
+        return sorted(out, key=lambda r: (r["grid"], sort_key(r["building"])))
 
     def units(self, building: str) -> list[str]:
-        units = [
-            r["unit"]
-            for r in self._s.g.query(
-                "SELECT DISTINCT unit FROM households WHERE building = ?", [building]
+        rows = self._names(
+            self._s.g.query(
+                "SELECT min(id) AS id, place_enc, building, unit, room FROM households "
+                "WHERE building_key = ? GROUP BY unit_key",
+                [self._key("building", building)],
             )
-        ]
-        return sorted(units, key=sort_key)
+        )
+        return sorted((r["unit"] for r in rows), key=sort_key)
 
     def households_in(
         self, building: str, unit: str | None = None, today: str | None = None
     ) -> list[HouseholdRow]:
         """One building's (or unit's) households with today's state and flags."""
         if unit is None:
-            return self._household_rows("h.building = ?", [building], today)
-        return self._household_rows("h.building = ? AND h.unit = ?", [building, unit], today)
+            return self._household_rows(
+                "h.building_key = ?", [self._key("building", building)], today
+            )
+        return self._household_rows(
+            "h.building_key = ? AND h.unit_key = ?",
+            [self._key("building", building), self._key("unit", unit)],
+            today,
+        )
 
     def _household_rows(
         self, where: str, params: list[Any], today: str | None = None
     ) -> list[HouseholdRow]:
         today = today or self._now().date().isoformat()
         round_id = self.current_round_id() or ""
-        rows = self._s.g.query(
-            f"""SELECT h.id, h.grid, h.community, h.building, h.unit, h.room, h.worker,
-                   h.registered_count, h.resident_count, h.tested_count, h.is_rental, h.version,
+        self._c()
+        q = self._s.g.query
+        rows = q(
+            f"""SELECT h.id, h.grid, h.community, h.place_enc, h.building, h.unit, h.room,
+                   h.worker, h.registered_count, h.resident_count, h.tested_count, h.is_rental,
+                   h.version,
                    (SELECT count(*) FROM members m WHERE m.household_id = h.id
                         AND m.removed = 0) AS n_members,
-                   (SELECT group_concat(m.categories || '|' || m.health_status, ';')
-                        FROM members m WHERE m.household_id = h.id AND m.removed = 0
-                        AND (m.categories != '[]' OR m.health_status != 'none')) AS member_info,
                    (SELECT v.outcome FROM visits v WHERE v.household_id = h.id AND v.day = ?
                         ORDER BY v.ts DESC LIMIT 1) AS today,
                    (SELECT v.follow_up FROM visits v WHERE v.household_id = h.id
@@ -207,20 +228,26 @@ class Households(LedgerBase):
                         AND v.round_id = ? AND v.outcome = 'seen') AS seen_n,
                    (SELECT count(*) FROM visits v WHERE v.household_id = h.id
                         AND v.round_id = ? AND v.outcome = 'nobody_home') AS away_n
-               FROM households h WHERE {where}
-               ORDER BY h.building, h.unit, h.sort_key""",
+               FROM households h WHERE {where}""",
             [today, round_id, round_id, *params],
         )
+        # Categories and health status are sealed: the flags come from the decrypted profiles.
+        member_info: dict[str, list[dict[str, Any]]] = {}
+        for m in q(
+            "SELECT m.id, m.household_id, m.profile_enc, m.categories, m.health_status "
+            f"FROM members m JOIN households h ON h.id = m.household_id "
+            f"WHERE m.removed = 0 AND {where} ORDER BY m.rowid",
+            params,
+        ):
+            member_info.setdefault(m["household_id"], []).append(self.profile(m))
         out = []
-        for r in rows:
+        for r in sorted((self.open_household(r) for r in rows), key=place_order):
             flags: list[str] = []
-            for part in (r["member_info"] or "").split(";"):
-                if not part:
-                    continue
-                cats, _, status = part.rpartition("|")
-                for c in json.loads(cats):
+            for p in member_info.get(r["id"], ()):
+                for c in p["categories"]:
                     if c in FLAG_CATEGORIES and c not in flags:
                         flags.append(c)
+                status = p["health_status"]
                 if status in HOME_STATUSES + ("central_isolation",) and status not in flags:
                     flags.append(status)
             if r["is_rental"]:

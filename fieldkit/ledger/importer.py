@@ -166,9 +166,8 @@ def import_rows(
         # an UPDATE run at once, which needs that household's row already there.
         with ledger.batched():
             for akey, fields in household_fields.items():
-                hid, state = ledger._save_household(
-                    fields, None, source, ts, current=known_households.get(akey)
-                )
+                current = known_households.get(ledger.address_index(akey))
+                hid, state = ledger._save_household(fields, None, source, ts, current=current)
                 household_ids[akey], household_state[akey] = hid, state
                 summary.households_created += state == "created"
                 summary.households_updated += state == "updated"

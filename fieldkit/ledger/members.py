@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from .base import (
     MEMBER_FIELDS,
     MEMBER_SECRET,
+    PROFILE_CLEAR,
     UNKNOWN,
     LedgerBase,
     _iso,
@@ -30,24 +31,24 @@ from .base import (
 )
 
 
+def _gate_state(values: dict[str, Any], f: dict[str, Any]) -> dict[str, Any]:
+    """What the gate's isolation index needs of a member as written."""
+    return {
+        "id_hash": values["id_hash"],
+        "health_status": f.get("health_status") or "none",
+        "status_end": f.get("status_end"),
+    }
+
+
 class Members(LedgerBase):
     # -- members ------------------------------------------------------------------------------
     def _member_values(self, mid: str, f: dict[str, Any]) -> dict[str, Any]:
-        s = self._s
-        enc = s.cipher.encrypt
         idn = f.get("id_number")
-        return {
-            "id_hash": self._index(idn) if idn else None,
-            "id_kind": f.get("id_kind"),
+        profile = {
             "name_masked": mask_name(f["name"]) if f.get("name") else None,
             "id_masked": mask_id(idn) if idn else None,
             "phone_masked": mask_phone(f["phone"]) if f.get("phone") else None,
-            "name_enc": enc(mid, "name", f.get("name")),
-            "id_number_enc": enc(mid, "id_number", idn),
-            "phone_enc": enc(mid, "phone", f.get("phone")),
-            "notes_enc": enc(mid, "notes", f.get("notes")),
-            "relation": f.get("relation"),
-            "categories": json.dumps(list(f.get("categories") or []), ensure_ascii=False),
+            "categories": list(f.get("categories") or []),
             "health_status": f.get("health_status") or "none",
             "status_start": f.get("status_start"),
             "status_end": f.get("status_end"),
@@ -56,11 +57,37 @@ class Members(LedgerBase):
             "last_test_date": f.get("last_test_date"),
             "last_test_result": f.get("last_test_result"),
         }
+        enc = self._c().encrypt_fields(
+            mid,
+            {
+                "name": f.get("name"),
+                "id_number": idn,
+                "phone": f.get("phone"),
+                "notes": f.get("notes"),
+                "profile": json.dumps(profile, ensure_ascii=False),
+            },
+        )
+        return {
+            "id_hash": self._index(idn) if idn else None,
+            "id_kind": f.get("id_kind"),
+            "name_enc": enc["name"],
+            "id_number_enc": enc["id_number"],
+            "phone_enc": enc["phone"],
+            "notes_enc": enc["notes"],
+            "relation": f.get("relation"),
+            "profile_enc": enc["profile"],
+            **PROFILE_CLEAR,
+        }
 
     def member_fields(self, row: dict[str, Any]) -> dict[str, Any]:
-        dec = self._s.cipher.decrypt
-        out = {f: row.get(f) for f in MEMBER_FIELDS if f not in MEMBER_SECRET}
-        out["categories"] = json.loads(row["categories"])
+        dec = self._c().decrypt
+        profile = self.profile(row)
+        out = {
+            f: profile[f] if f in profile else row.get(f)
+            for f in MEMBER_FIELDS
+            if f not in MEMBER_SECRET
+        }
+        out["categories"] = list(profile["categories"])
         for f in MEMBER_SECRET:
             out[f] = dec(row["id"], f, row.get(f"{f}_enc"))
         return out
@@ -137,6 +164,8 @@ class Members(LedgerBase):
                         [self.match_key(household_id, None, f["name"])],
                     )
             current = rows[0] if rows else None
+        if current is not None:
+            current = self.open_member(current)
         self._apply_status_dates(f, current)
         if current is None:
             mid = str(uuid.uuid4())
@@ -165,7 +194,7 @@ class Members(LedgerBase):
             self._insert(
                 self._EDIT_INSERT, self._edit_row("member", mid, 0, 1, changes, source, ts)
             )
-            self._sync_isolation(None, values)
+            self._sync_isolation(None, _gate_state(values, full))
             return mid, "created"
         old = self.member_fields(current)
         old["id_kind"] = current["id_kind"]
@@ -197,7 +226,7 @@ class Members(LedgerBase):
             self._EDIT_INSERT,
             self._edit_row("member", mid, current["version"], version, changes, source, ts),
         )
-        self._sync_isolation(current, values)
+        self._sync_isolation(current, _gate_state(values, merged))
         return mid, "updated"
 
     def _apply_status_dates(self, f: dict[str, Any], current: dict[str, Any] | None) -> None:
@@ -257,8 +286,8 @@ class Members(LedgerBase):
             if cur["id_hash"]:
                 s.isolation.set(cur["id_hash"], None)
 
-    @staticmethod
-    def _member_row(r: dict[str, Any]) -> MemberRow:
+    def _member_row(self, row: dict[str, Any]) -> MemberRow:
+        r = self.open_member(row)
         return MemberRow(
             id=r["id"],
             household_id=r["household_id"],
@@ -266,7 +295,7 @@ class Members(LedgerBase):
             id_masked=r["id_masked"],
             phone_masked=r["phone_masked"],
             relation=r["relation"],
-            categories=tuple(json.loads(r["categories"])),
+            categories=tuple(r["categories"]),
             health_status=r["health_status"],
             status_start=r["status_start"],
             status_end=r["status_end"],

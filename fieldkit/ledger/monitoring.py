@@ -17,6 +17,8 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, PermissionDenied
+from .base import reading_blob
+from .homes import place_order
 from .households import _iso, now_local
 from .model import HOME_STATUSES, SYMPTOMS
 
@@ -79,18 +81,46 @@ class Monitoring:
         return (datetime.combine(day, start, tzinfo=tz), datetime.combine(day, end, tzinfo=tz))
 
     # -- who is monitored ---------------------------------------------------------------------
+    def _members(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+        """Members (``m.*``) with their household's place, profile decrypted, in place order.
+        Health status and place are sealed: callers filter on them here, after decryption."""
+        ledger = self._s.ledger
+        ledger._c()
+        rows = self._s.g.query(
+            "SELECT m.*, h.grid, h.place_enc AS h_place_enc, h.building, h.unit, h.room "
+            f"FROM members m JOIN households h ON h.id = m.household_id {where}",
+            list(params),
+        )
+        out = []
+        for r in rows:
+            place = ledger.place(
+                {"id": r["household_id"], "place_enc": r.pop("h_place_enc")} | _place_cols(r)
+            )
+            out.append(ledger.open_member(r) | place)
+        return sorted(out, key=place_order)
+
     def monitored(self, today: str | None = None) -> list[dict[str, Any]]:
         """Members under home isolation or monitoring whose period has started."""
         today = today or now_local().date().isoformat()
-        return self._s.g.query(
-            "SELECT m.id, m.household_id, m.name_masked, m.id_masked, m.health_status, "
-            "m.status_start, m.status_end, m.created_at, h.building, h.unit, h.room FROM members m "
-            "JOIN households h ON h.id = m.household_id WHERE m.removed = 0 AND "
-            f"m.health_status IN ({', '.join('?' * len(HOME_STATUSES))}) AND "
-            "(m.status_start IS NULL OR m.status_start <= ?) "
-            "ORDER BY h.building, h.unit, h.sort_key",
-            [*HOME_STATUSES, today],
+        keys = (
+            "id",
+            "household_id",
+            "name_masked",
+            "id_masked",
+            "health_status",
+            "status_start",
+            "status_end",
+            "created_at",
+            "building",
+            "unit",
+            "room",
         )
+        return [
+            {k: r[k] for k in keys}
+            for r in self._members("WHERE m.removed = 0")
+            if r["health_status"] in HOME_STATUSES
+            and (r["status_start"] is None or r["status_start"] <= today)
+        ]
 
     @staticmethod
     def _place(r: dict[str, Any]) -> str:
@@ -102,9 +132,10 @@ class Monitoring:
         today = now.date()
         rows = self.monitored(today.isoformat())
         taken = {
-            (r["member_id"], r["slot"]): r["temperature"]
+            (r["member_id"], r["slot"]): self._reading(r)["temperature"]
             for r in self._s.g.query(
-                "SELECT member_id, slot, temperature FROM readings WHERE day = ? ORDER BY ts",
+                "SELECT id, member_id, slot, temperature, symptoms, reading_enc FROM readings "
+                "WHERE day = ? ORDER BY ts",
                 [today.isoformat()],
             )
         }
@@ -191,12 +222,13 @@ class Monitoring:
             "checkpoint": s.settings.checkpoint.code,
             "member_id": member_id,
             "slot": slot,
-            "temperature": temperature,
-            "symptoms": json.dumps(list(symptoms)),
+            "temperature": None,  # sealed with the symptoms: reading_enc
+            "symptoms": "[]",
             "measured_by": measured_by,
             "abnormal": int(abnormal),
             "operator": operator,
-            "notes_enc": s.cipher.encrypt(rid, "notes", notes or None),
+            "notes_enc": s.ledger._c().encrypt(rid, "notes", notes or None),
+            "reading_enc": reading_blob(s.cipher, rid, temperature, list(symptoms)),
         }
         alert_id = None
         with s.g.tx() as db:
@@ -219,7 +251,8 @@ class Monitoring:
                         "call": rules.emergency_number,
                     },
                 )
-        return {k: v for k, v in row.items() if k != "notes_enc"} | {
+        return {k: v for k, v in row.items() if not k.endswith("_enc")} | {
+            "temperature": temperature,
             "symptoms": list(symptoms),
             "abnormal": abnormal,
             "alert_id": alert_id,
@@ -231,10 +264,15 @@ class Monitoring:
             [member_id, limit],
         )
         return [
-            {k: v for k, v in r.items() if k != "notes_enc"}
-            | {"symptoms": json.loads(r["symptoms"])}
-            for r in rows
+            {k: v for k, v in r.items() if not k.endswith("_enc")} | self._reading(r) for r in rows
         ]
+
+    def _reading(self, r: dict[str, Any]) -> dict[str, Any]:
+        """temperature and symptoms (a list) of a reading row (``reading_enc``)."""
+        if r.get("reading_enc") is None:
+            return {"temperature": r["temperature"], "symptoms": json.loads(r["symptoms"])}
+        c = self._s.ledger._c()
+        return json.loads(c.decrypt(r["id"], "reading", r["reading_enc"]) or "{}")
 
     def reading_body(self, r: dict[str, Any]) -> dict[str, Any]:
         """The reading as it goes to the town server. Only what the reading row holds, so its
@@ -246,8 +284,8 @@ class Monitoring:
             if not k.endswith("_enc")
             and k not in ("sync_state", "sync_reason", "synced_at", "batch_id")
         }
-        body["symptoms"] = json.loads(r["symptoms"])
-        body["notes"] = self._s.cipher.decrypt(r["id"], "notes", r.get("notes_enc"))
+        body.update(self._reading(r))
+        body["notes"] = self._s.ledger._c().decrypt(r["id"], "notes", r.get("notes_enc"))
         return body
 
     # -- alerts -------------------------------------------------------------------------------
@@ -266,7 +304,7 @@ class Monitoring:
         aid = str(uuid.uuid4())
         cur = db.execute(
             "INSERT OR IGNORE INTO monitoring_alerts(id, ts, day, checkpoint, member_id, kind, "
-            "slot, reading_id, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+            "slot, reading_id, detail, detail_enc) VALUES (?,?,?,?,?,?,?,?,'{}',?)",
             [
                 aid,
                 _iso(ts),
@@ -276,7 +314,9 @@ class Monitoring:
                 kind,
                 slot,
                 reading_id,
-                json.dumps(detail or {}, ensure_ascii=False),
+                self._s.ledger._c().encrypt(
+                    aid, "detail", json.dumps(detail or {}, ensure_ascii=False)
+                ),
             ],
         )
         return aid if cur.rowcount else None
@@ -340,15 +380,47 @@ class Monitoring:
 
     def alerts(self, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
         where = "WHERE a.acknowledged_at IS NULL" if open_only else ""
-        rows = self._s.g.query(
-            f"SELECT a.*, m.name_masked, m.id_masked, h.building, h.unit, h.room "
+        ledger = self._s.ledger
+        ledger._c()
+        rows = []
+        # Place and masked names are sealed: the last sort keys (building, unit, room) and the
+        # limit apply after decryption.
+        for r in self._s.g.query(
+            f"SELECT a.*, m.household_id AS m_household_id, m.profile_enc, m.name_masked, "
+            f"m.id_masked, m.categories, m.health_status, h.place_enc AS h_place_enc, "
+            f"h.building, h.unit, h.room "
             f"FROM monitoring_alerts a JOIN members m ON m.id = a.member_id "
-            f"JOIN households h ON h.id = m.household_id {where} "
-            f"ORDER BY a.kind = 'referral' DESC, a.day DESC, a.slot = 'evening' DESC, a.ts DESC, "
-            f"h.building, h.unit, h.sort_key LIMIT ?",
-            [limit],
+            f"JOIN households h ON h.id = m.household_id {where}"
+        ):
+            hid = r.pop("h_place_enc")
+            place = ledger.place({"id": r.pop("m_household_id"), "place_enc": hid} | _place_cols(r))
+            profile = ledger.profile(r, "member_id")
+            r.pop("profile_enc")
+            for k in ("categories", "health_status"):
+                r.pop(k)
+            r |= place | {"name_masked": profile["name_masked"], "id_masked": profile["id_masked"]}
+            rows.append(r)
+        rows.sort(key=place_order)
+        rows.sort(
+            key=lambda r: (
+                r["kind"] == "referral",
+                r["day"],
+                -1 if r["slot"] is None else r["slot"] == "evening",
+                r["ts"],
+            ),
+            reverse=True,  # stable: equal keys keep the place order
         )
-        return [r | {"detail": json.loads(r["detail"]), "place": self._place(r)} for r in rows]
+        return [
+            {k: v for k, v in r.items() if not k.endswith("_enc")}
+            | {"detail": self._detail(r), "place": self._place(r)}
+            for r in rows[:limit]
+        ]
+
+    def _detail(self, r: dict[str, Any]) -> dict[str, Any]:
+        if r.get("detail_enc") is None:
+            return json.loads(r["detail"])
+        c = self._s.ledger._c()
+        return json.loads(c.decrypt(r["id"], "detail", r["detail_enc"]) or "{}")
 
     def acknowledge(self, alert_id: str, note: str | None = None) -> None:
         s = self._s
@@ -371,6 +443,7 @@ class Monitoring:
             for k, v in r.items()
             if k
             not in (
+                "detail_enc",
                 "sync_state",
                 "sync_reason",
                 "synced_at",
@@ -379,7 +452,7 @@ class Monitoring:
                 "acknowledged_at",
             )
         }
-        body["detail"] = json.loads(r["detail"])
+        body["detail"] = self._detail(r)
         return body
 
     # -- release (期满解除) ---------------------------------------------------------------------
@@ -432,20 +505,37 @@ class Monitoring:
     # -- the monitoring ledger (居家监测台账) ----------------------------------------------------
     def ledger_rows(self, since: str | None = None) -> list[dict[str, Any]]:
         """One row per person ever under home isolation/monitoring, readings per day."""
-        rows = self._s.g.query(
-            "SELECT m.*, h.building, h.unit, h.room, h.grid FROM members m JOIN households h "
-            "ON h.id = m.household_id WHERE m.health_status IN ('home_isolation', "
-            "'home_monitoring') OR m.id IN (SELECT member_id FROM readings) "
-            "ORDER BY h.building, h.unit, h.sort_key"
-        )
+        with_readings = {
+            r["member_id"] for r in self._s.g.query("SELECT DISTINCT member_id FROM readings")
+        }
+        rows = [
+            r
+            for r in self._members()
+            if r["health_status"] in ("home_isolation", "home_monitoring")
+            or r["id"] in with_readings
+        ]
         readings: dict[Any, Any] = {}
         for r in self._s.g.query(
-            "SELECT member_id, day, slot, temperature, symptoms, abnormal "
+            "SELECT id, member_id, day, slot, temperature, symptoms, abnormal, reading_enc "
             "FROM readings WHERE day >= ? ORDER BY ts",
             [since or "0000-00-00"],
         ):
-            readings.setdefault(r["member_id"], []).append(r)
+            opened = self._reading(r)
+            readings.setdefault(r["member_id"], []).append(
+                {
+                    "member_id": r["member_id"],
+                    "day": r["day"],
+                    "slot": r["slot"],
+                    "temperature": opened["temperature"],
+                    "symptoms": opened["symptoms"],
+                    "abnormal": r["abnormal"],
+                }
+            )
         return [r | {"readings": readings.get(r["id"], []), "place": self._place(r)} for r in rows]
+
+
+def _place_cols(r: dict[str, Any]) -> dict[str, Any]:
+    return {"building": r["building"], "unit": r["unit"], "room": r["room"]}
 
 
 def _when(text: str | None) -> datetime | None:

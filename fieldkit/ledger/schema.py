@@ -5,10 +5,13 @@
   ``ledger_edits`` event (field → new value) which is what syncs to the town server.
 - ``visits`` (with ``visit_members``), ``readings`` and ``monitoring_alerts`` are append-only
   events with the sync columns.
-- Address levels (grid, community, building, unit, room) stay in clear: they are how the patrol
-  worker walks the area and how coverage is counted. Names, ID numbers, phones, the free-text
-  address, landlord, notes and medical needs are encrypted (record id + field name as
-  associated data); ID numbers also get the store's blind index.
+- Grid and community stay in clear (areas, not persons). Building, unit and room are sealed in
+  ``place_enc`` since m003; lists and coverage filter and group on keyed hashes of the building
+  and unit, and ``address_key`` is a keyed hash of the normalised address. Names, ID numbers,
+  phones, the free-text address, landlord, notes, medical needs, and (m003) masked names/IDs/
+  phones, categories, health status and dates, vaccination, tests, visit members, readings and
+  alert details are encrypted (record id + field name as associated data); ID numbers also get
+  the store's blind index. :mod:`fieldkit.store.personal` lists every field.
 """
 
 from __future__ import annotations
@@ -106,3 +109,26 @@ def m001_ledger(db: Database) -> None:
 def m002_member_count_index(db: Database) -> None:
     # Coverage counts persons per unit: an index-only scan instead of reading every member row.
     db.execute("CREATE INDEX members_household_removed ON members(household_id, removed)")
+
+
+@migrations()
+def m003_health_and_place_sealed(db: Database) -> None:
+    """Issue 14 item 7: address parts, masked names, health fields, visit members, readings and
+    alert details get ciphertext columns. Rows written before keep their clear values until the
+    first unlocked session seals them (``LedgerBase.seal_plaintext``: needs the data key)."""
+    db.executescript(
+        """
+        ALTER TABLE households ADD COLUMN place_enc BLOB;
+        ALTER TABLE households ADD COLUMN building_key TEXT;
+        ALTER TABLE households ADD COLUMN unit_key TEXT;
+        DROP INDEX households_place;
+        DROP INDEX households_grid;
+        CREATE INDEX households_place_key ON households(building_key, unit_key);
+        CREATE INDEX households_grid_key ON households(grid, building_key, unit_key);
+        ALTER TABLE members ADD COLUMN profile_enc BLOB;
+        DROP INDEX members_status;
+        ALTER TABLE visits ADD COLUMN members_enc BLOB;
+        ALTER TABLE readings ADD COLUMN reading_enc BLOB;
+        ALTER TABLE monitoring_alerts ADD COLUMN detail_enc BLOB;
+        """
+    )

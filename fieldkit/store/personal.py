@@ -60,29 +60,21 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "landlord_name_enc": ENCRYPTED,
         "landlord_phone_enc": ENCRYPTED,
         "notes_enc": ENCRYPTED,
-        "building": CLEAR,  # building / unit / room: the address, in clear for the patrol lists
-        "unit": CLEAR,
-        "room": CLEAR,
-        "address_key": CLEAR,
+        "place_enc": ENCRYPTED,  # building, unit, room (JSON; clear columns blank since m003)
+        "building_key": BLIND_INDEX,  # keyed hash of the building: lists and coverage group on it
+        "unit_key": BLIND_INDEX,
+        "address_key": BLIND_INDEX,  # keyed hash of the normalised address (one household each)
     },
     "members": {
         "name_enc": ENCRYPTED,
         "id_number_enc": ENCRYPTED,
         "phone_enc": ENCRYPTED,
         "notes_enc": ENCRYPTED,
+        # masked name/ID/phone, categories, health status and its dates, found via, vaccination,
+        # last test date and result (JSON; the clear columns blank since the ledger's m003)
+        "profile_enc": ENCRYPTED,
         "id_hash": BLIND_INDEX,
         "match_key": BLIND_INDEX,
-        "name_masked": MASKED,
-        "id_masked": MASKED,
-        "phone_masked": MASKED,
-        "categories": CLEAR,  # health (PIPL sensitive)
-        "health_status": CLEAR,  # health (PIPL sensitive)
-        "status_start": CLEAR,
-        "status_end": CLEAR,
-        "found_via": CLEAR,
-        "vaccination": CLEAR,  # health
-        "last_test_date": CLEAR,  # health
-        "last_test_result": CLEAR,  # health
     },
     "ledger_edits": {"changes_enc": ENCRYPTED},
     "visits": {
@@ -90,10 +82,14 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "medical_enc": ENCRYPTED,
         "notes_enc": ENCRYPTED,
         "follow_up_enc": ENCRYPTED,
-        "members": CLEAR,  # member ids with temperatures and symptoms (health)
+        "members_enc": ENCRYPTED,  # member ids with temperatures and symptoms
     },
-    "readings": {"notes_enc": ENCRYPTED, "temperature": CLEAR, "symptoms": CLEAR},
-    "monitoring_alerts": {"detail": CLEAR},
+    "readings": {
+        "notes_enc": ENCRYPTED,
+        "reading_enc": ENCRYPTED,  # temperature and symptoms
+        # abnormal (0/1) stays clear: a referral alert (kind, clear) says as much already
+    },
+    "monitoring_alerts": {"detail_enc": ENCRYPTED},
     "shifts": {
         "handover_note_enc": ENCRYPTED,
         "summary_enc": ENCRYPTED,
