@@ -194,9 +194,12 @@ class StallServer:
             c.close()
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` now. Ask on the address the server will bind: a port taken on
+    127.0.0.2 by another test server is still free on 127.0.0.1, and handing it out again made
+    an "impostor" server start as a second copy of the first (one flaky TLS test)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 

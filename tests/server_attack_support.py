@@ -47,7 +47,7 @@ class Served:
     """``fieldkit-server serve`` as its own process; stops when the test ends."""
 
     def __init__(self, town_dir: Path, *args: str, host: str = "127.0.0.1") -> None:
-        self.town_dir, self.host, self.port = town_dir, host, free_port()
+        self.town_dir, self.host, self.port = town_dir, host, free_port(host)
         self.log_path = town_dir / f"serve-{self.port}.out"
         self.out = self.log_path.open("wb")
         self.proc = subprocess.Popen(
