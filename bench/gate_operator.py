@@ -378,8 +378,19 @@ def check(store, entrants: list[Entrant]) -> list[str]:
     from scanners.idnumber import mask_id
 
     rules = store.settings.rules
-    rows = store.g.query("SELECT * FROM passages WHERE superseded = 0 ORDER BY ts, rowid")
-    vehicles = store.g.query("SELECT * FROM vehicle_passages ORDER BY ts, rowid")
+
+    def opened(part, row) -> dict:  # sealed values (masked ID, reading, plate) opened
+        unseal = getattr(part, "unseal", None)
+        return unseal(dict(row)) if unseal is not None else dict(row)
+
+    rows = [
+        opened(store.passages, r)
+        for r in store.g.query("SELECT * FROM passages WHERE superseded = 0 ORDER BY ts, rowid")
+    ]
+    vehicles = [
+        opened(store.vehicles, r)
+        for r in store.g.query("SELECT * FROM vehicle_passages ORDER BY ts, rowid")
+    ]
     problems = []
     want_rows: list[tuple[str, dict]] = []
     want_vehicles: list[tuple[str, dict]] = []

@@ -82,6 +82,7 @@ class Probe:
     def install(self) -> None:
         from textual.app import App
         from textual.screen import Screen
+        from textual.widgets import Footer
 
         from fieldkit.gate import GateService
         from fieldkit.store.passages import Passages, VehiclePassages
@@ -90,26 +91,25 @@ class Probe:
         from fieldkit.ui import gate as gate_ui
         from fieldkit.ui import vehicle as vehicle_ui
 
-        for owner, names in (
+        for cls, names in (
             (GateService, ("evaluate", "commit", "commit_vehicle")),
             (KeyPersons, ("lookup_id",)),
             (Passages, ("record", "acknowledge", "recent", "counters")),
             (VehiclePassages, ("record",)),
             (
                 gate_ui.GateScreen,
-                ("handle_scan", "_submitted", "_saved", "_show_lists", "hold", "_released"),
+                ("handle_scan", "_saved", "_show_lists", "hold", "_released", "type_into_id"),
             ),
-            (vehicle_ui.VehicleScreen, ("handle_scan", "_submitted", "add_occupant", "_saved")),
-            (
-                app_mod.FieldkitApp,
-                ("on_event", "on_status_refreshed", "on_store_changed", "_check_barrier"),
-            ),
+            (vehicle_ui.VehicleScreen, ("handle_scan", "add_occupant", "_saved")),
+            (app_mod.FieldkitApp, ("on_status_refreshed", "on_store_changed", "_check_barrier")),
+            (Footer, ("recompose",)),
             (Screen, ("_refresh_layout",)),
             (App, ("_display",)),
         ):
             for name in names:
-                if name in owner.__dict__:
-                    self.wrap(owner, name)
+                owner = next((k for k in cls.__mro__ if name in k.__dict__), None)
+                if owner is not None:
+                    self.wrap(owner, name, f"{cls.__name__}.{name}")
 
     def restore(self) -> None:
         for owner, name, original in reversed(self._saved):

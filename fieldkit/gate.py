@@ -8,13 +8,17 @@ revocations, asks the rules engine, and records the passage.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 
 from scanners.idnumber import IdentityNumber, mask_id, parse_identity
 
-from .crypto import blind_index
+from .crypto import blind_index, keyperson_hash
 from .domain import (
     CodeColour,
     Decision,
@@ -85,6 +89,15 @@ def scrub_ids(text: str) -> str:
 _ID_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9]{14,17}[0-9Xx](?![0-9A-Za-z])")
 
 
+def mask_typing(text: str) -> str:
+    """An ID number while it is typed, as the field shows it: the first 6 characters, the
+    7th to 14th (the birth date) as ``*``, and of what comes after at most the last 4; once
+    all 18 are in it reads as :func:`mask_id` does. One character for one, so the cursor
+    stays where it is in the text."""
+    tail = max(0, min(4, len(text) - 14))
+    return text[:6] + "*" * (len(text) - 6 - tail) + text[len(text) - tail :]
+
+
 def parse_temperature(text: str) -> float:
     """'36.5', '365' (typed without the dot, as gloved fingers do), '36,5' → 36.5."""
     t = text.strip().replace(",", ".").replace("。", ".").replace("．", ".")
@@ -120,6 +133,48 @@ def _choice(value: str | None, enum: type, what: str):
         raise InputError("err.choice", what=word(what), allowed=allowed, value=value) from None
 
 
+class KeypersonHashes:
+    """The slow key-person hash (Argon2id, tens of ms) of the last few people, each computed
+    once: :meth:`GateService.prepare` starts it as soon as the ID is read (a scan, or Enter in
+    the ID field), while the thermometer is read, and the record's lookup takes the result, or
+    waits for the one under way, instead of hashing again on the operator's Enter.
+
+    Held in this process's memory only (as the form holds the number), for ``size`` people,
+    keyed by the town key too: a new town key never meets an old hash."""
+
+    def __init__(self, size: int = 8, hasher: Callable[[bytes, str], str] = keyperson_hash) -> None:
+        self.size, self.hasher = size, hasher
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[bytes, str], Future[str]] = OrderedDict()
+
+    def __call__(self, key: bytes, id_number: str) -> str:
+        item = (key, id_number)
+        with self._lock:
+            future = self._items.get(item)
+            mine = future is None
+            if future is None:
+                future = self._items[item] = Future()
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            else:
+                self._items.move_to_end(item)
+        if mine:
+            try:
+                future.set_result(self.hasher(key, id_number))
+            except BaseException as exc:
+                with self._lock:
+                    self._items.pop(item, None)
+                future.set_exception(exc)
+        return future.result()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+HASHES = KeypersonHashes()
+
+
 class GateService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -137,6 +192,21 @@ class GateService:
         if self._town_key is False:
             self._town_key = self.store.secrets.get("town_index_key")
         return blind_index(self._town_key, id_number) if self._town_key else None
+
+    def prepare(self, id_number: str | None) -> None:
+        """Ahead of the record (in a worker, once the ID is read): the key-person hash, so
+        that the lookup at Enter finds it done. Nothing for a number that is not an ID."""
+        if not id_number:
+            return
+        ident = parse_identity(id_number)
+        if not ident.number or ident.problem:
+            return
+        try:
+            key = self.store.secrets.get("town_index_key")
+            if key is not None:
+                HASHES(key, ident.number)
+        except Exception:  # noqa: BLE001 — met again, and reported, by the record's lookup
+            return
 
     def identify(self, entry: GateEntry) -> IdentityNumber | None:
         if not entry.id_number:
@@ -165,7 +235,7 @@ class GateService:
         check_temperature(entry.temperature, self.rules)
         keyperson = isolation = None
         if ident:
-            keyperson = self.store.keypersons.lookup_id(ident.number)
+            keyperson = self.store.keypersons.lookup_id(ident.number, hasher=HASHES)
             isolation = self.store.isolation.status(self.store.index(ident.number))
         pass_problem = entry.pass_problem
         if entry.pass_id and not pass_problem and self.store.revocations.is_revoked(entry.pass_id):

@@ -344,3 +344,18 @@ def test_real_socket_on_loopback(town):
         _, body = town.seal(device_id, key, [fake_record(i) for i in range(300)])
         assert post_batch(http, device_id, body).json()["counts"]["stored"] == 300
     assert town.repo.record_count() == 300
+
+
+def test_a_sync_with_nothing_to_send_still_counts_as_contact(town, http):
+    """The console's and `device list`'s last contact moves when a device asks for updates,
+    not only when it uploads: a quiet gate that synced is not shown as never heard from."""
+    device_id, key = town.enroll_raw(http, "gate-quiet")
+    before = {d.device_id: d.last_seen for d in town.repo.list_devices()}[device_id]
+    assert before is None
+    r = http.get(
+        f"{p.PATH_UPDATES}?cursor=0",
+        headers=p.sign_request(key, device_id, "GET", p.PATH_UPDATES, "cursor=0"),
+    )
+    assert r.status_code == 200, r.text
+    seen = {d.device_id: d.last_seen for d in town.repo.list_devices()}[device_id]
+    assert seen is not None and abs(seen - time.time()) < 600

@@ -284,16 +284,22 @@ class KeyPersons:
                 [json.dumps(now)],
             )
 
-    def lookup_id(self, id_number: str | None, today: str | None = None) -> str | None:
+    def lookup_id(
+        self,
+        id_number: str | None,
+        today: str | None = None,
+        hasher: Callable[[bytes, str], str] = keyperson_hash,
+    ) -> str | None:
         """The category when this ID number is on the list: one slow, town-salted hash
-        (:func:`fieldkit.crypto.keyperson_hash`) per scan; a list still in the older HMAC
+        (:func:`fieldkit.crypto.keyperson_hash`, or ``hasher``: the gate's, which computes it
+        once per person, ahead of the record) per scan; a list still in the older HMAC
         form (a town server not yet updated) is looked up by the blind index too."""
         if not id_number:
             return None
         key = self._s.secrets.get("town_index_key")
         if key is None:
             return None
-        found = self.lookup(keyperson_hash(key, id_number), today)
+        found = self.lookup(hasher(key, id_number), today)
         if found is None and self._s.g.scalar(
             "SELECT 1 FROM keypersons WHERE id_hash NOT LIKE 'k1:%' LIMIT 1"
         ):

@@ -170,12 +170,19 @@ class GateRecording(GateForm):
             steps,
             "referral" if referral else "warning",
         )
-        self.app.push_screen(screen, lambda ok: self.acknowledge(record_id, codes))
+
+        def acknowledged(ok: bool | None) -> None:
+            # F10 releases the gate at once: an Enter for the next person is not dropped
+            # while the acknowledgement is written. The write follows in a worker (it
+            # updates the referred person's own row) and a failure is reported as any is.
+            self._released()
+            self.acknowledge(record_id, codes)
+
+        self.app.push_screen(screen, acknowledged)
 
     @work(thread=True, exit_on_error=False, group="gate-ack")
     def acknowledge(self, record_id: str, codes: list[str]) -> None:
         self.app.store.passages.acknowledge(record_id, codes)
-        self.app.call_from_thread(self._released)
 
     def _released(self) -> None:
         self.holding = False

@@ -162,6 +162,17 @@ class Repository:
             ).fetchall()
         return _device(rows[0]) if rows else None
 
+    def mark_seen(self, device_id: str, now: float) -> None:
+        """A device made a signed contact (a sync that had nothing to send still asks for
+        updates): the console's and `device list`'s last-contact time moves with it."""
+        with self.dialect.write() as con:
+            self._x(
+                con,
+                "UPDATE devices SET last_seen = ? WHERE device_id = ? AND "
+                "(last_seen IS NULL OR last_seen < ?)",
+                (now, device_id, now - 30),
+            )
+
     # batches and records ---------------------------------------------------------------------
     def batch_reply(self, batch_id: str) -> dict[str, Any] | None:
         row = self._one("SELECT reply FROM batches WHERE batch_id = ?", (batch_id,))

@@ -357,6 +357,7 @@ class TownServer:
                 time=_iso(claimed),
                 now=_iso(now),
             )
+        self.repo.mark_seen(device.device_id, now)  # a contact, even with nothing to upload
         return device, claimed
 
     def updates(
