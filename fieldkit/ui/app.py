@@ -174,15 +174,6 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
         elif isinstance(screen, (LoginScreen, SetupScreen)):
             screen.store_opened()
 
-    def wait_for_store(self, timeout: float = 120.0):
-        """In a worker thread: the store, once open (raises what opening it raised)."""
-        self.store_ready.wait(timeout)
-        if self.store_error is not None:
-            raise self.store_error
-        if self.store is None:
-            raise TimeoutError("the store did not open")
-        return self.store
-
     # -- session -----------------------------------------------------------------------------
     def on_logged_in(self, message: LoggedIn) -> None:
         self.call_later(self.start_session, message.operator)
@@ -207,7 +198,8 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
         for name in list(self._opened):
             self.uninstall_screen(name)
         self._opened.clear()
-        role = self.store.operator.role if self.store.operator else ""
+        op = self.opened_store().operator
+        role = op.role if op else ""
         home = home_entry(self.entries, role)
         if home is not None:
             await self.open_screen(home.id)
@@ -259,8 +251,9 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
         """Leave: the session is locked (audited as a lock, reason "quit") first."""
         if self._camera_worker is not None:
             self._camera_worker.cancel()
-        if self.unlocked:
-            self.store.lock("quit")
+        store = self.store
+        if store is not None and store.is_unlocked:
+            store.lock("quit")
         self.exit(0)
 
 

@@ -27,6 +27,8 @@ from .messages import StatusRefreshed
 if TYPE_CHECKING:
     from scanners.payloads import PayloadConfig
 
+    from ..store import Store
+    from .messages import ScanRead
     from .screen_entry import ScreenEntry
 
 
@@ -37,7 +39,7 @@ class FieldkitBase(App[int]):
     status: reactive[dict[str, Any]] = reactive(dict, always_update=True)
 
     settings: Settings
-    store: Any  # fieldkit.store.Store once open; None while it opens
+    store: Store | None  # None while the app still opens it (see .app)
     store_ready: threading.Event
     store_error: BaseException | None
     sources: Any  # a scanners.sources.SourceSpec, a FrameSource, a string or None
@@ -51,6 +53,32 @@ class FieldkitBase(App[int]):
     _known_mode: str
     _payload_config: PayloadConfig | None
     _opened: dict[str, Screen]
+
+    if TYPE_CHECKING:  # parts of the app that screens use, defined in their own modules
+
+        async def open_screen(self, screen_id: str) -> None: ...  # .navigation
+
+        def take_held_scan(self) -> ScanRead | None: ...  # .keyinput
+
+    # -- the store ---------------------------------------------------------------------------
+    @property
+    def unlocked(self) -> bool:
+        return self.store is not None and self.store.is_unlocked
+
+    def opened_store(self) -> Store:
+        """The store, where the app needs one open (after login); RuntimeError if none is."""
+        if self.store is None:
+            raise RuntimeError("no store is open yet")
+        return self.store
+
+    def wait_for_store(self, timeout: float = 120.0) -> Store:
+        """In a worker thread: the store, once open (raises what opening it raised)."""
+        self.store_ready.wait(timeout)
+        if self.store_error is not None:
+            raise self.store_error
+        if self.store is None:
+            raise TimeoutError("the store did not open")
+        return self.store
 
     # -- language ----------------------------------------------------------------------------
     def t(self, key: str, **params: Any) -> str:
@@ -66,10 +94,6 @@ class FieldkitBase(App[int]):
 
         super().notify(scrub_ids(str(message)), title=scrub_ids(title), **kwargs)
 
-    @property
-    def unlocked(self) -> bool:
-        return self.store is not None and self.store.is_unlocked
-
     # -- what the payload parsers need --------------------------------------------------------
     def payload_config(self) -> PayloadConfig:
         """What the payload parsers need: town keys for passes, revocations, code patterns."""
@@ -78,8 +102,9 @@ class FieldkitBase(App[int]):
 
             from scanners.payloads import HealthCodePattern, PayloadConfig
 
+            store = self.opened_store()
             keys = []
-            encoded = self.store.kv.get("sync.town_ed25519")
+            encoded = store.kv.get("sync.town_ed25519")
             if encoded:
                 try:
                     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -99,7 +124,7 @@ class FieldkitBase(App[int]):
             self._payload_config = PayloadConfig(
                 health_code_patterns=patterns + DEFAULT_PATTERNS,
                 pass_public_keys=tuple(keys),
-                revoked_passes=frozenset(self.store.revocations.all()),
+                revoked_passes=frozenset(store.revocations.all()),
             )
         return self._payload_config
 

@@ -55,7 +55,7 @@ class BackgroundWork(FieldkitBase):
     def background_sync(self) -> None:
         from sync.client import run_sync
 
-        store = self.store
+        store = self.opened_store()
         op = store.operator
         report = run_sync(
             store, self.settings, transport=self.sync_transport, operator=op.name if op else None
@@ -73,7 +73,7 @@ class BackgroundWork(FieldkitBase):
 
     @work(thread=True, exclusive=True, group="store-watch", exit_on_error=False)
     def watch_store(self) -> None:
-        store = self.store
+        store = self.opened_store()
         version = store.data_version()
         before, self._data_version = getattr(self, "_data_version", None), version
         if before is None or version == before:

@@ -170,4 +170,4 @@ def source_from_args(
         return SourceSpec("images", target)
     if path.is_file() and not target.startswith("/dev/"):
         return SourceSpec("video", target)
-    return SourceSpec("camera", target, **size)
+    return SourceSpec("camera", target, width=cam.width, height=cam.height, fps=cam.fps)

@@ -13,6 +13,7 @@ from textual_plotext import PlotextPlot
 
 from ..reports.builders import HourlySeries, TemperatureHistogram
 from ..reports.ledger_data import BuildingCoverage
+from .typed import fieldkit_app
 
 
 def _integer_ticks(plt, top: int) -> None:
@@ -33,7 +34,7 @@ class _Chart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.text(self.app.t("chart.no_data"), 0.5, 0.5, alignment="center")
+        plt.text(fieldkit_app(self).t("chart.no_data"), 0.5, 0.5, alignment="center")
         plt.xlim(0, 1)
         plt.ylim(0, 1)
         plt.xticks([])
@@ -51,7 +52,7 @@ class HourlyChart(_Chart):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.multiple_bar(series.hours, [series.entries, series.exits], color=["green", "orange"])
+        plt.multiple_bar(series.hours, [series.entries, series.exits], color=["green", "orange"])  # type: ignore[arg-type]  # plotext: one colour a series
         plt.xticks(list(range(0, 24, 3)), [f"{h:02d}" for h in range(0, 24, 3)])
         _integer_ticks(plt, max(series.entries + series.exits))
         self.refresh()
@@ -69,7 +70,7 @@ class TemperatureChart(_Chart):
         plt.clear_data()
         plt.clear_figure()
         xs = list(range(len(hist.labels)))
-        plt.stacked_bar(xs, [hist.below, hist.above], color=["blue", "red"])
+        plt.stacked_bar(xs, [hist.below, hist.above], color=["blue", "red"])  # type: ignore[arg-type]  # plotext: one colour a series
         edge = hist.fever.index(True, 1) - 0.5  # first fever bin after the "below" end bin
         plt.vline(edge, "red")
         ticks = [0, edge, len(xs) - 1]
@@ -98,7 +99,7 @@ class CoverageChart(_Chart):
         plt.multiple_bar(
             names,
             [[c.households for c in coverage], [c.visited for c in coverage]],
-            color=["blue", "green"],
+            color=["blue", "green"],  # type: ignore[arg-type]  # plotext: one colour a series
         )
         _integer_ticks(plt, max(c.households for c in coverage))
         self.refresh()

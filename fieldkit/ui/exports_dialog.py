@@ -22,6 +22,7 @@ from ..errors import FieldkitError, PermissionDenied
 from ..reports import KINDS, export
 from . import supervisor_common as common
 from .supervisor_common import PinDialog
+from .typed import fieldkit_app, store_of
 
 FORMATS = ("xlsx", "csv")
 TITLE_KEYS = {
@@ -68,7 +69,7 @@ class ExportDialog(PinDialog):
         self.path_touched = False
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes="dialog wide", id="export-box"):
             yield Label(t("sup.export_title"), classes="dialog-title")
             with Horizontal(classes="pin-row"):
@@ -108,7 +109,7 @@ class ExportDialog(PinDialog):
     def on_mount(self) -> None:
         super().on_mount()
         if self.folder is None:
-            self.folder = default_folder(self.app.settings.data_dir)
+            self.folder = default_folder(fieldkit_app(self).settings.data_dir)
         self._suggest_path()
         self.query_one("#export-kind", Select).focus()
 
@@ -118,7 +119,7 @@ class ExportDialog(PinDialog):
         day = self.query_one("#export-day", Input).value.strip()
         if self.query_one("#export-shift", Input).value.strip() and self.kind != "daily":
             day = "shift"
-        path = self.folder / file_name(self.kind, self.fmt, day, self.app.t)
+        path = self.folder / file_name(self.kind, self.fmt, day, fieldkit_app(self).t)
         field = self.query_one("#export-path", Input)
         with field.prevent(Input.Changed):
             field.value = str(path)
@@ -165,7 +166,7 @@ class ExportDialog(PinDialog):
 
     def ready(self) -> str | None:
         if not self.query_one("#export-path", Input).value.strip():
-            return self.app.t("sup.export_path_needed")
+            return fieldkit_app(self).t("sup.export_path_needed")
         return None
 
     def action_submit(self) -> None:
@@ -178,7 +179,7 @@ class ExportDialog(PinDialog):
         if values["full"]:
             super().action_submit()
             return
-        self.say(self.app.t("sup.exporting"))
+        self.say(fieldkit_app(self).t("sup.exporting"))
         self._export(values)
 
     @work(thread=True, exit_on_error=False, group="export", exclusive=True)
@@ -186,18 +187,20 @@ class ExportDialog(PinDialog):
         try:
             result = self.perform(None, values)
         except FieldkitError as exc:
-            self.app.call_from_thread(self.say, self.app.error_text(exc), error=True)
+            fieldkit_app(self).call_from_thread(
+                self.say, fieldkit_app(self).error_text(exc), error=True
+            )
             return
-        self.app.call_from_thread(self.dismiss, result)
+        fieldkit_app(self).call_from_thread(self.dismiss, result)
 
     def perform(self, supervisor, values: dict[str, Any]):
         if values["full"] and supervisor is None:
-            raise PermissionDenied(self.app.t("sup.pin_needed"))
+            raise PermissionDenied(fieldkit_app(self).t("sup.pin_needed"))
         out = Path(values["out"]).expanduser()
-        if out.parent == self.app.settings.data_dir / "exports":
+        if out.parent == fieldkit_app(self).settings.data_dir / "exports":
             out.parent.mkdir(parents=True, exist_ok=True)
         return export(
-            self.app.store,
+            store_of(self),
             values["kind"],
             out,
             fmt=values["fmt"],
@@ -205,5 +208,5 @@ class ExportDialog(PinDialog):
             shift_id=values["shift"],
             full=values["full"],
             by=supervisor,
-            lang=self.app.lang,
+            lang=fieldkit_app(self).lang,
         )

@@ -20,19 +20,17 @@ import time
 from collections.abc import Iterable
 from datetime import date
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from scanners.idnumber import mask_id, mask_name
 from scanners.words import result_problem
 
 from ..gate import GateService, scrub_ids
-from ..i18n import outcome_text
 from .errortext import translate_error, translate_id_problem
-from .fields import SteadyFooter, prepare_identity
 from .gate_form import (
     CATEGORIES,
     COLOURS,
@@ -46,6 +44,7 @@ from .gate_form import (
 from .gate_record import REFERRAL_CODES, GateRecording
 from .messages import ScanRead
 from .screen_entry import ScreenEntry
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 from .widgets.banner import DecisionBanner, decision_lines
 
@@ -93,7 +92,7 @@ class GateScreen(GateRecording):
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         with Vertical(id="gate-form"):
             yield Static(t("gate.scan_idle"), id="scan-line", markup=False)
@@ -143,11 +142,11 @@ class GateScreen(GateRecording):
         yield DecisionBanner(t("gate.ready"), id="banner")
         yield Static("", id="counters")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
-        yield SteadyFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         table = self.query_one("#recent", DataTable)
         table.add_columns(
             t("gate.col_time"),
@@ -165,16 +164,35 @@ class GateScreen(GateRecording):
         self._take_held_scan()
 
     def on_screen_resume(self) -> None:
-        self.service = GateService(self.app.store)
+        self.service = GateService(store_of(self))
         self.refresh_lists()
         self._take_held_scan()
 
     def _take_held_scan(self) -> None:
         """A code read while another screen was open is used here, once."""
-        take = getattr(self.app, "take_held_scan", None)
+        take = getattr(fieldkit_app(self), "take_held_scan", None)
         held = take() if take else None
         if held is not None:
             self.handle_scan(held)
+
+    # -- toggles (function keys) ----------------------------------------------------------
+    def action_toggle_direction(self) -> None:
+        self.direction = "out" if self.direction == "in" else "in"
+        self.preview()
+
+    def action_colour(self, colour: str) -> None:
+        self.colour = None if self.colour == colour else colour
+        self.preview()
+
+    def action_cycle_test(self) -> None:
+        self.test_result = TEST_RESULTS[
+            (TEST_RESULTS.index(self.test_result) + 1) % len(TEST_RESULTS)
+        ]
+        self.preview()
+
+    def action_cycle_category(self) -> None:
+        self.category = CATEGORIES[(CATEGORIES.index(self.category) + 1) % len(CATEGORIES)]
+        self.preview()
 
     # -- scans ------------------------------------------------------------------------------
     def handle_scan(self, message: ScanRead) -> None:
@@ -182,10 +200,12 @@ class GateScreen(GateRecording):
         if self.holding or self.busy:
             self.queued_scan = message
             if self.holding:
-                self.app.notify(self.app.t("gate.ack_first"), severity="warning")
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("gate.ack_first"), severity="warning"
+                )
             return
         self._next_person_started()
-        t = self.app.t
+        t = fieldkit_app(self).t
         result = message.result
         parsed = result.parsed or {}
         cap = Captured(
@@ -210,11 +230,11 @@ class GateScreen(GateRecording):
         cap.shown_id = mask_id(cap.id_number) if cap.id_number else ""
         cap.shown_name = mask_name(cap.name) if cap.name else ""
         self.captured = cap
-        prepare_identity(self, self.service, cap.id_number)
         self.correcting = None
         self.query_one("#f-id", Input).value = cap.shown_id
         self.query_one("#f-name", Input).value = cap.shown_name
-        shown = result_problem(result, self.app.lang)  # coded problems in the screen language
+        # coded problems in the screen language
+        shown = result_problem(result, fieldkit_app(self).lang)
         problem = "" if result.ok else f" — {shown}"
         source = t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
         self.query_one("#scan-line", Static).update(
@@ -252,7 +272,6 @@ class GateScreen(GateRecording):
         if field == "f-id":
             if self._check_id():
                 self._take_typed_id()
-                prepare_identity(self, self.service, self.captured.id_number)
                 temp.focus()
             return
         if field in ("f-name", "f-phone") and not temp.value.strip():
@@ -264,12 +283,14 @@ class GateScreen(GateRecording):
         if self.holding:
             return
         self.reset_form()
-        self.banner("none", self.app.t("gate.ready"), [])
+        self.banner("none", fieldkit_app(self).t("gate.ready"), [])
 
     def action_correct_last(self) -> None:
         """Load the last record back into the form; Enter records the corrected version."""
         if self.last is None or self.holding:
-            self.app.notify(self.app.t("gate.nothing_to_correct"), severity="warning")
+            fieldkit_app(self).notify(
+                fieldkit_app(self).t("gate.nothing_to_correct"), severity="warning"
+            )
             return
         row, entry = self.last
         self.reset_form()
@@ -301,35 +322,8 @@ class GateScreen(GateRecording):
         self.query_one("#f-reason", Input).value = entry.trip_reason or ""
         self.query_one("#f-escort", Input).value = entry.escort or ""
         self.check_digit_confirmed = entry.check_digit_confirmed
-        self.banner("none", self.app.t("gate.correcting", time=row.ts[11:16]), [])
+        self.banner("none", fieldkit_app(self).t("gate.correcting", time=row.ts[11:16]), [])
         self.query_one("#f-temp", Input).focus()
-
-    # -- lists --------------------------------------------------------------------------------
-    @work(thread=True, exit_on_error=False, group="gate-lists", exclusive=True)
-    def refresh_lists(self) -> None:
-        store = self.app.store
-        if not store.is_unlocked:
-            return
-        rows = store.passages.recent(8)
-        counters = store.passages.counters(date.today().isoformat())
-        self.app.call_from_thread(self._show_lists, rows, counters)
-
-    def _show_lists(self, rows, counters: dict[str, int]) -> None:
-        t, lang = self.app.t, self.app.lang
-        self.query_one("#counters", Static).update(t("gate.counters", **counters))
-        table = self.query_one("#recent", DataTable)
-        table.clear()
-        for r in rows:
-            table.add_row(
-                r.ts[11:16],
-                t(f"direction.{r.direction}"),
-                r.name_masked or "-",
-                r.id_masked or "-",
-                f"{r.temperature:.1f}" if r.temperature is not None else "-",
-                t(f"colour.{r.code_colour}") if r.code_colour else "-",
-                outcome_text(r.decision, lang),
-                key=r.id,
-            )
 
     def on_mode_changed(self) -> None:
         self.preview()
@@ -340,7 +334,7 @@ class GateScreen(GateRecording):
 
     # -- command palette ----------------------------------------------------------------------
     def palette_commands(self) -> Iterable[SystemCommand]:
-        t = self.app.t
+        t = fieldkit_app(self).t
         for action, key in (
             ("toggle_direction", "keys.direction"),
             ("colour('green')", "keys.green"),

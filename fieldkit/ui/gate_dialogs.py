@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
 from .supervisor_common import PinDialog
+from .typed import fieldkit_app
 
 
 class CorrectionOverrideDialog(PinDialog):
@@ -22,7 +23,7 @@ class CorrectionOverrideDialog(PinDialog):
         self.service, self.passage_id, self.entry, self.was = service, passage_id, entry, was
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes="dialog", id="override-box"):
             yield Label(t("gate.override_title"), classes="dialog-title")
             yield Static(

@@ -23,8 +23,8 @@ from ..errors import InputError
 from ..gate import GateEntry, GateService, is_id_shaped, looks_like_id, parse_day, parse_temperature
 from ..i18n import word
 from .errortext import translate_id_problem
-from .fields import FixedInput, MaskedIdInput
 from .messages import ScanRead
+from .typed import fieldkit_app, store_of
 from .widgets.banner import DecisionBanner
 
 COLOURS = (None, "green", "yellow", "red")
@@ -86,7 +86,7 @@ class Captured:
     shown_name: str = ""
 
 
-class FormInput(FixedInput):
+class FormInput(Input):
     """A field of the gate form that passes an ID typed into it on to the ID field.
 
     An ID typed by hand goes to the ID field wherever focus is: once the field's text can only
@@ -108,7 +108,7 @@ class FormInput(FixedInput):
 
     def _route(self, ch: str) -> bool:
         screen = self.screen
-        if not hasattr(screen, "type_into_id"):  # the gate's and the vehicle lane's forms
+        if not isinstance(screen, GateForm):
             return False
         if self.redirecting:
             screen.type_into_id(ch)
@@ -127,9 +127,8 @@ class FormInput(FixedInput):
         self.redirecting = False
 
 
-class IdInput(MaskedIdInput):
-    """The ID field: a key typed over a masked (scanned or confirmed) number starts afresh;
-    a number being typed is shown masked (:func:`fieldkit.gate.mask_typing`)."""
+class IdInput(Input):
+    """The ID field: a key typed over a masked (scanned or confirmed) number starts afresh."""
 
     async def _on_key(self, event: events.Key) -> None:
         if event.is_printable and event.character and "*" in self.value:
@@ -157,14 +156,14 @@ class GateForm(Screen):
         self.check_digit_confirmed = False
         self.showing_last = False  # the banner shows the person just recorded
         self.no_shift = False  # the last record was filed under no shift
-        self.service = GateService(self.app.store)
+        self.service = GateService(store_of(self))
         # benchmark: scan → decision shown ("preview"); Enter → committed / banner ("shown")
         self.timings: list[dict[str, float]] = []
         self._scan_t0: float | None = None
 
     # -- reactive toggles -------------------------------------------------------------------
     def _show_toggles(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         colour = self.query_one("#v-colour", Static)
         colour.update(t(f"colour.{self.colour}") if self.colour else t("gate.none"))
         for c in ("green", "yellow", "red"):
@@ -185,34 +184,18 @@ class GateForm(Screen):
 
     watch_colour = watch_test_result = watch_category = watch_skipping = watch_direction
 
-    def action_toggle_direction(self) -> None:
-        self.direction = "out" if self.direction == "in" else "in"
-        self.preview()
-
-    def action_colour(self, colour: str) -> None:
-        self.colour = None if self.colour == colour else colour
-        self.preview()
-
-    def action_cycle_test(self) -> None:
-        self.test_result = TEST_RESULTS[
-            (TEST_RESULTS.index(self.test_result) + 1) % len(TEST_RESULTS)
-        ]
-        self.preview()
-
-    def action_cycle_category(self) -> None:
-        self.category = CATEGORIES[(CATEGORIES.index(self.category) + 1) % len(CATEGORIES)]
-        self.preview()
-
     def action_not_measured(self) -> None:
         self.skipping = not self.skipping
         temp = self.query_one("#f-temp", Input)
         temp.value = ""
-        temp.placeholder = self.app.t("gate.not_measured_hint") if self.skipping else "365"
+        temp.placeholder = (
+            fieldkit_app(self).t("gate.not_measured_hint") if self.skipping else "365"
+        )
         temp.focus()
 
     def action_confirm_check_digit(self) -> None:
         self.check_digit_confirmed = True
-        self.banner("none", self.app.t("gate.check_digit_confirmed"), [])
+        self.banner("none", fieldkit_app(self).t("gate.check_digit_confirmed"), [])
 
     def type_into_id(self, text: str) -> None:
         """Hand-typed ID characters that reached another field: into the ID field, focus there.
@@ -293,11 +276,11 @@ class GateForm(Screen):
         if ident.problem and not self.check_digit_confirmed:
             confirmable = ident.kind == "resident_id" and not ident.check_ok and ident.birth_date
             key = "gate.err.check_digit_confirm" if confirmable else "gate.err.id_invalid"
-            problem = translate_id_problem(ident, self.app.t)
+            problem = translate_id_problem(ident, fieldkit_app(self).t)
             self.banner(
                 "error",
-                self.app.t("gate.check_id"),
-                [self.app.t(key, id=mask_id(ident.number), problem=problem)],
+                fieldkit_app(self).t("gate.check_id"),
+                [fieldkit_app(self).t(key, id=mask_id(ident.number), problem=problem)],
             )
             return False
         return True
@@ -310,7 +293,9 @@ class GateForm(Screen):
         self.query_one("#banner", DecisionBanner).note(text)
 
     def show_error(self, exc: BaseException) -> None:
-        self.banner("error", self.app.t("gate.problem"), [self.app.error_text(exc)])
+        self.banner(
+            "error", fieldkit_app(self).t("gate.problem"), [fieldkit_app(self).error_text(exc)]
+        )
         target = _ERROR_FIELDS.get(getattr(exc, "code", None) or "")
         if target:
             self.query_one(target, Input).focus()
@@ -335,5 +320,5 @@ class GateForm(Screen):
         self.check_digit_confirmed = False
         if self.skipping:
             self.action_not_measured()
-        self.query_one("#scan-line", Static).update(self.app.t("gate.scan_idle"))
+        self.query_one("#scan-line", Static).update(fieldkit_app(self).t("gate.scan_idle"))
         self.query_one("#f-temp", Input).focus()

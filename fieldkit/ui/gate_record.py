@@ -3,22 +3,25 @@
 :class:`GateRecording` is the part of the gate screen (:mod:`.gate`) that talks to the
 :class:`~fieldkit.gate.GateService`: the preview as soon as a scan arrives, the commit (or a
 correction, with a supervisor's PIN when it admits someone the gate stopped) in a worker, the
-banner after it, and alerts that hold the screen until they are acknowledged.
+banner after it, alerts that hold the screen until they are acknowledged, and the list of
+recent records with the day's counters.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.widgets import Input
+from textual.widgets import DataTable, Input, Static
 
 from ..errors import FieldkitError, InputError
 from ..gate import Evaluation, GateEntry
 from ..i18n import outcome_text, reason_text
 from .gate_form import REFERRAL_CODES, GateForm
 from .messages import RecordCommitted, ScanRead
+from .typed import fieldkit_app, store_of
 from .widgets.banner import decision_lines
 from .widgets.dialogs import AlertScreen
 
@@ -29,8 +32,6 @@ class GateRecording(GateForm):
     if TYPE_CHECKING:  # the gate screen's own (:mod:`.gate`)
 
         def handle_scan(self, message: ScanRead) -> None: ...
-
-        def refresh_lists(self) -> None: ...
 
     def commit(self) -> None:
         if self.busy or self.holding:
@@ -48,26 +49,28 @@ class GateRecording(GateForm):
     def save(self, entry: GateEntry, correcting: str | None, t0: float) -> None:
         try:
             # the store files a record under the open shift, or none: say so when none
-            self.no_shift = self.app.store.shifts.current_id() is None
+            self.no_shift = store_of(self).shifts.current_id() is None
             if correcting:
                 ev, row = self.service.correct(correcting, entry)
             else:
                 ev, row = self.service.commit(entry)
             matched = None
             if row.entry_id:
-                entry_row = self.app.store.passages.get(row.entry_id)
+                entry_row = store_of(self).passages.get(row.entry_id)
                 matched = entry_row.ts if entry_row else None
         except FieldkitError as exc:
             if correcting and getattr(exc, "code", None) == "gate.err.correction_needs_supervisor":
-                self.app.call_from_thread(self._ask_supervisor, entry, correcting, t0)
+                fieldkit_app(self).call_from_thread(self._ask_supervisor, entry, correcting, t0)
                 return
-            self.app.call_from_thread(self._save_failed, exc)
+            fieldkit_app(self).call_from_thread(self._save_failed, exc)
             return
         except Exception:
-            self.app.call_from_thread(self._save_failed, None)
+            fieldkit_app(self).call_from_thread(self._save_failed, None)
             raise
         committed = time.perf_counter()
-        self.app.call_from_thread(self._saved, entry, ev, row, matched, correcting, t0, committed)
+        fieldkit_app(self).call_from_thread(
+            self._saved, entry, ev, row, matched, correcting, t0, committed
+        )
 
     def _ask_supervisor(self, entry: GateEntry, correcting: str, t0: float) -> None:
         """A correction to admit someone the gate stopped: the supervisor's PIN first."""
@@ -78,12 +81,14 @@ class GateRecording(GateForm):
         def done(result) -> None:
             if result is None:  # cancelled: the form stays as it was, nothing recorded
                 self.busy = False
-                self.banner("none", self.app.t("gate.override_cancelled"), [])
+                self.banner("none", fieldkit_app(self).t("gate.override_cancelled"), [])
                 return
             ev, row = result
             self._saved(entry, ev, row, None, correcting, t0, time.perf_counter())
 
-        self.app.push_screen(CorrectionOverrideDialog(self.service, correcting, entry, was), done)
+        fieldkit_app(self).push_screen(
+            CorrectionOverrideDialog(self.service, correcting, entry, was), done
+        )
 
     def _save_failed(self, exc: Exception | None) -> None:
         self.busy = False
@@ -100,7 +105,7 @@ class GateRecording(GateForm):
         t0: float,
         committed: float,
     ) -> None:
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         decision = ev.decision
         lines = decision_lines(decision, t, lang)
         who = " ".join(x for x in (row.name_masked, row.id_masked) if x)
@@ -114,9 +119,11 @@ class GateRecording(GateForm):
             lines.append(t("gate.corrected"))
         if self.no_shift:
             lines.append(t("gate.no_shift_mark"))
-            if not self.app.warned_no_shift:  # once per session: the banner line stays
-                self.app.warned_no_shift = True
-                self.app.notify(t("gate.no_shift_warning"), severity="warning", timeout=10)
+            if not fieldkit_app(self).warned_no_shift:  # once per session: the banner line stays
+                fieldkit_app(self).warned_no_shift = True
+                fieldkit_app(self).notify(
+                    t("gate.no_shift_warning"), severity="warning", timeout=10
+                )
         self.banner(decision.outcome.value, outcome_text(decision.outcome.value, lang), lines)
         shown = time.perf_counter()
         self.timings.append({"committed": committed - t0, "shown": shown - t0})
@@ -125,7 +132,7 @@ class GateRecording(GateForm):
         self.showing_last = True  # until the next person's scan or first key
         self.busy = False
         self.post_message(RecordCommitted(row.id))
-        self.app.refresh_status()
+        fieldkit_app(self).refresh_status()
         self.refresh_lists()
         if decision.alerts:
             self.hold(row.id, decision)
@@ -138,7 +145,7 @@ class GateRecording(GateForm):
         typing starts: it is never read as the new person's."""
         if self.showing_last:
             self.showing_last = False
-            self.banner("none", self.app.t("gate.ready"), [])
+            self.banner("none", fieldkit_app(self).t("gate.ready"), [])
 
     @on(Input.Changed)
     def _typing(self, event: Input.Changed) -> None:
@@ -147,13 +154,13 @@ class GateRecording(GateForm):
 
     # -- alerts -----------------------------------------------------------------------------
     def hold(self, record_id: str, decision) -> None:
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         alerts = decision.alerts
         codes = [r.code for r in alerts]
         referral = any(c in REFERRAL_CODES for c in codes)
         steps: list[str] = []
         if "fever" in codes or "test_positive" in codes:
-            call = self.app.settings.rules.emergency_number
+            call = fieldkit_app(self).settings.rules.emergency_number
             steps = [
                 t("alert.step_isolate"),
                 t("alert.step_call", call=call),
@@ -172,21 +179,18 @@ class GateRecording(GateForm):
         )
 
         def acknowledged(ok: bool | None) -> None:
-            # F10 releases the gate at once: an Enter for the next person is not dropped
-            # while the acknowledgement is written. The write follows in a worker (it
-            # updates the referred person's own row) and a failure is reported as any is.
-            self._released()
             self.acknowledge(record_id, codes)
 
-        self.app.push_screen(screen, acknowledged)
+        fieldkit_app(self).push_screen(screen, acknowledged)
 
     @work(thread=True, exit_on_error=False, group="gate-ack")
     def acknowledge(self, record_id: str, codes: list[str]) -> None:
-        self.app.store.passages.acknowledge(record_id, codes)
+        store_of(self).passages.acknowledge(record_id, codes)
+        fieldkit_app(self).call_from_thread(self._released)
 
     def _released(self) -> None:
         self.holding = False
-        self.banner_note(self.app.t("alert.acknowledged"))
+        self.banner_note(fieldkit_app(self).t("alert.acknowledged"))
         self.query_one("#f-temp", Input).focus()
         if self.queued_scan is not None:
             queued, self.queued_scan = self.queued_scan, None
@@ -208,12 +212,12 @@ class GateRecording(GateForm):
             ev = self.service.evaluate(entry)
         except FieldkitError:
             return
-        self.app.call_from_thread(self._previewed, ev)
+        fieldkit_app(self).call_from_thread(self._previewed, ev)
 
     def _previewed(self, ev: Evaluation) -> None:
         if self.busy or self.holding:
             return
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         outcome = ev.decision.outcome.value
         self.banner(
             outcome,
@@ -223,3 +227,30 @@ class GateRecording(GateForm):
         if self._scan_t0 is not None:
             self.timings.append({"preview": time.perf_counter() - self._scan_t0})
             self._scan_t0 = None
+
+    # -- lists --------------------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="gate-lists", exclusive=True)
+    def refresh_lists(self) -> None:
+        store = store_of(self)
+        if not store.is_unlocked:
+            return
+        rows = store.passages.recent(8)
+        counters = store.passages.counters(date.today().isoformat())
+        fieldkit_app(self).call_from_thread(self._show_lists, rows, counters)
+
+    def _show_lists(self, rows, counters: dict[str, int]) -> None:
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
+        self.query_one("#counters", Static).update(t("gate.counters", **counters))
+        table = self.query_one("#recent", DataTable)
+        table.clear()
+        for r in rows:
+            table.add_row(
+                r.ts[11:16],
+                t(f"direction.{r.direction}"),
+                r.name_masked or "-",
+                r.id_masked or "-",
+                f"{r.temperature:.1f}" if r.temperature is not None else "-",
+                t(f"colour.{r.code_colour}") if r.code_colour else "-",
+                outcome_text(r.decision, lang),
+                key=r.id,
+            )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from textual import events
 from textual.message import Message
@@ -30,6 +30,9 @@ from scanners.wedge import KeyboardWedge
 
 from .app_base import FieldkitBase
 from .messages import ScanRead
+
+# A scan found in a burst of keys: where it starts, its text, what it reads as.
+Found = tuple[int, str, Any]
 
 WEDGE_MIN_LENGTH = 6  # shorter bursts are a person typing (a temperature is 3-4 keys)
 # A held key is released to the focused field when no key followed within this time: scanners
@@ -64,6 +67,7 @@ class KeyInput(FieldkitBase):
     _barrier: bool  # Tab/Enter handed on; later keys wait in _after_barrier
     _after_barrier: list[events.Key]
     _hold_timer: Any
+    _held_scan: tuple[ScanRead, float] | None  # a read no open screen took (see on_scan_read)
 
     # -- keys: idle timer and keyboard-wedge scanners ---------------------------------------
     async def on_event(self, event: events.Event) -> None:
@@ -76,7 +80,7 @@ class KeyInput(FieldkitBase):
                 if event.is_printable and event.character and self.unlocked:
                     if self._held and event.time - self._held[-1].time > self.hold_s:
                         await self._release_held()  # a slow key: what is held goes first
-                    self._hold(event)
+                    self._hold(event, event.character)
                     return
                 if self._wedge_key(event):  # an Enter that ends a scan
                     return
@@ -151,10 +155,10 @@ class KeyInput(FieldkitBase):
             await self.on_event(waiting.pop(0))
         self._after_barrier = waiting + self._after_barrier
 
-    def _hold(self, event: events.Key) -> None:
-        """Hold a printable key back while it may belong to a scanner burst."""
+    def _hold(self, event: events.Key, character: str) -> None:
+        """Hold a printable key (``character``) back while it may belong to a scanner burst."""
         self._held.append(event)
-        self._note_wedge_key(event.character, event)
+        self._note_wedge_key(character, event)
         if self._hold_timer is None:
             self._hold_timer = self.set_timer(self.hold_s, self._hold_expired, name="wedge-hold")
 
@@ -264,9 +268,7 @@ class KeyInput(FieldkitBase):
         if not target.call_later(self.post_message, read):
             self.post_message(read)
 
-    def _scan_in_tail(
-        self, keys: list, start: int, enter_time: float
-    ) -> tuple[int, str, Any] | None:
+    def _scan_in_tail(self, keys: list, start: int, enter_time: float) -> Found | None:
         """Where in the fast tail ``keys[start:]`` the scanner's keys begin, with their text and
         what they read as; None when no part of the tail is a code.
 
@@ -284,12 +286,12 @@ class KeyInput(FieldkitBase):
         last = len(keys) - WEDGE_MIN_LENGTH  # a shorter burst is not a scan
 
         @cache
-        def read(s: int) -> tuple | None:
+        def read(s: int) -> Found | None:
             text = "".join(k[0] for k in keys[s:])
             result = parse_payload(text, config)
             return None if result.kind == "unknown" else (s, text, result)
 
-        def clean(found: tuple | None) -> bool:  # not merely an ID found inside the text
+        def clean(found: Found | None) -> TypeGuard[Found]:  # not merely an ID found in text
             return found is not None and not (found[2].parsed or {}).get("embedded_in_text")
 
         # The burst starts at the latest key that came much slower than every key after it (or

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from ..errors import AuthError, FieldkitError, InputError
 from .messages import LoggedIn
+from .typed import fieldkit_app, store_of
 from .widgets import translate_bindings
 from .widgets.authtext import auth_error_text
 from .widgets.statusbar import StatusBar
@@ -32,14 +33,14 @@ class LoginScreen(Screen):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         with Vertical(id="login-box", classes="dialog"):
             yield Label(t("login.title"), classes="dialog-title")
             if self.reason:
                 yield Static(t(f"login.reason_{self.reason}"), id="login-reason")
             yield Label(t("login.operator"))
-            store = self.app.store  # None while the app still opens it
+            store = fieldkit_app(self).store  # None while the app still opens it
             last = store.kv.get("ui.last_operator", "") if store is not None else ""
             yield Input(value=last or "", id="login-operator", compact=True)
             yield Label(t("login.pin"))
@@ -55,10 +56,10 @@ class LoginScreen(Screen):
         """The store finished opening after this screen was shown: offer the last operator
         unless someone already typed a name."""
         name = self.query_one("#login-operator", Input)
-        last = self.app.store.kv.get("ui.last_operator", "")
+        last = store_of(self).kv.get("ui.last_operator", "")
         if last and not name.value:
             name.value = last
-            if self.app.focused is name:
+            if fieldkit_app(self).focused is name:
                 self.query_one("#login-pin", Input).focus()
 
     @on(Input.Submitted, "#login-operator")
@@ -75,23 +76,23 @@ class LoginScreen(Screen):
         if self.busy or not pin:
             return
         self.busy = True
-        self.query_one("#login-message", Static).update(self.app.t("login.checking"))
+        self.query_one("#login-message", Static).update(fieldkit_app(self).t("login.checking"))
         self.unlock(name, pin)
 
     @work(thread=True, exit_on_error=False, group="login", exclusive=True)
     def unlock(self, name: str, pin: str) -> None:
         try:
-            op = self.app.wait_for_store().unlock(name, pin)
+            op = fieldkit_app(self).wait_for_store().unlock(name, pin)
         except FieldkitError as exc:
-            self.app.call_from_thread(self._failed, name, exc)
+            fieldkit_app(self).call_from_thread(self._failed, name, exc)
             return
-        self.app.store.kv.set("ui.last_operator", op.name)
-        self.app.call_from_thread(self._succeeded, op)
+        store_of(self).kv.set("ui.last_operator", op.name)
+        fieldkit_app(self).call_from_thread(self._succeeded, op)
 
     def _failed(self, name: str, exc: Exception) -> None:
         self.busy = False
         message = self.query_one("#login-message", Static)
-        message.update(auth_error_text(self.app, exc, name))
+        message.update(auth_error_text(fieldkit_app(self), exc, name))
         message.set_class(True, "error")
         pin = self.query_one("#login-pin", Input)
         pin.value = ""
@@ -99,7 +100,7 @@ class LoginScreen(Screen):
 
     def _succeeded(self, op) -> None:
         self.busy = False
-        self.app.post_message(LoggedIn(op.name, op.role))
+        fieldkit_app(self).post_message(LoggedIn(op.name, op.role))
 
     def action_clear(self) -> None:
         self.query_one("#login-pin", Input).value = ""
@@ -123,8 +124,8 @@ class SetupScreen(Screen):
     field is filled; the example checkpoint of a fresh config (卡口 / CP-0001) is not taken."""
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
-        cp = self.app.settings.checkpoint
+        t = fieldkit_app(self).t
+        cp = fieldkit_app(self).settings.checkpoint
         example_name, example_code = placeholder_checkpoint()
         yield StatusBar()
         with Vertical(id="setup-box", classes="dialog"):
@@ -164,7 +165,7 @@ class SetupScreen(Screen):
         """(catalogue key, field, params) of the first thing to fix, or None."""
         example_name, example_code = placeholder_checkpoint()
         name, code = values["setup-cp-name"].strip(), values["setup-cp-code"].strip()
-        min_pin = self.app.settings.security.min_pin_length
+        min_pin = fieldkit_app(self).settings.security.min_pin_length
         if not name:
             return "setup.need_cp_name", "setup-cp-name", {}
         if name == example_name:
@@ -184,7 +185,7 @@ class SetupScreen(Screen):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         values = {i: self.query_one(f"#{i}", Input).value for i in SETUP_ORDER}
-        current = event.input.id
+        current = event.input.id or ""  # every field here has an id
         empty_after = [i for i in SETUP_ORDER[SETUP_ORDER.index(current) + 1 :] if not values[i]]
         if empty_after:  # filling in, top to bottom
             self.query_one(f"#{empty_after[0]}", Input).focus()
@@ -192,10 +193,10 @@ class SetupScreen(Screen):
         problem = self.problem(values)
         if problem:
             key, focus, params = problem
-            self._say(self.app.t(key, **params), error=True)
+            self._say(fieldkit_app(self).t(key, **params), error=True)
             self.query_one(f"#{focus}", Input).focus()
             return
-        self._say(self.app.t("setup.submitted"))
+        self._say(fieldkit_app(self).t("setup.submitted"))
         self.create(
             values["setup-cp-name"].strip(),
             values["setup-cp-code"].strip(),
@@ -210,23 +211,23 @@ class SetupScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="setup", exclusive=True)
     def create(self, cp_name: str, cp_code: str, supervisor: str, pin: str) -> None:
-        store = self.app.wait_for_store()
+        store = fieldkit_app(self).wait_for_store()
         try:
             recovery = store.setup(
                 supervisor, pin, checkpoint_name=cp_name or None, checkpoint_code=cp_code or None
             )
         except (InputError, AuthError) as exc:
-            self.app.call_from_thread(self._say, self.app.error_text(exc), True)
+            fieldkit_app(self).call_from_thread(self._say, fieldkit_app(self).error_text(exc), True)
             return
         store.kv.set("ui.last_operator", supervisor)
-        self.app.call_from_thread(self._created, supervisor, recovery)
+        fieldkit_app(self).call_from_thread(self._created, supervisor, recovery)
 
     def _created(self, supervisor: str, recovery: str) -> None:
         def done(_: object) -> None:
-            op = self.app.store.operator
-            self.app.post_message(LoggedIn(supervisor, op.role if op else "supervisor"))
+            op = store_of(self).operator
+            fieldkit_app(self).post_message(LoggedIn(supervisor, op.role if op else "supervisor"))
 
-        self.app.push_screen(RecoveryKeyScreen(recovery), done)
+        fieldkit_app(self).push_screen(RecoveryKeyScreen(recovery), done)
 
 
 class RecoveryKeyScreen(Screen[bool]):
@@ -239,10 +240,10 @@ class RecoveryKeyScreen(Screen[bool]):
         self.recovery = recovery
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(id="recovery-box", classes="dialog"):
             yield Label(t("recovery.title"), classes="dialog-title")
             yield Static(t("recovery.explain"))

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
@@ -35,6 +35,7 @@ from ..ledger.model import FOUND_VIA, HEALTH_STATUSES, HOME_STATUSES, OCCUPATION
 from ..ledger.monitoring import RELEASABLE
 from .errortext import translate_id_problem
 from .gate_form import parse_test_date
+from .typed import fieldkit_app, store_of
 from .widgets import translate_bindings
 
 STATUS_KEYS = {str(i): s for i, s in enumerate(HEALTH_STATUSES)}  # 0 none … 5 released
@@ -69,7 +70,7 @@ class MemberForm(ModalScreen[dict | None]):
     CSS_PATH = "patrol.tcss"
     # Ctrl+S is not a priority binding: a priority key would be handled before the digit typed
     # just before it reached the focused field (and that digit would be lost).
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="mform.cancel"),
         Binding("ctrl+s", "save", "keys.patrol_save", id="mform.save"),
     ]
@@ -94,7 +95,7 @@ class MemberForm(ModalScreen[dict | None]):
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         h, m = self.household, self.member
         with Vertical(classes="dialog", id="mform-box"):
             yield Label(
@@ -150,12 +151,12 @@ class MemberForm(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self._render_choices()
         self.query_one("#mf-status", ChoiceLine).focus()
 
     def _render_choices(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
 
         def mark(key: str, text: str, on: bool) -> str:
             return f"[b reverse]{key} {text}[/]" if on else f"{key} {text}"
@@ -197,7 +198,7 @@ class MemberForm(ModalScreen[dict | None]):
         self._render_end()
 
     def _render_end(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         end = self.query_one("#mf-end", Static)
         if self.status not in HOME_STATUSES:
             end.update("")
@@ -207,7 +208,7 @@ class MemberForm(ModalScreen[dict | None]):
         except InputError:
             end.update("")
             return
-        rules = self.app.settings.rules
+        rules = fieldkit_app(self).settings.rules
         days = (
             rules.isolation_days
             if self.status == "home_isolation"
@@ -307,7 +308,7 @@ class MemberForm(ModalScreen[dict | None]):
                 raise FormError(
                     "patrol.mform.err.id",
                     id=mask_id(ident.number or value["mf-id"]),
-                    problem=translate_id_problem(ident, self.app.t),
+                    problem=translate_id_problem(ident, fieldkit_app(self).t),
                 )
             out["id_number"], out["id_kind"] = normalise_id(value["mf-id"])
         if value["mf-name"]:
@@ -332,7 +333,8 @@ class MemberForm(ModalScreen[dict | None]):
             release = True
         elif old in KEEP_WATCHED and self.status not in KEEP_WATCHED and self.status != old:
             raise FormError(
-                "patrol.mform.err.leave_needs_release", status=self.app.t("ledger.status." + old)
+                "patrol.mform.err.leave_needs_release",
+                status=fieldkit_app(self).t("ledger.status." + old),
             )
         elif self.status != old or (value["mf-start"] or "") != (m.status_start or ""):
             try:
@@ -355,16 +357,16 @@ class MemberForm(ModalScreen[dict | None]):
             fields, release = self.fields()
             saved = False
             if fields:
-                _, outcome = self.app.store.ledger.save_member(
+                _, outcome = store_of(self).ledger.save_member(
                     self.member.household_id, fields, member_id=self.member.id
                 )
                 saved = outcome != "unchanged"
         except FormError as exc:
-            message.update(self.app.t(exc.key, **exc.params))
+            message.update(fieldkit_app(self).t(exc.key, **exc.params))
             message.add_class("error")
             return
         except FieldkitError as exc:
-            message.update(member_error_text(exc, self.app))
+            message.update(member_error_text(exc, fieldkit_app(self)))
             message.add_class("error")
             return
         self.dismiss({"saved": saved, "release": release})
@@ -397,7 +399,7 @@ class RemoveMemberDialog(ModalScreen[str | None]):
     """Remove a member (moved away, deceased, registered by mistake): one digit confirms."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="mremove.cancel")
     ]
 
@@ -406,7 +408,7 @@ class RemoveMemberDialog(ModalScreen[str | None]):
         self.household, self.member = household, member
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         h, m = self.household, self.member
         with Vertical(classes="dialog", id="mremove-box"):
             yield Label(
@@ -430,13 +432,13 @@ class RemoveMemberDialog(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         if self.member.health_status in KEEP_WATCHED:
             message = self.query_one("#mremove-message", Static)
             message.update(
-                self.app.t(
+                fieldkit_app(self).t(
                     "patrol.mremove.watched",
-                    status=self.app.t("ledger.status." + self.member.health_status),
+                    status=fieldkit_app(self).t("ledger.status." + self.member.health_status),
                 )
             )
             message.add_class("error")

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
@@ -22,6 +22,7 @@ from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
 from ..ledger.model import parse_symptoms, symptom_legend
 from .screen_entry import ScreenEntry
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 
 MEASURED_KEYS = {"d": "doctor", "s": "self", "w": "worker"}
@@ -32,7 +33,7 @@ class ReadingDialog(ModalScreen[dict | None]):
     """Temperature (365 → 36.5), symptom digits, who measured (d/s/w)."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="reading.cancel")
     ]
 
@@ -41,7 +42,7 @@ class ReadingDialog(ModalScreen[dict | None]):
         self.item = item
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         d = self.item
         with Vertical(classes="dialog", id="reading-box"):
             yield Label(
@@ -77,14 +78,14 @@ class ReadingDialog(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self.query_one("#r-temp", Input).focus()
 
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
         event.stop()
         order = ["r-temp", "r-sym", "r-by"]
-        i = order.index(event.input.id)
+        i = order.index(event.input.id or "")
         if event.input.id == "r-temp" and not event.input.value.strip():
             return
         if i + 1 < len(order) and event.input.id != "r-sym":
@@ -103,7 +104,7 @@ class ReadingDialog(ModalScreen[dict | None]):
             )
         except InputError as exc:
             message = self.query_one("#reading-message", Static)
-            message.update(self.app.error_text(exc))
+            message.update(fieldkit_app(self).error_text(exc))
             message.add_class("error")
 
     def action_cancel(self) -> None:
@@ -114,7 +115,7 @@ class ReleaseDialog(ModalScreen[bool]):
     """期满解除: a supervisor confirms with their PIN (checked, counted, audited)."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="release.cancel")
     ]
 
@@ -123,10 +124,10 @@ class ReleaseDialog(ModalScreen[bool]):
         self.person = person
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         p = self.person
-        op = self.app.store.operator
-        supervisors = [o.name for o in self.app.store.keyring.list() if o.is_supervisor]
+        op = store_of(self).operator
+        supervisors = [o.name for o in store_of(self).keyring.list() if o.is_supervisor]
         default = op.name if op and op.is_supervisor else (supervisors[0] if supervisors else "")
         with Vertical(classes="dialog", id="release-box"):
             yield Label(
@@ -147,7 +148,7 @@ class ReleaseDialog(ModalScreen[bool]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self.query_one("#rel-pin", Input).focus()
 
     @on(Input.Submitted)
@@ -165,15 +166,15 @@ class ReleaseDialog(ModalScreen[bool]):
     @work(thread=True, exit_on_error=False, group="release", exclusive=True)
     def release(self, name: str, pin: str, reason: str | None) -> None:
         try:
-            self.app.store.monitoring.release(self.person["id"], name, pin, early_reason=reason)
+            store_of(self).monitoring.release(self.person["id"], name, pin, early_reason=reason)
         except FieldkitError as exc:
-            self.app.call_from_thread(self._fail, exc)
+            fieldkit_app(self).call_from_thread(self._fail, exc)
             return
-        self.app.call_from_thread(self.dismiss, True)
+        fieldkit_app(self).call_from_thread(self.dismiss, True)
 
     def _fail(self, exc: Exception) -> None:
         message = self.query_one("#release-message", Static)
-        message.update(self.app.error_text(exc))
+        message.update(fieldkit_app(self).error_text(exc))
         message.add_class("error")
         if getattr(exc, "code", None) == "err.early_release_reason":
             self.query_one("#rel-reason", Input).focus()
@@ -189,7 +190,7 @@ class MonitoringScreen(Screen):
     """Due and overdue readings now, open alerts, periods that have ended."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f6", "acknowledge", "keys.mon_ack", id="mon.ack"),
         Binding("f7", "release", "keys.mon_release", id="mon.release"),
         Binding("ctrl+r", "refresh", "keys.mon_refresh", id="mon.refresh", show=False),
@@ -202,7 +203,7 @@ class MonitoringScreen(Screen):
         self.ending_rows: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         yield Static(t("mon.title"), classes="screen-title", id="mon-title")
         yield DataTable(id="due", cursor_type="row", zebra_stripes=True)
@@ -212,8 +213,8 @@ class MonitoringScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         self.query_one("#due", DataTable).add_columns(
             t("mon.col_state"),
             t("mon.col_slot"),
@@ -246,13 +247,13 @@ class MonitoringScreen(Screen):
 
     @work(thread=True, exit_on_error=False, group="mon-load", exclusive=True)
     def load(self) -> None:
-        mon = self.app.store.monitoring
+        mon = store_of(self).monitoring
         mon.check_missed()
         data = (mon.due(), mon.alerts(), mon.ending())
-        self.app.call_from_thread(self._show, *data)
+        fieldkit_app(self).call_from_thread(self._show, *data)
 
     def _show(self, due: list, alerts: list[dict[str, Any]], ending: list[dict[str, Any]]) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         table = self.query_one("#due", DataTable)
         keep = table.cursor_row
         table.clear()
@@ -300,7 +301,7 @@ class MonitoringScreen(Screen):
         if a["kind"] != "referral":
             return ""
         parts = [f"{d['temperature']:.1f}°C"] if d.get("temperature") is not None else []
-        parts += [self.app.t("ledger.symptom." + s) for s in d.get("symptoms", [])]
+        parts += [fieldkit_app(self).t("ledger.symptom." + s) for s in d.get("symptoms", [])]
         return " ".join(parts)
 
     # -- readings -----------------------------------------------------------------------------
@@ -314,23 +315,23 @@ class MonitoringScreen(Screen):
             if result is not None:
                 self.save_reading(item, result)
 
-        self.app.push_screen(ReadingDialog(item), done)
+        fieldkit_app(self).push_screen(ReadingDialog(item), done)
 
     @work(thread=True, exit_on_error=False, group="mon-save")
     def save_reading(self, item, fields: dict[str, Any]) -> None:
         try:
-            reading = self.app.store.monitoring.record_reading(item.member_id, **fields)
+            reading = store_of(self).monitoring.record_reading(item.member_id, **fields)
         except FieldkitError as exc:
-            self.app.call_from_thread(self._failed, exc)
+            fieldkit_app(self).call_from_thread(self._failed, exc)
             return
-        self.app.call_from_thread(self._saved, item, reading)
+        fieldkit_app(self).call_from_thread(self._saved, item, reading)
 
     def _saved(self, item, reading: dict[str, Any]) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         if reading["abnormal"]:
             from .widgets.dialogs import AlertScreen
 
-            rules = self.app.settings.rules
+            rules = fieldkit_app(self).settings.rules
             temp = reading["temperature"]
             line = t(
                 "mon.referral_line",
@@ -339,7 +340,7 @@ class MonitoringScreen(Screen):
                 temperature="-" if temp is None else f"{temp:.1f}",
                 symptoms="、".join(t("ledger.symptom." + s) for s in reading["symptoms"]),
             )
-            self.app.push_screen(
+            fieldkit_app(self).push_screen(
                 AlertScreen(
                     t("patrol.referral_title"),
                     [line],
@@ -348,7 +349,7 @@ class MonitoringScreen(Screen):
                 )
             )
         else:
-            self.app.notify(
+            fieldkit_app(self).notify(
                 t(
                     "mon.saved",
                     name=item.name_masked or "",
@@ -360,7 +361,7 @@ class MonitoringScreen(Screen):
         self.action_refresh()
 
     def _failed(self, exc: Exception) -> None:
-        self.app.notify(self.app.error_text(exc), severity="error")
+        fieldkit_app(self).notify(fieldkit_app(self).error_text(exc), severity="error")
 
     # -- alerts and release -------------------------------------------------------------------
     def action_acknowledge(self) -> None:
@@ -369,7 +370,7 @@ class MonitoringScreen(Screen):
             return
         alert = self.alert_rows[min(table.cursor_row, len(self.alert_rows) - 1)]
         try:
-            self.app.store.monitoring.acknowledge(alert["id"])
+            store_of(self).monitoring.acknowledge(alert["id"])
         except FieldkitError as exc:
             self._failed(exc)
         self.action_refresh()
@@ -377,7 +378,9 @@ class MonitoringScreen(Screen):
     def action_release(self) -> None:
         person = self._release_candidate()
         if person is None:
-            self.app.notify(self.app.t("mon.nothing_to_release"), severity="warning")
+            fieldkit_app(self).notify(
+                fieldkit_app(self).t("mon.nothing_to_release"), severity="warning"
+            )
             return
         self.release_worker(person)
 
@@ -396,10 +399,12 @@ class MonitoringScreen(Screen):
     def release_worker(self, person: dict[str, Any]) -> None:
         def done(released: bool | None) -> None:
             if released:
-                self.app.notify(self.app.t("mon.released", name=person["name_masked"] or ""))
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("mon.released", name=person["name_masked"] or "")
+                )
                 self.action_refresh()
 
-        self.app.push_screen(ReleaseDialog(person), done)
+        fieldkit_app(self).push_screen(ReleaseDialog(person), done)
 
 
 SCREENS = [ScreenEntry("monitoring", "mon.title", MonitoringScreen, ("patrol", "supervisor"), "f9")]

@@ -81,9 +81,10 @@ class Navigation(FieldkitBase):
         """Lock the store and cover the screen; work in progress stays behind the lock."""
         from .login import LoginScreen
 
-        if not self.unlocked or isinstance(self.screen, LoginScreen):
+        store = self.store
+        if store is None or not store.is_unlocked or isinstance(self.screen, LoginScreen):
             return
-        self.store.lock(reason)
+        store.lock(reason)
         self.show_login(reason)
 
     def check_idle_lock(self) -> None:
@@ -131,7 +132,7 @@ class Navigation(FieldkitBase):
 
     def action_command_palette(self) -> None:
         """Textual's command palette, its prompt and "no matches" in the screen language."""
-        if self.use_command_palette and not LocalCommandPalette.is_open(self):
+        if self.use_command_palette and not LocalCommandPalette.is_open(self):  # type: ignore[arg-type]  # stub wants App[object]
             self.push_screen(LocalCommandPalette(self.t, id="--command-palette"))
 
     def action_help_quit(self) -> None:

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Label, RadioButton, RadioS
 from ..errors import FieldkitError
 from ..store.keyring import ROLES
 from .supervisor_common import ConfirmDialog, run_in_thread
+from .typed import fieldkit_app, operator_of, store_of
 from .widgets import StatusBar, translate_bindings
 
 
@@ -38,14 +39,14 @@ class OperatorsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        yield Label(self.app.t("ops.title"), classes="screen-title")
+        yield Label(fieldkit_app(self).t("ops.title"), classes="screen-title")
         yield DataTable(id="ops-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="ops-hint", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         table = self.query_one("#ops-table", DataTable)
         table.add_columns(
             t("ops.col_name"),
@@ -61,10 +62,10 @@ class OperatorsScreen(Screen):
         self.reload()
 
     def reload(self) -> None:
-        run_in_thread(self, self.app.store.keyring.list, self._show)
+        run_in_thread(self, store_of(self).keyring.list, self._show)
 
     def _show(self, operators) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         table = self.query_one("#ops-table", DataTable)
         selected = self.selected()
         table.clear()
@@ -96,48 +97,48 @@ class OperatorsScreen(Screen):
 
     # -- actions ----------------------------------------------------------------------------
     def action_add(self) -> None:
-        self.app.push_screen(OperatorDialog(), self._changed)
+        fieldkit_app(self).push_screen(OperatorDialog(), self._changed)
 
     def action_reset_pin(self) -> None:
         name = self.selected()
         if name:
-            self.app.push_screen(OperatorDialog(reset=name), self._changed)
+            fieldkit_app(self).push_screen(OperatorDialog(reset=name), self._changed)
 
     def action_remove(self) -> None:
         name = self.selected()
         if not name:
             return
-        t = self.app.t
-        me = self.app.store.operator
+        t = fieldkit_app(self).t
+        me = store_of(self).operator
         if me is not None and me.name == name:
-            self.app.notify(t("ops.not_yourself"), severity="warning")
+            fieldkit_app(self).notify(t("ops.not_yourself"), severity="warning")
             return
 
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
-            store = self.app.store
+            store = store_of(self)
             run_in_thread(
                 self,
-                lambda: store.keyring.remove(store.operator, name),
+                lambda: store.keyring.remove(operator_of(self), name),
                 lambda _: self._changed(t("ops.removed", name=name)),
-                lambda exc: self.app.notify(ops_error_text(exc, t), severity="error"),
+                lambda exc: fieldkit_app(self).notify(ops_error_text(exc, t), severity="error"),
             )
 
-        self.app.push_screen(
+        fieldkit_app(self).push_screen(
             ConfirmDialog(t("ops.remove_title", name=name), [t("ops.remove_detail")]), answered
         )
 
     def _changed(self, message: str | None) -> None:
         if message:
-            self.app.notify(message)
+            fieldkit_app(self).notify(message)
         self.reload()
 
     async def action_back(self) -> None:
-        await self.app.open_screen("supervisor")
+        await fieldkit_app(self).open_screen("supervisor")
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        t = self.app.t
+        t = fieldkit_app(self).t
         for action, key in (
             ("add", "keys.ops_add"),
             ("reset_pin", "keys.ops_reset"),
@@ -161,7 +162,7 @@ class OperatorDialog(ModalScreen[str | None]):
         self.role = "gate"
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         title = t("ops.reset_title", name=self.reset) if self.reset else t("ops.add_title")
         with Vertical(classes="dialog", id="operator-box"):
             yield Label(title, classes="dialog-title")
@@ -183,7 +184,7 @@ class OperatorDialog(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self.query_one("#op-pin" if self.reset else "#op-name", Input).focus()
 
     @on(RadioSet.Changed, "#op-role")
@@ -203,7 +204,7 @@ class OperatorDialog(ModalScreen[str | None]):
         message.add_class("error")
 
     def action_submit(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         pin = self.query_one("#op-pin", Input).value
         if pin != self.query_one("#op-pin2", Input).value:
             self.say(t("ops.pins_differ"))
@@ -219,19 +220,19 @@ class OperatorDialog(ModalScreen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="operator", exclusive=True)
     def save(self, name: str, role: str, pin: str) -> None:
-        store = self.app.store
-        t = self.app.t
+        store = store_of(self)
+        t = fieldkit_app(self).t
         try:
             if self.reset:
-                store.keyring.reset_pin(store.operator, store.master, name, pin)
+                store.keyring.reset_pin(operator_of(self), store.master, name, pin)
                 done = t("ops.reset_done", name=name)
             else:
-                store.keyring.add(store.operator, store.master, name, role, pin)
+                store.keyring.add(operator_of(self), store.master, name, role, pin)
                 done = t("ops.added", name=name, role=t(f"ops.role.{role}"))
         except FieldkitError as exc:
-            self.app.call_from_thread(self.say, ops_error_text(exc, t))
+            fieldkit_app(self).call_from_thread(self.say, ops_error_text(exc, t))
             return
-        self.app.call_from_thread(self.dismiss, done)
+        fieldkit_app(self).call_from_thread(self.dismiss, done)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

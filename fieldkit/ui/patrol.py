@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -28,6 +28,7 @@ from ..gate import parse_temperature
 from ..ledger.model import parse_symptoms, symptom_legend
 from .messages import ScanRead
 from .screen_entry import ScreenEntry
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 
 OUTCOME_KEYS = {"1": "seen", "2": "nobody_home", "3": "refused"}
@@ -42,7 +43,7 @@ class VisitDialog(ModalScreen[dict | None]):
     """One visit: outcome (1/2/3), each member's temperature and symptoms, needs, notes."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="visit.cancel"),
         Binding("ctrl+s", "save", "keys.patrol_save", id="visit.save"),
     ]
@@ -55,7 +56,7 @@ class VisitDialog(ModalScreen[dict | None]):
         self.members = members
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         h = self.household
         with Vertical(classes="dialog", id="visit-box"):
             yield Label(
@@ -89,13 +90,13 @@ class VisitDialog(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self._show_outcome()
         first = self.query(Input).first()
         first.focus()
 
     def _show_outcome(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         parts = [
             (
                 f"[b reverse]{k} {t('ledger.outcome.' + o)}[/]"
@@ -124,7 +125,7 @@ class VisitDialog(ModalScreen[dict | None]):
     def result(self) -> dict[str, Any]:
         """The form as keyword arguments of ``ledger.record_visit`` (InputError when bad)."""
         members = []
-        rules = self.app.settings.rules
+        rules = fieldkit_app(self).settings.rules
         for i, m in enumerate(self.members):
             temp = self.query_one(f"#temp-{i}", Input).value.strip()
             sym = self.query_one(f"#sym-{i}", Input).value
@@ -145,16 +146,16 @@ class VisitDialog(ModalScreen[dict | None]):
                     {"member_id": m.id, "temperature": value, "symptoms": parse_symptoms(sym)}
                 )
 
-        def value(wid: str) -> str | None:
+        def text(wid: str) -> str | None:
             return self.query_one(wid, Input).value.strip() or None
 
         return {
             "outcome": self.outcome,
             "members": members,
-            "supply": value("#visit-supply"),
-            "medical": value("#visit-medical"),
-            "notes": value("#visit-notes"),
-            "follow_up": value("#visit-follow"),
+            "supply": text("#visit-supply"),
+            "medical": text("#visit-medical"),
+            "notes": text("#visit-notes"),
+            "follow_up": text("#visit-follow"),
         }
 
     @on(Input.Submitted)
@@ -172,7 +173,7 @@ class VisitDialog(ModalScreen[dict | None]):
             self.dismiss(self.result())
         except (InputError, ValueError) as exc:
             message = self.query_one("#visit-message", Static)
-            message.update(self.app.error_text(exc))
+            message.update(fieldkit_app(self).error_text(exc))
             message.add_class("error")
 
     def action_cancel(self) -> None:
@@ -183,7 +184,7 @@ class MemberDialog(ModalScreen[dict | None]):
     """Add a person to a household: the ID number (scanned or typed), name, phone, relation."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="member.cancel")
     ]
 
@@ -193,7 +194,7 @@ class MemberDialog(ModalScreen[dict | None]):
         self.id_number = id_number
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         h = self.household
         with Vertical(classes="dialog", id="member-box"):
             yield Label(
@@ -219,14 +220,14 @@ class MemberDialog(ModalScreen[dict | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self.query_one("#m-name" if self.id_number else "#m-id", Input).focus()
 
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
         event.stop()
         order = ["m-id", "m-name", "m-phone", "m-relation"]
-        i = order.index(event.input.id)
+        i = order.index(event.input.id or "")
         if i + 1 < len(order):
             self.query_one(f"#{order[i + 1]}", Input).focus()
             return
@@ -238,7 +239,9 @@ class MemberDialog(ModalScreen[dict | None]):
             for k in ("id_number", "name", "phone", "relation")
         }
         if not (fields["id_number"] or fields["name"]):
-            self.query_one("#member-message", Static).update(self.app.t("patrol.need_id_or_name"))
+            self.query_one("#member-message", Static).update(
+                fieldkit_app(self).t("patrol.need_id_or_name")
+            )
             return
         self.dismiss(fields)
 
@@ -252,7 +255,7 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
     reason), Ctrl+N adds one, F5 records a visit."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "keys.cancel", id="card.close"),
         Binding("f5", "visit", "keys.patrol_visit", id="card.visit"),
         Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add"),
@@ -265,7 +268,7 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
         self.household, self.members, self.visits = household, members, visits
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         h = self.household
         with Vertical(classes="dialog", id="card-box"):
             yield Label(
@@ -298,8 +301,8 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         table = self.query_one("#card-members", DataTable)
         table.add_columns(
             t("ledger.field.name"),
@@ -359,7 +362,7 @@ class PatrolScreen(Screen):
     """Building → unit → households; visits; coverage of the current round."""
 
     CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "visit", "keys.patrol_visit", id="patrol.visit"),
         Binding("f6", "quick('nobody_home')", "keys.patrol_nobody_home", id="patrol.nobody_home"),
         Binding("f7", "quick('refused')", "keys.patrol_refused", id="patrol.refused"),
@@ -380,7 +383,7 @@ class PatrolScreen(Screen):
         self.list_ms: float | None = None  # time to load the last household list
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         yield Static(t("patrol.title"), classes="screen-title", id="patrol-title")
         with Horizontal(id="patrol-body"):
@@ -391,8 +394,8 @@ class PatrolScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         table = self.query_one("#households", DataTable)
         table.add_columns(
             t("patrol.col_room"),
@@ -413,14 +416,14 @@ class PatrolScreen(Screen):
     # -- places -----------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="patrol-places", exclusive=True)
     def load_places(self) -> None:
-        ledger = self.app.store.ledger
+        ledger = store_of(self).ledger
         places = []
         for b in ledger.buildings():
             for unit in ledger.units(b["building"]):
                 if (b["building"], unit) not in places:
                     places.append((b["building"], unit))
         cov = ledger.coverage()
-        self.app.call_from_thread(self._show_places, places, cov)
+        fieldkit_app(self).call_from_thread(self._show_places, places, cov)
 
     def _show_places(self, places: list[tuple[str, str]], cov: dict[str, Any]) -> None:
         units = {(u["building"], u["unit"]): u for u in cov["units"]}
@@ -431,7 +434,7 @@ class PatrolScreen(Screen):
             c = units.get((b, u), {"visited": 0, "total": 0})
             options.add_option(Option(f"{b} {u}  {c['visited']}/{c['total']}"))
         if not places:
-            self.query_one("#patrol-coverage", Static).update(self.app.t("patrol.empty"))
+            self.query_one("#patrol-coverage", Static).update(fieldkit_app(self).t("patrol.empty"))
             return
         if self.place is None:  # first load: start at the first unit, in the place list
             options.highlighted = 0
@@ -461,17 +464,17 @@ class PatrolScreen(Screen):
         import time
 
         t0 = time.perf_counter()
-        ledger = self.app.store.ledger
+        ledger = store_of(self).ledger
         rows = ledger.households_in(place[0], place[1])
         if pending_only:
             rows = [r for r in rows if not r.reached]
         cov = ledger.coverage_for(place[0], place[1])
-        self.app.call_from_thread(self._show_households, place, rows, cov, t0)
+        fieldkit_app(self).call_from_thread(self._show_households, place, rows, cov, t0)
 
     def _show_households(self, place, rows: list, cov: dict[str, Any], t0: float) -> None:
         import time
 
-        t = self.app.t
+        t = fieldkit_app(self).t
         table = self.query_one("#households", DataTable)
         keep = table.cursor_row
         table.clear()
@@ -487,7 +490,7 @@ class PatrolScreen(Screen):
         self._show_coverage(place, cov, rows)
 
     def _show_coverage(self, place, cov: dict[str, dict[str, int]], rows: list) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         text = t(
             "patrol.coverage",
             **{k: f"{cov[k]['visited']}/{cov[k]['total']}" for k in ("unit", "building", "total")},
@@ -528,7 +531,7 @@ class PatrolScreen(Screen):
 
     # Dialogs return through callbacks: no worker waits on a person typing.
     def open_card(self, h) -> None:
-        ledger = self.app.store.ledger
+        ledger = store_of(self).ledger
 
         def done(choice: str | tuple[str, str] | None) -> None:
             if choice == "visit":
@@ -540,12 +543,14 @@ class PatrolScreen(Screen):
                 if member is not None:
                     (self.edit_member if choice[0] == "edit" else self.remove_member)(h, member)
 
-        self.app.push_screen(HouseholdCard(h, ledger.members(h.id), ledger.visits(h.id)), done)
+        fieldkit_app(self).push_screen(
+            HouseholdCard(h, ledger.members(h.id), ledger.visits(h.id)), done
+        )
 
     def reopen_card(self, h) -> None:
         """Back to the (re-read) household card after a member was edited or removed (the list
         behind it is re-read when the card closes: ``on_screen_resume``)."""
-        fresh = self.app.store.ledger.household(h.id)
+        fresh = store_of(self).ledger.household(h.id)
         if fresh is not None:
             self.open_card(fresh)
 
@@ -557,8 +562,8 @@ class PatrolScreen(Screen):
                 self.reopen_card(h)
                 return
             if result["saved"]:
-                self.app.notify(
-                    self.app.t(
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t(
                         "patrol.mform.saved", name=member.name_masked or member.id_masked or ""
                     )
                 )
@@ -567,13 +572,13 @@ class PatrolScreen(Screen):
             else:
                 self.reopen_card(h)
 
-        self.app.push_screen(MemberForm(h, member), done)
+        fieldkit_app(self).push_screen(MemberForm(h, member), done)
 
     def release_member(self, h, member) -> None:
         """解除 chosen on the member form: the supervisor-confirmed release of monitoring."""
         from .monitoring import ReleaseDialog
 
-        fresh = self.app.store.ledger.member(member.id) or member
+        fresh = store_of(self).ledger.member(member.id) or member
         person = {
             "id": fresh.id,
             "name_masked": fresh.name_masked or fresh.id_masked,
@@ -583,10 +588,12 @@ class PatrolScreen(Screen):
 
         def done(released: bool | None) -> None:
             if released:
-                self.app.notify(self.app.t("mon.released", name=person["name_masked"] or ""))
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("mon.released", name=person["name_masked"] or "")
+                )
             self.reopen_card(h)
 
-        self.app.push_screen(ReleaseDialog(person), done)
+        fieldkit_app(self).push_screen(ReleaseDialog(person), done)
 
     def remove_member(self, h, member) -> None:
         from .member_form import RemoveMemberDialog
@@ -594,18 +601,18 @@ class PatrolScreen(Screen):
         def done(reason: str | None) -> None:
             if reason is not None:
                 try:
-                    self.app.store.ledger.remove_member(member.id, reason)
+                    store_of(self).ledger.remove_member(member.id, reason)
                 except FieldkitError as exc:
                     self._failed(exc)
                 else:
-                    self.app.notify(
-                        self.app.t(
+                    fieldkit_app(self).notify(
+                        fieldkit_app(self).t(
                             "patrol.mremove.done", name=member.name_masked or member.id_masked or ""
                         )
                     )
             self.reopen_card(h)
 
-        self.app.push_screen(RemoveMemberDialog(h, member), done)
+        fieldkit_app(self).push_screen(RemoveMemberDialog(h, member), done)
 
     def action_visit(self) -> None:
         h = self.current()
@@ -613,13 +620,13 @@ class PatrolScreen(Screen):
             self.open_visit(h)
 
     def open_visit(self, h) -> None:
-        members = self.app.store.ledger.members(h.id)
+        members = store_of(self).ledger.members(h.id)
 
         def done(result: dict | None) -> None:
             if result is not None:
                 self.save_visit(h, result)
 
-        self.app.push_screen(VisitDialog(h, members), done)
+        fieldkit_app(self).push_screen(VisitDialog(h, members), done)
 
     def action_quick(self, outcome: str) -> None:
         h = self.current()
@@ -630,22 +637,22 @@ class PatrolScreen(Screen):
     def save_visit(self, h, fields: dict[str, Any]) -> None:
         try:
             outcome = fields.pop("outcome")
-            visit = self.app.store.ledger.record_visit(h.id, outcome, **fields)
+            visit = store_of(self).ledger.record_visit(h.id, outcome, **fields)
         except FieldkitError as exc:
-            self.app.call_from_thread(self._failed, exc)
+            fieldkit_app(self).call_from_thread(self._failed, exc)
             return
-        self.app.call_from_thread(self._visit_saved, h, visit)
+        fieldkit_app(self).call_from_thread(self._visit_saved, h, visit)
 
     def _visit_saved(self, h, visit: dict[str, Any]) -> None:
-        t = self.app.t
-        self.app.notify(
+        t = fieldkit_app(self).t
+        fieldkit_app(self).notify(
             t("patrol.visit_saved", room=h.room, outcome=t("ledger.outcome." + visit["outcome"]))
         )
         if visit["abnormal"]:
             from .widgets.dialogs import AlertScreen
 
-            rules = self.app.settings.rules
-            self.app.push_screen(
+            rules = fieldkit_app(self).settings.rules
+            fieldkit_app(self).push_screen(
                 AlertScreen(
                     t("patrol.referral_title"),
                     [t("patrol.referral_line", room=h.room, n=len(visit["abnormal"]))],
@@ -657,7 +664,7 @@ class PatrolScreen(Screen):
         self.load_places()
 
     def _failed(self, exc: Exception) -> None:
-        self.app.notify(self.app.error_text(exc), severity="error")
+        fieldkit_app(self).notify(fieldkit_app(self).error_text(exc), severity="error")
 
     def action_add_member(self) -> None:
         h = self.current()
@@ -669,36 +676,40 @@ class PatrolScreen(Screen):
             if fields is None:
                 return
             try:
-                self.app.store.ledger.save_member(h.id, fields)
+                store_of(self).ledger.save_member(h.id, fields)
             except FieldkitError as exc:
                 self._failed(exc)
                 return
-            self.app.notify(self.app.t("patrol.member_saved", room=h.room))
+            fieldkit_app(self).notify(fieldkit_app(self).t("patrol.member_saved", room=h.room))
             self.refresh_households()
 
-        self.app.push_screen(MemberDialog(h, id_number), done)
+        fieldkit_app(self).push_screen(MemberDialog(h, id_number), done)
 
     # -- scans ------------------------------------------------------------------------------
     def handle_scan(self, message: ScanRead) -> None:
         """A scanned ID: go to the person's household, or add them to the highlighted one."""
         result = message.result
         if getattr(result, "kind", None) != "resident_id":
-            self.app.notify(self.app.t("patrol.scan_not_id"), severity="warning")
+            fieldkit_app(self).notify(
+                fieldkit_app(self).t("patrol.scan_not_id"), severity="warning"
+            )
             return
         number = (result.parsed or {}).get("number")
         if not number:
             return
-        member = self.app.store.ledger.find_member(number)
+        member = store_of(self).ledger.find_member(number)
         if member is None:
             h = self.current()
             if h is None:
-                self.app.notify(self.app.t("patrol.scan_no_household"), severity="warning")
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("patrol.scan_no_household"), severity="warning"
+                )
                 return
             self.open_member(h, number)
             return
-        h = self.app.store.ledger.household(member.household_id)
-        self.app.notify(
-            self.app.t(
+        h = store_of(self).ledger.household(member.household_id)
+        fieldkit_app(self).notify(
+            fieldkit_app(self).t(
                 "patrol.scan_found",
                 name=member.name_masked or "",
                 place=f"{h.building}-{h.unit}-{h.room}",

@@ -28,6 +28,7 @@ from ..reports.text import totals_text
 from . import supervisor_common as common
 from .charts import CoverageChart, HourlyChart, TemperatureChart
 from .supervisor_common import abnormal_text, figure_lines, run_in_thread
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 
 REPORT_ROWS = (
@@ -78,7 +79,7 @@ class ReportsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self.set_reactive(ReportsScreen.day, common.today())
         self._chart_title()
         self.load()
@@ -98,8 +99,8 @@ class ReportsScreen(Screen):
 
     def _chart_title(self) -> None:
         """Title and legend above the chart (plotext would misplace Chinese legend text)."""
-        t = self.app.t
-        threshold = f"{self.app.settings.rules.fever_threshold:.1f}"
+        t = fieldkit_app(self).t
+        threshold = f"{fieldkit_app(self).settings.rules.fever_threshold:.1f}"
         title, legend = {
             "hourly": (
                 t("chart.hourly_title"),
@@ -122,7 +123,7 @@ class ReportsScreen(Screen):
 
     # -- data -------------------------------------------------------------------------------
     def load(self) -> None:
-        store, day, totals = self.app.store, self.day.isoformat(), self.show_totals
+        store, day, totals = store_of(self), self.day.isoformat(), self.show_totals
 
         def read():
             return (
@@ -139,7 +140,7 @@ class ReportsScreen(Screen):
         report, totals, series, hist, coverage = loaded
         if report.day != self.day.isoformat():
             return  # an older load finished after the day changed
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         self.query_one("#report-title", Label).update(t("sup.report_title", day=report.day))
         verdict = self.query_one("#report-verdict", Static)
         if report.zero_report:
@@ -186,15 +187,17 @@ class ReportsScreen(Screen):
 
         def done(result) -> None:
             if result is not None:
-                self.app.notify(self.app.t("sup.exported", rows=result.rows, path=str(result.path)))
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("sup.exported", rows=result.rows, path=str(result.path))
+                )
 
-        self.app.push_screen(ExportDialog(kind="daily", day=self.day), done)
+        fieldkit_app(self).push_screen(ExportDialog(kind="daily", day=self.day), done)
 
     async def action_back(self) -> None:
-        await self.app.open_screen("supervisor")
+        await fieldkit_app(self).open_screen("supervisor")
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        t = self.app.t
+        t = fieldkit_app(self).t
         for action, key in (
             ("today", "keys.sup_today"),
             ("toggle_totals", "keys.sup_totals"),

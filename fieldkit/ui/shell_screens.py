@@ -6,6 +6,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from .typed import fieldkit_app
 from .widgets.statusbar import StatusBar
 
 
@@ -24,7 +25,7 @@ class StoreProblemScreen(Screen):
         from textual.containers import Vertical
         from textual.widgets import Footer, Label
 
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes="dialog", id="store-problem"):
             yield Label(t("app.store_problem_title"), classes="dialog-title")
             yield Static(self.message, id="store-problem-message")
@@ -34,7 +35,7 @@ class StoreProblemScreen(Screen):
     def on_mount(self) -> None:
         from .widgets import translate_bindings
 
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
 
 
 class BlankScreen(Screen):
@@ -42,4 +43,4 @@ class BlankScreen(Screen):
 
     def compose(self):
         yield StatusBar()
-        yield Static(self.app.t("app.title"), id="blank-title")
+        yield Static(fieldkit_app(self).t("app.title"), id="blank-title")

@@ -32,6 +32,7 @@ from ..reports.text import alert_lines, handover_text, purge_text, reconciliatio
 from . import supervisor_common as common
 from .screen_entry import ScreenEntry
 from .supervisor_common import PinDialog, abnormal_text, figure_lines, run_in_thread
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 
 TODAY_ROWS = (
@@ -94,7 +95,7 @@ class SupervisorScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         yield Label(t("sup.title"), id="sup-title", classes="screen-title")
         with Horizontal(id="sup-panels"):
@@ -108,7 +109,7 @@ class SupervisorScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         self.action_refresh()
         self.set_interval(30, self.action_refresh)
 
@@ -120,7 +121,7 @@ class SupervisorScreen(Screen):
 
     # -- figures ----------------------------------------------------------------------------
     def action_refresh(self) -> None:
-        store = self.app.store
+        store = store_of(self)
         day = common.today()
 
         def load():
@@ -132,7 +133,7 @@ class SupervisorScreen(Screen):
 
     def _show(self, loaded) -> None:
         summary, handover, report = loaded
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         self.query_one("#shift-text", Static).update(
             "\n".join(shift_lines(summary, handover, t, lang))
         )
@@ -154,46 +155,54 @@ class SupervisorScreen(Screen):
 
     # -- actions ----------------------------------------------------------------------------
     async def action_goto(self, screen_id: str) -> None:
-        await self.app.open_screen(screen_id)
+        await fieldkit_app(self).open_screen(screen_id)
 
     def action_open_shift(self) -> None:
         def done(opened) -> None:
             if opened is not None:
-                self.app.notify(self.app.t("report.shift_opened", id=opened.shift_id[:8]))
-                self.app.refresh_status()
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("report.shift_opened", id=opened.shift_id[:8])
+                )
+                fieldkit_app(self).refresh_status()
                 self.action_refresh()
 
-        self.app.push_screen(ShiftOpenDialog(), done)
+        fieldkit_app(self).push_screen(ShiftOpenDialog(), done)
 
     def action_close_shift(self) -> None:
         def done(summary) -> None:
             if summary is not None:
-                self.app.notify(self.app.t("report.shift_closed_ok", id=summary.shift_id[:8]))
-                self.app.refresh_status()
+                fieldkit_app(self).notify(
+                    fieldkit_app(self).t("report.shift_closed_ok", id=summary.shift_id[:8])
+                )
+                fieldkit_app(self).refresh_status()
                 self.action_refresh()
 
-        self.app.push_screen(ShiftCloseDialog(), done)
+        fieldkit_app(self).push_screen(ShiftCloseDialog(), done)
 
     def action_export(self) -> None:
         from .exports_dialog import ExportDialog
 
-        self.app.push_screen(ExportDialog(kind="shift-log"), self._exported)
+        fieldkit_app(self).push_screen(ExportDialog(kind="shift-log"), self._exported)
 
     def _exported(self, result) -> None:
         if result is not None:
-            self.app.notify(self.app.t("sup.exported", rows=result.rows, path=str(result.path)))
+            fieldkit_app(self).notify(
+                fieldkit_app(self).t("sup.exported", rows=result.rows, path=str(result.path))
+            )
 
     def action_purge(self) -> None:
         def done(plan) -> None:
             if plan is not None:
-                self.app.notify(purge_text(plan, self.app.lang).splitlines()[0], timeout=8)
-                self.app.refresh_status()
+                fieldkit_app(self).notify(
+                    purge_text(plan, fieldkit_app(self).lang).splitlines()[0], timeout=8
+                )
+                fieldkit_app(self).refresh_status()
                 self.action_refresh()
 
-        self.app.push_screen(PurgeDialog(), done)
+        fieldkit_app(self).push_screen(PurgeDialog(), done)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        t = self.app.t
+        t = fieldkit_app(self).t
         for action, key in (
             ("open_shift", "keys.sup_open"),
             ("close_shift", "keys.sup_close"),
@@ -211,7 +220,7 @@ class ShiftOpenDialog(PinDialog):
     """Opening a shift: the previous shift's handover first, then a note and the PIN."""
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes="dialog wide", id="shift-open-box"):
             yield Label(t("sup.open_title"), classes="dialog-title")
             yield Static(t("sup.loading"), id="handover-text", markup=False)
@@ -223,12 +232,14 @@ class ShiftOpenDialog(PinDialog):
 
     def on_mount(self) -> None:
         super().on_mount()
-        store = self.app.store
+        store = store_of(self)
         run_in_thread(self, store.shifts.handover, self._show_handover)
         self.query_one("#shift-note", Input).focus()
 
     def _show_handover(self, handover) -> None:
-        self.query_one("#handover-text", Static).update(handover_text(handover, self.app.lang))
+        self.query_one("#handover-text", Static).update(
+            handover_text(handover, fieldkit_app(self).lang)
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "shift-note":
@@ -238,16 +249,16 @@ class ShiftOpenDialog(PinDialog):
         return {"note": self.query_one("#shift-note", Input).value}
 
     def perform(self, supervisor, values: dict[str, Any]):
-        if self.app.store.shifts.current() is not None:
-            raise InputError(self.app.t("sup.already_open"))
-        return open_shift(self.app.store, values["note"], by=supervisor)
+        if store_of(self).shifts.current() is not None:
+            raise InputError(fieldkit_app(self).t("sup.already_open"))
+        return open_shift(store_of(self), values["note"], by=supervisor)
 
 
 class ShiftCloseDialog(PinDialog):
     """Closing a shift: the reconciliation and open alerts, the handover note, the PIN."""
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes="dialog wide", id="shift-close-box"):
             yield Label(t("sup.close_title"), classes="dialog-title")
             yield Static(t("sup.loading"), id="close-preview", markup=False)
@@ -264,7 +275,7 @@ class ShiftCloseDialog(PinDialog):
 
     def on_mount(self) -> None:
         super().on_mount()
-        store = self.app.store
+        store = store_of(self)
 
         def load():
             current = store.shifts.current()
@@ -274,7 +285,7 @@ class ShiftCloseDialog(PinDialog):
         self.query_one("#handover-note", Input).focus()
 
     def _preview(self, summary: ShiftSummary | None) -> None:
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         if summary is None:
             self.query_one("#close-preview", Static).update(t("sup.no_shift"))
             return
@@ -298,23 +309,23 @@ class ShiftCloseDialog(PinDialog):
     def ready(self) -> str | None:
         if not self.query_one("#handover-note", Input).value.strip():
             self.query_one("#handover-note", Input).focus()
-            return self.app.t("sup.note_needed")
+            return fieldkit_app(self).t("sup.note_needed")
         return None
 
     def values(self) -> dict[str, Any]:
         return {"note": self.query_one("#handover-note", Input).value}
 
     def perform(self, supervisor, values: dict[str, Any]):
-        if self.app.store.shifts.current() is None:
-            raise InputError(self.app.t("sup.no_shift"))
-        return close_shift(self.app.store, values["note"], by=supervisor)
+        if store_of(self).shifts.current() is None:
+            raise InputError(fieldkit_app(self).t("sup.no_shift"))
+        return close_shift(store_of(self), values["note"], by=supervisor)
 
 
 class PurgeDialog(PinDialog):
     """Retention purge: what would go (and what is kept because it is not synced), then PIN."""
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes="dialog wide", id="purge-box"):
             yield Label(t("sup.purge_title"), classes="dialog-title")
             yield Static(t("sup.loading"), id="purge-plan", markup=False)
@@ -325,27 +336,27 @@ class PurgeDialog(PinDialog):
     def on_mount(self) -> None:
         super().on_mount()
         self.plan = None
-        run_in_thread(self, lambda: plan_purge(self.app.store), self._show_plan)
+        run_in_thread(self, lambda: plan_purge(store_of(self)), self._show_plan)
         self.query_one("#pin-pin", Input).focus()
 
     def _show_plan(self, plan) -> None:
         self.plan = plan
         text = (
-            purge_text(plan, self.app.lang)
+            purge_text(plan, fieldkit_app(self).lang)
             if plan.total or plan.kept_unsynced
-            else self.app.t("purge.nothing")
+            else fieldkit_app(self).t("purge.nothing")
         )
         self.query_one("#purge-plan", Static).update(text)
 
     def ready(self) -> str | None:
         if self.plan is None:
-            return self.app.t("sup.loading")
+            return fieldkit_app(self).t("sup.loading")
         if self.plan.total == 0:
-            return self.app.t("purge.nothing")
+            return fieldkit_app(self).t("purge.nothing")
         return None
 
     def perform(self, supervisor, values: dict[str, Any]):
-        return purge(self.app.store, by=supervisor)
+        return purge(store_of(self), by=supervisor)
 
 
 def _screens() -> list[ScreenEntry]:

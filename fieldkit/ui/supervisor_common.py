@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from ..errors import FieldkitError, PermissionDenied
+from .typed import fieldkit_app, store_of
 from .widgets import translate_bindings
 
 
@@ -67,8 +68,8 @@ class PinDialog(ModalScreen[Any]):
     ]
 
     def pin_fields(self) -> ComposeResult:
-        t = self.app.t
-        op = self.app.store.operator
+        t = fieldkit_app(self).t
+        op = store_of(self).operator
         with Horizontal(classes="pin-row"):
             yield Label(t("sup.supervisor"), classes="field-label")
             yield Input(
@@ -82,7 +83,7 @@ class PinDialog(ModalScreen[Any]):
         yield Static("", id="dialog-message", markup=False)
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
 
     def footer(self) -> ComposeResult:
         yield Footer()
@@ -111,29 +112,31 @@ class PinDialog(ModalScreen[Any]):
         name = self.query_one("#pin-name", Input).value.strip()
         pin = self.query_one("#pin-pin", Input).value
         if not name or not pin:
-            self.say(self.app.t("sup.pin_needed"), error=True)
+            self.say(fieldkit_app(self).t("sup.pin_needed"), error=True)
             self.query_one("#pin-pin" if name else "#pin-name", Input).focus()
             return
-        self.say(self.app.t("login.checking"))
+        self.say(fieldkit_app(self).t("login.checking"))
         self._confirm(name, pin, self.values())
 
     @work(thread=True, exit_on_error=False, group="pin-dialog", exclusive=True)
     def _confirm(self, name: str, pin: str, values: dict[str, Any]) -> None:
-        store = self.app.store
+        store = store_of(self)
         try:
             op = store.keyring.verify_pin(name, pin)
             if not op.is_supervisor:
-                raise PermissionDenied(self.app.t("sup.not_supervisor", name=name))
+                raise PermissionDenied(fieldkit_app(self).t("sup.not_supervisor", name=name))
             result = self.perform(op, values)
         except PermissionDenied as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            fieldkit_app(self).call_from_thread(self._failed, str(exc))
             return
         except FieldkitError as exc:
             from .login import auth_error_text
 
-            self.app.call_from_thread(self._failed, auth_error_text(self.app, exc, name))
+            fieldkit_app(self).call_from_thread(
+                self._failed, auth_error_text(fieldkit_app(self), exc, name)
+            )
             return
-        self.app.call_from_thread(self.dismiss, result)
+        fieldkit_app(self).call_from_thread(self.dismiss, result)
 
     def perform(self, supervisor, values: dict[str, Any]) -> Any:
         """The work, in a worker thread; raise a FieldkitError to show a line and stay open."""
@@ -173,11 +176,11 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Label(self.title_text, classes="dialog-title")
             for line in self.lines:
                 yield Static(line, markup=False)
-            yield Static(self.app.t("sup.confirm_hint"), classes="hint")
+            yield Static(fieldkit_app(self).t("sup.confirm_hint"), classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import work
 from textual.app import ComposeResult, SystemCommand
@@ -25,7 +25,11 @@ from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
 
 from .messages import SyncFinished, SyncProgress
 from .supervisor_common import run_in_thread
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 class _CountingOutbox:
@@ -140,7 +144,7 @@ class SyncScreen(Screen):
         self.last_report = None
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         yield Label(t("syncscreen.title"), classes="screen-title")
         yield Static("", id="sync-info", markup=False)
@@ -152,8 +156,8 @@ class SyncScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         table = self.query_one("#sync-rejected", DataTable)
         table.add_columns(
             t("syncscreen.col_time"), t("syncscreen.col_kind"), t("syncscreen.col_reason")
@@ -164,10 +168,12 @@ class SyncScreen(Screen):
         self.action_reload()
 
     def action_reload(self) -> None:
-        run_in_thread(self, lambda: sync_state(self.app.store, self.app.settings), self._show)
+        run_in_thread(
+            self, lambda: sync_state(store_of(self), fieldkit_app(self).settings), self._show
+        )
 
     def _show(self, state: dict[str, Any]) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         counts = state["counts"]
         fresh = state["freshness"]
         lines = [
@@ -196,7 +202,7 @@ class SyncScreen(Screen):
                 )
             )
         self.query_one("#sync-info", Static).update("\n".join(lines))
-        notes = warning_lines(state, self.app.settings, t)
+        notes = warning_lines(state, fieldkit_app(self).settings, t)
         warnings = self.query_one("#sync-warnings", Static)
         warnings.update("\n".join(f"! {w}" for w in notes))
         warnings.set_class(bool(notes), "-warning")
@@ -215,7 +221,7 @@ class SyncScreen(Screen):
         if self.running:
             return
         self.running = True
-        self.query_one("#sync-result", Static).update(self.app.t("syncscreen.running"))
+        self.query_one("#sync-result", Static).update(fieldkit_app(self).t("syncscreen.running"))
         self.query_one("#sync-result", Static).remove_class("error")
         self.run_sync()
 
@@ -223,20 +229,24 @@ class SyncScreen(Screen):
     def run_sync(self) -> None:
         from sync.client import run_sync
 
-        store = self.app.store
+        store = store_of(self)
         total = store.outbox.counts().get("pending", 0)
         self.post_message(SyncProgress(0, total))
-        view = ProgressStore(store, lambda done: self.post_message(SyncProgress(done, total)))
+
+        def progress(done: int) -> None:
+            self.post_message(SyncProgress(done, total))
+
+        view = ProgressStore(store, progress)
         operator = store.operator.name if store.operator else None
         try:
             report = run_sync(
-                view,
-                self.app.settings,
+                cast("Store", view),  # the store with a counting outbox (see ProgressStore)
+                fieldkit_app(self).settings,
                 operator=operator,
-                transport=getattr(self.app, "sync_transport", None),
+                transport=getattr(fieldkit_app(self), "sync_transport", None),
             )
         finally:
-            self.app.call_from_thread(setattr, self, "running", False)
+            fieldkit_app(self).call_from_thread(setattr, self, "running", False)
         self.post_message(SyncFinished(report))
 
     def on_sync_progress(self, message: SyncProgress) -> None:
@@ -244,7 +254,7 @@ class SyncScreen(Screen):
         bar.update(total=max(1, message.total), progress=min(message.done, max(1, message.total)))
 
     def on_sync_finished(self, message: SyncFinished) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         report = message.report
         self.last_report = report
         self.running = False
@@ -273,7 +283,7 @@ class SyncScreen(Screen):
                 )
             )
         result.set_class(not report.ok, "error")
-        self.app.refresh_status()
+        fieldkit_app(self).refresh_status()
         self.action_reload()
 
     def action_requeue(self) -> None:
@@ -281,19 +291,21 @@ class SyncScreen(Screen):
         if not table.row_count:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        store = self.app.store
+        if key is None:
+            return
+        store = store_of(self)
 
         def done(_: Any) -> None:
-            self.app.notify(self.app.t("syncscreen.requeued"))
+            fieldkit_app(self).notify(fieldkit_app(self).t("syncscreen.requeued"))
             self.action_reload()
 
         run_in_thread(self, lambda: store.outbox.requeue(key), done)
 
     async def action_back(self) -> None:
-        await self.app.open_screen("supervisor")
+        await fieldkit_app(self).open_screen("supervisor")
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield SystemCommand(
             t("keys.sync_now"), t("syncscreen.palette_help"), lambda: self.run_action("sync_now")
         )

@@ -25,6 +25,7 @@ from ..gate import GateEntry, GateService, parse_temperature
 from ..i18n import outcome_text, reason_text
 from .messages import RecordCommitted, ScanRead
 from .screen_entry import ScreenEntry
+from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 from .widgets.banner import DecisionBanner, decision_lines
 from .widgets.dialogs import AlertScreen
@@ -68,7 +69,7 @@ class VehicleScreen(Screen):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         yield StatusBar()
         with Vertical(id="vehicle-form"):
             yield Static(t("vehicle.ready"), id="vehicle-hint", markup=False)
@@ -97,8 +98,8 @@ class VehicleScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
-        t = self.app.t
+        translate_bindings(self, fieldkit_app(self).t)
+        t = fieldkit_app(self).t
         table = self.query_one("#occupants", DataTable)
         table.add_columns(
             t("vehicle.col_n"), t("vehicle.col_who"), t("vehicle.col_temp"), t("vehicle.col_code")
@@ -112,7 +113,7 @@ class VehicleScreen(Screen):
             self._paint()
 
     def _paint(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         self.query_one("#v-kind", Static).update(t(f"vehicle.kind_name.{self.kind}"))
         self.query_one("#v-dir", Static).update(t(f"direction.{self.direction}"))
         self.query_one("#v-dir", Static).set_class(self.direction == "out", "-out")
@@ -173,7 +174,7 @@ class VehicleScreen(Screen):
                 self.action_commit()
 
     def add_occupant(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         id_text = self.query_one("#o-id", Input).value.strip()
         number = (
             self.scanned_id[0]
@@ -191,10 +192,10 @@ class VehicleScreen(Screen):
                 code_colour=self.colour,
                 source="wedge" if self.scanned_id else "manual",
             )
-            GateService(self.app.store).identify(entry)
+            GateService(store_of(self)).identify(entry)
         except InputError as exc:
             self.query_one("#banner", DecisionBanner).show(
-                "error", t("gate.problem"), [self.app.error_text(exc)]
+                "error", t("gate.problem"), [fieldkit_app(self).error_text(exc)]
             )
             return
         shown = (
@@ -215,7 +216,7 @@ class VehicleScreen(Screen):
         self.query_one("#o-temp", Input).focus()
 
     def _show_occupants(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         table = self.query_one("#occupants", DataTable)
         table.clear()
         for i, o in enumerate(self.occupants, 1):
@@ -232,12 +233,14 @@ class VehicleScreen(Screen):
             self.occupants.pop()
             self._show_occupants()
             self.query_one("#banner", DecisionBanner).show(
-                "none", self.app.t("vehicle.occupant_removed", n=len(self.occupants) + 1), []
+                "none",
+                fieldkit_app(self).t("vehicle.occupant_removed", n=len(self.occupants) + 1),
+                [],
             )
 
     # -- commit -------------------------------------------------------------------------------
     def action_commit(self) -> None:
-        t = self.app.t
+        t = fieldkit_app(self).t
         if self.busy or self.holding:
             return
         plate = self.query_one("#v-plate", Input).value.strip()
@@ -259,7 +262,7 @@ class VehicleScreen(Screen):
     @work(thread=True, exit_on_error=False, group="vehicle-commit")
     def save(self, plate: str, pass_no: str | None) -> None:
         try:
-            decision, vid, rows = GateService(self.app.store).commit_vehicle(
+            decision, vid, rows = GateService(store_of(self)).commit_vehicle(
                 direction=self.direction,
                 plate=plate,
                 kind=self.kind,
@@ -270,18 +273,18 @@ class VehicleScreen(Screen):
                 disinfected=self.disinfected,
             )
         except FieldkitError as exc:
-            self.app.call_from_thread(self._failed, exc)
+            fieldkit_app(self).call_from_thread(self._failed, exc)
             return
-        self.app.call_from_thread(self._saved, plate, decision, vid, rows)
+        fieldkit_app(self).call_from_thread(self._saved, plate, decision, vid, rows)
 
     def _failed(self, exc: Exception) -> None:
         self.busy = False
         self.query_one("#banner", DecisionBanner).show(
-            "error", self.app.t("gate.problem"), [self.app.error_text(exc)]
+            "error", fieldkit_app(self).t("gate.problem"), [fieldkit_app(self).error_text(exc)]
         )
 
     def _saved(self, plate: str, decision, vid: str, rows) -> None:
-        t, lang = self.app.t, self.app.lang
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         lines = [
             t("vehicle.recorded", plate=plate.upper(), n=len(rows)),
             *decision_lines(decision, t, lang),
@@ -291,7 +294,7 @@ class VehicleScreen(Screen):
         )
         self.busy = False
         self.post_message(RecordCommitted(vid, "vehicle"))
-        self.app.refresh_status()
+        fieldkit_app(self).refresh_status()
         self.occupants = []
         self._show_occupants()
         for wid in ("#v-plate", "#v-pass", "#o-id", "#o-name", "#o-temp"):
@@ -311,17 +314,21 @@ class VehicleScreen(Screen):
                 [],
                 "warning",
             )
-            self.app.push_screen(screen, lambda ok: self.acknowledge([r.id for r in rows], codes))
+
+            def acknowledged(ok: bool | None) -> None:
+                self.acknowledge([r.id for r in rows], codes)
+
+            fieldkit_app(self).push_screen(screen, acknowledged)
 
     @work(thread=True, exit_on_error=False, group="vehicle-ack")
     def acknowledge(self, record_ids: list[str], codes: list[str]) -> None:
         for record_id in record_ids:
-            self.app.store.passages.acknowledge(record_id, codes)
-        self.app.call_from_thread(self._released)
+            store_of(self).passages.acknowledge(record_id, codes)
+        fieldkit_app(self).call_from_thread(self._released)
 
     def _released(self) -> None:
         self.holding = False
-        self.query_one("#banner", DecisionBanner).note(self.app.t("alert.acknowledged"))
+        self.query_one("#banner", DecisionBanner).note(fieldkit_app(self).t("alert.acknowledged"))
 
     def action_clear(self) -> None:
         if self.holding:
@@ -330,11 +337,13 @@ class VehicleScreen(Screen):
         self._show_occupants()
         for wid in ("#v-plate", "#v-pass", "#o-id", "#o-name", "#o-temp"):
             self.query_one(wid, Input).value = ""
-        self.query_one("#banner", DecisionBanner).show("none", self.app.t("vehicle.ready"), [])
+        self.query_one("#banner", DecisionBanner).show(
+            "none", fieldkit_app(self).t("vehicle.ready"), []
+        )
         self.query_one("#v-plate", Input).focus()
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        t = self.app.t
+        t = fieldkit_app(self).t
         for action, key in (
             ("toggle_direction", "keys.direction"),
             ("cycle_kind", "keys.vehicle_kind"),

@@ -12,6 +12,7 @@ from textual.widgets.option_list import Option
 
 from ...config import AREA_MODES
 from ...errors import FieldkitError
+from ..typed import fieldkit_app, store_of
 from . import translate_bindings
 
 
@@ -21,10 +22,10 @@ class ModeChangeScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "keys.cancel", id="mode.cancel")]
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
-        current = self.app.settings.checkpoint.area_mode
-        supervisors = [o.name for o in self.app.store.keyring.list() if o.is_supervisor]
-        op = self.app.store.operator
+        t = fieldkit_app(self).t
+        current = fieldkit_app(self).settings.checkpoint.area_mode
+        supervisors = [o.name for o in store_of(self).keyring.list() if o.is_supervisor]
+        op = store_of(self).operator
         default = op.name if op and op.is_supervisor else (supervisors[0] if supervisors else "")
         with Vertical(classes="dialog", id="mode-box"):
             yield Label(t("mode_dialog.title", mode=t("mode." + current)), classes="dialog-title")
@@ -39,9 +40,9 @@ class ModeChangeScreen(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
         options = self.query_one("#mode-list", OptionList)
-        options.highlighted = AREA_MODES.index(self.app.settings.checkpoint.area_mode)
+        options.highlighted = AREA_MODES.index(fieldkit_app(self).settings.checkpoint.area_mode)
         options.focus()
 
     @on(OptionList.OptionSelected)
@@ -62,26 +63,28 @@ class ModeChangeScreen(ModalScreen[str | None]):
         pin = self.query_one("#mode-pin", Input).value
         if not name or not pin:
             return
-        self.query_one("#mode-message", Static).update(self.app.t("login.checking"))
+        self.query_one("#mode-message", Static).update(fieldkit_app(self).t("login.checking"))
         self.apply(mode, name, pin)
 
     @work(thread=True, exit_on_error=False, group="mode", exclusive=True)
     def apply(self, mode: str, name: str, pin: str) -> None:
-        store = self.app.store
+        store = store_of(self)
         try:
             op = store.keyring.verify_pin(name, pin)
             if not op.is_supervisor:
-                self.app.call_from_thread(
-                    self._fail, self.app.t("mode_dialog.not_supervisor", name=name)
+                fieldkit_app(self).call_from_thread(
+                    self._fail, fieldkit_app(self).t("mode_dialog.not_supervisor", name=name)
                 )
                 return
             store.set_area_mode(mode, op)
         except FieldkitError as exc:
             from .authtext import auth_error_text
 
-            self.app.call_from_thread(self._fail, auth_error_text(self.app, exc, name))
+            fieldkit_app(self).call_from_thread(
+                self._fail, auth_error_text(fieldkit_app(self), exc, name)
+            )
             return
-        self.app.call_from_thread(self.dismiss, mode)
+        fieldkit_app(self).call_from_thread(self.dismiss, mode)
 
     def _fail(self, text: str) -> None:
         message = self.query_one("#mode-message", Static)
@@ -112,7 +115,7 @@ class AlertScreen(ModalScreen[bool]):
         self.severity = severity
 
     def compose(self) -> ComposeResult:
-        t = self.app.t
+        t = fieldkit_app(self).t
         with Vertical(classes=f"dialog alert -{self.severity}", id="alert-box"):
             yield Label(self.title_text, classes="dialog-title", id="alert-title")
             for line in self.lines:
@@ -123,7 +126,7 @@ class AlertScreen(ModalScreen[bool]):
         yield Footer()
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.t)
+        translate_bindings(self, fieldkit_app(self).t)
 
     def action_acknowledge(self) -> None:
         self.dismiss(True)

@@ -7,6 +7,8 @@ from typing import Any
 
 from textual.widgets import Static
 
+from ..typed import fieldkit_app
+
 
 def age_text(updated_at: str | None, t, now: datetime | None = None) -> str:
     """How old the key-person list is, short: "3分钟" / "2h" / "never"."""
@@ -38,7 +40,7 @@ class StatusBar(Static):
         self.watch(self.app, "status", self._show, init=True)
 
     def _show(self, values: dict[str, Any]) -> None:
-        app = self.app
+        app = fieldkit_app(self)
         t = app.t
         parts = [
             f"{values.get('checkpoint', '')}",
