@@ -1,19 +1,41 @@
 """The one spreadsheet writer every export goes through (shift log, daily report, passages,
-household and monitoring ledgers, template): XLSX with XlsxWriter in constant-memory mode, CSV
-with the csv module. Both take their cell text from :mod:`.cells`, so no user text becomes a
+household and monitoring ledgers, template, the town console's downloads): XLSX with XlsxWriter,
+CSV with the csv module. Both take their cell text from :mod:`.cells`, so no user text becomes a
 formula in either.
 
-XLSX: every text is a string cell (``write_string``; the workbook is opened with
-``strings_to_formulas``/``strings_to_numbers``/``strings_to_urls`` off, so even a careless
-``write`` could not make one), numbers are numbers, dates and times are date cells with a
-date format, header rows bold and frozen with a filter, column widths fitted to the first rows,
-native Excel column charts that LibreOffice opens too. Constant-memory mode writes each row to
-a temporary file as soon as the next row starts, so a 100,000-row export holds one row of cells
-at a time; the temporary files go to the folder of the file being written (the export's own
-folder, not /tmp, since a full export holds personal data).
+XLSX: every text is a string cell (the workbook is opened with ``strings_to_formulas``/
+``strings_to_numbers``/``strings_to_urls`` off, and a text shaped like XlsxWriter's raw
+rich-string XML is written as a literal run, see :class:`RowSheet`), numbers are numbers, dates
+and times are date cells with a date format, header rows bold and frozen with a filter, column
+widths fitted to the first rows, native Excel column charts that LibreOffice opens too
+(tests/test_sheets_libreoffice.py). A file is written in constant-memory mode: one row of cells
+held at a time, XlsxWriter's temporary files in a private folder beside the export (not /tmp: a
+full export holds personal data), removed on close, failed or not. A buffer (the console's
+downloads) is written in memory, with no temporary file.
 
-Measured against openpyxl (write-only, the writer before) and rustpy-xlsxwriter with
-``bench/reports.py``: see the figures in its docstring.
+Speed, and why XlsxWriter (issue 17; ``bench/reports.py 10000`` with rustpy-xlsxwriter on the
+path, one run on the shared 2-core machine 2026-12-02, the same document of 10,000 passages,
+fastest of three; 100,000 passages in another run, in the same order: 0.90, 2.12, 6.69,
+27.4 s)::
+
+    CSV writer                                   0.058 s
+    XlsxWriter, data rows through RowSheet       0.216 s   <- this module
+    XlsxWriter, stock per-cell calls             0.828 s
+    openpyxl write-only (the writer before)      2.804 s
+    rustpy-xlsxwriter 0.8.0, data sheet only     0.193 s   (no summary, no chart sheet)
+
+In constant-memory mode about 85 % of XlsxWriter's time was its per-cell XML writing;
+:class:`RowSheet` writes the same bytes a whole row at a time (tests/test_sheets_fast_rows.py
+compares them with stock XlsxWriter's byte for byte), which leaves the zip compression (deflate
+level 6, which XlsxWriter does not let one change: level 1 would halve it for a file 22 %
+larger) as the largest single part. rustpy-xlsxwriter (Rust) was the fast option against the
+per-cell path, and its 0.8.0 has charts, filters, frozen panes and formats; but a chart there
+is drawn from the one table of its sheet and without series colours (the chart sheet here holds
+three tables, the fever bins in red), rows go in as dicts keyed by header, and it is a pre-1.0
+binding by one author; against RowSheet it gains little (0.193 s for the data sheet alone,
+0.216 s for the whole workbook). XlsxWriter is maintained for over ten years, among PyPI's 400
+most downloaded, and its author writes rust_xlsxwriter, the Rust library those bindings wrap.
+So: the well-kept library, and ~200 lines of row writing inside it, proven against it.
 """
 
 from __future__ import annotations
@@ -21,6 +43,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import tempfile
 import unicodedata
@@ -69,7 +92,8 @@ def display_width(value: Any) -> int:
 
 def excel_serial(value: datetime | date) -> float:
     if isinstance(value, datetime):
-        value = value.replace(tzinfo=None)
+        if value.tzinfo is not None:
+            value = value.replace(tzinfo=None)
         delta = value - EPOCH
         return delta.days + delta.seconds / 86400 + delta.microseconds / 86_400_000_000
     return float((value - EPOCH.date()).days)
@@ -259,6 +283,8 @@ class Book:
 
 When = tuple[Format, Format, Format]  # the formats of datetime, date and time cells
 STRMAX = 32767  # characters in a cell (UTF-16 units), as Excel and XlsxWriter count
+# Text written as it is (no escape, no xml:space): everything else goes through _text_tail.
+SPECIAL = re.compile(r"[&<>]|_x|^\s|\s$")
 CACHE = 4096  # cell tails kept per column: the repeated words, not every ID
 
 
@@ -370,8 +396,9 @@ class RowSheet(Worksheet):
                 a = attrs[id(fmt)] = f' s="{fmt._get_xf_index()}"'
             return a
 
+        col_attr: list[str | None] = [None] * n  # each column's, once first needed
         texts: list[dict[str, str]] = [{} for _ in range(n)]
-        text_tail = self._text_tail
+        text_tail, special = self._text_tail, SPECIAL.search
         dt_fmt, d_fmt, t_fmt = when
         rowmax = self.xls_rowmax
         fh = self.fh
@@ -405,7 +432,13 @@ class RowSheet(Worksheet):
                     cache = texts[c]
                     tail = cache.get(v)
                     if tail is None:
-                        tail = text_tail(v, attr(col_fmt[c]))
+                        a = col_attr[c]
+                        if a is None:
+                            a = col_attr[c] = attr(col_fmt[c])
+                        if len(v) < 16384 and v.isprintable() and not special(v):
+                            tail = f'{a} t="inlineStr"><is><t>{v}</t></is></c>'  # as is
+                        else:
+                            tail = text_tail(v, a)
                         if len(cache) < CACHE:
                             cache[v] = tail
                     cells.append(f'{refs[c]}{rn}"{tail}')
@@ -414,9 +447,18 @@ class RowSheet(Worksheet):
                 elif t is float or t is int:
                     if v - v != 0:
                         continue  # NaN or infinite: an empty cell, as in stock_rows
-                    cells.append(f'{refs[c]}{rn}"{attr(col_fmt[c])}><v>{v:.16G}</v></c>')
-                elif t is datetime or t is date:
-                    a = attr(dt_fmt if t is datetime else d_fmt)
+                    a = col_attr[c]
+                    if a is None:
+                        a = col_attr[c] = attr(col_fmt[c])
+                    cells.append(f'{refs[c]}{rn}"{a}><v>{v:.16G}</v></c>')
+                elif t is datetime:
+                    if v.tzinfo is not None:
+                        v = v.replace(tzinfo=None)
+                    d = v - EPOCH  # excel_serial, inline
+                    day = d.days + d.seconds / 86400 + d.microseconds / 86_400_000_000
+                    cells.append(f'{refs[c]}{rn}"{attr(dt_fmt)}><v>{day:.16G}</v></c>')
+                elif t is date:
+                    a = attr(d_fmt)
                     cells.append(f'{refs[c]}{rn}"{a}><v>{excel_serial(v):.16G}</v></c>')
                 elif t is bool:
                     cells.append(f'{refs[c]}{rn}"{attr(col_fmt[c])} t="b"><v>{int(v)}</v></c>')
@@ -525,10 +567,16 @@ def _sheet_name(name: str) -> str:
 
 def _fit(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
     widths = [display_width(h) for h in headers]
+    known: dict[str, int] = {}  # the same words come back in every row
     for row in rows[:WIDTH_SAMPLE]:
         for c, v in enumerate(row[: len(widths)]):
             if v is not None and v != "":
-                w = display_width(v)
+                if type(v) is str:
+                    w = known.get(v)
+                    if w is None:
+                        w = known[v] = display_width(v)
+                else:
+                    w = display_width(v)
                 if w > widths[c]:
                     widths[c] = w
     return [max(MIN_WIDTH, min(MAX_WIDTH, w + 2)) for w in widths]
