@@ -185,8 +185,8 @@ class Pipeline:
     # -- escalation ladder -------------------------------------------------------------------
     def _build_steps(self) -> list[Step]:
         """Escalation steps, cheapest reads first. A step is kept only when it adds reads on
-        more than one corpus (bench/decode.py, 2026-12-02: eight corpora, every step run on
-        every image the fast path misses; "first" = read by no step before it):
+        more than one corpus (bench/decode.py, 2026-12-02 11:14 UTC: eight corpora, every step
+        run on every image the fast path misses; "first" = read by no step before it):
 
         ====================== ======================================================== =====
         step                   adds (first) per corpus                                   kept
@@ -195,8 +195,9 @@ class Pipeline:
         pyzbar                 zxing/qrcode-2 1, zxing/qrcode-4 1                        yes
         zxing-up3-sharp        camera-a 1, camera-b 2                                    yes
         zxing-adaptive         camera-a 1, camera-b 2                                    yes
-        wechat (whole frame)   zxing/qrcode-2 1 (no other step reads it)                 yes*
-        zxing-up2-sharp-fixed  camera-b 1 only                                           no
+        zxing-gridfit          zxing/qrcode-2 1, zxing/qrcode-4 3, camera-b 13           yes
+        wechat (whole frame)   nothing first since zxing-gridfit sits before it          yes*
+        zxing-up2-sharp-fixed  nothing first                                             no
         zxing-up2-normalised   nothing first                                             no
         opencv-aruco, opencv,  nothing on any corpus                                     no
         pyzbar-up2-sharp
@@ -205,9 +206,16 @@ class Pipeline:
         zxing-adaptive (2026-12-02 06:00 run) reads the two camera-b frames only the dropped
         fixed-threshold and normalised candidates read before, and the camera-a frame only the
         CNN read, at a tenth of its cost (so a live camera, whose budget often cannot fit the
-        CNN, reads it too). *Since it sits before the CNN, the CNN now adds first on one corpus
-        only; it stays for the glare, damaged and pathological photographs it was brought in
-        for (issue 16; not in these corpora), as the one step that reads a zxing/qrcode-2 image.
+        CNN, reads it too).
+
+        zxing-gridfit (:mod:`scanners.gridfit`) fits the QR module grid to the grey crop and
+        hands a clean synthetic symbol to zxing-cpp: it reads small, blurred codes (camera-b:
+        versions 14-24 at 2.1-3 px per module; 12 that no other step reads) and codes printed on
+        creased cloth (zxing/qrcode-4: 3 that no engine reads). It costs about 0.4 s per region
+        where everything before it failed, so it comes after every cheaper step; it reads the
+        zxing/qrcode-2 image that only the CNN read before, and in these corpora the CNN reads
+        nothing it does not. *The CNN stays, last, for the glare, damaged and pathological
+        photographs it was brought in for (issue 16; not in these corpora).
 
         ``candidates=True`` builds the dropped steps too (after the kept ones), so the bench
         keeps measuring them.
