@@ -24,13 +24,14 @@ from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from scanners.idnumber import mask_id, mask_name
 from scanners.words import result_problem
 
 from ..gate import GateService, scrub_ids
 from .errortext import translate_error, translate_id_problem
+from .fields import SteadyFooter, prepare_identity
 from .gate_form import (
     CATEGORIES,
     COLOURS,
@@ -142,7 +143,7 @@ class GateScreen(GateRecording):
         yield DecisionBanner(t("gate.ready"), id="banner")
         yield Static("", id="counters")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         translate_bindings(self, fieldkit_app(self).t)
@@ -230,6 +231,7 @@ class GateScreen(GateRecording):
         cap.shown_id = mask_id(cap.id_number) if cap.id_number else ""
         cap.shown_name = mask_name(cap.name) if cap.name else ""
         self.captured = cap
+        prepare_identity(self, self.service, cap.id_number)
         self.correcting = None
         self.query_one("#f-id", Input).value = cap.shown_id
         self.query_one("#f-name", Input).value = cap.shown_name
@@ -272,6 +274,7 @@ class GateScreen(GateRecording):
         if field == "f-id":
             if self._check_id():
                 self._take_typed_id()
+                prepare_identity(self, self.service, self.captured.id_number)
                 temp.focus()
             return
         if field in ("f-name", "f-phone") and not temp.value.strip():

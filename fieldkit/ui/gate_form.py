@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..gate import GateEntry, GateService, is_id_shaped, looks_like_id, parse_day, parse_temperature
 from ..i18n import word
 from .errortext import translate_id_problem
+from .fields import FixedInput, MaskedIdInput
 from .messages import ScanRead
 from .typed import fieldkit_app, store_of
 from .widgets.banner import DecisionBanner
@@ -86,7 +87,7 @@ class Captured:
     shown_name: str = ""
 
 
-class FormInput(Input):
+class FormInput(FixedInput):
     """A field of the gate form that passes an ID typed into it on to the ID field.
 
     An ID typed by hand goes to the ID field wherever focus is: once the field's text can only
@@ -108,7 +109,7 @@ class FormInput(Input):
 
     def _route(self, ch: str) -> bool:
         screen = self.screen
-        if not isinstance(screen, GateForm):
+        if not hasattr(screen, "type_into_id"):  # the gate's and the vehicle lane's forms
             return False
         if self.redirecting:
             screen.type_into_id(ch)
@@ -127,8 +128,9 @@ class FormInput(Input):
         self.redirecting = False
 
 
-class IdInput(Input):
-    """The ID field: a key typed over a masked (scanned or confirmed) number starts afresh."""
+class IdInput(MaskedIdInput):
+    """The ID field: a key typed over a masked (scanned or confirmed) number starts afresh;
+    a number being typed is shown masked (:func:`fieldkit.gate.mask_typing`)."""
 
     async def _on_key(self, event: events.Key) -> None:
         if event.is_printable and event.character and "*" in self.value:

@@ -179,6 +179,10 @@ class GateRecording(GateForm):
         )
 
         def acknowledged(ok: bool | None) -> None:
+            # F10 releases the gate at once: an Enter for the next person is not dropped
+            # while the acknowledgement is written. The write follows in a worker (it
+            # updates the referred person's own row) and a failure is reported as any is.
+            self._released()
             self.acknowledge(record_id, codes)
 
         fieldkit_app(self).push_screen(screen, acknowledged)
@@ -186,7 +190,6 @@ class GateRecording(GateForm):
     @work(thread=True, exit_on_error=False, group="gate-ack")
     def acknowledge(self, record_id: str, codes: list[str]) -> None:
         store_of(self).passages.acknowledge(record_id, codes)
-        fieldkit_app(self).call_from_thread(self._released)
 
     def _released(self) -> None:
         self.holding = False
