@@ -169,7 +169,7 @@ def test_temporary_files_stay_beside_the_export_and_are_removed(tmp_path):
 
     book = Book(FullDisk())
     book.table("s", ["a"], [["张三"]] * 3)
-    with pytest.raises(Exception, match="No space left"):
+    with pytest.raises(OSError, match="No space left"):  # the OSError itself, for the caller
         book.close()
     assert os.listdir(tmp_path) == [os.path.basename(name)]  # no temporary folder left
 
@@ -185,3 +185,20 @@ def test_not_a_number_is_an_empty_cell(tmp_path):
         buf = io.BytesIO((tmp_path / "n.xlsx").read_bytes())
         got = CalamineWorkbook.from_filelike(buf).get_sheet_by_index(0).to_python()
         assert got[1:] == [[1.5, ""], ["", 2.0], ["", ""], ["", 3.0]]
+
+
+def test_a_failure_while_writing_rows_removes_the_temporary_folder_at_once(tmp_path):
+    """The rows come from the store (decrypted as they go): if that fails half-way, the
+    temporary files holding the rows so far are gone before the error reaches the user, not
+    when the exception (which holds the Book) is dropped."""
+    import os
+
+    def rows():
+        yield ["张三"]
+        raise RuntimeError("the store failed")
+
+    with open(tmp_path / "out.xlsx", "wb") as fh:
+        book = Book(fh)
+        with pytest.raises(RuntimeError) as err:
+            book.table("s", ["a"], rows())
+        assert os.listdir(tmp_path) == ["out.xlsx"], err.value  # the Book is still held here

@@ -56,6 +56,7 @@ from itertools import islice
 from typing import Any, BinaryIO
 
 from xlsxwriter import Workbook
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
@@ -188,6 +189,23 @@ class Book:
         ``kinds`` per column: text | id | datetime | date | number | int (a number format,
         and ``id`` keeps the column text). Column widths: ``widths``, else fitted to
         ``sample`` (default: ``rows`` if it is a list)."""
+        try:
+            return self._table(name, headers, rows, kinds, title, widths, sample, note)
+        except BaseException:
+            self._abort()
+            raise
+
+    def _table(
+        self,
+        name: str,
+        headers: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        kinds: Sequence[str] | None,
+        title: str | None,
+        widths: Sequence[int] | None,
+        sample: Sequence[Sequence[Any]] | None,
+        note: str | None,
+    ) -> TableRef:
         ws = self.wb.add_worksheet(_sheet_name(name))
         n = len(headers)
         kinds = list(kinds or ["text"] * n)
@@ -230,6 +248,13 @@ class Book:
     def chart_sheet(self, name: str, blocks: list[ChartBlock]) -> list[tuple[int, int]]:
         """Each block's table in columns A–D, its chart to the right (from column F).
         Returns the (header row, last row) of every block, 0-based."""
+        try:
+            return self._chart_sheet(name, blocks)
+        except BaseException:
+            self._abort()
+            raise
+
+    def _chart_sheet(self, name: str, blocks: list[ChartBlock]) -> list[tuple[int, int]]:
         ws = self.wb.add_worksheet(_sheet_name(name))
         sheet = ws.name
         for c, w in enumerate((14, 12, 18, 10)):
@@ -269,16 +294,25 @@ class Book:
     def close(self) -> None:
         try:
             self.wb.close()
-        except BaseException:
-            # The zip writer XlsxWriter opened is left half-written; its finaliser must not
-            # touch the caller's file again (the atomic write removes it).
-            self._sink.die()
-            for ws in self.wb.worksheets():  # the row files still open
-                with suppress(Exception):
-                    ws._opt_close()
+        except BaseException as exc:
+            self._abort()
+            cause = exc.args[0] if isinstance(exc, FileCreateError) and exc.args else None
+            if isinstance(cause, OSError):  # the file system's own error (a full disk), for
+                raise cause from None  # the caller to say in one sentence
             raise
         finally:
             self._cleanup()
+
+    def _abort(self) -> None:
+        """After a failed write: the zip writer XlsxWriter opened is left half-written, and
+        its finaliser must not touch the caller's file again (the atomic write removes it);
+        the row files are closed and the temporary folder removed now, not when the
+        exception (which holds this Book) is dropped."""
+        self._sink.die()
+        for ws in self.wb.worksheets():
+            with suppress(Exception):
+                ws._opt_close()
+        self._cleanup()
 
 
 When = tuple[Format, Format, Format]  # the formats of datetime, date and time cells
