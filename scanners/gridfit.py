@@ -213,14 +213,19 @@ def _sample(grey: np.ndarray, homography: np.ndarray, points: np.ndarray) -> np.
     shape = points.shape[:-1]
     mapped = cv2.perspectiveTransform(points.reshape(1, -1, 2).astype(np.float64), homography)
     mapped = mapped.reshape(-1, 2).astype(np.float32)
+    count = len(mapped)
+    width = min(count, 4096)  # remap wants maps under 32767 on a side
+    rows = -(-count // width)
+    padded = np.zeros((rows * width, 2), np.float32)
+    padded[:count] = mapped
     values = cv2.remap(
         grey,
-        mapped[:, 0].reshape(1, -1),
-        mapped[:, 1].reshape(1, -1),
+        padded[:, 0].reshape(rows, width),
+        padded[:, 1].reshape(rows, width),
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    return values.reshape(shape)
+    return values.reshape(-1)[:count].reshape(shape)
 
 
 def _homography(quad: np.ndarray, n: int) -> np.ndarray:
@@ -254,28 +259,45 @@ def _pattern_centres(version: int, symmetric: bool) -> list[tuple[float, float, 
 _OFFSETS = np.arange(-1.25, 1.2501, 0.25)
 
 
+def _pattern_grid(size: int) -> np.ndarray:
+    """Module-centre offsets of a size×size pattern around its centre, for every search offset:
+    (offsets, size², 2)."""
+    k = np.arange(size) - size / 2 + 0.5
+    gx, gy = np.meshgrid(k, k)
+    ox, oy = np.meshgrid(_OFFSETS, _OFFSETS)
+    return np.stack(
+        [ox.ravel()[:, None] + gx.ravel()[None, :], oy.ravel()[:, None] + gy.ravel()[None, :]], -1
+    )
+
+
+_GRIDS = {size: _pattern_grid(size) for size in (5, 7)}
+_SEARCH = np.stack([a.ravel() for a in np.meshgrid(_OFFSETS, _OFFSETS)], -1)  # (offsets, 2)
+
+
+def _match_all(
+    grey: np.ndarray, homography: np.ndarray, centres: np.ndarray, pattern: np.ndarray
+) -> np.ndarray:
+    """For each of ``centres`` (k×2, module space): the best (score, dx, dy) of the normalised
+    correlation of ``pattern`` centred near it (k×3)."""
+    if len(centres) == 0:
+        return np.zeros((0, 3))
+    grid = _GRIDS[pattern.shape[0]]
+    pts = centres[:, None, None, :] + grid[None]  # centres × offsets × modules × 2
+    v = _sample(grey, homography, pts).astype(np.float64)
+    v -= v.mean(axis=2, keepdims=True)
+    template = (1.0 - pattern).ravel().astype(np.float64)  # dark = low value
+    template -= template.mean()
+    scores = (v @ template) / (np.linalg.norm(v, axis=2) * np.linalg.norm(template) + 1e-6)
+    best = np.argmax(scores, axis=1)
+    return np.column_stack([scores[np.arange(len(centres)), best], _SEARCH[best]])
+
+
 def _match(
     grey: np.ndarray, homography: np.ndarray, cx: float, cy: float, pattern: np.ndarray
 ) -> tuple[float, float, float]:
     """Best (score, dx, dy): normalised correlation of ``pattern`` centred near (cx, cy)."""
-    size = pattern.shape[0]
-    k = np.arange(size) - size / 2 + 0.5
-    gx, gy = np.meshgrid(k, k)
-    ox, oy = np.meshgrid(_OFFSETS, _OFFSETS)
-    pts = np.stack(
-        [
-            cx + ox.ravel()[:, None] + gx.ravel()[None, :],
-            cy + oy.ravel()[:, None] + gy.ravel()[None, :],
-        ],
-        -1,
-    )
-    v = _sample(grey, homography, pts).astype(np.float64)  # offsets × pattern modules
-    v -= v.mean(axis=1, keepdims=True)
-    template = (1.0 - pattern).ravel().astype(np.float64)  # dark = low value
-    template -= template.mean()
-    scores = (v @ template) / (np.linalg.norm(v, axis=1) * np.linalg.norm(template) + 1e-6)
-    best = int(np.argmax(scores))
-    return float(scores[best]), float(ox.ravel()[best]), float(oy.ravel()[best])
+    score, dx, dy = _match_all(grey, homography, np.array([[cx, cy]]), pattern)[0]
+    return float(score), float(dx), float(dy)
 
 
 def _refine(
@@ -285,15 +307,18 @@ def _refine(
     fits: the mean match of the alignment patterns (of the finders where there are none: they
     sit in the corners whatever the module count, so they tell sizes apart only when nothing
     else can)."""
-    matches = [
-        (_match(grey, homography, cx, cy, pattern), cx, cy)
-        for cx, cy, pattern in _pattern_centres(version, symmetric)
-    ]
-    aligned = [
-        m[0][0]
-        for m, (_, _, p) in zip(matches, _pattern_centres(version, symmetric), strict=True)
-        if p is ALIGNMENT
-    ]
+    matches = []
+    aligned: list[float] = []
+    for pattern in (FINDER, ALIGNMENT):
+        centres = np.array(
+            [(cx, cy) for cx, cy, p in _pattern_centres(version, symmetric) if p is pattern]
+        ).reshape(-1, 2)
+        found = _match_all(grey, homography, centres, pattern)
+        matches += [
+            ((s, dx, dy), cx, cy) for (s, dx, dy), (cx, cy) in zip(found, centres, strict=True)
+        ]
+        if pattern is ALIGNMENT:
+            aligned = [float(s) for s in found[:, 0]]
     if symmetric and not aligned:  # small sizes: the finders, at three of the four corners
         n = 17 + 4 * version
         corners = [(3.5, 3.5), (n - 3.5, 3.5), (n - 3.5, n - 3.5), (3.5, n - 3.5)]
@@ -343,6 +368,7 @@ def soft_modules(
 
 LOCAL_BLOCK = 7  # modules per side of a block whose grid offset is found on its own
 _LOCAL_OFFSETS = np.arange(-0.5, 0.501, 0.125)
+_LOCAL_SEARCH = np.stack([a.ravel() for a in np.meshgrid(_LOCAL_OFFSETS, _LOCAL_OFFSETS)], -1)
 
 
 def local_shift(grey: np.ndarray, homography: np.ndarray, n: int) -> np.ndarray:
@@ -352,21 +378,21 @@ def local_shift(grey: np.ndarray, homography: np.ndarray, n: int) -> np.ndarray:
     smoothed over the blocks and interpolated to every module (n×n×2, modules)."""
     blocks = max(1, round(n / LOCAL_BLOCK))
     edges = np.linspace(0, n, blocks + 1)
-    ox, oy = np.meshgrid(_LOCAL_OFFSETS, _LOCAL_OFFSETS)
-    ox, oy = ox.ravel(), oy.ravel()
-    best = np.zeros((blocks, blocks, 2), np.float32)
-    for by in range(blocks):
-        for bx in range(blocks):
-            xs = np.arange(int(edges[bx]), int(edges[bx + 1])) + 0.5
-            ys = np.arange(int(edges[by]), int(edges[by + 1])) + 0.5
-            gx, gy = np.meshgrid(xs, ys)
-            pts = np.stack(
-                [ox[:, None] + gx.ravel()[None, :], oy[:, None] + gy.ravel()[None, :]], -1
-            )
-            v = _sample(grey, homography, pts)
-            spread = v.std(axis=1)
-            k = int(np.argmax(spread))
-            best[by, bx] = (ox[k], oy[k])
+    starts = edges[:-1].astype(int)
+    lengths = edges[1:].astype(int) - starts
+    span = int(lengths.max())
+    index = starts[:, None] + np.arange(span)[None, :]  # blocks × span (past the end: masked)
+    valid = np.arange(span)[None, :] < lengths[:, None]
+    # points: block row × block column × offset × module row × module column × (x, y)
+    xs = index[None, :, None, None, :] + 0.5 + _LOCAL_SEARCH[None, None, :, 0, None, None]
+    ys = index[:, None, None, :, None] + 0.5 + _LOCAL_SEARCH[None, None, :, 1, None, None]
+    xs, ys = np.broadcast_arrays(xs, ys)
+    v = _sample(grey, homography, np.stack([xs, ys], -1)).astype(np.float64)
+    w = (valid[:, None, None, :, None] & valid[None, :, None, None, :]).astype(np.float64)
+    total = w.sum(axis=(3, 4))
+    mean = (v * w).sum(axis=(3, 4)) / total
+    spread = (w * (v - mean[..., None, None]) ** 2).sum(axis=(3, 4)) / total
+    best = _LOCAL_SEARCH[np.argmax(spread, axis=2)].astype(np.float32)  # blocks × blocks × 2
     if blocks >= 3:
         best = np.stack([cv2.medianBlur(best[..., i], 3) for i in range(2)], -1)
     centres = (edges[:-1] + edges[1:]) / 2
