@@ -12,6 +12,9 @@ Ctrl+S saves from anywhere; bad input keeps the form open with the reason.
 Every change goes through ``store.ledger.save_member`` (version, last writer, ``ledger_edit``
 event, the gate's isolation index). Leaving home isolation or monitoring is a release (解除):
 the form saves the other changes and hands over to the supervisor-confirmed release dialog.
+
+Over 400 lines as one piece: almost all of it is the one form (its lines, keys and the checks
+of a save), which reads best in one place; the removal dialog is small and belongs with it.
 """
 
 from __future__ import annotations
