@@ -16,13 +16,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from scanners.idnumber import mask_id, mask_name
 
 from ..errors import FieldkitError, InputError
-from ..gate import GateEntry, GateService, parse_temperature
+from ..gate import GateEntry, GateService, is_id_shaped, parse_temperature
 from ..i18n import outcome_text, reason_text
+from .fields import FixedInput, SteadyFooter, prepare_identity
+from .gate_form import FormInput, IdInput
 from .messages import RecordCommitted, ScanRead
 from .screen_entry import ScreenEntry
 from .typed import fieldkit_app, store_of
@@ -64,7 +66,8 @@ class VehicleScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.occupants: list[Occupant] = []
-        self.scanned_id: tuple[str, str] | None = None  # (full number, masked shown)
+        # (full number, masked as shown, source): scanned, or typed and confirmed with Enter
+        self.scanned_id: tuple[str, str, str] | None = None
         self.holding = False
         self.busy = False
 
@@ -75,9 +78,9 @@ class VehicleScreen(Screen):
             yield Static(t("vehicle.ready"), id="vehicle-hint", markup=False)
             with Horizontal(classes="form-row"):
                 yield Label(t("vehicle.plate"), classes="field-label")
-                yield Input(id="v-plate", compact=True, max_length=12)
+                yield FixedInput(id="v-plate", compact=True, max_length=12)
                 yield Label(t("vehicle.pass_no"), classes="field-label")
-                yield Input(id="v-pass", compact=True, max_length=40)
+                yield FixedInput(id="v-pass", compact=True, max_length=40)
                 yield Label(t("vehicle.kind"), classes="field-label")
                 yield Static("", id="v-kind", classes="toggle")
             with Horizontal(classes="form-row"):
@@ -87,15 +90,21 @@ class VehicleScreen(Screen):
                 yield Static("", id="v-disinfected", classes="toggle")
             with Horizontal(classes="form-row"):
                 yield Label(t("gate.id"), classes="field-label")
-                yield Input(id="o-id", compact=True, max_length=40, placeholder=t("gate.id_hint"))
+                yield IdInput(
+                    id="o-id",
+                    compact=True,
+                    max_length=40,
+                    placeholder=t("gate.id_hint"),
+                    select_on_focus=False,  # keys handed over go after, not over, the text
+                )
                 yield Label(t("gate.name"), classes="field-label")
-                yield Input(id="o-name", compact=True, max_length=40)
+                yield FormInput(id="o-name", compact=True, max_length=40)
                 yield Label(t("gate.temperature"), classes="field-label")
-                yield Input(id="o-temp", compact=True, max_length=5, placeholder="365")
+                yield FormInput(id="o-temp", compact=True, max_length=5, placeholder="365")
                 yield Static("", id="o-colour", classes="toggle")
         yield DecisionBanner(t("vehicle.ready"), id="banner")
         yield DataTable(id="occupants", cursor_type="row")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         translate_bindings(self, fieldkit_app(self).t)
@@ -149,9 +158,47 @@ class VehicleScreen(Screen):
         result = message.result
         if result.kind == "resident_id":
             number = result.parsed.get("number")
-            self.scanned_id = (number, mask_id(number))
+            source = "wedge" if message.source == "wedge" else "scan"
+            self.scanned_id = (number, mask_id(number), source)
+            prepare_identity(self, GateService(store_of(self)), number)
             self.query_one("#o-id", Input).value = mask_id(number)
             self.query_one("#o-temp", Input).focus()
+
+    def type_into_id(self, text: str) -> None:
+        """An ID typed into the reading or the name (:class:`~.gate_form.FormInput`): into
+        the ID field, focus there; over a scanned (masked) number it starts a new one."""
+        field = self.query_one("#o-id", Input)
+        if "*" in field.value:
+            field.value = ""
+            self.scanned_id = None
+        field.value += text
+        field.cursor_position = len(field.value)
+        if self.focused is not field:
+            field.focus()
+
+    def _take_typed_id(self) -> bool:
+        """Enter in the ID field: a typed number is checked, then held like a scanned one
+        and shown masked; False (the problem on the banner) when it is not a valid ID."""
+        field = self.query_one("#o-id", Input)
+        text = field.value.strip()
+        if not text or (self.scanned_id and text == self.scanned_id[1]):
+            return True
+        try:
+            GateService(store_of(self)).identify(
+                GateEntry(direction=self.direction, id_number=text, source="manual")
+            )
+        except InputError as exc:
+            app = fieldkit_app(self)
+            self.query_one("#banner", DecisionBanner).show(
+                "error", app.t("gate.problem"), [app.error_text(exc)]
+            )
+            return False
+        if is_id_shaped(text):
+            number = text.upper()
+            self.scanned_id = (number, mask_id(number), "manual")
+            field.value = mask_id(number)
+            prepare_identity(self, GateService(store_of(self)), number)
+        return True
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -161,12 +208,11 @@ class VehicleScreen(Screen):
             self.query_one("#v-pass", Input).focus()
         elif field == "v-pass":
             self.query_one("#o-id", Input).focus()
-        elif field in ("o-id", "o-name"):
-            (
-                self.query_one("#o-name", Input)
-                if field == "o-id"
-                else self.query_one("#o-temp", Input)
-            ).focus()
+        elif field == "o-id":  # as at the gate: Enter after the ID goes to the reading
+            if self._take_typed_id():
+                self.query_one("#o-temp", Input).focus()
+        elif field == "o-name":
+            self.query_one("#o-temp", Input).focus()
         elif field == "o-temp":
             if self.query_one("#o-temp", Input).value.strip():
                 self.add_occupant()
@@ -190,7 +236,11 @@ class VehicleScreen(Screen):
                 name=name,
                 temperature=temperature,
                 code_colour=self.colour,
-                source="wedge" if self.scanned_id else "manual",
+                source=(
+                    self.scanned_id[2]
+                    if self.scanned_id and id_text == self.scanned_id[1]
+                    else "manual"
+                ),
             )
             GateService(store_of(self)).identify(entry)
         except InputError as exc:
@@ -316,6 +366,7 @@ class VehicleScreen(Screen):
             )
 
             def acknowledged(ok: bool | None) -> None:
+                self._released()  # as at the gate: free at once, written in a worker
                 self.acknowledge([r.id for r in rows], codes)
 
             fieldkit_app(self).push_screen(screen, acknowledged)
@@ -324,7 +375,6 @@ class VehicleScreen(Screen):
     def acknowledge(self, record_ids: list[str], codes: list[str]) -> None:
         for record_id in record_ids:
             store_of(self).passages.acknowledge(record_id, codes)
-        fieldkit_app(self).call_from_thread(self._released)
 
     def _released(self) -> None:
         self.holding = False
