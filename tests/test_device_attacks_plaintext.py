@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fieldkit.domain import Decision, Outcome, Reason
 from fieldkit.store import PassageInput
-from fieldkit.store.personal import CLEAR, ENCRYPTED, PERSONAL_FIELDS, fields, gaps
+from fieldkit.store.personal import ENCRYPTED, PERSONAL_FIELDS, fields, gaps
 from scanners.idnumber import mask_name
 
 ADMIT = Decision(Outcome.ADMIT, ())
@@ -108,12 +108,14 @@ def _gate_tables(store) -> tuple[list[bytes], dict]:
             test_date=date(1987, 6, 5),
             test_result=_mark("passages", "test_result"),
             category=_mark("passages", "category"),
+            pass_id=_mark("passages", "pass_id"),
         ),
         Decision(
             Outcome.REFER,
             (Reason("keyperson_hit", Outcome.REFER, True, {"category": _mark("p", "reason")}),),
         ),
     )
+    store.passages.acknowledge(odd.id, [_mark("passages", "alerts_ack")])
     vid, _ = store.vehicles.record(
         direction="in",
         plate="秘PLATEQ7XZ",
@@ -134,6 +136,7 @@ def _gate_tables(store) -> tuple[list[bytes], dict]:
         _mark("passages", "code_colour"),
         _mark("passages", "test_result"),
         _mark("passages", "category"),
+        _mark("passages", "pass_id"),
         _mark("p", "reason"),
         _mark("v", "r"),
         "秘PLATEQ7XZ",
@@ -158,6 +161,9 @@ def test_gate_vehicle_and_shift_fields_are_absent_from_the_files(store):
     disk = _disk(store.path)
     assert disk and Path(f"{store.path}-wal").exists()  # the scan reads real files
     assert _found(patterns, disk) == []
+    # The acknowledged alerts are a ciphertext (the audit entry names them: audit is CLEAR).
+    ack = store.g.scalar("SELECT alerts_ack FROM passages WHERE id = ?", [back["odd"]])
+    assert isinstance(ack, bytes) and _mark("passages", "alerts_ack").encode() not in ack
     store.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert _found(patterns, _disk(store.path)) == []
 
@@ -169,6 +175,11 @@ def test_gate_vehicle_and_shift_fields_are_absent_from_the_files(store):
     odd = store.passages.full(back["odd"], purpose="test")
     assert odd["test_date"] == "1987-06-05" and odd["category"] == _mark("passages", "category")
     assert odd["test_result"] == _mark("passages", "test_result")
+    assert odd["pass_id"] == _mark("passages", "pass_id")
+    assert _mark("passages", "alerts_ack") in odd["alerts_ack"]
+    assert [r["alerts_ack"] for r in store.passages.rows() if r["id"] == back["odd"]] == [
+        odd["alerts_ack"]
+    ]
     skipped = store.passages.full(back["skipped"], purpose="test")
     assert skipped["temperature_skipped"] == _mark("passages", "temperature_skipped")
     vehicle = [v for v in store.vehicles.rows() if v["id"] == back["vid"]][0]
@@ -179,6 +190,8 @@ def test_gate_vehicle_and_shift_fields_are_absent_from_the_files(store):
     assert '"open_note"' in shift["summary"] and _mark("shifts", "open_note") in shift["summary"]
     bodies = {i.record_id: i.body for batch in store.outbox.batches(100) for i in batch}
     assert bodies[back["odd"]]["category"] == _mark("passages", "category")
+    assert bodies[back["odd"]]["pass_id"] == _mark("passages", "pass_id")
+    assert "alerts_ack" not in bodies[back["odd"]]  # local only
     assert bodies[back["fever"]]["temperature"] == TEMPERATURE
     assert bodies[back["fever"]]["id_masked"] == MASKED_ID
     assert bodies[back["vid"]]["plate"] == "秘PLATEQ7XZ"
@@ -209,8 +222,8 @@ def test_the_fields_still_in_clear_are_named(store):
     """The open gaps of item 7, named: closing one means moving it to ENCRYPTED in the list.
     Of the gate's tables only the local acknowledgement record is left in clear."""
     gate_gaps = [(t, c) for t, c in gaps() if t in ("passages", "vehicle_passages", "shifts")]
-    assert gate_gaps == [("passages", "alerts_ack")]
-    assert PERSONAL_FIELDS["passages"]["alerts_ack"] == CLEAR
+    assert gate_gaps == []
+    assert PERSONAL_FIELDS["passages"]["alerts_ack"] == ENCRYPTED
 
 
 def test_trip_reason_of_an_older_row_is_sealed_at_login(store, settings):
@@ -271,6 +284,15 @@ def test_rows_from_before_m005_are_sealed_at_login(store, settings):
         "summary_enc = NULL WHERE id = ?",
         [shift["handover_note"], shift["summary"], back["shift"]],
     )
+    ack = store.passages.unseal(
+        {
+            "id": back["odd"],
+            "alerts_ack": store.g.scalar(
+                "SELECT alerts_ack FROM passages WHERE id = ?", [back["odd"]]
+            ),
+        }
+    )["alerts_ack"]
+    store.g.db.execute("UPDATE passages SET alerts_ack = ? WHERE id = ?", [ack, back["odd"]])
     store.g.db.execute("DELETE FROM kv WHERE key = 'sealed.m005'")
     assert _found(patterns, _disk(store.path))  # in clear now, as before the upgrade
     # Before the login, the older rows read as they are.
@@ -286,6 +308,9 @@ def test_rows_from_before_m005_are_sealed_at_login(store, settings):
         assert raw["sealed_enc"] is not None
         assert s.outbox.kinds[kind].body(dict(raw)) == before[key]
     assert s.shifts.get(back["shift"]) == shift
+    stored_ack = s.g.scalar("SELECT alerts_ack FROM passages WHERE id = ?", [back["odd"]])
+    assert isinstance(stored_ack, bytes)
+    assert [r["alerts_ack"] for r in s.passages.rows() if r["id"] == back["odd"]] == [ack]
     s.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     s.g.db.execute("VACUUM")
     assert _found(patterns, _disk(s.path)) == []

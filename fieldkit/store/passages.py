@@ -37,6 +37,7 @@ SEALED = (
     "test_result",
     "category",
     "reasons",
+    "pass_id",
 )
 _SEALED_BLANK: dict[str, Any] = {k: None for k in SEALED} | {"category": "", "reasons": "[]"}
 VEHICLE_SEALED = ("plate", "pass_no", "reasons")
@@ -150,7 +151,7 @@ def reasons_json(decision: Decision) -> str:
 class Passages:
     def __init__(self, store: Store) -> None:
         self._s = store
-        self._cache: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+        self._cache: dict[tuple[str, bytes], tuple[tuple[str, Any], ...]] = {}
 
     # -- writing ------------------------------------------------------------------------
     def _row(
@@ -178,6 +179,7 @@ class Passages:
             "test_result": p.test_result,
             "category": p.category,
             "reasons": reasons or reasons_json(decision),
+            "pass_id": p.pass_id,
         }
         enc = s.cipher.encrypt_fields(
             rid,
@@ -212,8 +214,7 @@ class Passages:
             "trip_reason_enc": enc["trip_reason"],
             "sealed_enc": enc["sealed"],
             "trip_reason": None,  # encrypted: trip_reason_enc (free text, personal)
-            "approval_ref": p.approval_ref,
-            "pass_id": p.pass_id,
+            "approval_ref": p.approval_ref,  # an office's approval number, not personal
             "vehicle_id": p.vehicle_id,
             "source": p.source,
             "decision": decision.outcome.value,
@@ -288,9 +289,11 @@ class Passages:
         s = self._s
         operator = s.require_operator().name
         with s.g.tx() as db:
+            # Encrypted (which alerts a person raised is health data); read back by unseal().
+            ack = json.dumps({"by": operator, "alerts": alerts}, ensure_ascii=False)
             db.execute(
                 "UPDATE passages SET alerts_ack = ? WHERE id = ?",
-                [json.dumps({"by": operator, "alerts": alerts}), passage_id],
+                [s.cipher.encrypt(passage_id, "alerts_ack", ack), passage_id],
             )
             s.audit.append("alert_ack", operator, {"record": passage_id, "alerts": alerts})
 
@@ -300,17 +303,20 @@ class Passages:
         under their own keys, in place (raises TamperedError on a bad ciphertext)."""
         blob = r.pop("sealed_enc", None)
         if blob is not None:
-            r.update(zip(SEALED, self._sealed(r["id"], blob), strict=True))
+            r.update(self._sealed(r["id"], blob))
+        ack = r.get("alerts_ack")
+        if isinstance(ack, bytes):
+            r["alerts_ack"] = self._s.cipher.decrypt(r["id"], "alerts_ack", ack)
         return r
 
-    def _sealed(self, rid: str, blob: bytes) -> tuple[Any, ...]:
+    def _sealed(self, rid: str, blob: bytes) -> tuple[tuple[str, Any], ...]:
         """The sealed values of one record, opened once per session: a record's sealed values
         never change, and the gate screen and reports count a day's records again and again."""
         key = (rid, bytes(blob[-16:]))  # the GCM tag: a record sealed again is a new entry
         hit = self._cache.get(key)
         if hit is None:
             values = json.loads(self._s.cipher.decrypt(rid, "sealed", blob) or "{}")
-            hit = tuple(values.get(k) for k in SEALED)
+            hit = tuple((k, values[k]) for k in SEALED if k in values)
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[key] = hit
@@ -376,7 +382,9 @@ class Passages:
         out = {k: v for k, v in r.items() if k not in _ENCRYPTED_COLUMNS}
         decrypt, rid = self._s.cipher.decrypt, r["id"]
         if r.get("sealed_enc") is not None:
-            out.update(zip(SEALED, self._sealed(rid, r["sealed_enc"]), strict=True))
+            out.update(self._sealed(rid, r["sealed_enc"]))
+        if isinstance(out.get("alerts_ack"), bytes):
+            out["alerts_ack"] = decrypt(rid, "alerts_ack", out["alerts_ack"])
         for f, column in _PERSONAL_COLUMNS:
             blob = r.get(column)
             if blob is not None or f not in _WAS_PLAINTEXT:
@@ -395,6 +403,7 @@ class Passages:
             f"SELECT id, trip_reason, sealed_enc IS NULL AS unsealed, {', '.join(SEALED)} "
             "FROM passages WHERE trip_reason IS NOT NULL OR sealed_enc IS NULL"
         )
+        acks = s.g.query("SELECT id, alerts_ack FROM passages WHERE typeof(alerts_ack) = 'text'")
         updates = []
         for r in rows:
             trip = r["trip_reason"]
@@ -419,7 +428,16 @@ class Passages:
                         if u[2] is not None
                     ],
                 )
-        return len(updates)
+        if acks:
+            with s.g.tx() as db:
+                db.conn.executemany(
+                    "UPDATE passages SET alerts_ack = ? WHERE id = ?",
+                    [
+                        (cipher.encrypt(a["id"], "alerts_ack", a["alerts_ack"]), a["id"])
+                        for a in acks
+                    ],
+                )
+        return len(updates) + len(acks)
 
     def inside_now(self) -> int:
         return (

@@ -33,7 +33,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "trip_reason_enc": ENCRYPTED,
         # One ciphertext for the masked copies, health values, category and reasons (JSON):
         # name_masked, id_masked, temperature, temperature_skipped, code_colour, test_date,
-        # test_result, category, reasons (their own columns hold NULL, '' or '[]').
+        # test_result, category, reasons, pass_id (their own columns hold NULL, '' or '[]').
         "sealed_enc": ENCRYPTED,
         "id_hash": BLIND_INDEX,
         # Columns emptied by the seal: only rows from before m003/m005 until the first login.
@@ -47,7 +47,10 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "test_result": SEALED_AT_LOGIN,
         "category": SEALED_AT_LOGIN,
         "reasons": SEALED_AT_LOGIN,
-        "alerts_ack": CLEAR,  # who acknowledged which alert codes (local only, never synced)
+        "pass_id": SEALED_AT_LOGIN,
+        # Who acknowledged which alerts (local only): the value itself is a ciphertext. The
+        # audit entry of the acknowledgement still names the alert codes (audit: CLEAR).
+        "alerts_ack": ENCRYPTED,
     },
     "vehicle_passages": {
         "sealed_enc": ENCRYPTED,  # plate, pass_no, reasons (JSON)
