@@ -258,8 +258,9 @@ def load_settings(
         settings = settings_from_mapping(data, str(path) if path else "<defaults>")
     except ConfigError as exc:
         # Said in the language the file asks for, if it names a valid one.
-        ui = data.get("ui") if isinstance(data.get("ui"), dict) else {}
-        exc.language = ui.get("language") if ui.get("language") in LANGUAGES else None
+        table = data.get("ui")
+        asked = table.get("language") if isinstance(table, dict) else None
+        exc.language = asked if asked in LANGUAGES else None
         raise
     settings.data_dir = paths.data_dir(data_dir)
     settings.source = path

@@ -43,6 +43,7 @@ class FieldkitError(Exception):
 
 class ConfigError(FieldkitError):
     exit_code = 2
+    language: str | None = None  # the language the config file asks for, when it names one
 
 
 class StoreError(FieldkitError):

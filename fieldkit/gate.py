@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
+from enum import Enum
 from typing import Any
 
 from scanners.idnumber import IdentityNumber, mask_id, parse_identity
@@ -123,7 +124,7 @@ def parse_day(text: str, what: str = "date") -> date:
         raise InputError("err.date", what=word(what), value=text.strip()[:20]) from None
 
 
-def _choice(value: str | None, enum: type, what: str):
+def _choice(value: str | None, enum: type[Enum], what: str) -> Any:
     if value is None or value == "":
         return None
     try:
@@ -178,7 +179,8 @@ HASHES = KeypersonHashes()
 class GateService:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._town_key: bytes | None | bool = False  # False: not looked up yet
+        self._town_key: bytes | None = None
+        self._town_key_read = False
 
     @property
     def rules(self):
@@ -189,8 +191,9 @@ class GateService:
         return self.store.settings.checkpoint.area_mode
 
     def town_hash(self, id_number: str) -> str | None:
-        if self._town_key is False:
+        if not self._town_key_read:
             self._town_key = self.store.secrets.get("town_index_key")
+            self._town_key_read = True
         return blind_index(self._town_key, id_number) if self._town_key else None
 
     def prepare(self, id_number: str | None) -> None:
