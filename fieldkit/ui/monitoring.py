@@ -4,7 +4,7 @@ Keyboard first: the due list has the cursor; Enter opens the reading (temperatur
 symptom digits, Enter). An abnormal reading raises a referral alert that holds the screen until
 F10. F6 acknowledges the highlighted alert, F7 releases the highlighted person when the period
 is over (a supervisor's name and PIN; before the planned end also a reason). Missed windows are
-looked for every minute, in a worker.
+looked for every minute, in a worker. The dialogs are in :mod:`.monitoring_dialogs`.
 """
 
 from __future__ import annotations
@@ -14,176 +14,18 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
 
-from ..errors import FieldkitError, InputError
-from ..gate import parse_temperature
-from ..ledger.model import parse_symptoms, symptom_legend
+from ..errors import FieldkitError
+from .monitoring_dialogs import MEASURED_KEYS, ReadingDialog, ReleaseDialog
 from .screen_entry import ScreenEntry
 from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 
-MEASURED_KEYS = {"d": "doctor", "s": "self", "w": "worker"}
+__all__ = ["MEASURED_KEYS", "MonitoringScreen", "ReadingDialog", "ReleaseDialog"]
+
 CHECK_EVERY_S = 60
-
-
-class ReadingDialog(ModalScreen[dict | None]):
-    """Temperature (365 → 36.5), symptom digits, who measured (d/s/w)."""
-
-    CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "keys.cancel", id="reading.cancel")
-    ]
-
-    def __init__(self, item) -> None:
-        super().__init__()
-        self.item = item
-
-    def compose(self) -> ComposeResult:
-        t = fieldkit_app(self).t
-        d = self.item
-        with Vertical(classes="dialog", id="reading-box"):
-            yield Label(
-                t(
-                    "mon.reading_title",
-                    name=d.name_masked or "",
-                    place=d.place,
-                    slot=t("mon.slot." + d.slot),
-                ),
-                classes="dialog-title",
-            )
-            yield Input(
-                id="r-temp", compact=True, max_length=5, placeholder="365", restrict=r"[0-9.,]*"
-            )
-            yield Static(t("patrol.symptom_legend", legend=symptom_legend(t)), classes="hint")
-            yield Input(
-                id="r-sym",
-                compact=True,
-                max_length=8,
-                restrict=r"[1-6 ]*",
-                placeholder=t("patrol.symptoms"),
-            )
-            yield Input(
-                id="r-by",
-                compact=True,
-                max_length=1,
-                value="d",
-                placeholder=t("mon.measured_by_hint"),
-                restrict=r"[dswDSW]*",
-            )
-            yield Static(t("mon.measured_by_hint"), classes="hint")
-            yield Static("", id="reading-message")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        translate_bindings(self, fieldkit_app(self).t)
-        self.query_one("#r-temp", Input).focus()
-
-    @on(Input.Submitted)
-    def _next(self, event: Input.Submitted) -> None:
-        event.stop()
-        order = ["r-temp", "r-sym", "r-by"]
-        i = order.index(event.input.id or "")
-        if event.input.id == "r-temp" and not event.input.value.strip():
-            return
-        if i + 1 < len(order) and event.input.id != "r-sym":
-            self.query_one(f"#{order[i + 1]}", Input).focus()
-            return
-        try:
-            temp = self.query_one("#r-temp", Input).value.strip()
-            by = (self.query_one("#r-by", Input).value.strip().lower() or "d")[:1]
-            self.dismiss(
-                {
-                    "temperature": parse_temperature(temp) if temp else None,
-                    "symptoms": parse_symptoms(self.query_one("#r-sym", Input).value),
-                    "measured_by": MEASURED_KEYS.get(by, "doctor"),
-                    "slot": self.item.slot,
-                }
-            )
-        except InputError as exc:
-            message = self.query_one("#reading-message", Static)
-            message.update(fieldkit_app(self).error_text(exc))
-            message.add_class("error")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ReleaseDialog(ModalScreen[bool]):
-    """期满解除: a supervisor confirms with their PIN (checked, counted, audited)."""
-
-    CSS_PATH = "patrol.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "keys.cancel", id="release.cancel")
-    ]
-
-    def __init__(self, person: dict[str, Any]) -> None:
-        super().__init__()
-        self.person = person
-
-    def compose(self) -> ComposeResult:
-        t = fieldkit_app(self).t
-        p = self.person
-        op = store_of(self).operator
-        supervisors = [o.name for o in store_of(self).keyring.list() if o.is_supervisor]
-        default = op.name if op and op.is_supervisor else (supervisors[0] if supervisors else "")
-        with Vertical(classes="dialog", id="release-box"):
-            yield Label(
-                t(
-                    "mon.release_title",
-                    name=p["name_masked"] or "",
-                    place=p["place"],
-                    end=p["status_end"] or "-",
-                ),
-                classes="dialog-title",
-            )
-            yield Label(t("mode_dialog.supervisor"))
-            yield Input(value=default, id="rel-supervisor", compact=True)
-            yield Label(t("mode_dialog.pin"))
-            yield Input(password=True, id="rel-pin", compact=True)
-            yield Input(id="rel-reason", compact=True, placeholder=t("mon.early_reason"))
-            yield Static("", id="release-message")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        translate_bindings(self, fieldkit_app(self).t)
-        self.query_one("#rel-pin", Input).focus()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.input.id == "rel-supervisor":
-            self.query_one("#rel-pin", Input).focus()
-            return
-        name = self.query_one("#rel-supervisor", Input).value.strip()
-        pin = self.query_one("#rel-pin", Input).value
-        if not name or not pin:
-            return
-        self.release(name, pin, self.query_one("#rel-reason", Input).value.strip() or None)
-
-    @work(thread=True, exit_on_error=False, group="release", exclusive=True)
-    def release(self, name: str, pin: str, reason: str | None) -> None:
-        try:
-            store_of(self).monitoring.release(self.person["id"], name, pin, early_reason=reason)
-        except FieldkitError as exc:
-            fieldkit_app(self).call_from_thread(self._fail, exc)
-            return
-        fieldkit_app(self).call_from_thread(self.dismiss, True)
-
-    def _fail(self, exc: Exception) -> None:
-        message = self.query_one("#release-message", Static)
-        message.update(fieldkit_app(self).error_text(exc))
-        message.add_class("error")
-        if getattr(exc, "code", None) == "err.early_release_reason":
-            self.query_one("#rel-reason", Input).focus()
-        else:
-            self.query_one("#rel-pin", Input).value = ""
-            self.query_one("#rel-pin", Input).focus()
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 class MonitoringScreen(Screen):

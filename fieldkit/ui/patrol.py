@@ -260,7 +260,7 @@ class PatrolScreen(Screen):
 
     def release_member(self, h, member) -> None:
         """解除 chosen on the member form: the supervisor-confirmed release of monitoring."""
-        from .monitoring import ReleaseDialog
+        from .monitoring_dialogs import ReleaseDialog
 
         fresh = store_of(self).ledger.member(member.id) or member
         person = {
