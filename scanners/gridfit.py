@@ -456,6 +456,62 @@ def equalised(values: np.ndarray, version: int, rounds: int = 3) -> np.ndarray:
     return bits
 
 
+_SUBSAMPLES = np.array([(dx, dy) for dy in (-0.3, 0, 0.3) for dx in (-0.3, 0, 0.3)])
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+_NEIGHBOURS += [(0, 2), (0, -2), (2, 0), (-2, 0)]
+
+
+def _local_normalised(plane: np.ndarray) -> np.ndarray:
+    mean = cv2.GaussianBlur(plane, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+    dev = np.sqrt(cv2.GaussianBlur((plane - mean) ** 2, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT))
+    return ((plane - mean) / (dev + 1e-3)).astype(np.float32)
+
+
+def learned(
+    grey: np.ndarray,
+    homography: np.ndarray,
+    version: int,
+    bits: np.ndarray,
+    shift: np.ndarray | None = None,
+    rounds: int = 3,
+    tiles: int = 2,
+) -> np.ndarray:
+    """Bits re-decided by a decision-directed linear equaliser: each module's score is a linear
+    function of nine samples across the module and of its twelve nearest neighbours' current
+    bits, with weights fitted by least squares to the current bits (most of them right) in each
+    of tiles×tiles regions (blur and lighting change across a tilted code); a few rounds."""
+    n = bits.shape[0]
+    c = np.arange(n) + 0.5
+    centres = np.stack(np.meshgrid(c, c), -1)
+    if shift is not None:
+        centres = centres + shift
+    samples = _sample(grey, homography, centres[:, :, None, :] + _SUBSAMPLES[None, None])
+    own = np.stack([_local_normalised(samples[..., k]) for k in range(len(_SUBSAMPLES))], -1)
+    edges = np.linspace(0, n, tiles + 1).astype(int)
+    for _ in range(rounds):
+        x = np.where(bits, 1.0, -1.0).astype(np.float32)
+        padded = np.pad(x, 2)
+        around = np.stack(
+            [padded[2 + dy : 2 + dy + n, 2 + dx : 2 + dx + n] for dy, dx in _NEIGHBOURS], -1
+        )
+        features = np.concatenate([own, around, np.ones((n, n, 1), np.float32)], -1)
+        score = np.zeros((n, n), np.float32)
+        for y0, y1 in zip(edges[:-1], edges[1:], strict=True):
+            for x0, x1 in zip(edges[:-1], edges[1:], strict=True):
+                margin = max(4, (y1 - y0) // 3)  # trained on the region and a margin around it
+                ys = slice(max(0, y0 - margin), min(n, y1 + margin))
+                xs = slice(max(0, x0 - margin), min(n, x1 + margin))
+                a = features[ys, xs].reshape(-1, features.shape[-1]).astype(np.float64)
+                # least squares by the normal equations (a small ridge keeps them solvable):
+                # a 22×22 solve, where an SVD of the whole region costs a hundred times more
+                gram = a.T @ a
+                gram += np.eye(len(gram)) * (1e-6 * np.trace(gram) + 1e-9)
+                weights = np.linalg.solve(gram, a.T @ x[ys, xs].ravel())
+                score[y0:y1, x0:x1] = features[y0:y1, x0:x1] @ weights
+        bits = stamp(score > 0, version)
+    return bits
+
+
 def stamp(bits: np.ndarray, version: int) -> np.ndarray:
     """``bits`` with the function patterns (finders, separators, timing, alignment patterns,
     the dark module) set to what they must be: they carry no data, and one wrong module in a
@@ -507,7 +563,9 @@ def candidates(grey: np.ndarray) -> Iterator[np.ndarray]:
             h, _ = _refine(g, h, version)
             for shift in (None, local_shift(g, h, n)):
                 values = soft_modules(g, h, n, shift)
-                yield equalised(values, version)
+                first = equalised(values, version)
+                yield learned(g, h, version, first, shift)
+                yield first
                 for spill in SPILLS:
                     yield stamp(decide(values, spill), version)
 
