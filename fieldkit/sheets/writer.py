@@ -13,29 +13,33 @@ held at a time, XlsxWriter's temporary files in a private folder beside the expo
 full export holds personal data), removed on close, failed or not. A buffer (the console's
 downloads) is written in memory, with no temporary file.
 
-Speed, and why XlsxWriter (issue 17; ``bench/reports.py 10000`` with rustpy-xlsxwriter on the
+Speed, and why XlsxWriter (issue 17). ``bench/reports.py 10000`` with rustpy-xlsxwriter on the
 path, one run on the shared 2-core machine 2026-12-02, the same document of 10,000 passages,
-fastest of three; 100,000 passages in another run, in the same order: 0.90, 2.12, 6.69,
+fastest of three, wall clock (100,000 passages, another run, same order: 0.90, 2.12, 6.69,
 27.4 s)::
 
     CSV writer                                   0.058 s
-    XlsxWriter, data rows through RowSheet       0.216 s   <- this module
+    XlsxWriter, data rows through RowSheet       0.216 s   <- this module (whole workbook)
     XlsxWriter, stock per-cell calls             0.828 s
     openpyxl write-only (the writer before)      2.804 s
-    rustpy-xlsxwriter 0.8.0, data sheet only     0.193 s   (no summary, no chart sheet)
+    rustpy-xlsxwriter 0.8.0, data sheet only     0.193 s
+
+Wall clock varies two-fold on this machine; CPU time, fastest of five, one process, data
+sheet alone: 10,000 rows CSV 0.057 s, RowSheet 0.128 s, rustpy-xlsxwriter 0.079 s (rows
+turned into the dicts it takes included); 100,000 rows 0.59, 1.14, 0.78 s.
 
 In constant-memory mode about 85 % of XlsxWriter's time was its per-cell XML writing;
 :class:`RowSheet` writes the same bytes a whole row at a time (tests/test_sheets_fast_rows.py
-compares them with stock XlsxWriter's byte for byte), which leaves the zip compression (deflate
-level 6, which XlsxWriter does not let one change: level 1 would halve it for a file 22 %
-larger) as the largest single part. rustpy-xlsxwriter (Rust) was the fast option against the
-per-cell path, and its 0.8.0 has charts, filters, frozen panes and formats; but a chart there
-is drawn from the one table of its sheet and without series colours (the chart sheet here holds
-three tables, the fever bins in red), rows go in as dicts keyed by header, and it is a pre-1.0
-binding by one author; against RowSheet it gains little (0.193 s for the data sheet alone,
-0.216 s for the whole workbook). XlsxWriter is maintained for over ten years, among PyPI's 400
-most downloaded, and its author writes rust_xlsxwriter, the Rust library those bindings wrap.
-So: the well-kept library, and ~200 lines of row writing inside it, proven against it.
+compares them with stock XlsxWriter's byte for byte), 3-4x faster, which leaves the zip
+compression (deflate level 6, about 40 % of the rest, which XlsxWriter does not let one
+change: level 1 would halve it for a file 22 % larger) as the largest single part.
+rustpy-xlsxwriter (Rust) is about 1.5x faster still on the data sheet, and its 0.8.0 has
+charts, filters, frozen panes and formats; but a chart there is drawn from the one table of its
+sheet and without series colours (the chart sheet here holds three tables, the fever bins in
+red), rows go in as dicts keyed by header, and it is a pre-1.0 binding by one author.
+XlsxWriter is maintained for over ten years, among PyPI's 400 most downloaded, and its author
+writes rust_xlsxwriter, the Rust library those bindings wrap. So: the well-kept library, and
+~200 lines of row writing inside it, proven against it.
 """
 
 from __future__ import annotations
