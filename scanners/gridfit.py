@@ -14,8 +14,8 @@ it finds nothing (or reads a wrong grid). Here the grid is fitted to the grey im
    steps, correlation with the known pattern) and the homography is re-fitted to them; the
    sizes whose patterns match best are tried (the best of versions 1–6, which have none away
    from the corners, by their finder patterns).
-3. **Grid fit.** The orientation is the one whose finder-less corner is bottom right; the
-   homography is re-fitted to the finders and every alignment pattern. A second grid adds a
+3. **Grid fit.** In each of the four orientations the homography is re-fitted to the finders and
+   every alignment pattern; the orientation whose patterns match best is kept. A second grid adds a
    per-region correction: each block of 7×7 modules gets the sub-module offset at which its
    samples spread most (a curved, creased or cloth print; a lens).
 4. **Soft modules.** Each module centre is sampled with bilinear interpolation. Bits are decided
@@ -115,22 +115,50 @@ def _order(quad: np.ndarray) -> np.ndarray:
     return np.roll(quad, -start, axis=0)
 
 
-def _quad_of(mask: np.ndarray) -> np.ndarray | None:
-    """The quadrilateral around the big components of a mask, or None."""
+def _quads_of(mask: np.ndarray) -> list[np.ndarray]:
+    """Quadrilaterals around the big components of a mask: on the four longest sides of its
+    convex hull, and through four of the hull's corners (when they differ)."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     if n < 2:
-        return None
+        return []
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.nonzero(areas >= max(400, 0.1 * areas.max()))[0] + 1
     if len(keep) == 0:
-        return None
+        return []
     hull = cv2.convexHull(cv2.findNonZero(np.isin(labels, keep).astype(np.uint8)))
     perimeter = cv2.arcLength(hull, True)
+    quads = []
+    sides = _quad_from_sides(cv2.approxPolyDP(hull, 0.01 * perimeter, True).reshape(-1, 2))
+    area = max(1.0, cv2.contourArea(hull))
+    if sides is not None and 0.9 <= cv2.contourArea(sides.astype(np.float32)) / area <= 1.3:
+        quads.append(sides)
     for eps in (0.02, 0.03, 0.04, 0.06, 0.08):
         poly = cv2.approxPolyDP(hull, eps * perimeter, True)
         if len(poly) == 4:
-            return _order(poly.reshape(4, 2).astype(np.float64))
-    return None
+            quads.append(_order(poly.reshape(4, 2).astype(np.float64)))
+            break
+    return quads
+
+
+def _quad_from_sides(poly: np.ndarray) -> np.ndarray | None:
+    """The quadrilateral whose sides lie on the four longest sides of a convex polygon: a corner
+    the outline lost (light modules in a corner of a low-contrast code) is put back."""
+    k = len(poly)
+    if k < 4:
+        return None
+    p = poly.astype(np.float64)
+    lengths = np.linalg.norm(np.roll(p, -1, axis=0) - p, axis=1)
+    sides = sorted(np.argsort(-lengths)[:4])
+    corners = []
+    for i, j in zip(sides, sides[1:] + sides[:1], strict=True):
+        a1, a2, b1, b2 = p[i], p[(i + 1) % k], p[j], p[(j + 1) % k]
+        d1, d2 = a2 - a1, b2 - b1
+        det = d1[0] * d2[1] - d1[1] * d2[0]
+        if abs(det) < 1e-6 * (np.linalg.norm(d1) * np.linalg.norm(d2) + 1e-9):
+            return None  # parallel neighbours: not a quadrilateral
+        t = ((b1[0] - a1[0]) * d2[1] - (b1[1] - a1[1]) * d2[0]) / det
+        corners.append(a1 + t * d1)
+    return _order(np.array(corners))
 
 
 def paper_quads(grey: np.ndarray) -> list[np.ndarray]:
@@ -153,9 +181,9 @@ def paper_quads(grey: np.ndarray) -> list[np.ndarray]:
     light = cv2.morphologyEx(otsu, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
     quads: list[np.ndarray] = []
     for mask in (texture, light):
-        quad = _quad_of(mask)
-        if quad is not None and not any(np.abs(quad - q).max() < 3 for q in quads):
-            quads.append(quad)
+        for quad in _quads_of(mask):
+            if not any(np.abs(quad - q).max() < 3 for q in quads):
+                quads.append(quad)
     return quads
 
 
@@ -333,7 +361,8 @@ def _refine(
         if score >= 0.5:
             src.append((cx + dx, cy + dy))
             dst.append((cx, cy))
-    mean = float(np.mean(aligned if aligned else scores)) if scores else 0.0
+    ranked = aligned if symmetric and aligned else scores
+    mean = float(np.mean(ranked)) if ranked else 0.0
     if len(src) < 4:
         return homography, mean
     found = cv2.perspectiveTransform(np.array([src], np.float64), homography)[0]
@@ -346,12 +375,20 @@ def _corners(homography: np.ndarray, n: int) -> np.ndarray:
     return cv2.perspectiveTransform(square, homography)[0]
 
 
-def _orient(grey: np.ndarray, homography: np.ndarray, n: int) -> np.ndarray:
-    """The homography turned so the corner without a finder pattern is bottom right."""
-    centres = [(3.5, 3.5), (n - 3.5, 3.5), (n - 3.5, n - 3.5), (3.5, n - 3.5)]
-    scores = [_match(grey, homography, x, y, FINDER)[0] for x, y in centres]
-    turn = (int(np.argmin(scores)) - 2) % 4
-    return _homography(np.roll(_corners(homography, n), -turn, axis=0), n)
+def _oriented(grey: np.ndarray, homography: np.ndarray, version: int) -> np.ndarray:
+    """The grid turned to the orientation whose finder and alignment patterns (the latter are not
+    symmetric under a turn: version 18 has them at 6, 30, 56, 82 of 89) match best, re-fitted."""
+    n = 17 + 4 * version
+    corners = _corners(homography, n)
+    best: tuple[float, np.ndarray] | None = None
+    for turn in range(4):
+        h = _homography(np.roll(corners, -turn, axis=0), n)
+        h, _ = _refine(grey, h, version)
+        h, score = _refine(grey, h, version)
+        if best is None or score > best[0]:
+            best = (score, h)
+    assert best is not None
+    return best[1]
 
 
 def soft_modules(
@@ -559,8 +596,7 @@ def candidates(grey: np.ndarray) -> Iterator[np.ndarray]:
         for _, version, h in sorted(big + small, key=lambda f: -f[0]):
             n = 17 + 4 * version
             h, _ = _refine(g, h, version, symmetric=True)
-            h = _orient(g, h, n)
-            h, _ = _refine(g, h, version)
+            h = _oriented(g, h, version)
             for shift in (None, local_shift(g, h, n)):
                 values = soft_modules(g, h, n, shift)
                 first = equalised(values, version)
