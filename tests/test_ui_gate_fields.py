@@ -200,3 +200,32 @@ async def test_keys_right_after_f10_record_the_next_person(settings, ready_store
         ("0016", 36.5),
     ]
     assert rows[0]["alerts_ack"] is not None
+
+
+async def test_the_next_alert_reuses_the_dialog_with_its_own_words(settings, ready_store):
+    """The alert dialog is built once: the second referral shows in the same screen, with the
+    second person's reading, and its footer is not rebuilt."""
+    from fieldkit.ui.widgets.dialogs import AlertScreen
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_gate(pilot)
+        shown: list = []
+        rebuilds = [0]
+        for number, reading in (("11010519491231002X", "386"), ("110105198001010016", "391")):
+            wedge(app, number)
+            await settle(pilot)
+            await pilot.press(*reading, "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, AlertScreen)
+            alert = app.screen
+            if shown:
+                assert alert is shown[0][0]
+                assert rebuilds[0] == 0
+            else:
+                rebuilds = count_calls(alert.query_one(Footer), "recompose")  # from now on
+            shown.append((alert, str(alert.query_one(".alert-line").render())))
+            await pilot.press("f10")
+            await settle(pilot)
+    assert "38.6" in shown[0][1] and "39.1" in shown[1][1] and "38.6" not in shown[1][1]
+    assert all(r["alerts_ack"] for r in passages(ready_store))

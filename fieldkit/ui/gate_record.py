@@ -23,7 +23,7 @@ from .gate_form import REFERRAL_CODES, GateForm
 from .messages import RecordCommitted, ScanRead
 from .typed import fieldkit_app, store_of
 from .widgets.banner import decision_lines
-from .widgets.dialogs import AlertScreen
+from .widgets.dialogs import push_alert
 
 
 class GateRecording(GateForm):
@@ -171,12 +171,6 @@ class GateRecording(GateForm):
             steps = [t("alert.step_hold"), t("alert.step_report")]
         title = t("alert.title_referral") if referral else t("alert.title")
         self.holding = True
-        screen = AlertScreen(
-            title,
-            [reason_text(r.code, r.params, lang) for r in alerts],
-            steps,
-            "referral" if referral else "warning",
-        )
 
         def acknowledged(ok: bool | None) -> None:
             # F10 releases the gate at once: an Enter for the next person is not dropped
@@ -185,7 +179,15 @@ class GateRecording(GateForm):
             self._released()
             self.acknowledge(record_id, codes)
 
-        fieldkit_app(self).push_screen(screen, acknowledged)
+        push_alert(
+            fieldkit_app(self),
+            "gate-alert",
+            title,
+            [reason_text(r.code, r.params, lang) for r in alerts],
+            steps,
+            "referral" if referral else "warning",
+            acknowledged,
+        )
 
     @work(thread=True, exit_on_error=False, group="gate-ack")
     def acknowledge(self, record_id: str, codes: list[str]) -> None:

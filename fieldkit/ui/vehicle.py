@@ -30,7 +30,7 @@ from .screen_entry import ScreenEntry
 from .typed import fieldkit_app, store_of
 from .widgets import StatusBar, translate_bindings
 from .widgets.banner import DecisionBanner, decision_lines
-from .widgets.dialogs import AlertScreen
+from .widgets.dialogs import push_alert
 
 KINDS = ("resident", "outside", "supply")
 # Who the occupants are: a supply vehicle's crew are authorised workers (保供人员).
@@ -358,18 +358,20 @@ class VehicleScreen(Screen):
                 | {a["code"] for row in rows for a in row.reasons if a.get("alert")}
             )
             self.holding = True
-            screen = AlertScreen(
-                t("alert.title"),
-                [reason_text(r.code, r.params, lang) for r in alerts],
-                [],
-                "warning",
-            )
 
             def acknowledged(ok: bool | None) -> None:
                 self._released()  # as at the gate: free at once, written in a worker
                 self.acknowledge([r.id for r in rows], codes)
 
-            fieldkit_app(self).push_screen(screen, acknowledged)
+            push_alert(
+                fieldkit_app(self),
+                "vehicle-alert",
+                t("alert.title"),
+                [reason_text(r.code, r.params, lang) for r in alerts],
+                [],
+                "warning",
+                acknowledged,
+            )
 
     @work(thread=True, exit_on_error=False, group="vehicle-ack")
     def acknowledge(self, record_ids: list[str], codes: list[str]) -> None:

@@ -12,6 +12,7 @@ from textual.widgets.option_list import Option
 
 from ...config import AREA_MODES
 from ...errors import FieldkitError
+from ..fields import SteadyFooter
 from ..typed import fieldkit_app, store_of
 from . import translate_bindings
 
@@ -103,6 +104,10 @@ class AlertScreen(ModalScreen[bool]):
 
     Only F10 acknowledges: a scanner's Enter or a stray key cannot. Escape does nothing for a
     referral (the person must not be let go); the screen holds.
+
+    A screen that raises alerts often (the gate, the vehicle lane) keeps one installed and
+    :meth:`show` the next alert in it: the dialog and its footer are built once, not for
+    every referral (building them was most of an alert's time at a busy gate).
     """
 
     BINDINGS = [Binding("f10", "acknowledge", "keys.acknowledge", id="alert.ack", priority=True)]
@@ -118,15 +123,49 @@ class AlertScreen(ModalScreen[bool]):
         t = fieldkit_app(self).t
         with Vertical(classes=f"dialog alert -{self.severity}", id="alert-box"):
             yield Label(self.title_text, classes="dialog-title", id="alert-title")
-            for line in self.lines:
-                yield Static(f"! {line}", classes="alert-line")
-            for i, step in enumerate(self.steps, 1):
-                yield Static(f"{i}. {step}", classes="alert-step")
+            yield Static(self._lines_text(), classes="alert-line", id="alert-lines")
+            steps = Static(self._steps_text(), classes="alert-step", id="alert-steps")
+            steps.display = bool(self.steps)
+            yield steps
             yield Static(t("alert.press_ack"), id="alert-ack-hint")
-        yield Footer()
+        yield SteadyFooter()
+
+    def _lines_text(self) -> str:
+        return "\n".join(f"! {line}" for line in self.lines)
+
+    def _steps_text(self) -> str:
+        return "\n".join(f"{i}. {step}" for i, step in enumerate(self.steps, 1))
+
+    def show(self, title: str, lines: list[str], steps: list[str], severity: str) -> None:
+        """The next alert in this (installed) screen, before it is pushed again."""
+        old, self.severity = self.severity, severity
+        self.title_text, self.lines, self.steps = title, lines, steps
+        if not self.is_mounted:
+            return  # composed from these when first pushed
+        box = self.query_one("#alert-box", Vertical)
+        box.set_class(False, f"-{old}")
+        box.set_class(True, f"-{severity}")
+        self.query_one("#alert-title", Label).update(title)
+        self.query_one("#alert-lines", Static).update(self._lines_text())
+        steps_widget = self.query_one("#alert-steps", Static)
+        steps_widget.update(self._steps_text())
+        steps_widget.display = bool(steps)
 
     def on_mount(self) -> None:
         translate_bindings(self, fieldkit_app(self).t)
 
     def action_acknowledge(self) -> None:
         self.dismiss(True)
+
+
+def push_alert(
+    app, name: str, title: str, lines: list[str], steps: list[str], severity: str, done
+) -> None:
+    """Push an alert in the screen installed as ``name`` (made the first time): built once
+    per app, shown again for each alert; ``done`` is called when it is acknowledged."""
+    if app.is_screen_installed(name):
+        screen = app.get_screen(name)
+        screen.show(title, lines, steps, severity)
+    else:
+        app.install_screen(AlertScreen(title, lines, steps, severity), name)
+    app.push_screen(name, done)
