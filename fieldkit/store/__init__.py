@@ -112,14 +112,28 @@ class Store:
         self._index_key = master[32:]
         self.audit.use_master(master, older)
         if self.kv.get("sealed.trip_reason") is None or self.kv.get("sealed.m005") is None:
-            # Rows from before their fields were encrypted (m003 trip reason, m005 the rest).
-            self.passages.seal_plaintext()
-            self.vehicles.seal_plaintext()
-            self.shifts.seal_plaintext()
-            self.kv.set("sealed.trip_reason", True)
-            self.kv.set("sealed.m005", True)
+            self._seal_older_rows()
         self.operator = operator
         self.unlocked_at = time.time()
+
+    def _seal_older_rows(self) -> None:
+        """Encrypt what rows from before their fields were encrypted still hold in clear (m003
+        trip reason, m005 the rest). The clear values are overwritten where they were
+        (``secure_delete``) and the log checkpointed, so no copy is left in the files."""
+        with self.g.lock:
+            self.g.db.execute("PRAGMA secure_delete = ON")
+            try:
+                sealed = (
+                    self.passages.seal_plaintext()
+                    + self.vehicles.seal_plaintext()
+                    + self.shifts.seal_plaintext()
+                )
+            finally:
+                self.g.db.execute("PRAGMA secure_delete = OFF")
+            if sealed:
+                self.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.kv.set("sealed.trip_reason", True)
+        self.kv.set("sealed.m005", True)
 
     def setup(
         self,
