@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.old_ledger import OldLedger
 from fieldkit.errors import FieldkitError, InputError
 from fieldkit.i18n import t
 from fieldkit.ledger.households import now_local
@@ -580,7 +581,7 @@ def import_rows(
                 gathered[k] = v
         parsed.append((excel_row, akey, m))
 
-    ledger = store.ledger
+    ledger = OldLedger(store)  # the write path of that time (bench/old_ledger.py)
     ts = now_local()
     with store.g.tx():
         # Look every existing record up once: a 50k-person ledger must not cost 100k queries.

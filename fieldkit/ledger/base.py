@@ -9,8 +9,9 @@ class over :class:`LedgerBase`.
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -118,9 +119,54 @@ PROFILE_CLEAR: dict[str, Any] = dict.fromkeys(PROFILE) | {
 }
 
 
+def profile_json(profile: dict[str, Any]) -> str:
+    """The profile as sealed: its values in :data:`PROFILE` order (an array: the names cost
+    bytes and time on every member), empty ones null, trailing nulls left out."""
+    values = [profile.get(k) or None for k in PROFILE]
+    if values[4] == "none":
+        values[4] = None
+    while values and values[-1] is None:
+        values.pop()
+    return to_json(values)
+
+
+def _profile_of(stored: Any) -> dict[str, Any]:
+    if isinstance(stored, dict):  # written as an object before the array (same day, dev only)
+        stored = [stored.get(k) for k in PROFILE]
+    out = dict(zip(PROFILE, stored, strict=False))
+    for k in PROFILE[len(stored) :]:
+        out[k] = None
+    out["categories"] = out["categories"] or []
+    out["health_status"] = out["health_status"] or "none"
+    return out
+
+
+def _place_of(stored: Any) -> dict[str, str]:
+    if isinstance(stored, dict):
+        return stored
+    return dict(zip(PLACE, stored, strict=True))
+
+
+# One encoder each, made once: ``json.dumps`` with options builds a new encoder on every call.
+to_json = json.JSONEncoder(ensure_ascii=False).encode
+to_json_sorted = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
+def new_id() -> str:
+    """A new record id: a UUID version 7 (RFC 9562) as text, the creation time in ms then
+    random bits. Time-ordered ids are appended at the end of every index keyed on them instead
+    of landing at random pages (a bulk import writes tens of thousands); the time is no secret,
+    the rows carry it in clear (``created_at``, ``ts``). A third of ``str(uuid.uuid4())``'s cost."""
+    b = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    b[6] = b[6] & 0x0F | 0x70
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def reading_blob(c: FieldCipher, rid: str, temperature: float | None, symptoms: list[str]) -> bytes:
     """A reading's temperature and symptoms, sealed together (``readings.reading_enc``)."""
-    body = json.dumps({"temperature": temperature, "symptoms": symptoms}, ensure_ascii=False)
+    body = to_json({"temperature": temperature, "symptoms": symptoms})
     return c.encrypt(rid, "reading", body) or b""
 
 
@@ -129,6 +175,8 @@ class LedgerBase:
         self._s = store
         self._batch: dict[str, list[Any]] | None = None
         self._index_cache: dict[str, str] = {}
+        self._batch_writer = ""
+        self._batch_cipher: FieldCipher | None = None
         self._sealed = False
         self._cache_owner: Any = None
         self._open_cache: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -137,6 +185,8 @@ class LedgerBase:
     def _c(self) -> FieldCipher:
         """The session's cipher; the first call of a session also seals rows written in clear
         before the ledger encrypted them (:meth:`seal_plaintext`)."""
+        if self._batch_cipher is not None:  # inside a bulk import: checked when it began
+            return self._batch_cipher
         c = self._s.cipher
         if self._cache_owner is not c:  # a new session: forget what the last one decrypted
             self._cache_owner, self._open_cache = c, {}
@@ -147,13 +197,16 @@ class LedgerBase:
                 self._s.kv.set("sealed.ledger", True)
         return c
 
-    def _opened(self, record_id: str, field: str, blob: Any) -> Any:
-        """JSON sealed in ``<field>_enc`` of one record, decrypted once per ciphertext."""
+    def _opened(self, record_id: str, field: str, blob: Any, shape: Any = None) -> Any:
+        """JSON sealed in ``<field>_enc`` of one record (made into a dict by ``shape``),
+        decrypted once per ciphertext. Callers read the value; they never change it."""
         cache = self._open_cache
         hit = cache.get((record_id, field))
         if hit is not None and hit[0] == blob:
             return hit[1]
         value = json.loads(self._c().decrypt(record_id, field, blob) or "null")
+        if shape is not None:
+            value = shape(value)
         cache[(record_id, field)] = (blob, value)
         return value
 
@@ -163,7 +216,8 @@ class LedgerBase:
         k = f"{kind}|{text}"
         if k not in cache:
             self._c()
-            cache[k] = self._s.index(k)
+            # 128 bits tell addresses apart; 64 the buildings and units of one town.
+            cache[k] = self._s.index(k)[: 32 if kind == "address" else 16]
         return cache[k]
 
     def address_index(self, akey: str) -> str:
@@ -176,7 +230,7 @@ class LedgerBase:
         blob = row.get("place_enc")
         if blob is None:
             return {k: row.get(k) or "" for k in PLACE}
-        return self._opened(row[id_col], "place", blob)
+        return self._opened(row[id_col], "place", blob, _place_of)
 
     def open_household(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with building / unit / room decrypted and its ``sort_key``."""
@@ -192,17 +246,17 @@ class LedgerBase:
             out["categories"] = json.loads(out["categories"] or "[]")
             out["health_status"] = out["health_status"] or "none"
             return out
-        return self._opened(row[id_col], "profile", blob)
+        return self._opened(row[id_col], "profile", blob, _profile_of)
 
     def open_member(self, row: dict[str, Any]) -> dict[str, Any]:
         return row | self.profile(row)
 
     def _place_values(self, hid: str, f: dict[str, Any]) -> dict[str, Any]:
-        place = {k: f.get(k) or "" for k in PLACE}
+        place = [f.get(k) or "" for k in PLACE]
         return {
-            "building_key": self._key("building", place["building"]),
-            "unit_key": self._key("unit", place["unit"]),
-            "place_enc": self._c().encrypt(hid, "place", json.dumps(place, ensure_ascii=False)),
+            "building_key": self._key("building", place[0]),
+            "unit_key": self._key("unit", place[1]),
+            "place_enc": self._c().encrypt(hid, "place", to_json(place)),
             **PLACE_CLEAR,
         }
 
@@ -241,9 +295,7 @@ class LedgerBase:
             done["households"] = len(rows)
             rows = s.g.query("SELECT * FROM members WHERE profile_enc IS NULL")
             for r in rows:
-                blob = c.encrypt(
-                    r["id"], "profile", json.dumps(self.profile(r), ensure_ascii=False)
-                )
+                blob = c.encrypt(r["id"], "profile", profile_json(self.profile(r)))
                 db.execute(
                     "UPDATE members SET "
                     + ", ".join(f"{k} = ?" for k in PROFILE_CLEAR)
@@ -299,6 +351,10 @@ class LedgerBase:
     def batched(self) -> Iterator[None]:
         """Bulk import: new rows are inserted with executemany when the block ends (households
         before members: statements run in the order first seen). Caller holds the transaction."""
+        self._batch_writer = ""
+        self._batch_writer = self.writer
+        self._batch_cipher = None
+        self._batch_cipher = self._c()
         self._batch = {}
         self._index_cache = {}
         try:
@@ -307,10 +363,13 @@ class LedgerBase:
                 self._s.g.db.conn.executemany(sql, rows)
         finally:
             self._batch = None
+            self._batch_cipher = None
             self._index_cache = {}
 
     @property
     def writer(self) -> str:
+        if self._batch is not None and self._batch_writer:
+            return self._batch_writer
         op = self._s.require_operator()
         return f"{op.name}@{self._s.settings.checkpoint.code}"
 
@@ -324,14 +383,13 @@ class LedgerBase:
         source: str,
         ts: datetime,
     ) -> tuple:
-        rid = str(uuid.uuid4())
-        blob = self._c().encrypt(
-            rid, "changes", json.dumps(changes, ensure_ascii=False, sort_keys=True)
-        )
+        rid = new_id()
+        blob = self._c().encrypt(rid, "changes", to_json_sorted(changes))
+        when = _iso(ts)
         return (
             rid,
-            _iso(ts),
-            _iso(ts)[:10],
+            when,
+            when[:10],
             self._s.settings.checkpoint.code,
             entity,
             entity_id,

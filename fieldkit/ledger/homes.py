@@ -8,18 +8,39 @@ its normalised form (``address_key``). Natural room order is applied after decry
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InputError
-from .base import HOUSEHOLD_FIELDS, HOUSEHOLD_SECRET, UNKNOWN, LedgerBase, _iso, sort_key
+from .base import (
+    HOUSEHOLD_FIELDS,
+    HOUSEHOLD_SECRET,
+    PLACE_CLEAR,
+    UNKNOWN,
+    LedgerBase,
+    _iso,
+    new_id,
+    sort_key,
+    to_json,
+)
 from .model import (
     FLAG_CATEGORIES,
     HOME_STATUSES,
     HouseholdRow,
     address_key,
 )
+
+
+@lru_cache(maxsize=4)
+def _household_insert(columns: tuple[str, ...]) -> str:
+    return (
+        "INSERT INTO households(id, address_key, "
+        + ", ".join(columns)
+        + ", created_at, updated_at, version, last_writer) VALUES ("
+        + ", ".join("?" * (len(columns) + 6))
+        + ")"
+    )
 
 
 def place_order(r: dict[str, Any]) -> tuple[str, str, str]:
@@ -30,13 +51,24 @@ def place_order(r: dict[str, Any]) -> tuple[str, str, str]:
 class Households(LedgerBase):
     # -- households ---------------------------------------------------------------------------
     def _household_values(self, hid: str, f: dict[str, Any]) -> dict[str, Any]:
+        place = [f.get("building") or "", f.get("unit") or "", f.get("room") or ""]
         enc = self._c().encrypt_fields(
-            hid, {k: f.get(k) for k in ("address", "landlord_name", "landlord_phone", "notes")}
+            hid,
+            {
+                "place": to_json(place),
+                "address": f.get("address"),
+                "landlord_name": f.get("landlord_name"),
+                "landlord_phone": f.get("landlord_phone"),
+                "notes": f.get("notes"),
+            },
         )
         return {
             "grid": f.get("grid") or "",
             "community": f.get("community") or "",
-            **self._place_values(hid, f),
+            "building_key": self._key("building", place[0]),
+            "unit_key": self._key("unit", place[1]),
+            "place_enc": enc["place"],
+            **PLACE_CLEAR,
             "address_enc": enc["address"],
             "worker": f.get("worker"),
             "registered_count": f.get("registered_count"),
@@ -95,7 +127,10 @@ class Households(LedgerBase):
         source: str,
         ts: datetime,
         current: Any = UNKNOWN,
+        address: str | None = None,
     ) -> tuple[str, str]:
+        """``current`` and ``address`` (its stored ``address_key``) as the bulk import already
+        looked them up."""
         s = self._s
         fields = {k: v for k, v in fields.items() if k in HOUSEHOLD_FIELDS}
         if current is not UNKNOWN:
@@ -117,17 +152,13 @@ class Households(LedgerBase):
         if current is None:
             if not fields.get("building") or not fields.get("room"):
                 raise InputError("err.household_address")
-            hid = str(uuid.uuid4())
+            hid = new_id()
             full = {f: fields.get(f) for f in HOUSEHOLD_FIELDS}
             changes = {k: v for k, v in full.items() if v not in (None, "")}
             values = self._household_values(hid, full)
-            akey = self._address(full)
+            akey = address or self._address(full)
             self._insert(
-                "INSERT INTO households(id, address_key, "
-                + ", ".join(values)
-                + ", created_at, updated_at, version, last_writer) VALUES ("
-                + ", ".join("?" * (len(values) + 6))
-                + ")",
+                _household_insert(tuple(values)),
                 [hid, akey, *values.values(), _iso(ts), _iso(ts), 1, self.writer],
             )
             self._insert(

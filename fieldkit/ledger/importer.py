@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from ..store import Store
 
 SAME_AS_ABOVE = layout.SAME_AS_ABOVE
+# A cell can only be 同上 … if it starts with one of their first characters or with a space:
+# other cells are not stripped and looked up (a 50k-row ledger has half a million cells).
+_DITTO_FIRST = frozenset(s[0] for s in SAME_AS_ABOVE)
 
 # -- the import -----------------------------------------------------------------------------
 
@@ -107,6 +110,8 @@ def import_rows(
     previous: dict[str, Any] = {}  # for 同上 (same as above)
     columns = [(col, lbl) for col, lbl in enumerate(labels) if lbl and not lbl.startswith("_")]
     akeys: dict[tuple[str, ...], str] = {}  # members of one household share its address
+    parsed_households: dict[tuple, dict[str, Any]] = {}  # and its cells
+    merged: dict[str, dict[str, Any]] = {}
     for index in range(data_start, len(rows)):
         raw = rows[index]
         if layout.is_blank(raw):
@@ -123,12 +128,16 @@ def import_rows(
                 value = raw[col]
                 if value is None or value == "":
                     continue  # an empty cell is an absent field
-                if value.__class__ is str and value.strip() in SAME_AS_ABOVE:
+                if (
+                    value.__class__ is str
+                    and (value[0] in _DITTO_FIRST or value[0].isspace())
+                    and value.strip() in SAME_AS_ABOVE
+                ):
                     value = previous.get(lbl)
                 cells[lbl] = value
         previous.update(cells)
         try:
-            h, m = parse_row(cells)
+            h, m = parse_row(cells, parsed_households)
             where = (h["community"] or "", h["building"], h["unit"] or "", h["room"])
             akey = akeys.get(where) or akeys.setdefault(where, address_key(*where))
             person = m.get("id_number") or (m.get("name") and f"{akey}/{m['name']}")
@@ -148,10 +157,12 @@ def import_rows(
             continue
         if person:
             seen_people[person] = excel_row
-        gathered = household_fields.setdefault(akey, {})
-        for k, v in h.items():
-            if v is not None and k not in gathered:
-                gathered[k] = v
+        if merged.get(akey) is not h:  # the same cells as this household's last row: no news
+            merged[akey] = h
+            gathered = household_fields.setdefault(akey, {})
+            for k, v in h.items():
+                if v is not None and k not in gathered:
+                    gathered[k] = v
         parsed.append((excel_row, akey, m))
 
     ledger = store.ledger
@@ -160,14 +171,22 @@ def import_rows(
         # Look every existing record up once: a 50k-person ledger must not cost 100k queries.
         known_households = {r["address_key"]: r for r in store.g.query("SELECT * FROM households")}
         known_members = {r["match_key"]: r for r in store.g.query("SELECT * FROM members")}
+        by_name = any(k.startswith("name:") for k in known_members)  # anyone without an ID?
         household_ids: dict[str, str] = {}
         household_state: dict[str, str] = {}
         # Households are written before any member: a member who moved to a new household is
         # an UPDATE run at once, which needs that household's row already there.
         with ledger.batched():
             for akey, fields in household_fields.items():
-                current = known_households.get(ledger.address_index(akey))
-                hid, state = ledger._save_household(fields, None, source, ts, current=current)
+                stored_key = ledger.address_index(akey)
+                hid, state = ledger._save_household(
+                    fields,
+                    None,
+                    source,
+                    ts,
+                    current=known_households.get(stored_key),
+                    address=stored_key,
+                )
                 household_ids[akey], household_state[akey] = hid, state
                 summary.households_created += state == "created"
                 summary.households_updated += state == "updated"
@@ -177,20 +196,20 @@ def import_rows(
                     state = household_state[akey]  # a row about the household only
                 else:
                     hid = household_ids[akey]
-                    current = known_members.get(
-                        ledger.match_key(hid, m.get("id_number"), m.get("name"))
-                    )
-                    if current is None and m.get("id_number") and m.get("name"):
+                    key = ledger.match_key(hid, m.get("id_number"), m.get("name"))
+                    current = known_members.get(key)
+                    if current is None and by_name and m.get("id_number") and m.get("name"):
                         # Registered before by name only: the ID number now joins that record.
                         current = known_members.get(ledger.match_key(hid, None, m["name"]))
                     try:
                         _, state = ledger._save_member(
                             hid,
-                            {k: v for k, v in m.items() if v is not None},
+                            m,  # None values count as absent there
                             None,
                             source,
                             ts,
                             current=current,
+                            match=key,
                         )
                     except InputError as err:
                         summary.rejected.append(Rejected(excel_row, "invalid", str(err)))

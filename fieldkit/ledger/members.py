@@ -3,9 +3,8 @@ the blind-indexed match key, home-status dates and the gate's isolation index.""
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
@@ -27,8 +26,21 @@ from .base import (
     LedgerBase,
     _iso,
     end_date_for,
+    new_id,
     normalise_id,
+    to_json,
 )
+
+
+@lru_cache(maxsize=4)
+def _member_insert(columns: tuple[str, ...]) -> str:
+    return (
+        "INSERT INTO members(id, household_id, match_key, "
+        + ", ".join(columns)
+        + ", created_at, updated_at, version, last_writer) VALUES ("
+        + ", ".join("?" * (len(columns) + 7))
+        + ")"
+    )
 
 
 def _gate_state(values: dict[str, Any], f: dict[str, Any]) -> dict[str, Any]:
@@ -42,32 +54,38 @@ def _gate_state(values: dict[str, Any], f: dict[str, Any]) -> dict[str, Any]:
 
 class Members(LedgerBase):
     # -- members ------------------------------------------------------------------------------
-    def _member_values(self, mid: str, f: dict[str, Any]) -> dict[str, Any]:
+    def _member_values(self, mid: str, f: dict[str, Any], clear: bool = True) -> dict[str, Any]:
+        """The columns of a member; ``clear``: with the placeholders of the sealed clear columns
+        (an INSERT leaves them to their defaults, which are the same)."""
         idn = f.get("id_number")
-        profile = {
-            "name_masked": mask_name(f["name"]) if f.get("name") else None,
-            "id_masked": mask_id(idn) if idn else None,
-            "phone_masked": mask_phone(f["phone"]) if f.get("phone") else None,
-            "categories": list(f.get("categories") or []),
-            "health_status": f.get("health_status") or "none",
-            "status_start": f.get("status_start"),
-            "status_end": f.get("status_end"),
-            "found_via": f.get("found_via"),
-            "vaccination": f.get("vaccination"),
-            "last_test_date": f.get("last_test_date"),
-            "last_test_result": f.get("last_test_result"),
-        }
+        name, phone, status = f.get("name"), f.get("phone"), f.get("health_status")
+        # The profile as sealed (base.PROFILE order; profile_json's form, built in place).
+        profile = [
+            mask_name(name) if name else None,
+            mask_id(idn) if idn else None,
+            mask_phone(phone) if phone else None,
+            list(f.get("categories") or ()) or None,
+            status if status and status != "none" else None,
+            f.get("status_start") or None,
+            f.get("status_end") or None,
+            f.get("found_via") or None,
+            f.get("vaccination") or None,
+            f.get("last_test_date") or None,
+            f.get("last_test_result") or None,
+        ]
+        while profile and profile[-1] is None:
+            profile.pop()
         enc = self._c().encrypt_fields(
             mid,
             {
-                "name": f.get("name"),
+                "name": name,
                 "id_number": idn,
-                "phone": f.get("phone"),
+                "phone": phone,
                 "notes": f.get("notes"),
-                "profile": json.dumps(profile, ensure_ascii=False),
+                "profile": to_json(profile),
             },
         )
-        return {
+        values = {
             "id_hash": self._index(idn) if idn else None,
             "id_kind": f.get("id_kind"),
             "name_enc": enc["name"],
@@ -76,8 +94,10 @@ class Members(LedgerBase):
             "notes_enc": enc["notes"],
             "relation": f.get("relation"),
             "profile_enc": enc["profile"],
-            **PROFILE_CLEAR,
         }
+        if clear:
+            values.update(PROFILE_CLEAR)
+        return values
 
     def member_fields(self, row: dict[str, Any]) -> dict[str, Any]:
         dec = self._c().decrypt
@@ -147,7 +167,9 @@ class Members(LedgerBase):
         source: str,
         ts: datetime,
         current: Any = UNKNOWN,
+        match: str | None = None,
     ) -> tuple[str, str]:
+        """``current`` and ``match`` (the person's match key) as a bulk import looked them up."""
         s = self._s
         if current is UNKNOWN:
             if member_id:
@@ -168,22 +190,18 @@ class Members(LedgerBase):
             current = self.open_member(current)
         self._apply_status_dates(f, current)
         if current is None:
-            mid = str(uuid.uuid4())
+            mid = new_id()
             full = {k: f.get(k) for k in MEMBER_FIELDS}
             full["id_kind"] = f.get("id_kind")
-            values = self._member_values(mid, full)
+            values = self._member_values(mid, full, clear=False)
             changes = {k: v for k, v in full.items() if v not in (None, "", [])}
             changes["household_id"] = household_id
             self._insert(
-                "INSERT INTO members(id, household_id, match_key, "
-                + ", ".join(values)
-                + ", created_at, updated_at, version, last_writer) VALUES ("
-                + ", ".join("?" * (len(values) + 7))
-                + ")",
+                _member_insert(tuple(values)),
                 [
                     mid,
                     household_id,
-                    self.match_key(household_id, full["id_number"], full["name"]),
+                    match or self.match_key(household_id, full["id_number"], full["name"]),
                     *values.values(),
                     _iso(ts),
                     _iso(ts),
@@ -194,7 +212,8 @@ class Members(LedgerBase):
             self._insert(
                 self._EDIT_INSERT, self._edit_row("member", mid, 0, 1, changes, source, ts)
             )
-            self._sync_isolation(None, _gate_state(values, full))
+            if values["id_hash"] and full["health_status"] in HOME_STATUSES:
+                self._sync_isolation(None, _gate_state(values, full))  # else: nothing to tell
             return mid, "created"
         old = self.member_fields(current)
         old["id_kind"] = current["id_kind"]
@@ -321,7 +340,9 @@ class Members(LedgerBase):
         """The member with this ID number (scanned or typed), wherever registered."""
         number, _ = normalise_id(id_number)
         rows = self._s.g.query(
-            "SELECT * FROM members WHERE id_hash = ? AND removed = 0", [self._s.index(number)]
+            # match_key is "id:" + the ID's blind index (id_hash) for everyone with an ID
+            "SELECT * FROM members WHERE match_key = ? AND removed = 0",
+            ["id:" + self._s.index(number)],
         )
         return self._member_row(rows[0]) if rows else None
 

@@ -222,10 +222,15 @@ def parse_count(value: Any, column: str) -> int | None:
     raise RowError("bad_count", column=column, value=s)
 
 
+_PLAIN_PHONE = re.compile(r"\+?\d{5,20}")
+
+
 def parse_phone(value: Any, column: str) -> str | None:
     if value is None:
         return None
     s = clean_text(value)
+    if _PLAIN_PHONE.fullmatch(s):
+        return s  # the common case: one number, digits only
     if not s or s.lower() in EMPTY_WORDS:
         return None
     parts = [re.sub(r"[\s\-()]", "", p) for p in re.split(r"[/,，、;；]", s) if p.strip()]
@@ -282,10 +287,18 @@ _HOUSEHOLD_TEXT = (
 )
 
 
-def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(household fields, member fields) of one row; raises RowError."""
+_HOUSEHOLD_CELLS = (
+    *_HOUSEHOLD_TEXT,
+    "registered_count",
+    "resident_count",
+    "tested_count",
+    "is_rental",
+    "landlord_phone",
+)
+
+
+def _parse_household(cells: dict[str, Any]) -> dict[str, Any]:
     h: dict[str, Any] = {}
-    m: dict[str, Any] = {}
     for key in _HOUSEHOLD_TEXT:
         v = cells.get(key)  # an empty cell is absent (import_rows leaves it out)
         if v is not None:
@@ -303,6 +316,27 @@ def parse_row(cells: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             for key in ("community", "building", "unit", "room"):
                 if am[key] and not h[key]:
                     h[key] = am[key]
+    return h
+
+
+def parse_row(
+    cells: dict[str, Any], households: dict[tuple, dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(household fields, member fields) of one row; raises RowError.
+
+    ``households``: a bulk import's memo of household cells already parsed (a household's cells
+    repeat on every member's row); only cells that parsed are kept, so a bad one is refused on
+    every row that carries it."""
+    if households is None:
+        h = _parse_household(cells)
+    else:
+        # With each value's type: 1 and 1.0 are equal keys but not equal cells.
+        seen = tuple((v.__class__, v) for v in map(cells.get, _HOUSEHOLD_CELLS))
+        memo = households.get(seen)  # shared between rows: the caller reads, never changes it
+        if memo is None:
+            memo = households[seen] = _parse_household(cells)
+        h = memo
+    m: dict[str, Any] = {}
     ident = parse_id_cell(cells.get("id_number"))
     if ident:
         m["id_number"], m["id_kind"] = ident
