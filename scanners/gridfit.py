@@ -83,6 +83,7 @@ _ALIGN = [
 ]
 
 MODULE_PX = (1.4, 12.0)  # module pitches (px) this step looks for; zxing reads bigger ones
+FIT_MIN = 0.65  # best mean pattern match below which an outline is no code (noise: 0.61)
 SIZES_TRIED = 3  # QR sizes (versions 7+) tried per quad, best pattern match first
 RENDER_PX = 4  # synthetic symbol: px per module
 QUIET = 4  # synthetic symbol: quiet zone in modules
@@ -593,7 +594,10 @@ def candidates(grey: np.ndarray) -> Iterator[np.ndarray]:
         # of the small sizes (versions 1-6: finders only) competes with them
         big = sorted((f for f in fits if f[1] >= 7), key=lambda f: -f[0])[:SIZES_TRIED]
         small = sorted((f for f in fits if f[1] < 7), key=lambda f: -f[0])[:1]
-        for _, version, h in sorted(big + small, key=lambda f: -f[0]):
+        tried = sorted(big + small, key=lambda f: -f[0])
+        if not tried or tried[0][0] < FIT_MIN:
+            continue  # no grid fits: texture, not a code (junk costs only the search)
+        for _, version, h in tried:
             n = 17 + 4 * version
             h, _ = _refine(g, h, version, symmetric=True)
             h = _oriented(g, h, version)

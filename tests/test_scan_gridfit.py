@@ -179,3 +179,11 @@ def test_the_learned_equaliser_corrects_modules_the_fixed_one_gets_wrong():
     learned = gridfit.learned(grey, homography, 13, fixed)
     assert (fixed != truth).mean() > 0.01  # the case is hard enough to tell them apart
     assert (learned != truth).mean() < 0.5 * (fixed != truth).mean()
+
+
+@pytest.mark.parametrize("sigma", [0, 1, 2, 3])
+def test_texture_that_no_grid_fits_is_given_up_before_any_module_is_sampled(sigma):
+    noise = np.random.default_rng(7).integers(0, 256, (300, 300), dtype=np.uint8)
+    if sigma:
+        noise = cv2.GaussianBlur(noise, (0, 0), sigma)
+    assert list(gridfit.candidates(noise)) == []
