@@ -421,16 +421,19 @@ def local_shift(grey: np.ndarray, homography: np.ndarray, n: int) -> np.ndarray:
     span = int(lengths.max())
     index = starts[:, None] + np.arange(span)[None, :]  # blocks × span (past the end: masked)
     valid = np.arange(span)[None, :] < lengths[:, None]
-    # points: block row × block column × offset × module row × module column × (x, y)
-    xs = index[None, :, None, None, :] + 0.5 + _LOCAL_SEARCH[None, None, :, 0, None, None]
-    ys = index[:, None, None, :, None] + 0.5 + _LOCAL_SEARCH[None, None, :, 1, None, None]
-    xs, ys = np.broadcast_arrays(xs, ys)
-    v = _sample(grey, homography, np.stack([xs, ys], -1)).astype(np.float64)
-    w = (valid[:, None, None, :, None] & valid[None, :, None, None, :]).astype(np.float64)
-    total = w.sum(axis=(3, 4))
-    mean = (v * w).sum(axis=(3, 4)) / total
-    spread = (w * (v - mean[..., None, None]) ** 2).sum(axis=(3, 4)) / total
-    best = _LOCAL_SEARCH[np.argmax(spread, axis=2)].astype(np.float32)  # blocks × blocks × 2
+    best = np.zeros((blocks, blocks, 2), np.float32)
+    offsets = _LOCAL_SEARCH.astype(np.float32)
+    for row in range(blocks):  # one block row at a time: bounded memory for big symbols
+        # points: block column × offset × module row × module column × (x, y)
+        xs = index[:, None, None, :] + 0.5 + offsets[None, :, 0, None, None]
+        ys = index[row][None, None, :, None] + 0.5 + offsets[None, :, 1, None, None]
+        xs, ys = np.broadcast_arrays(xs, ys)
+        v = _sample(grey, homography, np.stack([xs, ys], -1))
+        w = (valid[row][None, None, :, None] & valid[:, None, None, :]).astype(np.float32)
+        total = w.sum(axis=(2, 3))
+        mean = (v * w).sum(axis=(2, 3)) / total
+        spread = (w * (v - mean[..., None, None]) ** 2).sum(axis=(2, 3)) / total
+        best[row] = _LOCAL_SEARCH[np.argmax(spread, axis=1)]
     if blocks >= 3:
         best = np.stack([cv2.medianBlur(best[..., i], 3) for i in range(2)], -1)
     centres = (edges[:-1] + edges[1:]) / 2
