@@ -10,18 +10,20 @@ it finds nothing (or reads a wrong grid). Here the grid is fitted to the grey im
    rectified to a square, the longest run of rows and of columns holding dark pixels bounds the
    symbol (the quiet zone has none; a caption above the code is a run of its own).
 2. **Module count.** For every QR size with a plausible module pitch, the alignment patterns
-   that are there in every orientation are searched near where that grid puts them (sub-module
-   steps, correlation with the known pattern) and the homography is re-fitted to them; the
-   sizes whose patterns match best are tried (the best of versions 1–6, which have none away
-   from the corners, by their finder patterns).
+   away from the corners (at nearly the same places in every orientation) are searched near
+   where that grid puts them (quarter-module steps, correlation with the known pattern) and the
+   homography is re-fitted to them; the sizes whose patterns match best are tried (the best of
+   versions 1–6, which have none away from the corners, by their finder patterns). An outline
+   no size fits (best match under FIT_MIN) is texture, not a code, and is given up here.
 3. **Grid fit.** In each of the four orientations the homography is re-fitted to the finders and
-   every alignment pattern; the orientation whose patterns match best is kept. A second grid adds a
-   per-region correction: each block of 7×7 modules gets the sub-module offset at which its
+   every alignment pattern; the orientation whose patterns match best is kept. A second grid adds
+   a per-region correction: each block of 7×7 modules gets the sub-module offset at which its
    samples spread most (a curved, creased or cloth print; a lens).
-4. **Soft modules.** Each module centre is sampled with bilinear interpolation. Bits are decided
-   by decision feedback (a linear model of each sample from its own colour and its neighbours',
-   fitted on the function patterns, whose colours are known, removes the neighbours' spill of
-   the blur), then by a 3×3 sharpening in module space against the 7×7-module local mean.
+4. **Soft modules.** Each module is sampled with bilinear interpolation. Bits are decided by a
+   decision-directed equaliser (nine samples across the module and its neighbours' bits, weights
+   fitted per region by least squares), started from a fixed decision-feedback model fitted on
+   the function patterns, whose colours are known; then by the fixed model alone, then by a 3×3
+   sharpening in module space against the local mean.
 5. **Error correction by zxing-cpp.** The function patterns are set to what they must be and the
    bit matrix is drawn as a clean synthetic symbol (4 px per module, quiet zone) and decoded by
    zxing-cpp in pure mode, whose Reed–Solomon decoder corrects what the sampling got wrong and
@@ -243,6 +245,8 @@ def _sample(grey: np.ndarray, homography: np.ndarray, points: np.ndarray) -> np.
     mapped = cv2.perspectiveTransform(points.reshape(1, -1, 2).astype(np.float64), homography)
     mapped = mapped.reshape(-1, 2).astype(np.float32)
     count = len(mapped)
+    if count == 0:
+        return np.zeros(shape, np.float32)
     width = min(count, 4096)  # remap wants maps under 32767 on a side
     rows = -(-count // width)
     padded = np.zeros((rows * width, 2), np.float32)
@@ -273,7 +277,7 @@ def _alignment_centres(version: int) -> list[tuple[int, int]]:
 
 def _pattern_centres(version: int, symmetric: bool) -> list[tuple[float, float, np.ndarray]]:
     """(x, y, pattern) of the finders and alignment patterns, module space. ``symmetric``: only
-    the alignment patterns that are there in every orientation (no finders)."""
+    the alignment patterns away from the corners (no finders), for a grid not yet oriented."""
     n = 17 + 4 * version
     out = [] if symmetric else [(3.5, 3.5, FINDER), (n - 3.5, 3.5, FINDER), (3.5, n - 3.5, FINDER)]
     last = n - 7  # the bottom-right alignment pattern's row and column
