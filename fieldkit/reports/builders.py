@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..store.reporting import Scope
+from ..store.reporting import AlertCandidate, GateGroup, PassageRead, Scope
 from . import ledger_data
 
 if TYPE_CHECKING:
@@ -186,15 +186,22 @@ def _reasons(value: Any) -> list[dict[str, Any]]:
     return value or []
 
 
-def count_gate(store: Store, scope: Scope, hours: HourlySeries | None = None) -> GateCounts:
+def count_gate(
+    store: Store,
+    scope: Scope,
+    hours: HourlySeries | None = None,
+    groups: list[GateGroup] | None = None,
+) -> GateCounts:
     """Counts over the gate passages and vehicle passages of ``scope``.
 
     ``hours``: filled in the same pass with the entries and exits of each hour, by the very
     rule that counts ``entries``/``exits`` (admitted in/out), so a chart drawn from it always
-    adds up to the summary beside it."""
+    adds up to the summary beside it. ``groups``: the scope's gate groups when already read
+    (:meth:`Reporting.passage_export`), so the records are not opened again."""
     c = GateCounts()
-    threshold = store.settings.rules.fever_threshold
-    for r in store.reporting.gate_groups(scope, threshold):
+    if groups is None:
+        groups = store.reporting.gate_groups(scope, store.settings.rules.fever_threshold)
+    for r in groups:
         n = r.n
         c.total += n
         decision = r.decision
@@ -272,10 +279,15 @@ def unsynced(store: Store) -> dict[str, int]:
     return {"pending": counts.get("pending", 0), "quarantined": counts.get("quarantined", 0)}
 
 
-def open_alerts(store: Store, scope: Scope) -> list[OpenAlert]:
-    """Passages whose alerts nobody has acknowledged yet."""
+def open_alerts(
+    store: Store, scope: Scope, candidates: list[AlertCandidate] | None = None
+) -> list[OpenAlert]:
+    """Passages whose alerts nobody has acknowledged yet (``candidates``: the scope's
+    unacknowledged passages when already read)."""
     out = []
-    for r in store.reporting.unacknowledged(scope):
+    if candidates is None:
+        candidates = store.reporting.unacknowledged(scope)
+    for r in candidates:
         codes = [x["code"] for x in _reasons(r.reasons) if x.get("alert")]
         if codes:
             out.append(OpenAlert(r.id, r.ts, r.name_masked, r.id_masked, r.decision, codes))
@@ -309,12 +321,26 @@ def shift_meta(row: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
-    """Summary of a shift (default: the open one, else the last closed one)."""
+def shift_id_of(store: Store, shift_id: str | None = None) -> str:
+    """The full id of the shift a summary of ``shift_id`` covers (a prefix; default: the open
+    shift, else the last closed one)."""
+    return str(_shift_row(store, shift_id)["id"])
+
+
+def shift_summary(
+    store: Store,
+    shift_id: str | None = None,
+    *,
+    read: PassageRead | None = None,
+    hours: HourlySeries | None = None,
+) -> ShiftSummary:
+    """Summary of a shift (default: the open one, else the last closed one). ``read``: the
+    shift's passages when already read (:meth:`Reporting.passage_export` of this shift);
+    ``hours``: as for :func:`count_gate`."""
     row = _shift_row(store, shift_id)
     sid = row["id"]
     scope = Scope(shift_id=sid)
-    counts = count_gate(store, scope)
+    counts = count_gate(store, scope, hours, read.groups if read else None)
     closed_at = row["closed_at"]
     at_open = inside_at(store, row["opened_at"])
     now_inside = inside_at(store, closed_at)
@@ -347,7 +373,7 @@ def shift_summary(store: Store, shift_id: str | None = None) -> ShiftSummary:
         open_note=meta.get("open_note"),
         counts=counts,
         reconciliation=rec,
-        open_alerts=open_alerts(store, scope),
+        open_alerts=open_alerts(store, scope, read.unacknowledged if read else None),
         unsynced=unsynced(store),
         previous=previous,
     )
@@ -357,10 +383,17 @@ def _day(value: date | str) -> str:
     return value.isoformat() if isinstance(value, date) else date.fromisoformat(value).isoformat()
 
 
-def daily_report(store: Store, day: date | str) -> DailyReport:
-    """The daily report for one date; a zero report when nothing abnormal happened."""
+def daily_report(
+    store: Store,
+    day: date | str,
+    *,
+    groups: list[GateGroup] | None = None,
+    hours: HourlySeries | None = None,
+) -> DailyReport:
+    """The daily report for one date; a zero report when nothing abnormal happened.
+    ``groups`` and ``hours``: as for :func:`count_gate`."""
     d = _day(day)
-    counts = count_gate(store, Scope(day=d))
+    counts = count_gate(store, Scope(day=d), hours, groups)
     ledger = ledger_data.for_day(store, d)
     end_of_day = datetime.fromisoformat(f"{d}T23:59:59.999").astimezone().isoformat()
     cp = store.settings.checkpoint
@@ -429,22 +462,29 @@ def hourly(store: Store, *, day: str | None = None, shift_id: str | None = None)
 
 
 def temperature_histogram(
-    store: Store, *, day: str | None = None, shift_id: str | None = None
+    store: Store,
+    *,
+    day: str | None = None,
+    shift_id: str | None = None,
+    tenths: list[tuple[int, int]] | None = None,
 ) -> TemperatureHistogram:
     """0.1 °C bins from 35.5 °C to a little above the threshold; the ends collect the rest.
 
     Bins are counted in tenths of a degree (integers), so the threshold falls exactly on a bin
-    edge and every bin is either all normal or all fever.
+    edge and every bin is either all normal or all fever. ``tenths``: the scope's readings
+    when already read (:meth:`Reporting.passage_export`).
     """
     threshold = store.settings.rules.fever_threshold
     lo = min(355, round(threshold * 10) - 10)
     hi = max(385, round(threshold * 10) + 10)  # first tenth of the top (≥) bin
-    tenths = list(range(lo, hi))
-    counts = [0] * (len(tenths) + 2)
-    for t, n in store.reporting.temperature_tenths(Scope(day=day, shift_id=shift_id)):
+    edges = list(range(lo, hi))
+    counts = [0] * (len(edges) + 2)
+    if tenths is None:
+        tenths = store.reporting.temperature_tenths(Scope(day=day, shift_id=shift_id))
+    for t, n in tenths:
         idx = 0 if t < lo else len(counts) - 1 if t >= hi else t - lo + 1
         counts[idx] += n
-    labels = [f"<{lo / 10:.1f}"] + [f"{x / 10:.1f}" for x in tenths] + [f"≥{hi / 10:.1f}"]
+    labels = [f"<{lo / 10:.1f}"] + [f"{x / 10:.1f}" for x in edges] + [f"≥{hi / 10:.1f}"]
     thr = round(threshold * 10)
-    fever = [False] + [x >= thr for x in tenths] + [True]
+    fever = [False] + [x >= thr for x in edges] + [True]
     return TemperatureHistogram(labels, counts, fever, threshold)

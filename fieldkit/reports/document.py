@@ -9,14 +9,16 @@ needs a supervisor and decrypts the record.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, PermissionDenied
 from ..i18n import outcome_text, reason_text, t, word
-from ..store.reporting import Scope
+from ..store.reporting import PassageRead, Scope
 from . import builders, ledger_data
 
 if TYPE_CHECKING:
@@ -95,6 +97,10 @@ def local_datetime(ts: str | None) -> datetime | None:
     """The wall-clock time the gate recorded (Excel cells carry no time zone)."""
     if not ts:
         return None
+    if len(ts) == 29 and ts[23] in "+-" and ts[19] == ".":
+        # How the store stamps every passage (2026-05-04T08:15:00.123+08:00): the wall-clock
+        # part alone parses to the same naive time, without a tzinfo built and dropped.
+        return datetime.fromisoformat(ts[:23])
     return datetime.fromisoformat(ts).replace(tzinfo=None)
 
 
@@ -152,6 +158,15 @@ def _passage_values(r: dict[str, Any], lang: str, full: bool) -> dict[str, Any]:
     }
 
 
+def _row_values(lang: str, full: bool, keys: list[str]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A passage row to its table row, the ``keys`` (columns) in order: every one of them is a
+    key of :func:`_passage_values` (a full export's columns only when ``full``)."""
+    pick = itemgetter(*keys)
+    if len(keys) == 1:
+        return lambda r: [pick(_passage_values(r, lang, full))]
+    return lambda r: list(pick(_passage_values(r, lang, full)))
+
+
 def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
     return {
         "time": local_datetime(r["ts"]),
@@ -168,24 +183,35 @@ def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
+def _read(store: Store, scope: Scope, *, include_corrected: bool, full: bool) -> PassageRead:
+    """The scope's passages, read and opened once for the table, the counts and the charts."""
+    return store.reporting.passage_export(
+        scope,
+        include_corrected=include_corrected,
+        full=full,
+        fever_threshold=store.settings.rules.fever_threshold,
+    )
+
+
 def _passage_rows(
     store: Store,
     scope: Scope,
+    read: PassageRead,
     *,
-    include_corrected: bool,
     include_vehicles: bool,
     lang: str,
     full: bool,
     columns: list[Column],
 ) -> list[list[Any]]:
-    rows = store.reporting.passage_rows(scope, include_corrected=include_corrected, full=full)
-    records = [(r["ts"], _passage_values(r, lang, full)) for r in rows]
-    if include_vehicles:
-        for v in store.reporting.vehicle_rows(scope):
-            records.append((v["ts"], _vehicle_values(v, lang)))
-        # Vehicles are stamped just before their occupants, so time order keeps them together.
-        records.sort(key=lambda pair: pair[0])
     keys = [c.key for c in columns]
+    if not include_vehicles:
+        values = _row_values(lang, full, keys)
+        return [values(r) for r in read.rows]
+    records = [(r["ts"], _passage_values(r, lang, full)) for r in read.rows]
+    for v in store.reporting.vehicle_rows(scope):
+        records.append((v["ts"], _vehicle_values(v, lang)))
+    # Vehicles are stamped just before their occupants, so time order keeps them together.
+    records.sort(key=lambda pair: pair[0])
     return [[values.get(k) for k in keys] for _, values in records]
 
 
@@ -232,17 +258,11 @@ def _head(
     ]
 
 
-def _charts(
-    store: Store,
-    *,
-    day: str | None = None,
-    shift_id: str | None = None,
-    hours: builders.HourlySeries | None = None,
-) -> ChartData:
-    """``hours``: already counted with the summary (same scope), so not counted twice."""
+def _charts(store: Store, hours: builders.HourlySeries, read: PassageRead) -> ChartData:
+    """``hours``: counted with the summary; ``read``: the same scope's passages."""
     return ChartData(
-        hours or builders.hourly(store, day=day, shift_id=shift_id),
-        builders.temperature_histogram(store, day=day, shift_id=shift_id),
+        hours,
+        builders.temperature_histogram(store, tenths=read.tenths),
         ledger_data.coverage_per_building(store),
     )
 
@@ -292,7 +312,9 @@ def build_document(
             raise InputError("err.daily_needs_date")
         d = _day(day, True)
         assert d is not None  # required=True: a date or InputError
-        report = builders.daily_report(store, d)
+        read = _read(store, Scope(day=d), include_corrected=False, full=full)
+        hours = _no_hours()
+        report = builders.daily_report(store, d, groups=read.groups, hours=hours)
         title = t("export.title.daily", lang)
         summary = _head(store, lang, full, title, d, by)
         summary[2] = (t("export.summary.day", lang), date.fromisoformat(d))
@@ -314,7 +336,7 @@ def build_document(
             _passage_rows(
                 store,
                 Scope(day=d),
-                include_corrected=False,
+                read,
                 include_vehicles=False,
                 lang=lang,
                 full=full,
@@ -329,22 +351,24 @@ def build_document(
             d,
             summary,
             table,
-            _charts(store, day=d),
+            _charts(store, hours, read),
             {"day": d, "report": report.to_dict()},
         )
 
     if kind == "shift-log":
         d = _day(day, False)
+        hours = _no_hours()
         if d and not shift_id:
             covered, scope = Scope(day=d), d
             meta: dict[str, Any] = {"day": d}
-            hours = _no_hours()
+            read = _read(store, covered, include_corrected=True, full=full)
             extra: list[tuple[str, Any]] = _counts_summary(
-                builders.count_gate(store, covered, hours=hours), lang
+                builders.count_gate(store, covered, hours, read.groups), lang
             )
         else:
-            summ = builders.shift_summary(store, shift_id)
-            covered = Scope(shift_id=summ.shift_id)
+            covered = Scope(shift_id=builders.shift_id_of(store, shift_id))
+            read = _read(store, covered, include_corrected=True, full=full)
+            summ = builders.shift_summary(store, covered.shift_id, read=read, hours=hours)
             scope = t(
                 "export.scope.shift",
                 lang,
@@ -353,7 +377,6 @@ def build_document(
                 closed=(summ.closed_at or "")[:16].replace("T", " ") or "…",
             )
             meta = {"shift_id": summ.shift_id}
-            hours = None
             rec = summ.reconciliation
             extra = (
                 [
@@ -377,7 +400,7 @@ def build_document(
         rows = _passage_rows(
             store,
             covered,
-            include_corrected=True,
+            read,
             include_vehicles=True,
             lang=lang,
             full=full,
@@ -392,7 +415,7 @@ def build_document(
             scope,
             summary,
             Table("export.sheet.log", columns, rows),
-            _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id"), hours=hours),
+            _charts(store, hours, read),
             meta,
         )
 
@@ -401,7 +424,7 @@ def build_document(
     if d and shift_id:
         raise InputError("cli.date_or_shift")
     if shift_id:
-        sid = builders.shift_summary(store, shift_id).shift_id
+        sid = builders.shift_id_of(store, shift_id)
         covered, scope = Scope(shift_id=sid), t("export.scope.shift_short", lang, id=sid[:8])
         meta = {"shift_id": sid}
     elif d:
@@ -409,10 +432,11 @@ def build_document(
     else:
         covered, scope, meta = Scope(), t("export.scope.all", lang), {}
     title = t("export.title.passages", lang)
+    read = _read(store, covered, include_corrected=False, full=full)
     rows = _passage_rows(
         store,
         covered,
-        include_corrected=False,
+        read,
         include_vehicles=False,
         lang=lang,
         full=full,
@@ -420,7 +444,7 @@ def build_document(
     )
     hours = _no_hours()
     summary = _head(store, lang, full, title, scope, by) + _counts_summary(
-        builders.count_gate(store, covered, hours=hours), lang
+        builders.count_gate(store, covered, hours, read.groups), lang
     )
     return Document(
         kind,
@@ -430,6 +454,6 @@ def build_document(
         scope,
         summary,
         Table("export.sheet.passages", columns, rows),
-        _charts(store, day=meta.get("day"), shift_id=meta.get("shift_id"), hours=hours),
+        _charts(store, hours, read),
         meta,
     )

@@ -9,6 +9,7 @@ A report covers a :class:`Scope` (one shift, one day, or everything); corrected 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,18 @@ class CategoryCount:
     persons: int  # distinct blind indexes, plus one per passage without an ID number
 
 
+@dataclass(frozen=True)
+class PassageRead:
+    """One read of a scope's passages (:meth:`Reporting.passage_export`): the rows of the
+    export's table and, from the current passages among them, the groups, temperature bins
+    and unacknowledged passages that the separate reads give."""
+
+    rows: list[dict[str, Any]]
+    groups: list[GateGroup]
+    tenths: list[tuple[int, int]]
+    unacknowledged: list[AlertCandidate]
+
+
 class Reporting:
     def __init__(self, store: Store) -> None:
         self._s = store
@@ -98,36 +111,8 @@ class Reporting:
         health values are sealed: each record is opened here (once per session, see
         :meth:`Passages.unseal`) and grouped in Python."""
         where, params = scope.where()
-        groups: Counter[tuple[Any, ...]] = Counter()
-        for r in self._current(
-            "p.direction, p.decision, CAST(substr(p.ts, 12, 2) AS INTEGER) AS hour", where, params
-        ):
-            temperature = r["temperature"]
-            groups[
-                (
-                    r["direction"],
-                    r["decision"],
-                    r["code_colour"],
-                    temperature is None,
-                    temperature is not None and temperature >= fever_threshold,
-                    r["test_result"] == "positive",
-                    r["reasons"],
-                    r["hour"],
-                )
-            ] += 1
-        return [
-            GateGroup(direction, decision, colour, unmeasured, fever, positive, reasons, hour, n)
-            for (
-                direction,
-                decision,
-                colour,
-                unmeasured,
-                fever,
-                positive,
-                reasons,
-                hour,
-            ), n in groups.items()
-        ]
+        rows = self._current("p.ts, p.direction, p.decision", where, params)
+        return _groups(Counter(_group_key(r, fever_threshold) for r in rows))
 
     def vehicle_groups(self, scope: Scope) -> list[VehicleGroup]:
         where, params = scope.where()
@@ -188,12 +173,7 @@ class Reporting:
             "p.ts, p.decision, p.rowid AS n", f"p.alerts_ack IS NULL AND ({where})", params
         )
         rows.sort(key=lambda r: (r["ts"], r["n"]))
-        return [
-            AlertCandidate(
-                r["id"], r["ts"], r["name_masked"], r["id_masked"], r["decision"], r["reasons"]
-            )
-            for r in rows
-        ]
+        return [_candidate(r) for r in rows]
 
     def categories_up_to(self, day: str) -> list[CategoryCount]:
         """Current passages up to and including ``day``, per category (sorted by category)."""
@@ -225,17 +205,26 @@ class Reporting:
     def temperature_tenths(self, scope: Scope) -> list[tuple[int, int]]:
         """(temperature in tenths of a degree, passages) for the current measured passages."""
         where, params = scope.where()
-        tenths: Counter[int] = Counter()
-        for r in self._current("p.day", where, params):
-            if r["temperature"] is not None:
-                tenths[_round_half_away(r["temperature"] * 10)] += 1
-        return sorted(tenths.items())
+        return _tenths(self._current("p.day", where, params))
 
     # -- rows for exports -------------------------------------------------------------------
     def passage_rows(
         self, scope: Scope, *, include_corrected: bool, full: bool
     ) -> list[dict[str, Any]]:
-        """Passages of the scope in time order, each with the plate of its vehicle (or None).
+        """The rows of :meth:`passage_export` alone."""
+        threshold = self._s.settings.rules.fever_threshold
+        return self.passage_export(
+            scope, include_corrected=include_corrected, full=full, fever_threshold=threshold
+        ).rows
+
+    def passage_export(
+        self, scope: Scope, *, include_corrected: bool, full: bool, fever_threshold: float
+    ) -> PassageRead:
+        """Passages of the scope in time order, each with the plate of its vehicle (or None),
+        and what :meth:`gate_groups`, :meth:`temperature_tenths` and :meth:`unacknowledged`
+        give for the same scope, counted from the current ones among them: one read, each
+        record opened once (a 100,000-passage day is more than the session's cache holds, so
+        reading it three times meant opening every record three times).
 
         Masked (``full`` False): only what a masked export shows, the personal fields as their
         masked copies, the trip reason decrypted. Full: every field decrypted
@@ -243,39 +232,51 @@ class Reporting:
         where, params = scope.where()
         corrected = "" if include_corrected else "AND p.superseded = 0"
         # A masked export reads only what it shows: no sealed name, ID, phone or scan.
-        fields = "p.*" if full else ", ".join(f"p.{c}" for c in MASKED_FIELDS)
+        fields = "p.*" if full else _MASKED_SELECT
         rows = self._s.g.query(
-            f"SELECT {fields}, v.id AS v_id, v.sealed_enc AS v_sealed, v.plate AS plate "
+            f"SELECT {fields}, p.rowid AS _n, p.alerts_ack IS NULL AS _open, v.id AS v_id, "
+            f"v.sealed_enc AS v_sealed, v.plate AS plate "
             f"FROM passages p LEFT JOIN vehicle_passages v ON v.id = p.vehicle_id "
             f"WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
             params,
         )
         cipher = self._s.cipher
         plates: dict[str, str] = {}  # a vehicle's occupants share its plate: opened once
-
-        def plate(r: dict[str, Any]) -> str | None:
-            vid, blob = r.pop("v_id"), r.pop("v_sealed")
-            if blob is None:
-                return r["plate"]
-            if vid not in plates:
-                plates[vid] = json.loads(cipher.decrypt(vid, "sealed", blob) or "{}")["plate"]
-            return plates[vid]
-
-        if full:
-            decrypt_row = self._s.passages.decrypt_row
-            out = []
-            for r in rows:
-                r["plate"] = plate(r)
-                out.append(decrypt_row(r))
-            return out
         unseal = self._s.passages.unseal
+        decrypt_row = self._s.passages.decrypt_row
+        keys: list[tuple[Any, ...]] = []
+        tenths: Counter[int] = Counter()
+        open_alerts: list[tuple[str, int, AlertCandidate]] = []
+        out = []
         for r in rows:
-            r["plate"] = plate(r)
+            vid, blob = r.pop("v_id"), r.pop("v_sealed")
+            if blob is not None:
+                if vid not in plates:
+                    plates[vid] = json.loads(cipher.decrypt(vid, "sealed", blob) or "{}")["plate"]
+                r["plate"] = plates[vid]
+            n, unacknowledged = r.pop("_n"), r.pop("_open")
             unseal(r)
+            if not r["superseded"]:
+                keys.append(_group_key(r, fever_threshold))
+                temperature = r["temperature"]
+                if temperature is not None:
+                    tenths[_round_half_away(temperature * 10)] += 1
+                if unacknowledged:
+                    open_alerts.append((r["ts"], n, _candidate(r)))
+            if full:
+                out.append(decrypt_row(r))
+                continue
             blob = r.pop("trip_reason_enc")
             if blob is not None:  # encrypted since schema m003; older rows until first login
                 r["trip_reason"] = cipher.decrypt(r["id"], "trip_reason", blob)
-        return rows
+            out.append(r)
+        open_alerts.sort(key=lambda item: (item[0], item[1]))
+        return PassageRead(
+            out,
+            _groups(Counter(keys)),
+            sorted(tenths.items()),
+            [candidate for _, _, candidate in open_alerts],
+        )
 
     def vehicle_rows(self, scope: Scope) -> list[dict[str, Any]]:
         """Vehicle passages of the scope in time order (every column, unsealed)."""
@@ -292,6 +293,63 @@ class Reporting:
 def _round_half_away(x: float) -> int:
     """SQLite's ``round(x)`` (half away from zero), which the bins were counted with."""
     return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
+
+
+def _hour(ts: str) -> int:
+    """The wall-clock hour of a stored time, as SQLite's ``CAST(substr(ts, 12, 2) AS INTEGER)``
+    (which the hours were counted with): its leading integer, 0 when there is none."""
+    text = ts[11:13]
+    if text.isdigit() and text.isascii():
+        return int(text)
+    match = _LEADING_INTEGER.match(text)
+    return int(match.group()) if match else 0
+
+
+_LEADING_INTEGER = re.compile(r"[ \t\n\r]*[+-]?[0-9]+", re.ASCII)
+
+
+def _group_key(r: dict[str, Any], fever_threshold: float) -> tuple[Any, ...]:
+    """What :class:`GateGroup` groups an opened passage by (its fields in that order)."""
+    temperature = r["temperature"]
+    return (
+        r["direction"],
+        r["decision"],
+        r["code_colour"],
+        temperature is None,
+        temperature is not None and temperature >= fever_threshold,
+        r["test_result"] == "positive",
+        r["reasons"],
+        _hour(r["ts"]),
+    )
+
+
+def _groups(counted: Counter[tuple[Any, ...]]) -> list[GateGroup]:
+    return [
+        GateGroup(direction, decision, colour, unmeasured, fever, positive, reasons, hour, n)
+        for (
+            direction,
+            decision,
+            colour,
+            unmeasured,
+            fever,
+            positive,
+            reasons,
+            hour,
+        ), n in counted.items()
+    ]
+
+
+def _tenths(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    tenths: Counter[int] = Counter(
+        _round_half_away(r["temperature"] * 10) for r in rows if r["temperature"] is not None
+    )
+    return sorted(tenths.items())
+
+
+def _candidate(r: dict[str, Any]) -> AlertCandidate:
+    return AlertCandidate(
+        r["id"], r["ts"], r["name_masked"], r["id_masked"], r["decision"], r["reasons"]
+    )
 
 
 _SEALED_COLUMNS = ", ".join(f"p.{c}" for c in SEALED)
@@ -318,3 +376,4 @@ MASKED_FIELDS = (
     "superseded",
     "sync_state",
 )
+_MASKED_SELECT = ", ".join(f"p.{c}" for c in MASKED_FIELDS)
