@@ -219,8 +219,11 @@ def main() -> int:
         total = store.g.scalar("SELECT count(*) FROM households")
         building, unit = "50栋", "2单元"
         n = len(ledger.households_in(building))
+        # The building is sealed: the bare SELECT finds its rows by the keyed hash, as the
+        # facade does.
+        building_key = ledger._key("building", building)
         bare = timed(
-            lambda: store.g.query("SELECT * FROM households WHERE building = ?", [building])
+            lambda: store.g.query("SELECT * FROM households WHERE building_key = ?", [building_key])
         )
         facade = timed(lambda: ledger.households_in(building))
         unit_ms = timed(lambda: ledger.households_in(building, unit))

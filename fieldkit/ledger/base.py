@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,12 +153,30 @@ to_json = json.JSONEncoder(ensure_ascii=False).encode
 to_json_sorted = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
+_random = bytearray()
+_random_lock = threading.Lock()
+
+
+def _forget_random() -> None:
+    global _random
+    _random = bytearray()  # a forked child must not hand out its parent's next ids
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
 def new_id() -> str:
     """A new record id: a UUID version 7 (RFC 9562) as text, the creation time in ms then
     random bits. Time-ordered ids are appended at the end of every index keyed on them instead
     of landing at random pages (a bulk import writes tens of thousands); the time is no secret,
     the rows carry it in clear (``created_at``, ``ts``). A third of ``str(uuid.uuid4())``'s cost."""
-    b = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    global _random
+    with _random_lock:  # the system's randomness drawn 4 KiB at a time (a syscall each)
+        if len(_random) < 10:
+            _random = bytearray(os.urandom(4096))
+        tail = _random[-10:]
+        del _random[-10:]
+    b = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big")) + tail
     b[6] = b[6] & 0x0F | 0x70
     b[8] = b[8] & 0x3F | 0x80
     h = b.hex()

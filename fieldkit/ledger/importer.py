@@ -112,6 +112,7 @@ def import_rows(
     akeys: dict[tuple[str, ...], str] = {}  # members of one household share its address
     parsed_households: dict[tuple, dict[str, Any]] = {}  # and its cells
     merged: dict[str, dict[str, Any]] = {}
+    akey_of: dict[int, str] = {}  # id of a parsed household's cells (kept alive in the memo)
     for index in range(data_start, len(rows)):
         raw = rows[index]
         if layout.is_blank(raw):
@@ -138,8 +139,11 @@ def import_rows(
         previous.update(cells)
         try:
             h, m = parse_row(cells, parsed_households)
-            where = (h["community"] or "", h["building"], h["unit"] or "", h["room"])
-            akey = akeys.get(where) or akeys.setdefault(where, address_key(*where))
+            akey = akey_of.get(id(h))  # h is the memo's: one per household's cells
+            if akey is None:
+                where = (h["community"] or "", h["building"], h["unit"] or "", h["room"])
+                akey = akeys.get(where) or akeys.setdefault(where, address_key(*where))
+                akey_of[id(h)] = akey
             person = m.get("id_number") or (m.get("name") and f"{akey}/{m['name']}")
             if person and person in seen_people:
                 raise RowError("duplicate_in_file", first=seen_people[person])

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InputError
 from ..shared.identity import mask_id, mask_name, mask_phone
-from .model import (
-    HEALTH_STATUSES,
-    HOME_STATUSES,
-    MemberRow,
-)
-
-if TYPE_CHECKING:
-    pass
-
 from .base import (
     MEMBER_FIELDS,
     MEMBER_SECRET,
@@ -30,6 +21,9 @@ from .base import (
     normalise_id,
     to_json,
 )
+from .model import HEALTH_STATUSES, HOME_STATUSES, MemberRow
+
+_KEYS = frozenset((*MEMBER_FIELDS, "id_kind"))  # what a member's edit event may carry
 
 
 @lru_cache(maxsize=4)
@@ -191,17 +185,16 @@ class Members(LedgerBase):
         self._apply_status_dates(f, current)
         if current is None:
             mid = new_id()
-            full = {k: f.get(k) for k in MEMBER_FIELDS}
-            full["id_kind"] = f.get("id_kind")
-            values = self._member_values(mid, full, clear=False)
-            changes = {k: v for k, v in full.items() if v not in (None, "", [])}
+            # f as given (a field it lacks is None): no copy per person in a bulk import
+            values = self._member_values(mid, f, clear=False)
+            changes = {k: v for k, v in f.items() if k in _KEYS and v not in (None, "", [])}
             changes["household_id"] = household_id
             self._insert(
                 _member_insert(tuple(values)),
                 [
                     mid,
                     household_id,
-                    match or self.match_key(household_id, full["id_number"], full["name"]),
+                    match or self.match_key(household_id, f.get("id_number"), f.get("name")),
                     *values.values(),
                     _iso(ts),
                     _iso(ts),
@@ -212,8 +205,8 @@ class Members(LedgerBase):
             self._insert(
                 self._EDIT_INSERT, self._edit_row("member", mid, 0, 1, changes, source, ts)
             )
-            if values["id_hash"] and full["health_status"] in HOME_STATUSES:
-                self._sync_isolation(None, _gate_state(values, full))  # else: nothing to tell
+            if values["id_hash"] and f.get("health_status") in HOME_STATUSES:
+                self._sync_isolation(None, _gate_state(values, f))  # else: nothing to tell
             return mid, "created"
         old = self.member_fields(current)
         old["id_kind"] = current["id_kind"]

@@ -81,22 +81,25 @@ class Monitoring:
         return (datetime.combine(day, start, tzinfo=tz), datetime.combine(day, end, tzinfo=tz))
 
     # -- who is monitored ---------------------------------------------------------------------
-    def _members(self, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
-        """Members (``m.*``) with their household's place, profile decrypted, in place order.
-        Health status and place are sealed: callers filter on them here, after decryption."""
+    def _members(self, keep: Any, where: str = "", columns: str = "m.*") -> list[dict[str, Any]]:
+        """Members (``columns``) whose decrypted profile ``keep`` accepts, with their
+        household's place, in place order. Health status and place are sealed: the filter runs
+        here, after decryption (each profile decrypted once per session and ciphertext)."""
         ledger = self._s.ledger
         ledger._c()
         rows = self._s.g.query(
-            "SELECT m.*, h.grid, h.place_enc AS h_place_enc, h.building, h.unit, h.room "
-            f"FROM members m JOIN households h ON h.id = m.household_id {where}",
-            list(params),
+            f"SELECT {columns}, h.grid, h.place_enc AS h_place_enc, h.building, h.unit, h.room "
+            f"FROM members m JOIN households h ON h.id = m.household_id {where}"
         )
         out = []
         for r in rows:
+            member = ledger.open_member(r)
+            if not keep(member):
+                continue
             place = ledger.place(
                 {"id": r["household_id"], "place_enc": r.pop("h_place_enc")} | _place_cols(r)
             )
-            out.append(ledger.open_member(r) | place)
+            out.append(member | place)
         return sorted(out, key=place_order)
 
     def monitored(self, today: str | None = None) -> list[dict[str, Any]]:
@@ -117,9 +120,14 @@ class Monitoring:
         )
         return [
             {k: r[k] for k in keys}
-            for r in self._members("WHERE m.removed = 0")
-            if r["health_status"] in HOME_STATUSES
-            and (r["status_start"] is None or r["status_start"] <= today)
+            for r in self._members(
+                lambda r: (
+                    r["health_status"] in HOME_STATUSES
+                    and (r["status_start"] is None or r["status_start"] <= today)
+                ),
+                "WHERE m.removed = 0",
+                "m.id, m.household_id, m.profile_enc, m.created_at",
+            )
         ]
 
     @staticmethod
@@ -508,12 +516,12 @@ class Monitoring:
         with_readings = {
             r["member_id"] for r in self._s.g.query("SELECT DISTINCT member_id FROM readings")
         }
-        rows = [
-            r
-            for r in self._members()
-            if r["health_status"] in ("home_isolation", "home_monitoring")
-            or r["id"] in with_readings
-        ]
+        rows = self._members(
+            lambda r: (
+                r["health_status"] in ("home_isolation", "home_monitoring")
+                or r["id"] in with_readings
+            )
+        )
         readings: dict[Any, Any] = {}
         for r in self._s.g.query(
             "SELECT id, member_id, day, slot, temperature, symptoms, abnormal, reading_enc "

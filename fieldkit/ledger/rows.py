@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..i18n import id_problem
 from ..shared.identity import mask_id, parse_identity
@@ -22,9 +22,6 @@ from .model import (
     parse_found_via,
     parse_status,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 class ImportFileError(SheetError):
@@ -330,8 +327,8 @@ def parse_row(
     if households is None:
         h = _parse_household(cells)
     else:
-        # With each value's type: 1 and 1.0 are equal keys but not equal cells.
-        seen = tuple((v.__class__, v) for v in map(cells.get, _HOUSEHOLD_CELLS))
+        values = tuple(map(cells.get, _HOUSEHOLD_CELLS))
+        seen = values + tuple(map(type, values))  # 1 and 1.0 are equal keys, not equal cells
         memo = households.get(seen)  # shared between rows: the caller reads, never changes it
         if memo is None:
             memo = households[seen] = _parse_household(cells)

@@ -141,3 +141,10 @@ def m004_drop_redundant_member_indexes(db: Database) -> None:
     # is found by ID through match_key ("id:" + id_hash, unique), not members_id_hash.
     db.execute("DROP INDEX IF EXISTS members_household")
     db.execute("DROP INDEX IF EXISTS members_id_hash")
+
+
+@migrations()
+def m005_drop_unused_edit_index(db: Database) -> None:
+    # No query reads ledger edits by entity (the outbox reads them by sync state): one index
+    # fewer to write per household and member edit.
+    db.execute("DROP INDEX IF EXISTS ledger_edits_entity")

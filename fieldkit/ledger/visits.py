@@ -6,20 +6,16 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InputError
+from .base import _iso, sort_key
+from .homes import Households
 from .model import (
     SYMPTOMS,
     VISIT_OUTCOMES,
     HouseholdRow,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from .base import _iso, sort_key
-from .homes import Households
 
 
 class Visits(Households):
