@@ -93,7 +93,11 @@ def test_one_read_gives_what_the_separate_reads_give(day):
         for include_corrected in (False, True):
             for full in (False, True):
                 read = reporting.passage_export(
-                    scope, include_corrected=include_corrected, full=full, fever_threshold=threshold
+                    scope,
+                    include_corrected=include_corrected,
+                    full=full,
+                    fever_threshold=threshold,
+                    alerts=True,
                 )
                 assert Counter(read.groups) == Counter(reporting.gate_groups(scope, threshold))
                 assert read.tenths == reporting.temperature_tenths(scope)
@@ -105,7 +109,15 @@ def test_one_read_gives_what_the_separate_reads_give(day):
     read = reporting.passage_export(
         Scope(day=TODAY), include_corrected=False, full=False, fever_threshold=threshold
     )
-    assert sum(g.n for g in read.groups) == 9
+    assert sum(g.n for g in read.groups) == 9 and read.unacknowledged is None
+    read = reporting.passage_export(
+        Scope(day=TODAY),
+        include_corrected=False,
+        full=False,
+        fever_threshold=threshold,
+        alerts=True,
+    )
+    assert read.unacknowledged is not None
     assert [c.decision for c in read.unacknowledged].count("refer") == 1
 
 

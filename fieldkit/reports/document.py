@@ -183,13 +183,17 @@ def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
-def _read(store: Store, scope: Scope, *, include_corrected: bool, full: bool) -> PassageRead:
-    """The scope's passages, read and opened once for the table, the counts and the charts."""
+def _read(
+    store: Store, scope: Scope, *, include_corrected: bool, full: bool, alerts: bool = False
+) -> PassageRead:
+    """The scope's passages, read and opened once for the table, the counts and the charts
+    (and the open alerts of a shift's summary)."""
     return store.reporting.passage_export(
         scope,
         include_corrected=include_corrected,
         full=full,
         fever_threshold=store.settings.rules.fever_threshold,
+        alerts=alerts,
     )
 
 
@@ -367,7 +371,7 @@ def build_document(
             )
         else:
             covered = Scope(shift_id=builders.shift_id_of(store, shift_id))
-            read = _read(store, covered, include_corrected=True, full=full)
+            read = _read(store, covered, include_corrected=True, full=full, alerts=True)
             summ = builders.shift_summary(store, covered.shift_id, read=read, hours=hours)
             scope = t(
                 "export.scope.shift",

@@ -44,7 +44,7 @@ SEALED = (
 _SEALED_BLANK: dict[str, Any] = {k: None for k in SEALED} | {"category": "", "reasons": "[]"}
 VEHICLE_SEALED = ("plate", "pass_no", "reasons")
 _VEHICLE_BLANK: dict[str, Any] = {"plate": "", "pass_no": None, "reasons": "[]"}
-_CACHE_MAX = 50_000  # records whose opened values a session keeps (about 35 MB at most)
+_CACHE_MAX = 50_000  # records whose opened values a session keeps (about 42 MB at most)
 
 
 def seal_json(values: dict[str, Any]) -> str:
@@ -154,7 +154,10 @@ def reasons_json(decision: Decision) -> str:
 class Passages:
     def __init__(self, store: Store) -> None:
         self._s = store
-        self._cache: dict[tuple[str, bytes], tuple[tuple[str, Any], ...]] = {}
+        # Each record's opened values as the dict orjson gives (never handed out: callers get
+        # them copied into their row). A dict, not item tuples: 42 against 58 MB for 50,000
+        # records, and 0.32 against 0.45 s to open 100,000 in turn (bench: export-once report).
+        self._cache: dict[tuple[str, bytes], dict[str, Any]] = {}
 
     # -- writing ------------------------------------------------------------------------
     def _row(
@@ -312,14 +315,14 @@ class Passages:
             r["alerts_ack"] = self._s.cipher.decrypt(r["id"], "alerts_ack", ack)
         return r
 
-    def _sealed(self, rid: str, blob: bytes) -> tuple[tuple[str, Any], ...]:
+    def _sealed(self, rid: str, blob: bytes) -> dict[str, Any]:
         """The sealed values of one record, opened once per session: a record's sealed values
-        never change, and the gate screen and reports count a day's records again and again."""
+        never change, and the gate screen and reports count a day's records again and again.
+        Read-only: callers copy them (``dict.update``)."""
         key = (rid, bytes(blob[-16:]))  # the GCM tag: a record sealed again is a new entry
         hit = self._cache.get(key)
         if hit is None:
-            values = orjson.loads(self._s.cipher.decrypt(rid, "sealed", blob) or "{}")
-            hit = tuple(values.items())
+            hit = orjson.loads(self._s.cipher.decrypt(rid, "sealed", blob) or "{}")
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[key] = hit

@@ -85,7 +85,7 @@ class PassageRead:
     rows: list[dict[str, Any]]
     groups: list[GateGroup]
     tenths: list[tuple[int, int]]
-    unacknowledged: list[AlertCandidate]
+    unacknowledged: list[AlertCandidate] | None  # None: not asked for
 
 
 class Reporting:
@@ -218,13 +218,19 @@ class Reporting:
         ).rows
 
     def passage_export(
-        self, scope: Scope, *, include_corrected: bool, full: bool, fever_threshold: float
+        self,
+        scope: Scope,
+        *,
+        include_corrected: bool,
+        full: bool,
+        fever_threshold: float,
+        alerts: bool = False,
     ) -> PassageRead:
         """Passages of the scope in time order, each with the plate of its vehicle (or None),
         and what :meth:`gate_groups`, :meth:`temperature_tenths` and :meth:`unacknowledged`
-        give for the same scope, counted from the current ones among them: one read, each
-        record opened once (a 100,000-passage day is more than the session's cache holds, so
-        reading it three times meant opening every record three times).
+        (if ``alerts``) give for the same scope, counted from the current ones among them: one
+        read, each record opened once (a 100,000-passage day is more than the session's cache
+        holds, so reading it three times meant opening every record three times).
 
         Masked (``full`` False): only what a masked export shows, the personal fields as their
         masked copies, the trip reason decrypted. Full: every field decrypted
@@ -261,7 +267,7 @@ class Reporting:
                 temperature = r["temperature"]
                 if temperature is not None:
                     tenths[_round_half_away(temperature * 10)] += 1
-                if unacknowledged:
+                if alerts and unacknowledged:
                     open_alerts.append((r["ts"], n, _candidate(r)))
             if full:
                 out.append(decrypt_row(r))
@@ -275,7 +281,7 @@ class Reporting:
             out,
             _groups(Counter(keys)),
             sorted(tenths.items()),
-            [candidate for _, _, candidate in open_alerts],
+            [candidate for _, _, candidate in open_alerts] if alerts else None,
         )
 
     def vehicle_rows(self, scope: Scope) -> list[dict[str, Any]]:
