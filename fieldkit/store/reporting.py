@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .passages import SEALED
+from .passages import _SEALED_BLANK, SEALED
 
 if TYPE_CHECKING:
     from . import Store
@@ -237,7 +237,8 @@ class Reporting:
         (:meth:`Passages.decrypt_row`); the caller has checked the supervisor."""
         where, params = scope.where()
         corrected = "" if include_corrected else "AND p.superseded = 0"
-        # A masked export reads only what it shows: no sealed name, ID, phone or scan.
+        # A masked export reads only what it shows: no sealed name, ID, phone or scan; nor the
+        # columns a sealed row has emptied (read for the rows not sealed yet, if any).
         fields = "p.*" if full else _MASKED_SELECT
         rows = self._s.g.query(
             f"SELECT {fields}, p.rowid AS _n, p.alerts_ack IS NULL AS _open, v.id AS v_id, "
@@ -246,6 +247,8 @@ class Reporting:
             f"WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
             params,
         )
+        if not full:
+            self._fill_unsealed(rows)
         cipher = self._s.cipher
         plates: dict[str, str] = {}  # a vehicle's occupants share its plate: opened once
         unseal = self._s.passages.unseal
@@ -283,6 +286,26 @@ class Reporting:
             sorted(tenths.items()),
             [candidate for _, _, candidate in open_alerts] if alerts else None,
         )
+
+    def _fill_unsealed(self, rows: list[dict[str, Any]]) -> None:
+        """Rows not sealed yet (written before schema m005, until the first login seals them)
+        keep their values in the columns a masked read leaves out: read those, by id. One
+        sealed since gets its ``sealed_enc`` instead; one deleted since, blank values."""
+        ids = [r["id"] for r in rows if r["sealed_enc"] is None]
+        if not ids:
+            return
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for x in self._s.g.query(
+                f"SELECT p.id, {_SEALED_COLUMNS}, p.sealed_enc FROM passages p "
+                f"WHERE p.id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[x["id"]] = x
+        for r in rows:
+            if r["sealed_enc"] is None:
+                r.update(found.get(r["id"]) or _SEALED_BLANK)
 
     def vehicle_rows(self, scope: Scope) -> list[dict[str, Any]]:
         """Vehicle passages of the scope in time order (every column, unsealed)."""
@@ -360,23 +383,15 @@ def _candidate(r: dict[str, Any]) -> AlertCandidate:
 
 _SEALED_COLUMNS = ", ".join(f"p.{c}" for c in SEALED)
 
+# What a masked export reads of a passage (the sealed values come out of sealed_enc).
 MASKED_FIELDS = (
     "id",
     "ts",
     "direction",
-    "name_masked",
-    "id_masked",
-    "category",
-    "temperature",
-    "temperature_skipped",
-    "code_colour",
-    "test_date",
-    "test_result",
     "trip_reason",
     "trip_reason_enc",
     "sealed_enc",
     "decision",
-    "reasons",
     "operator",
     "confirmed_by",
     "superseded",
