@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..crypto import FieldCipher
 from .fields import (  # noqa: F401  (the parts import them from here too)
     HOUSEHOLD_FIELDS,
@@ -79,7 +81,7 @@ class LedgerBase:
         hit = cache.get((record_id, field))
         if hit is not None and hit[0] == blob:
             return hit[1]
-        value = json.loads(self._c().decrypt(record_id, field, blob) or "null")
+        value = orjson.loads(self._c().decrypt(record_id, field, blob) or "null")
         if shape is not None:
             value = shape(value)
         cache[(record_id, field)] = (blob, value)

@@ -5,7 +5,6 @@ sealed forms of a member's profile, a household's place and a reading.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -13,6 +12,8 @@ import time
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ..crypto import FieldCipher
 from ..errors import InputError
@@ -144,8 +145,13 @@ def _place_of(stored: Any) -> dict[str, str]:
 
 
 # One encoder each, made once: ``json.dumps`` with options builds a new encoder on every call.
-to_json = json.JSONEncoder(ensure_ascii=False).encode
-to_json_sorted = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+def to_json(value: Any) -> str:
+    """Compact JSON text (orjson: a bulk import writes two or three per row; ~8x json's speed)."""
+    return orjson.dumps(value).decode()
+
+
+def to_json_sorted(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 _random = bytearray()
