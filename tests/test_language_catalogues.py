@@ -54,13 +54,13 @@ def test_no_key_is_defined_twice_with_different_texts_across_files():
 
 def test_a_key_missing_in_one_language_falls_back_to_the_other_and_is_logged(monkeypatch, caplog):
     zh = dict(catalogue("zh"))
-    del zh["err.pin_long"]
+    del zh["err.operator_name"]
     monkeypatch.setattr(i18n, "catalogue", lambda lang: zh if lang == "zh" else catalogue("en"))
     monkeypatch.setattr(i18n, "_logged", set())
     with caplog.at_level(logging.WARNING, logger="fieldkit.i18n"):
-        text = t("err.pin_long", "zh")
-    assert text == catalogue("en")["err.pin_long"]
-    assert "err.pin_long" in caplog.text and "missing" in caplog.text
+        text = t("err.operator_name", "zh")
+    assert text == catalogue("en")["err.operator_name"]
+    assert "err.operator_name" in caplog.text and "missing" in caplog.text
 
 
 def test_a_key_missing_everywhere_is_a_sentence_not_the_key(caplog):

@@ -85,7 +85,7 @@ def check_pin_shape(pin: str, min_length: int = 6) -> None:
     if len(pin) < min_length:
         raise InputError("security.err.pin_short", min=min_length)
     if len(pin) > 64:
-        raise InputError("err.pin_long")
+        raise InputError("err.pin_long", max=64)
 
 
 def check_name(name: str) -> str:

@@ -148,7 +148,7 @@ class SetupScreen(Screen):
             )
             yield Label(t("setup.supervisor"))
             yield Input(id="setup-supervisor", compact=True)
-            yield Label(t("setup.pin"))
+            yield Label(t("setup.pin", n=fieldkit_app(self).settings.security.min_pin_length))
             yield Input(password=True, id="setup-pin", compact=True)
             yield Label(t("setup.pin_again"))
             yield Input(password=True, id="setup-pin2", compact=True)
