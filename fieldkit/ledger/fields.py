@@ -154,13 +154,14 @@ def to_json_sorted(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-_random = bytearray()
+_random = ""  # random hex digits, drawn 4 KiB of randomness at a time
 _random_lock = threading.Lock()
+_VARIANT = {f"{i:x}": "89ab"[i & 3] for i in range(16)}
 
 
 def _forget_random() -> None:
     global _random
-    _random = bytearray()  # a forked child must not hand out its parent's next ids
+    _random = ""  # a forked child must not hand out its parent's next ids
 
 
 os.register_at_fork(after_in_child=_forget_random)
@@ -168,20 +169,18 @@ os.register_at_fork(after_in_child=_forget_random)
 
 def new_id() -> str:
     """A new record id: a UUID version 7 (RFC 9562) as text, the creation time in ms then
-    random bits. Time-ordered ids are appended at the end of every index keyed on them instead
-    of landing at random pages (a bulk import writes tens of thousands); the time is no secret,
-    the rows carry it in clear (``created_at``, ``ts``). A third of ``str(uuid.uuid4())``'s cost."""
+    74 random bits. Time-ordered ids are appended at the end of every index keyed on them
+    instead of landing at random pages (a bulk import writes tens of thousands); the time is no
+    secret, the rows carry it in clear (``created_at``, ``ts``). A fifth of
+    ``str(uuid.uuid4())``'s cost."""
     global _random
-    with _random_lock:  # the system's randomness drawn 4 KiB at a time (a syscall each)
-        if len(_random) < 10:
-            _random = bytearray(os.urandom(4096))
-        tail = _random[-10:]
-        del _random[-10:]
-    b = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big")) + tail
-    b[6] = b[6] & 0x0F | 0x70
-    b[8] = b[8] & 0x3F | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    with _random_lock:
+        if len(_random) < 19:
+            _random = os.urandom(4096).hex()
+        r = _random[-19:]
+        _random = _random[:-19]
+    ms = f"{time.time_ns() // 1_000_000:012x}"
+    return f"{ms[:8]}-{ms[8:]}-7{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:]}"
 
 
 def reading_blob(c: FieldCipher, rid: str, temperature: float | None, symptoms: list[str]) -> bytes:
