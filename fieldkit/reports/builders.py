@@ -29,6 +29,7 @@ ABNORMAL_KEYS = (
     "isolation_leaving",
     "positive_tests",
     "readings_missed",
+    "home_referrals",
 )
 
 
@@ -133,16 +134,28 @@ class DailyReport:
     inside_at_end: int
     unsynced: dict[str, int]
     generated_at: str = field(default_factory=now_iso)
+    home_referrals: int = 0  # home-monitoring referrals raised that day
+    set_up_on: str | None = None  # the day this device was first set up
 
     @property
     def abnormal(self) -> dict[str, int]:
-        values = {**asdict(self.counts), "readings_missed": self.readings_missed}
+        values = {
+            **asdict(self.counts),
+            "readings_missed": self.readings_missed,
+            "home_referrals": self.home_referrals,
+        }
         return {k: values[k] for k in ABNORMAL_KEYS if values[k]}
 
     @property
+    def before_setup(self) -> bool:
+        """The day ended before this device was set up: there is no report for it."""
+        return self.set_up_on is not None and self.day < self.set_up_on
+
+    @property
     def zero_report(self) -> bool:
-        """零报告: nothing abnormal happened (the report is still sent, with its zeros)."""
-        return not self.abnormal
+        """零报告: nothing abnormal happened (the report is still sent, with its zeros); never
+        for a day before the device existed."""
+        return not self.abnormal and not self.before_setup
 
     @property
     def nothing_recorded(self) -> bool:
@@ -154,6 +167,7 @@ class DailyReport:
             zero_report=self.zero_report,
             nothing_recorded=self.nothing_recorded,
             abnormal=self.abnormal,
+            before_setup=self.before_setup,
         )
         return d
 
@@ -287,11 +301,25 @@ def open_alerts(
     out = []
     if candidates is None:
         candidates = store.reporting.unacknowledged(scope)
+    alert_codes: dict[str, list[str]] = {}  # a shift's reasons are a few dozen distinct texts
     for r in candidates:
-        codes = [x["code"] for x in _reasons(r.reasons) if x.get("alert")]
+        codes = alert_codes.get(r.reasons)
+        if codes is None:
+            codes = alert_codes[r.reasons] = [
+                x["code"] for x in _reasons(r.reasons) if x.get("alert")
+            ]
         if codes:
-            out.append(OpenAlert(r.id, r.ts, r.name_masked, r.id_masked, r.decision, codes))
+            out.append(OpenAlert(r.id, r.ts, r.name_masked, r.id_masked, r.decision, list(codes)))
     return out
+
+
+def monitoring_alerts(store: Store) -> list[OpenAlert]:
+    """Open home-monitoring alerts (a referral after a home reading, a missed window), which a
+    handover passes on like the gate's own."""
+    return [
+        OpenAlert(a.id, a.ts, a.name_masked, a.id_masked, a.kind, [f"home_{a.kind}"])
+        for a in ledger_data.open_monitoring_alerts(store)
+    ]
 
 
 # -- reports ----------------------------------------------------------------------------------
@@ -373,7 +401,8 @@ def shift_summary(
         open_note=meta.get("open_note"),
         counts=counts,
         reconciliation=rec,
-        open_alerts=open_alerts(store, scope, read.unacknowledged if read else None),
+        open_alerts=open_alerts(store, scope, read.unacknowledged if read else None)
+        + monitoring_alerts(store),
         unsynced=unsynced(store),
         previous=previous,
     )
@@ -407,7 +436,17 @@ def daily_report(
         ledger_available=ledger.available,
         inside_at_end=inside_at(store, end_of_day),
         unsynced=unsynced(store),
+        home_referrals=ledger.home_referrals,
+        set_up_on=set_up_on(store),
     )
+
+
+def set_up_on(store: Store) -> str | None:
+    """The local day this device was first set up (its first operator), if it has been."""
+    created = [op.created_at for op in store.keyring.list() if op.created_at]
+    if not created:
+        return None
+    return datetime.fromisoformat(min(created)).astimezone().date().isoformat()
 
 
 def category_totals(store: Store, as_of: date | str) -> CategoryTotals:

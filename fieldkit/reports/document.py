@@ -212,11 +212,15 @@ def _passage_rows(
         values = _row_values(lang, full, keys)
         return [values(r) for r in read.rows]
     records = [(r["ts"], _passage_values(r, lang, full)) for r in read.rows]
+    blank = dict.fromkeys(keys)  # what a vehicle's row leaves empty
     for v in store.reporting.vehicle_rows(scope):
-        records.append((v["ts"], _vehicle_values(v, lang)))
+        records.append((v["ts"], {**blank, **_vehicle_values(v, lang)}))
     # Vehicles are stamped just before their occupants, so time order keeps them together.
     records.sort(key=lambda pair: pair[0])
-    return [[values.get(k) for k in keys] for _, values in records]
+    pick = itemgetter(*keys)
+    if len(keys) == 1:
+        return [[pick(values)] for _, values in records]
+    return [list(pick(values)) for _, values in records]
 
 
 def _counts_summary(counts: builders.GateCounts, lang: str) -> list[tuple[str, Any]]:
