@@ -240,6 +240,7 @@ class LedgerBase:
                 self._s.g.db.conn.executemany(sql, rows)
         finally:
             self._batch = None
+            self._batch_writer = ""  # the next edit outside a batch asks who is logged in
             self._batch_cipher = None
             self._index_cache = {}
 
@@ -272,7 +273,7 @@ class LedgerBase:
             entity_id,
             base,
             version,
-            self.writer,
+            self._batch_writer or self.writer,
             source,
             blob,
         )

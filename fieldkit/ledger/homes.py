@@ -33,7 +33,7 @@ from .model import (
 
 
 @lru_cache(maxsize=4)
-def _household_insert(columns: tuple[str, ...]) -> str:
+def _household_insert(*columns: str) -> str:
     return (
         "INSERT INTO households(id, address_key, "
         + ", ".join(columns)
@@ -158,7 +158,7 @@ class Households(LedgerBase):
             values = self._household_values(hid, full)
             akey = address or self._address(full)
             self._insert(
-                _household_insert(tuple(values)),
+                _household_insert(*values),
                 [hid, akey, *values.values(), _iso(ts), _iso(ts), 1, self.writer],
             )
             self._insert(

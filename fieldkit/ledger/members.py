@@ -27,7 +27,7 @@ _KEYS = frozenset((*MEMBER_FIELDS, "id_kind"))  # what a member's edit event may
 
 
 @lru_cache(maxsize=4)
-def _member_insert(columns: tuple[str, ...]) -> str:
+def _member_insert(*columns: str) -> str:
     return (
         "INSERT INTO members(id, household_id, match_key, "
         + ", ".join(columns)
@@ -190,7 +190,7 @@ class Members(LedgerBase):
             changes = {k: v for k, v in f.items() if k in _KEYS and v not in (None, "", [])}
             changes["household_id"] = household_id
             self._insert(
-                _member_insert(tuple(values)),
+                _member_insert(*values),
                 [
                     mid,
                     household_id,
