@@ -8,7 +8,6 @@ line, in that order), or from a prompt when a terminal is attached.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -167,7 +166,12 @@ def cmd_record(args: argparse.Namespace) -> int:
         source="cli",
         check_digit_confirmed=args.confirm_check_digit,
     )
-    ev, row = GateService(store).commit(entry)
+    try:
+        ev, row = GateService(store).commit(entry)
+    except InputError as err:
+        if err.code == "err.id_check_digit":  # the command line's way to confirm it
+            raise InputError("cli_words.id_check_digit", **err.params) from None
+        raise
     lang = store.settings.ui.language
     reasons = [
         {
@@ -293,16 +297,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
+    from .cliwords import audit_lines
+
     rows = store.audit.entries(args.limit, args.action)
-    emit(
-        args,
-        rows,
-        "\n".join(
-            f"{r['seq']:>6} {r['ts']} {r['operator'] or '-':<12} {r['action']:<18} "
-            f"{json.dumps(r['detail'], ensure_ascii=False)}"
-            for r in rows
-        ),
-    )
+    emit(args, rows, audit_lines(rows))
     return EXIT_OK
 
 
@@ -369,33 +367,39 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser("record", help="record one gate passage and print the decision")
-    p.add_argument("--direction", required=True, choices=("in", "out"))
-    p.add_argument("--id-number")
+    p.add_argument("--direction", required=True, choices=("in", "out"), help="direction")
+    p.add_argument("--id-number", help="ID number")
     p.add_argument(
         "--id-kind",
         choices=("resident_id", "passport", "hk_macau_permit", "taiwan_permit", "other"),
+        help="kind of document",
     )
     p.add_argument(
         "--confirm-check-digit",
         action="store_true",
         help="record an ID whose check digit is wrong (the card was checked)",
     )
-    p.add_argument("--name")
-    p.add_argument("--phone")
+    p.add_argument("--name", help="name")
+    p.add_argument("--phone", help="phone")
     p.add_argument("--temperature", help="°C, e.g. 36.5")
     p.add_argument("--not-measured", metavar="REASON", help="no thermometer: say why")
-    p.add_argument("--code-colour", choices=("green", "yellow", "red"))
+    p.add_argument("--code-colour", choices=("green", "yellow", "red"), help="health code colour")
     p.add_argument("--test-date", help="YYYY-MM-DD of the last nucleic-acid test")
-    p.add_argument("--test-result", choices=("negative", "positive", "pending"))
+    p.add_argument(
+        "--test-result",
+        choices=("negative", "positive", "pending"),
+        help="result of the last nucleic-acid test",
+    )
     p.add_argument(
         "--category",
         default="resident",
         choices=("resident", "outsider", "worker", "delivery", "repair", "visitor"),
+        help="kind of person",
     )
     p.add_argument("--reason", help="reason for the trip")
     p.add_argument("--escort", help="who escorts the visitor")
     p.add_argument("--approval", help="approval reference (repair crews)")
-    p.add_argument("--notes")
+    p.add_argument("--notes", help="notes")
     _common(p, pin=True)
     p.set_defaults(func=cmd_record)
 
@@ -423,8 +427,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if argv is None or _asks_for(argv, commands):
             register(sub)
     from .clirun import translate_help
+    from .cliwords import name_choices
 
     translate_help(parser, "fieldkit")  # --help in the run's language
+    name_choices(parser)  # and each option value's word beside it (``in 进``)
     return parser
 
 

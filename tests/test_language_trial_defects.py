@@ -16,6 +16,7 @@ from fieldkit.store import open_store
 from fieldkit.ui.app import make_app
 from fieldkit.ui.login import SetupScreen
 from fieldkit.ui.registry import screen_entries
+from tests.conftest import SUPERVISOR_PIN
 
 SIZE = (80, 24)
 
@@ -56,3 +57,149 @@ async def test_setup_form_label_states_the_configured_pin_length(settings, n):
 def test_pin_length_messages_take_their_number():
     assert "8" in t("setup.pin", "zh", n=8) and "8" in t("setup.pin", "en", n=8)
     assert "64" in t("err.pin_long", "zh", max=64)
+
+
+# -- 26: no English words in Chinese command-line output ------------------------------------
+
+ZH = {"FIELDKIT_LANG": "zh"}
+# An English word a reader of Chinese would meet: codes like login_failed, JSON braces.
+_CODE_WORD = re.compile(r"[a-z]+_[a-z_]+|\{\"|\b(login|lock|setup|export|sync)\b")
+
+
+def test_audit_list_shows_actions_and_details_in_words_and_masks_ids(cli, settings):
+    cli.init()
+    cli.run("audit", "verify", pin="0000", env=ZH, check=False)  # a wrong PIN: login_failed
+    out = cli.run("audit", "list", env=ZH).stdout
+    assert "首次设置" in out and "登录失败" in out, out
+    assert not _CODE_WORD.search(out), out
+
+
+def test_audit_details_are_words_and_id_numbers_are_masked():
+    from fieldkit.cliwords import audit_lines
+
+    rows = [
+        {
+            "seq": 7,
+            "ts": "2026-12-02T11:20:57+00:00",
+            "operator": "王芳",
+            "action": "export_full",
+            "detail": {"kind": "shift-log", "full": True, "reason": "流调 11010519491231002X"},
+        }
+    ]
+    text = audit_lines(rows, "zh")
+    assert "导出完整个人信息" in text and "完整信息 是" in text and "班次登记" in text
+    assert "11010519491231002X" not in text and "110105********002X" in text
+    assert "T11:20" not in text and "{" not in text
+
+
+def _audit_actions_in_code() -> set[str]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found: set[str] = set()
+    for path in [*root.joinpath("fieldkit").rglob("*.py"), *root.joinpath("sync").glob("*.py")]:
+        text = path.read_text("utf-8")
+        found |= set(re.findall(r'audit\.append\(\s*"([a-z_]+)"', text))
+        found |= set(re.findall(r'audit\.append\(\s*"([a-z_]+)" if', text))
+        found |= set(re.findall(r'audit\.append\(\s*"[a-z_]+" if \w+ else "([a-z_]+)"', text))
+    return found
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_audit_action_the_device_writes_has_a_word(lang):
+    actions = _audit_actions_in_code()
+    assert {"login", "export", "export_full", "ledger_import"} <= actions
+    missing = sorted(a for a in actions if f"audit.action.{a}" not in catalogue(lang))
+    assert missing == []
+
+
+def test_record_help_names_every_value_in_chinese_and_takes_the_chinese_word(cli):
+    out = cli.run("record", "--help", env=ZH).stdout
+    for pair in ("in 进", "out 出", "green 绿码", "yellow 黄码", "red 红码", "resident 居民"):
+        assert pair in out, (pair, out)
+    cli.init()
+    r = cli.json(
+        "record",
+        "--direction",
+        "进",
+        "--id-number",
+        "11010519491231002X",
+        "--temperature",
+        "36.5",
+        "--code-colour",
+        "绿码",
+        pin=SUPERVISOR_PIN,
+        env=ZH,
+    )
+    assert r["decision"] == "admit"
+
+
+def test_every_option_with_fixed_values_names_them_in_chinese():
+    import argparse
+
+    from fieldkit.cli import build_parser
+    from fieldkit.cliwords import NAMES_ONLY, choice_key
+    from fieldkit.i18n import set_language
+
+    set_language("zh")
+    unnamed = []
+
+    def walk(parser: argparse.ArgumentParser, where: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{where} {name}")
+            elif action.choices and action.dest not in NAMES_ONLY:
+                for value in action.choices:
+                    key = choice_key(action.dest, str(value))
+                    if key is None or t(key, "zh") not in (action.help or ""):
+                        unnamed.append(f"{where} --{action.dest} {value}")
+
+    walk(build_parser(None), "fieldkit")
+    assert unnamed == []
+
+
+def test_a_file_that_is_not_a_spreadsheet_is_said_without_a_class_name(cli, tmp_path):
+    cli.init()
+    bad = tmp_path / "台账.xlsx"
+    bad.write_text("这不是表格\n", encoding="utf-8")
+    r = cli.run("ledger", "import", str(bad), pin=SUPERVISOR_PIN, env=ZH, check=False)
+    assert r.returncode != 0 and "电子表格" in r.stderr, r.stderr
+    assert not re.search(r"[A-Z][a-z]+[A-Z]\w*|Error|\(", r.stderr), r.stderr
+
+
+def test_a_store_from_a_newer_version_is_said_without_migration_names(cli):
+    import sqlite3
+
+    from fieldkit.store.schema import all_migration_sets
+
+    cli.init()
+    db = next(p for p in cli.home.rglob("*") if p.suffix in (".db", ".sqlite", ".sqlite3"))
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations(migration_set, name, applied_at) VALUES (?, ?, ?)",
+        [all_migration_sets()[0].name, "m999_future_thing", "2027-01-01"],
+    )
+    conn.commit()
+    conn.close()
+    r = cli.run("status", env=ZH, check=False)
+    assert r.returncode != 0 and "更新版本" in r.stderr, r.stderr
+    assert "m999" not in r.stderr and "future" not in r.stderr
+
+
+def test_cli_check_digit_error_names_the_option_that_confirms_it(cli):
+    cli.init()
+    r = cli.run(
+        "record",
+        "--direction",
+        "in",
+        "--id-number",
+        "110105194912310021",
+        "--temperature",
+        "36.5",
+        pin=SUPERVISOR_PIN,
+        env=ZH,
+        check=False,
+    )
+    assert r.returncode != 0 and "--confirm-check-digit" in r.stderr, r.stderr
+    assert "110105194912310021" not in r.stderr
