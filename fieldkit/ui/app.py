@@ -37,7 +37,7 @@ from ..i18n import t as translate
 from .background import STORE_WATCH_S, SYNC_TICK_S, BackgroundWork, StoreChanged, sync_error_text
 from .camera import CameraFeed, source_from_args
 from .keyinput import HOLD_S, WEDGE_MIN_LENGTH, HoldTimeout, KeyInput
-from .messages import CameraStatus, LoggedIn
+from .messages import CameraStatus, LoggedIn, StatusRefreshed
 from .navigation import Navigation
 from .registry import PROBLEMS, ScreenEntry, home_entry, screen_entries
 from .shell_screens import BlankScreen, StoreProblemScreen
@@ -188,11 +188,12 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
         self._session_operator = operator
         if previous != operator:
             self.warned_no_shift = False
+        locked_by, self.locked_operator = self.locked_operator, None
         self.last_input = self.clock()
         self._payload_config = None
         self.refresh_status()
-        if previous == operator and len(self.screen_stack) > 1:
-            return  # unlocked after an idle lock: carry on where we were
+        if locked_by == operator and len(self.screen_stack) > 1:
+            return  # unlocked after a lock by the same operator: carry on where we were
         while len(self.screen_stack) > 1:
             await self.pop_screen()
         for name in list(self._opened):
@@ -204,6 +205,13 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
         if home is not None:
             await self.open_screen(home.id)
         self.start_camera()
+
+    def on_status_refreshed(self, message: StatusRefreshed) -> None:
+        """A refresh that began before a lock must not put the operator's name back."""
+        if not self.unlocked:
+            message.values = {**message.values, "operator": None, "role": None}
+        super().on_status_refreshed(message)
+        message.prevent_default()  # Textual would run the base class's handler again
 
     # -- failures ----------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -228,6 +236,9 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
 
         if isinstance(self.screen, ConfirmDialog) and getattr(self, "_quit_asked", False):
             return  # the question is on screen: answer it
+        if self.own_keys_only():  # the recovery key, shown once: not lost to Ctrl+C / Ctrl+Q
+            self.notify(self.t("login_trial.recovery_first"), severity="warning")
+            return
         shift = None
         if self.store is not None and self.store_error is None:
             try:

@@ -7,14 +7,17 @@ when and what to do.
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
+from scanners.wedge import KeyboardWedge
+
 from ..errors import AuthError, FieldkitError, InputError
+from .keyinput import WEDGE_MIN_LENGTH
 from .messages import LoggedIn
 from .typed import fieldkit_app, store_of
 from .widgets import translate_bindings
@@ -22,8 +25,36 @@ from .widgets.authtext import auth_error_text
 from .widgets.statusbar import StatusBar
 
 
+class LoginField(Input):
+    """A field of the login screen: each key goes by the screen first (scanner bursts, digits
+    typed into an empty operator field). Ctrl+A selects the whole text, so Ctrl+A, Backspace
+    clears a filled-in name (Textual's Input moves to the start on Ctrl+A)."""
+
+    BINDINGS = [Binding("ctrl+a", "select_all", "select all", show=False)]
+
+    async def _on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        if isinstance(screen, LoginScreen) and screen.guard_key(self, event):
+            event.stop()
+            event.prevent_default()  # Input's own handler (and the Enter binding) never see it
+
+
+def only_operator(store) -> str:
+    """The name of the store's only operator (as ``fieldkit init`` leaves it), else ""."""
+    if store is None or not store.initialised:
+        return ""
+    operators = store.keyring.list()
+    return operators[0].name if len(operators) == 1 else ""
+
+
 class LoginScreen(Screen):
-    """Operator + PIN. Also the lock screen (``reason`` says why it is locked)."""
+    """Operator + PIN. Also the lock screen (``reason`` says why it is locked).
+
+    The store is locked here, so the app does not hold keys back for scanner bursts: the
+    screen watches its two fields itself. A burst that ends in Enter (a scanner: an ID at a
+    locked gate) is never a PIN try: the fields get back what they held before it and the
+    screen says to log in first. Digits typed into an empty operator field are a PIN: they
+    go to the masked PIN field, never shown in clear."""
 
     BINDINGS = [Binding("escape", "clear", "clear", show=False)]
 
@@ -31,6 +62,9 @@ class LoginScreen(Screen):
         super().__init__()
         self.reason = reason
         self.busy = False
+        self._wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
+        # Per key of the burst so far: the field it went to and what that field held before.
+        self._burst: list[tuple[Input, str, int, float]] = []
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -40,13 +74,18 @@ class LoginScreen(Screen):
             if self.reason:
                 yield Static(t(f"login.reason_{self.reason}"), id="login-reason")
             yield Label(t("login.operator"))
-            store = fieldkit_app(self).store  # None while the app still opens it
-            last = store.kv.get("ui.last_operator", "") if store is not None else ""
-            yield Input(value=last or "", id="login-operator", compact=True)
+            yield LoginField(value=self.known_operator(), id="login-operator", compact=True)
             yield Label(t("login.pin"))
-            yield Input(password=True, id="login-pin", compact=True)
+            yield LoginField(password=True, id="login-pin", compact=True)
             yield Static("", id="login-message")
         yield Footer()
+
+    def known_operator(self) -> str:
+        """Who logs in, most likely: the last operator, or the only one there is."""
+        store = fieldkit_app(self).store  # None while the app still opens it
+        if store is None:
+            return ""
+        return store.kv.get("ui.last_operator", "") or only_operator(store)
 
     def on_mount(self) -> None:
         name = self.query_one("#login-operator", Input)
@@ -56,11 +95,57 @@ class LoginScreen(Screen):
         """The store finished opening after this screen was shown: offer the last operator
         unless someone already typed a name."""
         name = self.query_one("#login-operator", Input)
-        last = store_of(self).kv.get("ui.last_operator", "")
-        if last and not name.value:
-            name.value = last
+        known = self.known_operator()
+        if known and not name.value:
+            name.value = known
             if fieldkit_app(self).focused is name:
                 self.query_one("#login-pin", Input).focus()
+
+    # -- keys: scanner bursts and digits -----------------------------------------------------
+    def guard_key(self, field: Input, event: events.Key) -> bool:
+        """Look at a key before ``field`` does; True when the screen took it."""
+        if event.key == "enter":
+            return self._burst_ended(event.time)
+        if not (event.is_printable and event.character):
+            return False
+        target = field
+        pin = self.query_one("#login-pin", Input)
+        if field.id == "login-operator" and not field.value and event.character.isdigit():
+            if not any(op[:1].isdigit() for op in self._operator_names()):
+                target = pin
+                self.set_focus(pin)
+        if self._burst and event.time - self._burst[-1][3] > self._wedge.max_gap_ms / 1000:
+            self._burst.clear()  # a pause: what came before is a person's typing
+        self._burst.append((target, target.value, target.cursor_position, event.time))
+        self._wedge.feed(event.character, event.time)
+        if target is field:
+            return False
+        target.insert_text_at_cursor(event.character)
+        return True
+
+    def _operator_names(self) -> list[str]:
+        store = fieldkit_app(self).store
+        return [op.name for op in store.keyring.list()] if store is not None else []
+
+    def _burst_ended(self, when: float) -> bool:
+        """Enter: True (and the burst undone) when it ended a scanner's burst."""
+        keys, self._burst = self._burst, []
+        scan = self._wedge.feed("enter", when)
+        if scan is None or not keys:
+            return False
+        restored: set[int] = set()
+        for field, value, cursor, _ in keys[-scan.keys :]:
+            if id(field) not in restored:  # what the field held before the burst's first key
+                restored.add(id(field))
+                field.value = value
+                field.cursor_position = cursor
+        self._say(fieldkit_app(self).t("login_trial.scan_ignored"), error=True)
+        return True
+
+    def _say(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#login-message", Static)
+        message.update(text)
+        message.set_class(error, "error")
 
     @on(Input.Submitted, "#login-operator")
     def _next(self) -> None:
@@ -231,9 +316,12 @@ class SetupScreen(Screen):
 
 
 class RecoveryKeyScreen(Screen[bool]):
-    """The recovery key, once. Leaving needs F10 so a stray Enter cannot skip it."""
+    """The recovery key, once. Leaving needs F10 so a stray Enter cannot skip it, and F10 is
+    the only way out: the app's keys (screens, lock, mode, palette, quit) do nothing here and
+    stay out of the footer (``own_keys_only``, see :mod:`.navigation`)."""
 
     BINDINGS = [Binding("f10", "written", "keys.written_down", id="setup.written")]
+    own_keys_only = True
 
     def __init__(self, recovery: str) -> None:
         super().__init__()

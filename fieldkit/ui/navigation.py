@@ -21,6 +21,8 @@ from .textual_text import LocalCommandPalette, help_quit
 class Navigation(FieldkitBase):
     """Which screen is on show: opened from the registry, the login over it, the palette."""
 
+    locked_operator: str | None = None  # who was working when the screen last locked
+
     def show_login(self, reason: str | None = None) -> None:
         from .login import LoginScreen, SetupScreen
 
@@ -62,15 +64,23 @@ class Navigation(FieldkitBase):
         else:
             await self.push_screen(screen_id)
 
+    def own_keys_only(self) -> bool:
+        """The screen on show may be left only by its own keys (the recovery key, shown once:
+        F10): the app's keys to other screens, the lock, the mode and the palette do nothing."""
+        return bool(getattr(self.screen, "own_keys_only", False))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot work now stay out of the footer: no screens before a login, none
-        over a dialog; locking only when unlocked."""
+        over a dialog or a screen that takes only its own keys; locking only when unlocked."""
+        if action in ("open_screen", "lock", "change_mode", "command_palette"):
+            if self.own_keys_only():
+                return False
         if action in ("open_screen", "lock", "change_mode"):
             return self.unlocked and not isinstance(self.screen, ModalScreen)
         return True
 
     async def action_open_screen(self, screen_id: str) -> None:
-        if isinstance(self.screen, ModalScreen) or not self.unlocked:
+        if isinstance(self.screen, ModalScreen) or not self.unlocked or self.own_keys_only():
             return
         await self.open_screen(screen_id)
 
@@ -78,14 +88,23 @@ class Navigation(FieldkitBase):
         self.lock_now("manual")
 
     def lock_now(self, reason: str) -> None:
-        """Lock the store and cover the screen; work in progress stays behind the lock."""
+        """Lock the store and cover the screen; work in progress stays behind the lock.
+
+        Who was working is remembered (:attr:`locked_operator`): when the same operator
+        unlocks, the screen that was locked comes back, however the session began (a login or
+        the first-run set-up). The header names nobody while locked."""
         from .login import LoginScreen
 
         store = self.store
         if store is None or not store.is_unlocked or isinstance(self.screen, LoginScreen):
             return
+        if self.own_keys_only():
+            return
+        self.locked_operator = store.operator.name if store.operator else None
         store.lock(reason)
+        self.status = {**self.status, "operator": None, "role": None}
         self.show_login(reason)
+        self.refresh_status()
 
     def check_idle_lock(self) -> None:
         idle = self.clock() - self.last_input
@@ -116,7 +135,7 @@ class Navigation(FieldkitBase):
     def action_change_mode(self) -> None:
         from .widgets.dialogs import ModeChangeScreen
 
-        if not self.unlocked:
+        if not self.unlocked or self.own_keys_only():
             return
 
         def changed(mode: str | None) -> None:
@@ -132,6 +151,8 @@ class Navigation(FieldkitBase):
 
     def action_command_palette(self) -> None:
         """Textual's command palette, its prompt and "no matches" in the screen language."""
+        if self.own_keys_only():
+            return
         if self.use_command_palette and not LocalCommandPalette.is_open(self):  # type: ignore[arg-type]  # stub wants App[object]
             self.push_screen(LocalCommandPalette(self.t, id="--command-palette"))
 
