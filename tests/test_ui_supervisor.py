@@ -164,6 +164,12 @@ async def test_open_and_close_a_shift_with_pin_handover_and_reconciliation(setti
 
 async def test_reports_day_navigation_zero_report_charts_and_totals(settings, ready_store):
     busy_day(ready_store)
+    # The device was set up a week ago: yesterday is a quiet day it was there for (a day
+    # before the set-up has no report at all: tests/test_trial_monitoring_reports.py).
+    ready_store.g.db.execute(
+        "UPDATE operators SET created_at = ?",
+        [(datetime.now().astimezone() - timedelta(days=7)).isoformat(timespec="seconds")],
+    )
     ready_store.lock("test")
     app = make_app(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:

@@ -149,16 +149,20 @@ class Monitoring:
                 [today.isoformat()],
             )
         }
+        device_start = self._device_start()
         out = []
         for r in rows:
             if r["status_end"] and r["status_end"] < today.isoformat():
                 continue  # period over: waits for release, not for readings
+            known = self.known_since(r, device_start)
             for slot in SLOTS:
                 start, end = self._window_dt(today, slot, now.tzinfo)
                 if now < start:
                     continue
                 if (r["id"], slot) in taken:
                     state = "done"
+                elif not owed(end, known):
+                    continue  # closed before the device knew the person: nobody's window
                 else:
                     state = "due" if now <= end else "overdue"
                 out.append(
@@ -340,6 +344,15 @@ class Monitoring:
             or 0
         )
 
+    def referrals_on(self, day: str) -> int:
+        """Referral alerts (fever or symptoms at a home reading) raised on ``day``, for reports."""
+        return int(
+            self._s.g.scalar(
+                "SELECT count(*) FROM monitoring_alerts WHERE kind = 'referral' AND day = ?", [day]
+            )
+            or 0
+        )
+
     def check_missed(self, now: datetime | None = None) -> int:
         """Raise one alert per window that closed without a reading; returns how many are new."""
         now = (now or now_local()).astimezone()
@@ -361,14 +374,12 @@ class Monitoring:
             for m in members:
                 start = date.fromisoformat(m["status_start"]) if m["status_start"] else first
                 end = date.fromisoformat(m["status_end"]) if m["status_end"] else today
-                # A window that closed before this device knew the person (imported already
-                # under monitoring) or before the device was first set up was nobody's to keep.
-                known = max(filter(None, (_when(m.get("created_at")), device_start)), default=None)
+                known = self.known_since(m, device_start)
                 day = max(start, first, known.date() if known else first)
                 while day <= min(end, today):
                     for slot in SLOTS:
                         _, closes = self._window_dt(day, slot, now.tzinfo)
-                        if known is not None and closes <= known:
+                        if not owed(closes, known):
                             continue
                         missed = closes < now and (m["id"], day.isoformat(), slot) not in taken
                         if missed and self._alert(
@@ -383,6 +394,12 @@ class Monitoring:
                             new += 1
                     day += timedelta(days=1)
         return new
+
+    @staticmethod
+    def known_since(member: dict[str, Any], device_start: datetime | None) -> datetime | None:
+        """Since when this device has known ``member`` (its ledger entry here, at the earliest
+        the device's first set-up): windows that closed before were nobody's to keep."""
+        return max(filter(None, (_when(member.get("created_at")), device_start)), default=None)
 
     def _device_start(self) -> datetime | None:
         """When this device was first set up (its first operator)."""
@@ -546,6 +563,13 @@ class Monitoring:
 
 def _place_cols(r: dict[str, Any]) -> dict[str, Any]:
     return {"building": r["building"], "unit": r["unit"], "room": r["room"]}
+
+
+def owed(closes: datetime, known: datetime | None) -> bool:
+    """Whether a window closing at ``closes`` was the person's to keep: not when it closed
+    before this device knew them (imported already under monitoring, added later in the day,
+    or before the device was set up). The one rule for 漏测 alerts and the 超时 state."""
+    return known is None or closes > known
 
 
 def _when(text: str | None) -> datetime | None:

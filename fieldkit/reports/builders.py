@@ -148,8 +148,9 @@ class DailyReport:
 
     @property
     def before_setup(self) -> bool:
-        """The day ended before this device was set up: there is no report for it."""
-        return self.set_up_on is not None and self.day < self.set_up_on
+        """The day ended before this device was set up and nothing is recorded for it (records
+        restored from another device still make a report): there is no report for it."""
+        return self.set_up_on is not None and self.day < self.set_up_on and self.nothing_recorded
 
     @property
     def zero_report(self) -> bool:

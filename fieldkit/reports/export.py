@@ -49,6 +49,15 @@ def guess_format(out: str | os.PathLike[str], fmt: str | None) -> str:
     raise InputError("err.format_unknown")
 
 
+def data_rows(doc: Document, fmt: str) -> int:
+    """The rows of data the file holds: the detail table's (in a workbook a daily report's
+    passages sheet, beside its summary sheet), else the summary's (a daily report's CSV is its
+    summary, label | value)."""
+    if doc.table is not None and (doc.kind != "daily" or fmt == "xlsx"):
+        return len(doc.table.rows)
+    return len(doc.summary)
+
+
 def export(
     store: Store,
     kind: str,
@@ -68,7 +77,7 @@ def export(
     fmt = guess_format(out, fmt)
     lang = lang or store.settings.ui.language
     doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang, by=operator)
-    rows = len(doc.table.rows) if doc.table is not None and kind != "daily" else len(doc.summary)
+    rows = data_rows(doc, fmt)
     path = Path(out).expanduser()
     writer = WRITERS[fmt]
 

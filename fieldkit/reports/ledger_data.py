@@ -30,17 +30,43 @@ class LedgerDay:
     available: bool
     households_visited: int = 0
     readings_missed: int = 0
+    home_referrals: int = 0
 
 
 def for_day(store: Store, day: str) -> LedgerDay:
-    """Households visited that day (any outcome: someone went to the door) and readings
-    missed (the monitoring's "missed" alerts for windows of that day)."""
+    """Households visited that day (any outcome: someone went to the door), readings
+    missed (the monitoring's "missed" alerts for windows of that day) and home-monitoring
+    referrals (fever or symptoms at a home reading) raised that day."""
     ledger = _ledger(store)
     if ledger is None:
         return LedgerDay(False)
     monitoring = getattr(store, "monitoring", None)
     missed = monitoring.missed_on(day) if monitoring is not None else 0
-    return LedgerDay(True, ledger.households_visited_on(day), missed)
+    referrals = monitoring.referrals_on(day) if monitoring is not None else 0
+    return LedgerDay(True, ledger.households_visited_on(day), missed, referrals)
+
+
+@dataclass(frozen=True)
+class MonitoringAlert:
+    """An open home-monitoring alert (referral or missed window), masked, for the handover."""
+
+    id: str
+    ts: str
+    kind: str  # referral | missed
+    name_masked: str | None
+    id_masked: str | None
+
+
+def open_monitoring_alerts(store: Store) -> list[MonitoringAlert]:
+    """Home-monitoring alerts nobody has marked handled yet (F6 on the monitoring screen):
+    the same list ``fieldkit ledger monitoring`` prints as outstanding."""
+    monitoring = getattr(store, "monitoring", None)
+    if monitoring is None:
+        return []
+    return [
+        MonitoringAlert(a["id"], a["ts"], a["kind"], a.get("name_masked"), a.get("id_masked"))
+        for a in monitoring.alerts(open_only=True)
+    ]
 
 
 @dataclass(frozen=True)

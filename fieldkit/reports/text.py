@@ -32,6 +32,9 @@ def daily_text(r: DailyReport, lang: str) -> str:
     lines = [
         t("report.daily_heading", lang, day=r.day, name=r.checkpoint_name, code=r.checkpoint_code)
     ]
+    if r.before_setup:  # no report, not a zero report, for a day before the device existed
+        lines.append(t("report.before_setup", lang, day=r.day, set_up=r.set_up_on))
+        return "\n".join(lines)
     if r.zero_report:
         lines.append(t("report.zero_line", lang))
     else:
@@ -45,10 +48,14 @@ def daily_text(r: DailyReport, lang: str) -> str:
             )
         )
     lines += gate_lines(r.counts, lang)
-    ledger = {"households_visited": r.households_visited, "readings_missed": r.readings_missed}
+    ledger = {
+        "households_visited": r.households_visited,
+        "readings_missed": r.readings_missed,
+        "home_referrals": r.home_referrals,
+    }
     lines.append(
         "  "
-        + _pairs(lang, ledger, ("households_visited", "readings_missed"))
+        + _pairs(lang, ledger, ("households_visited", "readings_missed", "home_referrals"))
         + (
             ""
             if r.ledger_available

@@ -143,11 +143,13 @@ class ReportsScreen(Screen):
         t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
         self.query_one("#report-title", Label).update(t("sup.report_title", day=report.day))
         verdict = self.query_one("#report-verdict", Static)
-        if report.zero_report:
+        if report.before_setup:  # no report for a day before the device existed
+            verdict.update(t("report.before_setup", day=report.day, set_up=report.set_up_on))
+        elif report.zero_report:
             verdict.update(t("report.zero_line"))
         else:
             verdict.update(abnormal_text(report.abnormal, t, lang))
-        verdict.set_class(not report.zero_report, "-abnormal")
+        verdict.set_class(bool(report.abnormal), "-abnormal")
         figures = self.query_one("#report-figures", Static)
         if totals is not None:
             figures.update(totals_text(totals, lang))
