@@ -116,6 +116,20 @@ async def test_a_scan_into_the_operator_field_is_dropped_not_shown(settings, rea
 # -- 7: the recovery key screen is left only with F10 ------------------------------------------
 
 
+async def set_up(pilot) -> None:
+    """First-run set-up filled in (supervisor Boss, PIN 2468), up to the recovery key."""
+    screen = pilot.app.screen
+    assert isinstance(screen, SetupScreen)
+    screen.query_one("#setup-cp-name", Input).value = "西门卡口"
+    screen.query_one("#setup-cp-code", Input).value = "CP-0202"
+    screen.query_one("#setup-supervisor", Input).value = "Boss"
+    screen.query_one("#setup-pin", Input).value = "2468"
+    screen.query_one("#setup-pin2", Input).value = "2468"
+    screen.query_one("#setup-pin2", Input).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 def shown_keys(screen) -> set[str]:
     return {
         key
@@ -130,16 +144,7 @@ async def test_recovery_key_screen_is_left_only_with_f10_and_then_unlock_returns
     app = app_for(settings, store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, SetupScreen)
-        screen.query_one("#setup-cp-name", Input).value = "西门卡口"
-        screen.query_one("#setup-cp-code", Input).value = "CP-0202"
-        screen.query_one("#setup-supervisor", Input).value = "Boss"
-        screen.query_one("#setup-pin", Input).value = "2468"
-        screen.query_one("#setup-pin2", Input).value = "2468"
-        screen.query_one("#setup-pin2", Input).focus()
-        await pilot.press("enter")
-        await settle(pilot)
+        await set_up(pilot)
         key_screen = app.screen
         assert isinstance(key_screen, RecoveryKeyScreen)
         assert shown_keys(key_screen) == {"f10"}
@@ -173,15 +178,7 @@ async def test_quit_keys_do_not_lose_the_recovery_key(settings):
     app = app_for(settings, store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        screen = app.screen
-        screen.query_one("#setup-cp-name", Input).value = "西门卡口"
-        screen.query_one("#setup-cp-code", Input).value = "CP-0202"
-        screen.query_one("#setup-supervisor", Input).value = "Boss"
-        screen.query_one("#setup-pin", Input).value = "2468"
-        screen.query_one("#setup-pin2", Input).value = "2468"
-        screen.query_one("#setup-pin2", Input).focus()
-        await pilot.press("enter")
-        await settle(pilot)
+        await set_up(pilot)
         key_screen = app.screen
         assert isinstance(key_screen, RecoveryKeyScreen)
         await pilot.press("ctrl+c")  # the habit of copying the key
@@ -254,3 +251,24 @@ async def test_digits_typed_into_an_empty_operator_field_go_to_the_pin(settings,
         await settle(pilot)
         assert name.value == "" and pin.value == GATE_PIN and app.focused is pin
         assert GATE_PIN not in str(screen.query_one("#login-box").render())
+
+
+async def test_the_idle_lock_covers_the_recovery_key_and_the_pin_brings_it_back(settings):
+    store = open_store(settings, create=True)
+    app = app_for(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await set_up(pilot)
+        key_screen = app.screen
+        assert isinstance(key_screen, RecoveryKeyScreen)
+        app.last_input -= settings.ui.idle_lock_minutes * 60 + 1
+        app.check_idle_lock()
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen) and not store.is_unlocked
+        enter_after(app, typed(app, "2468"))
+        await settle(pilot)
+        assert app.screen is key_screen
+        await pilot.press("f10")
+        await settle(pilot)
+        assert isinstance(app.screen, GateScreen) and store.is_unlocked
+    store.close()

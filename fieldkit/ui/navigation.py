@@ -92,13 +92,13 @@ class Navigation(FieldkitBase):
 
         Who was working is remembered (:attr:`locked_operator`): when the same operator
         unlocks, the screen that was locked comes back, however the session began (a login or
-        the first-run set-up). The header names nobody while locked."""
+        the first-run set-up). The header names nobody while locked. (Ctrl+L does nothing on a
+        screen that takes only its own keys, but the idle lock covers it too: the recovery key
+        is not left on show on an unattended device, and comes back after the PIN.)"""
         from .login import LoginScreen
 
         store = self.store
         if store is None or not store.is_unlocked or isinstance(self.screen, LoginScreen):
-            return
-        if self.own_keys_only():
             return
         self.locked_operator = store.operator.name if store.operator else None
         store.lock(reason)
