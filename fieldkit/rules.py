@@ -219,4 +219,12 @@ def decide_vehicle(v: VehicleSituation, rules: RuleSettings) -> Decision:
                     {"n": str(i), "outcome": occupant.outcome.value},
                 )
             )
+    # What was not checked or is worth a word about an admitted occupant (code not checked,
+    # temperature not taken …) is said of the vehicle too, once: never "绿码" by default.
+    seen = {x.code for x in r}
+    for occupant in v.occupants:
+        for x in occupant.reasons:
+            if x.outcome == Outcome.ADMIT and x.code != "ok" and x.code not in seen:
+                seen.add(x.code)
+                r.append(x)
     return _combine(r)

@@ -193,3 +193,33 @@ def test_daily_workbook_export_counts_the_data_rows(store, tmp_path):
     assert data, book.sheetnames
     rows = sum(1 for row in data[0].iter_rows(min_row=2) if any(c.value for c in row))
     assert result.rows == rows == 3
+
+
+# -- 11: a vehicle's reason never claims a code nobody checked -------------------------------------
+
+
+async def test_vehicle_reason_says_the_code_was_not_checked(settings, ready_store):
+    from textual.widgets import Input
+
+    from tests.test_ui_app import app_for
+    from tests.test_ui_gate_vehicle import ID, ID_B, open_vehicle
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        screen.query_one("#v-plate", Input).value = "粤B88888"
+        screen.query_one("#o-id", Input).value = ID
+        screen.query_one("#o-temp", Input).focus()
+        await pilot.press(*"366", "enter")  # no F5: the code was not looked at
+        await pilot.pause()
+        screen.query_one("#o-id", Input).value = ID_B
+        screen.query_one("#o-temp", Input).focus()
+        await pilot.press(*"365", "f5", "enter")  # this one showed a green code
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        banner = str(screen.query_one("#banner").render())
+        assert "放 行" in banner
+        assert "未查验健康码" in banner and "绿码" not in banner
+    vehicle = ready_store.vehicles.rows()[0]
+    assert "code_not_checked" in str(vehicle["reasons"]) and '"ok"' not in str(vehicle["reasons"])
