@@ -23,8 +23,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from scanners.idnumber import mask_id, parse_identity
+
 from ..errors import FieldkitError
 from ..ledger.model import parse_symptoms
+from .errortext import translate_id_problem
 from .messages import ScanRead
 from .patrol_dialogs import OUTCOME_KEYS, HouseholdCard, MemberDialog, VisitDialog, flag_text
 from .screen_entry import ScreenEntry
@@ -90,7 +93,18 @@ class PatrolScreen(Screen):
         self.load_places()
 
     def on_screen_resume(self) -> None:
+        """Back from a dialog (or another screen): the list re-read, the focus on the households
+        (Enter opens the highlighted one's card; the dialog was about it)."""
         self.refresh_households()
+        self.focus_households()
+
+    def focus_households(self) -> None:
+        """F5/F6/F7, Ctrl+N and scans act on the highlighted household even from the place
+        list; after one the focus goes to the households, so the next Enter opens its card (in
+        the place list Enter only chooses the unit: it looked as if Enter did nothing)."""
+        table = self.query_one("#households", DataTable)
+        if table.row_count and not table.has_focus:
+            table.focus()
 
     def on_store_changed(self) -> None:
         """A ledger import by another process: the places and households shown at once."""
@@ -110,7 +124,13 @@ class PatrolScreen(Screen):
         fieldkit_app(self).call_from_thread(self._show_places, places, cov)
 
     def _show_places(self, places: list[tuple[str, str]], cov: dict[str, Any]) -> None:
-        units = {(u["building"], u["unit"]): u for u in cov["units"]}
+        # One line per building and unit, as the household list shows them: a unit whose
+        # households came with different grids (two sheets) is counted whole, not one grid's.
+        units: dict[tuple[str, str], dict[str, int]] = {}
+        for u in cov["units"]:
+            c = units.setdefault((u["building"], u["unit"]), {"visited": 0, "total": 0})
+            c["visited"] += u["visited"]
+            c["total"] += u["total"]
         self.places = places
         options = self.query_one("#places", OptionList)
         options.clear_options()
@@ -301,6 +321,7 @@ class PatrolScreen(Screen):
     def action_visit(self) -> None:
         h = self.current()
         if h is not None:
+            self.focus_households()
             self.open_visit(h)
 
     def open_visit(self, h) -> None:
@@ -315,6 +336,7 @@ class PatrolScreen(Screen):
     def action_quick(self, outcome: str) -> None:
         h = self.current()
         if h is not None:
+            self.focus_households()
             self.save_visit(h, {"outcome": outcome})
 
     @work(thread=True, exit_on_error=False, group="patrol-save")
@@ -353,16 +375,15 @@ class PatrolScreen(Screen):
     def action_add_member(self) -> None:
         h = self.current()
         if h is not None:
+            self.focus_households()
             self.open_member(h, None)
 
     def open_member(self, h, id_number: str | None) -> None:
-        def done(fields: dict | None) -> None:
-            if fields is None:
-                return
-            try:
-                store_of(self).ledger.save_member(h.id, fields)
-            except FieldkitError as exc:
-                self._failed(exc)
+        """The new-member dialog saves the person itself (what the ledger refuses is said there,
+        with the form kept); here the notice and the re-read list."""
+
+        def done(saved: dict | None) -> None:
+            if saved is None:
                 return
             fieldkit_app(self).notify(fieldkit_app(self).t("patrol.member_saved", room=h.room))
             self.refresh_households()
@@ -371,29 +392,46 @@ class PatrolScreen(Screen):
 
     # -- scans ------------------------------------------------------------------------------
     def handle_scan(self, message: ScanRead) -> None:
-        """A scanned ID: go to the person's household, or add them to the highlighted one."""
+        """A scanned ID: go to the person's household, or add them to the highlighted one.
+
+        A number the ledger cannot take (a wrong check digit, say) is one sentence, masked; the
+        ledger's own refusal too (never an exception out of a scan)."""
+        app = fieldkit_app(self)
         result = message.result
         if getattr(result, "kind", None) != "resident_id":
-            fieldkit_app(self).notify(
-                fieldkit_app(self).t("patrol.scan_not_id"), severity="warning"
-            )
+            app.notify(app.t("patrol.scan_not_id"), severity="warning")
             return
         number = (result.parsed or {}).get("number")
         if not number:
             return
-        member = store_of(self).ledger.find_member(number)
-        if member is None:
-            h = self.current()
-            if h is None:
-                fieldkit_app(self).notify(
-                    fieldkit_app(self).t("patrol.scan_no_household"), severity="warning"
-                )
-                return
-            self.open_member(h, number)
+        ident = parse_identity(number)
+        if ident.problem or not ident.number:
+            app.notify(
+                app.t(
+                    "patrol_trial.scan_bad_id",
+                    id=mask_id(number),
+                    problem=translate_id_problem(ident, app.t),
+                ),
+                severity="warning",
+            )
             return
-        h = store_of(self).ledger.household(member.household_id)
-        fieldkit_app(self).notify(
-            fieldkit_app(self).t(
+        self.focus_households()
+        ledger = store_of(self).ledger
+        try:
+            member = ledger.find_member(number)
+            h = None if member is None else ledger.household(member.household_id)
+        except FieldkitError as exc:
+            self._failed(exc)
+            return
+        if member is None or h is None:
+            here = self.current()
+            if here is None:
+                app.notify(app.t("patrol.scan_no_household"), severity="warning")
+                return
+            self.open_member(here, number)
+            return
+        app.notify(
+            app.t(
                 "patrol.scan_found",
                 name=member.name_masked or "",
                 place=f"{h.building}-{h.unit}-{h.room}",

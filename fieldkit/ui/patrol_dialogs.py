@@ -16,10 +16,15 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from ..errors import InputError
+from scanners.idnumber import mask_id, parse_identity
+
+from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
 from ..ledger.model import parse_symptoms, symptom_legend
-from .typed import fieldkit_app
+from ..rules import check_temperature
+from .errortext import translate_id_problem
+from .member_form import ChoiceLine, member_error_text
+from .typed import fieldkit_app, store_of
 from .widgets import translate_bindings
 
 OUTCOME_KEYS = {"1": "seen", "2": "nobody_home", "3": "refused"}
@@ -35,7 +40,12 @@ def _n(value: int | None) -> str:
 
 
 class VisitDialog(ModalScreen[dict | None]):
-    """One visit: outcome (1/2/3), each member's temperature and symptoms, needs, notes."""
+    """One visit: outcome (1/2/3), each member's temperature and symptoms, needs, notes.
+
+    The form opens in the first temperature field (most visits: someone seen, readings taken),
+    where digits are a temperature. The outcome line above it is a stop of its own: there 1/2/3
+    choose the outcome, and it offers those keys only while they work (elsewhere it says how to
+    get there: Shift+Tab)."""
 
     CSS_PATH = "patrol.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -58,7 +68,7 @@ class VisitDialog(ModalScreen[dict | None]):
                 t("patrol.visit_title", place=f"{h.building}-{h.unit}-{h.room}"),
                 classes="dialog-title",
             )
-            yield Static("", id="visit-outcome")
+            yield ChoiceLine("", id="visit-outcome", classes="choice")
             yield Static(t("patrol.symptom_legend", legend=symptom_legend(t)), classes="hint")
             for i, m in enumerate(self.members):
                 with Horizontal(classes="member-row"):
@@ -92,6 +102,13 @@ class VisitDialog(ModalScreen[dict | None]):
 
     def _show_outcome(self) -> None:
         t = fieldkit_app(self).t
+        if not self._keys_work():
+            self.query_one("#visit-outcome", ChoiceLine).update(
+                t("patrol.outcome_keys")
+                + f" [b]{t('ledger.outcome.' + self.outcome)}[/]  "
+                + t("patrol_trial.outcome_change")
+            )
+            return
         parts = [
             (
                 f"[b reverse]{k} {t('ledger.outcome.' + o)}[/]"
@@ -100,22 +117,35 @@ class VisitDialog(ModalScreen[dict | None]):
             )
             for k, o in OUTCOME_KEYS.items()
         ]
-        self.query_one("#visit-outcome", Static).update(
+        self.query_one("#visit-outcome", ChoiceLine).update(
             t("patrol.outcome_keys") + "  " + "  ".join(parts)
         )
+
+    def _keys_work(self) -> bool:
+        """1/2/3 choose the outcome: the focus is on the outcome line (or on no field)."""
+        return not isinstance(self.focused, Input)
 
     def watch_outcome(self) -> None:
         if self.is_mounted:
             self._show_outcome()
 
+    def on_descendant_focus(self) -> None:
+        self._show_outcome()
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._show_outcome)
+
     def on_key(self, event) -> None:
-        # 1/2/3 choose the outcome while the cursor is not in a number field.
-        focused = self.focused
-        in_numbers = isinstance(focused, Input) and (focused.id or "").startswith(("temp-", "sym-"))
-        if event.character in OUTCOME_KEYS and not in_numbers:
+        # 1/2/3 choose the outcome while the cursor is not in a field (digits typed in a field
+        # are the field's); Enter on the outcome line goes on to the first temperature.
+        if event.character in OUTCOME_KEYS and self._keys_work():
             self.outcome = OUTCOME_KEYS[event.character]
             event.stop()
             event.prevent_default()
+        elif event.key == "enter" and isinstance(self.focused, ChoiceLine):
+            event.stop()
+            event.prevent_default()
+            self.query(Input).first().focus()
 
     def result(self) -> dict[str, Any]:
         """The form as keyword arguments of ``ledger.record_visit`` (InputError when bad)."""
@@ -125,18 +155,13 @@ class VisitDialog(ModalScreen[dict | None]):
             temp = self.query_one(f"#temp-{i}", Input).value.strip()
             sym = self.query_one(f"#sym-{i}", Input).value
             if temp or sym.strip():
-                value = parse_temperature(temp) if temp else None
-                if (
-                    value is not None
-                    and not rules.temperature_min <= value <= rules.temperature_max
-                ):
-                    # Caught here, so the form stays open for the re-measured value.
+                try:
+                    value = parse_temperature(temp) if temp else None
+                    check_temperature(value, rules)  # a coded error, said in the screen's words
+                except InputError:
+                    # Caught by the caller, so the form stays open for the re-measured value.
                     self.query_one(f"#temp-{i}", Input).focus()
-                    raise InputError(
-                        f"temperature {value} °C is outside "
-                        f"{rules.temperature_min}–{rules.temperature_max} °C: "
-                        "re-measure (重新测量)"
-                    )
+                    raise
                 members.append(
                     {"member_id": m.id, "temperature": value, "symptoms": parse_symptoms(sym)}
                 )
@@ -176,17 +201,24 @@ class VisitDialog(ModalScreen[dict | None]):
 
 
 class MemberDialog(ModalScreen[dict | None]):
-    """Add a person to a household: the ID number (scanned or typed), name, phone, relation."""
+    """Add a person to a household: the ID number (scanned or typed), name, phone, relation.
+
+    A scanned number is shown masked, as everywhere else (the worker checks what was read; typing
+    over it enters another number). The dialog saves the person itself: a number or anything
+    else the ledger refuses is said here, with the form kept as typed. Dismisses with
+    ``{"member_id": ...}`` once saved, or None."""
 
     CSS_PATH = "patrol.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="member.cancel")
     ]
+    ORDER = ("m-id", "m-name", "m-phone", "m-relation")
 
     def __init__(self, household, id_number: str | None = None) -> None:
         super().__init__()
         self.household = household
         self.id_number = id_number
+        self.shown_id = mask_id(id_number) if id_number else ""
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -200,8 +232,7 @@ class MemberDialog(ModalScreen[dict | None]):
                 id="m-id",
                 compact=True,
                 placeholder=t("ledger.field.id_number"),
-                value=self.id_number or "",
-                password=bool(self.id_number),
+                value=self.shown_id,
             )
             yield Input(id="m-name", compact=True, placeholder=t("ledger.field.name"))
             yield Input(
@@ -221,27 +252,68 @@ class MemberDialog(ModalScreen[dict | None]):
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
         event.stop()
-        order = ["m-id", "m-name", "m-phone", "m-relation"]
-        i = order.index(event.input.id or "")
-        if i + 1 < len(order):
-            self.query_one(f"#{order[i + 1]}", Input).focus()
+        i = self.ORDER.index(event.input.id or "")
+        if i + 1 < len(self.ORDER):
+            self.query_one(f"#{self.ORDER[i + 1]}", Input).focus()
             return
-        fields = {
-            k: self.query_one(
-                f"#m-{k.split('_')[0] if k != 'id_number' else 'id'}", Input
-            ).value.strip()
-            or None
-            for k in ("id_number", "name", "phone", "relation")
+        self.save()
+
+    def id_entered(self) -> str | None:
+        """The number: the scanned one while its masked form is untouched, else what was typed."""
+        value = self.query_one("#m-id", Input).value.strip()
+        if self.id_number and value == self.shown_id:
+            return self.id_number
+        return value or None
+
+    def _say(self, text: str, focus: str | None = None) -> None:
+        message = self.query_one("#member-message", Static)
+        message.update(text)
+        message.add_class("error")
+        if focus:
+            self.query_one(focus, Input).focus()
+
+    def save(self) -> None:
+        t = fieldkit_app(self).t
+        fields: dict[str, Any] = {
+            k: self.query_one(f"#m-{k}", Input).value.strip() or None
+            for k in ("name", "phone", "relation")
         }
+        fields["id_number"] = self.id_entered()
         if not (fields["id_number"] or fields["name"]):
-            self.query_one("#member-message", Static).update(
-                fieldkit_app(self).t("patrol.need_id_or_name")
-            )
+            self._say(t("patrol.need_id_or_name"), "#m-id")
             return
-        self.dismiss(fields)
+        if fields["id_number"]:
+            ident = parse_identity(fields["id_number"])
+            if ident.problem or not ident.number:
+                self._say(
+                    t(
+                        "patrol.mform.err.id",
+                        id=mask_id(ident.number or fields["id_number"]),
+                        problem=translate_id_problem(ident, t),
+                    ),
+                    "#m-id",
+                )
+                return
+        ledger = store_of(self).ledger
+        try:
+            member_id, _ = ledger.save_member(self.household.id, fields)
+        except FieldkitError as exc:
+            self._say(member_error_text(exc, fieldkit_app(self)))
+            return
+        count_as_resident(ledger, self.household.id)
+        self.dismiss({"member_id": member_id})
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def count_as_resident(ledger, household_id: str) -> None:
+    """A person added on the patrol screen lives there: the household's 常住 count (from the
+    sheet) is raised to the people listed when it is lower. 户籍 is left as it is: a tenant is
+    no registered resident, and the form does not ask."""
+    h = ledger.household(household_id)
+    if h is not None and h.resident_count is not None and h.members > h.resident_count:
+        ledger.save_household({"resident_count": h.members}, household_id=household_id)
 
 
 class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
