@@ -247,8 +247,10 @@ async def test_digits_typed_into_an_empty_operator_field_go_to_the_pin(settings,
         name = screen.query_one("#login-operator", Input)
         pin = screen.query_one("#login-pin", Input)
         assert app.focused is name and name.value == ""  # three operators: ask who
-        typed(app, GATE_PIN)
-        await settle(pilot)
+        start = time.monotonic()
+        for i, digit in enumerate(GATE_PIN):  # a person: each key handled before the next
+            typed(app, digit, start=start + i * 0.12)
+            await settle(pilot)
         assert name.value == "" and pin.value == GATE_PIN and app.focused is pin
         assert GATE_PIN not in str(screen.query_one("#login-box").render())
 

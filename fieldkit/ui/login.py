@@ -76,7 +76,9 @@ class LoginScreen(Screen):
             yield Label(t("login.operator"))
             yield LoginField(value=self.known_operator(), id="login-operator", compact=True)
             yield Label(t("login.pin"))
-            yield LoginField(password=True, id="login-pin", compact=True)
+            # Not selected on focus: a digit routed here from the operator field is the PIN's
+            # first, and the next key must not replace it.
+            yield LoginField(password=True, select_on_focus=False, id="login-pin", compact=True)
             yield Static("", id="login-message")
         yield Footer()
 
