@@ -306,9 +306,11 @@ class GateService:
         if override and (supervisor is None or not supervisor.is_supervisor):
             raise PermissionDenied("gate.err.correction_needs_supervisor")
         data = self._input(entry, ev, supersedes=passage_id)
+        old = self.store.passages.get(passage_id)
+        if old is not None:  # a correction is of that passage: it keeps the passage's time
+            data = replace(data, ts=datetime.fromisoformat(old.ts))
         if override:
             data = replace(data, confirmed_by=supervisor.name)
-            old = self.store.passages.get(passage_id)
             with self.store.g.tx():  # the supervisor's word first, then the correction itself
                 self.store.audit.append(
                     "correction_override",

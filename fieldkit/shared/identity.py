@@ -115,9 +115,12 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
                 problem_code="last_char",
                 problem_params=(("value", raw[17]),),
             )
-        # 16, 17 or 19+ digits (an X or not): a resident ID with a digit missing or doubled,
-        # never another kind of document. Gate and imports share this rule.
-        if kind_hint == "resident_id" or re.fullmatch(r"\d{16,17}|\d{14,16}X|\d{19,20}X?", raw):
+        # 16, 17 or 19+ digits (an X or not), or at most 7: a resident ID with digits missing
+        # or extra (a reading typed in front of it), never another kind of document (a permit
+        # has 8 digits, a passport letters). Gate, CLI and imports share this rule.
+        if kind_hint == "resident_id" or re.fullmatch(
+            r"\d{1,7}|\d{16,17}|\d{14,16}X|\d{19,}X?", raw
+        ):
             return IdentityNumber(
                 "resident_id",
                 raw,

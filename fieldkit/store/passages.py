@@ -241,14 +241,16 @@ class Passages:
         f"INSERT INTO passages({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
     )
 
-    def open_entry_for(self, id_hash: str) -> str | None:
-        """The latest admitted entry of this person that no exit has matched yet."""
+    def open_entry_for(self, id_hash: str, before: str | None = None) -> str | None:
+        """The latest admitted entry of this person that no exit has matched yet (at or
+        before ``before``, an exit's own time, when given: a corrected exit keeps its time)."""
         return self._s.g.scalar(
             "SELECT p.id FROM passages p WHERE p.id_hash = ? AND p.direction = 'in' "
             "AND p.decision = 'admit' AND p.superseded = 0 AND NOT EXISTS "
             "(SELECT 1 FROM passages x WHERE x.entry_id = p.id AND x.superseded = 0) "
-            "ORDER BY p.ts DESC LIMIT 1",
-            [id_hash],
+            + ("AND p.ts <= ? " if before else "")
+            + "ORDER BY p.ts DESC LIMIT 1",
+            [id_hash, before] if before else [id_hash],
         )
 
     def record(self, p: PassageInput, decision: Decision) -> PassageRow:
@@ -256,18 +258,20 @@ class Passages:
         s = self._s
         operator = s.require_operator().name
         with s.g.tx() as db:
-            entry_id = None
-            if p.direction == "out" and p.id_number:
-                entry_id = self.open_entry_for(s.index(p.id_number))
-            row = self._row(p, decision, operator, s.shifts.current_id(), entry_id)
-            db.execute(self._INSERT, [row[c] for c in self._COLUMNS])
-            if p.supersedes:
+            if p.supersedes:  # first, so the exit being corrected no longer holds its entry
                 old = db.execute(
                     "SELECT superseded FROM passages WHERE id = ?", [p.supersedes]
                 ).fetchone()
                 if old is None:
                     raise ValueError(f"no passage {p.supersedes} to correct")
                 db.execute("UPDATE passages SET superseded = 1 WHERE id = ?", [p.supersedes])
+            entry_id = None
+            if p.direction == "out" and p.id_number:
+                before = p.ts.astimezone().isoformat(timespec="milliseconds") if p.ts else None
+                entry_id = self.open_entry_for(s.index(p.id_number), before)
+            row = self._row(p, decision, operator, s.shifts.current_id(), entry_id)
+            db.execute(self._INSERT, [row[c] for c in self._COLUMNS])
+            if p.supersedes:
                 s.audit.append("correction", operator, {"record": p.supersedes, "by": row["id"]})
         return self._to_row(self.unseal(dict(row)))
 

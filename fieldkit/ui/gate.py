@@ -205,9 +205,13 @@ class GateScreen(GateRecording):
                     fieldkit_app(self).t("gate.ack_first"), severity="warning"
                 )
             return
-        self._next_person_started()
         t = fieldkit_app(self).t
         result = message.result
+        if result.kind == "unknown":  # a code, but no ID, pass or health code: form untouched
+            self.banner("error", t("gate.problem"), [t("gate_defects.unknown_scan")])
+            return
+        left = self._leave_correction()
+        self._next_person_started()
         parsed = result.parsed or {}
         cap = Captured(
             raw_scan=message.text or None, source="wedge" if message.source == "wedge" else "scan"
@@ -244,7 +248,24 @@ class GateScreen(GateRecording):
         )
         self._scan_t0 = message.t0 or time.perf_counter()
         self.query_one("#f-temp", Input).focus()
+        if left:  # nothing of the last person is carried over to this one
+            self.banner("none", t("gate_defects.correction_left", time=left), [])
         self.preview()
+
+    def takes_unknown_scan(self, focused) -> bool:
+        """A burst that reads as no known code, with the focus in the temperature field, is a
+        wrong code shown to the scanner, never a reading (see :mod:`.keyinput`)."""
+        return focused is self.query_one("#f-temp", Input)
+
+    def _leave_correction(self) -> str | None:
+        """A scan while a correction is open: the next person is here. The correction is left
+        (the record stays as it was) and the form emptied, so no reading of the last person
+        is recorded for the new one. Returns the time of the record that was not corrected."""
+        if not self.correcting:
+            return None
+        when = self.last[0].ts[11:16] if self.last and self.last[0].id == self.correcting else ""
+        self.reset_form()
+        return when or "-"
 
     def _fill_from_dcc(self, result, cap: Captured) -> None:
         cert = (result.parsed or {}).get("certificate") or {}
@@ -271,11 +292,15 @@ class GateScreen(GateRecording):
         event.stop()
         field = event.input.id
         temp = self.query_one("#f-temp", Input)
+        self.split_typed_reading()
         if field == "f-id":
             if self._check_id():
                 self._take_typed_id()
                 prepare_identity(self, self.service, self.captured.id_number)
-                temp.focus()
+                if temp.value.strip():  # the reading is in (or Ctrl+Y confirmed): record
+                    self.commit()
+                else:
+                    temp.focus()
             return
         if field in ("f-name", "f-phone") and not temp.value.strip():
             (self.query_one("#f-phone", Input) if field == "f-name" else temp).focus()
@@ -325,8 +350,21 @@ class GateScreen(GateRecording):
         self.query_one("#f-reason", Input).value = entry.trip_reason or ""
         self.query_one("#f-escort", Input).value = entry.escort or ""
         self.check_digit_confirmed = entry.check_digit_confirmed
-        self.banner("none", fieldkit_app(self).t("gate.correcting", time=row.ts[11:16]), [])
-        self.query_one("#f-temp", Input).focus()
+        t = fieldkit_app(self).t
+        who = " ".join(x for x in (row.name_masked, row.id_masked) if x) or "-"
+        self.banner(
+            "none",
+            t(
+                "gate_defects.correcting",
+                time=row.ts[11:16],
+                direction=t(f"direction.{row.direction}"),
+                who=who,
+            ),
+            [],
+        )
+        temp = self.query_one("#f-temp", Input)
+        temp.focus()
+        temp.select_all()  # the corrected reading replaces the old one as it is typed
 
     def on_mode_changed(self) -> None:
         self.preview()

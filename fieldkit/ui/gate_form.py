@@ -68,6 +68,13 @@ _ERROR_FIELDS = {
 }
 
 
+def reading_prefix(text: str) -> str | None:
+    """The reading a typed ID may have been typed after in the temperature field: its first
+    3 digits when they are one (``365`` → 36.5; 30.0-45.9), else None."""
+    head = text[:3]
+    return head if len(head) == 3 and head.isdigit() and 300 <= int(head) <= 459 else None
+
+
 def masked_identity(number: str | None) -> str:
     return mask_id(number) if number else ""
 
@@ -120,6 +127,9 @@ class FormInput(FixedInput):
         if not looks_like_id(candidate, self.id_digits):
             return False
         self.redirecting = True
+        if self.id == "f-temp" and isinstance(screen, GateForm):  # "365" then an ID: the
+            # reading may be in front of it (see GateForm.split_typed_reading)
+            screen.typed_reading = reading_prefix(candidate)
         self.value = ""
         screen.type_into_id(candidate)
         return True
@@ -156,6 +166,9 @@ class GateForm(Screen):
         self.queued_scan: ScanRead | None = None
         self.busy = False
         self.check_digit_confirmed = False
+        # The first digits of a typed ID that had been in the temperature field, when they
+        # are a reading (see :meth:`split_typed_reading`).
+        self.typed_reading: str | None = None
         self.showing_last = False  # the banner shows the person just recorded
         self.no_shift = False  # the last record was filed under no shift
         self.service = GateService(store_of(self))
@@ -210,6 +223,29 @@ class GateForm(Screen):
         field.cursor_position = len(field.value)
         if self.focused is not field:
             field.focus()
+
+    def split_typed_reading(self) -> None:
+        """A reading typed just before a hand-typed ID went into the ID field with it (the
+        field could not tell "365" + "1101…" from an ID starting 3651…). At Enter, when the
+        ID field holds no ID's length but, without that reading, an ID's length does (21
+        characters = 365 + 18), the reading goes back to the empty temperature field."""
+        reading = self.typed_reading
+        if not reading:
+            return
+        id_field = self.query_one("#f-id", Input)
+        temp = self.query_one("#f-temp", Input)
+        text = id_field.value.strip()
+        rest = text[len(reading) :]
+        if (
+            temp.value.strip()
+            or not text.startswith(reading)
+            or is_id_shaped(text)
+            or not is_id_shaped(rest)
+        ):
+            return
+        self.typed_reading = None
+        id_field.value = rest
+        temp.value = reading
 
     # -- reading the form -------------------------------------------------------------------
     def _value(self, widget_id: str) -> str:
@@ -300,7 +336,10 @@ class GateForm(Screen):
         )
         target = _ERROR_FIELDS.get(getattr(exc, "code", None) or "")
         if target:
-            self.query_one(target, Input).focus()
+            field = self.query_one(target, Input)
+            field.focus()
+            if target == "#f-temp":  # the reading is measured again: the new one replaces it
+                field.select_all()
 
     # -- next person ------------------------------------------------------------------------
     def reset_form(self) -> None:
@@ -316,6 +355,7 @@ class GateForm(Screen):
             self.query_one(widget_id, Input).value = ""
         self.captured = Captured()
         self.correcting = None
+        self.typed_reading = None
         self.colour = None
         self.test_result = None
         self.category = "resident"

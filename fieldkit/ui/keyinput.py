@@ -230,7 +230,7 @@ class KeyInput(FieldkitBase):
             start -= 1
         if len(keys) - start < WEDGE_MIN_LENGTH:
             return False
-        found = self._scan_in_tail(keys, start, event.time)
+        found = self._scan_in_tail(keys, start, event.time) or self._unknown_scan(keys, start)
         if found is None:
             return False  # fast typing that is not a code: let the field have it
         start, text, result = found
@@ -317,6 +317,20 @@ class KeyInput(FieldkitBase):
             if clean(found) and (whole is None or found[2].kind != "resident_id"):
                 return found
         return next((found for found in (*at_break, whole) if found), None)
+
+    def _unknown_scan(self, keys: list, start: int) -> Found | None:
+        """A burst that reads as no known code, where the screen says no typing that long
+        belongs (the gate's temperature field: ``takes_unknown_scan``): taken out of the field
+        and delivered as a read of kind "unknown", so the screen says a code was read but is
+        not one it knows, and the field is left as it was. Elsewhere (a note, a reason) the
+        field keeps it: a scanner may type an approval number there."""
+        takes = getattr(self.screen, "takes_unknown_scan", None)
+        if takes is None or not takes(self.focused):
+            return None
+        from scanners.payloads import parse_payload
+
+        text = "".join(k[0] for k in keys[start:])
+        return start, text, parse_payload(text, self.payload_config())
 
     HELD_SCAN_S = 120.0  # a read kept for the gate while another screen is open
 
