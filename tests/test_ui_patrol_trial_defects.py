@@ -214,3 +214,40 @@ async def test_place_list_counts_a_unit_across_grids(settings, ready_store):
         assert [r[0] for r in table_rows(screen)] == ["101", "102", "103", "1001"]
         assert first == "3栋 1单元  0/4"
         assert "本单元 0/4" in str(screen.query_one("#patrol-coverage", Static).render())
+
+
+# -- item 10 (the ledger's part): the same address from a sheet without 网格/小区 -------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="fieldkit/ledger (not the screen): address_key includes 小区, so a sheet without the "
+    "column makes a second household; see /work/notes/report-patrol-defects.md",
+)
+def test_same_address_from_a_sheet_without_grid_is_one_household(store, tmp_path):
+    from openpyxl import Workbook
+
+    from fieldkit.ledger.importer import import_file
+
+    def sheet(name: str, header: list[str], rows: list[list]) -> str:
+        wb = Workbook()
+        ws = wb.active
+        ws.append(header)
+        for r in rows:
+            ws.append(r)
+        path = tmp_path / name
+        wb.save(path)
+        return str(path)
+
+    first = sheet(
+        "ledger.xlsx",
+        ["网格", "小区", "楼栋", "单元", "房号", "姓名", "身份证号码"],
+        [["一网格", "幸福小区", "3栋", "1单元", "102", "王磊", make_id(61)]],
+    )
+    second = sheet(
+        "messy.xlsx",
+        ["楼栋", "单元", "房号", "姓名", "身份证号码"],
+        [["3栋", "1单元", "102", "孙八", make_id(62)]],
+    )
+    import_file(store, first)
+    import_file(store, second)
+    rows = store.ledger.households_in("3栋", "1单元")
+    assert [(r.room, r.members) for r in rows] == [("102", 2)]
