@@ -81,6 +81,9 @@ def cmd_report_totals(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .reports import export
 
+    reason = (args.reason or "").strip()
+    if args.full and not reason:  # a full-data access has a reason, and the reason is audited
+        raise InputError("cli_words.full_needs_reason")
     store = open_cli_store(args)
     login(store, args)
     if args.date and args.shift:
@@ -93,6 +96,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         day=args.date,
         shift_id=args.shift,
         full=args.full,
+        reason=reason if args.full else None,
     )
     lang = _lang(store)
     text = t(
@@ -211,8 +215,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--full",
         action="store_true",
-        help="unmasked names and ID numbers: needs the supervisor's PIN, audited",
+        help="unmasked names and ID numbers: needs the supervisor's PIN and --reason, audited",
     )
+    p.add_argument("--reason", help="why full personal data is exported (required with --full)")
     _common(p, pin=True)
     p.set_defaults(func=cmd_export)
 

@@ -126,12 +126,12 @@ def test_full_export_needs_the_supervisor_and_is_audited(store, tmp_path):
     store.lock()
     store.unlock("李强", "1357")
     with pytest.raises(PermissionDenied, match="supervisor"):
-        export(store, "passages", tmp_path / "full.xlsx", full=True)
+        export(store, "passages", tmp_path / "full.xlsx", full=True, reason="疾控流调")
     assert not (tmp_path / "full.xlsx").exists()
     export(store, "passages", tmp_path / "masked.xlsx")  # any operator may export masked
 
     store.unlock(SUPERVISOR, SUPERVISOR_PIN)
-    result = export(store, "passages", tmp_path / "full.xlsx", full=True)
+    result = export(store, "passages", tmp_path / "full.xlsx", full=True, reason="疾控流调")
     wb = load_workbook(tmp_path / "full.xlsx")
     ws = wb["进出登记"]
     assert ID_ZHANG in column(ws, "证件号码") and "张三" in column(ws, "姓名")
@@ -321,6 +321,8 @@ def test_export_cli(tmp_path):
         "--out",
         str(tmp_path / "full.xlsx"),
         "--full",
+        "--reason",
+        "疾控流调",
         pin=SUPERVISOR_PIN,
     )
     assert r.returncode == 0 and "审计" in r.stdout

@@ -203,3 +203,146 @@ def test_cli_check_digit_error_names_the_option_that_confirms_it(cli):
     )
     assert r.returncode != 0 and "--confirm-check-digit" in r.stderr, r.stderr
     assert "110105194912310021" not in r.stderr
+
+
+# -- 16: a full-data export needs a reason, and the reason is audited ----------------------
+
+
+def _passage(cli) -> None:
+    cli.run(
+        "record",
+        "--direction",
+        "in",
+        "--id-number",
+        "11010519491231002X",
+        "--temperature",
+        "36.5",
+        pin=SUPERVISOR_PIN,
+    )
+
+
+def test_cli_full_export_without_a_reason_is_one_clear_line_and_writes_nothing(cli, tmp_path):
+    cli.init()
+    _passage(cli)
+    out = tmp_path / "full.csv"
+    r = cli.run(
+        "export", "passages", "--full", "--out", str(out), pin=SUPERVISOR_PIN, env=ZH, check=False
+    )
+    assert r.returncode != 0 and not out.exists()
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "理由" in lines[0] and "--reason" in lines[0], r.stderr
+    blank = cli.run(
+        "export", "passages", "--full", "--reason", "  ", "--out", str(out),
+        pin=SUPERVISOR_PIN, env=ZH, check=False,
+    )  # fmt: skip
+    assert blank.returncode != 0 and not out.exists()
+
+
+def test_cli_full_export_takes_the_reason_into_the_audit_entry(cli, tmp_path):
+    cli.init()
+    _passage(cli)
+    out = tmp_path / "full.csv"
+    cli.run(
+        "export", "passages", "--full", "--reason", "疾控流调", "--out", str(out),
+        pin=SUPERVISOR_PIN, env=ZH,
+    )  # fmt: skip
+    assert "11010519491231002X" in out.read_text("utf-8-sig")
+    entry = cli.json("audit", "list", "--action", "export", "--limit", "1", env=ZH)[0]
+    assert entry["detail"]["full"] is True and entry["detail"]["reason"] == "疾控流调"
+    shown = cli.run("audit", "list", "--action", "export", "--limit", "1", env=ZH).stdout
+    assert "理由 疾控流调" in shown
+
+
+def test_library_full_export_refuses_without_a_reason(store, tmp_path):
+    from fieldkit.errors import FieldkitError
+    from fieldkit.reports import export
+
+    with pytest.raises(FieldkitError) as caught:
+        export(store, "passages", tmp_path / "full.xlsx", full=True)
+    assert "理由" in caught.value.render("zh")
+    assert not (tmp_path / "full.xlsx").exists()
+    export(store, "passages", tmp_path / "full.xlsx", full=True, reason="疾控流调")
+    assert store.audit.entries(1, "export")[0]["detail"]["reason"] == "疾控流调"
+
+
+async def _supervisor_app(settings, pilot_store):
+    return make_app(settings, pilot_store)
+
+
+async def test_tui_full_export_asks_for_the_reason_and_audits_it(settings, store, tmp_path):
+    from textual.widgets import Checkbox, Input, Static
+
+    from fieldkit.ui.exports_dialog import ExportDialog
+
+    app = make_app(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.push_screen(ExportDialog("passages"))
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog)
+        assert dialog.query_one("#export-reason", Input).region.height == 1  # visible at 80×24
+        full = tmp_path / "full.csv"
+        dialog.query_one("#export-format").value = "csv"
+        dialog.query_one("#export-full", Checkbox).value = True
+        await pilot.pause()
+        dialog.query_one("#export-path", Input).value = str(full)
+        dialog.query_one("#pin-pin", Input).value = SUPERVISOR_PIN
+        await pilot.pause()
+        await pilot.press("f10")
+        await _settle(pilot)
+        assert isinstance(app.screen, ExportDialog) and not full.exists()
+        said = str(dialog.query_one("#dialog-message", Static).render())
+        assert "理由" in said, said
+        dialog.query_one("#export-reason", Input).value = "疾控流调"
+        await pilot.press("f10")
+        await _settle(pilot)
+        assert not isinstance(app.screen, ExportDialog)
+        assert full.exists()
+    entry = store.audit.entries(1, "export")[0]
+    assert entry["detail"]["full"] is True and entry["detail"]["reason"] == "疾控流调"
+
+
+async def _settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+# -- 22: text that fits 80 columns ----------------------------------------------------------
+
+
+def screen_lines(app) -> list[str]:
+    """The terminal as drawn, one string per row, wide characters counted once."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def cell_width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+async def test_empty_chart_says_no_data_inside_its_box(settings, store):
+    from fieldkit.ui.reports_screen import ReportsScreen
+
+    app = make_app(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await app.push_screen(ReportsScreen())
+        await _settle(pilot)
+        for chart in ("1", "2", "3"):
+            await pilot.press(chart)
+            await _settle(pilot)
+            lines = screen_lines(app)
+            hit = [line for line in lines if "暂无数据" in line]
+            assert hit, "\n".join(lines)
+            top = next(i for i, line in enumerate(lines) if "╭" in line)
+            bottom = next(i for i, line in enumerate(lines) if "╰" in line)
+            # every row of the panels has its box borders at the same columns
+            borders = {
+                tuple(cell_width(line[:i]) for i, ch in enumerate(line) if ch == "│")
+                for line in lines[top + 1 : bottom]
+                if "┌" not in line and "└" not in line
+            }
+            assert len(borders) == 1, "\n".join(lines)

@@ -234,10 +234,16 @@ async def test_export_from_the_app_masked_then_full_with_pin(settings, ready_sto
         await type_into(pilot, "#pin-pin", SUPERVISOR_PIN)
         await pilot.press("enter")
         await settle(pilot)
+        assert isinstance(app.screen, ExportDialog) and not full.exists()  # no reason yet
+        assert "理由" in text(app.screen, "#dialog-message")
+        await type_into(pilot, "#export-reason", "疾控流调")
+        await pilot.press("enter")
+        await settle(pilot)
         assert not isinstance(app.screen, ExportDialog), text(app.screen, "#dialog-message")
         assert "11010519491231002X" in full.read_text("utf-8-sig")
         entry = ready_store.audit.entries(1, "export")[0]
         assert entry["detail"]["full"] and entry["operator"] == SUPERVISOR
+        assert entry["detail"]["reason"] == "疾控流调"
 
 
 async def test_export_to_a_bad_place_keeps_the_dialog_open_with_the_reason(

@@ -69,14 +69,19 @@ def export(
     full: bool = False,
     lang: str | None = None,
     by: Any = None,
+    reason: str | None = None,
 ) -> ExportResult:
     """``by``: the supervisor who confirmed a full export with their PIN (default: the
-    logged-in operator). The store must be unlocked either way."""
+    logged-in operator). The store must be unlocked either way. A full export needs
+    ``reason`` (why full personal data leaves the device), which goes into the audit entry."""
     session = store.require_operator()
     operator = by or session
     fmt = guess_format(out, fmt)
     lang = lang or store.settings.ui.language
     doc = build_document(store, kind, day=day, shift_id=shift_id, full=full, lang=lang, by=operator)
+    reason = (reason or "").strip() or None
+    if full and reason is None:  # checked after the supervisor's right to it (build_document)
+        raise InputError("export_reason.needed")
     rows = data_rows(doc, fmt)
     path = Path(out).expanduser()
     writer = WRITERS[fmt]
@@ -91,6 +96,7 @@ def export(
                 "kind": kind,
                 "format": fmt,
                 "full": full,
+                **({"reason": reason} if full else {}),
                 "rows": rows,
                 "file": path.name,
                 **{k: v for k, v in doc.meta.items() if k in ("day", "shift_id")},

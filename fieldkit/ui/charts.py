@@ -4,11 +4,15 @@ distribution with the fever threshold marked, household coverage per building.
 Each widget takes the same series the exported workbook charts use
 (:mod:`fieldkit.reports.builders`), so the screen and the spreadsheet never disagree. Titles
 and legends are in the surrounding screen (plotext counts a Chinese character as one column
-and would misplace them); tick labels are numbers.
+and would misplace them); tick labels are numbers. For the same reason "no data" is not drawn by
+plotext but by the widget itself, centred, in place of the plot.
 """
 
 from __future__ import annotations
 
+from rich.align import Align
+from rich.text import Text
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from ..reports.builders import HourlySeries, TemperatureHistogram
@@ -25,21 +29,23 @@ def _integer_ticks(plt, top: int) -> None:
 
 class _Chart(PlotextPlot):
     DEFAULT_CSS = "_Chart { height: 1fr; min-height: 8; }"
+    no_data = True
 
     def on_mount(self) -> None:
         super().on_mount()
         self.empty()
 
     def empty(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.text(fieldkit_app(self).t("chart.no_data"), 0.5, 0.5, alignment="center")
-        plt.xlim(0, 1)
-        plt.ylim(0, 1)
-        plt.xticks([])
-        plt.yticks([])
+        self.no_data = True
+        self.plt.clear_data()
+        self.plt.clear_figure()
         self.refresh()
+
+    def render(self) -> RenderResult:
+        if self.no_data:  # the widget's own words: plotext would count 暂 as one column
+            text = Text(fieldkit_app(self).t("chart.no_data"), style="dim")
+            return Align.center(text, vertical="middle")
+        return super().render()
 
 
 class HourlyChart(_Chart):
@@ -49,6 +55,7 @@ class HourlyChart(_Chart):
         if not any(series.entries) and not any(series.exits):
             self.empty()
             return
+        self.no_data = False
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -66,6 +73,7 @@ class TemperatureChart(_Chart):
         if not any(hist.counts):
             self.empty()
             return
+        self.no_data = False
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -92,6 +100,7 @@ class CoverageChart(_Chart):
         if not coverage:
             self.empty()
             return
+        self.no_data = False
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

@@ -1,9 +1,10 @@
 """The export dialog: what (shift log, daily report, passages), which format, which day or
 shift, where (a USB stick when one is mounted), masked or full.
 
-A masked export needs nothing more than the session; a full one needs a supervisor's PIN in the
-dialog and is audited. The file is written in a worker (atomically: a full or write-protected
-stick leaves nothing behind), and a failure keeps the dialog open with the reason.
+A masked export needs nothing more than the session; a full one needs a reason and a
+supervisor's PIN in the dialog, and is audited with that reason. The file is written in a worker
+(atomically: a full or write-protected stick leaves nothing behind), and a failure keeps the
+dialog open with the reason.
 """
 
 from __future__ import annotations
@@ -103,6 +104,14 @@ class ExportDialog(PinDialog):
                 yield Label(t("sup.export_path"), classes="field-label")
                 yield Input(id="export-path", compact=True)
             yield Checkbox(t("sup.export_full"), id="export-full", compact=True)
+            with Horizontal(classes="pin-row"):
+                yield Label(t("export_reason.label"), classes="field-label")
+                yield Input(
+                    id="export-reason",
+                    compact=True,
+                    max_length=200,
+                    placeholder=t("export_reason.hint"),
+                )
             yield from self.pin_fields()
         yield from self.footer()
 
@@ -148,7 +157,7 @@ class ExportDialog(PinDialog):
         self.path_touched = True
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id in ("export-day", "export-shift", "export-path"):
+        if event.input.id in ("export-day", "export-shift", "export-path", "export-reason"):
             event.stop()
             self.action_submit()
 
@@ -162,11 +171,16 @@ class ExportDialog(PinDialog):
             "day": None if shift and self.kind != "daily" else (day or None),
             "shift": shift if self.kind != "daily" else None,
             "full": self.query_one("#export-full", Checkbox).value,
+            "reason": self.query_one("#export-reason", Input).value.strip(),
         }
 
     def ready(self) -> str | None:
         if not self.query_one("#export-path", Input).value.strip():
             return fieldkit_app(self).t("sup.export_path_needed")
+        values = self.values()
+        if values["full"] and not values["reason"]:
+            self.query_one("#export-reason", Input).focus()
+            return fieldkit_app(self).t("export_reason.needed")
         return None
 
     def action_submit(self) -> None:
@@ -196,6 +210,8 @@ class ExportDialog(PinDialog):
     def perform(self, supervisor, values: dict[str, Any]):
         if values["full"] and supervisor is None:
             raise PermissionDenied(fieldkit_app(self).t("sup.pin_needed"))
+        if values["full"] and not values["reason"]:
+            raise PermissionDenied(fieldkit_app(self).t("export_reason.needed"))
         out = Path(values["out"]).expanduser()
         if out.parent == fieldkit_app(self).settings.data_dir / "exports":
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +223,7 @@ class ExportDialog(PinDialog):
             day=values["day"],
             shift_id=values["shift"],
             full=values["full"],
+            reason=values["reason"] if values["full"] else None,
             by=supervisor,
             lang=fieldkit_app(self).lang,
         )
