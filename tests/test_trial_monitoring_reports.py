@@ -223,3 +223,44 @@ async def test_vehicle_reason_says_the_code_was_not_checked(settings, ready_stor
         assert "未查验健康码" in banner and "绿码" not in banner
     vehicle = ready_store.vehicles.rows()[0]
     assert "code_not_checked" in str(vehicle["reasons"]) and '"ok"' not in str(vehicle["reasons"])
+
+
+# -- 12: an ID typed by hand into 通行证 goes to the ID field, masked ------------------------------
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.1])
+async def test_an_id_typed_into_the_pass_field_goes_to_the_id_field(settings, ready_store, gap):
+    from textual.widgets import Input
+
+    from tests.test_ui_app import app_for
+    from tests.test_ui_gate_typing_mask import full_runs, painted
+    from tests.test_ui_gate_vehicle import open_vehicle
+    from tests.test_ui_vehicle_typing import keys
+
+    typed, masked = "110101199003070038", "110101********0038"
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        await keys(app, "B00001\n", 0.05)  # plate, Enter: the focus is in 通行证
+        await settle(pilot)
+        assert screen.focused is screen.query_one("#v-pass")
+        lines = painted(app)
+        await keys(app, "365" + typed, gap)
+        await settle(pilot)
+        assert screen.query_one("#v-pass", Input).value == "365"
+        assert screen.query_one("#o-id", Input).value == typed  # every key, in order
+        assert screen.focused is screen.query_one("#o-id")
+        await pilot.pause(0.2)  # a person's Enter
+        await keys(app, "\n", 0.05)
+        await settle(pilot)
+        assert screen.query_one("#o-id", Input).value == masked
+        await keys(app, "366\n", 0.1)
+        await settle(pilot)
+        assert len(screen.occupants) == 1
+        assert not full_runs(lines), full_runs(lines)[:3]
+        # A pass number of digits stays a pass number.
+        screen.query_one("#v-pass", Input).value = ""
+        screen.query_one("#v-pass", Input).focus()
+        await keys(app, "2022040300123", gap)
+        await settle(pilot)
+        assert screen.query_one("#v-pass", Input).value == "2022040300123"

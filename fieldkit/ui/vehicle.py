@@ -7,6 +7,7 @@ supply vehicles pass by the whitelist (rules in ``fieldkit.rules.decide_vehicle`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -35,6 +36,43 @@ from .widgets.dialogs import push_alert
 KINDS = ("resident", "outside", "supply")
 # Who the occupants are: a supply vehicle's crew are authorised workers (保供人员).
 OCCUPANT_CATEGORY = {"resident": "resident", "outside": "outsider", "supply": "worker"}
+
+
+# The start of a resident ID (region, year, month: 12 characters) up to the whole number: typed
+# into 通行证 it can be nothing else, and a pass number is never a person's ID.
+ID_START = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{0,5}[0-9Xx]?")
+
+
+def id_start(text: str) -> int | None:
+    """Where an ID typed at the end of ``text`` begins (12 characters of it at least)."""
+    for start in range(max(0, len(text) - 18), len(text) - 11):
+        if ID_START.fullmatch(text[start:]):
+            return start
+    return None
+
+
+class PassInput(FormInput):
+    """通行证: an ID typed here by hand (the worker thought the focus was elsewhere) goes to the
+    ID field, drawn masked, as from the other fields; what was typed before it stays here. A
+    pass number of digits is not taken for an ID until it can only be one (:func:`id_start`)."""
+
+    def _route(self, ch: str) -> bool:
+        screen = self.screen
+        if not hasattr(screen, "type_into_id"):
+            return False
+        if self.redirecting:
+            screen.type_into_id(ch)
+            return True
+        sel = self.selection
+        start, end = (self.cursor_position,) * 2 if sel.is_empty else sorted(sel)
+        candidate = self.value[:start] + ch + self.value[end:]
+        at = id_start(candidate)
+        if at is None:
+            return False
+        self.redirecting = True
+        self.value = candidate[:at]
+        screen.type_into_id(candidate[at:])
+        return True
 
 
 @dataclass
@@ -80,7 +118,7 @@ class VehicleScreen(Screen):
                 yield Label(t("vehicle.plate"), classes="field-label")
                 yield FixedInput(id="v-plate", compact=True, max_length=12)
                 yield Label(t("vehicle.pass_no"), classes="field-label")
-                yield FixedInput(id="v-pass", compact=True, max_length=40)
+                yield PassInput(id="v-pass", compact=True, max_length=40)
                 yield Label(t("vehicle.kind"), classes="field-label")
                 yield Static("", id="v-kind", classes="toggle")
             with Horizontal(classes="form-row"):
