@@ -184,34 +184,41 @@ def _vehicle_values(r: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 def _read(
-    store: Store, scope: Scope, *, include_corrected: bool, full: bool, alerts: bool = False
+    store: Store,
+    scope: Scope,
+    *,
+    include_corrected: bool,
+    include_vehicles: bool,
+    lang: str,
+    full: bool,
+    columns: list[Column],
+    alerts: bool = False,
 ) -> PassageRead:
     """The scope's passages, read and opened once for the table, the counts and the charts
-    (and the open alerts of a shift's summary)."""
+    (and the open alerts of a shift's summary). Its rows are the table's rows, made as they are
+    read; with vehicles, (time, values) pairs for :func:`_passage_rows` to merge."""
+    keys = [c.key for c in columns]
+    row: Callable[[dict[str, Any]], Any]
+    if include_vehicles:
+        row = lambda r: (r["ts"], _passage_values(r, lang, full))  # noqa: E731
+    else:
+        row = _row_values(lang, full, keys)
     return store.reporting.passage_export(
         scope,
         include_corrected=include_corrected,
         full=full,
         fever_threshold=store.settings.rules.fever_threshold,
         alerts=alerts,
+        row=row,
     )
 
 
-def _passage_rows(
-    store: Store,
-    scope: Scope,
-    read: PassageRead,
-    *,
-    include_vehicles: bool,
-    lang: str,
-    full: bool,
-    columns: list[Column],
+def _log_rows(
+    store: Store, scope: Scope, read: PassageRead, *, columns: list[Column], lang: str
 ) -> list[list[Any]]:
+    """The shift log's rows: the passages of ``read`` (see :func:`_read`) and the vehicles."""
     keys = [c.key for c in columns]
-    if not include_vehicles:
-        values = _row_values(lang, full, keys)
-        return [values(r) for r in read.rows]
-    records = [(r["ts"], _passage_values(r, lang, full)) for r in read.rows]
+    records = list(read.rows)
     blank = dict.fromkeys(keys)  # what a vehicle's row leaves empty
     for v in store.reporting.vehicle_rows(scope):
         records.append((v["ts"], {**blank, **_vehicle_values(v, lang)}))
@@ -320,7 +327,15 @@ def build_document(
             raise InputError("err.daily_needs_date")
         d = _day(day, True)
         assert d is not None  # required=True: a date or InputError
-        read = _read(store, Scope(day=d), include_corrected=False, full=full)
+        read = _read(
+            store,
+            Scope(day=d),
+            include_corrected=False,
+            include_vehicles=False,
+            lang=lang,
+            full=full,
+            columns=columns,
+        )
         hours = _no_hours()
         report = builders.daily_report(store, d, groups=read.groups, hours=hours)
         title = t("export.title.daily", lang)
@@ -341,15 +356,7 @@ def build_document(
         table = Table(
             "export.sheet.passages",
             columns,
-            _passage_rows(
-                store,
-                Scope(day=d),
-                read,
-                include_vehicles=False,
-                lang=lang,
-                full=full,
-                columns=columns,
-            ),
+            read.rows,
         )
         return Document(
             kind,
@@ -366,16 +373,23 @@ def build_document(
     if kind == "shift-log":
         d = _day(day, False)
         hours = _no_hours()
+        log: dict[str, Any] = {
+            "include_corrected": True,
+            "include_vehicles": True,
+            "lang": lang,
+            "full": full,
+            "columns": columns,
+        }
         if d and not shift_id:
             covered, scope = Scope(day=d), d
             meta: dict[str, Any] = {"day": d}
-            read = _read(store, covered, include_corrected=True, full=full)
+            read = _read(store, covered, alerts=False, **log)
             extra: list[tuple[str, Any]] = _counts_summary(
                 builders.count_gate(store, covered, hours, read.groups), lang
             )
         else:
             covered = Scope(shift_id=builders.shift_id_of(store, shift_id))
-            read = _read(store, covered, include_corrected=True, full=full, alerts=True)
+            read = _read(store, covered, alerts=True, **log)
             summ = builders.shift_summary(store, covered.shift_id, read=read, hours=hours)
             scope = t(
                 "export.scope.shift",
@@ -405,15 +419,7 @@ def build_document(
                 ]
             )
         title = t("export.title.shift_log", lang)
-        rows = _passage_rows(
-            store,
-            covered,
-            read,
-            include_vehicles=True,
-            lang=lang,
-            full=full,
-            columns=columns,
-        )
+        rows = _log_rows(store, covered, read, columns=columns, lang=lang)
         summary = _head(store, lang, full, title, scope, by) + extra
         return Document(
             kind,
@@ -440,16 +446,16 @@ def build_document(
     else:
         covered, scope, meta = Scope(), t("export.scope.all", lang), {}
     title = t("export.title.passages", lang)
-    read = _read(store, covered, include_corrected=False, full=full)
-    rows = _passage_rows(
+    read = _read(
         store,
         covered,
-        read,
+        include_corrected=False,
         include_vehicles=False,
         lang=lang,
         full=full,
         columns=columns,
     )
+    rows = read.rows
     hours = _no_hours()
     summary = _head(store, lang, full, title, scope, by) + _counts_summary(
         builders.count_gate(store, covered, hours, read.groups), lang

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,7 @@ class PassageRead:
     export's table and, from the current passages among them, the groups, temperature bins
     and unacknowledged passages that the separate reads give."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]  # dicts, or what ``row`` made of them
     groups: list[GateGroup]
     tenths: list[tuple[int, int]]
     unacknowledged: list[AlertCandidate] | None  # None: not asked for
@@ -225,6 +226,7 @@ class Reporting:
         full: bool,
         fever_threshold: float,
         alerts: bool = False,
+        row: Callable[[dict[str, Any]], Any] | None = None,
     ) -> PassageRead:
         """Passages of the scope in time order, each with the plate of its vehicle (or None),
         and what :meth:`gate_groups`, :meth:`temperature_tenths` and :meth:`unacknowledged`
@@ -234,21 +236,25 @@ class Reporting:
 
         Masked (``full`` False): only what a masked export shows, the personal fields as their
         masked copies, the trip reason decrypted. Full: every field decrypted
-        (:meth:`Passages.decrypt_row`); the caller has checked the supervisor."""
+        (:meth:`Passages.decrypt_row`); the caller has checked the supervisor. ``row``: what
+        each passage (a dict) becomes in ``rows``, made as it is read, so 100,000 dicts are
+        never held at once (default: the dict)."""
         where, params = scope.where()
         corrected = "" if include_corrected else "AND p.superseded = 0"
         # A masked export reads only what it shows: no sealed name, ID, phone or scan; nor the
         # columns a sealed row has emptied (read for the rows not sealed yet, if any).
         fields = "p.*" if full else _MASKED_SELECT
-        rows = self._s.g.query(
-            f"SELECT {fields}, p.rowid AS _n, p.alerts_ack IS NULL AS _open, v.id AS v_id, "
-            f"v.sealed_enc AS v_sealed, v.plate AS plate "
-            f"FROM passages p LEFT JOIN vehicle_passages v ON v.id = p.vehicle_id "
-            f"WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
-            params,
-        )
-        if not full:
-            self._fill_unsealed(rows)
+        g = self._s.g
+        with g.lock:
+            cur = g.db.execute(
+                f"SELECT {fields}, p.rowid, p.alerts_ack IS NULL, v.id, v.sealed_enc, v.plate "
+                f"FROM passages p LEFT JOIN vehicle_passages v ON v.id = p.vehicle_id "
+                f"WHERE ({where}) {corrected} ORDER BY p.ts, p.id",
+                params,
+            )
+            names = [c[0] for c in cur.description][:-5]
+            rows = cur.fetchall()
+        unsealed = {} if full else self._unsealed(rows, names)
         cipher = self._s.cipher
         plates: dict[str, str] = {}  # a vehicle's occupants share its plate: opened once
         unseal = self._s.passages.unseal
@@ -257,13 +263,18 @@ class Reporting:
         tenths: Counter[int] = Counter()
         open_alerts: list[tuple[str, int, AlertCandidate]] = []
         out = []
-        for r in rows:
-            vid, blob = r.pop("v_id"), r.pop("v_sealed")
+        rows.reverse()  # taken from the end, so each row read is freed once it is made
+        while rows:
+            t = rows.pop()
+            r = dict(zip(names, t, strict=False))  # the passage's columns: all but the last 5
+            n, unacknowledged, vid, blob, plate = t[-5:]
             if blob is not None:
                 if vid not in plates:
                     plates[vid] = json.loads(cipher.decrypt(vid, "sealed", blob) or "{}")["plate"]
-                r["plate"] = plates[vid]
-            n, unacknowledged = r.pop("_n"), r.pop("_open")
+                plate = plates[vid]
+            r["plate"] = plate
+            if unsealed and r["sealed_enc"] is None:
+                r.update(unsealed.get(r["id"]) or _SEALED_BLANK)
             unseal(r)
             if not r["superseded"]:
                 keys.append(_group_key(r, fever_threshold))
@@ -273,12 +284,12 @@ class Reporting:
                 if alerts and unacknowledged:
                     open_alerts.append((r["ts"], n, _candidate(r)))
             if full:
-                out.append(decrypt_row(r))
-                continue
-            blob = r.pop("trip_reason_enc")
-            if blob is not None:  # encrypted since schema m003; older rows until first login
-                r["trip_reason"] = cipher.decrypt(r["id"], "trip_reason", blob)
-            out.append(r)
+                r = decrypt_row(r)
+            else:
+                blob = r.pop("trip_reason_enc")
+                if blob is not None:  # encrypted since schema m003; older rows until first login
+                    r["trip_reason"] = cipher.decrypt(r["id"], "trip_reason", blob)
+            out.append(r if row is None else row(r))
         open_alerts.sort(key=lambda item: (item[0], item[1]))
         return PassageRead(
             out,
@@ -287,13 +298,12 @@ class Reporting:
             [candidate for _, _, candidate in open_alerts] if alerts else None,
         )
 
-    def _fill_unsealed(self, rows: list[dict[str, Any]]) -> None:
+    def _unsealed(self, rows: list[Any], names: list[str]) -> dict[str, dict[str, Any]]:
         """Rows not sealed yet (written before schema m005, until the first login seals them)
-        keep their values in the columns a masked read leaves out: read those, by id. One
-        sealed since gets its ``sealed_enc`` instead; one deleted since, blank values."""
-        ids = [r["id"] for r in rows if r["sealed_enc"] is None]
-        if not ids:
-            return
+        keep their values in the columns a masked read leaves out: those, by id (a row sealed
+        since gives its ``sealed_enc`` instead; one deleted since is missing)."""
+        at, sealed_at = names.index("id"), names.index("sealed_enc")
+        ids = [t[at] for t in rows if t[sealed_at] is None]
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -303,9 +313,7 @@ class Reporting:
                 chunk,
             ):
                 found[x["id"]] = x
-        for r in rows:
-            if r["sealed_enc"] is None:
-                r.update(found.get(r["id"]) or _SEALED_BLANK)
+        return found
 
     def vehicle_rows(self, scope: Scope) -> list[dict[str, Any]]:
         """Vehicle passages of the scope in time order (every column, unsealed)."""
