@@ -217,11 +217,7 @@ async def test_place_list_counts_a_unit_across_grids(settings, ready_store):
 
 
 # -- item 10 (the ledger's part): the same address from a sheet without 网格/小区 -------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="fieldkit/ledger (not the screen): address_key includes 小区, so a sheet without the "
-    "column makes a second household; see /work/notes/report-patrol-defects.md",
-)
+# A store test: the import matched households by an address key that includes 小区.
 def test_same_address_from_a_sheet_without_grid_is_one_household(store, tmp_path):
     from openpyxl import Workbook
 
@@ -248,6 +244,30 @@ def test_same_address_from_a_sheet_without_grid_is_one_household(store, tmp_path
         [["3栋", "1单元", "102", "孙八", make_id(62)]],
     )
     import_file(store, first)
-    import_file(store, second)
+    summary = import_file(store, second)
+    assert (summary.households_created, summary.households_updated) == (0, 0)
     rows = store.ledger.households_in("3栋", "1单元")
-    assert [(r.room, r.members) for r in rows] == [("102", 2)]
+    assert [(r.room, r.members, r.grid, r.community) for r in rows] == [
+        ("102", 2, "一网格", "幸福小区")
+    ]
+    # The other way round: a household imported without 小区 is the one a later sheet names.
+    third = sheet(
+        "later.xlsx",
+        ["网格", "小区", "楼栋", "单元", "房号", "姓名", "身份证号码"],
+        [["一网格", "幸福小区", "4栋", "1单元", "201", "李雷", make_id(63)]],
+    )
+    fourth = sheet(
+        "earlier.xlsx",
+        ["楼栋", "单元", "房号", "姓名", "身份证号码"],
+        [["5栋", "1单元", "301", "韩梅", make_id(64)]],
+    )
+    import_file(store, fourth)
+    fifth = sheet(
+        "named.xlsx",
+        ["网格", "小区", "楼栋", "单元", "房号", "姓名", "身份证号码"],
+        [["一网格", "幸福小区", "5栋", "1单元", "301", "韩梅", make_id(64)]],
+    )
+    import_file(store, third)
+    import_file(store, fifth)
+    rows = store.ledger.households_in("5栋", "1单元")
+    assert [(r.room, r.members, r.community) for r in rows] == [("301", 1, "幸福小区")]

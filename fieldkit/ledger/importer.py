@@ -90,6 +90,22 @@ def import_file(
     return import_rows(store, rows, name=path.name, lang=lang, source=source)
 
 
+def _same_place(
+    ledger: Any, known: dict[str, Any], communities: list[str], fields: dict[str, Any]
+) -> Any:
+    """The household stored at this building, unit and room under another 小区 when one side
+    names none (a second sheet without the 小区 column, or the first one was): that household,
+    if it is the only one; else None (a new household). Trial item 10: one address from two
+    sheets made two households."""
+    community = fields.get("community") or ""
+    others = [c for c in communities if c != community and not (community and c)]
+    place = (str(fields["building"]), str(fields.get("unit") or ""), str(fields["room"]))
+    hits = [
+        known[k] for c in others if (k := ledger.address_index(address_key(c, *place))) in known
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
 def import_rows(
     store: Store,
     rows: list[list[Any]],
@@ -180,15 +196,19 @@ def import_rows(
         household_state: dict[str, str] = {}
         # Households are written before any member: a member who moved to a new household is
         # an UPDATE run at once, which needs that household's row already there.
+        communities = sorted({r["community"] or "" for r in known_households.values()})
         with ledger.batched():
             for akey, fields in household_fields.items():
                 stored_key = ledger.address_index(akey)
+                current = known_households.get(stored_key)
+                if current is None:
+                    current = _same_place(ledger, known_households, communities, fields)
                 hid, state = ledger._save_household(
                     fields,
                     None,
                     source,
                     ts,
-                    current=known_households.get(stored_key),
+                    current=current,
                     address=stored_key,
                 )
                 household_ids[akey], household_state[akey] = hid, state
