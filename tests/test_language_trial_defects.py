@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from textual.widgets import Label
+from textual.widgets import Input, Label
 
 from fieldkit.i18n import LANGUAGES, catalogue, t
 from fieldkit.store import open_store
@@ -346,3 +346,62 @@ async def test_empty_chart_says_no_data_inside_its_box(settings, store):
                 if "┌" not in line and "└" not in line
             }
             assert len(borders) == 1, "\n".join(lines)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_status_bar_fits_80_columns_and_keeps_the_key_list(settings, store, lang):
+    from fieldkit.i18n import set_language
+
+    settings.ui.language = lang
+    set_language(lang)
+    app = make_app(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        app.status = {
+            "checkpoint": "东门卡口 CP-0101",
+            "mode": "normal",
+            "shift": "s1",
+            "operator": "赵网格",
+            "role": "patrol",
+            "pending": 25,
+            "keylist_at": None,
+            "camera": "missing",
+        }
+        await pilot.pause()
+        top = screen_lines(app)[0].rstrip()
+        ending = t("status.keylist", lang, age=t("status.never", lang))
+        assert top.endswith(ending), top
+        assert t("status.pending", lang, n=25) in top and "赵网格" in top, top
+        assert cell_width(top) <= SIZE[0]
+
+
+@pytest.mark.parametrize("module", ["fieldkit.ui.gate", "fieldkit.ui.patrol"])
+async def test_keys_the_footer_cannot_show_are_named_in_the_palette(settings, store, module):
+    from fieldkit.ui.keyhelp import key_label
+
+    role = "gate" if module.endswith("gate") else "patrol"
+    store.keyring.add(store.operator, store.master, "李明", role, "1357")
+    store.lock("test")
+    app = make_app(settings, store, entries=screen_entries((module,)))
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        app.screen.query_one("#login-operator", Input).value = "李明"
+        app.screen.query_one("#login-pin", Input).focus()
+        await pilot.press(*"1357", "enter")
+        await _settle(pilot)
+        screen = app.screen
+        assert type(screen).__module__ == module, screen
+        hidden = {
+            key_label(key)
+            for key, bindings in screen._bindings.key_to_bindings.items()
+            for b in bindings
+            if not b.show and b.id and b.description
+        }
+        commands = list(app.get_system_commands(screen))
+        said = "\n".join(f"{c.title} {c.help}" for c in commands)
+        if module == "fieldkit.ui.gate":
+            assert {"Ctrl+R", "Ctrl+T", "Ctrl+Y"} <= hidden
+        assert all(label in said for label in hidden | {"Ctrl+L"}), (hidden, said)
+        # a key's command does what the key does
+        digit = [c for c in commands if "Ctrl+Y" in c.help]
+        assert len(digit) <= 1

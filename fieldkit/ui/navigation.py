@@ -14,6 +14,7 @@ from textual.app import SystemCommand
 from textual.screen import ModalScreen, Screen
 
 from .app_base import FieldkitBase
+from .keyhelp import with_keys
 from .registry import ScreenEntry, ScreenModuleError
 from .textual_text import LocalCommandPalette, help_quit
 
@@ -113,6 +114,12 @@ class Navigation(FieldkitBase):
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette; each command a key also does names the key (:mod:`.keyhelp`)."""
+        if not self.unlocked:
+            return self._commands(screen)
+        return with_keys(self, screen, self._commands(screen))
+
+    def _commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if self.unlocked:
             for entry in self.entries:
                 if self.allowed(entry):
