@@ -274,3 +274,19 @@ async def test_the_idle_lock_covers_the_recovery_key_and_the_pin_brings_it_back(
         await settle(pilot)
         assert isinstance(app.screen, GateScreen) and store.is_unlocked
     store.close()
+
+
+async def test_the_only_supervisor_locked_out_is_pointed_to_the_recovery_key(settings, ready_store):
+    """Item 5: "请负责人重置 PIN" is no help to the only supervisor; a gate operator is still told
+    to ask the supervisor."""
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        for name, told in ((SUPERVISOR, "fieldkit recover"), (GATE, "请负责人重置 PIN")):
+            screen.query_one("#login-operator", Input).value = name
+            screen.query_one("#login-pin", Input).focus()
+            for _ in range(settings.security.max_pin_failures + 1):
+                enter_after(app, typed(app, "9999"))
+                await settle(pilot)
+            assert "已锁定" in message(app) and told in message(app), message(app)
