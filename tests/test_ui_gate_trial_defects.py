@@ -93,10 +93,12 @@ async def test_a_reading_retyped_after_an_implausible_one_replaces_it(settings, 
 async def test_a_reading_typed_before_a_hand_typed_id_stays_the_reading(settings, ready_store):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
-        await open_gate(pilot)
+        gate = await open_gate(pilot)
         last = typed(app, "365", gap=0.1)
         last = typed(app, ID3, gap=0.1, start=last + 0.1)  # a person, 100 ms a key
         await after(pilot, last)
+        assert value(gate, "#f-temp") == "365"  # shown back as soon as the ID is complete
+        assert value(gate, "#f-id") == ID3
         await pilot.press("enter")
         await settle(pilot)
         (row,) = passages(ready_store)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from textual import events
+from textual import events, on
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input, Label, Static
@@ -245,7 +245,14 @@ class GateForm(Screen):
             return
         self.typed_reading = None
         id_field.value = rest
+        id_field.cursor_position = len(rest)
         temp.value = reading
+
+    @on(Input.Changed, "#f-id")
+    def _id_typed(self, event: Input.Changed) -> None:
+        reading = self.typed_reading
+        if reading and len(event.value) == len(reading) + 18:
+            self.split_typed_reading()  # 365 + 18 characters: the reading shows again at once
 
     # -- reading the form -------------------------------------------------------------------
     def _value(self, widget_id: str) -> str:
