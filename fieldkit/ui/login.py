@@ -314,6 +314,7 @@ class SetupScreen(Screen):
             op = store_of(self).operator
             fieldkit_app(self).post_message(LoggedIn(supervisor, op.role if op else "supervisor"))
 
+        fieldkit_app(self).refresh_status()  # the header names the new checkpoint at once
         fieldkit_app(self).push_screen(RecoveryKeyScreen(recovery), done)
 
 
