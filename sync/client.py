@@ -289,7 +289,7 @@ def run_sync(
             SyncNetworkError: "network",
             SyncAuthError: "auth",
             SyncTLSError: "auth",
-            NotEnrolledError: "auth",
+            NotEnrolledError: "enrol",  # not a failed identity: no identity yet
         }.get(type(err), "server")
     counts = store.outbox.counts()
     report.pending = counts.get("pending", 0)

@@ -405,3 +405,21 @@ async def test_keys_the_footer_cannot_show_are_named_in_the_palette(settings, st
         # a key's command does what the key does
         digit = [c for c in commands if "Ctrl+Y" in c.help]
         assert len(digit) <= 1
+
+
+async def test_sync_screen_says_not_enrolled_in_full_not_an_identity_failure(settings, store):
+    from fieldkit.ui.sync_screen import SyncScreen
+
+    app = make_app(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await app.push_screen(SyncScreen())
+        await _settle(pilot)
+        await pilot.press("s")
+        for _ in range(3):
+            await _settle(pilot)
+        lines = screen_lines(app)
+        shown = "".join(line.strip() for line in lines)
+        failed = [line for line in lines if "同步失败" in line]
+        assert failed and "未登记" in failed[0] and "身份验证失败" not in shown, "\n".join(lines)
+        assert "fieldkitenroll地址令牌" in shown.replace(" ", ""), "\n".join(lines)
