@@ -93,6 +93,22 @@ def test_due_list_and_missed_alerts_use_one_rule_for_a_late_arrival(store, froze
     ] == "done"
 
 
+def test_a_person_imported_after_the_window_is_not_overdue(store, frozen_clock):
+    """The trial's steps: a ledger imported at 11:22 with a person under home monitoring."""
+    from fieldkit.ledger.importer import import_rows
+
+    store.g.db.execute("UPDATE operators SET created_at = '2022-03-01T00:00:00+00:00'")
+    header = ["楼栋", "单元", "房号", "姓名", "身份证号", "管控状态", "开始时间"]
+    summary = import_rows(
+        store, [header, ["3栋", "1单元", "102", "王磊", B, "居家健康监测", DAY]], lang="zh"
+    )
+    assert summary.imported == 1, summary
+    mon = store.monitoring
+    assert [d.state for d in mon.due(at("11:30"))] == []
+    assert mon.check_missed(at("11:30")) == 0
+    assert [(d.slot, d.state) for d in mon.due(at("23:30"))] == [("evening", "overdue")]
+
+
 async def test_monitoring_screen_shows_no_overdue_for_someone_added_after_the_window(
     settings, ready_store, frozen_clock
 ):
@@ -142,6 +158,38 @@ def test_home_referral_is_in_the_handover_and_the_daily_report(store):
     store.monitoring.acknowledge(reading["alert_id"])
     assert "无未处理警示" in shift_text(shift_summary(store), "zh")
     assert daily_report(store, today).abnormal.get("home_referrals") == 1
+
+
+async def test_console_and_close_dialog_show_the_home_referral(settings):
+    from fieldkit.store import open_store
+    from fieldkit.ui.app import make_app
+    from fieldkit.ui.supervisor import ShiftCloseDialog, SupervisorScreen
+    from tests.test_ui_supervisor import login, text
+
+    store = open_store(settings, create=True)
+    store.setup(SUPERVISOR, SUPERVISOR_PIN, checkpoint_name="东门卡口", checkpoint_code="CP-0101")
+    try:
+        open_shift(store, "早班")
+        hid, _ = store.ledger.save_household({"building": "3栋", "unit": "1单元", "room": "102"})
+        mid, _ = store.ledger.save_member(
+            hid, {"name": "孙八", "id_number": A, "health_status": "home_monitoring"}
+        )
+        store.monitoring.record_reading(mid, 38.5, symptoms=["cough"])
+        store.lock("test")
+        app = make_app(settings, store)
+        async with app.run_test(size=SIZE) as pilot:
+            await login(pilot)
+            screen = app.screen
+            assert isinstance(screen, SupervisorScreen)
+            panel = text(screen, "#shift-text")
+            assert "未处理警示 1 条" in panel and "居家监测转诊" in panel
+            assert "居家监测转诊 1" in text(screen, "#today-verdict")
+            await pilot.press("c")
+            await settle(pilot)
+            assert isinstance(app.screen, ShiftCloseDialog)
+            assert "居家监测转诊" in text(app.screen, "#close-preview")
+    finally:
+        store.close()
 
 
 # -- 23: no zero report for a day before the device was set up ------------------------------------
@@ -264,3 +312,37 @@ async def test_an_id_typed_into_the_pass_field_goes_to_the_id_field(settings, re
         await keys(app, "2022040300123", gap)
         await settle(pilot)
         assert screen.query_one("#v-pass", Input).value == "2022040300123"
+
+
+# -- 14: every reason on the gate's result panel; the 未测原因 field shows what is typed -----------
+
+
+async def test_gate_panel_shows_every_reason_and_the_not_measured_reason_fits(
+    settings, ready_store
+):
+    from textual.widgets import Input
+
+    from tests.test_ui_app import app_for
+    from tests.test_ui_gate import open_gate, scan
+
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await pilot.press("f9")  # 外来
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        temp = gate.query_one("#f-temp", Input)
+        hint = str(temp.placeholder)
+        assert temp.content_size.width >= len(hint) * 2  # 如：无体温计, full width
+        await pilot.press(*"体温计坏了")
+        await settle(pilot)
+        assert temp.content_size.width > len("体温计坏了") * 2  # the whole reason in view
+        await scan(pilot, "110105198001010032")
+        await pilot.press("enter")
+        await settle(pilot)
+        banner = gate.query_one("#banner")
+        lines = str(banner.render()).splitlines()
+        assert any("外来人员" in x for x in lines)  # the third reason
+        assert banner.content_size.height >= len(lines)  # every line is on screen
+        assert banner.region.bottom <= app.screen.region.bottom

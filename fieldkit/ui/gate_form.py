@@ -192,6 +192,8 @@ class GateForm(Screen):
         self.query_one("#temp-label", Label).update(
             t("gate.not_measured_reason") if self.skipping else t("gate.temperature")
         )
+        # 未测原因 is wider than a reading (#f-temp.-skipping): the reason and its hint in full.
+        self.query_one("#f-temp", Input).set_class(self.skipping, "-skipping")
 
     def watch_direction(self) -> None:
         if self.is_mounted:
