@@ -161,7 +161,7 @@ class Monitoring:
                     continue
                 if (r["id"], slot) in taken:
                     state = "done"
-                elif not owed(end, known):
+                elif now > end and not owed(end, known):
                     continue  # closed before the device knew the person: nobody's window
                 else:
                     state = "due" if now <= end else "overdue"
