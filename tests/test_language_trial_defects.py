@@ -423,3 +423,46 @@ async def test_sync_screen_says_not_enrolled_in_full_not_an_identity_failure(set
         failed = [line for line in lines if "同步失败" in line]
         assert failed and "未登记" in failed[0] and "身份验证失败" not in shown, "\n".join(lines)
         assert "fieldkitenroll地址令牌" in shown.replace(" ", ""), "\n".join(lines)
+
+
+# -- 27: one word for one thing -------------------------------------------------------------
+
+# The words chosen (REQUIREMENTS names none): 场内 (not 在内), 未查验码 (not 无码), 未测体温
+# (not 未测温); the supervisor's screen is 值班台, its key o.
+_RETIRED = {
+    "在内": re.compile(r"(?<!包含)在内"),
+    "无码": re.compile(r"无码"),
+    "未测温": re.compile(r"未测温"),
+    "主管台": re.compile(r"主管台"),
+    "人次…此人": re.compile(r"人次[^。]*此人"),
+}
+
+
+@pytest.mark.parametrize("word", sorted(_RETIRED))
+def test_chinese_catalogues_use_one_word_for_one_thing(word):
+    found = {k: v for k, v in catalogue("zh").items() if _RETIRED[word].search(v)}
+    assert found == {}
+
+
+def test_the_no_shift_toast_names_the_screen_and_its_key():
+    text = t("gate.no_shift_warning", "zh")
+    assert "值班台" in text and "o" in text and "O）" not in text
+
+
+async def test_quit_dialog_says_its_keys_once(settings, store):
+    from textual.widgets import Static
+
+    from fieldkit.reports.shiftwork import open_shift
+    from fieldkit.ui.supervisor_common import ConfirmDialog
+
+    open_shift(store, "early", by=store.operator)
+    app = make_app(settings, store, entries=screen_entries(("fieldkit.ui.gate",)))
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await pilot.press("ctrl+q")
+        await _settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        said = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert said.count("F10") == 1 and said.lower().count("esc") == 1, said
+        await pilot.press("n")
+        await _settle(pilot)

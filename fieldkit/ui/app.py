@@ -253,8 +253,9 @@ class FieldkitApp(Navigation, KeyInput, CameraFeed, BackgroundWork):
                 if yes:
                     self.call_later(self.quit_now)
 
-            lines = [self.t("quit.shift_open"), self.t("quit.how")]
-            self.push_screen(ConfirmDialog(self.t("quit.title"), lines), answered)
+            lines = [self.t("quit.shift_open")]
+            dialog = ConfirmDialog(self.t("quit.title"), lines, hint=self.t("quit.how"))
+            self.push_screen(dialog, answered)
             return
         await self.quit_now()
 

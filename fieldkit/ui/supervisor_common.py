@@ -166,17 +166,20 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("f10,y", "answer(True)", "keys.sup_confirm", id="confirm.yes"),
     ]
 
-    def __init__(self, title: str, lines: list[str]) -> None:
+    def __init__(self, title: str, lines: list[str], hint: str | None = None) -> None:
+        """``hint``: the line that says the keys (default: F10 or y confirms, Esc or n not);
+        a dialog that names its keys its own way gives it here, so they are said once."""
         super().__init__()
         self.title_text = title
         self.lines = lines
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm-box"):
             yield Label(self.title_text, classes="dialog-title")
             for line in self.lines:
                 yield Static(line, markup=False)
-            yield Static(fieldkit_app(self).t("sup.confirm_hint"), classes="hint")
+            yield Static(self.hint or fieldkit_app(self).t("sup.confirm_hint"), classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
