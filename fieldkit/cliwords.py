@@ -43,7 +43,9 @@ def _from_words(dest: str, choices: list[str], then: Callable[[str], Any] | None
     words: dict[str, str] = {}
     for value in choices:
         key = choice_key(dest, value)
-        for lang in LANGUAGES if key else ():
+        if key is None:
+            continue
+        for lang in LANGUAGES:
             words.setdefault(t(key, lang).strip().lower(), value)
 
     def convert(text: str) -> Any:
@@ -75,8 +77,9 @@ def name_choices(parser: argparse.ArgumentParser) -> None:
             action.help = (
                 t("cli_choice.help", help=action.help, values=listed) if action.help else listed
             ).replace("%", "%%")
-        if all(isinstance(v, str) for v in action.choices):
-            action.type = _from_words(action.dest, values, action.type)
+        then = action.type
+        if all(isinstance(v, str) for v in action.choices) and (then is None or callable(then)):
+            action.type = _from_words(action.dest, values, then)  # type: ignore[arg-type]
 
 
 # -- the audit trail ------------------------------------------------------------------------
