@@ -466,3 +466,19 @@ async def test_quit_dialog_says_its_keys_once(settings, store):
         assert said.count("F10") == 1 and said.lower().count("esc") == 1, said
         await pilot.press("n")
         await _settle(pilot)
+
+
+async def test_report_chart_legend_and_its_keys_are_not_cut(settings, store):
+    from fieldkit.ui.reports_screen import ReportsScreen
+
+    app = make_app(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        await app.push_screen(ReportsScreen())
+        await _settle(pilot)
+        for chart in ("1", "2", "3"):
+            await pilot.press(chart)
+            await _settle(pilot)
+            shown = "".join(screen_lines(app))
+            assert "[1/2/3]" in shown, "\n".join(screen_lines(app))
+            assert t("chart.fever_series", "zh", threshold="37.3") in shown or chart != "2"

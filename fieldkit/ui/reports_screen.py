@@ -48,6 +48,9 @@ CHARTS = ("hourly", "temperature", "coverage")
 
 class ReportsScreen(Screen):
     CSS_PATH = "supervisor.tcss"
+    # The chart's title, legend and [1/2/3] wrap onto a second line rather than lose their end
+    # at 80 columns (the panel is half the screen).
+    DEFAULT_CSS = "ReportsScreen #chart-title { width: 100%; height: auto; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "shift_day(-1)", "keys.sup_prev_day", id="rep.prev"),
         Binding("right", "shift_day(1)", "keys.sup_next_day", id="rep.next"),
