@@ -102,9 +102,11 @@ def cmd_operator_list(args: argparse.Namespace) -> int:
         }
         for o in ops
     ]
+    from .cliwords import local_time, pad
+
     text = "\n".join(
-        f"{r['name']:<16} {t('role.' + r['role']):<10} "
-        + t("cli.last_login", when=r["last_login"] or "-")
+        f"{pad(r['name'], 16)} {pad(t('role.' + r['role']), 10)} "
+        + t("cli.last_login", when=local_time(r["last_login"]) if r["last_login"] else "-")
         + (f"  {t('cli.locked')}" if r["locked"] else "")
         for r in rows
     )

@@ -135,13 +135,14 @@ def _width(text: str) -> int:
     return sum(2 if east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def _pad(text: str, width: int) -> str:
+def pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells (a Chinese character takes two)."""
     return text + " " * max(0, width - _width(text))
 
 
 def audit_lines(rows: list[dict[str, Any]], lang: str | None = None) -> str:
     return "\n".join(
-        f"{r['seq']:>6} {local_time(r['ts'])} {_pad(r['operator'] or '-', 12)} "
-        f"{_pad(action_text(r['action'], lang), 16)} {detail_text(r['detail'], lang)}".rstrip()
+        f"{r['seq']:>6} {local_time(r['ts'])} {pad(r['operator'] or '-', 12)} "
+        f"{pad(action_text(r['action'], lang), 16)} {detail_text(r['detail'], lang)}".rstrip()
         for r in rows
     )

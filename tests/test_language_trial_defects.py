@@ -482,3 +482,24 @@ async def test_report_chart_legend_and_its_keys_are_not_cut(settings, store):
             shown = "".join(screen_lines(app))
             assert "[1/2/3]" in shown, "\n".join(screen_lines(app))
             assert t("chart.fever_series", "zh", threshold="37.3") in shown or chart != "2"
+
+
+def test_operator_list_and_status_rows_line_up_in_chinese(cli):
+    cli.init()
+    cli.run(
+        "operator", "add", "李明明", "--role", "gate", "--pin-stdin",
+        stdin=f"{SUPERVISOR_PIN}\n1357\n1357\n", env=ZH,
+    )  # fmt: skip
+    cli.run("audit", "verify", "--operator", "王芳", pin=SUPERVISOR_PIN, env=ZH)  # a login
+    rows = cli.run("operator", "list", env=ZH).stdout.strip().splitlines()
+    assert len(rows) == 2
+    starts = {cell_width(row[: row.index("上次登录")]) for row in rows}
+    assert len(starts) == 1, rows
+    assert not re.search(r"\dT\d|\+00:00", "\n".join(rows)), rows
+    status = cli.run("status", env=ZH).stdout.splitlines()
+    at = {}
+    for line in status:
+        label, _, rest = line.partition(" ")
+        if rest and 1 < len(label) <= 4:
+            at[label] = cell_width(line) - cell_width(rest.lstrip())
+    assert at["数据库"] == at["密钥"] == at["锚点"] == at["审计"], at
