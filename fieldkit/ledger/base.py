@@ -147,11 +147,7 @@ class LedgerBase:
         outer = conn.in_transaction
         # Overwritten cells are zeroed, and (outside a caller's transaction) the write-ahead log
         # is checkpointed into the file and truncated: the old pages held the clear values.
-        conn.execute("PRAGMA secure_delete = ON")
-        try:
-            self._seal_rows(c, done)
-        finally:
-            conn.execute("PRAGMA secure_delete = OFF")
+        self._seal_rows(c, done)  # the connection zeroes freed space (store/db.py)
         if sum(done.values()) and not outer:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return done

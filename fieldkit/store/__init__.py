@@ -121,15 +121,11 @@ class Store:
         trip reason, m005 the rest). The clear values are overwritten where they were
         (``secure_delete``) and the log checkpointed, so no copy is left in the files."""
         with self.g.lock:
-            self.g.db.execute("PRAGMA secure_delete = ON")
-            try:
-                sealed = (
-                    self.passages.seal_plaintext()
-                    + self.vehicles.seal_plaintext()
-                    + self.shifts.seal_plaintext()
-                )
-            finally:
-                self.g.db.execute("PRAGMA secure_delete = OFF")
+            sealed = (  # the connection zeroes freed space (secure_delete, store/db.py)
+                self.passages.seal_plaintext()
+                + self.vehicles.seal_plaintext()
+                + self.shifts.seal_plaintext()
+            )
             if sealed:
                 self.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.kv.set("sealed.trip_reason", True)

@@ -69,6 +69,10 @@ def connect(path: Path, *, create: bool) -> Database:
         # FULL: a commit is on disk before we say so (events must survive a power cut).
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Freed space is zeroed on every delete and update, not only during a purge: an update
+        # that moves a row (marking it synced, sealing it) leaves the old cell's bytes in the
+        # page otherwise, and those hold what the row held (tests/test_purge.py).
+        conn.execute("PRAGMA secure_delete=ON")
         db = Database(conn)
         for migrations in all_migration_sets():
             applied = {m.name for m in migrations.applied(db)}

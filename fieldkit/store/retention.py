@@ -45,18 +45,14 @@ def delete_synced_before(
     (``audit_details`` plus the deleted counts); returns the counts per table."""
     deleted: dict[str, int] = {}
     with store.g.lock:
-        store.g.db.execute("PRAGMA secure_delete = ON")
-        try:
-            with store.g.tx() as db:
-                for table in event_tables(store):
-                    cur = db.execute(
-                        f"DELETE FROM {table} WHERE sync_state = 'synced' AND day < ?",
-                        [cutoff],
-                    )
-                    if cur.rowcount:
-                        deleted[table] = cur.rowcount
-                store.audit.append("purge", by, {**audit_details, "deleted": deleted})
-        finally:
-            store.g.db.execute("PRAGMA secure_delete = OFF")
+        with store.g.tx() as db:  # the connection zeroes freed space (store/db.py)
+            for table in event_tables(store):
+                cur = db.execute(
+                    f"DELETE FROM {table} WHERE sync_state = 'synced' AND day < ?",
+                    [cutoff],
+                )
+                if cur.rowcount:
+                    deleted[table] = cur.rowcount
+            store.audit.append("purge", by, {**audit_details, "deleted": deleted})
         store.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return deleted
