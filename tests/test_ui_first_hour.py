@@ -396,6 +396,30 @@ def test_double_entry_counted_when_both_entries_share_a_timestamp(store, monkeyp
     assert shift_summary(store).reconciliation.double_entries == 1
 
 
+def test_a_passage_in_the_millisecond_the_shift_opened_is_not_inside_at_opening(store, monkeypatch):
+    """The shift's first record stamped in the same millisecond as its opening (a fast
+    machine) belongs to the shift, not to "inside at opening" (was counted there by chance)."""
+    from datetime import datetime
+
+    from fieldkit.gate import GateEntry, GateService
+    from fieldkit.reports.builders import shift_summary
+    from fieldkit.reports.shiftwork import open_shift
+    from fieldkit.store import passages, shifts
+    from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+
+    if not store.is_unlocked:
+        store.unlock(SUPERVISOR, SUPERVISOR_PIN)
+    frozen = datetime.now().astimezone()
+    monkeypatch.setattr(shifts, "_now", lambda: frozen.isoformat(timespec="milliseconds"))
+    monkeypatch.setattr(passages, "_now", lambda: frozen)
+    open_shift(store, "x", by=store.operator)
+    GateService(store).commit(
+        GateEntry(direction="in", id_number=TYPED, temperature=36.5, code_colour="green")
+    )
+    rec = shift_summary(store).reconciliation
+    assert rec.inside_at_open == 0 and rec.entries == 1 and rec.inside_now == 1
+
+
 # -- item 11: people imported already under monitoring: no 漏测 before the import -----------
 
 

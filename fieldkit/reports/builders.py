@@ -259,9 +259,10 @@ def count_gate(
     return c
 
 
-def inside_at(store: Store, when: str | None) -> int:
-    """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
-    return store.reporting.inside_at(when)
+def inside_at(store: Store, when: str | None, *, opening: str | None = None) -> int:
+    """People admitted in and not (yet) matched by an exit at time ``when`` (None: now;
+    ``opening``: the shift that opened at ``when``)."""
+    return store.reporting.inside_at(when, opening=opening)
 
 
 def double_entries(store: Store, shift_id: str) -> int:
@@ -371,7 +372,7 @@ def shift_summary(
     scope = Scope(shift_id=sid)
     counts = count_gate(store, scope, hours, read.groups if read else None)
     closed_at = row["closed_at"]
-    at_open = inside_at(store, row["opened_at"])
+    at_open = inside_at(store, row["opened_at"], opening=sid)
     now_inside = inside_at(store, closed_at)
     unmatched = store.reporting.unmatched_exits(sid)
     expected = at_open + counts.entries - counts.exits

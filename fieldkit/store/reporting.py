@@ -124,17 +124,20 @@ class Reporting:
         )
         return [VehicleGroup(r["direction"], r["decision"], r["n"]) for r in rows]
 
-    def inside_at(self, when: str | None) -> int:
-        """People admitted in and not (yet) matched by an exit at time ``when`` (None: now)."""
+    def inside_at(self, when: str | None, *, opening: str | None = None) -> int:
+        """People admitted in and not (yet) matched by an exit at time ``when`` (None: now).
+
+        ``opening``: ``when`` is the opening of that shift, so none of its own passages came
+        before it, even one stamped in the same millisecond as the opening."""
         if when is None:
             return self._s.passages.inside_now()
         return (
             self._s.g.scalar(
                 "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' "
-                "AND p.superseded=0 AND julianday(p.ts) <= julianday(?) AND NOT EXISTS (SELECT 1 "
-                "FROM passages x WHERE x.entry_id = p.id AND x.superseded = 0 AND "
-                "julianday(x.ts) <= julianday(?))",
-                [when, when],
+                "AND p.superseded=0 AND julianday(p.ts) <= julianday(?) AND p.shift_id IS NOT ? "
+                "AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = p.id AND "
+                "x.superseded = 0 AND julianday(x.ts) <= julianday(?) AND x.shift_id IS NOT ?)",
+                [when, opening, when, opening],
             )
             or 0
         )
