@@ -229,3 +229,22 @@ async def test_the_next_alert_reuses_the_dialog_with_its_own_words(settings, rea
             await settle(pilot)
     assert "38.6" in shown[0][1] and "39.1" in shown[1][1] and "38.6" not in shown[1][1]
     assert all(r["alerts_ack"] for r in passages(ready_store))
+
+
+async def test_an_alert_does_not_rebuild_the_gate_footer(settings, ready_store):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await settle(pilot)
+        footer = gate.query_one(Footer)
+        keys_before = [str(k.render()) for k in footer.children]
+        rebuilds = count_calls(footer, "recompose")
+        wedge(app, "11010519491231002X")
+        await settle(pilot)
+        await pilot.press("3", "8", "6", "enter")
+        await settle(pilot)
+        await pilot.press("f10")
+        await settle(pilot)
+        assert app.screen is gate
+        assert rebuilds[0] == 0
+        assert [str(k.render()) for k in footer.children] == keys_before

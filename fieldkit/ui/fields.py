@@ -59,6 +59,11 @@ class SteadyFooter(Footer):
         # Footer re-builds only when attached to this screen and the app has focus: the same
         # conditions decide whether what it shows is remembered.
         if self.is_attached and screen is self.screen and screen.app.app_focus:
+            if screen is not screen.app.screen:
+                # Under a dialog (an alert): the keys that change there (no screen keys over
+                # a dialog) are looked at again when this screen is on top once more.
+                self._bindings_ready = True
+                return
             shown = (self.compact, _shown_keys(self))
             if shown == self._shown:
                 self._bindings_ready = True
