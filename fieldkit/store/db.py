@@ -162,7 +162,7 @@ class Guarded:
             cols = [c[0] for c in cur.description] if cur.description else []
             return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
-    def scalar(self, sql: str, params: list | tuple = ()):
+    def scalar(self, sql: str, params: list | tuple | dict = ()):
         with self.lock:
             row = self.db.execute(sql, params).fetchone()
             return row[0] if row else None

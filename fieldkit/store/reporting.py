@@ -134,10 +134,11 @@ class Reporting:
         return (
             self._s.g.scalar(
                 "SELECT count(*) FROM passages p WHERE p.direction='in' AND p.decision='admit' "
-                "AND p.superseded=0 AND julianday(p.ts) <= julianday(?) AND p.shift_id IS NOT ? "
-                "AND NOT EXISTS (SELECT 1 FROM passages x WHERE x.entry_id = p.id AND "
-                "x.superseded = 0 AND julianday(x.ts) <= julianday(?) AND x.shift_id IS NOT ?)",
-                [when, opening, when, opening],
+                "AND p.superseded=0 AND julianday(p.ts) <= julianday(:when) AND (:opening IS "
+                "NULL OR p.shift_id IS NOT :opening) AND NOT EXISTS (SELECT 1 FROM passages x "
+                "WHERE x.entry_id = p.id AND x.superseded = 0 AND julianday(x.ts) <= "
+                "julianday(:when) AND (:opening IS NULL OR x.shift_id IS NOT :opening))",
+                {"when": when, "opening": opening},
             )
             or 0
         )
