@@ -209,6 +209,14 @@ class GateScreen(GateRecording):
         result = message.result
         if result.kind == "unknown":  # a code, but no ID, pass or health code: form untouched
             self.banner("error", t("gate.problem"), [t("gate_defects.unknown_scan")])
+            source = (
+                t("scan.source_wedge") if message.source == "wedge" else t("scan.source_camera")
+            )
+            self.query_one("#scan-line", Static).update(  # what was read, as for any scan
+                t("gate.scan_read", what=t("scan.kind.unknown"), detail="", source=source)
+                + " — "
+                + result_problem(result, fieldkit_app(self).lang)
+            )
             return
         left = self._leave_correction()
         self._next_person_started()
