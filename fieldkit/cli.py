@@ -3,6 +3,9 @@
 PINs never go on the command line (they would sit in shell history and ``ps``): they come from
 ``FIELDKIT_PIN`` (and ``FIELDKIT_NEW_PIN`` for a PIN being set), from ``--pin-stdin`` (one per
 line, in that order), or from a prompt when a terminal is attached.
+
+One piece (~550 lines): the argument tree of every command (argparse wants one tree); the work is
+in the modules each command calls.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ some payloads, zbar can choke on odd sizes) becomes an empty result and is count
 
 Payload bytes are decoded by :func:`decode_payload_bytes` (UTF-8, GBK, Shift_JIS, ISO-8859-1)
 or kept as bytes (``text is None``) when they look binary.
+
+One piece (~440 lines): one small class per engine behind one interface, read side by side.
 """
 
 from __future__ import annotations

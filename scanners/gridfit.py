@@ -30,6 +30,9 @@ it finds nothing (or reads a wrong grid). Here the grid is fitted to the grey im
    rejects a wrong grid.
 
 Never raises on any input (junk gives ``[]``).
+
+One piece (~630 lines): one algorithm whose stages pass arrays to each other; no stage means
+anything alone.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@
 ``Pipeline.process`` also drops a payload seen again within ``dedupe_seconds``;
 :class:`LatestFrameScanner` decodes only the newest frame so a slow decoder (a Pi) skips frames
 instead of falling behind.
+
+One piece (~430 lines): the escalation ladder is one ordered decision over one frame; the steps
+themselves are in engines and gridfit.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ Upload batch (``POST /v1/batches``, ``application/octet-stream``)::
 
 Downloads and enrollment replies are canonical JSON signed by the town's Ed25519 key:
 ``{"payload": "<canonical json text>", "signature": "<base64>"}``.
+
+One piece (~580 lines): the whole wire format both sides must agree on, in one file to read
+against either side.
 """
 
 from __future__ import annotations

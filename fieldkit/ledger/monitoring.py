@@ -4,7 +4,7 @@ referral alerts for abnormal readings, missed-window alerts, release with a supe
 The windows come from ``[monitoring]`` (``morning_window``, ``evening_window``); the number of
 days from ``[rules]`` (``isolation_days``, ``health_monitoring_days``).
 
-One module (~560 lines) because readings, due lists, alerts and release are one state machine
+One piece (~560 lines) because readings, due lists, alerts and release are one state machine
 per person (a reading closes a window, a missed window opens an alert, release ends both); since
 the ledger seals health status, place and readings, the filters and orders these lists need run
 here after decryption, which added ~100 lines to the same state machine.

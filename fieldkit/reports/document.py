@@ -4,6 +4,9 @@
 numbers, text already in the chosen language); the XLSX and CSV writers only lay them out.
 Personal fields are masked (张*, ``110105********1234``) unless ``full`` is asked for, which
 needs a supervisor and decrypts the record.
+
+One piece (~470 lines): the three export documents share the read-once pass and their column
+layouts.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Wrong PINs are counted in the database, atomically (one ``BEGIN IMMEDIATE`` tran
 wrong PIN, so parallel guesses each count): after
 ``max_pin_failures`` the operator is locked out for ``lockout_seconds``, doubling with every
 further wrong PIN (at most a day).
+
+One piece (~570 lines): operators, wraps, key epochs and lock-out are one security boundary,
+read and reviewed together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Gate passages and vehicle passages: append-only events with encrypted personal fields."""
+"""Gate passages and vehicle passages: append-only events with encrypted personal fields.
+
+One piece (~620 lines): the gate's two tables, their sealing and their reads, which change
+together.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@
 A report covers a :class:`Scope` (one shift, one day, or everything); corrected passages
 (``superseded``) are left out unless asked for. Aggregates come back grouped, so a day of
 100,000 passages is a few hundred values, not 100,000 rows.
+
+One piece (~410 lines): every read reports make on the gate tables, so the SQL they depend on
+is in one place, which is why this module exists.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ in this screen's memory until committed (encrypted by the store).
 The screen is built in three layers: the form and reading it (:mod:`.gate_form`), recording and
 alerts (:mod:`.gate_record`), and here the layout, scans, corrections, lists and the palette.
 The decision banner is a widget (:mod:`.widgets.banner`), shared with the vehicle screen.
+
+One piece (~400 lines): the screen's layout, scan handling and keys; the form, the recording and
+the banner already live in gate_form, gate_record and widgets/banner.
 """
 
 from __future__ import annotations

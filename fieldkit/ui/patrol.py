@@ -8,6 +8,8 @@ edits the highlighted member (status, start date, categories, source: ``member_f
 removes them. Scanning an ID (camera or wedge scanner) finds the person's household, or adds
 the person to the highlighted one. Everything personal is shown masked; the store's facade
 does all reading and writing, in workers. The dialogs are in :mod:`.patrol_dialogs`.
+
+One piece (~450 lines): the screen's layout, lists and keys; its dialogs are in patrol_dialogs.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Occupants are added one by one (scan or type the ID, temperature, Enter); Ctrl+S records the
 vehicle and all occupants in one transaction. Outside vehicles are barred in the strict modes,
 supply vehicles pass by the whitelist (rules in ``fieldkit.rules.decide_vehicle``).
+
+One piece (~450 lines): the lane's form, occupant list and recording all act on the one vehicle
+under way.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ The merge rule (per field, edits applied in arrival order)
     ``other`` the current state takes the other value (and that edit as its setter).
     Resolution is server-side state: devices are not told (the ledger does not sync down yet).
 
-Why one module (~530 lines): the parse of an edit, the merge rule above and the conflict
+One piece (~530 lines): the parse of an edit, the merge rule above and the conflict
 resolution read and write the same four tables under the same keys; split, each half would need
 the other's private helpers.
 

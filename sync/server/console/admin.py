@@ -1,5 +1,9 @@
 """Console pages that change what devices do: key-person list (any signed-in user), and for
-admins devices, area mode and rules, ledger conflicts, accounts and the audit chain."""
+admins devices, area mode and rules, ledger conflicts, accounts and the audit chain.
+
+One piece (~400 lines): each page is a short handler over the same admin check, CSRF and form
+helpers; split by page, one pattern would be spread over many files.
+"""
 
 from __future__ import annotations
 

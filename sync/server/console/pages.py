@@ -1,4 +1,8 @@
-"""Console pages for every signed-in user: log in, overview, tracing (找人), reports."""
+"""Console pages for every signed-in user: log in, overview, tracing (找人), reports.
+
+One piece (~400 lines): the pages every signed-in user sees share the session, language and
+masking helpers; each handler is short.
+"""
 
 from __future__ import annotations
 
