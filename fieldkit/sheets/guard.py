@@ -82,7 +82,11 @@ DEFAULT_LIMITS = Limits()
 
 _ENTITY = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 # Any ``r="B12"`` attribute: only cells carry a letters-and-digits ``r`` (rows carry digits).
-_CELL_REF = re.compile(rb"\sr=\"([A-Z]{1,7})([0-9]{1,12})\"")
+# Columns and rows are found by two patterns of one group each, so ``findall`` gives flat lists
+# of bytes that ``set`` shrinks in C (a row's cells share their digits) before any int is made:
+# the whole check of a 10,000-row ledger 0.087 vs 0.101 s CPU with pairs of groups.
+_CELL_COL = re.compile(rb"\sr=\"([A-Z]{1,7})[0-9]{1,12}\"")
+_CELL_ROW = re.compile(rb"\sr=\"[A-Z]{1,7}([0-9]{1,12})\"")
 _ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]{0,200}?\sr=\"([0-9]{1,12})\"")
 _MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]{0,200}?\sref=\"([A-Z0-9:$]{1,40})\"")
 _A1 = re.compile(r"\$?([A-Z]{1,7})\$?([0-9]{1,12})")
@@ -192,11 +196,10 @@ def check_zip_workbook(path: Path, kind: str, limits: Limits = DEFAULT_LIMITS) -
 def _measure_sheet_piece(piece: bytes, limits: Limits) -> None:
     """The furthest row and column any cell, row or merged range of this piece names."""
     last_row = last_col = 0
-    refs = _CELL_REF.findall(piece)
-    if refs:
-        letters, digits = zip(*refs, strict=True)
-        last_col = max(column_index(a.decode()) for a in set(letters)) + 1
-        last_row = max(map(int, digits))
+    letters = set(_CELL_COL.findall(piece))
+    if letters:
+        last_col = max(column_index(a.decode()) for a in letters) + 1
+        last_row = max(map(int, set(_CELL_ROW.findall(piece))))
     rows = _ROW_REF.findall(piece)
     if rows:
         last_row = max(last_row, max(map(int, rows)))
