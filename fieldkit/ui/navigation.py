@@ -13,6 +13,7 @@ from functools import partial
 from textual.app import SystemCommand
 from textual.screen import ModalScreen, Screen
 
+from ..gate import HASHES
 from .app_base import FieldkitBase
 from .keyhelp import with_keys
 from .registry import ScreenEntry, ScreenModuleError
@@ -103,6 +104,7 @@ class Navigation(FieldkitBase):
             return
         self.locked_operator = store.operator.name if store.operator else None
         store.lock(reason)
+        HASHES.forget()  # the ID numbers of the last people hashed leave memory with the keys
         self.status = {**self.status, "operator": None, "role": None}
         self.show_login(reason)
         self.refresh_status()
