@@ -82,3 +82,24 @@ async def test_a_wrong_occupant_id_is_caught_at_enter_without_showing_it(setting
         assert screen.focused is screen.query_one("#o-id")
         assert wrong not in banner and "核对" in banner
         assert not screen.occupants
+
+
+async def test_ctrl_y_confirms_an_occupant_id_with_a_wrong_check_digit(settings, ready_store):
+    """The banner says "确属证件原样按 Ctrl+Y 确认": in the vehicle lane that key works too."""
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_vehicle(pilot)
+        screen.query_one("#o-id", Input).focus()
+        await settle(pilot)
+        wrong = TYPED[:-1] + "1"  # check digit wrong: the card says so, the operator looked
+        await keys(app, wrong + "\n", 0.05)
+        await settle(pilot)
+        assert "Ctrl+Y" in str(screen.query_one("#banner").render())
+        await pilot.press("ctrl+y")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.focused is screen.query_one("#o-temp")
+        await keys(app, "365\n", 0.05)
+        await settle(pilot)
+        assert len(screen.occupants) == 1

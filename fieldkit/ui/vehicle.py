@@ -97,7 +97,22 @@ class VehicleScreen(Screen):
             "ctrl+d", "remove_occupant", "keys.remove_occupant", id="vehicle.remove", show=False
         ),
         Binding("escape", "clear", "keys.clear", id="vehicle.clear", show=False),
+        Binding(  # as at the gate: the number is the document's own, wrong check digit and all
+            "ctrl+y",
+            "confirm_check_digit",
+            "keys.confirm_digit",
+            id="vehicle.confirm_digit",
+            show=False,
+        ),
     ]
+
+    check_digit_confirmed = False
+
+    def action_confirm_check_digit(self) -> None:
+        self.check_digit_confirmed = True
+        self.query_one("#banner", DecisionBanner).show(
+            "none", fieldkit_app(self).t("gate.check_digit_confirmed"), []
+        )
 
     direction: reactive[str] = reactive("in")
     kind: reactive[str] = reactive("resident")
@@ -226,7 +241,12 @@ class VehicleScreen(Screen):
             return True
         try:
             GateService(store_of(self)).identify(
-                GateEntry(direction=self.direction, id_number=text, source="manual")
+                GateEntry(
+                    direction=self.direction,
+                    id_number=text,
+                    source="manual",
+                    check_digit_confirmed=self.check_digit_confirmed,
+                )
             )
         except InputError as exc:
             app = fieldkit_app(self)
@@ -277,6 +297,7 @@ class VehicleScreen(Screen):
                 name=name,
                 temperature=temperature,
                 code_colour=self.colour,
+                check_digit_confirmed=self.check_digit_confirmed,
                 source=(
                     self.scanned_id[2]
                     if self.scanned_id and id_text == self.scanned_id[1]
@@ -304,6 +325,7 @@ class VehicleScreen(Screen):
             self.query_one(wid, Input).value = ""
         self.scanned_id = None
         self.colour = None
+        self.check_digit_confirmed = False
         self.query_one("#o-temp", Input).focus()
 
     def _show_occupants(self) -> None:
