@@ -8,7 +8,10 @@ import struct
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from fieldkit.domain import Decision, Outcome, Reason
+from fieldkit.errors import TamperedError
 from fieldkit.store import PassageInput
 from fieldkit.store.personal import ENCRYPTED, PERSONAL_FIELDS, fields, gaps
 from scanners.idnumber import mask_name
@@ -224,6 +227,8 @@ def test_the_fields_still_in_clear_are_named(store):
     gate_gaps = [(t, c) for t, c in gaps() if t in ("passages", "vehicle_passages", "shifts")]
     assert gate_gaps == []
     assert PERSONAL_FIELDS["passages"]["alerts_ack"] == ENCRYPTED
+    assert ("keypersons", "category") not in gaps()
+    assert ("isolation_index", "status") not in gaps()
 
 
 def test_trip_reason_of_an_older_row_is_sealed_at_login(store, settings):
@@ -313,3 +318,63 @@ def test_rows_from_before_m005_are_sealed_at_login(store, settings):
     assert [r["alerts_ack"] for r in s.passages.rows() if r["id"] == back["odd"]] == [ack]
     # Sealed where they were: no copy of the clear values in the files, with no VACUUM.
     assert _found(patterns, _disk(s.path)) == []
+
+
+def test_keyperson_category_and_isolation_status_are_absent_from_the_files(store, settings):
+    """A key-person category (written by a sync download, with or without an operator logged
+    in) and an isolation status (written by the ledger) reach no byte of the files in clear;
+    the gate's look-ups and the report's counts read them back."""
+    from fieldkit.crypto import blind_index, new_key
+    from fieldkit.store import open_store
+
+    category, status = _mark("keypersons", "category"), _mark("isolation", "status")
+    town_key = new_key()
+    store.secrets.set("town_index_key", town_key)
+    unlocked_hash, locked_hash = blind_index(town_key, "A1"), blind_index(town_key, "A2")
+    store.keypersons.apply([{"id_hash": unlocked_hash, "category": category}])
+    iso_hash = store.index("11010519491231002X")
+    store.isolation.set(iso_hash, status, "2099-01-01")
+    raw = store.g.scalar("SELECT category FROM keypersons WHERE id_hash = ?", [unlocked_hash])
+    assert isinstance(raw, bytes) and category.encode() not in raw
+    assert store.keypersons.lookup(unlocked_hash) == category
+    assert store.isolation.status(iso_hash) == status
+    assert store.isolation.counts_on("2098-01-01") == {status: 1}
+    # A download while no one is logged in: kept in clear only until the next login seals it.
+    store.lock()
+    store.keypersons.apply([{"id_hash": locked_hash, "category": category + "L"}])
+    assert store.keypersons.count() == 2
+    s = open_store(settings)
+    s.unlock("王芳", "2468")
+    assert s.keypersons.lookup(locked_hash) == category + "L"
+    assert s.g.scalar("SELECT count(*) FROM keypersons WHERE typeof(category) = 'text'") == 0
+    patterns = _text([category, category + "L", status])
+    assert _found(patterns, _disk(s.path)) == []
+    s.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _found(patterns, _disk(s.path)) == []
+    # A value moved to another row does not open (the row key is in the associated data).
+    s.g.db.execute(
+        "UPDATE keypersons SET category = (SELECT category FROM keypersons WHERE id_hash = ?) "
+        "WHERE id_hash = ?",
+        [unlocked_hash, locked_hash],
+    )
+    with pytest.raises(TamperedError):
+        s.keypersons.lookup(locked_hash)
+    s.close()
+
+
+def test_an_isolation_status_from_before_the_upgrade_is_sealed_at_login(store, settings):
+    from fieldkit.store import open_store
+
+    iso_hash = store.index("11010519491231002X")
+    status = _mark("old", "status")
+    store.g.db.execute(
+        "INSERT INTO isolation_index(id_hash, status, end_date) VALUES (?, ?, NULL)",
+        [iso_hash, status],
+    )
+    s = open_store(settings)
+    s.unlock("王芳", "2468")
+    assert isinstance(s.g.scalar("SELECT status FROM isolation_index"), bytes)
+    assert s.isolation.status(iso_hash) == status
+    s.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert _found(_text([status]), _disk(s.path)) == []
+    s.close()

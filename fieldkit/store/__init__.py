@@ -113,6 +113,7 @@ class Store:
         self.audit.use_master(master, older)
         if self.kv.get("sealed.trip_reason") is None or self.kv.get("sealed.m005") is None:
             self._seal_older_rows()
+        self._seal_sync_tables()
         self.operator = operator
         self.unlocked_at = time.time()
 
@@ -130,6 +131,14 @@ class Store:
                 self.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.kv.set("sealed.trip_reason", True)
         self.kv.set("sealed.m005", True)
+
+    def _seal_sync_tables(self) -> None:
+        """Encrypt the key-person categories written while no one was logged in (a sync
+        download) and isolation statuses from before they were encrypted; the clear values
+        are overwritten in place (``secure_delete``) and the log checkpointed."""
+        with self.g.lock:
+            if self.keypersons.seal_plaintext() + self.isolation.seal_plaintext():
+                self.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def setup(
         self,

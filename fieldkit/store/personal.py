@@ -100,8 +100,11 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "summary": SEALED_AT_LOGIN,
     },
     "audit": {"detail": CLEAR},  # by rule: record ids, counts, file names only
-    "keypersons": {"id_hash": BLIND_INDEX, "category": CLEAR},
-    "isolation_index": {"id_hash": BLIND_INDEX, "status": CLEAR},
+    # The column itself holds the ciphertext (a BLOB; row key = id_hash). A key-person list
+    # downloaded while no operator is logged in keeps its categories in clear (TEXT) only until
+    # the next login seals them (Store._seal_sync_tables); so do statuses from before this.
+    "keypersons": {"id_hash": BLIND_INDEX, "category": ENCRYPTED},
+    "isolation_index": {"id_hash": BLIND_INDEX, "status": ENCRYPTED},
     "secrets": {"blob": ENCRYPTED},
 }
 

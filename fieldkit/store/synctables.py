@@ -1,5 +1,9 @@
 """Device-side sync state: the outbox over every event table, settings, secrets, and the lists
-the town pushes down (key persons, pass revocations)."""
+the town pushes down (key persons, pass revocations).
+
+One piece (~450 lines): the small tables the sync reads and writes share the store's session
+(the data key that seals key-person categories and isolation statuses, the secrets that hold
+the town's index key) and one sealing helper; split, each part would reach back into the others."""
 
 from __future__ import annotations
 
@@ -272,11 +276,25 @@ class KeyPersons:
         self, entries: list[dict[str, Any]], removed: list[str] | tuple[str, ...] = ()
     ) -> None:
         now = _now()
+        # The category is sealed under the data key (row key + field as associated data); a
+        # download while no operator is logged in keeps it in clear until the next login
+        # seals it (:meth:`seal_plaintext`, from the store's session opening).
+        cipher = self._s.cipher if self._s.is_unlocked else None
         with self._s.g.tx() as db:
             db.conn.executemany(
                 "INSERT OR REPLACE INTO keypersons(id_hash, category, end_date, updated_at) "
                 "VALUES (?,?,?,?)",
-                [(e["id_hash"], e["category"], e.get("end_date"), now) for e in entries],
+                [
+                    (
+                        e["id_hash"],
+                        e["category"]
+                        if cipher is None
+                        else cipher.encrypt(e["id_hash"], KEYPERSON_FIELD, e["category"]),
+                        e.get("end_date"),
+                        now,
+                    )
+                    for e in entries
+                ],
             )
             db.conn.executemany("DELETE FROM keypersons WHERE id_hash = ?", [(h,) for h in removed])
             db.execute(
@@ -317,7 +335,14 @@ class KeyPersons:
             return None
         end = rows[0]["end_date"]
         today = today or datetime.now().date().isoformat()
-        return None if end and end < today else rows[0]["category"]
+        if end and end < today:
+            return None
+        return _open(self._s, town_hash, KEYPERSON_FIELD, rows[0]["category"])
+
+    def seal_plaintext(self) -> int:
+        """Encrypt the categories still in clear (written while locked, or before the
+        upgrade); the caller checkpoints the log. Returns how many rows were sealed."""
+        return _seal_column(self._s, "keypersons", "category", KEYPERSON_FIELD)
 
     def count(self) -> int:
         return self._s.g.scalar("SELECT count(*) FROM keypersons") or 0
@@ -368,7 +393,7 @@ class IsolationIndex:
                 db.execute(
                     "INSERT OR REPLACE INTO isolation_index(id_hash, status, end_date) "
                     "VALUES (?,?,?)",
-                    [id_hash, status, end_date],
+                    [id_hash, self._s.cipher.encrypt(id_hash, ISOLATION_FIELD, status), end_date],
                 )
             else:
                 db.execute("DELETE FROM isolation_index WHERE id_hash = ?", [id_hash])
@@ -383,15 +408,51 @@ class IsolationIndex:
             return None
         today = today or datetime.now().date().isoformat()
         end = rows[0]["end_date"]
-        return None if end and end < today else rows[0]["status"]
+        if end and end < today:
+            return None
+        return _open(self._s, id_hash, ISOLATION_FIELD, rows[0]["status"])
 
     def counts_on(self, day: str) -> dict[str, int]:
-        """People per status whose isolation or monitoring still runs on ``day``."""
-        return {
-            r["status"]: r["n"]
-            for r in self._s.g.query(
-                "SELECT status, count(*) AS n FROM isolation_index WHERE end_date IS "
-                "NULL OR end_date >= ? GROUP BY status ORDER BY status",
-                [day],
-            )
-        }
+        """People per status whose isolation or monitoring still runs on ``day`` (each status
+        decrypted here: the column holds ciphertexts, so SQL cannot group on it)."""
+        counts: dict[str, int] = {}
+        for r in self._s.g.query(
+            "SELECT id_hash, status FROM isolation_index WHERE end_date IS NULL OR end_date >= ?",
+            [day],
+        ):
+            status = _open(self._s, r["id_hash"], ISOLATION_FIELD, r["status"]) or ""
+            counts[status] = counts.get(status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def seal_plaintext(self) -> int:
+        """Encrypt the statuses of rows from before the upgrade (still in clear)."""
+        return _seal_column(self._s, "isolation_index", "status", ISOLATION_FIELD)
+
+
+# Field names bound into the associated data of the two sync-table ciphertexts (with the row's
+# hash as the record key), so a value moved to another row or column fails to open.
+KEYPERSON_FIELD = "keyperson_category"
+ISOLATION_FIELD = "isolation_status"
+
+
+def _open(store: Store, key: str, field: str, value: Any) -> str | None:
+    """A sealed value opened (a ciphertext is a BLOB); a str is a row not yet sealed."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return store.cipher.decrypt(key, field, bytes(value))
+    return value
+
+
+def _seal_column(store: Store, table: str, column: str, field: str) -> int:
+    """Replace the clear values of ``table.column`` (TEXT values; ciphertexts are BLOBs) by
+    their ciphertexts under the data key, keyed by the row's ``id_hash``."""
+    cipher = store.cipher
+    clear = f"SELECT id_hash, {column} FROM {table} WHERE typeof({column}) = 'text'"
+    if store.g.scalar(f"SELECT count(*) FROM ({clear})") == 0:
+        return 0  # the usual case: no write transaction at login
+    with store.g.tx() as db:  # read inside: a download racing the seal is not overwritten
+        rows = db.conn.execute(clear).fetchall()
+        db.conn.executemany(
+            f"UPDATE {table} SET {column} = ? WHERE id_hash = ?",
+            [(cipher.encrypt(h, field, v), h) for h, v in rows],
+        )
+    return len(rows)
