@@ -164,9 +164,11 @@ def test_gate_vehicle_and_shift_fields_are_absent_from_the_files(store):
     disk = _disk(store.path)
     assert disk and Path(f"{store.path}-wal").exists()  # the scan reads real files
     assert _found(patterns, disk) == []
-    # The acknowledged alerts are a ciphertext (the audit entry names them: audit is CLEAR).
+    # The acknowledged alerts are a ciphertext, and the (clear) audit entry counts them
+    # without naming them: the alert code is in no byte of the files.
     ack = store.g.scalar("SELECT alerts_ack FROM passages WHERE id = ?", [back["odd"]])
     assert isinstance(ack, bytes) and _mark("passages", "alerts_ack").encode() not in ack
+    assert _found(_text([_mark("passages", "alerts_ack")]), disk) == []
     store.g.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert _found(patterns, _disk(store.path)) == []
 

@@ -309,7 +309,8 @@ class Passages:
                 "UPDATE passages SET alerts_ack = ? WHERE id = ?",
                 [s.cipher.encrypt(passage_id, "alerts_ack", ack), passage_id],
             )
-            s.audit.append("alert_ack", operator, {"record": passage_id, "alerts": alerts})
+            # The audit (clear: ids, counts, file names) says how many, not which alerts.
+            s.audit.append("alert_ack", operator, {"record": passage_id, "alerts": len(alerts)})
 
     # -- reading ------------------------------------------------------------------------
     def unseal(self, r: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "reasons": SEALED_AT_LOGIN,
         "pass_id": SEALED_AT_LOGIN,
         # Who acknowledged which alerts (local only): the value itself is a ciphertext. The
-        # audit entry of the acknowledgement still names the alert codes (audit: CLEAR).
+        # audit entry of the acknowledgement names the record and how many alerts, not which.
         "alerts_ack": ENCRYPTED,
     },
     "vehicle_passages": {
