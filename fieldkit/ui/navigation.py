@@ -13,7 +13,6 @@ from functools import partial
 from textual.app import SystemCommand
 from textual.screen import ModalScreen, Screen
 
-from ..gate import HASHES
 from .app_base import FieldkitBase
 from .keyhelp import with_keys
 from .registry import ScreenEntry, ScreenModuleError
@@ -104,6 +103,8 @@ class Navigation(FieldkitBase):
             return
         self.locked_operator = store.operator.name if store.operator else None
         store.lock(reason)
+        from ..gate import HASHES  # here, not at start-up: the registry loads no core
+
         HASHES.forget()  # the ID numbers of the last people hashed leave memory with the keys
         self.status = {**self.status, "operator": None, "role": None}
         self.show_login(reason)

@@ -86,7 +86,7 @@ class StatusBar(Static):
             t("status.pending", n=values.get("pending", 0)),
             t("status.keylist", age=age_text(values.get("keylist_at"), t)),
         ]
-        width = self.size.width or self.app.size.width
+        width = self.size.width or fieldkit_app(self).size.width
         self.update(fit_parts(parts, width))
         self.set_class(bool(values.get("keylist_stale")), "-stale")
         self.set_class(values.get("camera") in ("missing", "reconnecting"), "-camera-down")
