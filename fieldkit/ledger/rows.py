@@ -14,7 +14,8 @@ from ..i18n import id_problem
 from ..shared.identity import mask_id, parse_identity
 from ..sheets import SheetError, layout
 from ..sheets.reader import read_rows as sheet_rows
-from .households import HOUSEHOLD_FIELDS, MEMBER_FIELDS, now_local
+from . import households  # the clock read at each call: tests set households.now_local
+from .households import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from .model import (
     EMPTY_WORDS,
     clean_text,
@@ -202,7 +203,7 @@ def parse_date(value: Any, column: str) -> str | None:
         if len(parts) == 3:
             return date(*parts).isoformat()
         if len(parts) == 2:  # '4月1日': this year
-            return date(now_local().year, *parts).isoformat()
+            return date(households.now_local().year, *parts).isoformat()
     except ValueError:
         pass
     raise RowError("bad_date", column=column, value=s)
