@@ -245,16 +245,26 @@ class Passages:
         f"INSERT INTO passages({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
     )
 
-    def open_entry_for(self, id_hash: str, before: str | None = None) -> str | None:
+    def open_entry_for(
+        self, id_hash: str, before: str | None = None, corrected: str | None = None
+    ) -> str | None:
         """The latest admitted entry of this person that no exit has matched yet (at or
-        before ``before``, an exit's own time, when given: a corrected exit keeps its time)."""
+        before ``before``, an exit's own time, when given: a corrected exit keeps its time, and
+        of passages stamped in that same millisecond only those written before ``corrected``,
+        the exit being corrected). Ties on the time go by insertion order."""
+        window = ""
+        params: list[Any] = [id_hash]
+        if before:
+            window = "AND (p.ts < ? OR (p.ts = ? AND p.rowid < coalesce((SELECT rowid FROM "
+            window += "passages WHERE id = ?), p.rowid + 1))) "
+            params += [before, before, corrected]
         return self._s.g.scalar(
             "SELECT p.id FROM passages p WHERE p.id_hash = ? AND p.direction = 'in' "
             "AND p.decision = 'admit' AND p.superseded = 0 AND NOT EXISTS "
             "(SELECT 1 FROM passages x WHERE x.entry_id = p.id AND x.superseded = 0) "
-            + ("AND p.ts <= ? " if before else "")
-            + "ORDER BY p.ts DESC LIMIT 1",
-            [id_hash, before] if before else [id_hash],
+            + window
+            + "ORDER BY p.ts DESC, p.rowid DESC LIMIT 1",
+            params,
         )
 
     def record(self, p: PassageInput, decision: Decision) -> PassageRow:
@@ -272,7 +282,7 @@ class Passages:
             entry_id = None
             if p.direction == "out" and p.id_number:
                 before = p.ts.astimezone().isoformat(timespec="milliseconds") if p.ts else None
-                entry_id = self.open_entry_for(s.index(p.id_number), before)
+                entry_id = self.open_entry_for(s.index(p.id_number), before, p.supersedes)
             row = self._row(p, decision, operator, s.shifts.current_id(), entry_id)
             db.execute(self._INSERT, [row[c] for c in self._COLUMNS])
             if p.supersedes:
