@@ -19,7 +19,7 @@ from ..errors import PermissionDenied
 from ..i18n import current_language, t
 from ..reports.atomic import ExportError
 from ..reports.atomic import write_atomic as _write_atomic
-from .households import now_local
+from . import households  # the clock read at each call: tests set households.now_local
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -225,7 +225,7 @@ def export_households(
 
 
 def monitoring_rows(store: Store, *, full: bool, today: date | None = None) -> list[list[Any]]:
-    today = today or now_local().date()
+    today = today or households.now_local().date()
     out: list[list[Any]] = []
     for m in store.monitoring.ledger_rows():
         if full:

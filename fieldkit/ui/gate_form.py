@@ -123,16 +123,24 @@ class FormInput(FixedInput):
             return True
         sel = self.selection
         start, end = (self.cursor_position,) * 2 if sel.is_empty else sorted(sel)
-        candidate = self.value[:start] + ch + self.value[end:]
-        if not looks_like_id(candidate, self.id_digits):
+        split = self.split_id(self.value[:start] + ch + self.value[end:])
+        if split is None:
             return False
         self.redirecting = True
+        self.value, typed_id = split
+        screen.type_into_id(typed_id)
+        return True
+
+    def split_id(self, candidate: str) -> tuple[str, str] | None:
+        """(what stays in this field, the start of an ID) once ``candidate`` (the field's text
+        with the new key) can only be the start of an ID; None while it can be this field's."""
+        if not looks_like_id(candidate, self.id_digits):
+            return None
+        screen = self.screen
         if self.id == "f-temp" and isinstance(screen, GateForm):  # "365" then an ID: the
             # reading may be in front of it (see GateForm.split_typed_reading)
             screen.typed_reading = reading_prefix(candidate)
-        self.value = ""
-        screen.type_into_id(candidate)
-        return True
+        return "", candidate
 
     def on_blur(self) -> None:
         self.redirecting = False

@@ -59,23 +59,9 @@ class PassInput(FormInput):
     ID field, drawn masked, as from the other fields; what was typed before it stays here. A
     pass number of digits is not taken for an ID until it can only be one (:func:`id_start`)."""
 
-    def _route(self, ch: str) -> bool:
-        screen = self.screen
-        if not hasattr(screen, "type_into_id"):
-            return False
-        if self.redirecting:
-            screen.type_into_id(ch)
-            return True
-        sel = self.selection
-        start, end = (self.cursor_position,) * 2 if sel.is_empty else sorted(sel)
-        candidate = self.value[:start] + ch + self.value[end:]
+    def split_id(self, candidate: str) -> tuple[str, str] | None:
         at = id_start(candidate)
-        if at is None:
-            return False
-        self.redirecting = True
-        self.value = candidate[:at]
-        screen.type_into_id(candidate[at:])
-        return True
+        return None if at is None else (candidate[:at], candidate[at:])
 
 
 @dataclass
