@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.old_ledger import OldLedger
+from bench.old_text import address_key, clean_text
 from fieldkit.errors import FieldkitError, InputError
 from fieldkit.i18n import t
 from fieldkit.ledger.households import now_local
 from fieldkit.ledger.model import (
     EMPTY_WORDS,
-    address_key,
-    clean_text,
     parse_categories,
     parse_found_via,
     parse_status,

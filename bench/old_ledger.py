@@ -16,9 +16,10 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from bench.old_text import address_key, clean_text
 from fieldkit.errors import InputError
 from fieldkit.i18n import id_problem
-from fieldkit.ledger.model import HEALTH_STATUSES, HOME_STATUSES, address_key, clean_text
+from fieldkit.ledger.model import HEALTH_STATUSES, HOME_STATUSES
 from fieldkit.shared.identity import mask_id, mask_name, mask_phone, parse_identity
 
 if TYPE_CHECKING:

@@ -4,10 +4,12 @@ building's households with 20k households stored (facade and the real patrol scr
 Goals: import ≥ 2,000 rows/s, and ≥ 1.5x the import through the hand-written XML reader it
 replaced (issue 17; best of 5 alternating rounds on a 4,000-household file, same run, by the
 clock and by this process's CPU time; the baseline writes through bench/old_ledger.py, the
-ledger's write path of that time); .xls and .ods imports measured; a building's list
-≤ 200 ms. Baselines measured in the same run on the same file and database, so a loaded
-machine shows up in both: reading the .xlsx with openpyxl (read-only mode) for the import,
-and a bare ``SELECT`` of the building's rows for the list.
+ledger's write path of that time, and cleans cells and builds address keys with
+bench/old_text.py, those helpers as they were then; it still shares ID parsing, masking and the
+cipher with FieldKit); .xls and .ods imports measured; a building's list ≤ 200 ms. Baselines
+measured in the same run on the same file and database, so a loaded machine shows up in both:
+reading the .xlsx with openpyxl (read-only mode) for the import, and a bare ``SELECT`` of the
+building's rows for the list.
 
     .venv/bin/python bench/patrol.py [--households 20000] [--per-household 2.5]
 """

@@ -191,6 +191,14 @@ def far_cell(path: Path) -> Path:
     return write_raw_xlsx(path, '<row r="300000000"><c r="A300000000"><v>1</v></c></row>')
 
 
+def far_cell_spelt_oddly(path: Path) -> Path:
+    """far_cell with a namespace prefix on its tags and a tab and a newline before their
+    ``r``: XML allows both, and the bounds must not depend on a single space before it."""
+    return write_raw_xlsx(
+        path, '<x:row\tr="300000000"><x:c\nr="A300000000"><x:v>1</x:v></x:c></x:row>'
+    )
+
+
 def whole_sheet_merge(path: Path) -> Path:
     return write_raw_xlsx(
         path, "", after='<mergeCells count="1"><mergeCell ref="A1:XFD1048576"/></mergeCells>'

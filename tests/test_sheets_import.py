@@ -122,6 +122,7 @@ def test_a_person_who_moved_household_is_an_update_logged_as_an_edit(store, tmp_
     "build, code",
     [
         (hostile.far_cell, "rows"),
+        (hostile.far_cell_spelt_oddly, "rows"),
         (hostile.whole_sheet_merge, "rows"),
         (hostile.huge_column, "rows"),
         (hostile.wide_row, "columns"),

@@ -14,18 +14,29 @@ def clean_text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    text = str(value)
+    # ASCII is its own NFKC form: most cells (numbers, IDs, rooms) skip the normaliser.
+    return (text if text.isascii() else unicodedata.normalize("NFKC", text)).strip()
+
+
+# The suffix a building, unit or room may carry: '3栋', '2单元', '101室' (building's first).
+_BUILDING, _UNIT, _ROOM = (re.compile(rf"(号楼|[{s}])$") for s in ("栋幢楼号", "单元", "室号户"))
+
+
+def _norm(v: str, suffix: re.Pattern[str] | None) -> str:
+    v = clean_text(v).replace(" ", "").upper()
+    if suffix is not None and len(v) > 1:
+        v = suffix.sub("", v)
+    return v
 
 
 def address_key(community: str, building: str, unit: str, room: str) -> str:
     """One household per normalised address: '3栋' and '3' are the same building."""
-
-    def norm(v: str, suffixes: str) -> str:
-        v = clean_text(v).replace(" ", "").upper()
-        if suffixes and len(v) > 1:
-            v = re.sub(rf"(号楼|[{suffixes}])$", "", v)
-        return v
-
     return "|".join(
-        (norm(community, ""), norm(building, "栋幢楼号"), norm(unit, "单元"), norm(room, "室号户"))
+        (
+            _norm(community, None),
+            _norm(building, _BUILDING),
+            _norm(unit, _UNIT),
+            _norm(room, _ROOM),
+        )
     )

@@ -27,9 +27,13 @@ RESIDENT_ID_IN_TEXT = re.compile(
 )
 
 
+_ID_SPACING = re.compile(r"[\s\-\u3000]")
+_RESIDENT_18 = re.compile(r"\d{17}[\dX]")
+
+
 def normalise_id_text(text: str) -> str:
     """Full-width digits to ASCII, spaces and dashes removed, upper case."""
-    return re.sub(r"[\s\-\u3000]", "", text.translate(_FULLWIDTH)).upper()
+    return _ID_SPACING.sub("", text.translate(_FULLWIDTH)).upper()
 
 
 def resident_check_char(first17: str) -> str:
@@ -82,7 +86,7 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
             "other", "", check_ok=False, problem="empty identity number", problem_code="empty"
         )
     if kind_hint in (None, "resident_id"):
-        if re.fullmatch(r"\d{17}[\dX]", raw):
+        if _RESIDENT_18.fullmatch(raw):
             birth = _birth(raw[6:14])
             sex = "M" if int(raw[16]) % 2 else "F"
             expected = resident_check_char(raw[:17])

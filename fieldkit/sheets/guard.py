@@ -85,9 +85,14 @@ _ENTITY = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
 # Columns and rows are found by two patterns of one group each, so ``findall`` gives flat lists
 # of bytes that ``set`` shrinks in C (a row's cells share their digits) before any int is made:
 # the whole check of a 10,000-row ledger 0.087 vs 0.101 s CPU with pairs of groups.
-_CELL_COL = re.compile(rb"\sr=\"([A-Z]{1,7})[0-9]{1,12}\"")
-_CELL_ROW = re.compile(rb"\sr=\"[A-Z]{1,7}([0-9]{1,12})\"")
-_ROW_REF = re.compile(rb"<(?:\w+:)?row\b[^>]{0,200}?\sr=\"([0-9]{1,12})\"")
+# Each pattern starts with a literal (``r="``, ``row``), which lets ``re`` jump between
+# candidates instead of trying a class at every byte: on the 4.7 MB sheet of that ledger the
+# three scans take 0.024 s against 0.068 s when they began ``\sr=`` and ``<(?:\w+:)?row``. Also
+# matching an ``r="…"`` or ``row …r="…"`` not preceded by a space or ``<`` only ever measures
+# more, never less.
+_CELL_COL = re.compile(rb"r=\"([A-Z]{1,7})[0-9]{1,12}\"")
+_CELL_ROW = re.compile(rb"r=\"[A-Z]{1,7}([0-9]{1,12})\"")
+_ROW_REF = re.compile(rb"row\b[^>]{0,200}?\sr=\"([0-9]{1,12})\"")
 _MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]{0,200}?\sref=\"([A-Z0-9:$]{1,40})\"")
 _A1 = re.compile(r"\$?([A-Z]{1,7})\$?([0-9]{1,12})")
 _OVERLAP = 512  # a tag cut between two pieces is seen whole in the next one
