@@ -327,6 +327,10 @@ class AutoSync:
 
     Runs every ``sync.interval_s`` while the server answers; after a failure it backs off
     (doubling up to the interval) so an unreachable server costs almost nothing.
+
+    Not ``tenacity`` (issue 17 item 5): nothing here retries a call in a loop; the app's timer
+    asks :meth:`due`, and a failed sync is simply the next one later, which resends the same
+    sealed batch (the server takes each batch once).
     """
 
     def __init__(self, interval_s: float) -> None:

@@ -43,7 +43,13 @@ def token_hash(token: str) -> str:
 
 
 class RateLimiter:
-    """Token bucket per key (device id, or client address before enrollment)."""
+    """Token bucket per key (device id, or client address before enrollment).
+
+    Kept rather than the ``limits`` package (issue 17 item 5): this is the whole of it, in one
+    process with no storage to configure. ``limits`` has ``peek`` (its ``test``: an address is
+    charged only once its request failed to prove a device) but counts requests in windows
+    (fixed, moving, sliding counter), not a bucket with a burst refilled at a steady rate, the
+    behaviour the server's settings (``rate_per_second``, ``rate_burst``) describe."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
