@@ -9,6 +9,18 @@ from typing import Any
 from scanners.idnumber import resident_check_char
 
 
+def known_since(store: Any, ts: str) -> None:
+    """Backdate the device and its ledger to ``ts``: its operators, members and the ledger
+    edits that entered them (with their home statuses). Windows that closed before the device
+    knew someone was to be monitored are never counted as missed (issue 13 item 11)."""
+    for sql in (
+        "UPDATE operators SET created_at = ?",
+        "UPDATE members SET created_at = ?",
+        "UPDATE ledger_edits SET ts = ?",
+    ):
+        store.g.db.execute(sql, [ts])
+
+
 def make_id(n: int, birth: str = "19800101", region: str = "110105") -> str:
     """A valid 18-digit resident ID number, different for every ``n`` < 1000 per birth date."""
     first17 = f"{region}{birth}{n % 1000:03d}"

@@ -9,7 +9,7 @@ import pytest
 
 from fieldkit.errors import AuthError, InputError, PermissionDenied
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
-from tests.ledger_support import make_id
+from tests.ledger_support import known_since, make_id
 
 pytestmark = pytest.mark.usefixtures("english")  # asserts the English messages
 
@@ -39,8 +39,7 @@ def watched(store):
     store.ledger.save_member(hid, {"name": "李四", "id_number": B})
     # The device and the ledger entry existed before the period began (windows before either
     # are never counted as missed: issue 13 item 11).
-    store.g.db.execute("UPDATE operators SET created_at = '2022-03-01T00:00:00+00:00'")
-    store.g.db.execute("UPDATE members SET created_at = '2022-03-01T00:00:00+00:00'")
+    known_since(store, "2022-03-01T00:00:00+00:00")
     return a
 
 

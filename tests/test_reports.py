@@ -20,6 +20,7 @@ from fieldkit.reports import (
 )
 from fieldkit.reports.text import daily_text, handover_text, shift_text, totals_text
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
+from tests.ledger_support import known_since
 from tests.reports_support import (
     ID_LI,
     ID_ZHANG,
@@ -125,8 +126,7 @@ def test_households_and_missed_readings_come_from_the_ledger(store):
     member_id = member[0] if isinstance(member, tuple) else member
     # device and ledger entry older than the period (windows before either never count as
     # missed: issue 13 item 11)
-    store.g.db.execute("UPDATE operators SET created_at = '2000-01-01T00:00:00+00:00'")
-    store.g.db.execute("UPDATE members SET created_at = '2000-01-01T00:00:00+00:00'")
+    known_since(store, "2000-01-01T00:00:00+00:00")
     store.monitoring.check_missed(datetime.now().astimezone())  # yesterday's windows closed
     missed = store.g.scalar(
         "SELECT count(*) FROM monitoring_alerts WHERE kind = 'missed' AND day = ?",

@@ -16,7 +16,7 @@ from fieldkit.reports.export import export
 from fieldkit.reports.text import daily_text, shift_text
 from fieldkit.ui.monitoring import MonitoringScreen
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
-from tests.ledger_support import make_id
+from tests.ledger_support import known_since, make_id
 from tests.reports_support import ID_ZHANG, person
 from tests.test_ui_app import PATROL, PATROL_PIN, SIZE, ready_store, settle  # noqa: F401
 from tests.test_ui_patrol import patrol_app, start
@@ -52,8 +52,7 @@ def late_arrival(store) -> tuple[str, str]:
             "status_start": "2022-04-01",
         },
     )
-    store.g.db.execute("UPDATE operators SET created_at = '2022-03-01T00:00:00+00:00'")
-    store.g.db.execute("UPDATE members SET created_at = '2022-03-01T00:00:00+00:00'")
+    known_since(store, "2022-03-01T00:00:00+00:00")
     new, _ = ledger.save_member(  # as the member form or an import does, at 11:22
         other,
         {"name": "王磊", "id_number": B, "health_status": "home_monitoring", "status_start": DAY},

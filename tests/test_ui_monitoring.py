@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from fieldkit.ui.monitoring import MonitoringScreen, ReadingDialog, ReleaseDialog
 from fieldkit.ui.widgets.dialogs import AlertScreen
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
-from tests.ledger_support import make_id
+from tests.ledger_support import known_since, make_id
 from tests.test_ui_app import PATROL, PATROL_PIN, SIZE, ready_store, settle  # noqa: F401
 from tests.test_ui_patrol import patrol_app, start
 
@@ -58,8 +58,7 @@ def seed(store) -> tuple[str, str]:
     )
     # The device and the ledger entries existed before the periods began (windows before
     # either are never counted as missed: issue 13 item 11).
-    store.g.db.execute("UPDATE operators SET created_at = '2022-03-01T00:00:00+00:00'")
-    store.g.db.execute("UPDATE members SET created_at = '2022-03-01T00:00:00+00:00'")
+    known_since(store, "2022-03-01T00:00:00+00:00")
     store.lock("test")
     return a, b
 

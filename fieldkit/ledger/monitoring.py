@@ -150,11 +150,12 @@ class Monitoring:
             )
         }
         device_start = self._device_start()
+        since = self.home_since([r["id"] for r in rows])
         out = []
         for r in rows:
             if r["status_end"] and r["status_end"] < today.isoformat():
                 continue  # period over: waits for release, not for readings
-            known = self.known_since(r, device_start)
+            known = self.known_since(r, device_start, since.get(r["id"]))
             for slot in SLOTS:
                 start, end = self._window_dt(today, slot, now.tzinfo)
                 if now < start:
@@ -369,12 +370,13 @@ class Monitoring:
             )
         }
         device_start = self._device_start()
+        since = self.home_since([m["id"] for m in members])
         new = 0
         with s.g.tx() as db:
             for m in members:
                 start = date.fromisoformat(m["status_start"]) if m["status_start"] else first
                 end = date.fromisoformat(m["status_end"]) if m["status_end"] else today
-                known = self.known_since(m, device_start)
+                known = self.known_since(m, device_start, since.get(m["id"]))
                 day = max(start, first, known.date() if known else first)
                 while day <= min(end, today):
                     for slot in SLOTS:
@@ -396,10 +398,42 @@ class Monitoring:
         return new
 
     @staticmethod
-    def known_since(member: dict[str, Any], device_start: datetime | None) -> datetime | None:
-        """Since when this device has known ``member`` (its ledger entry here, at the earliest
-        the device's first set-up): windows that closed before were nobody's to keep."""
-        return max(filter(None, (_when(member.get("created_at")), device_start)), default=None)
+    def known_since(
+        member: dict[str, Any], device_start: datetime | None, home_since: datetime | None = None
+    ) -> datetime | None:
+        """Since when this device has known that ``member`` is to be monitored: their ledger
+        entry here, the edit that last put them under a home status (``home_since``, from
+        :meth:`home_since`), at the earliest the device's first set-up. Windows that closed
+        before were nobody's to keep."""
+        return max(
+            filter(None, (_when(member.get("created_at")), device_start, home_since)),
+            default=None,
+        )
+
+    def home_since(self, member_ids: list[str]) -> dict[str, datetime]:
+        """When each member last came under a home status from none (their ledger edits, in
+        order): a person on the ledger for days who is put under home monitoring at 15:00 owed
+        no morning window that day. A switch between home statuses (isolation → monitoring)
+        keeps the first time; a release and a new start count from the new start. Members
+        whose edits never name a status (pulled from the town) are not in the result."""
+        out: dict[str, datetime] = {}
+        home: dict[str, bool] = {}
+        decrypt = self._s.ledger._c().decrypt
+        for i in range(0, len(member_ids), 500):
+            chunk = member_ids[i : i + 500]
+            for r in self._s.g.query(
+                "SELECT id, ts, entity_id, changes_enc FROM ledger_edits WHERE entity = 'member' "
+                f"AND entity_id IN ({', '.join('?' * len(chunk))}) ORDER BY ts, version",
+                chunk,
+            ):
+                changes = json.loads(decrypt(r["id"], "changes", r["changes_enc"]) or "{}")
+                if "health_status" not in changes:
+                    continue
+                mid, now_home = r["entity_id"], changes["health_status"] in HOME_STATUSES
+                if now_home and not home.get(mid) and (when := _when(r["ts"])):
+                    out[mid] = when
+                home[mid] = now_home
+        return out
 
     def _device_start(self) -> datetime | None:
         """When this device was first set up (its first operator)."""
