@@ -125,7 +125,7 @@ def test_full_export_needs_the_supervisor_and_is_audited(store, tmp_path):
     store.keyring.add(store.operator, store.master, "李强", "gate", "1357")
     store.lock()
     store.unlock("李强", "1357")
-    with pytest.raises(PermissionDenied, match="supervisor"):
+    with pytest.raises(PermissionDenied, match="李强 不是负责人"):  # in the run's language
         export(store, "passages", tmp_path / "full.xlsx", full=True, reason="疾控流调")
     assert not (tmp_path / "full.xlsx").exists()
     export(store, "passages", tmp_path / "masked.xlsx")  # any operator may export masked

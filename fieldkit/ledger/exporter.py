@@ -127,7 +127,9 @@ def write_template(path: str | Path) -> Path:
 
 def _check_full(full: bool, supervisor: Operator | None) -> None:
     if full and (supervisor is None or not supervisor.is_supervisor):
-        raise PermissionDenied("a full (unmasked) export needs a supervisor's PIN")
+        if supervisor is None:
+            raise PermissionDenied("err.full_export_needs_pin")
+        raise PermissionDenied("err.full_export_needs_supervisor", name=supervisor.name)
 
 
 def household_rows(store: Store, *, full: bool) -> list[list[Any]]:

@@ -168,7 +168,7 @@ def parse_symptoms(text: str) -> list[str]:
     out: list[str] = []
     for ch in text.replace(" ", "").replace(",", ""):
         if not ch.isdigit() or not 1 <= int(ch) <= len(SYMPTOMS):
-            raise InputError(f"unknown symptom {ch!r}")
+            raise InputError("err.symptom", value=ch)
         code = SYMPTOMS[int(ch) - 1]
         if code not in out:
             out.append(code)

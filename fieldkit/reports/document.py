@@ -315,10 +315,7 @@ def build_document(
     if full:
         operator = by or store.require_operator()
         if not operator.is_supervisor:
-            raise PermissionDenied(
-                f"{operator.name} is not a supervisor: a full (unmasked) "
-                "export needs the supervisor's PIN"
-            )
+            raise PermissionDenied("err.full_export_needs_supervisor", name=operator.name)
     columns = [
         c
         for c in (LOG_COLUMNS if kind == "shift-log" else PASSAGE_COLUMNS)

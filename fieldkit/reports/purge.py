@@ -52,9 +52,7 @@ def purge(store: Store, today: date | None = None, *, by: Any = None) -> PurgePl
     their PIN, or the logged-in operator); audited with the counts."""
     operator = by or store.require_operator()
     if not operator.is_supervisor:
-        raise PermissionDenied(
-            f"{operator.name} is not a supervisor: purging old records needs the supervisor's PIN"
-        )
+        raise PermissionDenied("err.purge_needs_supervisor", name=operator.name)
     plan = plan_purge(store, today)
     deleted = retention.delete_synced_before(
         store,
