@@ -83,8 +83,8 @@ def test_daily_report_download_keeps_device_text_as_text(town):
         r = http.get("/console/reports/xlsx", params={"day": today})
     assert r.status_code == 200 and r.content.startswith(b"PK")
     got = sheet_of(r.content)
-    assert got[2][0] == t("console.col.checkpoint", "zh") and len(got[2]) == 10
+    assert got[2][0] == t("console.col.checkpoint", "zh") and len(got[2]) == 11  # with 禁止
     cp = next(row for row in got[3:] if row[0] == "CP-A")
-    assert cp[9] == float(len(ATTACKS))  # the total, a number
+    assert cp[10] == float(len(ATTACKS))  # the total, a number
     categories = {row[0]: row[2] for row in got if row[0] in ATTACKS}
     assert categories == {attack: 1.0 for attack in ATTACKS}

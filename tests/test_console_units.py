@@ -111,19 +111,29 @@ def login(http: httpx.Client, name: str) -> str:
 def test_unmasking_needs_a_reason_and_is_audited(town):
     con = town.app.state.console
     con.accounts.add("clerk", "officer", PASSWORD)
-    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as http:
-        csrf = login(http, "clerk")
-        r = http.post("/console/trace", data={"csrf": csrf, "id_number": id_number(1), "full": "1"})
+    con.accounts.add("chief", "admin", PASSWORD)
+    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as admin:
+        csrf = login(admin, "chief")  # full views are an admin's (officers see masked data only)
+        r = admin.post(
+            "/console/trace", data={"csrf": csrf, "id_number": id_number(1), "full": "1"}
+        )
         assert r.status_code == 400 and "请填写事由" in r.text
         assert not [a for a in con.audit.rows() if a["action"] == "trace_unmask"]
-        r = http.post(
+        r = admin.post(
             "/console/trace",
             data={"csrf": csrf, "id_number": id_number(1), "full": "1", "reason": "流调 4月3日"},
         )
         assert r.status_code == 200
         row = next(a for a in con.audit.rows() if a["action"] == "trace_unmask")
-        assert row["user"] == "clerk" and row["reason"] == "流调 4月3日"
+        assert row["user"] == "chief" and row["reason"] == "流调 4月3日"
         assert id_number(1) not in row["detail"]
+    with LoopbackServer(town.app) as srv, httpx.Client(base_url=srv.url) as http:
+        csrf = login(http, "clerk")
+        r = http.post(
+            "/console/trace",
+            data={"csrf": csrf, "id_number": id_number(1), "full": "1", "reason": "流调 4月3日"},
+        )
+        assert r.status_code == 403 and "只有管理员" in r.text
         r = http.post("/console/trace", data={"csrf": csrf, "id_number": "123"})
         assert r.status_code == 400 and "身份证号无效" in r.text
         big = http.post(

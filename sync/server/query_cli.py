@@ -49,6 +49,13 @@ def _passage_dict(pa: Passage) -> dict[str, Any]:
     }
 
 
+def _gate_only(records: list[Passage]) -> list[Passage]:
+    """Gate passages only: household-ledger edits (imports, member edits, visits, readings) are
+    records a device sent too, indexed by its checkpoint and the member's ID, but nobody passed
+    the gate."""
+    return [pa for pa in records if pa.kind == "passage"]
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     _, _, keys, repo = _open(args)
     if args.id_number:
@@ -58,13 +65,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
         number = parse_identity(args.id_number).number
         if not number:
             raise CliError(t("server.err.id_empty"))
-        passages = repo.trace_person(blind_index(keys.index_key, number))
+        passages = _gate_only(repo.trace_person(blind_index(keys.index_key, number)))
         title = t("server.trace.person", who=f"{number[:6]}…{number[-4:]}", n=len(passages))
     elif args.checkpoint:
         if not (args.start and args.end):
             raise CliError(t("server.err.trace_window"))
         start, end = parse_time(args.start), parse_time(args.end)
-        passages = repo.trace_checkpoint(args.checkpoint, start, end)
+        passages = _gate_only(repo.trace_checkpoint(args.checkpoint, start, end))
         title = t(
             "server.trace.checkpoint",
             checkpoint=args.checkpoint,

@@ -8,21 +8,33 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from fieldkit.i18n import t
+from fieldkit.i18n import has_key, t
 from fieldkit.sheets.writer import Book
 
 
-def ledger_xlsx(title: str, note: str, headers: list[str], rows: list[list[Any]]) -> bytes:
+def word(lang: str, prefix: str, value: Any) -> str:
+    """A code in the catalogue's words (``home_monitoring`` → 居家健康监测); a value the
+    catalogue does not know (a name, a label typed on a device) as it is."""
+    text = str(value)
+    key = prefix + text
+    if has_key(key):
+        return t(key, lang)
+    return text
+
+
+def ledger_xlsx(
+    title: str, note: str, headers: list[str], rows: list[list[Any]], sheet: str = ""
+) -> bytes:
     buf = io.BytesIO()
     book = Book(buf, title=title)
-    book.table("台账", headers, rows, title=title, note=note)
+    book.table(sheet or t("fixtrace.xlsx.sheet"), headers, rows, title=title, note=note)
     book.close()
     return buf.getvalue()
 
 
 def report_xlsx(report: dict[str, Any], lang: str) -> bytes:
     headers = [
-        t(f"console.col.{k}", lang)
+        t("fixtrace.col.denied", lang) if k == "denied" else t(f"console.col.{k}", lang)
         for k in (
             "checkpoint",
             "status",
@@ -30,6 +42,7 @@ def report_xlsx(report: dict[str, Any], lang: str) -> bytes:
             "out",
             "inside",
             "turned_back",
+            "denied",
             "referred",
             "fever",
             "keyperson",
@@ -44,6 +57,7 @@ def report_xlsx(report: dict[str, Any], lang: str) -> bytes:
             r.out,
             r.inside,
             r.turned_back,
+            r.denied,
             r.referred,
             r.fever,
             r.keyperson,
@@ -51,20 +65,25 @@ def report_xlsx(report: dict[str, Any], lang: str) -> bytes:
         ]
         for r in report["rows"]
     ]
+    width = len(headers)
     rows.append(
-        [t("console.report.total", lang), ""] + [sum(r[i] for r in rows) for i in range(2, 10)]
+        [t("console.report.total", lang), ""] + [sum(r[i] for r in rows) for i in range(2, width)]
     )
-    for title, table in (
-        (t("console.report.by_category", lang), report["categories"]),
-        (t("console.report.by_kp", lang), report["keypersons"]),
-        (t("console.report.by_health", lang), report["health"]),
+    for title, table, prefix in (
+        (t("console.report.by_category", lang), report["categories"], "console.category."),
+        (t("console.report.by_kp", lang), report["keypersons"], ""),
+        (t("console.report.by_health", lang), report["health"], "ledger.status."),
     ):
-        rows.append([""] * 10)
-        rows.append([title, ""] + [""] * 8)
-        rows += [[k, ""] + [v] + [""] * 7 for k, v in table.items()]
+        rows.append([""] * width)
+        rows.append([title, ""] + [""] * (width - 2))
+        rows += [
+            [word(lang, prefix, k) if prefix else k, ""] + [v] + [""] * (width - 3)
+            for k, v in table.items()
+        ]
     return ledger_xlsx(
         t("console.report.xlsx_title", lang, day=report["day"]),
         t("console.report.xlsx_note", lang, deadline=report["deadline"]),
         headers,
         rows,
+        sheet=t("fixtrace.report.sheet", lang),
     )

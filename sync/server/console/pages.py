@@ -1,6 +1,7 @@
-"""Console pages for every signed-in user: log in, overview, tracing (找人), reports.
+"""Console pages for every signed-in user: log in, overview, tracing (找人), reports; and the
+words of the audit list (an admin page whose rows are shown in words).
 
-One piece (~400 lines): the pages every signed-in user sees share the session, language and
+One piece (~590 lines): the pages every signed-in user sees share the session, language and
 masking helpers; each handler is short.
 """
 
@@ -19,11 +20,12 @@ from fastapi.responses import Response
 from markupsafe import Markup, escape
 
 from fieldkit.crypto import blind_index
+from fieldkit.i18n import has_key, looks_like_key, t
 from fieldkit.shared.identity import parse_identity
 
 from . import views
 from .chart import hourly_svg
-from .exports import ledger_xlsx, report_xlsx
+from .exports import ledger_xlsx, report_xlsx, word
 from .facts import catch_up
 from .sealed import decrypt_body
 from .web import LANG_COOKIE, Console, ConsoleError, Ctx, add_page, set_session_cookie
@@ -103,7 +105,7 @@ def overview_page(c: Ctx) -> Response:
     rows, hourly, alerts, loose = views.overview(con.db, con.repo, day, late_min * 60)
     totals = views.CheckpointRow(c.t("console.report.total"))
     for r in rows:
-        for k in ("inn", "out", "turned_back", "referred", "fever", "keyperson", "total"):
+        for k in ("inn", "out", "turned_back", "denied", "referred", "fever", "keyperson", "total"):
             setattr(totals, k, getattr(totals, k) + getattr(r, k))
     chart = hourly_svg(hourly, c.t("console.overview.chart", day=day))
     return c.render(
@@ -127,6 +129,17 @@ def ack_alert(c: Ctx) -> Response:
 
 
 # --- tracing ----------------------------------------------------------------------------------
+
+
+def _is_admin(c: Ctx) -> bool:
+    return bool(c.session and c.session.user.role == "admin")
+
+
+def _admin_for_full(c: Ctx) -> None:
+    """Full names and ID numbers (a reveal, a full export) are for admins: README's
+    ``user add clerk --role officer  # officers see masked data only``."""
+    if not _is_admin(c):
+        raise ConsoleError("fixtrace.err.full_admin_only", 403)
 
 
 def _id_hash(c: Ctx) -> str:
@@ -171,48 +184,129 @@ def _full_bodies(c: Ctx, record_ids: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _trace_form(c: Ctx, err: ConsoleError) -> Response:
+    """An input error: the sentence above the same form, what was typed still in it."""
+    return c.render(
+        "trace.html",
+        status=err.status,
+        result=None,
+        error=c.t(err.key, **err.params),
+        typed_id=c.arg("id_number"),
+        minutes=c.arg("minutes", c.console.setting("copresence_minutes", "30")),
+        id_hash="",
+        full=None,
+    )
+
+
 def trace_page(c: Ctx) -> Response:
     con = c.console
     minutes = int(con.setting("copresence_minutes", "30"))
     if c.request.method == "GET":
         return c.render("trace.html", result=None, minutes=minutes, id_hash="", full=None)
+    try:
+        id_hash = _id_hash(c)
+        minutes = _minutes(c)
+    except ConsoleError as err:
+        return _trace_form(c, err)
     catch_up(con.db, con.town.keys.data_key)
-    id_hash = _id_hash(c)
-    minutes = _minutes(c)
     result = views.trace_person(con.db, con.repo, id_hash, minutes)
     full = None
+    shown = ""
     if c.arg("full") == "1":
+        _admin_for_full(c)
         reason = _reason(c)
-        ids = [p.record_id for p in result.passages] + [o.record_id for o, _, _ in result.copresent]
+        companion = c.arg("companion")
+        if companion or c.arg("one") == "1":
+            # one companion passage, on its own reason: the others stay masked
+            if companion not in {o.record_id for o, _, _ in result.copresent}:
+                raise ConsoleError("fixtrace.trace.err_companion")
+            ids, action, shown = [companion], "trace_unmask_companion", "companion"
+            what: dict[str, Any] = {"id_hash": id_hash[:16], "record": companion}
+        else:  # the person asked for, not everybody who passed at the same time
+            ids, action, shown = [p.record_id for p in result.passages], "trace_unmask", "person"
+            what = {"id_hash": id_hash[:16], "records": len(ids)}
         full = _full_bodies(c, ids)
-        con.audit.append(
-            c.user,
-            "trace_unmask",
-            {"id_hash": id_hash[:16], "records": len(ids), "minutes": minutes},
-            reason,
-        )
-    timeline, copresent = _trace_rows(c, result, full)
+        con.audit.append(c.user, action, {**what, "minutes": minutes}, reason)
+    timeline, copresent = _trace_rows(c, result, full, minutes)
     return c.render(
         "trace.html",
         result=result,
         timeline=timeline,
         copresent=copresent,
+        companions=views.companions(result),
+        ledger=_ledger_rows(c, result),
         minutes=minutes,
         id_hash=id_hash,
         full=full,
+        shown=shown,
+        admin=_is_admin(c),
         masked_id=(result.passages[0].id_masked if result.passages else None),
     )
 
 
+# Ledger values a clerk reads in words: catalogue prefixes by field.
+_VALUE_WORDS = {
+    "health_status": "ledger.status.",
+    "id_kind": "gate.id_kind.",
+    "found_via": "ledger.found.",
+    "categories": "ledger.cat.",
+    "last_test_result": "cli_choice.test_result.",
+}
+
+
+def _ledger_value(c: Ctx, field: str, masked: str | None) -> str:
+    if masked is None or masked == "":
+        return "—"
+    prefix = _VALUE_WORDS.get(field)
+    if not prefix:
+        return masked
+    if field == "categories":
+        try:
+            codes = json.loads(masked)
+        except ValueError:
+            codes = [masked]
+        codes = codes if isinstance(codes, list) else [codes]
+        return "、".join(word(c.lang, prefix, v) for v in codes) or "—"
+    return word(c.lang, prefix, masked)
+
+
+def _ledger_label(c: Ctx, field: str) -> str:
+    for key in ("ledger.field." + field, "fixtrace.field." + field):
+        if looks_like_key(key) and has_key(key):
+            return c.t(key)
+    return c.t("fixtrace.field.other")
+
+
+def _ledger_rows(c: Ctx, result: views.TraceResult) -> list[tuple[str, str]]:
+    """The household's address (as the ledger keeps it: address levels in clear), then the
+    person's own fields (masked), each labelled and valued in the catalogue's words."""
+    if not result.ledger:
+        return []
+    con = c.console
+    home = views.household_of(con.db, con.repo, con.town.keys.data_key, result.ledger)
+    place = {r["field"]: r["masked"] for r in home if r["field"] in views.ADDRESS_FIELDS}
+    rows = [(_ledger_label(c, f), place[f]) for f in views.ADDRESS_FIELDS if place.get(f)]
+    order = ("name", "id_kind", "id_number", "relation", "phone", "health_status")
+    fields = sorted(
+        result.ledger,
+        key=lambda r: (order.index(r["field"]) if r["field"] in order else len(order), r["field"]),
+    )
+    rows += [
+        (_ledger_label(c, r["field"]), _ledger_value(c, r["field"], r["masked"])) for r in fields
+    ]
+    return rows
+
+
 def _trace_rows(
-    c: Ctx, result: views.TraceResult, full: dict[str, dict[str, Any]] | None
+    c: Ctx, result: views.TraceResult, full: dict[str, dict[str, Any]] | None, minutes: int
 ) -> tuple[Markup, Markup]:
     """The trace tables' rows as HTML, made once here: a well-travelled person has a thousand
     co-present rows, and looking up each row's words and times inside the template cost more
     than the page's queries. Each word is translated once per page, each minute formatted once.
-    """
+    Companion rows come under a heading row for each of the person's own passages."""
     words: dict[str, str] = {}
     times: dict[int, str] = {}
+    pick = _is_admin(c)
 
     def word(key: str) -> str:
         if key not in words:
@@ -240,11 +334,24 @@ def _trace_rows(
     timeline = []
     for p in result.passages:
         at, *rest = cells(p)
-        timeline.append(_TIMELINE_ROW % _escaped(at, p.checkpoint, *rest, p.device))
+        timeline.append(_TIMELINE_ROW % _escaped(at, p.checkpoint or "—", *rest, p.device))
     copresent = []
-    for o, _mine, delta in result.copresent:
+    group = None
+    span = 8 if pick else 7
+    for o, mine, delta in result.copresent:
+        if mine.record_id != group:
+            group = mine.record_id
+            at, direction, *_ = cells(mine)
+            head = c.t(
+                "fixtrace.trace.mine", at=at, cp=mine.checkpoint or "—", dir=direction, m=minutes
+            )
+            copresent.append(_MINE_ROW % (span, escape(head)))
         at, *rest = cells(o)
-        copresent.append(_COPRESENT_ROW % _escaped(at, o.checkpoint, f"{delta:+.0f} min", *rest))
+        apart = c.t("fixtrace.trace.apart", m=f"{round(delta):+d}")
+        row = _COPRESENT_ROW % _escaped(at, o.checkpoint or "—", apart, *rest)
+        if pick:
+            row = row.replace("<tr>", _PICK_CELL % escape(o.record_id), 1)
+        copresent.append(row)
     return Markup("".join(timeline)), Markup("".join(copresent))
 
 
@@ -262,6 +369,10 @@ _COPRESENT_ROW = (
     "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
     '<td class="mono">%s</td></tr>\n'
 )
+_MINE_ROW = '<tr class="mine"><th colspan="%d">%s</th></tr>\n'
+_PICK_CELL = (
+    '<tr><td><input type="radio" name="companion" value="%s" form="reveal-one" required></td>'
+)
 
 
 def _window(c: Ctx) -> tuple[str, float, float]:
@@ -273,33 +384,52 @@ def _window(c: Ctx) -> tuple[str, float, float]:
         raise ConsoleError("console.trace.err_window") from None
     if not cp or end <= start:
         raise ConsoleError("console.trace.err_window")
-    return cp, start, end
+    return views.checkpoint_code(c.console.db, cp), start, end
+
+
+def _known_checkpoints(c: Ctx) -> list[str]:
+    rows = c.console.db.q("SELECT DISTINCT checkpoint FROM console_device_cp")
+    return sorted(r[0] for r in rows if r[0])
 
 
 def trace_checkpoint_page(c: Ctx) -> Response:
     con = c.console
-    if not c.arg("checkpoint"):
-        cps = [r[0] for r in con.db.q("SELECT DISTINCT checkpoint FROM console_device_cp") if r[0]]
-        return c.render("trace_cp.html", passages=None, checkpoints=sorted(cps))
+    if c.request.method == "GET" and not c.arg("checkpoint"):
+        return c.render("trace_cp.html", passages=None, checkpoints=_known_checkpoints(c))
     catch_up(con.db, con.town.keys.data_key)
-    cp, start, end = _window(c)
-    passages = con.repo.trace_checkpoint(cp, start, end)
-    decisions = views.decisions_of(con.db, [p.record_id for p in passages])
+    try:
+        cp, start, end = _window(c)
+    except ConsoleError as err:  # the sentence above the same form, what was typed kept
+        return c.render(
+            "trace_cp.html",
+            status=err.status,
+            passages=None,
+            error=c.t(err.key, **err.params),
+            checkpoints=_known_checkpoints(c),
+            checkpoint=c.arg("checkpoint"),
+            start=c.arg("start"),
+            end=c.arg("end"),
+        )
+    passages, decisions = views.trace_checkpoint(con.db, cp, start, end)
     return c.render(
         "trace_cp.html",
         passages=passages,
         decisions=decisions,
-        checkpoints=[],
+        checkpoints=_known_checkpoints(c),
         checkpoint=cp,
         start=c.arg("start"),
         end=c.arg("end"),
+        admin=_is_admin(c),
     )
 
 
 def trace_export(c: Ctx) -> Response:
     con = c.console
-    reason = _reason(c)
     full_wanted = c.arg("full") == "1"
+    if full_wanted:
+        _admin_for_full(c)
+    reason = _reason(c)
+    catch_up(con.db, con.town.keys.data_key)
     if c.arg("id_number") or c.arg("id_hash"):
         id_hash = _id_hash(c)
         minutes = _minutes(c)
@@ -309,16 +439,17 @@ def trace_export(c: Ctx) -> Response:
             for o, mine, delta in result.copresent
         ]
         title = c.t("console.trace.xlsx_title_person")
-        what = {"id_hash": id_hash[:16], "minutes": minutes}
+        what: dict[str, Any] = {"id_hash": id_hash[:16], "minutes": minutes}
         decisions = result.decisions
+        in_full = [p.record_id for p in result.passages]  # the person, not the companions
     else:
         cp, start, end = _window(c)
-        passages = con.repo.trace_checkpoint(cp, start, end)
+        passages, decisions = views.trace_checkpoint(con.db, cp, start, end)
         rows = [(p, "", None) for p in passages]
         title = c.t("console.trace.xlsx_title_cp", cp=cp)
         what = {"checkpoint": cp, "from": start, "to": end}
-        decisions = views.decisions_of(con.db, [p.record_id for p in passages])
-    full = _full_bodies(c, [p.record_id for p, _, _ in rows]) if full_wanted else {}
+        in_full = [p.record_id for p in passages]
+    full = _full_bodies(c, in_full) if full_wanted else {}
     con.audit.append(
         c.user, "trace_export", {**what, "rows": len(rows), "full": full_wanted}, reason
     )
@@ -339,17 +470,18 @@ def trace_export(c: Ctx) -> Response:
     data = []
     for n, (p, note, delta) in enumerate(rows, start=1):
         f = full.get(p.record_id, {})
+        apart = c.t("fixtrace.trace.apart", m=f"{round(delta):+d}") if delta is not None else ""
         data.append(
             [
                 n,
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p.occurred_at or 0)),
-                p.checkpoint or "",
-                c.t(f"console.dir.{p.direction}") if p.direction else "",
-                f.get("name") or p.name_masked or "",
-                f.get("id") or p.id_masked or "",
+                p.checkpoint or "—",
+                c.t(f"console.dir.{p.direction}") if p.direction else "—",
+                f.get("name") or p.name_masked or "—",
+                f.get("id") or p.id_masked or "—",
                 c.t(f"console.decision.{decisions.get(p.record_id, 'unknown')}"),
                 p.device,
-                note + (f" {delta:+.0f} min" if delta is not None else ""),
+                f"{note} {apart}".strip(),
             ]
         )
     note = c.t(
@@ -358,7 +490,7 @@ def trace_export(c: Ctx) -> Response:
         at=time.strftime("%Y-%m-%d %H:%M"),
         reason=reason,
     )
-    body = ledger_xlsx(title, note, headers, data)
+    body = ledger_xlsx(title, note, headers, data, sheet=c.t("fixtrace.xlsx.sheet"))
     name = f"trace-{date.today().isoformat()}.xlsx"
     return Response(
         body, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
@@ -381,7 +513,9 @@ def report_page(c: Ctx) -> Response:
     catch_up(con.db, con.town.keys.data_key)
     day = _day(c)
     report = views.daily_report(con.db, con.repo, day, con.setting("deadline", "10:30"))
-    return c.render("report.html", report=report, day=day)
+    return c.render(
+        "report.html", report=report, day=day, word=lambda prefix, v: word(c.lang, prefix, v)
+    )
 
 
 def report_xlsx_download(c: Ctx) -> Response:
@@ -397,7 +531,60 @@ def report_xlsx_download(c: Ctx) -> Response:
     )
 
 
+# --- audit list (the page itself is an admin page; its words are made here) ---------------------
+
+_AUDIT_VALUE_WORDS = {
+    "role": "console.role.",
+    "mode": "console.mode.",
+    "keep": "console.conflicts.keep_",
+}
+
+
+def audit_action(action: str, lang: str) -> str:
+    """An audit action in words (``trace_export`` → 导出通行记录)."""
+    key = "fixtrace.audit.act." + action
+    if looks_like_key(key) and has_key(key):
+        return t(key, lang)
+    return t("fixtrace.audit.act.other", lang, code=action)
+
+
+def _audit_value(key: str, value: Any, lang: str) -> str:
+    if isinstance(value, bool):
+        return t("fixtrace.audit.yes" if value else "fixtrace.audit.no", lang)
+    if key in ("from", "to", "at") and isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+    if isinstance(value, list):
+        return "、".join(_audit_value(key, v, lang) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} = {v}" for k, v in value.items()) or "—"
+    if value is None or value == "":
+        return "—"
+    prefix = _AUDIT_VALUE_WORDS.get(key)
+    return word(lang, prefix, value) if prefix else str(value)
+
+
+def audit_detail(detail: str, lang: str) -> str:
+    """What an audit entry says, as "key: value" pairs in words, times as local dates (the
+    chain keeps the JSON it hashed; this is only how the list shows it)."""
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return detail
+    if not isinstance(data, dict):
+        return str(data)
+    pairs = []
+    for key, value in data.items():
+        label_key = "fixtrace.audit.key." + key
+        label = t(label_key, lang) if looks_like_key(label_key) and has_key(label_key) else key
+        pairs.append(
+            t("fixtrace.audit.pair", lang, key=label, value=_audit_value(key, value, lang))
+        )
+    return t("fixtrace.audit.sep", lang).join(pairs)
+
+
 def register(router: APIRouter, console: Console) -> None:
+    console.env.filters["audit_action"] = audit_action
+    console.env.filters["audit_detail"] = audit_detail
     add_page(router, console, "/login", login_page, ("GET", "POST"), role=None)
     add_page(router, console, "/login/lang", login_lang, ("GET",), role=None)
     add_page(router, console, "/logout", logout, ("POST",))

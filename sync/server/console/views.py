@@ -7,15 +7,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from .. import contacts
 from ..repository import Passage
 from .db import ConsoleDB
+from .sealed import decrypt_body
 
 OVERVIEW_SQL = (
     "SELECT checkpoint, "
     "SUM(CASE WHEN direction = 'in' AND decision = 'admit' THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN direction = 'out' AND decision = 'admit' THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN decision IN ('turn_back', 'deny') THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN decision = 'turn_back' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN decision = 'refer' THEN 1 ELSE 0 END), "
     "SUM(fever), SUM(keyperson), count(*) "
     "FROM console_facts WHERE day = ? GROUP BY checkpoint ORDER BY checkpoint"
@@ -43,6 +48,7 @@ class CheckpointRow:
     inn: int = 0
     out: int = 0
     turned_back: int = 0
+    denied: int = 0  # 禁止通行: counted apart from 劝返, as the gate's own counters do
     referred: int = 0
     fever: int = 0
     keyperson: int = 0
@@ -59,9 +65,9 @@ def overview(db: ConsoleDB, repo: Any, day: str, late_s: float, now: float | Non
     now = now or time.time()
     rows: dict[str, CheckpointRow] = {}
     for cp, *n in db.q(OVERVIEW_SQL, (day,)):
-        inn, out, back, referred, fever, keyperson, total = (int(x or 0) for x in n)
+        inn, out, back, denied, referred, fever, keyperson, total = (int(x or 0) for x in n)
         rows[cp or "-"] = CheckpointRow(
-            cp or "-", inn, out, back, referred, fever, keyperson, total
+            cp or "-", inn, out, back, denied, referred, fever, keyperson, total
         )
     hourly: dict[str, list[int]] = {}
     for cp, hour, n in db.q(HOURLY_SQL, (day,)):
@@ -162,15 +168,17 @@ COPRESENT_SQL = (
     "AND o.occurred_at <= m.occurred_at + ? "
     "LEFT JOIN devices d ON d.device_id = o.device_id "
     "WHERE o.record_id <> m.record_id AND (o.id_hash IS NULL OR o.id_hash <> ?) "
-    "ORDER BY m.occurred_at, o.occurred_at"
+    "ORDER BY m.occurred_at, m.record_id, o.occurred_at, o.record_id"
 )
 
 
 def trace_person(
     db: ConsoleDB, repo: Any, id_hash: str, minutes: int, limit: int = 200
 ) -> TraceResult:
-    """The person's latest ``limit`` passages (oldest first), everyone within ±``minutes`` of
-    each at the same checkpoint, and the person's household-ledger fields (masked)."""
+    """The person's latest ``limit`` passages (oldest first), every passage within
+    ±``minutes`` of each at the same checkpoint (one row per companion passage, in the order of
+    the person's own passages: a companion who passed twice is listed twice, each time with the
+    passage it was near), and the person's household-ledger fields (masked)."""
     decisions: dict[str, str] = {}
     passages = []
     for *row, decision in db.q(PERSON_SQL, (id_hash, limit))[::-1]:
@@ -179,16 +187,88 @@ def trace_person(
     by_id = {p.record_id: p for p in passages}
     window = minutes * 60.0
     co: list[tuple[Passage, Passage, float]] = []
-    seen: set[tuple[str, str]] = set()
     for mine_id, *row, decision in db.q(COPRESENT_SQL, (id_hash, limit, window, window, id_hash)):
         other, mine = Passage(*row), by_id[mine_id]
         decisions[other.record_id] = decision
-        key = (other.id_hash or other.record_id, mine_id)
-        if key not in seen:
-            seen.add(key)
-            co.append((other, mine, ((other.occurred_at or 0) - (mine.occurred_at or 0)) / 60))
+        co.append((other, mine, ((other.occurred_at or 0) - (mine.occurred_at or 0)) / 60))
     ledger = repo.ledger_state("member:id:" + id_hash)
     return TraceResult(passages, decisions, co, ledger)
+
+
+def companions(result: TraceResult) -> int:
+    """How many people the companion passages are (a passage without an ID hash counts as one
+    person of its own)."""
+    return len({o.id_hash or o.record_id for o, _, _ in result.copresent})
+
+
+# --- who passed one checkpoint in a time window ------------------------------------------------
+
+CHECKPOINT_SQL = (
+    f"SELECT {_COLS.format(a='f')} FROM console_facts f "
+    "LEFT JOIN devices d ON d.device_id = f.device_id "
+    "WHERE f.checkpoint = ? AND f.occurred_at >= ? AND f.occurred_at < ? "
+    "ORDER BY f.occurred_at"
+)
+
+
+def checkpoint_code(db: ConsoleDB, typed: str) -> str:
+    """The checkpoint code as the gates send it, for a code typed in any case (``cp-0207`` finds
+    ``CP-0207``); the typed text when no gate has sent that code."""
+    typed = typed.strip()
+    for variant in dict.fromkeys((typed, typed.upper(), typed.lower())):
+        if db.one("SELECT 1 FROM console_facts WHERE checkpoint = ? LIMIT 1", (variant,)):
+            return variant
+    folded = typed.casefold()
+    for (cp,) in db.q("SELECT DISTINCT checkpoint FROM console_device_cp"):
+        if cp and cp.casefold() == folded:
+            return str(cp)
+    return typed
+
+
+def trace_checkpoint(
+    db: ConsoleDB, checkpoint: str, start: float, end: float
+) -> tuple[list[Passage], dict[str, str]]:
+    """The gate passages at ``checkpoint`` in [start, end), oldest first, with each decision.
+    Read from the passage facts: household-ledger edits a device at that checkpoint sent (imports,
+    member edits, visits, readings) are records too, but nobody passed the gate."""
+    passages, decisions = [], {}
+    for *row, decision in db.q(CHECKPOINT_SQL, (checkpoint, start, end)):
+        passages.append(Passage(*row))
+        decisions[row[0]] = decision
+    return passages, decisions
+
+
+# --- the person's household, from the ledger ---------------------------------------------------
+
+ADDRESS_FIELDS = ("community", "building", "unit", "room", "address")
+
+
+def household_of(db: ConsoleDB, repo: Any, data_key: bytes, member: list[dict[str, Any]]):
+    """The ledger fields of the household a member belongs to (address levels in clear, as the
+    ledger keeps them), found through the member's own edits: the device that created or moved
+    the member named its household, which the ledger files under its address. [] when unknown."""
+    record_ids = sorted({r["set_record"] for r in member if r.get("set_record")})
+    if not record_ids:
+        return []
+    cipher = AESGCM(data_key)
+    best: tuple[str, str] | None = None
+    marks = ", ".join("?" * len(record_ids))
+    for rid, blob in db.q(
+        "SELECT record_id, body FROM records WHERE kind = 'ledger_edit' AND record_id IN "
+        f"({marks})",
+        record_ids,
+    ):
+        try:
+            body = orjson.loads(decrypt_body(cipher, rid, blob)).get("body") or {}
+        except Exception:  # noqa: BLE001 - a body this key cannot open tells nothing
+            continue
+        hid = (body.get("changes") or {}).get("household_id")
+        if body.get("entity") == "member" and isinstance(hid, str):
+            ts = str(body.get("ts") or "")
+            if best is None or ts > best[0]:
+                best = (ts, hid)
+    key = repo.ledger_alias("household", best[1]) if best else None
+    return repo.ledger_state(key) if key else []
 
 
 def day_bounds(day: str) -> tuple[float, float]:
