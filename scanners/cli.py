@@ -20,7 +20,7 @@ from typing import Any
 from fieldkit.i18n import t
 
 from .engines import ENGINE_NAMES, all_engines, make_engine
-from .masking import mask_ids
+from .masking import mask_personal, result_secrets
 from .payloads import PayloadConfig
 from .payloads.dcc import TrustList
 from .payloads.healthcode import DEFAULT_PATTERNS, HealthCodePattern
@@ -68,15 +68,16 @@ def _verdict(result: Any) -> str:
 
 
 def _code_dict(read: Read) -> dict:
-    """One code for output, ID numbers masked; undecodable bytes also in base64."""
+    """One code for output, personal data masked; undecodable bytes also in base64."""
+    secrets = result_secrets(read.result)
     out = {
-        "text": mask_ids(read.text),
+        "text": mask_personal(read.text, secrets),
         "engine": read.engine,
         "step": read.step,
-        **mask_ids(read.result.to_dict()),
+        **mask_personal(read.result.to_dict(), secrets),
     }
-    out["message"] = mask_ids(_verdict(read.result))
-    if read.text is None or out["text"] == read.text:  # never an ID in full, not even in base64
+    out["message"] = mask_personal(_verdict(read.result), secrets)
+    if read.text is None or out["text"] == read.text:  # never anything masked, not even in base64
         out["bytes_base64"] = base64.b64encode(read.raw).decode()
     return out
 
@@ -114,11 +115,13 @@ def decode_file(pipeline: Pipeline, path: Path) -> dict:
     return {
         "path": str(path),
         "ok": bool(reads),
-        "texts": [mask_ids(r.text) for r in reads],
+        "texts": [mask_personal(r.text, result_secrets(r.result)) for r in reads],
         "engine": first.engine if first else None,
         "ms": round(frame.ms, 2),
         "kind": first.kind if first else None,
-        "parsed": mask_ids(first.result.parsed) if first else None,
+        "parsed": mask_personal(first.result.parsed, result_secrets(first.result))
+        if first
+        else None,
         "codes": [_code_dict(r) for r in reads],
         **({} if reads else {"error": "no code found", "error_code": NO_CODE}),
         **({} if reads else {"message": t("scanout.no_code")}),
@@ -174,12 +177,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             else:
+                secrets = result_secrets(read.result)
                 shown = t("scanout.binary")
                 if read.text is not None:
-                    shown = _printable(mask_ids(read.text))
+                    shown = _printable(mask_personal(read.text, secrets))
                 print(
                     f"{time.strftime('%H:%M:%S')} [{t('scan.kind.' + read.kind)}] "
-                    f"{_verdict(read.result)} "
+                    f"{mask_personal(_verdict(read.result), secrets)} "
                     f"({read.engine}/{read.step}, {read.ms:.0f} ms): {shown}",
                     flush=True,
                 )
