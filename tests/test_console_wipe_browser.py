@@ -155,7 +155,8 @@ def test_an_admin_orders_a_wipe_from_the_device_page(server, browser, tmp_path):
     page.screenshot(path=str(shots / f"{server.backend}-zh-devices-wiped.png"), full_page=True)
     page.goto(url + "/console/audit")
     audit = page.inner_text("main")
-    assert "device_wipe" in audit and "设备在卡口丢失" in audit and "审计链完整" in audit
+    assert "远程清除设备" in audit and "设备在卡口丢失" in audit and "审计链完整" in audit
+    assert "device_wipe" not in audit  # the action in words, not its code
 
     page.click("header button.link >> text=English")
     page.goto(url + "/console/devices")
