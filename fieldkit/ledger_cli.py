@@ -21,7 +21,7 @@ def _lang(store) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .ledger.importer import import_file, iter_rejected_text
+    from .ledger.importer import import_file, iter_rejected_text, iter_warning_text
 
     store = open_cli_store(args)
     login(store, args)
@@ -36,6 +36,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             updated=summary.updated,
             unchanged=summary.unchanged,
             rejected=len(summary.rejected),
+            warned=len(summary.warnings),
             rows=summary.rows,
             blank=summary.blank_rows,
         )
@@ -46,7 +47,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     if summary.rejected:
         lines.append(t("ledger.cli.rejected_rows", lang))
-        lines.extend(iter_rejected_text(summary))
+        lines.extend(iter_rejected_text(summary, lang))
+    if summary.warnings:  # imported, but a cell was kept in the notes or left out
+        lines.append(t("ledger.cli.warning_rows", lang))
+        lines.extend(iter_warning_text(summary, lang))
     emit(args, summary.as_dict(), "\n".join(lines))
     return 1 if summary.rejected else EXIT_OK
 

@@ -38,14 +38,11 @@ def messy_sheet() -> tuple[list[list], list[tuple[int, int, int, int]]]:
 def assert_messy_import(store, path) -> None:
     s = import_file(store, path, lang="en")
     assert s.header_rows == (2, 3)
-    assert (s.imported, s.updated, s.unchanged) == (3, 0, 0)
+    assert (s.imported, s.updated, s.unchanged) == (4, 0, 0)
     bad = {r.row: r.reason for r in s.rejected}
-    assert bad == {
-        7: "id_check_digit",
-        8: "address_missing",
-        9: "unknown_category",
-        12: "id_invalid",
-    }
+    assert bad == {7: "id_check_digit", 8: "address_missing", 12: "id_invalid"}
+    # 外星人 is no category: the person is imported, the word kept and warned about.
+    assert [(w.row, w.reason) for w in s.warnings] == [(9, "unknown_category")]
     assert s.footer_rows == [13]  # 合计: skipped, not a bad person
     assert s.imported + s.updated + s.unchanged + len(s.rejected) == s.rows
     ledger = store.ledger

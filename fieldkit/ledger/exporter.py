@@ -20,6 +20,7 @@ from ..i18n import current_language, t
 from ..reports.atomic import ExportError
 from ..reports.atomic import write_atomic as _write_atomic
 from . import households  # the clock read at each call: tests set households.now_local
+from .model import MEMBER_ORDER
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -141,7 +142,8 @@ def household_rows(store: Store, *, full: bool) -> list[list[Any]]:
         key=lambda h: (h["grid"], h["building"], h["unit"], h["sort_key"]),
     )
     members: dict[str, list[dict[str, Any]]] = {}
-    for m in store.g.query("SELECT * FROM members WHERE removed = 0 ORDER BY created_at, rowid"):
+    # The head of each household first, then the others as given (trial_town item 24).
+    for m in store.g.query(f"SELECT * FROM members WHERE removed = 0 ORDER BY {MEMBER_ORDER}"):
         members.setdefault(m["household_id"], []).append(ledger.open_member(m))
     for h in households:
         hf = (

@@ -20,7 +20,7 @@ from ..i18n import t
 from ..shared.identity import mask_name
 from ..sheets import layout
 from . import households  # the clock read at each call: tests set households.now_local
-from .model import address_key
+from .model import CATEGORIES, HEALTH_STATUSES, address_key
 from .rows import (  # noqa: F401  (re-exported: callers import them from here)
     HEADERS,
     HOUSEHOLD_KEYS,
@@ -56,6 +56,16 @@ class Rejected:
 
 
 @dataclass
+class RowWarning:
+    """A row imported with a cell kept in the notes or left out (trial_town item 2)."""
+
+    row: int
+    reason: str
+    message: str
+    name_masked: str | None = None
+
+
+@dataclass
 class ImportSummary:
     file: str
     rows: int = 0  # data rows (not blank)
@@ -63,6 +73,7 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)  # imported, to be checked
     blank_rows: int = 0
     households_created: int = 0
     households_updated: int = 0
@@ -73,13 +84,26 @@ class ImportSummary:
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["rejected_count"] = len(self.rejected)
+        d["warning_count"] = len(self.warnings)
         return d
 
 
-def _message(code: str, params: dict[str, Any], lang: str) -> str:
+def _accepted(code: str, lang: str) -> str:
+    """The words a cell may hold, as a message names them: every category, every status."""
+    sep = t("ledger.note.words_sep", lang)
+    if code == "unknown_category":
+        return sep.join(t(f"ledger.cat.{c}", lang) for c in CATEGORIES)
+    return sep.join(t(f"ledger.status.{s}", lang) for s in HEALTH_STATUSES[1:])
+
+
+def _message(code: str, params: dict[str, Any], lang: str, kind: str = "reject") -> str:
     if "column" in params:
         params = {**params, "column": t(f"ledger.field.{params['column']}", lang)}
-    return t(f"ledger.reject.{code}", lang, **params)
+    if "problem" in params:  # a phone number's: what it should look like
+        params = {**params, "problem": t(f"ledger.phone_problem.{params['problem']}", lang)}
+    if kind == "warn":
+        params = {**params, "accepted": _accepted(code, lang)}
+    return t(f"ledger.{kind}.{code}", lang, **params)
 
 
 def import_file(
@@ -129,6 +153,7 @@ def import_rows(
     parsed_households: dict[tuple, dict[str, Any]] = {}  # and its cells
     merged: dict[str, dict[str, Any]] = {}
     akey_of: dict[int, str] = {}  # id of a parsed household's cells (kept alive in the memo)
+    warned: list[tuple[str, dict[str, Any]]] = []  # this row's, filled by parse_row
     for index in range(data_start, len(rows)):
         raw = rows[index]
         if layout.is_blank(raw):
@@ -154,7 +179,7 @@ def import_rows(
                 cells[lbl] = value
         previous.update(cells)
         try:
-            h, m = parse_row(cells, parsed_households)
+            h, m = parse_row(cells, parsed_households, warned, lang)
             akey = akey_of.get(id(h))  # h is the memo's: one per household's cells
             if akey is None:
                 where = (h["community"] or "", h["building"], h["unit"] or "", h["room"])
@@ -164,6 +189,7 @@ def import_rows(
             if person and person in seen_people:
                 raise RowError("duplicate_in_file", first=seen_people[person])
         except RowError as err:
+            warned.clear()  # a refused row is refused, not warned about
             name_text = _text(cells.get("name"))
             summary.rejected.append(
                 Rejected(
@@ -175,6 +201,18 @@ def import_rows(
                 )
             )
             continue
+        if warned:
+            name_text = _text(cells.get("name"))
+            summary.warnings.extend(
+                RowWarning(
+                    excel_row,
+                    code,
+                    _message(code, params, lang, "warn"),
+                    mask_name(name_text) if name_text else None,
+                )
+                for code, params in warned
+            )
+            warned.clear()
         if person:
             seen_people[person] = excel_row
         if merged.get(akey) is not h:  # the same cells as this household's last row: no news
@@ -251,6 +289,9 @@ def import_rows(
                 else:
                     summary.unchanged += 1
         summary.rejected.sort(key=lambda r: r.row)
+        if summary.warnings and summary.rejected:  # refused when saved: not warned about
+            refused = {r.row for r in summary.rejected}
+            summary.warnings = [w for w in summary.warnings if w.row not in refused]
         store.audit.append(
             "ledger_import",
             operator,
@@ -261,13 +302,21 @@ def import_rows(
                 "updated": summary.updated,
                 "unchanged": summary.unchanged,
                 "rejected": len(summary.rejected),
+                "warnings": len(summary.warnings),
             },
         )
     return summary
 
 
-def iter_rejected_text(summary: ImportSummary) -> Iterable[str]:
+def iter_rejected_text(summary: ImportSummary, lang: str | None = None) -> Iterable[str]:
     for r in summary.rejected:
         who = " ".join(x for x in (r.name_masked, r.id_masked) if x)
-        line = t("ledger.cli.rejected_row", row=r.row, message=r.message)
+        line = t("ledger.cli.rejected_row", lang, row=r.row, message=r.message)
         yield "  " + line + (f" ({who})" if who else "")
+
+
+def iter_warning_text(summary: ImportSummary, lang: str | None = None) -> Iterable[str]:
+    """One line per warning: '第 5 行：人员类别“外星人”…（李*）'."""
+    for w in summary.warnings:
+        line = t("ledger.cli.rejected_row", lang, row=w.row, message=w.message)
+        yield "  " + line + (f" ({w.name_masked})" if w.name_masked else "")

@@ -21,7 +21,7 @@ from .base import (
     normalise_id,
     to_json,
 )
-from .model import HEALTH_STATUSES, HOME_STATUSES, MemberRow
+from .model import HEALTH_STATUSES, HOME_STATUSES, MEMBER_ORDER, MemberRow
 
 _KEYS = frozenset((*MEMBER_FIELDS, "id_kind"))  # what a member's edit event may carry
 
@@ -320,7 +320,7 @@ class Members(LedgerBase):
             self._member_row(r)
             for r in self._s.g.query(
                 "SELECT * FROM members WHERE household_id = ? AND removed = 0 "
-                "ORDER BY created_at, rowid",
+                f"ORDER BY {MEMBER_ORDER}",
                 [household_id],
             )
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InputError
@@ -109,6 +110,29 @@ CATEGORY_LABELS: dict[str, str] = {
     "租客": "tenant",
     "流动人口": "tenant",
 }
+# Words offices write in 人员类别 that name where a person is registered or lives, not a watch
+# group (trial_town item 2): no category of the ledger means them, so they are kept in the
+# member's notes, without a warning. (流动人口 is a tenant, above.)
+RESIDENCE_WORDS = frozenset(
+    {
+        "户籍人口",
+        "户籍",
+        "户籍居民",
+        "本地户籍",
+        "本地人口",
+        "本地居民",
+        "常住人口",
+        "常住",
+        "常住居民",
+        "居民",
+        "外来人员",
+        "外来人口",
+        "外地人员",
+        "暂住人口",
+        "非户籍人口",
+        "人户分离",
+    }
+)
 EMPTY_WORDS = frozenset({"", "无", "-", "--", "/", "—", "否", "暂无", "none", "无此项"})
 
 # -- health management status -----------------------------------------------------------
@@ -127,6 +151,9 @@ STATUS_LABELS = {
     "居家隔离": "home_isolation",
     "居家隔离医学观察": "home_isolation",
     "居家医学观察": "home_isolation",
+    # 居家观察 is said for 居家(医学)观察: home isolation, as 居家医学观察 (REQUIREMENTS §4).
+    "居家观察": "home_isolation",
+    "居家隔离观察": "home_isolation",
     "居家健康监测": "home_monitoring",
     "居家监测": "home_monitoring",
     "日常健康监测": "daily_monitoring",
@@ -136,6 +163,15 @@ STATUS_LABELS = {
     "解除隔离": "released",
     "期满解除": "released",
 }
+
+# -- members of a household ------------------------------------------------------------------
+# 与户主关系 of the head: listed first on the card and in exports (trial_town item 24).
+HEAD_RELATIONS = ("户主", "本人", "户主本人")
+# ORDER BY of a household's members: the head, then the others in the order they were given.
+MEMBER_ORDER = (
+    "(CASE WHEN relation IN (" + ", ".join(f"'{r}'" for r in HEAD_RELATIONS) + ") "
+    "THEN 0 ELSE 1 END), created_at, rowid"
+)
 
 FOUND_VIA = ("grid_screening", "big_data", "scan", "mutual_check", "self_report", "other")
 FOUND_VIA_LABELS = {
@@ -189,7 +225,16 @@ def split_labels(text: str) -> list[str]:
 
 def parse_categories(text: str) -> tuple[list[str], list[str]]:
     """(codes, unknown labels) from a cell such as ``密接、独居老人``; codes also accepted."""
+    codes, residence, unknown = read_categories(text)
+    return list(codes), [*residence, *unknown]
+
+
+@lru_cache(maxsize=4096)
+def read_categories(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(codes, residence words, unknown labels) of a 人员类别 cell: a ledger repeats a few cell
+    texts on thousands of rows, each is read once."""
     codes: list[str] = []
+    residence: list[str] = []
     unknown: list[str] = []
     for label in split_labels(text):
         key = label.replace("（", "(").replace("）", ")")
@@ -199,10 +244,36 @@ def parse_categories(text: str) -> tuple[list[str], list[str]]:
         if code is None and key.lower() in EMPTY_WORDS:
             continue
         if code is None:
-            unknown.append(label)
+            (residence if key in RESIDENCE_WORDS else unknown).append(label)
         elif code not in codes:
             codes.append(code)
-    return codes, unknown
+    return tuple(codes), tuple(residence), tuple(unknown)
+
+
+# -- phone numbers (the importer and the add-member form: one rule) ---------------------------
+_CN = r"(?:\+86|0086)?"
+_PHONE = re.compile(
+    rf"{_CN}1[3-9]\d{{9}}"  # mobile: 11 digits
+    r"|861[3-9]\d{9}"  # the same with 86 in front
+    r"|0[1-9]\d{1,2}[2-9]\d{6,7}"  # landline with its area code (010, 0571 …)
+    rf"|(?:\+86|0086)[1-9]\d{{1,2}}[2-9]\d{{6,7}}"  # the same from abroad, without the 0
+    r"|[2-9]\d{6,7}"  # local landline: 7 or 8 digits
+    r"|[48]00\d{7}"  # 400 / 800 lines
+    r"|\+(?!86)[1-9]\d{6,14}"  # a number abroad: + and its country code
+)
+_PHONE_SPACING = re.compile(r"[\s\-()]")
+
+
+def phone_problem(text: str) -> str | None:
+    """None for a phone number as people write them (spaces, dashes, brackets allowed);
+    else why not, as a code: ``mobile_length`` (starts with 1 but has not 11 digits) or
+    ``form``. ``1330000`` is a mobile number with digits missing (trial_town item 23)."""
+    s = _PHONE_SPACING.sub("", clean_text(text))
+    if _PHONE.fullmatch(s):
+        return None
+    if s.isdigit() and s.startswith("1"):
+        return "mobile_length"
+    return "form"
 
 
 def parse_status(text: str) -> str | None:

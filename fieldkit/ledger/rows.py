@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..i18n import id_problem
+from ..i18n import id_problem, t
 from ..shared.identity import mask_id, parse_identity
 from ..sheets import SheetError, layout
 from ..sheets.reader import read_rows as sheet_rows
@@ -19,9 +20,10 @@ from .households import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from .model import (
     EMPTY_WORDS,
     clean_text,
-    parse_categories,
     parse_found_via,
     parse_status,
+    phone_problem,
+    read_categories,
 )
 
 
@@ -220,20 +222,25 @@ def parse_count(value: Any, column: str) -> int | None:
     raise RowError("bad_count", column=column, value=s)
 
 
-_PLAIN_PHONE = re.compile(r"\+?\d{5,20}")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
 
 
 def parse_phone(value: Any, column: str) -> str | None:
+    """The phone cell's number(s), each checked as the add-member form checks one
+    (:func:`model.phone_problem`): ``1330000`` is refused (trial_town item 23)."""
     if value is None:
         return None
     s = clean_text(value)
-    if _PLAIN_PHONE.fullmatch(s):
-        return s  # the common case: one number, digits only
+    if _MOBILE.fullmatch(s):
+        return s  # the common case: one mobile number, digits only
     if not s or s.lower() in EMPTY_WORDS:
         return None
     parts = [re.sub(r"[\s\-()]", "", p) for p in re.split(r"[/,，、;；]", s) if p.strip()]
-    if not parts or not all(re.fullmatch(r"\+?\d{5,20}", p) for p in parts):
-        raise RowError("bad_phone", column=column, value=s)
+    for p in parts:
+        if problem := phone_problem(p):
+            raise RowError("bad_phone", column=column, value=s, problem=problem)
+    if not parts:
+        raise RowError("bad_phone", column=column, value=s, problem="form")
     return "/".join(parts)
 
 
@@ -317,14 +324,33 @@ def _parse_household(cells: dict[str, Any]) -> dict[str, Any]:
     return h
 
 
+@lru_cache(maxsize=1024)
+def _kept_note(column: str, words: tuple[str, ...], lang: str | None) -> str:
+    """'人员类别：户籍人口': a cell's words no ledger field holds, as kept in the notes."""
+    return t(
+        "ledger.note.kept",
+        lang,
+        column=t(f"ledger.field.{column}", lang),
+        value=t("ledger.note.words_sep", lang).join(words),
+    )
+
+
 def parse_row(
-    cells: dict[str, Any], households: dict[tuple, dict[str, Any]] | None = None
+    cells: dict[str, Any],
+    households: dict[tuple, dict[str, Any]] | None = None,
+    warnings: list[tuple[str, dict[str, Any]]] | None = None,
+    lang: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(household fields, member fields) of one row; raises RowError.
 
     ``households``: a bulk import's memo of household cells already parsed (a household's cells
     repeat on every member's row); only cells that parsed are kept, so a bad one is refused on
-    every row that carries it."""
+    every row that carries it.
+
+    ``warnings``: gets (reason code, parameters) for a cell kept or left out without refusing
+    the person (trial_town item 2): 人员类别 words no category means go to the member's notes
+    (户籍人口, 外来人员 … silently, an unknown word with a warning), an unknown 健康管理状态
+    leaves the status empty with a warning. ``lang``: the language of those notes."""
     if households is None:
         h = _parse_household(cells)
     else:
@@ -342,18 +368,29 @@ def parse_row(
     m["name"] = name if name and name.lower() not in EMPTY_WORDS else None
     m["phone"] = parse_phone(cells.get("phone"), "phone")
     cats: list[str] = []
+    kept: list[str] = []
     for key in ("categories", "occupation"):
         if cells.get(key) is not None:
-            found, unknown = parse_categories(_text(cells[key]))
-            if unknown:
-                raise RowError("unknown_category", value=unknown[0])
+            found, residence, unknown = read_categories(_text(cells[key]))
+            if residence or unknown:
+                kept.append(_kept_note(key, residence + unknown, lang))
+                # An occupation that is no watch group (教师, 退休) is no news: notes only.
+                if unknown and key == "categories" and warnings is not None:
+                    warnings.append(
+                        (
+                            "unknown_category",
+                            {"value": t("ledger.note.words_sep", lang).join(unknown)},
+                        )
+                    )
             cats += [c for c in found if c not in cats]
     m["categories"] = cats or None
     if cells.get("health_status") not in (None, ""):
         status = parse_status(_text(cells.get("health_status")))
         if status is None:
-            raise RowError("unknown_status", value=_text(cells.get("health_status")))
-        m["health_status"] = status or None
+            if warnings is not None:
+                warnings.append(("unknown_status", {"value": _text(cells["health_status"])}))
+        else:
+            m["health_status"] = status or None
     m["status_start"] = parse_date(cells.get("status_start"), "status_start")
     m["status_end"] = parse_date(cells.get("status_end"), "status_end")
     m["last_test_date"] = parse_date(cells.get("last_test_date"), "last_test_date")
@@ -362,6 +399,10 @@ def parse_row(
         if v is not None:
             v = _text(v)
         m[key] = v if v and v.lower() not in EMPTY_WORDS else None
+    if kept:
+        if m["notes"]:
+            kept.insert(0, m["notes"])
+        m["notes"] = t("ledger.note.sep", lang).join(kept)
     fv = cells.get("found_via")
     m["found_via"] = (parse_found_via(_text(fv)) or None) if fv is not None else None
     if not (h["building"] and h["room"]):
