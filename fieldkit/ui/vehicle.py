@@ -4,7 +4,7 @@ Occupants are added one by one (scan or type the ID, temperature, Enter); Ctrl+S
 vehicle and all occupants in one transaction. Outside vehicles are barred in the strict modes,
 supply vehicles pass by the whitelist (rules in ``fieldkit.rules.decide_vehicle``).
 
-One piece (~450 lines): the lane's form, occupant list and recording all act on the one vehicle
+One piece (~520 lines): the lane's form, occupant list and recording all act on the one vehicle
 under way.
 """
 
@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from scanners.idnumber import mask_id, mask_name
 
+from ..domain import Decision, Outcome, Reason
 from ..errors import FieldkitError, InputError
 from ..gate import GateEntry, GateService, is_id_shaped, parse_temperature
 from ..i18n import outcome_text, reason_text
@@ -62,6 +63,56 @@ class PassInput(FormInput):
     def split_id(self, candidate: str) -> tuple[str, str] | None:
         at = id_start(candidate)
         return None if at is None else (candidate[:at], candidate[at:])
+
+
+def recorded_decision(row) -> Decision:
+    """An occupant's decision as it was recorded (a passage row's reasons)."""
+    return Decision(
+        Outcome(row.decision),
+        tuple(
+            Reason(
+                r["code"], Outcome(r["outcome"]), bool(r.get("alert")), dict(r.get("params") or {})
+            )
+            for r in row.reasons
+        ),
+    )
+
+
+def own_reasons(occupant: Decision, vehicle: Decision) -> Decision:
+    """An occupant's reasons less those the vehicle's lines already say (its own: barred, no
+    pass …, given to every occupant) and "ok": what is said under that occupant's line."""
+    said = {r.code for r in vehicle.reasons if r.code != "occupant_not_admitted"} | {"ok"}
+    return Decision(occupant.outcome, tuple(r for r in occupant.reasons if r.code not in said))
+
+
+def vehicle_lines(vehicle: Decision, occupants: list[Decision], t, lang: str) -> list[str]:
+    """The vehicle's reasons as the gate words a decision (:func:`decision_lines`); under each
+    "第 n 位乘车人：…" line, indented, that occupant's own reasons (fever, held with one …)."""
+    lines: list[str] = []
+    for reason, line in zip(vehicle.reasons, decision_lines(vehicle, t, lang), strict=True):
+        lines.append(line)
+        n = int(reason.params.get("n", 0)) if reason.code == "occupant_not_admitted" else 0
+        if 0 < n <= len(occupants):
+            own = own_reasons(occupants[n - 1], vehicle)
+            lines += ["  " + x for x in decision_lines(own, t, lang)]
+    return lines
+
+
+def vehicle_alert_lines(vehicle: Decision, occupants: list[Decision], lang: str) -> list[str]:
+    """The alert's lines, as the gate's alert words them (:func:`reason_text`); under each
+    occupant's line, indented, what holds that occupant back."""
+    lines: list[str] = []
+    for reason in vehicle.alerts:
+        lines.append(reason_text(reason.code, reason.params, lang))
+        n = int(reason.params.get("n", 0)) if reason.code == "occupant_not_admitted" else 0
+        if 0 < n <= len(occupants):
+            own = own_reasons(occupants[n - 1], vehicle)
+            lines += [
+                "  " + reason_text(r.code, r.params, lang)
+                for r in own.reasons
+                if r.outcome != Outcome.ADMIT
+            ]
+    return lines
 
 
 @dataclass
@@ -384,9 +435,10 @@ class VehicleScreen(Screen):
 
     def _saved(self, plate: str, decision, vid: str, rows) -> None:
         t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
+        occupants = [recorded_decision(row) for row in rows]  # in the order they were added
         lines = [
             t("vehicle.recorded", plate=plate.upper(), n=len(rows)),
-            *decision_lines(decision, t, lang),
+            *vehicle_lines(decision, occupants, t, lang),
         ]
         self.query_one("#banner", DecisionBanner).show(
             decision.outcome.value, outcome_text(decision.outcome.value, lang), lines
@@ -416,7 +468,7 @@ class VehicleScreen(Screen):
                 fieldkit_app(self),
                 "vehicle-alert",
                 t("alert.title"),
-                [reason_text(r.code, r.params, lang) for r in alerts],
+                vehicle_alert_lines(decision, occupants, lang),
                 [],
                 "warning",
                 acknowledged,
