@@ -32,6 +32,17 @@ class LoginField(Input):
 
     BINDINGS = [Binding("ctrl+a", "select_all", "select all", show=False)]
 
+    # A key was handed to this field from the other one: when focus arrives the cursor stays
+    # after it (not the whole text selected, which the next key would replace).
+    handed_over = False
+
+    def _on_focus(self, event: events.Focus) -> None:
+        # Runs before Input's own handler (which selects on focus): that one is told not to.
+        if self.handed_over and self.select_on_focus:
+            self.select_on_focus = False
+            self.call_next(setattr, self, "select_on_focus", True)
+        self.handed_over = False
+
     async def _on_key(self, event: events.Key) -> None:
         screen = self.screen
         if isinstance(screen, LoginScreen) and screen.guard_key(self, event):
@@ -54,7 +65,11 @@ class LoginScreen(Screen):
     screen watches its two fields itself. A burst that ends in Enter (a scanner: an ID at a
     locked gate) is never a PIN try: the fields get back what they held before it and the
     screen says to log in first. Digits typed into an empty operator field are a PIN: they
-    go to the masked PIN field, never shown in clear."""
+    go to the masked PIN field, never shown in clear. The other way round, a PIN is digits:
+    a letter or Chinese character typed into an empty PIN field starts a name, so it goes to
+    the operator field in place of the name offered there (the next operator at a shift
+    change types their own name where focus is), and a PIN without a digit is never tried
+    (it would count as a wrong PIN against the operator named above)."""
 
     BINDINGS = [Binding("escape", "clear", "clear", show=False)]
 
@@ -63,8 +78,9 @@ class LoginScreen(Screen):
         self.reason = reason
         self.busy = False
         self._wedge = KeyboardWedge(min_length=WEDGE_MIN_LENGTH)
-        # Per key of the burst so far: the field it went to and what that field held before.
-        self._burst: list[tuple[Input, str, int, float]] = []
+        # Per key of the burst so far: the field it went to, what that field held before (text,
+        # cursor), when, and the field it was typed into.
+        self._burst: list[tuple[Input, str, int, float, Input]] = []
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -79,6 +95,7 @@ class LoginScreen(Screen):
             # Not selected on focus: a digit routed here from the operator field is the PIN's
             # first, and the next key must not replace it.
             yield LoginField(password=True, select_on_focus=False, id="login-pin", compact=True)
+            yield Label(t("login_switch.hint"), id="login-switch-hint")
             yield Static("", id="login-message")
         yield Footer()
 
@@ -112,17 +129,25 @@ class LoginScreen(Screen):
             return False
         target = field
         pin = self.query_one("#login-pin", Input)
-        if field.id == "login-operator" and not field.value and event.character.isdigit():
+        operator = self.query_one("#login-operator", Input)
+        character = event.character
+        if field is operator and not field.value and character.isdigit():
             if not any(op[:1].isdigit() for op in self._operator_names()):
                 target = pin
-                self.set_focus(pin)
+        elif field is pin and not pin.value and not (character.isdigit() or character.isspace()):
+            target = operator  # a name, where the PIN goes: the start of a new one
         if self._burst and event.time - self._burst[-1][3] > self._wedge.max_gap_ms / 1000:
             self._burst.clear()  # a pause: what came before is a person's typing
-        self._burst.append((target, target.value, target.cursor_position, event.time))
-        self._wedge.feed(event.character, event.time)
+        self._burst.append((target, target.value, target.cursor_position, event.time, field))
+        self._wedge.feed(character, event.time)
         if target is field:
             return False
-        target.insert_text_at_cursor(event.character)
+        if isinstance(target, LoginField) and self.focused is not target:
+            target.handed_over = True
+        self.set_focus(target)
+        if target is operator:
+            operator.value = ""  # the name offered there was someone else's
+        target.insert_text_at_cursor(character)
         return True
 
     def _operator_names(self) -> list[str]:
@@ -136,11 +161,13 @@ class LoginScreen(Screen):
         if scan is None or not keys:
             return False
         restored: set[int] = set()
-        for field, value, cursor, _ in keys[-scan.keys :]:
+        scanned = keys[-scan.keys :]
+        for field, value, cursor, _, _ in scanned:
             if id(field) not in restored:  # what the field held before the burst's first key
                 restored.add(id(field))
                 field.value = value
                 field.cursor_position = cursor
+        self.set_focus(scanned[0][4])  # where it was before a key moved it
         self._say(fieldkit_app(self).t("login_trial.scan_ignored"), error=True)
         return True
 
@@ -161,6 +188,10 @@ class LoginScreen(Screen):
             self.query_one("#login-operator", Input).focus()
             return
         if self.busy or not pin:
+            return
+        if not any(c.isdigit() for c in pin):  # never a try: it would count against `name`
+            self.query_one("#login-pin", Input).value = ""
+            self._say(fieldkit_app(self).t("login_switch.pin_digits"), error=True)
             return
         self.busy = True
         self.query_one("#login-message", Static).update(fieldkit_app(self).t("login.checking"))
@@ -265,6 +296,8 @@ class SetupScreen(Screen):
             return "setup.need_supervisor", "setup-supervisor", {}
         if len(values["setup-pin"]) < min_pin:
             return "setup.pin_too_short", "setup-pin", {"n": min_pin}
+        if not values["setup-pin"].isdigit():  # the login screen takes a PIN of digits
+            return "login_switch.setup_pin_digits", "setup-pin", {}
         if values["setup-pin"] != values["setup-pin2"]:
             return "setup.pin_mismatch", "setup-pin2", {}
         return None
