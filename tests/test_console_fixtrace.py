@@ -349,6 +349,14 @@ def test_input_errors_shown_above_the_form_with_the_input_kept(scene):
         assert r.status_code == 400 and "请选择卡口" in r.text
         assert 'value="CP-E"' in r.text and 'value="2026-12-02T10:00"' in r.text
         assert 'action="/console/trace/checkpoint"' in r.text
+    http, csrf = client(url, "chief")
+    with closing(http):  # a reveal without a reason: the sentence above the reveal forms
+        r = http.post(
+            "/console/trace", data={"csrf": csrf, "id_number": P, "full": "1", "reason": "流调"}
+        )
+        assert r.status_code == 400 and "请填写事由" in r.text
+        assert 'id="timeline"' in r.text and "张*" in r.text and P not in r.text
+        assert "查看完整信息（记入审计）" in r.text
 
 
 # --- item 7, the command line: ``fieldkit-server trace --checkpoint`` lists passages only -------

@@ -212,24 +212,17 @@ def trace_page(c: Ctx) -> Response:
     result = views.trace_person(con.db, con.repo, id_hash, minutes)
     full = None
     shown = ""
+    reveal_error = ""
     if c.arg("full") == "1":
         _admin_for_full(c)
-        reason = _reason(c)
-        companion = c.arg("companion")
-        if companion or c.arg("one") == "1":
-            # one companion passage, on its own reason: the others stay masked
-            if companion not in {o.record_id for o, _, _ in result.copresent}:
-                raise ConsoleError("fixtrace.trace.err_companion")
-            ids, action, shown = [companion], "trace_unmask_companion", "companion"
-            what: dict[str, Any] = {"id_hash": id_hash[:16], "record": companion}
-        else:  # the person asked for, not everybody who passed at the same time
-            ids, action, shown = [p.record_id for p in result.passages], "trace_unmask", "person"
-            what = {"id_hash": id_hash[:16], "records": len(ids)}
-        full = _full_bodies(c, ids)
-        con.audit.append(c.user, action, {**what, "minutes": minutes}, reason)
+        try:
+            full, shown = _reveal(c, result, id_hash, minutes)
+        except ConsoleError as err:  # above the reveal forms, the result still shown (masked)
+            reveal_error = c.t(err.key, **err.params)
     timeline, copresent = _trace_rows(c, result, full, minutes)
     return c.render(
         "trace.html",
+        status=400 if reveal_error else 200,
         result=result,
         timeline=timeline,
         copresent=copresent,
@@ -239,9 +232,30 @@ def trace_page(c: Ctx) -> Response:
         id_hash=id_hash,
         full=full,
         shown=shown,
+        reveal_error=reveal_error,
         admin=_is_admin(c),
         masked_id=(result.passages[0].id_masked if result.passages else None),
     )
+
+
+def _reveal(
+    c: Ctx, result: views.TraceResult, id_hash: str, minutes: int
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """The person asked for in full, or one companion passage: each on its own reason, audited.
+    Never everybody who passed at the same time on one reason."""
+    reason = _reason(c)
+    companion = c.arg("companion")
+    if companion or c.arg("one") == "1":
+        if companion not in {o.record_id for o, _, _ in result.copresent}:
+            raise ConsoleError("fixtrace.trace.err_companion")
+        ids, action, shown = [companion], "trace_unmask_companion", "companion"
+        what: dict[str, Any] = {"id_hash": id_hash[:16], "record": companion}
+    else:
+        ids, action, shown = [p.record_id for p in result.passages], "trace_unmask", "person"
+        what = {"id_hash": id_hash[:16], "records": len(ids)}
+    full = _full_bodies(c, ids)
+    c.console.audit.append(c.user, action, {**what, "minutes": minutes}, reason)
+    return full, shown
 
 
 # Ledger values a clerk reads in words: catalogue prefixes by field.
