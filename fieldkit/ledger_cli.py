@@ -123,6 +123,12 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _today() -> str:
+    from .ledger import monitoring
+
+    return monitoring.now_local().date().isoformat()
+
+
 def cmd_monitoring(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     login(store, args)
@@ -151,6 +157,19 @@ def cmd_monitoring(args: argparse.Namespace) -> int:
         f"{d['place']:<14} {d['name_masked'] or ''}"
         for d in data["due"]
     ]
+    if not data["due"]:
+        # Between the windows: who is under monitoring, and when each is next due.
+        watched = store.monitoring.upcoming()
+        today = _today()
+        lines.append(t("mon.cli_idle", lang, n=len(watched)))
+        for u in watched:
+            if u["slot"] is None:
+                when = t("mon.cli_waiting", lang)
+            else:
+                key = "mon.cli_next" if u["day"] == today else "mon.cli_next_tomorrow"
+                when = t(key, lang, slot=word("mon.slot.", u["slot"]), opens=u["opens"])
+            end = t("mon.cli_end", lang, end=u["status_end"] or "-")
+            lines.append(f"  {when:<14} {u['place']:<14} {u['name_masked'] or '':<6} {end}")
     lines += [
         f"! {word('mon.alert.', a['kind']):<8} {a['day']} {word('mon.slot.', a['slot']):<8} "
         f"{a['place']:<14} {a['name_masked'] or ''}"

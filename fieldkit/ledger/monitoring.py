@@ -183,6 +183,43 @@ class Monitoring:
         order = {"overdue": 0, "due": 1, "done": 2}
         return sorted(out, key=lambda d: (order[d.state], d.place, SLOTS.index(d.slot)))
 
+    def upcoming(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Everyone under home monitoring now (period started, not released), in place order,
+        with the next window that opens after ``now`` within their period: ``slot``, ``day``
+        and ``opens`` ("HH:MM"); all three None when the period is over (waiting for release).
+        Between the windows the due list is empty: this says who is still watched, and when."""
+        now = (now or now_local()).astimezone()
+        today = now.date()
+        out = []
+        for r in self.monitored(today.isoformat()):
+            last = date.fromisoformat(r["status_end"]) if r["status_end"] else None
+            nxt: tuple[date, str, datetime] | None = None
+            for day in (today, today + timedelta(days=1)):
+                if last is not None and day > last:
+                    break
+                for slot in SLOTS:
+                    start, _ = self._window_dt(day, slot, now.tzinfo)
+                    if start > now:
+                        nxt = (day, slot, start)
+                        break
+                if nxt:
+                    break
+            out.append(
+                {
+                    "member_id": r["id"],
+                    "household_id": r["household_id"],
+                    "place": self._place(r),
+                    "name_masked": r["name_masked"],
+                    "id_masked": r["id_masked"],
+                    "status": r["health_status"],
+                    "status_end": r["status_end"],
+                    "slot": nxt[1] if nxt else None,
+                    "day": nxt[0].isoformat() if nxt else None,
+                    "opens": nxt[2].strftime("%H:%M") if nxt else None,
+                }
+            )
+        return out
+
     def ending(self, today: str | None = None) -> list[dict[str, Any]]:
         """Members whose planned end date has come: they wait for a supervisor's release."""
         today = today or now_local().date().isoformat()

@@ -23,16 +23,23 @@ MEASURED_KEYS = {"d": "doctor", "s": "self", "w": "worker"}
 
 
 class ReadingDialog(ModalScreen[dict | None]):
-    """Temperature (365 → 36.5), symptom digits, who measured (d/s/w)."""
+    """Temperature (365 → 36.5), symptom digits, who measured (d/s/w). The dialog saves the
+    reading itself and closes only when it is stored (the stored reading is its result): a
+    reading the store refuses (no temperature, an implausible one) is said under the
+    temperature field, with the cursor there and everything typed kept."""
 
     CSS_PATH = "patrol.tcss"
+    DEFAULT_CSS = "#r-temp-message { height: auto; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "keys.cancel", id="reading.cancel")
     ]
+    # Refusals about the temperature: said next to that field, which gets the cursor.
+    TEMPERATURE_CODES = ("err.reading_needs_temperature", "err.temp_implausible")
 
     def __init__(self, item) -> None:
         super().__init__()
         self.item = item
+        self._saving = False
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -50,6 +57,7 @@ class ReadingDialog(ModalScreen[dict | None]):
             yield Input(
                 id="r-temp", compact=True, max_length=5, placeholder="365", restrict=r"[0-9.,]*"
             )
+            yield Static("", id="r-temp-message", classes="error", markup=False)
             yield Static(t("patrol.symptom_legend", legend=symptom_legend(t)), classes="hint")
             yield Input(
                 id="r-sym",
@@ -72,6 +80,7 @@ class ReadingDialog(ModalScreen[dict | None]):
 
     def on_mount(self) -> None:
         translate_bindings(self, fieldkit_app(self).t)
+        self.query_one("#r-temp-message", Static).display = False
         self.query_one("#r-temp", Input).focus()
 
     @on(Input.Submitted)
@@ -84,24 +93,94 @@ class ReadingDialog(ModalScreen[dict | None]):
         if i + 1 < len(order) and event.input.id != "r-sym":
             self.query_one(f"#{order[i + 1]}", Input).focus()
             return
+        if self._saving:
+            return
         try:
             temp = self.query_one("#r-temp", Input).value.strip()
             by = (self.query_one("#r-by", Input).value.strip().lower() or "d")[:1]
-            self.dismiss(
-                {
-                    "temperature": parse_temperature(temp) if temp else None,
-                    "symptoms": parse_symptoms(self.query_one("#r-sym", Input).value),
-                    "measured_by": MEASURED_KEYS.get(by, "doctor"),
-                    "slot": self.item.slot,
-                }
-            )
+            fields = {
+                "temperature": parse_temperature(temp) if temp else None,
+                "symptoms": parse_symptoms(self.query_one("#r-sym", Input).value),
+                "measured_by": MEASURED_KEYS.get(by, "doctor"),
+                "slot": self.item.slot,
+            }
         except InputError as exc:
-            message = self.query_one("#reading-message", Static)
-            message.update(fieldkit_app(self).error_text(exc))
-            message.add_class("error")
+            self._refused(exc, temperature=True)
+            return
+        self._saving = True
+        self.save(fields)
+
+    @work(thread=True, exit_on_error=False, group="reading-save", exclusive=True)
+    def save(self, fields: dict[str, Any]) -> None:
+        app = fieldkit_app(self)
+        try:
+            reading = store_of(self).monitoring.record_reading(self.item.member_id, **fields)
+        except FieldkitError as exc:
+            app.call_from_thread(self._refused, exc)
+            return
+        app.call_from_thread(self.dismiss, reading)
+
+    def _refused(self, exc: Exception, *, temperature: bool = False) -> None:
+        self._saving = False
+        text = fieldkit_app(self).error_text(exc)
+        near_temp = temperature or getattr(exc, "code", None) in self.TEMPERATURE_CODES
+        temp_message = self.query_one("#r-temp-message", Static)
+        message = self.query_one("#reading-message", Static)
+        temp_message.update(text if near_temp else "")
+        temp_message.display = near_temp
+        message.update("" if near_temp else text)
+        message.set_class(not near_temp, "error")
+        if near_temp:
+            self.query_one("#r-temp", Input).focus()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self._saving:  # a reading being stored is not taken back by Esc
+            self.dismiss(None)
+
+
+class OverwriteDialog(ModalScreen[bool]):
+    """已测过 … 是否覆盖？ Asked before a second reading of a window that already has one:
+    Enter or Y goes on to the reading, Esc (or N) leaves the first reading as it is."""
+
+    CSS_PATH = "patrol.tcss"
+    DEFAULT_CSS = "#overwrite-box { width: 72; }"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "answer(False)", "keys.cancel", id="overwrite.no"),
+        Binding("enter,y", "answer(True)", "keys.mon_overwrite", id="overwrite.yes"),
+    ]
+
+    def __init__(self, item, earlier: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.item = item
+        self.earlier = earlier or {}
+
+    def compose(self) -> ComposeResult:
+        t = fieldkit_app(self).t
+        d, e = self.item, self.earlier
+        slot = t("mon.slot." + d.slot)
+        temp = e.get("temperature", d.last_temperature)
+        with Vertical(classes="dialog", id="overwrite-box"):
+            yield Label(
+                t("mon.overwrite_title", name=d.name_masked or "", place=d.place, slot=slot),
+                classes="dialog-title",
+            )
+            yield Static(
+                t(
+                    "mon.overwrite_line",
+                    slot=slot,
+                    temperature="-" if temp is None else f"{temp:.1f}",
+                    measured_by=t("mon.measured." + (e.get("measured_by") or "doctor")),
+                ),
+                markup=False,
+            )
+            yield Static(t("mon.overwrite_hint"), classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        translate_bindings(self, fieldkit_app(self).t)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
 
 
 class ReleaseDialog(ModalScreen[bool]):
