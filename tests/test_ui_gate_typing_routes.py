@@ -226,3 +226,46 @@ async def test_ctrl_y_without_the_reading_says_what_to_press_next(settings, read
         await settle(pilot)
         (row,) = passages(ready_store)
         assert row["id_masked"] == ID_BAD_MASKED and row["temperature"] == 36.5
+
+
+# -- 13: a reading of 40 °C or more is measured again before it is recorded ------------------------
+
+
+async def test_a_reading_of_40_or_more_asks_to_measure_again_once(settings, ready_store):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await scan(pilot, ID)
+        await types(pilot, "42")  # 4.2 typed without the dot? a typo either way
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = banner(gate)
+        assert "请复测" in shown and "42" in shown, shown
+        assert passages(ready_store) == []
+        assert value(gate, "#f-temp") == "" and app.focused is gate.query_one("#f-temp")
+        await pilot.press("enter")  # no new reading: still not recorded
+        await settle(pilot)
+        assert passages(ready_store) == []
+        await types(pilot, "365")  # the real reading
+        await pilot.press("enter")
+        await settle(pilot)
+        (row,) = passages(ready_store)
+        assert row["temperature"] == 36.5 and row["decision"] == "admit"
+
+
+async def test_a_reading_of_40_or_more_measured_again_the_same_is_recorded(settings, ready_store):
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        gate = await open_gate(pilot)
+        await scan(pilot, ID)
+        await types(pilot, "401")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "请复测" in banner(gate) and passages(ready_store) == []
+        await types(pilot, "40.1")  # the same reading, measured again
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("f10")  # the fever alert
+        await settle(pilot)
+        (row,) = passages(ready_store)
+        assert row["temperature"] == 40.1 and row["decision"] == "refer"

@@ -66,7 +66,13 @@ _ERROR_FIELDS = {
     "err.id_invalid": "#f-id",
     "err.test_future": "#f-test-date",
     "err.date": "#f-test-date",
+    "fixtyping.remeasure": "#f-temp",
 }
+
+# A reading this high is measured again before it is recorded (REQUIREMENTS §2: re-measure
+# prompt): a typo ("42" for 36.2) would otherwise send a healthy person to isolation, and
+# undoing it needs the supervisor. The same reading typed again is recorded.
+REMEASURE_FROM = 40.0
 
 
 def reading_prefix(text: str) -> str | None:
@@ -307,6 +313,8 @@ class GateForm(Screen):
         # The mobile number in 电话 when a digit typed after it went to 体温 (see
         # FormInput._reading_follows): should that turn out an ID, it was typed into 电话.
         self.phone_spill: str | None = None
+        # A reading of REMEASURE_FROM or more the worker was asked to measure again.
+        self.remeasure_asked: float | None = None
         self.showing_last = False  # the banner shows the person just recorded
         self.no_shift = False  # the last record was filed under no shift
         self.service = GateService(store_of(self))
@@ -451,6 +459,12 @@ class GateForm(Screen):
         else:
             temperature = parse_temperature(temp_text)
             self._check_plausible(temp_text, temperature)
+            if temperature >= REMEASURE_FROM and self.remeasure_asked != temperature:
+                raise InputError(
+                    "fixtyping.remeasure",
+                    value=shown_reading(temp_text, temperature),
+                    reading=temperature,
+                )
         reason = self._value("#f-reason") or None
         return GateEntry(
             direction=self.direction,
@@ -527,11 +541,15 @@ class GateForm(Screen):
         self.banner(
             "error", fieldkit_app(self).t("gate.problem"), [fieldkit_app(self).error_text(exc)]
         )
-        target = _ERROR_FIELDS.get(getattr(exc, "code", None) or "")
+        code = getattr(exc, "code", None) or ""
+        target = _ERROR_FIELDS.get(code)
         if target:
             field = self.query_one(target, Input)
             field.focus()
-            if target == "#f-temp":  # the reading is measured again: the new one replaces it
+            if code == "fixtyping.remeasure":  # measured again, typed again (not Enter again)
+                self.remeasure_asked = getattr(exc, "params", {}).get("reading")
+                field.value = ""
+            elif target == "#f-temp":  # the reading is measured again: the new one replaces it
                 field.select_all()
 
     # -- next person ------------------------------------------------------------------------
@@ -550,6 +568,7 @@ class GateForm(Screen):
         self.correcting = None
         self.typed_reading = None
         self.phone_spill = None
+        self.remeasure_asked = None
         self.colour = None
         self.test_result = None
         self.category = "resident"
