@@ -46,8 +46,8 @@ def person(app, text: str, gap: float = 0.08, start: float | None = None) -> flo
     return start + (len(text) - 1) * gap
 
 
-async def types(pilot, text: str) -> None:
-    await after(pilot, person(pilot.app, text))
+async def types(pilot, text: str, gap: float = 0.08) -> None:
+    await after(pilot, person(pilot.app, text, gap))
 
 
 async def open_gate(pilot):
@@ -59,7 +59,10 @@ async def open_gate(pilot):
 # -- 2: phone, then the reading -------------------------------------------------------------------
 
 
-async def test_a_mobile_number_then_the_reading_keeps_the_phone_and_the_id(settings, ready_store):
+@pytest.mark.parametrize("gap", [0.08, 0.01])  # a person; a fast one (keys held back together)
+async def test_a_mobile_number_then_the_reading_keeps_the_phone_and_the_id(
+    settings, ready_store, gap
+):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -69,8 +72,7 @@ async def test_a_mobile_number_then_the_reading_keeps_the_phone_and_the_id(setti
         await types(pilot, "Zhao")
         await pilot.press("tab")  # 电话
         assert app.focused is gate.query_one("#f-phone")
-        await types(pilot, PHONE)
-        await types(pilot, "365")
+        await types(pilot, PHONE + "365", gap)
         assert value(gate, "#f-phone") == PHONE
         assert value(gate, "#f-id") == ID  # nothing moved into 证件
         assert value(gate, "#f-temp") == "365"
@@ -122,7 +124,8 @@ async def test_an_id_typed_into_the_phone_field_still_goes_to_the_id_field(
 # -- 6: the reading after a refused ID ------------------------------------------------------------
 
 
-async def test_the_reading_after_a_refused_id_goes_to_the_temperature(settings, ready_store):
+@pytest.mark.parametrize("gap", [0.08, 0.01])
+async def test_the_reading_after_a_refused_id_goes_to_the_temperature(settings, ready_store, gap):
     app = app_for(settings, ready_store)
     async with app.run_test(size=SIZE) as pilot:
         gate = await open_gate(pilot)
@@ -131,7 +134,7 @@ async def test_the_reading_after_a_refused_id_goes_to_the_temperature(settings, 
         await settle(pilot)
         assert "Ctrl+Y" in banner(gate) and app.focused is gate.query_one("#f-id")
         await pilot.press("f7")
-        await types(pilot, "365")
+        await types(pilot, "365", gap)
         assert value(gate, "#f-id") == ID_BAD_CHECK  # not 510107…4564365
         assert value(gate, "#f-temp") == "365"
         await pilot.press("enter")
