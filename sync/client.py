@@ -24,8 +24,10 @@ callers import from here.
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from fieldkit.errors import SyncError
+from fieldkit.i18n import has_key
 from fieldkit.i18n import t as word_t
 
 from . import protocol as p
@@ -111,10 +114,49 @@ __all__ = [
     "enroll",
     "freshness",
     "pinned_certificate",
+    "rejection_text",
     "run_sync",
     "wire_line",
     "wire_record",
 ]
+
+
+# A record's stored sync reason: "server: rejected [code?params]: English" (the town server's
+# sync.server.service.rejection), "server: rejected: English" (an older server),
+# or "local: cannot encode (detail)". ("server: conflict: …" is shown as the server gave it.)
+_CODED = re.compile(r"server: rejected \[([a-z_]+)(?:\?([^\]]*))?\]: ?(.*)", re.S)
+_OLD_SCOPE = re.compile(
+    r"server: rejected: this device is enrolled for checkpoint\(s\) (.*), not '(.*)'", re.S
+)
+
+
+def rejection_text(reason: str | None, t: Callable[..., str] | None = None) -> str:
+    """Why a record was rejected, in the user's language (``t``: the screen's own, else the
+    run's): the server's code in catalogue words; text without a code as the server gave it."""
+    from urllib.parse import parse_qsl
+
+    say: Callable[..., str] = t or word_t
+    text = (reason or "").strip()
+    m = _CODED.fullmatch(text)
+    if m:
+        code, query, english = m.groups()
+        params = dict(parse_qsl(query or "", keep_blank_values=True))
+        if has_key(f"fixscope.reject.{code}"):
+            try:
+                return say(f"fixscope.reject.{code}", **params)
+            except (KeyError, IndexError, ValueError):
+                pass
+        return say("fixscope.reject.server_other", text=english.strip())
+    old = _OLD_SCOPE.fullmatch(text)  # kept by a device from a server before the codes
+    if old:
+        return say("fixscope.reject.checkpoint_scope", allowed=old[1], got=old[2])
+    for prefix, key in (
+        ("server: rejected:", "fixscope.reject.server_other"),
+        ("local: cannot encode", "fixscope.reject.local_encode"),
+    ):
+        if text.startswith(prefix):
+            return say(key, text=text[len(prefix) :].strip(" :()"))
+    return text
 
 
 @dataclass(frozen=True)

@@ -70,14 +70,39 @@ def cmd_sync(args: argparse.Namespace) -> int:
         report = run_sync(
             store, store.settings, operator=store.operator.name, download=not args.upload_only
         )
+        rejected = rejected_by_reason(store)
     finally:
         store.close()
     data: dict[str, Any] = report.to_dict()
-    emit(args, data, summary(report))
+    data["rejected"] = [{"reason": r, "count": n} for r, n in rejected]
+    emit(args, data, summary(report) + rejected_lines(rejected))
     if not args.json:
         for warning in report.warnings:
             print(t("syncerr.cli.warning", text=warning), file=sys.stderr)
     return 0 if report.ok else EXIT_SYNC_FAILED
+
+
+def rejected_by_reason(store: Any) -> list[tuple[str, int]]:
+    """The records the server rejected that the device still holds (not uploaded), counted by
+    reason in the run's words, most first."""
+    from .client import rejection_text
+
+    counts: dict[str, int] = {}
+    for q in store.outbox.quarantined(1_000_000):
+        reason = rejection_text(q["sync_reason"])
+        counts[reason] = counts.get(reason, 0) + 1
+    return sorted(counts.items(), key=lambda rc: -rc[1])
+
+
+def rejected_lines(rejected: list[tuple[str, int]]) -> str:
+    """After the summary: how many rejected records wait, why, and how to requeue them."""
+    total = sum(n for _, n in rejected)
+    if not total:
+        return ""
+    lines = [t("fixscope.sync.cli_rejected", n=total)]
+    lines += [t("fixscope.sync.cli_reason", n=n, reason=reason) for reason, n in rejected]
+    lines.append(t("fixscope.sync.cli_hint"))
+    return "\n" + "\n".join(lines)
 
 
 def summary(report: Any) -> str:

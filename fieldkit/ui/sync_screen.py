@@ -2,8 +2,10 @@
 
 Shows the last successful sync, how old the key-person list is (and the warnings the sync
 client raises: stale list, clock skew, not enrolled), the queue (pending / synced / rejected),
-a progress bar while a sync runs, and every record the server rejected with its reason; a
-rejected record can be put back in the queue once its cause is fixed.
+a progress bar while a sync runs, and every record the server rejected with its reason (the
+server's code in the screen's words, :func:`sync.client.rejection_text`; the selected record's
+reason in full, wrapped, below the table); ``q`` puts the selected rejected record back in the
+queue once its cause is fixed, ``a`` every record rejected for the same reason.
 
 The sync itself is ``sync.client.run_sync`` in a worker (``group="sync"``, exclusive). Progress
 is counted by a thin view of the store whose outbox reports each record marked synced or
@@ -131,9 +133,17 @@ def warning_lines(state: dict[str, Any], settings: Any, t) -> list[str]:
 
 class SyncScreen(Screen):
     CSS_PATH = "supervisor.tcss"
+    DEFAULT_CSS = "#sync-reason { padding: 0 1; height: auto; max-height: 6; }"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sync_now", "keys.sync_now", id="sync.now"),
         Binding("q", "requeue", "keys.sync_requeue", id="sync.requeue"),
+        Binding(
+            "a",
+            "requeue_same",
+            "fixscope.sync.key_requeue_same",
+            id="sync.requeue_same",
+            show=False,  # said under the table with the selected record's reason
+        ),
         Binding("f5", "reload", "keys.sup_refresh", id="sync.reload", show=False),
         Binding("escape", "back", "keys.sup_back", id="sync.back"),
     ]
@@ -142,6 +152,7 @@ class SyncScreen(Screen):
         super().__init__()
         self.running = False
         self.last_report = None
+        self.reasons: dict[str, str] = {}  # rejected record id -> its reason in words
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -153,6 +164,9 @@ class SyncScreen(Screen):
         yield Static(t("syncscreen.idle"), id="sync-result", markup=False)
         yield Label(t("syncscreen.rejected"), classes="panel-title")
         yield DataTable(id="sync-rejected", cursor_type="row", zebra_stripes=True)
+        reason = Static("", id="sync-reason", markup=False)
+        reason.display = False
+        yield reason
         yield Footer()
 
     def on_mount(self) -> None:
@@ -206,12 +220,16 @@ class SyncScreen(Screen):
         warnings = self.query_one("#sync-warnings", Static)
         warnings.update("\n".join(f"! {w}" for w in notes))
         warnings.set_class(bool(notes), "-warning")
+        from sync.client import rejection_text
+
         table = self.query_one("#sync-rejected", DataTable)
         table.clear()
+        self.reasons = {q["id"]: rejection_text(q["sync_reason"], t) for q in state["quarantined"]}
         for q in state["quarantined"]:
             table.add_row(
-                q["ts"][5:16].replace("T", " "), q["kind"], q["sync_reason"] or "", key=q["id"]
+                q["ts"][5:16].replace("T", " "), q["kind"], self.reasons[q["id"]], key=q["id"]
             )
+        self._show_reason()
         if not self.running and self.last_report is None:
             bar = self.query_one("#sync-progress", ProgressBar)
             bar.update(total=max(1, counts.get("pending", 0)), progress=0)
@@ -286,11 +304,59 @@ class SyncScreen(Screen):
         fieldkit_app(self).refresh_status()
         self.action_reload()
 
-    def action_requeue(self) -> None:
+    def _selected(self) -> str | None:
         table = self.query_one("#sync-rejected", DataTable)
         if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_reason()
+
+    def _show_reason(self) -> None:
+        """The selected record's reason in full (the table's cell is cut at the screen's edge)."""
+        t = fieldkit_app(self).t
+        key = self._selected()
+        reason = self.reasons.get(key or "")
+        box = self.query_one("#sync-reason", Static)
+        box.display = reason is not None
+        if reason is None:
+            box.update("")
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        same = sum(1 for r in self.reasons.values() if r == reason)
+        box.update(
+            t("fixscope.sync.detail", same=same, reason=reason)
+            + "\n"
+            + t("fixscope.sync.hint", same=same)
+        )
+
+    def action_requeue_same(self) -> None:
+        """Every record rejected for the selected record's reason back in the queue."""
+        from sync.client import rejection_text
+
+        key = self._selected()
+        if key is None or key not in self.reasons:
+            return
+        reason, t, store = self.reasons[key], fieldkit_app(self).t, store_of(self)
+
+        def requeue() -> int:
+            ids = [
+                q["id"]
+                for q in store.outbox.quarantined(1_000_000)
+                if rejection_text(q["sync_reason"], t) == reason
+            ]
+            for rid in ids:
+                store.outbox.requeue(rid)
+            return len(ids)
+
+        def done(n: int) -> None:
+            fieldkit_app(self).notify(t("fixscope.sync.requeued_same", n=n))
+            self.action_reload()
+
+        run_in_thread(self, requeue, done)
+
+    def action_requeue(self) -> None:
+        key = self._selected()
         if key is None:
             return
         store = store_of(self)
@@ -311,4 +377,9 @@ class SyncScreen(Screen):
         )
         yield SystemCommand(
             t("keys.sync_requeue"), t("syncscreen.palette_help"), lambda: self.run_action("requeue")
+        )
+        yield SystemCommand(
+            t("fixscope.sync.key_requeue_same"),
+            t("syncscreen.palette_help"),
+            lambda: self.run_action("requeue_same"),
         )

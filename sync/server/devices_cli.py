@@ -23,19 +23,24 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     from fieldkit.i18n import t
 
     from .app import token_hash
-    from .device_scope import DeviceScopes
+    from .device_scope import DeviceScopes, checkpoint_codes, live_device_named
     from .tls import town_certificate_fingerprint
 
+    name = " ".join(args.name.split())
     data_dir, settings, keys, repo = _open(args)
+    taken = live_device_named(repo.list_devices(), name)
+    if taken is not None:
+        repo.close()
+        raise CliError(t("console.dev.err_exists", name=taken.name))
     secret = base64.b32encode(secrets.token_bytes(15)).decode()
     token = f"{secret}.{keys.fingerprint}"
     cert_pin = town_certificate_fingerprint(data_dir)
     if cert_pin:  # the device pins the town's own TLS certificate from the token
         token += f".{cert_pin}"
     now = time.time()
-    device = repo.add_device(args.name, token_hash(token), now + settings.token_ttl_s, now)
+    device = repo.add_device(name, token_hash(token), now + settings.token_ttl_s, now)
     repo.close()
-    codes = sorted({c.strip() for c in args.checkpoint or [] if c.strip()})
+    codes = checkpoint_codes(args.checkpoint or [])
     if codes:
         DeviceScopes(data_dir).bind(device.device_id, codes)
     scope_line = (

@@ -16,11 +16,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .. import protocol as p
-from .device_scope import DeviceScopes
+from .device_scope import DeviceScopes, checkpoint_code
 from .ledger import KIND as LEDGER_KIND
 from .ledger import LedgerCodec, LedgerEdit
 from .records import MAX_RECORD_FUTURE_S, _loads, parse_record
@@ -269,7 +270,12 @@ class TownServer:
                 if isinstance(line, p.OversizedLine):
                     rejected[i] = (
                         p.REJECTED,
-                        f"rejected: record is {line.size} bytes, the limit is {max_record}",
+                        rejection(
+                            "record_too_large",
+                            f"record is {line.size} bytes, the limit is {max_record}",
+                            size=line.size,
+                            limit=max_record,
+                        ),
                     )
                     ids[i] = None
                     continue
@@ -280,26 +286,38 @@ class TownServer:
                     if (
                         allowed is not None
                         and rec.checkpoint is not None
-                        and rec.checkpoint not in allowed
+                        and checkpoint_code(rec.checkpoint) not in allowed
                     ):
                         codes = ", ".join(sorted(allowed))
-                        raise ValueError(
+                        raise RecordRefused(
+                            "checkpoint_scope",
                             f"this device is enrolled for checkpoint(s) {codes}, "
-                            f"not {rec.checkpoint!r}"
+                            f"not {rec.checkpoint!r}",
+                            allowed=codes,
+                            got=rec.checkpoint,
                         )
                     if rec.kind == LEDGER_KIND:
                         edits.append(
                             self.ledger_codec.parse(i, rec.record_id, _loads(line)["body"])
                         )
+                except RecordRefused as err:
+                    rejected[i] = (p.REJECTED, err.reason())
+                    ids[i] = _best_effort_id(line)
+                    continue
                 except (ValueError, RecursionError) as err:
-                    rejected[i] = (p.REJECTED, f"rejected: {_one_line(err)}")
+                    detail = _one_line(err)
+                    rejected[i] = (p.REJECTED, rejection("record_invalid", detail, detail=detail))
                     ids[i] = _best_effort_id(line)
                     continue
                 except Exception as err:  # noqa: BLE001 - one record never sinks its batch
                     log.exception("record %d of batch %s could not be read", i, header.batch_id)
                     rejected[i] = (
                         p.REJECTED,
-                        f"rejected: the server could not read this record ({type(err).__name__})",
+                        rejection(
+                            "record_unreadable",
+                            f"the server could not read this record ({type(err).__name__})",
+                            error=type(err).__name__,
+                        ),
                     )
                     ids[i] = _best_effort_id(line)
                     continue
@@ -426,6 +444,25 @@ class TownServer:
             "compression": list(p.COMPRESSIONS),
             "server_time": time.time(),
         }
+
+
+def rejection(code: str, english: str, **params: Any) -> str:
+    """A record's refusal as the fate's reason: ``rejected [code?params]: English sentence``.
+    The bracket is for the device, which says it in its own words
+    (:func:`sync.client.rejection_text`); the sentence is for logs and older devices."""
+    query = urlencode({k: str(v) for k, v in params.items()})
+    return f"rejected [{code}{'?' + query if query else ''}]: {english}"
+
+
+class RecordRefused(ValueError):
+    """One record refused for a reason the device has words for (see :func:`rejection`)."""
+
+    def __init__(self, code: str, english: str, **params: Any) -> None:
+        super().__init__(english)
+        self.code, self.english, self.params = code, english, params
+
+    def reason(self) -> str:
+        return rejection(self.code, _one_line(self), **self.params)
 
 
 def _iso(ts: float) -> str:

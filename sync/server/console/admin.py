@@ -147,27 +147,62 @@ def keyperson_remove(c: Ctx) -> Response:
 # --- devices ---------------------------------------------------------------------------------
 
 
-def devices_page(c: Ctx) -> Response:
-    return c.render(
-        "devices.html",
-        devices=c.console.repo.list_devices(),
-        now=time.time(),
-        new=None,
+def _device_table(c: Ctx) -> dict[str, Any]:
+    """What the device table shows beside the devices: each one's checkpoint scope, how long
+    ago it was last seen (catalogue words), the anchor marks."""
+    scopes = getattr(c.console.town, "scopes", None)
+    devices = c.console.repo.list_devices()
+    now = time.time()
+    return {
+        "devices": devices,
+        "now": now,
+        "scopes": {
+            d.device_id: sorted(scopes.checkpoints(d.device_id) or ()) if scopes else []
+            for d in devices
+        },
+        "ago": {
+            d.device_id: c.t("fixscope.age.ago", age=age_words(now - d.last_seen, c.lang))
+            for d in devices
+            if d.last_seen
+        },
         **device_marks(c),
-    )
+    }
+
+
+def age_words(seconds: float, lang: str) -> str:
+    """A duration in the page's words: 16 秒, 2 分钟, 3 小时, 2 天."""
+    from fieldkit.i18n import t
+
+    s = max(0, int(seconds))
+    if s < 120:
+        return t("fixscope.age.s", lang, n=s)
+    if s < 7200:
+        return t("fixscope.age.min", lang, n=s // 60)
+    if s < 172800:
+        return t("fixscope.age.h", lang, n=s // 3600)
+    return t("fixscope.age.d", lang, n=s // 86400)
+
+
+def devices_page(c: Ctx) -> Response:
+    return c.render("devices.html", new=None, **_device_table(c))
 
 
 def device_enroll(c: Ctx) -> Response:
     import segno
 
+    from ..device_scope import checkpoint_codes, live_device_named
     from ..repository import RepositoryError
 
-    name = c.arg("name")
+    name = " ".join(c.arg("name").split())
     if not name or len(name) > 64:
         raise ConsoleError("console.dev.err_name")
+    taken = live_device_named(c.console.repo.list_devices(), name)
+    if taken is not None:
+        raise ConsoleError("console.dev.err_exists", name=taken.name)
     town = c.console.town
     keys, settings = town.keys, town.settings
-    codes = sorted({x.strip() for x in c.arg("checkpoints").replace("，", ",").split(",")} - {""})
+    typed = c.arg("checkpoints")
+    codes = checkpoint_codes(typed)
     scopes = getattr(town, "scopes", None)  # the checkpoints a device may write for
     data_dir = getattr(getattr(scopes, "path", None), "parent", None)
     binder = scopes if codes and data_dir is not None else None
@@ -192,12 +227,11 @@ def device_enroll(c: Ctx) -> Response:
     )
     return c.render(
         "devices.html",
-        devices=c.console.repo.list_devices(),
-        now=now,
-        **device_marks(c),
+        **_device_table(c),
         new={
             "name": name,
             "checkpoints": codes,
+            "upper_cased": bool(codes) and any(ch.islower() for ch in typed),
             "token": token,
             "command": enroll_text,
             "qr": qr,
