@@ -3,6 +3,12 @@
 Passes are made by :func:`fieldkit.shared.passes.issue_pass` with the town's Ed25519 key, so
 every gate can verify them offline with the key it pinned at enrollment; revocations reach the
 gates with the next sync.
+
+Both are written to the town's audit chain (the console's 审计记录) under ``cli:<user>``: an
+issue with the pass numbers it signed, a revocation with the numbers and the reason. The
+issued numbers in that chain are the town's register of passes: ``pass revoke`` refuses, by
+name, a number it never issued (a typo would otherwise leave the real pass valid), unless
+``--force`` says it is a pass issued before the register.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
+import os
 import secrets
 import time
 from datetime import datetime
@@ -26,17 +34,62 @@ CJK_FONTS = (  # first one present draws the labels; without any, labels fall ba
 )
 
 
+def _audited(repo: Any, action: str, detail: dict[str, Any], reason: str = "") -> None:
+    """One entry of the town's audit chain, as ``device wipe`` writes it."""
+    from .console.auth import Audit
+    from .console.db import ConsoleDB
+
+    repo.create_schema()
+    db = ConsoleDB(repo)
+    try:
+        db.create_schema()
+        who = "cli:" + (os.environ.get("USER") or os.environ.get("USERNAME") or "?")
+        Audit(db).append(who, action, detail, reason)
+    finally:
+        db.close()
+
+
+def issued_pass_ids(repo: Any) -> set[str]:
+    """Every pass number the audit chain says this town issued."""
+    from .console.db import ConsoleDB
+
+    repo.create_schema()
+    db = ConsoleDB(repo)
+    try:
+        db.create_schema()
+        rows = db.q("SELECT detail FROM console_audit WHERE action = ?", ("pass_issue",))
+    finally:
+        db.close()
+    out: set[str] = set()
+    for (detail,) in rows:
+        try:
+            out.update(str(x) for x in json.loads(detail).get("pass_ids", []))
+        except (ValueError, AttributeError, TypeError):
+            continue
+    return out
+
+
 def cmd_pass_revoke(args: argparse.Namespace) -> int:
+    from .cli_base import CliError
     from .cli_base import open_town as _open
 
+    ids = list(dict.fromkeys(pid.strip() for pid in args.pass_id if pid.strip()))
     _, _, _, repo = _open(args)
-    repo.add_changes(
-        "revocation",
-        [{"pass_id": pid, "reason": args.reason or ""} for pid in args.pass_id],
-        time.time(),
-    )
-    repo.close()
-    print(t("server.pass.revoked", n=len(args.pass_id)))
+    try:
+        unknown = [] if args.force else [pid for pid in ids if pid not in issued_pass_ids(repo)]
+        if unknown or not ids:
+            raise CliError(t("fixscope.pass.unknown", ids=", ".join(unknown or args.pass_id)))
+        repo.add_changes(
+            "revocation",
+            [{"pass_id": pid, "reason": args.reason or ""} for pid in ids],
+            time.time(),
+        )
+        _audited(
+            repo, "pass_revoke", {"pass_ids": ids, "forced": bool(args.force)}, args.reason or ""
+        )
+    finally:
+        repo.close()
+    print(t("server.pass.revoked", n=len(ids)))
     return 0
 
 
@@ -139,9 +192,13 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
         raise CliError(t("server.pass.err_order"))
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]
     _, _, keys, repo = _open(args)
-    repo.close()
+    try:
+        rows = _subjects(args)
+    except CliError:
+        repo.close()
+        raise
     issued = []
-    for row in _subjects(args):
+    for row in rows:
         pass_id = row["pass_id"] or f"{args.prefix}{secrets.token_hex(4).upper()}"
         try:
             text = issue_pass(
@@ -155,6 +212,7 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
                 directions=directions,
             )
         except ValueError as err:
+            repo.close()
             raise CliError(t("server.pass.err_issue", subject=row["subject"], why=err)) from None
         issued.append(
             {
@@ -166,6 +224,18 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
                 "text": text,
             }
         )
+    try:
+        _audited(
+            repo,
+            "pass_issue",
+            {
+                "pass_ids": [item["pass_id"] for item in issued],
+                "valid_from": issued[0]["valid_from"],
+                "valid_to": issued[0]["valid_to"],
+            },
+        )
+    finally:
+        repo.close()
     out = Path(args.out)
     pages = render_sheet(issued, args.title)
     if out.suffix.lower() == ".pdf":
@@ -226,4 +296,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = passes.add_parser("revoke", parents=[common], help="revoke passes by id")
     p.add_argument("pass_id", nargs="+")
     p.add_argument("--reason")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="revoke numbers the town's register does not list (passes issued before it)",
+    )
     p.set_defaults(func=cmd_pass_revoke)
