@@ -85,6 +85,7 @@ async def test_rejected_for_the_checkpoint_said_in_chinese_and_requeued_with_one
             assert isinstance(screen, SyncScreen)
             table = screen.query_one("#sync-rejected", DataTable)
             assert table.row_count == n
+            assert {str(table.get_row_at(i)[1]) for i in range(n)} == {"通行记录", "车辆通行"}
             cells = [str(table.get_row_at(i)[2]) for i in range(n)]
             assert all("server:" not in c and "enrolled" not in c for c in cells), cells
             scope_rows = [i for i, c in enumerate(cells) if c.startswith("服务器拒收：本设备登记")]

@@ -92,6 +92,14 @@ def age_words(seconds: float | None, t) -> str:
     return t("status.age_days", n=minutes // 1440)
 
 
+def kind_word(kind: str, t) -> str:
+    """A record kind in the screen's words (通行记录, 台账修改 …); an unknown one as it is."""
+    from ..i18n import has_key
+
+    key = f"fixscope.kind.{kind}"
+    return t(key) if has_key(key) else kind
+
+
 def sync_state(store: Any, settings: Any) -> dict[str, Any]:
     """Everything the screen shows, read in one go (in a worker)."""
     from sync.client import freshness
@@ -227,7 +235,10 @@ class SyncScreen(Screen):
         self.reasons = {q["id"]: rejection_text(q["sync_reason"], t) for q in state["quarantined"]}
         for q in state["quarantined"]:
             table.add_row(
-                q["ts"][5:16].replace("T", " "), q["kind"], self.reasons[q["id"]], key=q["id"]
+                q["ts"][5:16].replace("T", " "),
+                kind_word(q["kind"], t),
+                self.reasons[q["id"]],
+                key=q["id"],
             )
         self._show_reason()
         if not self.running and self.last_report is None:
