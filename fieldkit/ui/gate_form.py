@@ -452,9 +452,7 @@ class GateForm(Screen):
         temperature = skipped = None
         if self.skipping:
             if not temp_text:
-                raise InputError(
-                    "temperature missing: type it, or mark it not measured with a reason"
-                )
+                raise InputError("err.temp_missing_reason")
             skipped = temp_text
         else:
             temperature = parse_temperature(temp_text)
