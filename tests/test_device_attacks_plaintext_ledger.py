@@ -12,15 +12,15 @@ from pathlib import Path
 
 from fieldkit.ledger.exporter import export_households
 from fieldkit.ledger.importer import import_file
-from fieldkit.shared.identity import mask_id
+from fieldkit.shared.identity import mask_id, mask_name
 from tests.ledger_support import make_id
 
 TEMPERATURE = 39.87  # distinctive: as a REAL (8 bytes) and as text
 BUILDING, UNIT, ROOM = "鬯楼Q7XZ", "鬯元Q7XZ", "鬯室Q7XZ7"
-NAME_A, NAME_B = "鬯Q7XZ", "黹Q7XY"  # masked: 鬯**** and 黹****
+NAME_A, NAME_B = "鬯Q7XZ", "黹Q7XY"  # masked: 鬯*** and 黹***
 ID_A = make_id(7, "19870605")
 PHONE_A, PHONE_B = "13912345678", "13687654321"
-MASKS = ("鬯****", "黹****", mask_id(ID_A), "139****5678", "136****4321")
+MASKS = (mask_name(NAME_A), mask_name(NAME_B), mask_id(ID_A), "139****5678", "136****4321")
 CODES = (  # categories, health statuses, found via, symptoms: stored only inside ciphertexts
     "left_behind_child",
     "dialysis",
@@ -148,7 +148,7 @@ def test_every_ledger_field_is_absent_from_the_files(store, tmp_path):
         row.flags
     )
     a, b = ledger.member(ids["a"]), ledger.member(ids["b"])
-    assert (a.name_masked, a.id_masked, a.phone_masked) == ("鬯****", mask_id(ID_A), MASKS[3])
+    assert (a.name_masked, a.id_masked, a.phone_masked) == (MASKS[0], mask_id(ID_A), MASKS[3])
     assert a.categories == ("left_behind_child", "dialysis")
     assert (a.health_status, a.status_start, a.status_end, a.found_via) == (
         "central_isolation",
@@ -156,7 +156,7 @@ def test_every_ledger_field_is_absent_from_the_files(store, tmp_path):
         "2031-08-23",
         "mutual_check",
     )
-    assert (b.name_masked, b.phone_masked, b.categories) == ("黹****", MASKS[4], ("pregnant",))
+    assert (b.name_masked, b.phone_masked, b.categories) == (MASKS[1], MASKS[4], ("pregnant",))
     assert (b.health_status, b.status_start, b.found_via) == (
         "home_monitoring",
         "2020-01-23",
@@ -179,7 +179,7 @@ def test_every_ledger_field_is_absent_from_the_files(store, tmp_path):
     (alert,) = monitoring.alerts()
     assert alert["detail"]["temperature"] == TEMPERATURE
     assert alert["detail"]["symptoms"] == ["diarrhoea"]
-    assert alert["place"] == f"{BUILDING}-{UNIT}-{ROOM}" and alert["name_masked"] == "黹****"
+    assert alert["place"] == f"{BUILDING}-{UNIT}-{ROOM}" and alert["name_masked"] == MASKS[1]
     assert [m["id"] for m in monitoring.ending()] == [ids["b"]]
     assert ledger.category_counts("9999-12-31", ["home_monitoring"]) == {
         "category.dialysis": 1,
@@ -191,7 +191,7 @@ def test_every_ledger_field_is_absent_from_the_files(store, tmp_path):
     out = tmp_path / "out.csv"
     export_households(store, out)
     text = out.read_text(encoding="utf-8-sig")
-    assert BUILDING in text and ROOM in text and "鬯****" in text and "集中隔离" in text
+    assert BUILDING in text and ROOM in text and MASKS[0] in text and "集中隔离" in text
     bodies = {i.record_id: i.body for batch in store.outbox.batches(100) for i in batch}
     assert bodies[reading["id"]]["temperature"] == TEMPERATURE
     assert bodies[reading["id"]]["symptoms"] == ["diarrhoea"]

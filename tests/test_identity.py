@@ -65,6 +65,12 @@ def test_find_in_text_and_masks():
     assert find_resident_id("no number here") is None
     assert mask_id("11010519491231002X") == "110105********002X"
     assert mask_name("张三") == "张*" and mask_name("欧阳娜娜") == "欧***"
+    # a long foreign name: a fixed-width mask, not one star per character
+    assert mask_name("Gabriele Musterfrau-Gößinger") == "G***" and mask_name("张") == "张*"
+    # 19 characters with an X inside: a resident ID with a character too many, not a document
+    # of another kind (the import took 32010619781203302X1 without a word; trial of stop 21)
+    ident = parse_identity("32010619781203302X1")
+    assert ident.kind == "resident_id" and ident.problem
 
 
 @st.composite

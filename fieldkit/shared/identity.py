@@ -126,7 +126,7 @@ def parse_identity(text: str, kind_hint: str | None = None) -> IdentityNumber:
         # or extra (a reading typed in front of it), never another kind of document (a permit
         # has 8 digits, a passport letters). Gate, CLI and imports share this rule.
         if kind_hint == "resident_id" or re.fullmatch(
-            r"\d{1,7}|\d{16,17}|\d{14,16}X|\d{19,}X?", raw
+            r"\d{1,7}|\d{16,17}|\d{14,16}X|\d{19,}X?|(?=[\dX]{16,}$)\d+X\d+", raw
         ):
             return IdentityNumber(
                 "resident_id",
@@ -182,10 +182,12 @@ def mask_id(number: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """张* / 欧阳** / J*** : keep the first character."""
+    """张* / 欧阳** / J*** : keep the first character, then one star a character, at most
+    three: "Gabriele Musterfrau-Gößinger" is G***, not a 28-character mask that tells its
+    length and pushes a table's columns off an 80-column screen (trial of stop 21)."""
     if not name:
         return ""
-    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else name + "*"
+    return name[0] + "*" * min(max(len(name) - 1, 1), 3)
 
 
 def mask_phone(phone: str) -> str:
