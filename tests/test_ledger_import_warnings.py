@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from openpyxl import Workbook, load_workbook
 
 from fieldkit.ledger.exporter import export_households
