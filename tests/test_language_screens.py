@@ -17,6 +17,7 @@ from fieldkit.ui.login import LoginScreen
 from fieldkit.ui.widgets.dialogs import AlertScreen
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
 from tests.test_language_leaks import english_runs
+from tests.test_ui_app import settle as _settle_workers
 
 SIZE = (120, 40)
 ID = "11010519491231002X"
@@ -39,9 +40,7 @@ def screen_text(app) -> str:
 
 
 async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await _settle_workers(pilot, 3)
 
 
 async def login(pilot) -> None:

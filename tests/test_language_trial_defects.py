@@ -17,6 +17,7 @@ from fieldkit.ui.app import make_app
 from fieldkit.ui.login import SetupScreen
 from fieldkit.ui.registry import screen_entries
 from tests.conftest import SUPERVISOR_PIN
+from tests.test_ui_app import settle as _settle_workers
 
 SIZE = (80, 24)
 
@@ -304,9 +305,7 @@ async def test_tui_full_export_asks_for_the_reason_and_audits_it(settings, store
 
 
 async def _settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await _settle_workers(pilot, 3)
 
 
 # -- 22: text that fits 80 columns ----------------------------------------------------------

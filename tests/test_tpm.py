@@ -379,9 +379,9 @@ async def test_login_on_a_copy_under_another_tpm_says_why_not_wrong_pin(
         screen.query_one("#login-operator", Input).value = SUPERVISOR
         screen.query_one("#login-pin", Input).focus()
         await pilot.press(*SUPERVISOR_PIN, "enter")
-        for _ in range(3):
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+        from tests.test_ui_app import settle
+
+        await settle(pilot)
         message = str(app.screen.query_one("#login-message", Static).render())
         assert words in message, message
         assert not store.is_unlocked

@@ -13,21 +13,13 @@ from textual.widgets import Input
 from fieldkit.ui.app import make_app
 from fieldkit.ui.supervisor import ShiftCloseDialog, ShiftOpenDialog, SupervisorScreen
 from tests.conftest import SUPERVISOR_PIN
+from tests.test_ui_app import settle as _settle_workers
 from tests.test_ui_supervisor import SIZE, ready_store  # noqa: F401
 from tests.test_ui_supervisor import login as _login
 
 
 async def settle(pilot) -> None:
-    """Workers done and their messages landed; an exclusive worker replaced by a newer one
-    (the status bar's) is not a failure."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(4):
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:
-            pass
-        await pilot.pause()
+    await _settle_workers(pilot, 4)
 
 
 async def login(pilot, *args) -> None:

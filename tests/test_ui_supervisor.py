@@ -33,6 +33,7 @@ from fieldkit.ui.sync_screen import SyncScreen
 from tests.conftest import SUPERVISOR, SUPERVISOR_PIN
 from tests.reports_support import busy_day, passages_at
 from tests.store_support import resealed
+from tests.test_ui_app import settle as _settle_workers
 
 GATE, GATE_PIN = "李明", "1357"
 SIZE = (80, 24)
@@ -48,9 +49,7 @@ def ready_store(settings):
 
 
 async def settle(pilot) -> None:
-    for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await _settle_workers(pilot, 4)
 
 
 async def login(pilot, name: str = SUPERVISOR, pin: str = SUPERVISOR_PIN) -> None:
