@@ -26,7 +26,7 @@ from typing import Any
 
 from fieldkit.i18n import t
 
-CJK_FONTS = (  # first one present draws the labels; without any, labels fall back to ASCII
+CJK_FONTS = (  # the first one present draws the Chinese of the labels (see SheetFont)
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -93,13 +93,54 @@ def cmd_pass_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _font(size: int) -> tuple[Any, bool]:
+LATIN_FONTS = (  # digits and Latin letters: DroidSansFallback, the one CJK font on some
+    # machines, has none (a pass number printed as boxes: trial of stop 21)
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+)
+
+
+def _first_font(paths: tuple[str, ...], size: int) -> Any:
     from PIL import ImageFont
 
-    for path in CJK_FONTS:
+    for path in paths:
         if Path(path).exists():
-            return ImageFont.truetype(path, size), True
-    return ImageFont.load_default(size=size), False
+            return ImageFont.truetype(path, size)
+    return None
+
+
+class SheetFont:
+    """The CJK font for Chinese, a Latin font for ASCII (digits, pass numbers, dates): text is
+    drawn in runs, each with the font that has its glyphs. Without a CJK font, non-ASCII text
+    is drawn as ``?``; without a Latin font, Pillow's built-in one draws ASCII."""
+
+    def __init__(self, size: int) -> None:
+        from PIL import ImageFont
+
+        self.cjk = _first_font(CJK_FONTS, size)
+        self.latin = _first_font(LATIN_FONTS, size) or ImageFont.load_default(size=size)
+
+    def draw(self, draw: Any, xy: tuple[int, int], text: str) -> None:
+        x, y = xy
+        for run in _runs(text):
+            font = self.latin if run.isascii() or self.cjk is None else self.cjk
+            if font is self.latin and not run.isascii():
+                run = run.encode("ascii", "replace").decode()
+            draw.text((x, y), run, fill="black", font=font)
+            x += int(draw.textlength(run, font=font))
+
+
+def _runs(text: str) -> list[str]:
+    """``text`` cut where it changes between ASCII and not."""
+    runs: list[str] = []
+    for ch in text:
+        if runs and runs[-1][-1].isascii() == ch.isascii():
+            runs[-1] += ch
+        else:
+            runs.append(ch)
+    return runs
 
 
 def _date(text: str, end: bool = False) -> datetime:
@@ -146,19 +187,13 @@ def render_sheet(passes: list[dict[str, Any]], title: str) -> Any:
     from PIL import Image, ImageDraw
 
     width, height, cols, rows = 1240, 1754, 3, 4
-    font, cjk = _font(22)
-    small, _ = _font(18)
+    font, small = SheetFont(22), SheetFont(18)
     cell_w, cell_h = width // cols, (height - 80) // rows
     pages = []
     for start in range(0, len(passes), cols * rows):
         page = Image.new("RGB", (width, height), "white")
         draw = ImageDraw.Draw(page)
-        draw.text(
-            (40, 25),
-            title if cjk else title.encode("ascii", "replace").decode(),
-            fill="black",
-            font=font,
-        )
+        font.draw(draw, (40, 25), title)
         for n, item in enumerate(passes[start : start + cols * rows]):
             x, y = (n % cols) * cell_w, 80 + (n // cols) * cell_h
             buf = io.BytesIO()
@@ -169,12 +204,10 @@ def render_sheet(passes: list[dict[str, Any]], title: str) -> Any:
             label = [
                 item["pass_id"],
                 f"{item['subject']}  {item['holder']}",
-                f"{item['valid_from'][:10]} → {item['valid_to'][:10]}",
+                f"{item['valid_from'][:10]} - {item['valid_to'][:10]}",
             ]
             for i, line in enumerate(label):
-                if not cjk:
-                    line = line.encode("ascii", "replace").decode()
-                draw.text((x + 20, y + qr.height + 20 + i * 26), line, fill="black", font=small)
+                small.draw(draw, (x + 20, y + qr.height + 20 + i * 26), line)
             draw.rectangle((x + 5, y + 2, x + cell_w - 5, y + cell_h - 5), outline="#999999")
         pages.append(page)
     return pages
