@@ -29,7 +29,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
-from scanners.idnumber import mask_id, mask_name
+from scanners.idnumber import RESIDENT_ID_IN_TEXT, mask_id, mask_name, normalise_id_text
 from scanners.words import result_problem
 
 from ..gate import GateService, scrub_ids
@@ -70,6 +70,19 @@ __all__ = [
 ]
 
 DCC_NEGATIVE, DCC_POSITIVE = "260415000", "260373001"
+
+
+def health_code_id(text: str, parsed: dict) -> str | None:
+    """The ID number a health-code link carries, in full: the parser keeps only its masked
+    form (``parsed["resident_id"]``); it is the number in the text read that masks the same."""
+    shown = parsed.get("resident_id")
+    if not shown:
+        return None
+    for m in RESIDENT_ID_IN_TEXT.finditer(normalise_id_text(text) if len(text) < 200 else text):
+        number = m.group(1).upper()
+        if mask_id(number) == shown:
+            return number
+    return None
 
 
 class GateScreen(GateRecording):
@@ -222,7 +235,6 @@ class GateScreen(GateRecording):
             )
             return
         left = self._leave_correction()
-        self._next_person_started()
         parsed = result.parsed or {}
         cap = Captured(
             raw_scan=message.text or None, source="wedge" if message.source == "wedge" else "scan"
@@ -238,8 +250,12 @@ class GateScreen(GateRecording):
             cap.pass_problem = None if result.ok else (result.problem_code or "why.pass.invalid")
             holder = mask_name(parsed.get("holder") or "")
             detail = f"{holder} {cap.pass_id or ''}".strip()
-        elif result.kind == "health_code":
-            detail = masked_identity(parsed.get("resident_id")) or parsed.get("system") or ""
+        elif result.kind == "health_code":  # the ID a link carries is the person's
+            cap.id_number = health_code_id(message.text or result.text or "", parsed)
+            if cap.id_number:
+                cap.id_kind = "resident_id"
+                self.check_digit_confirmed = False
+            detail = masked_identity(cap.id_number) or parsed.get("system") or ""
         elif result.kind == "dcc":
             self._fill_from_dcc(result, cap)
             detail = t("scan.valid") if result.ok else t("scan.invalid")
@@ -259,6 +275,7 @@ class GateScreen(GateRecording):
         )
         self._scan_t0 = message.t0 or time.perf_counter()
         self.query_one("#f-temp", Input).focus()
+        self.next_person_shown()  # the last decision stays, labelled, above this person
         if left:  # nothing of the last person is carried over to this one
             self.banner("none", t("gate_defects.correction_left", time=left), [])
         self.preview()
@@ -276,6 +293,9 @@ class GateScreen(GateRecording):
             return None
         when = self.last[0].ts[11:16] if self.last and self.last[0].id == self.correcting else ""
         self.reset_form()
+        # A person set aside for the correction is replaced by the one scanned now, as any
+        # unrecorded person in the form is by a new scan.
+        self.set_aside = None
         return when or "-"
 
     def _fill_from_dcc(self, result, cap: Captured) -> None:
@@ -319,10 +339,17 @@ class GateScreen(GateRecording):
         self.commit()
 
     def action_clear(self) -> None:
+        """Esc: the form emptied. A correction is left and the person waiting when it was
+        opened comes back; a person read by the camera is dealt with (the next image comes)."""
         if self.holding:
             return
+        cleared, correcting = self.captured, self.correcting
         self.reset_form()
         self.banner("none", fieldkit_app(self).t("gate.ready"), [])
+        if correcting:
+            self.bring_back()
+        else:
+            self.presented_cleared(cleared)
 
     def action_correct_last(self) -> None:
         """Load the last record back into the form; Enter records the corrected version."""
@@ -332,6 +359,7 @@ class GateScreen(GateRecording):
             )
             return
         row, entry = self.last
+        self.set_aside_waiting()  # the next person, if in the form, comes back afterwards
         self.reset_form()
         self.showing_last = False  # the fields filled below are the last person's own
         cap = Captured(

@@ -5,29 +5,65 @@
 correction, with a supervisor's PIN when it admits someone the gate stopped) in a worker, the
 banner after it, alerts that hold the screen until they are acknowledged, and the list of
 recent records with the day's counters.
+
+The person a scan put into the form is "presented" (``--images``: the folder's next image waits
+for them). They are dealt with when their record is saved or the form is cleared of them (Esc):
+only then is :class:`~fieldkit.ui.messages.RecordCommitted` posted, which lets the image queue
+read the next image. A correction is not the presented person's record: it posts nothing, and a
+person who was waiting in the form when Ctrl+R was pressed is set aside (:class:`Waiting`) and
+put back once the correction is saved or left.
+
+When the next person arrives in the form (a scan, or the person set aside coming back) the
+decision just recorded leaves the large banner but stays under the prompt as one labelled line
+(上一位：放行 110105********1234 36.5 °C 绿码, and its reasons when it did not admit), until
+the new person's own decision is previewed.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
 from textual import on, work
+from textual.visual import VisualType
 from textual.widgets import DataTable, Input, Static
 
 from ..errors import FieldkitError, InputError
 from ..gate import Evaluation, GateEntry
 from ..i18n import outcome_text, reason_text
-from .gate_form import REFERRAL_CODES, GateForm
+from .gate_form import REFERRAL_CODES, Captured, GateForm
 from .messages import RecordCommitted, ScanRead
 from .typed import fieldkit_app, store_of
 from .widgets.banner import decision_lines
 from .widgets.dialogs import push_alert
 
+FORM_FIELDS = ("#f-id", "#f-name", "#f-phone", "#f-temp", "#f-test-date", "#f-reason", "#f-escort")
+
+
+@dataclass
+class Waiting:
+    """The person in the form when a correction was opened: all they had, to put back."""
+
+    captured: Captured
+    values: dict[str, str]
+    direction: str
+    colour: str | None
+    test_result: str | None
+    category: str
+    skipping: bool
+    check_digit_confirmed: bool
+    scan_line: VisualType
+
 
 class GateRecording(GateForm):
     """Preview, commit, correction and alerts of the gate screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_aside: Waiting | None = None  # the person waiting while a correction is open
+        self.last_lines: list[str] = []  # the decision just recorded, under the next person
 
     if TYPE_CHECKING:  # the gate screen's own (:mod:`.gate`)
 
@@ -128,21 +164,116 @@ class GateRecording(GateForm):
         shown = time.perf_counter()
         self.timings.append({"committed": committed - t0, "shown": shown - t0})
         self.last = (row, entry)
+        self.last_lines = self._last_person_lines(entry, decision, row, correcting)
         self.reset_form()
         self.showing_last = True  # until the next person's scan or first key
         self.busy = False
-        self.post_message(RecordCommitted(row.id))
+        if not correcting:  # the presented person is recorded: the next may come
+            self.post_message(RecordCommitted(row.id))
         fieldkit_app(self).refresh_status()
         self.refresh_lists()
+        if correcting:
+            self.bring_back()
         if decision.alerts:
             self.hold(row.id, decision)
         elif self.queued_scan is not None:
             queued, self.queued_scan = self.queued_scan, None
             self.handle_scan(queued)
 
+    def _last_person_lines(self, entry: GateEntry, decision, row, correcting) -> list[str]:
+        """The decision just recorded in one line (and its reasons when it did not admit),
+        shown under the prompt once the next person is in the form."""
+        t, lang = fieldkit_app(self).t, fieldkit_app(self).lang
+        outcome = decision.outcome.value
+        if entry.temperature is not None:
+            reading = f"{entry.temperature:.1f} °C"
+        else:
+            reading = t("fixscanflow.not_measured")
+        line = t(
+            "fixscanflow.last_person",
+            outcome=outcome_text(outcome, lang),
+            who=" ".join(x for x in (row.name_masked, row.id_masked) if x) or "-",
+            temperature=reading,
+            colour=t(f"colour.{entry.code_colour}") if entry.code_colour else t("gate.none"),
+        )
+        lines = [line]
+        if outcome != "admit":
+            lines += ["  " + x for x in decision_lines(decision, t, lang)]
+        if correcting:
+            lines.append("  " + t("gate.corrected"))
+        return lines
+
+    def next_person_shown(self) -> None:
+        """The next person is in the form: the last decision leaves the large banner and stays
+        as a labelled line under the prompt, until this person's own decision is previewed."""
+        if self.showing_last:
+            self.showing_last = False
+            self.banner("none", fieldkit_app(self).t("gate.ready"), self.last_lines)
+
+    # -- the person waiting while the last record is corrected ---------------------------------
+    def form_holds_someone(self) -> bool:
+        """Anything of a person in the form (a scan, a typed field, a key pressed for them)."""
+        cap = self.captured
+        return bool(
+            cap.id_number
+            or cap.raw_scan
+            or cap.pass_id
+            or cap.name
+            or any(self._value(w) for w in FORM_FIELDS)
+            or self.colour
+            or self.test_result
+            or self.category != "resident"
+            or self.skipping
+        )
+
+    def set_aside_waiting(self) -> None:
+        """Ctrl+R with the next person in the form: keep all they had, to put back."""
+        if self.correcting or not self.form_holds_someone():
+            return
+        self.set_aside = Waiting(
+            captured=replace(self.captured),
+            values={w: self.query_one(w, Input).value for w in FORM_FIELDS},
+            direction=self.direction,
+            colour=self.colour,
+            test_result=self.test_result,
+            category=self.category,
+            skipping=self.skipping,
+            check_digit_confirmed=self.check_digit_confirmed,
+            scan_line=self.query_one("#scan-line", Static).content,
+        )
+
+    def bring_back(self) -> bool:
+        """The person set aside at Ctrl+R back in the form, as they were (True if one was)."""
+        waiting, self.set_aside = self.set_aside, None
+        if waiting is None:
+            return False
+        self.reset_form()
+        if waiting.skipping != self.skipping:
+            self.action_not_measured()
+        for widget_id, text in waiting.values.items():
+            self.query_one(widget_id, Input).value = text
+        self.captured = waiting.captured
+        self.direction = waiting.direction
+        self.colour = waiting.colour
+        self.test_result = waiting.test_result
+        self.category = waiting.category
+        self.check_digit_confirmed = waiting.check_digit_confirmed
+        self.query_one("#scan-line", Static).update(waiting.scan_line)
+        temp = self.query_one("#f-temp", Input)
+        temp.focus()
+        temp.cursor_position = len(temp.value)
+        self.next_person_shown()  # the correction's result stays, labelled, above them
+        return True
+
+    def presented_cleared(self, cap: Captured) -> None:
+        """The form was cleared of a person read by the camera (``--images``: the folder's
+        next image waits for them): they are dealt with, the next may come."""
+        if cap.source == "scan":
+            self.post_message(RecordCommitted("", "cleared"))
+
     def _next_person_started(self) -> None:
-        """The last person's decision leaves the banner once the next person's scan or
-        typing starts: it is never read as the new person's."""
+        """The last person's decision leaves the banner once the next person's typing starts:
+        it is never read as the new person's (a scan: :meth:`next_person_shown`)."""
         if self.showing_last:
             self.showing_last = False
             self.banner("none", fieldkit_app(self).t("gate.ready"), [])

@@ -1,7 +1,10 @@
 """``--images DIR`` as a queue of people: each image is one presentation at the gate.
 
-Images are taken in name order, one at a time; the next is read only once the record for the
-previous one has been saved (:class:`~fieldkit.ui.messages.RecordCommitted`). The folder is
+Images are taken in name order, one at a time; the next is read only once the person of the
+previous one has been dealt with at the gate (:class:`~fieldkit.ui.messages.RecordCommitted`):
+their record saved, or the form cleared of them with Esc (they walked away). A correction of an
+earlier record (Ctrl+R) is not their record: the gate sets them aside, puts them back after it
+and the queue goes on waiting for them (see :mod:`.gate_record`). The folder is
 looked at again whenever the queue runs dry, so images added later are picked up. A folder that
 is missing or empty is said so, once, in the screen language.
 """
