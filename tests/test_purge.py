@@ -87,7 +87,7 @@ def test_only_a_supervisor_purges(store):
     store.keyring.add(store.operator, store.master, "李强", "gate", "1357")
     store.lock()
     store.unlock("李强", "1357")
-    with pytest.raises(PermissionDenied, match="supervisor"):
+    with pytest.raises(PermissionDenied, match="李强 不是负责人"):
         purge(store)
     assert store.g.scalar("SELECT count(*) FROM passages") == 8
 

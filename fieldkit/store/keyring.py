@@ -85,6 +85,11 @@ def _tpm_id(row: dict) -> str | None:
 
 
 def check_pin_shape(pin: str, min_length: int = 6) -> None:
+    """A new PIN: digits only, ``min_length`` to 64 of them. The login screen sends a letter
+    typed into an empty PIN field to the operator's name (a supervisor typing her name there
+    had it counted as the previous operator's wrong PIN), so a PIN must be typable as digits."""
+    if pin and not (pin.isdigit() and pin.isascii()):
+        raise InputError("security.err.pin_digits")
     if len(pin) < min_length:
         raise InputError("security.err.pin_short", min=min_length)
     if len(pin) > 64:
