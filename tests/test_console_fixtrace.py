@@ -422,3 +422,16 @@ def test_server_trace_cli_lists_gate_passages_only(tmp_path, capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and [r["record_id"] for r in out] == [passage["id"]]
+
+
+# --- item 20: how long ago a device synced, in the page's words ---------------------------------
+
+
+def test_the_overview_says_how_long_ago_in_words(scene):
+    town, url = scene
+    http, _ = client(url, "clerk")
+    with closing(http):
+        page = http.get("/console/overview").text
+    ages = re.findall(r"同步，([^<·]*?)前", page)
+    assert ages and all(re.fullmatch(r"\d+ (秒|分钟|小时|天)", a) for a in ages), ages
+    assert not re.search(r"\d+(s|min|h|d) 前", page)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from fieldkit.i18n import t
 
@@ -83,17 +83,14 @@ def _when(ts: float | None, fmt: str = "%m-%d %H:%M") -> str:
     return time.strftime(fmt, time.localtime(ts))
 
 
-def _age(seconds: float | None) -> str:
+@pass_context
+def _age(context: Any, seconds: float | None) -> str:
+    """A duration in the page's language (16 秒, 2 分钟): one wording with the 设备 page's."""
     if seconds is None:
         return "—"
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}min"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    from .admin import age_words
+
+    return age_words(seconds, context.get("lang") or "zh")
 
 
 def _loopback(host: str | None) -> bool:
