@@ -271,3 +271,24 @@ def test_same_address_from_a_sheet_without_grid_is_one_household(store, tmp_path
     import_file(store, fifth)
     rows = store.ledger.households_in("5栋", "1单元")
     assert [(r.room, r.members, r.community) for r in rows] == [("301", 1, "幸福小区")]
+
+
+async def test_a_short_mobile_number_is_refused_by_the_add_member_form(settings, ready_store):
+    """1330000 is a mobile number with digits missing: the form says so, as the import does,
+    and saves nothing (trial of stop 21: it was saved and exported as *******)."""
+    seed(ready_store)
+    app = patrol_app(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await start(pilot)
+        screen.query_one("#households", DataTable).focus()
+        await pilot.press("down", "ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, MemberDialog)
+        await pilot.press("enter", *"王五", "enter", *"1330000", "enter", *"租户", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MemberDialog)  # still open, nothing lost
+        message = str(app.screen.query_one("#member-message", Static).render())
+        assert "1330000" in message and "手机号应为 11 位" in message
+        assert app.screen.query_one("#m-phone", Input).has_focus
+        assert app.screen.query_one("#m-name", Input).value == "王五"
+        assert ready_store.g.scalar("SELECT count(*) FROM members") == 2

@@ -34,7 +34,13 @@ from scanners.idnumber import mask_id, parse_identity
 from ..errors import FieldkitError, InputError
 from ..ledger import households as _households
 from ..ledger.households import end_date_for, normalise_id
-from ..ledger.model import FOUND_VIA, HEALTH_STATUSES, HOME_STATUSES, OCCUPATION_CATEGORIES
+from ..ledger.model import (
+    FOUND_VIA,
+    HEALTH_STATUSES,
+    HOME_STATUSES,
+    OCCUPATION_CATEGORIES,
+    phone_problem,
+)
 from ..ledger.monitoring import RELEASABLE
 from .errortext import translate_id_problem
 from .gate_form import parse_test_date
@@ -317,10 +323,14 @@ class MemberForm(ModalScreen[dict | None]):
         if value["mf-name"]:
             out["name"] = value["mf-name"]
         if value["mf-phone"]:
-            digits = "".join(c for c in value["mf-phone"] if c.isdigit())
-            if not 5 <= len(digits) <= 15:
+            why = phone_problem(value["mf-phone"])  # the import's rule: 1330000 is no number
+            if why:
                 self.query_one("#mf-phone", Input).focus()
-                raise FormError("patrol.mform.err.phone", value=value["mf-phone"])
+                raise FormError(
+                    "patrol.mform.err.phone_why",
+                    value=value["mf-phone"],
+                    why=fieldkit_app(self).t(f"ledger.phone_problem.{why}"),
+                )
             out["phone"] = value["mf-phone"]
         if value["mf-relation"] != (m.relation or ""):
             out["relation"] = value["mf-relation"]

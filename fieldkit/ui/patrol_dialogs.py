@@ -22,7 +22,7 @@ from scanners.idnumber import mask_id, parse_identity
 
 from ..errors import FieldkitError, InputError
 from ..gate import parse_temperature
-from ..ledger.model import parse_symptoms, symptom_legend
+from ..ledger.model import parse_symptoms, phone_problem, symptom_legend
 from ..rules import check_temperature
 from .errortext import translate_id_problem
 from .member_form import ChoiceLine, member_error_text
@@ -283,6 +283,16 @@ class MemberDialog(ModalScreen[dict | None]):
         fields["id_number"] = self.id_entered()
         if not (fields["id_number"] or fields["name"]):
             self._say(t("patrol.need_id_or_name"), "#m-id")
+            return
+        if fields["phone"] and (why := phone_problem(fields["phone"])):
+            self._say(
+                t(
+                    "patrol.mform.err.phone_why",
+                    value=fields["phone"],
+                    why=t(f"ledger.phone_problem.{why}"),
+                ),
+                "#m-phone",
+            )
             return
         if fields["id_number"]:
             ident = parse_identity(fields["id_number"])
