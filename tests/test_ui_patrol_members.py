@@ -208,7 +208,7 @@ async def test_bad_input_keeps_the_form_open(settings, ready_store, lang):
         form.query_one("#mf-phone", Input).value = "12"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        want = {"zh": "不像电话号码", "en": "does not look like a phone number"}[lang]
+        want = {"zh": "手机号应为 11 位", "en": "a mobile number has 11 digits"}[lang]
         assert app.screen is form and want in text(form, "#mform-message")
         form.query_one("#mf-phone", Input).value = "13912345678"
         await pilot.press("ctrl+s")
