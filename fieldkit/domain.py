@@ -82,6 +82,9 @@ class GateSituation:
     keyperson_category: str | None = None  # the watch-list hit, if any
     under_home_isolation: bool = False
     pass_problem: str | None = None  # invalid / revoked / expired pass
+    # A health certificate (EU DCC) shown as the proof, that did not verify (expired, bad
+    # signature …): what is wrong, in words; None when none was shown or it verified.
+    certificate_problem: str | None = None
     has_escort: bool = False
     approval_ref: str | None = None  # repair crews
     trip_reason: str | None = None

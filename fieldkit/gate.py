@@ -48,6 +48,7 @@ class GateEntry(Capture):
 
     id_kind: str | None = None  # a hint; parsed from the number when None
     check_digit_confirmed: bool = False  # the operator looked again and confirmed
+    certificate_problem: str | None = None  # a health certificate shown that did not verify
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ class GateService:
             under_home_isolation=isolation
             in ("home_isolation", "home_monitoring", "居家隔离医学观察", "居家健康监测"),
             pass_problem=pass_problem,
+            certificate_problem=entry.certificate_problem,
             has_escort=bool(entry.escort),
             approval_ref=entry.approval_ref,
             trip_reason=entry.trip_reason,

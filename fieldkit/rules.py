@@ -103,6 +103,12 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
         r.append(Reason("code_red", Outcome.DENY, True))
     elif s.code_colour == CodeColour.YELLOW:
         r.append(Reason("code_yellow", Outcome.TURN_BACK, True))
+    elif s.code_colour is None and s.certificate_problem:
+        # The proof shown does not hold (an expired certificate was admitted as "code not
+        # checked": trial of stop 21). A colour key after checking the health code clears it.
+        r.append(
+            Reason("certificate_invalid", Outcome.TURN_BACK, True, {"why": s.certificate_problem})
+        )
     elif s.code_colour is None and strict:
         r.append(Reason("code_missing", Outcome.TURN_BACK, False))
     elif s.code_colour is None:

@@ -258,6 +258,8 @@ class GateScreen(GateRecording):
             detail = masked_identity(cap.id_number) or parsed.get("system") or ""
         elif result.kind == "dcc":
             self._fill_from_dcc(result, cap)
+            if not result.ok:
+                cap.certificate_problem = result_problem(result, fieldkit_app(self).lang)
             detail = t("scan.valid") if result.ok else t("scan.invalid")
         cap.shown_id = mask_id(cap.id_number) if cap.id_number else ""
         cap.shown_name = mask_name(cap.name) if cap.name else ""
@@ -369,6 +371,7 @@ class GateScreen(GateRecording):
             raw_scan=entry.raw_scan,
             pass_id=entry.pass_id,
             pass_problem=entry.pass_problem,
+            certificate_problem=getattr(entry, "certificate_problem", None),
             source=entry.source,
             shown_id=masked_identity(entry.id_number),
             shown_name=mask_name(entry.name) if entry.name else "",

@@ -119,6 +119,7 @@ class Captured:
     raw_scan: str | None = None
     pass_id: str | None = None
     pass_problem: str | None = None
+    certificate_problem: str | None = None  # an EU DCC read that did not verify, in words
     source: str = "manual"
     shown_id: str = ""  # what the ID field shows (masked)
     shown_name: str = ""
@@ -484,6 +485,7 @@ class GateForm(Screen):
             pass_problem=cap.pass_problem,
             source=source,
             check_digit_confirmed=self.check_digit_confirmed,
+            certificate_problem=cap.certificate_problem,
         )
 
     def _check_plausible(self, typed: str, value: float) -> None:
