@@ -76,12 +76,12 @@ MONITORING_COLUMNS = (
 MONITORING_TITLE = "居家隔离/健康监测人员台账"
 
 
-def write_atomic(path: str | Path, write: Callable[[Any], None]) -> Path:
+def write_atomic(path: str | Path, write: Callable[[Any], None], private: bool = False) -> Path:
     """The one atomic write every export uses (:func:`fieldkit.reports.atomic.write_atomic`:
     temp file beside the target, fsync, rename; a full disk, a read-only or missing folder is
     one line saying so, and leaves no partial file and the older file as it was)."""
     path = Path(path)
-    _write_atomic(path, write, lang=current_language())
+    _write_atomic(path, write, lang=current_language(), private=private)
     return path
 
 
@@ -94,7 +94,11 @@ TEXT_KEYS = ("id_number", "phone", "landlord_phone", "room")
 
 
 def _save_table(
-    path: Path, title: str, columns: tuple[tuple[str, str], ...], rows: list[list[Any]]
+    path: Path,
+    title: str,
+    columns: tuple[tuple[str, str], ...],
+    rows: list[list[Any]],
+    private: bool = False,
 ) -> Path:
     """Through the one spreadsheet writer (fieldkit.sheets.writer), as every export: cells
     from a ledger file are text, never formulas, in CSV and XLSX alike."""
@@ -102,7 +106,7 @@ def _save_table(
 
     headers = [h for _, h in columns]
     if path.suffix.lower() == ".csv":
-        return write_atomic(path, lambda fh: write_csv(fh, headers, rows))
+        return write_atomic(path, lambda fh: write_csv(fh, headers, rows), private)
     if path.suffix.lower() != ".xlsx":
         raise ExportError("err.export_suffix", path=str(path))
 
@@ -118,7 +122,7 @@ def _save_table(
         )
         book.close()
 
-    return write_atomic(path, write_xlsx)
+    return write_atomic(path, write_xlsx, private)
 
 
 def write_template(path: str | Path) -> Path:
@@ -303,7 +307,7 @@ def _export(
     operator = store.require_operator().name
     _check_full(full, supervisor)
     rows = rows_of(store, full=full)
-    written = _save_table(Path(path), title, columns, rows)
+    written = _save_table(Path(path), title, columns, rows, private=full)
     _audit(store, operator, kind, written, len(rows), full, supervisor)
     return {"file": str(written), "rows": len(rows), "full": full}
 

@@ -46,11 +46,18 @@ def describe(exc: OSError, path: Path, lang: str) -> ExportError:
 
 
 def write_atomic(
-    path: str | os.PathLike[str], write: Callable[[BinaryIO], None], *, lang: str = "zh"
+    path: str | os.PathLike[str],
+    write: Callable[[BinaryIO], None],
+    *,
+    lang: str = "zh",
+    private: bool = False,
 ) -> int:
     """Call ``write(fh)`` on a temporary file next to ``path`` and rename it into place.
 
-    Returns the size written. Raises :class:`ExportError` for any file-system trouble.
+    ``private``: a file of full (unmasked) personal data, readable by its owner only (0600);
+    other exports are 0644, so a file written by root to a stick stays readable by the office
+    PC's user. Returns the size written. Raises :class:`ExportError` for any file-system
+    trouble.
     """
     target = Path(path)
     if target.is_dir():
@@ -68,9 +75,8 @@ def write_atomic(
             fh.flush()
             os.fsync(fh.fileno())
         size = tmp.stat().st_size
-        # Files written by root to a stick must stay readable by the office PC's user.
         with suppress(OSError):
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o600 if private else 0o644)
         os.replace(tmp, target)
     except BaseException as exc:
         with suppress(OSError):

@@ -104,7 +104,7 @@ def export(
         )
 
     try:
-        size = write_atomic(path, write, lang=lang)
+        size = write_atomic(path, write, lang=lang, private=full)
     except ExportError as err:
         store.audit.append(
             "export_failed",
