@@ -344,6 +344,9 @@ class Keyring:
         with self._g.tx() as db:
             self._seal_to_tpm(db)
             self._insert(db, supervisor, "supervisor", pin, master, None)
+            # Setting up is the supervisor's first log-in: the operators list said 上次登录
+            # 从未 for the supervisor using it (trial of stop 21).
+            db.execute("UPDATE operators SET last_login=? WHERE name=?", [_now(), supervisor])
             db.execute(
                 "INSERT INTO recovery(id, salt, wrapped, pubkey, sealed, created_at)"
                 " VALUES (1, ?, ?, ?, ?, ?)",
