@@ -445,6 +445,34 @@ def _scanner_commands(sub: Any) -> None:
     from scanners.cli import register
 
     register(sub)
+    for name in ("decode", "scan"):
+        parser = sub.choices[name]
+        parser.set_defaults(func=_with_device_passes(parser.get_default("func")))
+
+
+def _with_device_passes(run: Any) -> Any:
+    """``decode``/``scan`` on a set-up device check passes as the gate does: with the town's
+    keys and the revocations this device holds (no PIN needed: neither is secret). Without a
+    store they decode as before and say the pass could not be checked."""
+
+    def with_passes(args: argparse.Namespace) -> int:
+        from .errors import FieldkitError
+        from .store.synctables import town_pass_keys
+
+        try:
+            store = open_cli_store(args)
+        except (FieldkitError, OSError):
+            store = None
+        if store is not None:
+            try:
+                if store.initialised:
+                    args.device_pass_keys = town_pass_keys(store)
+                    args.device_revoked = store.revocations.all()
+            finally:
+                store.close()
+        return int(run(args))
+
+    return with_passes
 
 
 def _sync_commands(sub: Any) -> None:

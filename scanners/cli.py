@@ -44,7 +44,11 @@ def _payload_config(args: argparse.Namespace) -> PayloadConfig:
     trust = TrustList.load(args.trust) if args.trust else None
     now = datetime.fromisoformat(args.now) if args.now else None
     clock = (lambda: now) if now else (lambda: datetime.now(UTC))
-    return PayloadConfig(tuple(patterns), tuple(keys), frozenset(), trust, None, clock)
+    # ``fieldkit decode``/``scan`` on a set-up device add the town's keys and revocations it
+    # holds (fieldkit.cli): a revoked pass was said to be unsigned and not revoked.
+    keys += list(getattr(args, "device_pass_keys", ()))
+    revoked = frozenset(getattr(args, "device_revoked", ()))
+    return PayloadConfig(tuple(patterns), tuple(keys), revoked, trust, None, clock)
 
 
 def _pipeline(args: argparse.Namespace, dedupe_seconds: float) -> Pipeline:

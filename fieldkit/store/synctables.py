@@ -456,3 +456,19 @@ def _seal_column(store: Store, table: str, column: str, field: str) -> int:
             [(cipher.encrypt(h, field, v), h) for h, v in rows],
         )
     return len(rows)
+
+
+def town_pass_keys(store: Store) -> tuple[Any, ...]:
+    """The town's Ed25519 keys for passes, as sync stored them (standard base64); one that
+    cannot be read is left out. The gate screen and ``fieldkit decode`` check passes with them."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    encoded = store.kv.get("sync.town_ed25519")
+    if not encoded:
+        return ()
+    try:
+        return (Ed25519PublicKey.from_public_bytes(base64.b64decode(encoded)),)
+    except (ValueError, TypeError):
+        return ()

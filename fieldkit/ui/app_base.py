@@ -98,23 +98,12 @@ class FieldkitBase(App[int]):
     def payload_config(self) -> PayloadConfig:
         """What the payload parsers need: town keys for passes, revocations, code patterns."""
         if self._payload_config is None:
-            import base64
-
             from scanners.payloads import HealthCodePattern, PayloadConfig
 
-            store = self.opened_store()
-            keys = []
-            encoded = store.kv.get("sync.town_ed25519")
-            if encoded:
-                try:
-                    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-                        Ed25519PublicKey,
-                    )
+            from ..store.synctables import town_pass_keys
 
-                    raw = base64.b64decode(encoded)  # as sync stores it (standard base64)
-                    keys.append(Ed25519PublicKey.from_public_bytes(raw))
-                except (ValueError, TypeError):
-                    pass
+            store = self.opened_store()
+            keys = town_pass_keys(store)
             patterns = tuple(
                 HealthCodePattern(f"health-code {i + 1}", p)
                 for i, p in enumerate(self.settings.camera.health_code_patterns)
@@ -123,7 +112,7 @@ class FieldkitBase(App[int]):
 
             self._payload_config = PayloadConfig(
                 health_code_patterns=patterns + DEFAULT_PATTERNS,
-                pass_public_keys=tuple(keys),
+                pass_public_keys=keys,
                 revoked_passes=frozenset(store.revocations.all()),
             )
         return self._payload_config
