@@ -88,9 +88,21 @@ def _age(context: Any, seconds: float | None) -> str:
     """A duration in the page's language (16 秒, 2 分钟): one wording with the 设备 page's."""
     if seconds is None:
         return "—"
-    from .admin import age_words
-
     return age_words(seconds, context.get("lang") or "zh")
+
+
+def age_words(seconds: float, lang: str) -> str:
+    """A duration in the page's words: 16 秒, 2 分钟, 3 小时, 2 天."""
+    from fieldkit.i18n import t
+
+    s = max(0, int(seconds))
+    if s < 120:
+        return t("fixscope.age.s", lang, n=s)
+    if s < 7200:
+        return t("fixscope.age.min", lang, n=s // 60)
+    if s < 172800:
+        return t("fixscope.age.h", lang, n=s // 3600)
+    return t("fixscope.age.d", lang, n=s // 86400)
 
 
 def _loopback(host: str | None) -> bool:
