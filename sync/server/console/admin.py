@@ -45,15 +45,42 @@ def _kp_counts(c: Ctx) -> tuple[list[tuple], dict[str, int]]:
     return rows, {"total": total, "expired": expired}
 
 
-def keypersons_page(c: Ctx) -> Response:
+def _kp_page(c: Ctx, status: int = 200, **values: Any) -> Response:
     rows, totals = _kp_counts(c)
-    return c.render("keypersons.html", rows=rows, totals=totals, preview=None)
+    values.setdefault("preview", None)
+    return c.render("keypersons.html", status=status, rows=rows, totals=totals, **values)
+
+
+def _kp_form(c: Ctx, err: ConsoleError, form: str) -> Response:
+    """An input error: the sentence above the same form (``remove`` or ``upload``), what was
+    typed still in it, as 找人 does; not a separate page with a link to the overview."""
+    return _kp_page(
+        c,
+        err.status,
+        error=c.t(err.key, **err.params),
+        error_form=form,
+        typed_id=c.arg("id_number"),
+        category=c.arg("category"),
+    )
+
+
+def keypersons_page(c: Ctx) -> Response:
+    return _kp_page(c)
 
 
 def keyperson_upload(c: Ctx) -> Response:
+    try:
+        return _upload(c)
+    except ConsoleError as err:
+        return _kp_form(c, err, "upload")
+
+
+def _upload(c: Ctx) -> Response:
     name, data = c.files.get("file", ("", b""))
-    if not data:
+    if not name:
         raise ConsoleError("console.kp.err_nofile")
+    if not data:  # a file was chosen, and it holds nothing
+        raise ConsoleError("fixconfirm.kp.err_empty_file", name=name)
     category = c.arg("category") or "重点人员"
     try:
         preview = read_upload(data, name, c.console.town.keys.index_key, category)
@@ -69,18 +96,16 @@ def keyperson_upload(c: Ctx) -> Response:
             "upload_id, id_hash, category, end_date, created_at",
             [(upload_id, e["id_hash"], e["category"], e["end_date"], now) for e in preview.entries],
         )
-    rows, totals = _kp_counts(c)
     by_cat: dict[str, int] = {}
     for e in preview.entries:
         by_cat[e["category"]] = by_cat.get(e["category"], 0) + 1
-    return c.render(
-        "keypersons.html",
-        rows=rows,
-        totals=totals,
+    return _kp_page(
+        c,
         preview=preview,
         upload_id=upload_id,
         by_cat=by_cat,
         filename=name,
+        category=c.arg("category"),
     )
 
 
@@ -90,7 +115,7 @@ def keyperson_publish(c: Ctx) -> Response:
         "SELECT id_hash, category, end_date FROM console_staged WHERE upload_id = ?", (upload_id,)
     )
     if not staged:
-        raise ConsoleError("console.kp.err_gone")
+        return _kp_form(c, ConsoleError("console.kp.err_gone"), "upload")
     entries = [{"id_hash": h, "category": cat, "end_date": end} for h, cat, end in staged]
     replace = c.arg("replace") == "1"
     removed = []
@@ -108,9 +133,9 @@ def keyperson_publish(c: Ctx) -> Response:
     return c.redirect("/console/keypersons", ok="console.kp.published")
 
 
-def keyperson_remove(c: Ctx) -> Response:
+def _removal(c: Ctx, how: str) -> list[str]:
+    """The hashes a removal takes off the list; ConsoleError for a bad form or nobody."""
     db, repo = c.console.db, c.console.repo
-    how = c.arg("how")
     active = True if db.pg else 1
     if how == "expired":
         hashes = [
@@ -139,7 +164,28 @@ def keyperson_remove(c: Ctx) -> Response:
         raise ConsoleError("console.err.bad_form")
     if not hashes:
         raise ConsoleError("console.kp.err_none")
-    repo.add_changes("keyperson_removed", [{"id_hash": h} for h in hashes], time.time())
+    return hashes
+
+
+def keyperson_remove_confirm(c: Ctx) -> Response:
+    """移除该类别 first shows what it will do (the category, how many people) with a second
+    button; nothing is removed by this page."""
+    try:
+        hashes = _removal(c, "category")
+    except ConsoleError as err:
+        return _kp_form(c, err, "remove")
+    return _kp_page(c, confirm={"category": c.arg("category"), "n": len(hashes)})
+
+
+def keyperson_remove(c: Ctx) -> Response:
+    how = c.arg("how")
+    if how == "category" and c.arg("confirm") != "1":  # a whole category: only once confirmed
+        return keyperson_remove_confirm(c)
+    try:
+        hashes = _removal(c, how)
+    except ConsoleError as err:
+        return _kp_form(c, err, "remove")
+    c.console.repo.add_changes("keyperson_removed", [{"id_hash": h} for h in hashes], time.time())
     c.console.audit.append(c.user, "keyperson_remove", {"how": how, "removed": len(hashes)})
     return c.redirect("/console/keypersons", ok="console.kp.removed")
 
@@ -248,6 +294,29 @@ def _certificate_pin(data_dir: Any) -> str | None:
     except ImportError:  # a server without its own TLS certificate support
         return None
     return town_certificate_fingerprint(data_dir)
+
+
+def _revocable(c: Ctx) -> Any:
+    device = c.console.repo.get_device(c.arg("device_id"))
+    if device is None or device.status == "revoked":
+        raise ConsoleError("console.dev.err_unknown")
+    return device
+
+
+def device_revoke_confirm(c: Ctx) -> Response:
+    """吊销 first shows what it does to which device (its checkpoints, the records it sent,
+    which stay) with a second button; nothing is revoked by this page."""
+    device = _revocable(c)
+    scopes = getattr(c.console.town, "scopes", None)
+    sent = c.console.db.scalar(
+        "SELECT count(*) FROM records WHERE device_id = ?", (device.device_id,)
+    )
+    return c.render(
+        "device_revoke.html",
+        device=device,
+        checkpoints=sorted(scopes.checkpoints(device.device_id) or ()) if scopes else [],
+        sent=int(sent or 0),
+    )
 
 
 def device_revoke(c: Ctx) -> Response:
@@ -430,10 +499,12 @@ def register(router: APIRouter, console: Console) -> None:
     add_page(router, console, "/keypersons", keypersons_page)
     add_page(router, console, "/keypersons/upload", keyperson_upload, ("POST",))
     add_page(router, console, "/keypersons/publish", keyperson_publish, ("POST",))
+    add_page(router, console, "/keypersons/remove", keyperson_remove_confirm)
     add_page(router, console, "/keypersons/remove", keyperson_remove, ("POST",))
     admin = "admin"
     add_page(router, console, "/devices", devices_page, role=admin)
     add_page(router, console, "/devices/enroll", device_enroll, ("POST",), role=admin)
+    add_page(router, console, "/devices/revoke", device_revoke_confirm, role=admin)
     add_page(router, console, "/devices/revoke", device_revoke, ("POST",), role=admin)
     add_page(router, console, "/rules", rules_page, role=admin)
     add_page(router, console, "/rules/preview", rules_preview, ("POST",), role=admin)
