@@ -230,7 +230,9 @@ def test_console_end_to_end(server, browser, tmp_path):
 
     # revoke the west device: its next sync is refused
     page.goto(url + "/console/devices")
-    page.click('tr[data-device="西门一号"] button.danger')
+    page.click('tr[data-device="西门一号"] button.revoke')
+    assert "西门一号" in page.inner_text("#revoke-confirm")  # it asks first
+    page.click("#revoke-submit")
     assert "已吊销" in page.inner_text('tr[data-device="西门一号"]')
     report = run_sync(west, west.settings)
     assert not report.ok and ("revoked" in report.error or "吊销" in report.error), report.error

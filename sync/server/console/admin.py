@@ -22,7 +22,7 @@ from fieldkit.shared.identity import parse_identity
 
 from .kpfile import UploadError, read_upload
 from .sealed import token_hash
-from .web import Console, ConsoleError, Ctx, add_page
+from .web import Console, ConsoleError, Ctx, add_page, age_words
 from .wipe_pages import device_marks
 
 MODES = ("normal", "low", "medium", "high", "sealed")
@@ -213,20 +213,6 @@ def _device_table(c: Ctx) -> dict[str, Any]:
         },
         **device_marks(c),
     }
-
-
-def age_words(seconds: float, lang: str) -> str:
-    """A duration in the page's words: 16 秒, 2 分钟, 3 小时, 2 天."""
-    from fieldkit.i18n import t
-
-    s = max(0, int(seconds))
-    if s < 120:
-        return t("fixscope.age.s", lang, n=s)
-    if s < 7200:
-        return t("fixscope.age.min", lang, n=s // 60)
-    if s < 172800:
-        return t("fixscope.age.h", lang, n=s // 3600)
-    return t("fixscope.age.d", lang, n=s // 86400)
 
 
 def devices_page(c: Ctx) -> Response:
