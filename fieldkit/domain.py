@@ -90,6 +90,10 @@ class GateSituation:
     trip_reason: str | None = None
     identified: bool = True  # an ID number or at least a name was given (实名登记)
     now: datetime | None = None
+    # The gate worker's own decision (劝返 / 禁止通行) and why: a catalogue key
+    # (``fixturnback.why.no_mask``) or the words typed. It only makes the decision stricter.
+    worker_outcome: Outcome | None = None
+    worker_reason: str | None = None
 
 
 @dataclass(frozen=True)

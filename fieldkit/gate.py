@@ -25,6 +25,7 @@ from .domain import (
     Decision,
     Direction,
     GateSituation,
+    Outcome,
     PersonCategory,
     TestResult,
     VehicleSituation,
@@ -49,6 +50,9 @@ class GateEntry(Capture):
     id_kind: str | None = None  # a hint; parsed from the number when None
     check_digit_confirmed: bool = False  # the operator looked again and confirmed
     certificate_problem: str | None = None  # a health certificate shown that did not verify
+    # The worker's own 劝返 / 禁止通行 ("turn_back" / "deny") and why (a catalogue key, or words)
+    worker_outcome: str | None = None
+    worker_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -244,11 +248,14 @@ class GateService:
         pass_problem = entry.pass_problem
         if entry.pass_id and not pass_problem and self.store.revocations.is_revoked(entry.pass_id):
             pass_problem = "why.pass.revoked"
+        skipped = entry.temperature_skipped
+        if entry.worker_outcome and entry.temperature is None and not skipped:
+            skipped = "fixturnback.no_reading"  # turned away before a reading was taken
         situation = GateSituation(
             direction=direction,
             mode=self.mode,
             temperature=entry.temperature,
-            temperature_skipped_reason=entry.temperature_skipped,
+            temperature_skipped_reason=skipped,
             code_colour=_choice(entry.code_colour, CodeColour, "code colour"),
             test_date=entry.test_date,
             test_result=_choice(entry.test_result, TestResult, "test result"),
@@ -263,6 +270,8 @@ class GateService:
             trip_reason=entry.trip_reason,
             identified=bool(ident or (entry.name and entry.name.strip())),
             now=now,
+            worker_outcome=_choice(entry.worker_outcome, Outcome, "decision"),
+            worker_reason=entry.worker_reason,
         )
         return Evaluation(ident, decide(situation, self.rules), keyperson, isolation)
 

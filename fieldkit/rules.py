@@ -166,7 +166,28 @@ def decide(s: GateSituation, rules: RuleSettings) -> Decision:
         r.append(Reason("escort_needed", Outcome.TURN_BACK, False))
     if cat == PersonCategory.REPAIR and not s.approval_ref and s.mode != "sealed":
         r.append(Reason("approval_needed", Outcome.TURN_BACK, False))
+    worker = worker_reason(s.worker_outcome, s.worker_reason)
+    if worker is not None:  # said first: it is why this person was stopped
+        r.insert(0, worker)
     return _combine(r)
+
+
+WORKER_OUTCOMES = (Outcome.TURN_BACK, Outcome.DENY)
+
+
+def worker_reason(outcome: Outcome | str | None, why: str | None) -> Reason | None:
+    """The gate worker's own 劝返 / 禁止通行 as one more reason (``worker_turn_back``,
+    ``worker_deny``). It joins the rules' reasons and the strongest still wins, so a worker can
+    make a decision stricter, never milder: a denial of someone the rules refer stays a
+    referral, and nobody the rules stop is let through by it."""
+    if outcome is None or outcome == "":
+        return None
+    if outcome not in {o.value for o in WORKER_OUTCOMES}:
+        raise InputError("fixturnback.err_outcome")
+    if not why or not why.strip():
+        raise InputError("fixturnback.other_missing")
+    chosen = Outcome(outcome)
+    return Reason(f"worker_{chosen.value}", chosen, False, {"why": why.strip()})
 
 
 def hold_fever_companions(decisions: list[Decision], rules: RuleSettings) -> list[Decision]:

@@ -46,6 +46,7 @@ from .gate_form import (
     parse_test_date,
 )
 from .gate_record import REFERRAL_CODES, GateRecording
+from .keyhelp import KeyHint, footer_bindings
 from .messages import ScanRead
 from .screen_entry import ScreenEntry
 from .typed import fieldkit_app, store_of
@@ -96,6 +97,13 @@ class GateScreen(GateRecording):
         Binding("f8", "cycle_test", "keys.test", id="gate.test"),
         Binding("f9", "cycle_category", "keys.category", id="gate.category"),
         Binding("escape", "clear", "keys.clear", id="gate.clear"),
+        Binding(
+            "ctrl+n",
+            "worker_decision",
+            "keys.worker_decision",
+            id="gate.worker_decision",
+            show=False,
+        ),
         Binding("ctrl+r", "correct_last", "keys.correct", id="gate.correct", show=False),
         Binding("ctrl+t", "not_measured", "keys.not_measured", id="gate.not_measured", show=False),
         Binding(
@@ -106,6 +114,14 @@ class GateScreen(GateRecording):
             show=False,
         ),
     ]
+
+    DEFAULT_CSS = "GateScreen > SteadyFooter { padding-left: 1; }"
+
+    @property
+    def active_bindings(self):
+        """The footer shows the gate's own keys; the keys to other screens are in the hint
+        line above it (:mod:`.keyhelp`): at 80 columns they were cut off half-way."""
+        return footer_bindings(fieldkit_app(self), self, super().active_bindings)
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -159,7 +175,8 @@ class GateScreen(GateRecording):
         yield DecisionBanner(t("gate.ready"), id="banner")
         yield Static("", id="counters")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
-        yield SteadyFooter()
+        yield KeyHint(id="key-hint", markup=False)
+        yield SteadyFooter(compact=True)
 
     def on_mount(self) -> None:
         translate_bindings(self, fieldkit_app(self).t)
@@ -182,6 +199,7 @@ class GateScreen(GateRecording):
 
     def on_screen_resume(self) -> None:
         self.service = GateService(store_of(self))
+        self.query_one(KeyHint).show_keys()  # the operator may be another one now
         self.refresh_lists()
         self._take_held_scan()
 
@@ -353,6 +371,10 @@ class GateScreen(GateRecording):
         else:
             self.presented_cleared(cleared)
 
+    def action_worker_decision(self) -> None:
+        """Ctrl+N: 劝返 or 禁止通行 on the worker's own judgement, with a reason."""
+        self.ask_worker_decision()
+
     def action_correct_last(self) -> None:
         """Load the last record back into the form; Enter records the corrected version."""
         if self.last is None or self.holding:
@@ -426,6 +448,7 @@ class GateScreen(GateRecording):
             ("cycle_test", "keys.test"),
             ("cycle_category", "keys.category"),
             ("clear", "keys.clear"),
+            ("worker_decision", "keys.worker_decision"),
             ("correct_last", "keys.correct"),
             ("not_measured", "keys.not_measured"),
             ("confirm_check_digit", "keys.confirm_digit"),

@@ -17,6 +17,12 @@ When the next person arrives in the form (a scan, or the person set aside coming
 decision just recorded leaves the large banner but stays under the prompt as one labelled line
 (上一位：放行 110105********1234 36.5 °C 绿码, and its reasons when it did not admit), until
 the new person's own decision is previewed.
+
+The worker's own 劝返 / 禁止通行 (Ctrl+N, :class:`~.gate_dialogs.WorkerDecisionDialog`) is
+recorded here too, with the form, as one more reason the rules weigh (the strongest wins).
+
+One piece (~430 lines): preview, commit, correction, the worker's decision and the alerts all
+read and reset the same form state, in the order a person at the gate goes through them.
 """
 
 from __future__ import annotations
@@ -64,22 +70,60 @@ class GateRecording(GateForm):
         super().__init__()
         self.set_aside: Waiting | None = None  # the person waiting while a correction is open
         self.last_lines: list[str] = []  # the decision just recorded, under the next person
+        self._no_reading = False  # the form read for a worker's decision with no reading
 
     if TYPE_CHECKING:  # the gate screen's own (:mod:`.gate`)
 
         def handle_scan(self, message: ScanRead) -> None: ...
 
-    def commit(self) -> None:
+    def commit(self, worker: tuple[str, str] | None = None) -> None:
+        """Record the person in the form; ``worker`` is the worker's own (outcome, why)."""
         if self.busy or self.holding:
             return
         try:
-            entry = self.build_entry()
+            entry = self.build_entry() if worker is None else self.worker_entry(*worker)
         except InputError as exc:
             self.show_error(exc)
             return
         self.busy = True
         self._scan_t0 = None
         self.save(entry, self.correcting, time.perf_counter())
+
+    # -- the worker's own 劝返 / 禁止通行 ------------------------------------------------------
+    def ask_worker_decision(self) -> None:
+        """The worker turns the person in the form back, or denies them, with a reason: the
+        dialog's choice is recorded with the form as a reason among the rules' reasons (the
+        strongest wins, so it can only make the decision stricter)."""
+        if self.busy or self.holding:
+            return
+        from .gate_dialogs import WorkerDecisionDialog
+
+        def done(result: tuple[str, str] | None) -> None:
+            self.query_one("#f-temp", Input).focus()
+            if result is not None:
+                self.commit(worker=result)
+
+        fieldkit_app(self).push_screen(WorkerDecisionDialog(), done)
+
+    def worker_entry(self, outcome: str, why: str) -> GateEntry:
+        """The form with the worker's decision. A person turned away before a reading was
+        taken needs none: the form is read as if "not measured" (the service says why)."""
+        if self.skipping or self._value("#f-temp"):
+            entry = self.build_entry()
+        else:
+            self._no_reading = True
+            self.set_reactive(GateRecording.skipping, True)
+            try:
+                entry = replace(self.build_entry(), temperature_skipped=None)
+            finally:
+                self.set_reactive(GateRecording.skipping, False)
+                self._no_reading = False
+        return replace(entry, worker_outcome=outcome, worker_reason=why)
+
+    def _value(self, widget_id: str) -> str:
+        if self._no_reading and widget_id == "#f-temp":
+            return "-"  # read as the "not measured" reason, dropped again by worker_entry
+        return super()._value(widget_id)
 
     @work(thread=True, exit_on_error=False, group="gate-commit")
     def save(self, entry: GateEntry, correcting: str | None, t0: float) -> None:

@@ -4,16 +4,24 @@ At 80 columns the gate's and the patrol's footers cannot show every key. Every p
 that a key also does says the key under its title ("Ctrl+R · …"); a key a screen binds with
 ``show=False`` (Ctrl+R 更正, Ctrl+T 未测体温, Ctrl+Y …) that has no palette command yet gets
 one, "Ctrl+Y 确认校验位", which does what the key does. The palette's 锁屏 names Ctrl+L.
+
+Keys a new worker needs in the first hour but the footer does not show (``show=False``) are
+also named on the screen itself, in one line above the footer (:func:`hidden_keys_line`:
+"^r 更正上条  ^t 未测体温  ^y 确认校验位 … 更多：^p"), written as the footer writes keys.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Static
 
 
 def key_label(key: str) -> str:
@@ -59,3 +67,84 @@ def with_keys(app: Any, screen: Screen, commands: Iterable[SystemCommand]) -> li
                 )
             )
     return out
+
+
+_OPEN_SCREEN = re.compile(r"^open_screen\('([a-z_]+)'\)$")
+
+
+def _screen_key_target(app: Any, namespace: Any, binding: Binding) -> str | None:
+    """The screen an app key opens (F2 卡口登记, F3 车辆登记 …), or None for any other key."""
+    m = _OPEN_SCREEN.match(binding.action)
+    return m.group(1) if m and namespace is app else None
+
+
+def footer_bindings(app: Any, screen: Screen, bindings: dict[str, Any]) -> dict[str, Any]:
+    """What the footer of a crowded screen shows: its own keys, not the app's keys to other
+    screens (those are named in the :class:`KeyHint` line, as room allows)."""
+    return {
+        key: active
+        for key, active in bindings.items()
+        if not (active.binding.show and _screen_key_target(app, active.node, active.binding))
+    }
+
+
+def hint_parts(app: Any, screen: Screen) -> list[str]:
+    """The keys the footer does not show, as the footer writes them ("^r 更正上条"): the
+    screen's own keys bound with ``show=False``, then the app's keys to the other screens this
+    operator may open."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    for bindings in screen._bindings.key_to_bindings.values():
+        for b in bindings:
+            if b.show or not b.id or not b.description or b.action in seen:
+                continue
+            seen.add(b.action)
+            text = app.t(b.description) if b.description.startswith("keys.") else b.description
+            parts.append(f"{app.get_key_display(b)} {text}")
+    allowed = getattr(app, "allowed", None)
+    entries = {e.id: e for e in getattr(app, "entries", [])}
+    for bindings in app._bindings.key_to_bindings.values():
+        for b in bindings:
+            target = _screen_key_target(app, app, b)
+            entry = entries.get(target or "")
+            if entry is None or not b.show:
+                continue
+            if getattr(app, "_installed_screens", {}).get(target) is screen:
+                continue  # the screen on show: its key does nothing here
+            if allowed is not None and not allowed(entry):
+                continue
+            parts.append(f"{app.get_key_display(b)} {app.t(entry.title_key)}")
+    return parts
+
+
+def hidden_keys_line(app: Any, screen: Screen, width: int = 80) -> str:
+    """:func:`hint_parts` in one line of ``width`` cells, in order as long as they fit, and
+    the palette's key for everything else ("更多：^p")."""
+    palette = app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "command_palette"))
+    more = app.t("fixturnback.hint_more", keys=palette)
+    line: list[str] = []
+    used = cell_len(more)
+    for part in hint_parts(app, screen):
+        if used + cell_len(part) + 2 > width:
+            break
+        line.append(part)
+        used += cell_len(part) + 2
+    return "  ".join([*line, more])
+
+
+class KeyHint(Static):
+    """One line above the footer: the keys it has no room for (:func:`hidden_keys_line`)."""
+
+    DEFAULT_CSS = """
+    KeyHint { height: 1; padding: 0 1; color: $text-muted; text-wrap: nowrap; }
+    """
+
+    def on_mount(self) -> None:
+        self.show_keys()
+
+    def on_resize(self) -> None:
+        self.show_keys()
+
+    def show_keys(self) -> None:
+        width = self.content_region.width or self.app.size.width - 2
+        self.update(hidden_keys_line(self.app, self.screen, width))
