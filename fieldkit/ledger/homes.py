@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import InputError
+from ..shared.identity import mask_name, mask_phone
 from .base import (
     HOUSEHOLD_FIELDS,
     HOUSEHOLD_SECRET,
@@ -185,6 +186,24 @@ class Households(LedgerBase):
             self._edit_row("household", hid, current["version"], version, changes, source, ts),
         )
         return hid, "updated"
+
+    def landlord_masked(self, household_id: str) -> dict[str, str | None]:
+        """The landlord's name and phone as screens show them (张*, 139****5678; None when
+        none is stored): the household form and card say whose flat it is without a full-data
+        view."""
+        row = self._s.g.query(
+            "SELECT id, landlord_name_enc, landlord_phone_enc FROM households WHERE id = ?",
+            [household_id],
+        )
+        if not row:
+            return {"landlord_name": None, "landlord_phone": None}
+        dec = self._c().decrypt
+        name = dec(household_id, "landlord_name", row[0]["landlord_name_enc"])
+        phone = dec(household_id, "landlord_phone", row[0]["landlord_phone_enc"])
+        return {
+            "landlord_name": mask_name(name) if name else None,
+            "landlord_phone": mask_phone(phone) if phone else None,
+        }
 
     def household(self, household_id: str, today: str | None = None) -> HouseholdRow | None:
         rows = self._household_rows("h.id = ?", [household_id], today)

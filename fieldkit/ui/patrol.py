@@ -6,10 +6,12 @@ symptoms, needs, notes, follow-up), F6 "nobody home" and F7 "refused" in one key
 the household card. F8 shows only households not reached yet this round. On the card, Enter
 edits the highlighted member (status, start date, categories, source: ``member_form``), Delete
 removes them. Scanning an ID (camera or wedge scanner) finds the person's household, or adds
-the person to the highlighted one. Everything personal is shown masked; the store's facade
+the person to the highlighted one. F4 adds a household (an empty ledger too) and F4 in the card
+edits it (:mod:`.household_form`). Everything personal is shown masked; the store's facade
 does all reading and writing, in workers. The dialogs are in :mod:`.patrol_dialogs`.
 
-One piece (~450 lines): the screen's layout, lists and keys; its dialogs are in patrol_dialogs.
+One piece (~500 lines): the screen's layout, lists and keys; its dialogs are in patrol_dialogs
+and household_form.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class PatrolScreen(Screen):
 
     CSS_PATH = "patrol.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f4", "add_household", "keys.patrol_add_household", id="patrol.add_household"),
         Binding("f5", "visit", "keys.patrol_visit", id="patrol.visit"),
         Binding("f6", "quick('nobody_home')", "keys.patrol_nobody_home", id="patrol.nobody_home"),
         Binding("f7", "quick('refused')", "keys.patrol_refused", id="patrol.refused"),
@@ -140,7 +143,9 @@ class PatrolScreen(Screen):
             c = units.get((b, u), {"visited": 0, "total": 0})
             options.add_option(Option(f"{b} {u}  {c['visited']}/{c['total']}"))
         if not places:
-            self.query_one("#patrol-coverage", Static).update(fieldkit_app(self).t("patrol.empty"))
+            self.query_one("#patrol-coverage", Static).update(
+                fieldkit_app(self).t("fixhousehold.empty")
+            )
             return
         if self.place is None:  # first load: start at the first unit, in the place list
             options.highlighted = 0
@@ -244,14 +249,58 @@ class PatrolScreen(Screen):
                 self.open_visit(h)
             elif choice == "add":
                 self.open_member(h, None)
+            elif choice == "household":
+                self.open_household_form(h)
             elif isinstance(choice, tuple):
                 member = ledger.member(choice[1])
                 if member is not None:
                     (self.edit_member if choice[0] == "edit" else self.remove_member)(h, member)
 
-        fieldkit_app(self).push_screen(
-            HouseholdCard(h, ledger.members(h.id), ledger.visits(h.id)), done
+        card = HouseholdCard(
+            h, ledger.members(h.id), ledger.visits(h.id), ledger.landlord_masked(h.id)
         )
+        fieldkit_app(self).push_screen(card, done)
+
+    def action_add_household(self) -> None:
+        """新增住户: the highlighted household's 小区, building and unit filled in (a new family
+        in an empty flat next door), or the unit chosen in the place list."""
+        here = self.current()
+        if here is not None:
+            defaults = {"grid": here.grid, "community": here.community}
+            defaults |= {"building": here.building, "unit": here.unit}
+        elif self.place is not None:
+            defaults = {"building": self.place[0], "unit": self.place[1] or ""}
+        else:
+            defaults = {}
+        self.open_household_form(None, defaults)
+
+    def open_household_form(self, h, defaults: dict[str, Any] | None = None) -> None:
+        """Add (``h`` None) or edit a household; then its card, for its members (an address
+        the ledger has already opens that household, said in one line)."""
+        from .household_form import HouseholdForm
+
+        app = fieldkit_app(self)
+        ledger = store_of(self).ledger
+        landlord = ledger.landlord_masked(h.id) if h is not None else None
+
+        def done(result: dict | None) -> None:
+            if result is None:
+                if h is not None:
+                    self.reopen_card(h)
+                return
+            fresh = ledger.household(result.get("existing") or result["id"])
+            if fresh is None:
+                return
+            place = f"{fresh.building}-{fresh.unit}-{fresh.room}"
+            if "existing" in result:
+                app.notify(app.t("fixhousehold.exists", place=place), severity="warning")
+            elif result["result"] != "unchanged":
+                app.notify(app.t(f"fixhousehold.{result['result']}", place=place))
+            self.place = (fresh.building, fresh.unit)
+            self.load_places()
+            self.open_card(fresh)
+
+        app.push_screen(HouseholdForm(h, defaults=defaults, landlord=landlord), done)
 
     def reopen_card(self, h) -> None:
         """Back to the (re-read) household card after a member was edited or removed (the list

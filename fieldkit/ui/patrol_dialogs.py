@@ -3,7 +3,7 @@
 Each is a modal screen that returns what was entered (or chosen) to :mod:`.patrol`, which does
 the reading and writing through the store's facade.
 
-One piece (~420 lines): three dialogs that share the household's field and masking helpers.
+One piece (~440 lines): three dialogs that share the household's field and masking helpers.
 """
 
 from __future__ import annotations
@@ -329,9 +329,10 @@ def count_as_resident(ledger, household_id: str) -> None:
 
 
 class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
-    """The household at a glance: members (masked), flags, the last visits. The member list has
-    the cursor: Enter (or Ctrl+E) edits the highlighted member, Delete removes them (with a
-    reason), Ctrl+N adds one, F5 records a visit."""
+    """The household at a glance: members (masked), flags, the landlord (masked), the last
+    visits. The member list has the cursor: Enter (or Ctrl+E) edits the highlighted member,
+    Delete removes them (with a reason), Ctrl+N adds one, F5 records a visit, F4 edits the
+    household (:mod:`.household_form`)."""
 
     CSS_PATH = "patrol.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -340,11 +341,15 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
         Binding("ctrl+n", "add", "keys.patrol_add_member", id="card.add"),
         Binding("ctrl+e", "edit", "keys.patrol_edit_member", id="card.edit"),
         Binding("delete", "remove", "keys.patrol_remove_member", id="card.remove"),
+        Binding("f4", "household", "keys.patrol_edit_household", id="card.household"),
     ]
 
-    def __init__(self, household, members: list, visits: list[dict]) -> None:
+    def __init__(
+        self, household, members: list, visits: list[dict], landlord: dict | None = None
+    ) -> None:
         super().__init__()
         self.household, self.members, self.visits = household, members, visits
+        self.landlord = landlord or {}  # masked (ledger.landlord_masked)
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -364,6 +369,9 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
                 resident=_n(h.resident_count),
                 tested=_n(h.tested_count),
             )
+            landlord = " ".join(v for v in self.landlord.values() if v)
+            if landlord:
+                counts += "  " + t("fixhousehold.landlord", landlord=landlord)
             yield Static(
                 counts + ("  " + flag_text(h.flags, t, 6) if h.flags else ""), id="card-flags"
             )
@@ -431,3 +439,6 @@ class HouseholdCard(ModalScreen[str | tuple[str, str] | None]):
 
     def action_add(self) -> None:
         self.dismiss("add")
+
+    def action_household(self) -> None:
+        self.dismiss("household")
