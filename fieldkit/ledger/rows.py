@@ -16,6 +16,7 @@ from ..shared.identity import mask_id, parse_identity
 from ..sheets import SheetError, layout
 from ..sheets.reader import read_rows as sheet_rows
 from . import households  # the clock read at each call: tests set households.now_local
+from .headers import HEADERS, header_field, normalise_header  # noqa: F401  (re-exported)
 from .households import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from .model import (
     EMPTY_WORDS,
@@ -33,77 +34,6 @@ class ImportFileError(SheetError):
     exit_code = 2
 
 
-# Field → header variants seen in office ledgers (normalised: no spaces, no '*').
-HEADERS: dict[str, tuple[str, ...]] = {
-    "name": ("姓名", "名字", "居民姓名", "人员姓名", "户主姓名", "成员姓名"),
-    "id_number": (
-        "身份证号",
-        "身份证号码",
-        "证件号码",
-        "证件号",
-        "公民身份号码",
-        "身份证",
-        "身份证件号码",
-    ),
-    "phone": ("联系电话", "手机号", "手机号码", "电话", "联系方式", "电话号码", "手机"),
-    "grid": ("网格", "所属网格", "网格名称", "网格号"),
-    "community": ("小区", "小区名称", "村组", "村民小组", "小区(村组)"),
-    "building": ("楼栋", "楼栋号", "栋", "楼号", "幢", "栋号", "楼栋名称"),
-    "unit": ("单元", "单元号"),
-    "room": ("房号", "门牌号", "房间号", "室", "户号", "房屋号", "门牌"),
-    "address": ("详细地址", "住址", "地址", "现住址", "家庭住址", "居住地址"),
-    "relation": ("与户主关系", "关系", "家庭关系"),
-    "categories": ("人员类别", "人员分类", "类别", "重点人群类别", "人员类型", "重点人员类别"),
-    "occupation": ("职业", "职业类别", "工作类别", "重点行业", "从业类别"),
-    "health_status": (
-        "健康管理状态",
-        "管控状态",
-        "管理状态",
-        "健康管理措施",
-        "管控措施",
-        "管理措施",
-        "隔离状态",
-    ),
-    "status_start": (
-        "开始时间",
-        "开始日期",
-        "隔离开始时间",
-        "管控开始日期",
-        "隔离开始日期",
-        "管控开始时间",
-    ),
-    "status_end": (
-        "解除时间",
-        "计划解除日期",
-        "结束日期",
-        "预计解除时间",
-        "解除日期",
-        "计划解除时间",
-    ),
-    "worker": ("包户干部", "包户人", "包户", "责任人", "包户责任人", "网格员", "包保人"),
-    "registered_count": ("户籍人口数", "户籍人数", "户籍人口"),
-    "resident_count": ("常住人口数", "常住人数", "常住人口"),
-    "tested_count": ("核酸检测人数", "已检测人数", "检测人数"),
-    "is_rental": ("是否出租", "出租房", "是否出租房"),
-    "landlord_name": ("房东", "房东姓名", "房主", "房主姓名"),
-    "landlord_phone": ("房东电话", "房东联系电话", "房主电话"),
-    "found_via": ("来源", "发现途径", "排查来源", "信息来源", "发现方式"),
-    "vaccination": ("疫苗接种", "疫苗接种情况", "接种情况", "疫苗接种剂次"),
-    "last_test_date": (
-        "最近核酸时间",
-        "核酸检测时间",
-        "末次核酸",
-        "最近一次核酸时间",
-        "最近核酸日期",
-        "核酸检测日期",
-    ),
-    "last_test_result": ("核酸结果", "核酸检测结果", "最近核酸结果"),
-    "notes": ("备注", "说明", "其他情况"),
-    "_seq": ("序号", "编号", "序"),
-    "_sex": ("性别",),
-    "_age": ("年龄",),
-}
-_ALIAS = {alias: f for f, aliases in HEADERS.items() for alias in aliases}
 # The sheet fills every ledger field but the household's notes (a member's 备注 column is theirs).
 HOUSEHOLD_KEYS = tuple(f for f in HOUSEHOLD_FIELDS if f != "notes")
 MEMBER_KEYS = MEMBER_FIELDS
@@ -116,26 +46,6 @@ _ADDRESS = re.compile(
 _DASHED = re.compile(r"^(?P<building>\d+)-(?P<unit>\d+)-(?P<room>\d+)$")
 _TRUE = {"是", "y", "yes", "1", "√", "✓", "出租", "true"}
 _FALSE = {"否", "n", "no", "0", "×", "自住", "false"}
-
-
-def normalise_header(value: Any) -> str:
-    s = clean_text(value)
-    s = re.sub(r"[\s*＊:：]", "", s)
-    return s.replace("（", "(").replace("）", ")")
-
-
-def header_field(value: Any) -> str | None:
-    s = normalise_header(value)
-    if not s:
-        return None
-    if s in _ALIAS:
-        return _ALIAS[s]
-    base = re.sub(r"\(.*?\)$", "", s)
-    if base in _ALIAS:
-        return _ALIAS[base]
-    # '户主身份证号码', '联系电话(手机)': the longest known alias inside the header.
-    best = max((a for a in _ALIAS if len(a) >= 2 and a in s), key=len, default=None)
-    return _ALIAS[best] if best else None
 
 
 # -- reading the file -----------------------------------------------------------------------
@@ -159,10 +69,7 @@ def find_header(rows: list[list[Any]]) -> tuple[int, int, list[str | None], list
     except SheetError as err:
         raise ImportFileError(err.code or "", **err.params) from None
     if not ({"building", "room", "address"} & set(filter(None, labels))):
-        raise ImportFileError(
-            "the header has no address columns (楼栋/单元/房号 or 地址): "
-            "every household needs an address"
-        )
+        raise ImportFileError("sheets.error.no_address_columns")
     return first, data_start, labels, unknown
 
 

@@ -23,6 +23,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from .typed import fieldkit_app
+
 
 def key_label(key: str) -> str:
     """``ctrl+r`` → ``Ctrl+R``, ``f7`` → ``F7`` (the first of several keys)."""
@@ -146,5 +148,6 @@ class KeyHint(Static):
         self.show_keys()
 
     def show_keys(self) -> None:
-        width = self.content_region.width or self.app.size.width - 2
-        self.update(hidden_keys_line(self.app, self.screen, width))
+        app = fieldkit_app(self)
+        width = self.content_region.width or app.size.width - 2
+        self.update(hidden_keys_line(app, self.screen, width))
