@@ -25,6 +25,8 @@ ERRORS = {
     "SessionLocked",
     "StoreBusyError",
     "ExportError",
+    "SheetError",
+    "ImportFileError",
 }
 
 
