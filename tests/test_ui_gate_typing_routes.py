@@ -20,7 +20,7 @@ from textual import events
 from textual.widgets import Input
 
 from tests.test_ui_app import GATE, GATE_PIN, SIZE, app_for, login, ready_store  # noqa: F401
-from tests.test_ui_gate import after
+from tests.test_ui_gate import after, open_gate
 from tests.test_ui_gate_trial_defects import banner, passages, scan, value
 from tests.test_ui_pin_dialogs import settle
 
@@ -48,12 +48,6 @@ def person(app, text: str, gap: float = 0.08, start: float | None = None) -> flo
 
 async def types(pilot, text: str, gap: float = 0.08) -> None:
     await after(pilot, person(pilot.app, text, gap))
-
-
-async def open_gate(pilot):
-    await pilot.pause()
-    await login(pilot, GATE, GATE_PIN)
-    return pilot.app.screen
 
 
 # -- 2: phone, then the reading -------------------------------------------------------------------

@@ -23,9 +23,9 @@ from fieldkit.errors import InputError
 from fieldkit.i18n import reason_text, t
 from fieldkit.reports.document import _passage_values
 from fieldkit.rules import decide
-from fieldkit.ui.gate import GateScreen
 from fieldkit.ui.gate_dialogs import WorkerDecisionDialog
 from fieldkit.ui.widgets.dialogs import AlertScreen
+from tests.test_language_trial_defects import screen_lines
 from tests.test_ui_app import (  # noqa: F401
     GATE,
     GATE_PIN,
@@ -36,28 +36,9 @@ from tests.test_ui_app import (  # noqa: F401
     settle,
     wedge,
 )
+from tests.test_ui_gate import open_gate, passages, scan
 
 ID = "11010519491231002X"
-
-
-def passages(store) -> list[dict]:
-    return sorted(store.passages.rows(), key=lambda r: r["ts"])
-
-
-def screen_lines(app) -> list[str]:
-    return [strip.text for strip in app.screen._compositor.render_strips()]
-
-
-async def open_gate(pilot) -> GateScreen:
-    await pilot.pause()
-    await login(pilot, GATE, GATE_PIN)
-    assert isinstance(pilot.app.screen, GateScreen)
-    return pilot.app.screen
-
-
-async def scan(pilot, text: str) -> None:
-    wedge(pilot.app, text)
-    await settle(pilot)
 
 
 # -- the rule: a worker's decision is a reason among the rules' reasons -----------------------
