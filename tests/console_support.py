@@ -149,3 +149,14 @@ def pass_gate(store, number: str, name: str, direction: str = "in", temp: float 
 
 def form_token(html: str, name: str = "csrf") -> str:
     return re.search(rf'name="{name}" value="([^"]+)"', html).group(1)
+
+
+def console_client(url: str, name: str, page: str = "/console/trace") -> tuple[httpx.Client, str]:
+    """A console session over HTTP, logged in as ``name``, and the CSRF token of ``page``."""
+    http = httpx.Client(base_url=url)
+    login = http.get("/console/login").text
+    tok = re.search(r'name="login_csrf" value="([^"]+)"', login)[1]
+    r = http.post("/console/login", data={"name": name, "password": PASSWORD, "login_csrf": tok})
+    assert r.status_code == 303, r.text
+    http.cookies.set("fk_console", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
+    return http, form_token(http.get(page).text)

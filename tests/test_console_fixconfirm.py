@@ -27,6 +27,7 @@ from .console_support import (
     PASSWORD,
     ServerProcess,
     chromium_or_skip,
+    console_client,
     form_token,
     id_number,
     pg_or_skip,
@@ -54,13 +55,7 @@ def scene(request, tmp_path):
 
 
 def client(url: str, name: str) -> tuple[httpx.Client, str]:
-    http = httpx.Client(base_url=url)
-    page = http.get("/console/login").text
-    tok = re.search(r'name="login_csrf" value="([^"]+)"', page)[1]
-    r = http.post("/console/login", data={"name": name, "password": PASSWORD, "login_csrf": tok})
-    assert r.status_code == 303, r.text
-    http.cookies.set("fk_console", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
-    return http, form_token(http.get("/console/keypersons").text)
+    return console_client(url, name, "/console/keypersons")
 
 
 def publish(http: httpx.Client, csrf: str, rows: list[tuple[str, str]]) -> None:

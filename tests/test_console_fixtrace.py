@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from sync import client as sc
 from sync.testing import LoopbackServer, SyncASGITransport, TestTown, drop_repo, make_repo
 
-from .console_support import PASSWORD, form_token, gate_store, id_number, pg_or_skip
+from .console_support import PASSWORD, console_client, gate_store, id_number, pg_or_skip
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 P, Q, R, S, N, W = (id_number(i) for i in (61, 62, 63, 64, 65, 66))
@@ -91,13 +91,7 @@ def scene(request, tmp_path_factory):
 
 
 def client(url: str, name: str) -> tuple[httpx.Client, str]:
-    http = httpx.Client(base_url=url)
-    page = http.get("/console/login").text
-    tok = re.search(r'name="login_csrf" value="([^"]+)"', page)[1]
-    r = http.post("/console/login", data={"name": name, "password": PASSWORD, "login_csrf": tok})
-    assert r.status_code == 303, r.text
-    http.cookies.set("fk_console", r.headers["set-cookie"].split(";")[0].split("=", 1)[1])
-    return http, form_token(http.get("/console/trace").text)
+    return console_client(url, name, "/console/trace")
 
 
 def audit_actions(town) -> list[str]:
