@@ -57,7 +57,10 @@ class LoggedIn(Message):
 
 @dataclass(eq=False)
 class RecordCommitted(Message):
-    """A gate or vehicle record was committed (screens refresh their tables and counters)."""
+    """A person at the gate was dealt with: a gate or vehicle record committed (screens
+    refresh their tables and counters), or, with ``kind="cleared"`` and no ``record_id``, the
+    form cleared with Esc and nothing recorded. Either way the image queue (``--images``) reads
+    the next person."""
 
     record_id: str
     kind: str = "passage"
