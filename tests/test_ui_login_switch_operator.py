@@ -166,3 +166,23 @@ async def test_set_up_asks_for_a_pin_of_digits(settings):
         assert "数字" in str(screen.query_one("#setup-message", Static).render())
         assert app.focused is screen.query_one("#setup-pin", Input)
     store.close()
+
+
+async def test_a_name_committed_at_once_by_an_input_method_is_kept_whole(settings, ready_store):
+    """A Chinese input method commits 王芳 as one write: two keys at once into the PIN field.
+    The second arrived before the focus had moved and emptied the operator field again, which
+    was left holding 芳 (seen in tmux at 80x24, stop 21)."""
+    app = app_for(settings, ready_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await locked_after(pilot, GATE, GATE_PIN)
+        name = screen.query_one("#login-operator", Input)
+        pin = screen.query_one("#login-pin", Input)
+        last = typed(app, SUPERVISOR, gap=0.002)  # both keys queued before either is handled
+        await settle(pilot)
+        assert name.value == SUPERVISOR and pin.value == ""
+        enter_after(app, last, gap=0.4)
+        await settle(pilot)
+        enter_after(app, await type_slowly(pilot, SUPERVISOR_PIN), gap=0.3)
+        await settle(pilot)
+        assert ready_store.is_unlocked and ready_store.operator.name == SUPERVISOR
+        assert failures(ready_store, GATE) == 0

@@ -81,6 +81,7 @@ class LoginScreen(Screen):
         # Per key of the burst so far: the field it went to, what that field held before (text,
         # cursor), when, and the field it was typed into.
         self._burst: list[tuple[Input, str, int, float, Input]] = []
+        self._taking_name = False  # keys of a name are being moved from PIN 码 to 操作员
 
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
@@ -134,6 +135,8 @@ class LoginScreen(Screen):
         if field is operator and not field.value and character.isdigit():
             if not any(op[:1].isdigit() for op in self._operator_names()):
                 target = pin
+        elif field is pin and self._taking_name:
+            target = operator  # the rest of a name whose keys came before the focus moved
         elif field is pin and not pin.value and not (character.isdigit() or character.isspace()):
             target = operator  # a name, where the PIN goes: the start of a new one
         if self._burst and event.time - self._burst[-1][3] > self._wedge.max_gap_ms / 1000:
@@ -145,10 +148,17 @@ class LoginScreen(Screen):
         if isinstance(target, LoginField) and self.focused is not target:
             target.handed_over = True
         self.set_focus(target)
-        if target is operator:
+        if target is operator and not self._taking_name:
             operator.value = ""  # the name offered there was someone else's
+            # An input method commits a name in one write (王芳: two keys at once): its later
+            # keys reach the PIN field before the focus has moved, and go on into the name.
+            self._taking_name = True
+            self.call_after_refresh(self._name_taken)
         target.insert_text_at_cursor(character)
         return True
+
+    def _name_taken(self) -> None:
+        self._taking_name = False
 
     def _operator_names(self) -> list[str]:
         store = fieldkit_app(self).store
