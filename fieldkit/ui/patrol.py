@@ -24,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from scanners.idnumber import mask_id, parse_identity
@@ -32,6 +32,8 @@ from scanners.idnumber import mask_id, parse_identity
 from ..errors import FieldkitError
 from ..ledger.model import parse_symptoms
 from .errortext import translate_id_problem
+from .fields import SteadyFooter
+from .keyhelp import KeyHint, footer_bindings
 from .messages import ScanRead
 from .patrol_dialogs import OUTCOME_KEYS, HouseholdCard, MemberDialog, VisitDialog, flag_text
 from .screen_entry import ScreenEntry
@@ -74,6 +76,12 @@ class PatrolScreen(Screen):
         self.places: list[tuple[str, str]] = []
         self.list_ms: float | None = None  # time to load the last household list
 
+    @property
+    def active_bindings(self):
+        """The footer shows this screen's own keys; the keys to other screens are in the hint
+        line above it (:mod:`.keyhelp`, as at the gate): at 80 columns F9/F11 were cut off."""
+        return footer_bindings(fieldkit_app(self), self, super().active_bindings)
+
     def compose(self) -> ComposeResult:
         t = fieldkit_app(self).t
         yield StatusBar()
@@ -83,7 +91,8 @@ class PatrolScreen(Screen):
             with Vertical(id="patrol-right"):
                 yield DataTable(id="households", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="patrol-coverage")
-        yield Footer()
+        yield KeyHint(id="key-hint", markup=False)
+        yield SteadyFooter(compact=True)
 
     def on_mount(self) -> None:
         translate_bindings(self, fieldkit_app(self).t)
