@@ -290,3 +290,20 @@ async def test_the_only_supervisor_locked_out_is_pointed_to_the_recovery_key(set
                 enter_after(app, typed(app, "9999"))
                 await settle(pilot)
             assert "已锁定" in message(app) and told in message(app), message(app)
+
+
+async def test_the_recovery_key_explanation_wraps_as_a_sentence_at_80_columns(settings):
+    """'忘记所有 PIN' then a line break, then '时，只有这串密钥…': the spaces around PIN let the
+    wrap cut the sentence after PIN at 80 columns (two trials of stop 21 saw it)."""
+    from tests.test_language_trial_defects import screen_lines
+
+    store = open_store(settings, create=True)
+    app = app_for(settings, store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await set_up(pilot)
+        assert isinstance(app.screen, RecoveryKeyScreen)
+        lines = [line.strip(" │") for line in screen_lines(app)]
+        first = next(i for i, line in enumerate(lines) if "忘记所有" in line)
+        assert "找回数据" in lines[first], lines[first : first + 3]
+    store.close()
