@@ -253,8 +253,10 @@ class GateForm(Screen):
     def _value(self, widget_id: str) -> str:
         return self.query_one(widget_id, Input).value.strip()
 
-    def build_entry(self) -> GateEntry:
-        """The form as a GateEntry; InputError (translated by the caller) when it cannot be."""
+    def build_entry(self, reading_required: bool = True) -> GateEntry:
+        """The form as a GateEntry; InputError (translated by the caller) when it cannot be.
+        ``reading_required=False``: a person turned away by the worker before a reading was
+        taken needs none (an empty 体温 is no reading, not an error)."""
         cap = self.captured
         id_text = self._value("#f-id")
         id_number, id_kind, source = cap.id_number, cap.id_kind, cap.source
@@ -268,6 +270,8 @@ class GateForm(Screen):
             if not temp_text:
                 raise InputError("err.temp_missing_reason")
             skipped = temp_text
+        elif not temp_text and not reading_required:
+            pass
         else:
             temperature = parse_temperature(temp_text)
             self._check_plausible(temp_text, temperature)

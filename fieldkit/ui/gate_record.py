@@ -70,7 +70,6 @@ class GateRecording(GateForm):
         super().__init__()
         self.set_aside: Waiting | None = None  # the person waiting while a correction is open
         self.last_lines: list[str] = []  # the decision just recorded, under the next person
-        self._no_reading = False  # the form read for a worker's decision with no reading
 
     if TYPE_CHECKING:  # the gate screen's own (:mod:`.gate`)
 
@@ -107,23 +106,9 @@ class GateRecording(GateForm):
 
     def worker_entry(self, outcome: str, why: str) -> GateEntry:
         """The form with the worker's decision. A person turned away before a reading was
-        taken needs none: the form is read as if "not measured" (the service says why)."""
-        if self.skipping or self._value("#f-temp"):
-            entry = self.build_entry()
-        else:
-            self._no_reading = True
-            self.set_reactive(GateRecording.skipping, True)
-            try:
-                entry = replace(self.build_entry(), temperature_skipped=None)
-            finally:
-                self.set_reactive(GateRecording.skipping, False)
-                self._no_reading = False
+        taken needs none (the service says why)."""
+        entry = self.build_entry(reading_required=False)
         return replace(entry, worker_outcome=outcome, worker_reason=why)
-
-    def _value(self, widget_id: str) -> str:
-        if self._no_reading and widget_id == "#f-temp":
-            return "-"  # read as the "not measured" reason, dropped again by worker_entry
-        return super()._value(widget_id)
 
     @work(thread=True, exit_on_error=False, group="gate-commit")
     def save(self, entry: GateEntry, correcting: str | None, t0: float) -> None:
